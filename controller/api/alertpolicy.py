@@ -1,0 +1,303 @@
+"""AlertPolicy: threshold rules over MonitoredServices, channels, and routing."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+
+import pydantic
+
+from controller.api import common
+from controller.api import monitoredservice
+
+
+class AlertMetric(str, enum.Enum):
+    CPU = "cpu"
+    MEMORY = "memory"
+    LATENCY_P95 = "latencyP95"
+    ERROR_RATE = "errorRate"
+    REQUEST_RATE = "requestRate"
+    REQUEST_QUEUE = "requestQueue"
+    HEALTH = "health"
+    CUSTOM = "custom"
+
+
+class Op(str, enum.Enum):
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    EQ = "=="
+    NE = "!="
+
+
+class Severity(str, enum.Enum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class ChannelKind(str, enum.Enum):
+    SLACK = "slack"
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+    ALERTMANAGER = "alertmanager"
+
+
+class Rule(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "(self.metric == 'custom') == has(self.customName)",
+                    "customName is required for metric custom and not allowed otherwise",
+                    ".customName",
+                ),
+            ]
+        }
+    )
+
+    name: str = common.field(
+        "Rule name, unique in the policy.", min_length=1, max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$"
+    )
+    metric: AlertMetric = common.field(
+        "The MonitoredService value compared; health compares 0 (Healthy), 1 (Degraded), 2 (Unhealthy)."
+    )
+    customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)
+    op: Op = common.field("Comparison of value against threshold.", default=Op.GT)
+    threshold: float = common.field("The value compared against.")
+    forSeconds: int = common.field("The condition must hold this long before firing.", default=0, ge=0, le=86400)
+    keepFiringForSeconds: int = common.field(
+        "Keep firing this long after the condition clears.", default=0, ge=0, le=86400
+    )
+    severity: Severity = common.field("critical, warning or info; selects the route.", default=Severity.WARNING)
+    summary: str = common.field(
+        "Message template; {{service}}, {{value}}, {{threshold}}, {{rule}} are replaced.",
+        default="{{rule}} on {{service}}: {{value}} {{op}} {{threshold}}",
+        max_length=1024,
+    )
+
+
+class SlackChannel(common.ApiModel):
+    webhookSecretRef: common.SecretKeyRef = common.field("Secret holding the incoming-webhook URL.")
+
+
+class EmailChannel(common.ApiModel):
+    smtpSecretRef: common.SecretKeyRef = common.field(
+        "Secret holding SMTP settings as YAML: host, port, from, username, password, starttls."
+    )
+    to: list[str] = common.field("Recipients.", min_length=1, max_length=50)
+
+
+class SmsChannel(common.ApiModel):
+    gatewaySecretRef: common.SecretKeyRef = common.field("Secret holding the SMS gateway settings as YAML: url, token.")
+    to: list[str] = common.field(
+        "E.164 phone numbers.", min_length=1, max_length=20, json_schema_extra={"items": {"pattern": r"^\+[1-9][0-9]{6,14}$"}}
+    )
+
+
+class WebhookChannel(common.ApiModel):
+    url: str = common.field("URL receiving a JSON POST.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+    hmacSecretRef: common.SecretKeyRef | None = common.field(
+        "Secret whose key signs the body (X-CapLiquify-Signature: sha256=...).", default=None
+    )
+
+
+class AlertmanagerChannel(common.ApiModel):
+    url: str = common.field("Alertmanager base URL.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+
+
+class Channel(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "[has(self.slack), has(self.email), has(self.sms), has(self.webhook), has(self.alertmanager)]"
+                    ".filter(x, x).size() == 1",
+                    "a channel needs exactly one of slack, email, sms, webhook, alertmanager",
+                )
+            ]
+        }
+    )
+
+    name: str = common.field("Channel name, referenced by routes.", min_length=1, max_length=63, pattern=monitoredservice.NAME_PATTERN)
+    slack: SlackChannel | None = common.field("Slack incoming webhook.", default=None)
+    email: EmailChannel | None = common.field("Email over SMTP.", default=None)
+    sms: SmsChannel | None = common.field("SMS through an HTTP gateway.", default=None)
+    webhook: WebhookChannel | None = common.field("Generic JSON webhook.", default=None)
+    alertmanager: AlertmanagerChannel | None = common.field("Alertmanager v2 API.", default=None)
+
+
+class Escalation(common.ApiModel):
+    afterSeconds: int = common.field("Escalate when firing and unacknowledged this long.", ge=1, le=7 * 86400)
+    channels: list[str] = common.field("Channel names notified on escalation.", default_factory=list, max_length=16)
+    channelKinds: list[ChannelKind] = common.field(
+        "Every channel of these kinds is notified on escalation.", default_factory=list, max_length=5
+    )
+
+
+class Route(common.ApiModel):
+    """Which channels an alert of one severity goes to; a channel matches by name or by kind."""
+
+    severity: Severity = common.field("Severity routed.")
+    channels: list[str] = common.field("Channel names.", default_factory=list, max_length=16)
+    channelKinds: list[ChannelKind] = common.field(
+        "Every channel of these kinds.", default_factory=list, max_length=5
+    )
+    repeatIntervalSeconds: int = common.field(
+        "Re-notify a still-firing alert this often.", default=900, ge=60, le=7 * 86400
+    )
+    escalation: list[Escalation] = common.field("Escalation steps.", default_factory=list, max_length=8)
+
+
+def _seed_routes() -> list[Route]:
+    """The seed's alert table, by channel kind so it holds whatever the channels are named."""
+    return [
+        Route(
+            severity=Severity.CRITICAL,
+            channelKinds=[ChannelKind.SLACK, ChannelKind.EMAIL, ChannelKind.SMS],
+            repeatIntervalSeconds=300,
+            escalation=[Escalation(afterSeconds=300, channelKinds=[ChannelKind.SMS])],
+        ),
+        Route(
+            severity=Severity.WARNING,
+            channelKinds=[ChannelKind.SLACK, ChannelKind.EMAIL],
+            repeatIntervalSeconds=900,
+            escalation=[Escalation(afterSeconds=900, channelKinds=[ChannelKind.EMAIL])],
+        ),
+        Route(severity=Severity.INFO, channelKinds=[ChannelKind.SLACK], repeatIntervalSeconds=1800),
+    ]
+
+
+class LabelSelector(common.ApiModel):
+    matchLabels: dict[str, str] = common.field("Labels a MonitoredService must carry.", default_factory=dict)
+
+
+class Silence(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel("timestamp(self.end) > timestamp(self.start)", "end must be after start", ".end")
+            ]
+        }
+    )
+
+    start: datetime.datetime = common.field("Start of the silence.")
+    end: datetime.datetime = common.field("End of the silence.")
+    matchers: dict[str, str] = common.field(
+        "Labels an alert must carry to be silenced: rule, service, severity.", default_factory=dict
+    )
+    comment: str = common.field("Why.", default="", max_length=1024)
+
+
+_ROUTE_CHANNELS_EXIST = (
+    "self.routes.all(r, r.channels.all(c, self.channels.exists(ch, ch.name == c)) && "
+    "r.escalation.all(e, e.channels.all(c, self.channels.exists(ch, ch.name == c))))"
+)
+
+
+class AlertPolicySpec(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "has(self.selector) != has(self.serviceRef)",
+                    "exactly one of selector or serviceRef is required",
+                ),
+                common.cel(
+                    "!has(self.routes) || !has(self.channels) || " + _ROUTE_CHANNELS_EXIST,
+                    "every channel named in routes (and their escalation) must be declared in spec.channels",
+                    ".routes",
+                ),
+            ]
+        }
+    )
+
+    selector: LabelSelector | None = common.field("MonitoredServices this policy applies to.", default=None)
+    serviceRef: str | None = common.field("One MonitoredService by name.", default=None, min_length=1, max_length=253)
+    rules: list[Rule] = common.field(
+        "Threshold rules.",
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    channels: list[Channel] = common.field(
+        "Where notifications go.",
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    routes: list[Route] = common.field(
+        "Routing per severity; defaults to the seed table.",
+        default_factory=_seed_routes,
+        max_length=3,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["severity"]},
+    )
+    sendResolved: bool = common.field("Notify when an alert resolves.", default=True)
+    silences: list[Silence] = common.field("Time-bounded silences.", default_factory=list, max_length=32)
+
+
+class AlertState(str, enum.Enum):
+    INACTIVE = "Inactive"
+    PENDING = "Pending"
+    FIRING = "Firing"
+    RESOLVED = "Resolved"
+
+
+class AlertStatus(common.ApiModel):
+    rule: str = common.field("Rule name.")
+    service: str = common.field("MonitoredService name.")
+    state: AlertState = common.field("Inactive, Pending, Firing or Resolved.")
+    since: datetime.datetime | None = common.field("When the state was entered.", default=None)
+    value: float | None = common.field("Latest value.", default=None)
+    lastNotified: datetime.datetime | None = common.field("Last notification.", default=None)
+    notifications: int = common.field("Notifications sent for this firing.", default=0, ge=0)
+    escalationLevel: int = common.field("Escalation steps taken.", default=0, ge=0)
+    acknowledgedBy: str | None = common.field("Who acknowledged (ack annotation).", default=None)
+
+
+class DeliveryOutcome(str, enum.Enum):
+    SENT = "Sent"
+    FAILED = "Failed"
+    PENDING = "Pending"
+
+
+class Delivery(common.ApiModel):
+    time: datetime.datetime = common.field("When attempted.")
+    channel: str = common.field("Channel name.")
+    alert: str = common.field("rule/service.")
+    kind: str = common.field("firing, repeat, escalation or resolved.", default="firing")
+    outcome: DeliveryOutcome = common.field("Sent, Failed or Pending.")
+    attempt: int = common.field("Attempt number.", default=1, ge=1)
+    key: str = common.field("Idempotency key, so a restart neither drops nor doubles.", default="")
+    message: str = common.field("Error or detail.", default="", max_length=1024)
+
+
+class AlertPolicyStatus(common.BaseStatus):
+    ruleCount: int | None = common.field("Number of rules.", default=None, ge=0)
+    firing: int | None = common.field("Alerts firing now.", default=None, ge=0)
+    lastNotified: datetime.datetime | None = common.field("Last notification of any alert.", default=None)
+    alerts: list[AlertStatus] = common.field("Alert states per rule and service.", default_factory=list, max_length=500)
+    deliveries: list[Delivery] = common.field("Bounded log of deliveries, newest first.", default_factory=list, max_length=50)
+
+
+class AlertPolicy(common.ApiModel):
+    spec: AlertPolicySpec = common.field("Rules, channels and routing.")
+    status: AlertPolicyStatus = common.field("Observed state.", default_factory=AlertPolicyStatus)
+
+
+KIND = common.KindInfo(
+    kind="AlertPolicy",
+    plural="alertpolicies",
+    short_names=("alp",),
+    description="Threshold rules over MonitoredServices, channels, and routing with cooldown and escalation.",
+    printer_columns=(
+        common.PrinterColumn("Rules", "integer", ".status.ruleCount", "Number of rules."),
+        common.PrinterColumn("Firing", "integer", ".status.firing", "Alerts firing now."),
+        common.PrinterColumn("Last Notified", "date", ".status.lastNotified", "Last notification."),
+        common.ready_column(),
+        common.age_column(),
+    ),
+)
+MODEL = AlertPolicy

@@ -1,0 +1,280 @@
+"""MonitoredService: a workload, its health checks, its metrics and its rollout guard."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import typing
+
+import pydantic
+
+from controller.api import common
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class KubernetesTarget(common.ApiModel):
+    kind: typing.Literal["Deployment", "StatefulSet"] = common.field("Kind of the workload.", default="Deployment")
+    name: str = common.field("Name of the workload in this namespace.", min_length=1, max_length=253)
+
+
+class RailwayTarget(common.ApiModel):
+    projectId: str = common.field("Railway project ID.", min_length=1, max_length=64)
+    environmentId: str = common.field("Railway environment ID.", min_length=1, max_length=64)
+    serviceId: str = common.field("Railway service ID.", min_length=1, max_length=64)
+    tokenSecretRef: common.SecretKeyRef = common.field("Secret holding a Railway API token.")
+    endpoint: str | None = common.field(
+        "GraphQL endpoint; the operator's --railway-endpoint when unset.", default=None, max_length=2048
+    )
+
+
+class Target(common.ApiModel):
+    """Exactly one of kubernetes / railway."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "has(self.kubernetes) != has(self.railway)",
+                    "target needs exactly one of kubernetes or railway",
+                )
+            ]
+        }
+    )
+
+    kubernetes: KubernetesTarget | None = common.field("A Deployment or StatefulSet.", default=None)
+    railway: RailwayTarget | None = common.field("A Railway service, for teams off-cluster.", default=None)
+
+
+class HttpCheck(common.ApiModel):
+    url: str = common.field(
+        "URL to GET; http or https.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$"
+    )
+    expectStatus: list[int] = common.field(
+        "Status codes counted as success.", default_factory=lambda: [200], min_length=1, max_length=20
+    )
+    bodyContains: str | None = common.field("Substring the body must contain.", default=None, max_length=1024)
+    timeoutSeconds: int = common.field("Per-request timeout.", default=5, ge=1, le=60)
+
+
+class HealthCheck(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "self.http.timeoutSeconds <= self.intervalSeconds",
+                    "http.timeoutSeconds must not exceed intervalSeconds",
+                    ".http.timeoutSeconds",
+                )
+            ]
+        }
+    )
+
+    name: str = common.field("Name of the check, unique in the service.", min_length=1, max_length=63, pattern=NAME_PATTERN)
+    http: HttpCheck = common.field("An HTTP GET check.")
+    intervalSeconds: int = common.field("Time between probes.", default=60, ge=1, le=3600)
+    failureThreshold: int = common.field("Consecutive failures before the check is failing.", default=3, ge=1, le=100)
+    successThreshold: int = common.field("Consecutive successes before it is passing again.", default=1, ge=1, le=100)
+
+
+class Probes(common.ApiModel):
+    manage: bool = common.field(
+        "Derive readiness and liveness probes of the target's containers from healthChecks.", default=False
+    )
+    container: str | None = common.field(
+        "Container whose probes are managed; the first container when unset.", default=None, max_length=63
+    )
+
+
+class PrometheusSource(common.ApiModel):
+    url: str = common.field("Prometheus base URL.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+    authSecretRef: common.SecretKeyRef | None = common.field(
+        "Secret with a bearer token sent as Authorization.", default=None
+    )
+
+
+class Queries(common.ApiModel):
+    """PromQL per metric; each defaults to a query for common exporters when unset.
+
+    A query returns one series per pod or one value; `$namespace` and `$workload` are
+    replaced before it is sent.
+    """
+
+    cpu: str | None = common.field("CPU in percent of request, averaged over ready pods.", default=None, max_length=4096)
+    memory: str | None = common.field("Memory in percent of request.", default=None, max_length=4096)
+    latencyP95: str | None = common.field("p95 latency in milliseconds.", default=None, max_length=4096)
+    errorRate: str | None = common.field("Errors in percent of requests.", default=None, max_length=4096)
+    requestRate: str | None = common.field("Requests per second.", default=None, max_length=4096)
+    requestQueue: str | None = common.field("Requests waiting.", default=None, max_length=4096)
+
+
+class CustomQuery(common.ApiModel):
+    name: str = common.field(
+        "Metric name, referenced by ScalingPolicy and AlertPolicy as custom.",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    )
+    query: str = common.field("PromQL returning one value.", min_length=1, max_length=4096)
+    unit: str = common.field("Unit shown in status and messages.", default="", max_length=32)
+
+
+class Metrics(common.ApiModel):
+    prometheus: PrometheusSource | None = common.field(
+        "Prometheus to query; the operator's --prometheus-url when unset, the metrics API for cpu/memory when neither.",
+        default=None,
+    )
+    queries: Queries = common.field("Overrides of the default queries.", default_factory=Queries)
+    custom: list[CustomQuery] = common.field(
+        "Extra named queries.",
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class Slo(common.ApiModel):
+    availabilityPercent: float = common.field("Target availability of the health checks.", default=99.9, gt=0, le=100)
+    latencyP95Ms: float | None = common.field("Target p95 latency in milliseconds.", default=None, gt=0)
+    windowSeconds: int = common.field(
+        "Window over which availability is computed.", default=3600, ge=60, le=30 * 86400
+    )
+
+
+class Analysis(common.ApiModel):
+    windowSeconds: int = common.field("How long a completed rollout is watched.", default=300, ge=0, le=86400)
+    maxErrorRatePercent: float = common.field("Fail when error rate exceeds this.", default=5, ge=0, le=100)
+    maxLatencyP95Ms: float = common.field("Fail when p95 latency exceeds this.", default=2000, gt=0)
+    requireHealthyChecks: bool = common.field("Fail when health checks fail during the window.", default=True)
+
+
+class Rollout(common.ApiModel):
+    autoRollback: bool = common.field("Roll back a failed rollout to the previous revision.", default=False)
+    progressDeadlineSeconds: int = common.field(
+        "A rollout that does not progress within this time has failed.", default=600, ge=30, le=86400
+    )
+    analysis: Analysis = common.field("Post-rollout analysis window.", default_factory=Analysis)
+
+
+class MonitoredServiceSpec(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "!has(self.probes) || !self.probes.manage || has(self.target.kubernetes)",
+                    "probes.manage requires a kubernetes target",
+                    ".probes.manage",
+                ),
+                common.cel(
+                    "!has(self.probes) || !self.probes.manage || (has(self.healthChecks) && self.healthChecks.size() > 0)",
+                    "probes.manage requires at least one healthCheck to derive probes from",
+                    ".probes.manage",
+                ),
+            ]
+        }
+    )
+
+    target: Target = common.field("The workload that is watched.")
+    healthChecks: list[HealthCheck] = common.field(
+        "Operator-side active checks.",
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    probes: Probes = common.field("Reconcile container probes of a Kubernetes target.", default_factory=Probes)
+    metrics: Metrics = common.field("Where the service's metrics come from.", default_factory=Metrics)
+    slo: Slo = common.field("Service level objectives.", default_factory=Slo)
+    rollout: Rollout = common.field("How rollouts are guarded.", default_factory=Rollout)
+
+
+class Health(str, enum.Enum):
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    UNHEALTHY = "Unhealthy"
+    UNKNOWN = "Unknown"
+
+
+class CheckStatus(common.ApiModel):
+    name: str = common.field("Check name.")
+    healthy: bool | None = common.field("Passing per thresholds; absent before the first probe.", default=None)
+    consecutiveFailures: int = common.field("Failures in a row.", default=0, ge=0)
+    consecutiveSuccesses: int = common.field("Successes in a row.", default=0, ge=0)
+    lastProbeTime: datetime.datetime | None = common.field("Time of the last probe.", default=None)
+    lastLatencyMs: float | None = common.field("Latency of the last probe.", default=None, ge=0)
+    message: str = common.field("Outcome of the last probe.", default="", max_length=1024)
+
+
+class MetricsSnapshot(common.ApiModel):
+    cpu: float | None = common.field("Percent of request.", default=None)
+    memory: float | None = common.field("Percent of request.", default=None)
+    latencyP95: float | None = common.field("Milliseconds.", default=None)
+    errorRate: float | None = common.field("Percent of requests.", default=None)
+    requestRate: float | None = common.field("Requests per second.", default=None)
+    requestQueue: float | None = common.field("Requests waiting.", default=None)
+    custom: dict[str, float] = common.field("Custom queries by name.", default_factory=dict)
+    sampledAt: datetime.datetime | None = common.field("When the values were sampled.", default=None)
+
+
+class ReplicaCounts(common.ApiModel):
+    desired: int | None = common.field("Replicas the workload asks for.", default=None, ge=0)
+    ready: int | None = common.field("Replicas that are ready.", default=None, ge=0)
+
+
+class RolloutPhase(str, enum.Enum):
+    PROGRESSING = "Progressing"
+    ANALYZING = "Analyzing"
+    HEALTHY = "Healthy"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+
+
+class RolloutRecord(common.ApiModel):
+    revision: str = common.field("Deployment revision.")
+    phase: RolloutPhase = common.field("Outcome.")
+    reason: str = common.field("Why.", default="", max_length=1024)
+    time: datetime.datetime = common.field("When the phase was reached.")
+
+
+class RolloutStatus(common.ApiModel):
+    revision: str | None = common.field("Current revision.", default=None)
+    phase: RolloutPhase | None = common.field("Phase of the current revision.", default=None)
+    reason: str = common.field("Why the phase.", default="", max_length=1024)
+    startedAt: datetime.datetime | None = common.field("When the current revision was first seen.", default=None)
+    completedAt: datetime.datetime | None = common.field("When it became fully available.", default=None)
+    rolledBackRevisions: list[str] = common.field(
+        "Revisions already rolled back (never twice).", default_factory=list, max_length=20
+    )
+    history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
+
+
+class MonitoredServiceStatus(common.BaseStatus):
+    target: str | None = common.field("The watched workload, e.g. Deployment/web.", default=None)
+    health: Health = common.field("Healthy, Degraded, Unhealthy or Unknown.", default=Health.UNKNOWN)
+    checks: list[CheckStatus] = common.field("Per-check state.", default_factory=list, max_length=16)
+    availabilityPercent: float | None = common.field(
+        "Share of passing probes over slo.windowSeconds.", default=None, ge=0, le=100
+    )
+    metrics: MetricsSnapshot | None = common.field("Latest metric values.", default=None)
+    replicas: ReplicaCounts = common.field("Replica counts of the target.", default_factory=ReplicaCounts)
+    rollout: RolloutStatus | None = common.field("Rollout guard state.", default=None)
+
+
+class MonitoredService(common.ApiModel):
+    spec: MonitoredServiceSpec = common.field("What is watched and how.")
+    status: MonitoredServiceStatus = common.field("Observed state.", default_factory=MonitoredServiceStatus)
+
+
+KIND = common.KindInfo(
+    kind="MonitoredService",
+    plural="monitoredservices",
+    short_names=("msvc",),
+    description="A workload, its health checks, the metrics that describe it and how its rollouts are guarded.",
+    printer_columns=(
+        common.PrinterColumn("Target", "string", ".status.target", "The watched workload."),
+        common.PrinterColumn("Health", "string", ".status.health", "Healthy, Degraded, Unhealthy or Unknown."),
+        common.PrinterColumn("Ready Replicas", "integer", ".status.replicas.ready", "Ready replicas of the target."),
+        common.ready_column(),
+        common.age_column(),
+    ),
+)
+MODEL = MonitoredService

@@ -1,0 +1,312 @@
+"""ScalingPolicy: replica bounds and per-metric hysteresis thresholds for one workload."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import typing
+
+import pydantic
+
+from controller.api import common
+
+SECONDS_PER_DAY = 86400
+
+
+class MetricType(str, enum.Enum):
+    """Metrics a policy can scale on; names match MonitoredService.spec.metrics.queries."""
+
+    CPU = "cpu"
+    MEMORY = "memory"
+    LATENCY_P95 = "latencyP95"
+    ERROR_RATE = "errorRate"
+    REQUEST_RATE = "requestRate"
+    REQUEST_QUEUE = "requestQueue"
+    CUSTOM = "custom"
+
+
+class KubernetesWorkloadRef(common.ApiModel):
+    kind: typing.Literal["Deployment", "StatefulSet"] = common.field(
+        "Kind of the workload.", default="Deployment"
+    )
+    name: str = common.field("Name of the workload in the policy's namespace.", min_length=1, max_length=253)
+
+
+class TargetRef(common.ApiModel):
+    """Exactly one of monitoredService / kubernetes."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "has(self.monitoredService) != has(self.kubernetes)",
+                    "targetRef needs exactly one of monitoredService or kubernetes",
+                )
+            ]
+        }
+    )
+
+    monitoredService: str | None = common.field(
+        "Name of a MonitoredService in the same namespace; its target is scaled and its metric queries are used.",
+        default=None,
+        min_length=1,
+        max_length=253,
+    )
+    kubernetes: KubernetesWorkloadRef | None = common.field(
+        "A Deployment or StatefulSet scaled directly; metrics then come from default queries.", default=None
+    )
+
+
+class MetricThreshold(common.ApiModel):
+    """Scale up when the value is above scaleUp; scale down only when below scaleDown."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "self.scaleDown < self.scaleUp",
+                    "scaleDown must be lower than scaleUp (the gap between them is the hold band)",
+                    ".scaleDown",
+                ),
+                common.cel(
+                    "(self.type == 'custom') == has(self.name)",
+                    "name is required for type custom and not allowed for other types",
+                    ".name",
+                ),
+            ]
+        }
+    )
+
+    type: MetricType = common.field(
+        "cpu and memory in percent of request, latencyP95 in ms, errorRate in percent of requests, "
+        "requestRate in requests/s, requestQueue in requests, custom as the named MonitoredService query."
+    )
+    name: str | None = common.field(
+        "For type custom: the name of a custom query of the MonitoredService.",
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    )
+    scaleUp: float = common.field("Scale up when the metric is above this value.", ge=0)
+    scaleDown: float = common.field("Scale down only when every metric is below its scaleDown.", ge=0)
+
+
+def _seed_metrics() -> list[MetricThreshold]:
+    return [
+        MetricThreshold(type=MetricType.CPU, scaleUp=70, scaleDown=30),
+        MetricThreshold(type=MetricType.MEMORY, scaleUp=80, scaleDown=50),
+        MetricThreshold(type=MetricType.LATENCY_P95, scaleUp=2000, scaleDown=500),
+        MetricThreshold(type=MetricType.REQUEST_QUEUE, scaleUp=100, scaleDown=10),
+        MetricThreshold(type=MetricType.ERROR_RATE, scaleUp=5, scaleDown=1),
+    ]
+
+
+class PolicyType(str, enum.Enum):
+    PODS = "Pods"
+    PERCENT = "Percent"
+
+
+class ScalingStepPolicy(common.ApiModel):
+    type: PolicyType = common.field("Pods: a number of replicas; Percent: a percentage of current replicas.")
+    value: int = common.field("How many replicas (Pods) or percent (Percent) may change per period.", ge=1)
+    periodSeconds: int = common.field("Length of the period the value applies to.", ge=1, le=1800)
+
+
+class SelectPolicy(str, enum.Enum):
+    MAX = "Max"
+    MIN = "Min"
+    DISABLED = "Disabled"
+
+
+class ScalingRules(common.ApiModel):
+    stabilizationWindowSeconds: int = common.field(
+        "Act on the most conservative recommendation of this trailing window.", default=0, ge=0, le=3600
+    )
+    cooldownSeconds: int = common.field(
+        "Minimum time after a scale event in this direction before the next one.", default=300, ge=0, le=SECONDS_PER_DAY
+    )
+    policies: list[ScalingStepPolicy] = common.field(
+        "Step limits per period; selectPolicy picks among them.", default_factory=list, max_length=10
+    )
+    selectPolicy: SelectPolicy = common.field(
+        "Max: the policy allowing the largest change; Min: the smallest; Disabled: never scale in this direction.",
+        default=SelectPolicy.MAX,
+    )
+
+
+def _seed_scale_up() -> ScalingRules:
+    return ScalingRules(
+        stabilizationWindowSeconds=0,
+        cooldownSeconds=300,
+        policies=[
+            ScalingStepPolicy(type=PolicyType.PERCENT, value=100, periodSeconds=60),
+            ScalingStepPolicy(type=PolicyType.PODS, value=4, periodSeconds=60),
+        ],
+        selectPolicy=SelectPolicy.MAX,
+    )
+
+
+def _seed_scale_down() -> ScalingRules:
+    return ScalingRules(
+        stabilizationWindowSeconds=300,
+        cooldownSeconds=300,
+        policies=[ScalingStepPolicy(type=PolicyType.PERCENT, value=50, periodSeconds=60)],
+        selectPolicy=SelectPolicy.MIN,
+    )
+
+
+class Behavior(common.ApiModel):
+    scaleUp: ScalingRules = common.field("How fast replicas may be added.", default_factory=_seed_scale_up)
+    scaleDown: ScalingRules = common.field("How fast replicas may be removed.", default_factory=_seed_scale_down)
+
+
+class UnavailableAction(str, enum.Enum):
+    HOLD = "Hold"
+    FALLBACK = "Fallback"
+
+
+class OnMetricsUnavailable(common.ApiModel):
+    """Missing or stale metrics never cause a scale-down."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "self.action != 'Fallback' || has(self.replicas)",
+                    "replicas is required when action is Fallback",
+                    ".replicas",
+                )
+            ]
+        }
+    )
+
+    action: UnavailableAction = common.field(
+        "Hold: keep the current replicas; Fallback: go to `replicas` (never below current).", default=UnavailableAction.HOLD
+    )
+    replicas: int | None = common.field("Replica count for action Fallback.", default=None, ge=0)
+    staleAfterSeconds: int = common.field(
+        "A sample older than this counts as unavailable.", default=120, ge=1, le=SECONDS_PER_DAY
+    )
+
+
+class Mode(str, enum.Enum):
+    ACTIVE = "Active"
+    DRY_RUN = "DryRun"
+
+
+class Predictive(common.ApiModel):
+    enabled: bool = common.field("Scale up ahead of a rising trend; never scales down earlier.", default=False)
+    horizonSeconds: int = common.field("How far ahead the trend is projected.", default=300, ge=30, le=3600)
+
+
+class ScalingPolicySpec(common.ApiModel):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "self.minReplicas <= self.maxReplicas",
+                    "minReplicas must be <= maxReplicas",
+                    ".minReplicas",
+                ),
+                common.cel(
+                    "!has(self.onMetricsUnavailable) || !has(self.onMetricsUnavailable.replicas) || "
+                    "(self.onMetricsUnavailable.replicas >= self.minReplicas && "
+                    "self.onMetricsUnavailable.replicas <= self.maxReplicas)",
+                    "onMetricsUnavailable.replicas must lie within minReplicas..maxReplicas",
+                    ".onMetricsUnavailable.replicas",
+                ),
+                common.cel(
+                    "self.metrics.all(m, self.metrics.exists_one(n, n.type == m.type && "
+                    "(has(n.name) ? n.name : '') == (has(m.name) ? m.name : '')))",
+                    "each metric type (and custom name) may appear only once",
+                    ".metrics",
+                ),
+            ]
+        }
+    )
+
+    targetRef: TargetRef = common.field("What is scaled.")
+    minReplicas: int = common.field("Never scale below this.", default=2, ge=0, le=10000)
+    maxReplicas: int = common.field("Never scale above this.", default=20, ge=1, le=10000)
+    metrics: list[MetricThreshold] = common.field(
+        "Scale up when ANY metric is above scaleUp; scale down only when ALL are below scaleDown; otherwise hold.",
+        default_factory=_seed_metrics,
+        min_length=1,
+        max_length=16,
+    )
+    behavior: Behavior = common.field("Stabilization, cooldowns and step limits.", default_factory=Behavior)
+    evaluationIntervalSeconds: int = common.field("How often the policy is evaluated.", default=30, ge=5, le=3600)
+    onMetricsUnavailable: OnMetricsUnavailable = common.field(
+        "What to do when a metric has no fresh sample.", default_factory=OnMetricsUnavailable
+    )
+    mode: Mode = common.field("DryRun decides, records and emits but does not actuate.", default=Mode.ACTIVE)
+    predictive: Predictive = common.field("Optional trend-based early scale-up.", default_factory=Predictive)
+
+
+class Direction(str, enum.Enum):
+    UP = "Up"
+    DOWN = "Down"
+    HOLD = "Hold"
+
+
+class MetricObservation(common.ApiModel):
+    type: MetricType = common.field("Metric type.")
+    name: str | None = common.field("Custom metric name.", default=None)
+    value: float | None = common.field("Latest value; absent when unavailable.", default=None)
+    scaleUp: float = common.field("Scale-up threshold in force.")
+    scaleDown: float = common.field("Scale-down threshold in force.")
+    sampledAt: datetime.datetime | None = common.field("When the value was sampled.", default=None)
+
+
+class Decision(common.ApiModel):
+    direction: Direction = common.field("Up, Down or Hold.")
+    fromReplicas: int = common.field("Replicas before the decision.", alias="from", ge=0)
+    toReplicas: int = common.field("Replicas after the decision.", alias="to", ge=0)
+    reason: str = common.field("Why, in words, including the rule that limited the result.", max_length=1024)
+    limitedBy: str | None = common.field("The rule that limited the result, if any.", default=None)
+    actuated: bool = common.field("False in DryRun or while paused.", default=True)
+    time: datetime.datetime = common.field("When the decision was made.")
+
+
+class ScalingPolicyStatus(common.BaseStatus):
+    target: str | None = common.field("The scaled workload, e.g. Deployment/web.", default=None)
+    currentReplicas: int | None = common.field("Replicas the workload has.", default=None, ge=0)
+    desiredReplicas: int | None = common.field("Replicas last decided.", default=None, ge=0)
+    lastScaleTime: datetime.datetime | None = common.field("When replicas were last changed.", default=None)
+    lastScaleUpTime: datetime.datetime | None = common.field("Last scale-up (cooldown).", default=None)
+    lastScaleDownTime: datetime.datetime | None = common.field("Last scale-down (cooldown).", default=None)
+    metrics: list[MetricObservation] = common.field("Latest observations.", default_factory=list, max_length=16)
+    lastDecision: Decision | None = common.field("The latest decision.", default=None)
+    recentDecisions: list[Decision] = common.field(
+        "The last decisions that changed or would change replicas, newest first.", default_factory=list, max_length=10
+    )
+    recommendation: str | None = common.field(
+        "Advice when the policy is stuck at a bound.", default=None, max_length=1024
+    )
+
+
+class ScalingPolicy(common.ApiModel):
+    """Top-level object as the operator reads it (metadata is kept opaque)."""
+
+    spec: ScalingPolicySpec = common.field("Desired scaling behaviour.")
+    status: ScalingPolicyStatus = common.field("Observed state.", default_factory=ScalingPolicyStatus)
+
+
+KIND = common.KindInfo(
+    kind="ScalingPolicy",
+    plural="scalingpolicies",
+    short_names=("scp",),
+    description="Replica bounds and per-metric hysteresis thresholds for one workload.",
+    printer_columns=(
+        common.PrinterColumn("Target", "string", ".status.target", "The scaled workload."),
+        common.PrinterColumn("Min", "integer", ".spec.minReplicas", "minReplicas."),
+        common.PrinterColumn("Max", "integer", ".spec.maxReplicas", "maxReplicas."),
+        common.PrinterColumn("Current", "integer", ".status.currentReplicas", "Replicas the workload has."),
+        common.PrinterColumn("Desired", "integer", ".status.desiredReplicas", "Replicas last decided."),
+        common.PrinterColumn("Last Scale", "date", ".status.lastScaleTime", "When replicas last changed."),
+        common.ready_column(),
+        common.age_column(),
+    ),
+)
+MODEL = ScalingPolicy

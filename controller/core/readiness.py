@@ -1,0 +1,210 @@
+"""Is an object's spec actionable in this cluster? Pure judgement behind `Ready`.
+
+The schema has already refused what it can; this checks what only the cluster can
+answer: the target workload exists, the referenced MonitoredService exists, the
+referenced Secrets exist and carry the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pydantic
+
+from controller import reasons
+from controller.api import alertpolicy
+from controller.api import common
+from controller.api import monitoredservice
+from controller.api import scalingpolicy
+from controller.core import conditions
+from controller.core import world as world_module
+
+
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    """Status fields and conditions the core decided for one object."""
+
+    fields: dict[str, typing.Any]
+    conditions: tuple[conditions.ConditionChange, ...]
+
+
+def _ready(status: bool, reason: str, message: str) -> conditions.ConditionChange:
+    return conditions.ConditionChange(reasons.READY, "True" if status else "False", reason, message)
+
+
+def _invalid(error: pydantic.ValidationError) -> Assessment:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return Assessment({}, (_ready(False, reasons.INVALID_SPEC, f"spec.{where}: {first['msg']}"),))
+
+
+def _secret_problem(
+    ref: common.SecretKeyRef, namespace: str, world: world_module.World, purpose: str
+) -> tuple[str, str] | None:
+    key = (namespace, ref.name)
+    if key not in world.secrets:
+        return None
+    keys = world.secrets[key]
+    if keys is None:
+        return reasons.SECRET_NOT_FOUND, f"Secret {ref.name} ({purpose}) not found"
+    if ref.key not in keys:
+        return reasons.SECRET_KEY_MISSING, f"Secret {ref.name} ({purpose}) has no key {ref.key}"
+    return None
+
+
+def _workload_judgement(
+    namespace: str, kind: str, name: str, world: world_module.World
+) -> tuple[world_module.Workload | None, conditions.ConditionChange]:
+    found = world.workload(namespace, kind, name)
+    if found is None:
+        return None, _ready(False, reasons.TARGET_NOT_FOUND, f"{kind} {namespace}/{name} not found")
+    return found, _ready(True, reasons.TARGET_FOUND, f"{kind} {name} found")
+
+
+def monitored_service(
+    namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World
+) -> Assessment:
+    try:
+        parsed = monitoredservice.MonitoredServiceSpec.model_validate(spec)
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    target = parsed.target
+    if target.kubernetes is not None:
+        ref = target.kubernetes
+        found, ready = _workload_judgement(namespace, ref.kind, ref.name, world)
+        replicas = {"desired": found.replicas, "ready": found.ready_replicas} if found else {}
+        return Assessment({"target": f"{ref.kind}/{ref.name}", "replicas": replicas}, (ready,))
+    railway = target.railway
+    assert railway is not None  # the schema requires exactly one target
+    fields = {"target": f"Railway/{railway.serviceId}"}
+    problem = _secret_problem(railway.tokenSecretRef, namespace, world, "Railway token")
+    if problem:
+        return Assessment(fields, (_ready(False, *problem),))
+    return Assessment(fields, (_ready(True, reasons.TARGET_FOUND, f"Railway service {railway.serviceId}"),))
+
+
+def _monitored_target(
+    msvc: typing.Mapping[str, typing.Any],
+) -> monitoredservice.Target | None:
+    try:
+        return monitoredservice.Target.model_validate(msvc.get("spec", {}).get("target", {}))
+    except pydantic.ValidationError:
+        return None
+
+
+def scaling_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World) -> Assessment:
+    try:
+        parsed = scalingpolicy.ScalingPolicySpec.model_validate(spec)
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    ref = parsed.targetRef
+    if ref.kubernetes is not None:
+        kind, name = ref.kubernetes.kind, ref.kubernetes.name
+    else:
+        msvc_name = ref.monitoredService or ""
+        msvc = world.monitored_services.get((namespace, msvc_name))
+        if msvc is None:
+            return Assessment(
+                {"target": f"MonitoredService/{msvc_name}"},
+                (_ready(False, reasons.MONITORED_SERVICE_NOT_FOUND, f"MonitoredService {msvc_name} not found"),),
+            )
+        target = _monitored_target(msvc)
+        if target is None:
+            return Assessment(
+                {"target": f"MonitoredService/{msvc_name}"},
+                (_ready(False, reasons.MONITORED_SERVICE_NOT_READY, f"MonitoredService {msvc_name} has no valid target"),),
+            )
+        if target.railway is not None:
+            return Assessment(
+                {"target": f"Railway/{target.railway.serviceId}"},
+                (_ready(True, reasons.TARGET_FOUND, f"Railway service via MonitoredService {msvc_name}"),),
+            )
+        assert target.kubernetes is not None
+        kind, name = target.kubernetes.kind, target.kubernetes.name
+    found, ready = _workload_judgement(namespace, kind, name, world)
+    fields: dict[str, typing.Any] = {"target": f"{kind}/{name}"}
+    if found is not None and found.replicas is not None:
+        fields["currentReplicas"] = found.replicas
+    return Assessment(fields, (ready,))
+
+
+def _channel_secret_refs(channel: alertpolicy.Channel) -> list[tuple[common.SecretKeyRef, str]]:
+    refs: list[tuple[common.SecretKeyRef, str]] = []
+    if channel.slack:
+        refs.append((channel.slack.webhookSecretRef, f"channel {channel.name}"))
+    if channel.email:
+        refs.append((channel.email.smtpSecretRef, f"channel {channel.name}"))
+    if channel.sms:
+        refs.append((channel.sms.gatewaySecretRef, f"channel {channel.name}"))
+    if channel.webhook and channel.webhook.hmacSecretRef:
+        refs.append((channel.webhook.hmacSecretRef, f"channel {channel.name}"))
+    return refs
+
+
+def secret_refs(kind: str, spec: typing.Mapping[str, typing.Any]) -> list[str]:
+    """Names of the Secrets an object references (to look up before judging it)."""
+    try:
+        if kind == monitoredservice.KIND.kind:
+            target = monitoredservice.MonitoredServiceSpec.model_validate(spec).target
+            return [target.railway.tokenSecretRef.name] if target.railway else []
+        if kind == alertpolicy.KIND.kind:
+            parsed = alertpolicy.AlertPolicySpec.model_validate(spec)
+            return sorted({ref.name for channel in parsed.channels for ref, _ in _channel_secret_refs(channel)})
+    except pydantic.ValidationError:
+        return []
+    return []
+
+
+def _selected_services(
+    namespace: str, parsed: alertpolicy.AlertPolicySpec, world: world_module.World
+) -> list[str]:
+    if parsed.serviceRef is not None:
+        return [parsed.serviceRef] if (namespace, parsed.serviceRef) in world.monitored_services else []
+    wanted = (parsed.selector.matchLabels if parsed.selector else {}).items()
+    return sorted(
+        name
+        for (ns, name), obj in world.monitored_services.items()
+        if ns == namespace and wanted <= (obj.get("metadata", {}).get("labels") or {}).items()
+    )
+
+
+def alert_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World) -> Assessment:
+    try:
+        parsed = alertpolicy.AlertPolicySpec.model_validate(spec)
+    except pydantic.ValidationError as error:
+        return _invalid(error)
+    fields: dict[str, typing.Any] = {"ruleCount": len(parsed.rules)}
+    problems = [
+        problem
+        for channel in parsed.channels
+        for ref, purpose in _channel_secret_refs(channel)
+        if (problem := _secret_problem(ref, namespace, world, purpose))
+    ]
+    if problems:
+        channels_ready = conditions.ConditionChange(
+            reasons.CHANNELS_READY, "False", problems[0][0], "; ".join(message for _, message in problems)
+        )
+    elif not parsed.channels:
+        channels_ready = conditions.ConditionChange(
+            reasons.CHANNELS_READY, "False", reasons.NO_CHANNELS, "no channels declared: alerts are recorded only"
+        )
+    else:
+        channels_ready = conditions.ConditionChange(
+            reasons.CHANNELS_READY, "True", reasons.CHANNELS_RESOLVED, f"{len(parsed.channels)} channel(s) resolved"
+        )
+    if parsed.serviceRef is not None and (namespace, parsed.serviceRef) not in world.monitored_services:
+        ready = _ready(False, reasons.MONITORED_SERVICE_NOT_FOUND, f"MonitoredService {parsed.serviceRef} not found")
+    elif problems:
+        ready = _ready(False, problems[0][0], problems[0][1])
+    else:
+        selected = _selected_services(namespace, parsed, world)
+        ready = _ready(True, reasons.SERVICES_SELECTED, f"applies to {len(selected)} MonitoredService(s)")
+    return Assessment(fields, (ready, channels_ready))
+
+
+JUDGES: dict[str, typing.Callable[[str, typing.Mapping[str, typing.Any], world_module.World], Assessment]] = {
+    monitoredservice.KIND.kind: monitored_service,
+    scalingpolicy.KIND.kind: scaling_policy,
+    alertpolicy.KIND.kind: alert_policy,
+}

@@ -1,0 +1,43 @@
+"""What the operator knows of the cluster, as plain data for the pure core."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """A Deployment or StatefulSet as the core needs it."""
+
+    kind: str
+    namespace: str
+    name: str
+    replicas: int | None
+    ready_replicas: int
+    generation: int = 0
+    observed_generation: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass
+class World:
+    """A snapshot of the objects that readiness depends on.
+
+    `secrets` maps a referenced Secret to its data keys, or to None when it does not
+    exist; a Secret absent from the map was not looked up and is not judged.
+    """
+
+    workloads: dict[tuple[str, str, str], Workload] = dataclasses.field(default_factory=dict)
+    monitored_services: dict[tuple[str, str], typing.Mapping[str, typing.Any]] = dataclasses.field(
+        default_factory=dict
+    )
+    secrets: dict[tuple[str, str], frozenset[str] | None] = dataclasses.field(default_factory=dict)
+
+    def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
+        return self.workloads.get((namespace, kind, name))

@@ -1,0 +1,34 @@
+"""Condition types and Event reasons: the one place they are spelled."""
+
+from __future__ import annotations
+
+# Condition types.
+READY = "Ready"
+HEALTHY = "Healthy"
+METRICS_AVAILABLE = "MetricsAvailable"
+ROLLOUT_HEALTHY = "RolloutHealthy"
+ABLE_TO_SCALE = "AbleToScale"
+SCALING_ACTIVE = "ScalingActive"
+SCALING_LIMITED = "ScalingLimited"
+CHANNELS_READY = "ChannelsReady"
+
+# Reasons, used both on conditions and as Event reasons.
+TARGET_FOUND = "TargetFound"
+TARGET_NOT_FOUND = "TargetNotFound"
+MONITORED_SERVICE_NOT_FOUND = "MonitoredServiceNotFound"
+MONITORED_SERVICE_NOT_READY = "MonitoredServiceNotReady"
+SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_KEY_MISSING = "SecretKeyMissing"
+SERVICES_SELECTED = "ServicesSelected"
+CHANNELS_RESOLVED = "ChannelsResolved"
+NO_CHANNELS = "NoChannels"
+INVALID_SPEC = "InvalidSpec"
+
+# Annotations under the API group.
+ANNOTATION_PREFIX = "ops.capliquify.io"
+PAUSED_ANNOTATION = f"{ANNOTATION_PREFIX}/paused"
+ACK_ANNOTATION = f"{ANNOTATION_PREFIX}/ack"
+FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
+
+# The name this operator writes as (field manager, Event source).
+COMPONENT = "capliquify-operator"
