@@ -162,6 +162,9 @@ class LocalCluster:
             # controller stays: it lifts the not-ready taint new nodes are admitted with.
             "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,"
             "-service-lb-controller",
+            # kwok's nodes never die; a long grace keeps a busy 2-core machine from marking
+            # them NotReady, which would mark every pod unready for good.
+            "--node-monitor-grace-period=10m", "--node-startup-grace-period=10m",
         ])
         self._spawn("kube-scheduler", [
             str(bin_dir / "kube-scheduler"), f"--kubeconfig={sched_config}",
@@ -172,7 +175,7 @@ class LocalCluster:
             str(bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
-            "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", f"--server-address=127.0.0.1:{free_port()}",
+            "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{free_port()}",
         ])
         for index in range(NODE_COUNT):
             self.kubectl_apply(kwok_node(f"kwok-node-{index}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import typing
 
 import pydantic
 
@@ -92,8 +93,8 @@ class EmailChannel(common.ApiModel):
 
 class SmsChannel(common.ApiModel):
     gatewaySecretRef: common.SecretKeyRef = common.field("Secret holding the SMS gateway settings as YAML: url, token.")
-    to: list[str] = common.field(
-        "E.164 phone numbers.", min_length=1, max_length=20, json_schema_extra={"items": {"pattern": r"^\+[1-9][0-9]{6,14}$"}}
+    to: list[typing.Annotated[str, pydantic.StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]] = common.field(
+        "E.164 phone numbers.", min_length=1, max_length=20
     )
 
 
@@ -127,6 +128,11 @@ class Channel(common.ApiModel):
     sms: SmsChannel | None = common.field("SMS through an HTTP gateway.", default=None)
     webhook: WebhookChannel | None = common.field("Generic JSON webhook.", default=None)
     alertmanager: AlertmanagerChannel | None = common.field("Alertmanager v2 API.", default=None)
+
+    @pydantic.model_validator(mode="after")
+    def _one_kind(self) -> "Channel":
+        common.require_exactly_one(self, *(kind.value for kind in ChannelKind))
+        return self
 
 
 class Escalation(common.ApiModel):
@@ -236,6 +242,16 @@ class AlertPolicySpec(common.ApiModel):
     )
     sendResolved: bool = common.field("Notify when an alert resolves.", default=True)
     silences: list[Silence] = common.field("Time-bounded silences.", default_factory=list, max_length=32)
+
+    @pydantic.model_validator(mode="after")
+    def _references(self) -> "AlertPolicySpec":
+        if (self.selector is None) == (self.serviceRef is None):
+            raise ValueError("exactly one of selector or serviceRef is required")
+        declared = {channel.name for channel in self.channels}
+        named = {c for r in self.routes for c in (*r.channels, *(c for e in r.escalation for c in e.channels))}
+        if named - declared:
+            raise ValueError(f"routes name undeclared channels: {', '.join(sorted(named - declared))}")
+        return self
 
 
 class AlertState(str, enum.Enum):

@@ -34,6 +34,14 @@ def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str
     return validation
 
 
+def require_exactly_one(model: pydantic.BaseModel, *names: str) -> None:
+    """The pydantic twin of a CEL exactly-one rule, so offline validation and the pure core
+    refuse what the API server refuses (a test checks both on the same bad objects)."""
+    present = [name for name in names if getattr(model, name) is not None]
+    if len(present) != 1:
+        raise ValueError(f"exactly one of {', '.join(names)} is required (got {len(present)})")
+
+
 class ConditionStatus(str, enum.Enum):
     TRUE = "True"
     FALSE = "False"

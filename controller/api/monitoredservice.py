@@ -45,6 +45,11 @@ class Target(common.ApiModel):
     kubernetes: KubernetesTarget | None = common.field("A Deployment or StatefulSet.", default=None)
     railway: RailwayTarget | None = common.field("A Railway service, for teams off-cluster.", default=None)
 
+    @pydantic.model_validator(mode="after")
+    def _one_target(self) -> "Target":
+        common.require_exactly_one(self, "kubernetes", "railway")
+        return self
+
 
 class HttpCheck(common.ApiModel):
     url: str = common.field(

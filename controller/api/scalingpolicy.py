@@ -56,6 +56,11 @@ class TargetRef(common.ApiModel):
         "A Deployment or StatefulSet scaled directly; metrics then come from default queries.", default=None
     )
 
+    @pydantic.model_validator(mode="after")
+    def _one_target(self) -> "TargetRef":
+        common.require_exactly_one(self, "monitoredService", "kubernetes")
+        return self
+
 
 class MetricThreshold(common.ApiModel):
     """Scale up when the value is above scaleUp; scale down only when below scaleDown."""
@@ -90,6 +95,14 @@ class MetricThreshold(common.ApiModel):
     )
     scaleUp: float = common.field("Scale up when the metric is above this value.", ge=0)
     scaleDown: float = common.field("Scale down only when every metric is below its scaleDown.", ge=0)
+
+    @pydantic.model_validator(mode="after")
+    def _hold_band(self) -> "MetricThreshold":
+        if self.scaleDown >= self.scaleUp:
+            raise ValueError("scaleDown must be lower than scaleUp")
+        if (self.type == MetricType.CUSTOM) != (self.name is not None):
+            raise ValueError("name is required for type custom and not allowed for other types")
+        return self
 
 
 def _seed_metrics() -> list[MetricThreshold]:
@@ -242,6 +255,12 @@ class ScalingPolicySpec(common.ApiModel):
     )
     mode: Mode = common.field("DryRun decides, records and emits but does not actuate.", default=Mode.ACTIVE)
     predictive: Predictive = common.field("Optional trend-based early scale-up.", default_factory=Predictive)
+
+    @pydantic.model_validator(mode="after")
+    def _bounds(self) -> "ScalingPolicySpec":
+        if self.minReplicas > self.maxReplicas:
+            raise ValueError("minReplicas must be <= maxReplicas")
+        return self
 
 
 class Direction(str, enum.Enum):

@@ -1,0 +1,5 @@
+import sys
+
+from controller import cli
+
+sys.exit(cli.main())

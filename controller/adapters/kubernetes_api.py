@@ -1,0 +1,109 @@
+"""Writes and point reads against the Kubernetes API (blocking; always with timeouts)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import socket
+import typing
+
+import kubernetes
+
+import controller
+from controller import reasons
+from controller.core import status as status_module
+
+PLURALS = {"MonitoredService": "monitoredservices", "ScalingPolicy": "scalingpolicies", "AlertPolicy": "alertpolicies"}
+TIMEOUT_SECONDS = (5, 20)  # connect, read
+
+
+def load_config(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
+    """In-cluster config inside a pod; the kubeconfig (or $KUBECONFIG) elsewhere."""
+    configuration = kubernetes.client.Configuration()
+    try:
+        if kubeconfig:
+            raise kubernetes.config.ConfigException("explicit kubeconfig")
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return kubernetes.client.ApiClient(configuration)
+
+
+class KubeApi:
+    """What the operator writes: status subresources and Events. And Secret look-ups."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, on_write: typing.Callable[[str], None]) -> None:
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._core = kubernetes.client.CoreV1Api(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._on_write = on_write
+        self._instance = socket.gethostname()
+
+    def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        self._on_write("patch")
+        return self._custom.patch_namespaced_custom_object_status(
+            controller.API_GROUP, controller.API_VERSION, namespace, PLURALS[kind], name,
+            {"status": patch}, _request_timeout=TIMEOUT_SECONDS,
+        )
+
+    def create_event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
+                     now: datetime.datetime) -> None:
+        meta = obj["metadata"]
+        timestamp = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid"), "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": event.type, "reason": event.reason, "message": event.message[:1024],
+            "source": {"component": reasons.COMPONENT},
+            "reportingComponent": reasons.COMPONENT, "reportingInstance": self._instance,
+            "action": event.reason, "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1,
+        }
+        self._on_write("create")
+        self._core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT_SECONDS)
+
+    def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
+        """The data keys of a Secret, or None when it does not exist."""
+        try:
+            secret = self._core.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT_SECONDS)
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return frozenset((secret.data or {}).keys())
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        secret = self._core.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT_SECONDS)
+        raw = (secret.data or {}).get(key)
+        return base64.b64decode(raw).decode() if raw is not None else None
+
+    def list_objects(self, kind: str, namespace: str | None) -> list[dict[str, typing.Any]]:
+        """Every object of a kind (in one namespace, or all), as plain dicts with `kind` set."""
+        if kind in PLURALS:
+            if namespace is None:
+                listing = self._custom.list_cluster_custom_object(
+                    controller.API_GROUP, controller.API_VERSION, PLURALS[kind], _request_timeout=TIMEOUT_SECONDS
+                )
+            else:
+                listing = self._custom.list_namespaced_custom_object(
+                    controller.API_GROUP, controller.API_VERSION, namespace, PLURALS[kind],
+                    _request_timeout=TIMEOUT_SECONDS,
+                )
+        else:
+            method = {"Deployment": "deployment", "StatefulSet": "stateful_set"}[kind]
+            if namespace is None:
+                response = getattr(self._apps, f"list_{method}_for_all_namespaces")(
+                    _preload_content=False, _request_timeout=TIMEOUT_SECONDS
+                )
+            else:
+                response = getattr(self._apps, f"list_namespaced_{method}")(
+                    namespace, _preload_content=False, _request_timeout=TIMEOUT_SECONDS
+                )
+            listing = json.loads(response.data)
+        items = listing.get("items", [])
+        for item in items:
+            item.setdefault("kind", kind)
+        return items

@@ -1,0 +1,149 @@
+"""The `capliquify` command: run the operator, validate manifests, generate CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import sys
+import typing
+
+import pydantic
+import yaml
+
+from controller import crdgen
+
+
+def _configure_logging(log_format: str, level: str) -> None:
+    if log_format == "json":
+        class JsonFormatter(logging.Formatter):
+            def format(self, record: logging.LogRecord) -> str:
+                return json.dumps({"time": self.formatTime(record), "level": record.levelname,
+                                   "logger": record.name, "message": record.getMessage()})
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kopf logs every handler success at INFO; at thousands of objects that is the noise floor.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("kopf.activities").setLevel(logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
+
+    from controller.adapters import kubernetes_api
+    from controller.operator import config as config_module
+    from controller.operator import handlers
+    from controller.operator import loop
+    from controller.operator import metrics
+    from controller.operator import view as view_module
+
+    config = config_module.OperatorConfig(
+        namespaces=tuple(args.namespace or ()),
+        kubeconfig=args.kubeconfig,
+        prometheus_url=args.prometheus_url,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        resync_seconds=args.resync_seconds,
+        log_format=args.log_format,
+        allow_loopback_checks=args.allow_loopback_checks,
+    )
+    _configure_logging(config.log_format, args.log_level)
+    if config.kubeconfig:
+        os.environ["KUBECONFIG"] = config.kubeconfig  # kopf's login reads the same file
+    api = kubernetes_api.KubeApi(kubernetes_api.load_config(config.kubeconfig), metrics.count_write)
+    view = view_module.View()
+    evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api))
+    metrics.serve(config.metrics_port)
+    asyncio.run(
+        kopf.operator(
+            registry=registry,
+            settings=config_module.kopf_settings(config),
+            standalone=True,
+            clusterwide=config.clusterwide,
+            namespaces=list(config.namespaces),
+            liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
+        )
+    )
+    return 0
+
+
+MODELS_BY_KIND = {info.kind: model for model, info in crdgen.KINDS}
+
+
+def validate_documents(documents: typing.Iterable[typing.Any]) -> list[str]:
+    """Problems found in CapLiquify objects among `documents` (others are skipped)."""
+    problems = []
+    for index, document in enumerate(documents):
+        if not isinstance(document, dict) or document.get("kind") not in MODELS_BY_KIND:
+            continue
+        name = document.get("metadata", {}).get("name", f"#{index}")
+        body = {key: document[key] for key in ("spec", "status") if key in document}
+        try:
+            MODELS_BY_KIND[document["kind"]].model_validate(body)
+        except pydantic.ValidationError as error:
+            for detail in error.errors():
+                where = ".".join(str(part) for part in detail["loc"])
+                problems.append(f"{document['kind']}/{name}: {where}: {detail['msg']}")
+    return problems
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    checked = 0
+    for path in args.files:
+        documents = list(yaml.safe_load_all(pathlib.Path(path).read_text()))
+        checked += sum(1 for d in documents if isinstance(d, dict) and d.get("kind") in MODELS_BY_KIND)
+        problems += [f"{path}: {problem}" for problem in validate_documents(documents)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{checked} object(s) checked, {len(problems)} problem(s)"
+          " (cross-field CEL rules are checked by the API server: kubectl apply --dry-run=server)")
+    return 1 if problems else 0
+
+
+def _crds(args: argparse.Namespace) -> int:
+    for path in crdgen.write_all(pathlib.Path(args.directory)):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="capliquify", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator")
+    run.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default all")
+    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig; in-cluster when unset")
+    run.add_argument("--prometheus-url", default=os.environ.get("CAPLIQUIFY_PROMETHEUS_URL"),
+                     help="default Prometheus for MonitoredServices that name none")
+    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")))
+    run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
+    run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
+    run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
+    run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))
+    run.add_argument("--allow-loopback-checks", action="store_true",
+                     help="allow health checks against loopback addresses (tests, local demo)")
+    run.set_defaults(func=_run)
+
+    check = sub.add_parser("validate", help="check manifests against the API types offline")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=_validate)
+
+    crds = sub.add_parser("crds", help="write the CRDs generated from the API types")
+    crds.add_argument("directory", nargs="?", default="crds")
+    crds.set_defaults(func=_crds)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Pure builders of status patches and transition Events, shared by every kind."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import typing
+
+from controller import reasons
+from controller.core import conditions
+from controller.core import readiness
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+# Conditions whose transitions are worth an Event (a person follows these in describe).
+ANNOUNCED = (reasons.READY, reasons.CHANNELS_READY)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventSpec:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+def build_status_patch(
+    current: typing.Mapping[str, typing.Any],
+    assessment: readiness.Assessment,
+    now: datetime.datetime,
+    generation: int,
+) -> dict[str, typing.Any]:
+    """The merge patch that brings `current` status to the assessment; {} when nothing changes.
+
+    A field the assessment sets to None is removed; fields it does not mention are left
+    to whoever owns them (scaling, health, alerting write their own parts).
+    """
+    desired: dict[str, typing.Any] = dict(assessment.fields)
+    desired["conditions"] = conditions.apply(current.get("conditions") or [], assessment.conditions, now, generation)
+    desired["observedGeneration"] = generation
+    return {key: value for key, value in desired.items() if _differs(current.get(key), value)}
+
+
+def _differs(current: typing.Any, desired: typing.Any) -> bool:
+    if isinstance(desired, dict) and isinstance(current, dict):
+        return any(_differs(current.get(key), value) for key, value in desired.items())
+    if isinstance(desired, dict) and not desired:
+        return False  # an empty object adds nothing under a merge patch
+    return current != desired
+
+
+def transition_events(
+    before: typing.Sequence[typing.Mapping[str, typing.Any]],
+    after: typing.Sequence[typing.Mapping[str, typing.Any]],
+) -> list[EventSpec]:
+    """An Event for each announced condition whose status or reason changed."""
+    events = []
+    for type_ in ANNOUNCED:
+        old, new = conditions.find(before, type_), conditions.find(after, type_)
+        if new is None:
+            continue
+        if old is not None and (old.get("status"), old.get("reason")) == (new.get("status"), new.get("reason")):
+            continue
+        kind = NORMAL if new.get("status") == "True" else WARNING
+        events.append(EventSpec(kind, new.get("reason", type_), f"{type_}={new.get('status')}: {new.get('message', '')}"))
+    return events

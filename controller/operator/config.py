@@ -1,0 +1,50 @@
+"""Operator-wide settings (flags and environment), not CRDs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import kopf
+
+from controller import reasons
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+    kubeconfig: str | None = None
+    prometheus_url: str | None = None
+    metrics_port: int = 8080
+    health_port: int = 8081
+    resync_seconds: float = 60.0
+    write_concurrency: int = 8
+    log_format: str = "text"  # text | json
+    allow_loopback_checks: bool = False
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
+    """Explicit kopf settings: our prefixes, timeouts, quiet posting, no peering, no scanning."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = reasons.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=reasons.ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=reasons.ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    # Our Events are posted by the evaluation loop; kopf posts only its own failures.
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = reasons.COMPONENT
+    # One replica (Recreate) serves a cluster; peering would add writes for nothing.
+    settings.peering.standalone = True
+    # The CRDs must exist at start-up; no list/watch of CRDs or namespaces is needed (least privilege).
+    settings.scanning.disabled = True
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    return settings

@@ -1,0 +1,137 @@
+"""The one evaluation loop: judges dirty objects and writes only what changed.
+
+Watch events mark objects dirty; the loop wakes, judges them with the pure core and
+patches status (and posts Events) only on change, so a steady state makes no writes.
+A periodic resync re-judges everything, which is how Secret changes are noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+import typing
+
+import kubernetes
+
+from controller.adapters import kubernetes_api
+from controller.core import readiness
+from controller.core import status as status_module
+from controller.operator import metrics
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+DEBOUNCE_SECONDS = 0.2
+RETRY_SECONDS = 5.0
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Evaluator:
+    def __init__(
+        self,
+        view: view_module.View,
+        api: kubernetes_api.KubeApi,
+        resync_seconds: float,
+        write_concurrency: int,
+        clock: typing.Callable[[], datetime.datetime] = utcnow,
+    ) -> None:
+        self.view = view
+        self.api = api
+        self.resync_seconds = resync_seconds
+        self.clock = clock
+        self.dirty: set[view_module.Key] = set()
+        self._wake = asyncio.Event()
+        self._writes = asyncio.Semaphore(write_concurrency)
+        self._secrets_fetched: dict[tuple[str, str], float] = {}
+
+    def mark(self, *keys: view_module.Key) -> None:
+        self.dirty.update(keys)
+        self._wake.set()
+
+    def mark_all(self) -> None:
+        self.mark(*self.view.objects)
+
+    async def run(self) -> None:
+        next_resync = time.monotonic()
+        while True:
+            if time.monotonic() >= next_resync:
+                self._secrets_fetched.clear()
+                self.mark_all()
+                next_resync = time.monotonic() + self.resync_seconds
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_resync - time.monotonic()))
+            except asyncio.TimeoutError:
+                continue
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            self._wake.clear()
+            keys, self.dirty = self.dirty, set()
+            try:
+                with metrics.ROUND_SECONDS.time():
+                    await self.round(keys)
+            except Exception:  # one bad round must not end the loop (liveness would fail)
+                logger.exception("evaluation round failed; re-marking %d objects", len(keys))
+                self.dirty.update(keys)
+
+    async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
+        present = [key for key in keys if key in self.view.objects]
+        await self._refresh_secrets(present)
+        await asyncio.gather(*(self._reconcile_guarded(key) for key in present))
+
+    async def _refresh_secrets(self, keys: list[view_module.Key]) -> None:
+        wanted = {
+            (key[1], name)
+            for key in keys
+            for name in readiness.secret_refs(key[0], self.view.objects[key].get("spec", {}))
+        }
+        missing = [ref for ref in wanted if ref not in self._secrets_fetched]
+        for namespace, name in missing:
+            try:
+                found = await asyncio.to_thread(self.api.secret_keys, namespace, name)
+            except kubernetes.client.ApiException as error:
+                logger.warning("cannot read Secret %s/%s: %s %s", namespace, name, error.status, error.reason)
+                continue
+            self.view.world.secrets[(namespace, name)] = found
+            self._secrets_fetched[(namespace, name)] = time.monotonic()
+
+    async def _reconcile_guarded(self, key: view_module.Key) -> None:
+        kind = key[0]
+        try:
+            with metrics.RECONCILE_SECONDS.labels(kind).time():
+                result = await self.reconcile(key)
+            metrics.RECONCILES.labels(kind, result).inc()
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return  # deleted meanwhile; its DELETED event removes it from the view
+            metrics.RECONCILE_ERRORS.labels(kind).inc()
+            logger.warning("reconcile of %s failed (%s %s); retrying", key, error.status, error.reason)
+            self._retry_later(key)
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(kind).inc()
+            logger.exception("reconcile of %s failed; retrying", key)
+            self._retry_later(key)
+
+    def _retry_later(self, key: view_module.Key) -> None:
+        asyncio.get_running_loop().call_later(RETRY_SECONDS, self.mark, key)
+
+    async def reconcile(self, key: view_module.Key) -> str:
+        """Judge one object; patch and announce only what changed. Returns the outcome."""
+        obj = self.view.objects[key]
+        kind, namespace, _ = key
+        assessment = readiness.JUDGES[kind](namespace, obj.get("spec") or {}, self.view.world)
+        current = obj.get("status") or {}
+        now = self.clock()
+        patch = status_module.build_status_patch(current, assessment, now, obj["metadata"].get("generation") or 0)
+        if not patch:
+            return "unchanged"
+        async with self._writes:
+            updated = await asyncio.to_thread(self.api.patch_status, kind, namespace, key[2], patch)
+        self.view.upsert(updated)
+        events = status_module.transition_events(current.get("conditions") or [], updated["status"]["conditions"])
+        for event in events:
+            async with self._writes:
+                await asyncio.to_thread(self.api.create_event, updated, event, now)
+        return "patched"

@@ -1,0 +1,28 @@
+"""The operator's own Prometheus metrics (served on --metrics-port at /metrics)."""
+
+from __future__ import annotations
+
+import prometheus_client
+
+RECONCILES = prometheus_client.Counter(
+    "capliquify_reconciles_total", "Objects judged by the evaluation loop.", ["kind", "result"]
+)
+RECONCILE_ERRORS = prometheus_client.Counter(
+    "capliquify_reconcile_errors_total", "Reconciles that failed (will be retried).", ["kind"]
+)
+RECONCILE_SECONDS = prometheus_client.Histogram(
+    "capliquify_reconcile_duration_seconds", "Time to judge and, if needed, patch one object.", ["kind"]
+)
+ROUND_SECONDS = prometheus_client.Histogram(
+    "capliquify_evaluation_round_duration_seconds", "Time of one evaluation round over dirty objects."
+)
+API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write requests sent to the API server.", ["verb"])
+WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
+
+
+def count_write(verb: str) -> None:
+    API_WRITES.labels(verb).inc()
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from inside the cluster
+    prometheus_client.start_http_server(port, addr=address)

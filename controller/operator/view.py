@@ -1,0 +1,77 @@
+"""An in-memory view of the watched objects, fed by watch events.
+
+One plain dict per kind, updated by `@kopf.on.event`: the cheapest design at thousands
+of objects (../shared/notes/kopf-at-scale.md), with no finalizers and no per-object timers.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from controller.core import world as world_module
+
+Key = tuple[str, str, str]  # kind, namespace, name
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
+    meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    return world_module.Workload(
+        kind=obj.get("kind", ""),
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        replicas=spec.get("replicas"),
+        ready_replicas=status.get("readyReplicas") or 0,
+        generation=meta.get("generation") or 0,
+        observed_generation=status.get("observedGeneration") or 0,
+    )
+
+
+class View:
+    """Custom objects by key, and the world snapshot the core judges them against."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, typing.Any]] = {}
+        self.world = world_module.World()
+
+    def upsert(self, obj: dict[str, typing.Any]) -> Key:
+        key = self.key_of(obj)
+        kind = key[0]
+        if kind in WORKLOAD_KINDS:
+            self.world.workloads[(key[1], kind, key[2])] = workload_from(obj)
+            return key
+        current = self.objects.get(key)
+        if current is not None and _newer(current, obj):
+            return key  # a stale watch event after our own patch response
+        self.objects[key] = obj
+        if kind == "MonitoredService":
+            self.world.monitored_services[(key[1], key[2])] = obj
+        return key
+
+    def remove(self, obj: typing.Mapping[str, typing.Any]) -> Key:
+        key = self.key_of(obj)
+        kind, namespace, name = key
+        if kind in WORKLOAD_KINDS:
+            self.world.workloads.pop((namespace, kind, name), None)
+        else:
+            self.objects.pop(key, None)
+            if kind == "MonitoredService":
+                self.world.monitored_services.pop((namespace, name), None)
+        return key
+
+    @staticmethod
+    def key_of(obj: typing.Mapping[str, typing.Any]) -> Key:
+        meta = obj.get("metadata", {})
+        return obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", "")
+
+    def dependents(self, namespace: str) -> list[Key]:
+        """Objects whose judgement may change when something in `namespace` changes."""
+        return [key for key in self.objects if key[1] == namespace]
+
+
+def _newer(current: typing.Mapping[str, typing.Any], incoming: typing.Mapping[str, typing.Any]) -> bool:
+    """True when `current` is newer than `incoming` (resourceVersions compare as integers on etcd)."""
+    try:
+        return int(current["metadata"]["resourceVersion"]) > int(incoming["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return False
