@@ -54,8 +54,6 @@ def _run(args: argparse.Namespace) -> int:
         allow_loopback_checks=args.allow_loopback_checks,
     )
     _configure_logging(config.log_format, args.log_level)
-    if config.kubeconfig:
-        os.environ["KUBECONFIG"] = config.kubeconfig  # kopf's login reads the same file
     api = kubernetes_api.KubeApi(kubernetes_api.load_config(config.kubeconfig), metrics.count_write)
     view = view_module.View()
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)

@@ -30,6 +30,13 @@ def load_config(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient(configuration)
 
 
+def bearer_token(configuration: kubernetes.client.Configuration) -> str | None:
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    return header.split(" ", 1)[-1] if header else None
+
+
 class KubeApi:
     """What the operator writes: status subresources and Events. And Secret look-ups."""
 
@@ -38,6 +45,7 @@ class KubeApi:
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
         self._on_write = on_write
+        self.configuration: kubernetes.client.Configuration = api_client.configuration
         self._instance = socket.gethostname()
 
     def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:

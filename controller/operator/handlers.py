@@ -64,8 +64,17 @@ async def _warm_up(runtime: Runtime) -> None:
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.login(registry=registry)
-    def login(**kwargs: typing.Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    def login(**_: typing.Any) -> kopf.ConnectionInfo:
+        # kopf gets the very credentials our own client uses (kubeconfig or in-cluster).
+        configuration = runtime.api.configuration
+        return kopf.ConnectionInfo(
+            server=configuration.host,
+            ca_path=configuration.ssl_ca_cert,
+            insecure=not configuration.verify_ssl,
+            token=kubernetes_api.bearer_token(configuration),
+            certificate_path=configuration.cert_file,
+            private_key_path=configuration.key_file,
+        )
 
     @kopf.on.startup(registry=registry)
     async def start(**_: typing.Any) -> None:

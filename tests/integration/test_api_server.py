@@ -1,0 +1,112 @@
+"""The generated CRDs on a real API server: install, printer columns, explain, rejection."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from controller import cli
+from tests import conftest
+
+pytestmark = pytest.mark.integration
+
+GROUP = "ops.capliquify.io/v1alpha1"
+
+
+def test_manifests_apply(cluster) -> None:  # noqa: ANN001
+    out = cluster.kubectl("apply", "-k", str(conftest.REPO / "manifests"))
+    for expected in ("customresourcedefinition.apiextensions.k8s.io/scalingpolicies.ops.capliquify.io",
+                     "serviceaccount/capliquify-operator", "clusterrole.rbac.authorization.k8s.io/capliquify-operator",
+                     "deployment.apps/capliquify-operator"):
+        assert expected in out
+
+
+def test_explain_prints_descriptions(cluster) -> None:  # noqa: ANN001
+    out = cluster.kubectl("explain", "scalingpolicy.spec.metrics")
+    assert "Scale up when ANY metric is above scaleUp" in out
+    assert "scaleDown\t<number> -required-" in out
+    assert "cpu and memory in percent of request" in out
+    assert "Railway service ID." in cluster.kubectl("explain", "msvc.spec.target.railway.serviceId")
+    assert "Re-notify a still-firing alert" in cluster.kubectl("explain", "alp.spec.routes.repeatIntervalSeconds")
+
+
+def _doc(kind: str, spec: dict) -> dict:
+    return {"apiVersion": GROUP, "kind": kind, "metadata": {"name": "bad"}, "spec": spec}
+
+
+SCP = {"targetRef": {"monitoredService": "web"}}
+MSVC = {"target": {"kubernetes": {"name": "web"}}}
+ALP = {"serviceRef": "web", "rules": [{"name": "R", "metric": "cpu", "threshold": 1}],
+       "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/x"}}]}
+RAILWAY = {"projectId": "p", "environmentId": "e", "serviceId": "s", "tokenSecretRef": {"name": "t", "key": "k"}}
+
+# (id, object, the field the API server must name, words of the message, also refused offline)
+INVALID = [
+    ("min-above-max", _doc("ScalingPolicy", {**SCP, "minReplicas": 5, "maxReplicas": 3}),
+     "spec.minReplicas", "minReplicas must be <= maxReplicas", True),
+    ("inverted-thresholds", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "cpu", "scaleUp": 30, "scaleDown": 70}]}),
+     "spec.metrics[0].scaleDown", "scaleDown must be lower than scaleUp", True),
+    ("two-targets", _doc("MonitoredService", {"target": {"kubernetes": {"name": "web"}, "railway": RAILWAY}}),
+     "spec.target", "exactly one of kubernetes or railway", True),
+    ("no-target", _doc("ScalingPolicy", {"targetRef": {}}),
+     "spec.targetRef", "exactly one of monitoredService or kubernetes", True),
+    ("unknown-metric-type", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "gpu", "scaleUp": 2, "scaleDown": 1}]}),
+     "spec.metrics[0].type", "Unsupported value", True),
+    ("negative-interval", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h"}, "intervalSeconds": -5}]}),
+     "spec.healthChecks[0].intervalSeconds", "should be greater than or equal to 1", True),
+    ("missing-channel", _doc("AlertPolicy", {**ALP, "routes": [{"severity": "critical", "channels": ["pager"]}]}),
+     "spec.routes", "must be declared in spec.channels", True),
+    ("custom-without-name", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "custom", "scaleUp": 2, "scaleDown": 1}]}),
+     "spec.metrics[0].name", "name is required for type custom", True),
+    ("channel-two-kinds", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "x", "webhook": {"url": "http://127.0.0.1:9/x"}, "alertmanager": {"url": "http://127.0.0.1:9"}}]}),
+     "spec.channels[0]", "exactly one of slack, email, sms, webhook, alertmanager", True),
+    ("duplicate-metric", _doc("ScalingPolicy", {**SCP, "metrics": [
+        {"type": "cpu", "scaleUp": 70, "scaleDown": 30}, {"type": "cpu", "scaleUp": 90, "scaleDown": 10}]}),
+     "spec.metrics", "may appear only once", False),
+    ("probes-on-railway", _doc("MonitoredService", {"target": {"railway": RAILWAY}, "probes": {"manage": True},
+                                                    "healthChecks": [{"name": "a", "http": {"url": "http://127.0.0.1:1/"}}]}),
+     "spec.probes.manage", "probes.manage requires a kubernetes target", False),
+    ("timeout-over-interval", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "timeoutSeconds": 30}, "intervalSeconds": 10}]}),
+     "spec.healthChecks[0].http.timeoutSeconds", "must not exceed intervalSeconds", False),
+    ("silence-ends-before-start", _doc("AlertPolicy", {**ALP, "silences": [
+        {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z"}]}),
+     "spec.silences[0].end", "end must be after start", False),
+    ("bad-phone-number", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "sms", "sms": {"gatewaySecretRef": {"name": "g", "key": "k"}, "to": ["5550100"]}}]}),
+     "spec.channels[0].sms.to[0]", "should match", True),
+    ("fallback-without-replicas", _doc("ScalingPolicy", {**SCP, "onMetricsUnavailable": {"action": "Fallback"}}),
+     "spec.onMetricsUnavailable.replicas", "replicas is required when action is Fallback", False),
+]
+
+
+@pytest.mark.parametrize("doc,field,words,offline", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_objects_are_rejected(cluster, namespace, doc, field, words, offline) -> None:  # noqa: ANN001
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(doc))
+    message = refused.value.stderr
+    assert "is invalid" in message, message
+    assert f"{field}:" in message, message
+    assert words in message, message
+    if offline:  # the pydantic twins of the rules refuse the same object without a cluster
+        assert cli.validate_documents([doc]), f"capliquify validate accepted {doc}"
+
+
+def test_valid_minimal_objects_get_seed_defaults(cluster, namespace) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+        {**_doc("ScalingPolicy", SCP), "metadata": {"name": "minimal"}},
+        {**_doc("AlertPolicy", ALP), "metadata": {"name": "minimal"}},
+    ]))
+    scp = yaml.safe_load(cluster.kubectl("get", "scp", "minimal", "-n", namespace, "-o", "yaml"))["spec"]
+    assert (scp["minReplicas"], scp["maxReplicas"]) == (2, 20)
+    assert {m["type"]: m["scaleUp"] for m in scp["metrics"]} == {
+        "cpu": 70, "memory": 80, "latencyP95": 2000, "requestQueue": 100, "errorRate": 5}
+    assert scp["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    alp = yaml.safe_load(cluster.kubectl("get", "alp", "minimal", "-n", namespace, "-o", "yaml"))["spec"]
+    assert [(r["severity"], r["repeatIntervalSeconds"]) for r in alp["routes"]] == [
+        ("critical", 300), ("warning", 900), ("info", 1800)]
+    assert alp["routes"][0]["channelKinds"] == ["slack", "email", "sms"]

@@ -1,0 +1,120 @@
+"""The operator, as its own ServiceAccount, judges objects and then stays quiet."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import yaml
+
+from tests import conftest
+
+pytestmark = pytest.mark.integration
+
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def _condition(cluster, kind: str, name: str, namespace: str, type_: str = "Ready") -> dict:  # noqa: ANN001
+    obj = json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def _wait_condition(cluster, kind, name, namespace, status, reason, seconds=30) -> dict:  # noqa: ANN001
+    cluster.wait_for(lambda: (_condition(cluster, kind, name, namespace).get("status"),
+                              _condition(cluster, kind, name, namespace).get("reason")) == (status, reason),
+                     seconds, f"{kind}/{name} Ready={status} {reason}")
+    return _condition(cluster, kind, name, namespace)
+
+
+def _events(cluster, namespace: str, name: str) -> list[dict]:  # noqa: ANN001
+    items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    return [e for e in items if e["involvedObject"]["name"] == name and e["source"].get("component") == "capliquify-operator"]
+
+
+def _operator_writes(cluster) -> list[dict]:  # noqa: ANN001
+    return [e for e in cluster.audit_events()
+            if e.get("user", {}).get("username") == conftest.OPERATOR_USER and e.get("verb") in WRITE_VERBS]
+
+
+WEB = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+       "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}}
+MSVC = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService", "metadata": {"name": "web"},
+        "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}}}}
+
+
+def test_ready_follows_the_target_deployment(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    operator_factory("--resync-seconds=10")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(MSVC))
+    missing = _wait_condition(cluster, "msvc", "web", namespace, "False", "TargetNotFound")
+    assert missing["message"] == f"Deployment {namespace}/web not found"
+    warning = [e for e in _events(cluster, namespace, "web") if e["reason"] == "TargetNotFound"]
+    assert [e["type"] for e in warning] == ["Warning"]
+
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(WEB))
+    found = _wait_condition(cluster, "msvc", "web", namespace, "True", "TargetFound")
+    assert found["lastTransitionTime"] >= missing["lastTransitionTime"]
+    normal = [e for e in _events(cluster, namespace, "web") if e["reason"] == "TargetFound"]
+    assert [e["type"] for e in normal] == ["Normal"]
+    # kwok makes the pods Ready; the replica counts reach status through the Deployment's events.
+    cluster.wait_for(lambda: json.loads(cluster.kubectl("get", "msvc", "web", "-n", namespace, "-o", "json"))
+                     ["status"].get("replicas", {}).get("ready") == 2, 60, "ready replicas in status")
+
+
+def test_examples_ready_then_zero_writes_in_steady_state(cluster, operator_factory) -> None:  # noqa: ANN001
+    operator = operator_factory("--resync-seconds=10")
+    cluster.kubectl("apply", "-k", str(conftest.REPO / "manifests" / "examples"))
+    for kind, name in (("msvc", "web"), ("scp", "web")):
+        _wait_condition(cluster, kind, name, "shop", "True", "TargetFound")
+    _wait_condition(cluster, "alp", "prod-web", "shop", "True", "ServicesSelected")
+    assert [e["type"] for e in _events(cluster, "shop", "prod-web") if e["reason"] == "ServicesSelected"] == ["Normal"]
+    cluster.wait_for(lambda: "Deployment/web   2     20    2" in cluster.kubectl("get", "scp", "-n", "shop"),
+                     60, "scaling policy columns")
+    cluster.wait_for(lambda: json.loads(cluster.kubectl("get", "msvc", "web", "-n", "shop", "-o", "json"))
+                     ["status"].get("replicas", {}).get("ready") == 2, 60, "web ready")
+
+    table = cluster.kubectl("get", "capliquify", "-A")
+    print(table)
+    lines = table.splitlines()
+    assert any(l.split()[:3] == ["NAMESPACE", "NAME", "TARGET"] and "HEALTH" in l and "READY REPLICAS" in l for l in lines)
+    assert any(l.split()[:5] == ["NAMESPACE", "NAME", "TARGET", "MIN", "MAX"] and "LAST SCALE" in l for l in lines)
+    assert any(l.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for l in lines)
+    assert any("monitoredservice.ops.capliquify.io/web" in l and "Deployment/web" in l and " 2 " in l and "True" in l
+               for l in lines)
+    assert any("alertpolicy.ops.capliquify.io/prod-web" in l and " 3 " in l and "True" in l for l in lines)
+
+    # Settled: let a few resync rounds pass, then measure a 60 s window.
+    time.sleep(12)
+    before = len(_operator_writes(cluster))
+    metric_before = operator.metrics_text()
+    time.sleep(60)
+    writes = _operator_writes(cluster)[before:]
+    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+    rounds = [l for l in operator.metrics_text().splitlines() if l.startswith("capliquify_evaluation_round_duration_seconds_count")]
+    rounds_before = [l for l in metric_before.splitlines() if l.startswith("capliquify_evaluation_round_duration_seconds_count")]
+    assert float(rounds[0].split()[-1]) >= float(rounds_before[0].split()[-1]) + 5, "resync rounds did run"
+
+
+def test_no_finalizers_and_clean_deletion_without_operator(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    operator = operator_factory()
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([WEB, MSVC]))
+    _wait_condition(cluster, "msvc", "web", namespace, "True", "TargetFound")
+    obj = json.loads(cluster.kubectl("get", "msvc", "web", "-n", namespace, "-o", "json"))
+    assert not obj["metadata"].get("finalizers")
+    assert not [k for k in obj["metadata"].get("annotations", {}) if "kopf" in k or "capliquify" in k]
+    operator.stop()
+    cluster.kubectl("delete", "msvc", "web", "-n", namespace, "--timeout=20s")
+    assert cluster.kubectl("get", "msvc", "-n", namespace, "-o", "name").strip() == ""
+
+
+def test_restart_posts_no_duplicate_events(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    first = operator_factory()
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([WEB, MSVC]))
+    _wait_condition(cluster, "msvc", "web", namespace, "True", "TargetFound")
+    first.stop()
+    before = len(_events(cluster, namespace, "web"))
+    operator_factory()
+    time.sleep(5)
+    assert len(_events(cluster, namespace, "web")) == before
