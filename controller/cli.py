@@ -108,7 +108,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    for path in crdgen.write_all(pathlib.Path(args.directory)):
+    written = crdgen.write_all(pathlib.Path(args.directory))
+    if args.chart:
+        written += crdgen.write_chart_crds(pathlib.Path(args.chart) / "crds")
+    for path in written:
         print(path)
     return 0
 
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the API types")
     crds.add_argument("directory", nargs="?", default="crds")
+    crds.add_argument("--chart", help="also write the CRDs into this Helm chart's crds/ folder")
     crds.set_defaults(func=_crds)
 
     args = parser.parse_args(argv)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import pathlib
-import sys
 import typing
 
 import pydantic
@@ -224,6 +223,12 @@ def write_all(directory: pathlib.Path) -> list[pathlib.Path]:
     return written
 
 
-if __name__ == "__main__":
-    for written_path in write_all(pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "crds")):
-        print(written_path)
+def write_chart_crds(chart_crds: pathlib.Path) -> list[pathlib.Path]:
+    """Helm installs CRDs from the chart's own crds/ folder: the same generated files."""
+    chart_crds.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all().items():
+        path = chart_crds / name
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -27,6 +27,9 @@ class Assessment:
 
     fields: dict[str, typing.Any]
     conditions: tuple[conditions.ConditionChange, ...]
+    # Written only while absent: starting values of fields other parts of the operator own
+    # (health, firing), so printer columns read "Unknown"/0 rather than blank from the start.
+    initial: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
 
 
 def _ready(status: bool, reason: str, message: str) -> conditions.ConditionChange:
@@ -62,6 +65,10 @@ def _workload_judgement(
     return found, _ready(True, reasons.TARGET_FOUND, f"{kind} {name} found")
 
 
+_MSVC_INITIAL = {"health": monitoredservice.Health.UNKNOWN.value}
+_ALP_INITIAL = {"firing": 0}
+
+
 def monitored_service(
     namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World
 ) -> Assessment:
@@ -74,14 +81,15 @@ def monitored_service(
         ref = target.kubernetes
         found, ready = _workload_judgement(namespace, ref.kind, ref.name, world)
         replicas = {"desired": found.replicas, "ready": found.ready_replicas} if found else {}
-        return Assessment({"target": f"{ref.kind}/{ref.name}", "replicas": replicas}, (ready,))
+        return Assessment({"target": f"{ref.kind}/{ref.name}", "replicas": replicas}, (ready,), _MSVC_INITIAL)
     railway = target.railway
     assert railway is not None  # the schema requires exactly one target
     fields = {"target": f"Railway/{railway.serviceId}"}
     problem = _secret_problem(railway.tokenSecretRef, namespace, world, "Railway token")
     if problem:
-        return Assessment(fields, (_ready(False, *problem),))
-    return Assessment(fields, (_ready(True, reasons.TARGET_FOUND, f"Railway service {railway.serviceId}"),))
+        return Assessment(fields, (_ready(False, *problem),), _MSVC_INITIAL)
+    ready = _ready(True, reasons.TARGET_FOUND, f"Railway service {railway.serviceId}")
+    return Assessment(fields, (ready,), _MSVC_INITIAL)
 
 
 def _monitored_target(
@@ -200,7 +208,7 @@ def alert_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: w
     else:
         selected = _selected_services(namespace, parsed, world)
         ready = _ready(True, reasons.SERVICES_SELECTED, f"applies to {len(selected)} MonitoredService(s)")
-    return Assessment(fields, (ready, channels_ready))
+    return Assessment(fields, (ready, channels_ready), _ALP_INITIAL)
 
 
 JUDGES: dict[str, typing.Callable[[str, typing.Mapping[str, typing.Any], world_module.World], Assessment]] = {

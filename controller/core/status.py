@@ -35,7 +35,8 @@ def build_status_patch(
     A field the assessment sets to None is removed; fields it does not mention are left
     to whoever owns them (scaling, health, alerting write their own parts).
     """
-    desired: dict[str, typing.Any] = dict(assessment.fields)
+    desired: dict[str, typing.Any] = {k: v for k, v in assessment.initial.items() if k not in current}
+    desired.update(assessment.fields)
     desired["conditions"] = conditions.apply(current.get("conditions") or [], assessment.conditions, now, generation)
     desired["observedGeneration"] = generation
     return {key: value for key, value in desired.items() if _differs(current.get(key), value)}

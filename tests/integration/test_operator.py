@@ -81,9 +81,9 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, operator_facto
     assert any(l.split()[:3] == ["NAMESPACE", "NAME", "TARGET"] and "HEALTH" in l and "READY REPLICAS" in l for l in lines)
     assert any(l.split()[:5] == ["NAMESPACE", "NAME", "TARGET", "MIN", "MAX"] and "LAST SCALE" in l for l in lines)
     assert any(l.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for l in lines)
-    assert any("monitoredservice.ops.capliquify.io/web" in l and "Deployment/web" in l and " 2 " in l and "True" in l
+    assert any(l.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
                for l in lines)
-    assert any("alertpolicy.ops.capliquify.io/prod-web" in l and " 3 " in l and "True" in l for l in lines)
+    assert any(l.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "3", "0", "True"] for l in lines)
 
     # Settled: let a few resync rounds pass, then measure a 60 s window.
     time.sleep(12)

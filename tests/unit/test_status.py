@@ -42,3 +42,10 @@ def test_events_on_transitions_only() -> None:
     ]
     assert status.transition_events(after, before)[0].type == "Normal"
     assert status.transition_events([], before)[0].reason == "TargetFound"
+
+
+def test_initial_fields_only_while_absent() -> None:
+    assessment = readiness.Assessment({}, (READY,), initial={"health": "Unknown"})
+    assert status.build_status_patch({}, assessment, NOW, 1)["health"] == "Unknown"
+    current = {"health": "Healthy", "observedGeneration": 1, "conditions": conditions.apply([], [READY], NOW, 1)}
+    assert status.build_status_patch(current, assessment, NOW, 1) == {}

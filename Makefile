@@ -1,0 +1,61 @@
+# CapLiquify Operator. `make test` and `make demo` work on a fresh machine: they install
+# what they need (apt packages, the venv, the Go-built control plane) themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+APT_PACKAGES := openssl ca-certificates
+KUBECTL := $(shell command -v kubectl)
+
+.PHONY: all deps apt venv controlplane crds lint test test-unit test-integration demo bench clean
+
+all: test
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v kubectl >/dev/null || { echo "kubectl is required (the machine image provides it)"; exit 1; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+controlplane:
+	bash hack/controlplane/build.sh
+
+deps: apt venv controlplane
+
+crds: venv
+	$(PY) -m controller crds crds --chart charts/capliquify-operator
+
+lint: venv
+	$(VENV)/bin/lint-imports
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration" -q
+
+test-integration: deps
+	$(PY) -m pytest -m integration -q
+
+# Every test: unit and integration (the latter starts the local control plane itself).
+test: deps
+	$(PY) -m pytest -q
+
+demo: deps
+	$(PY) -m demo
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

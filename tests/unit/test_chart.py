@@ -1,0 +1,51 @@
+"""The Helm chart lints, renders, and stays in step with manifests/ and crds/."""
+
+from __future__ import annotations
+
+import pathlib
+
+import helm_python as helm
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "capliquify-operator"
+
+
+def render(values: dict | None = None) -> list[dict]:
+    chart = helm.Chart.load(str(CHART))
+    rendered = chart.render(values, name="capliquify", namespace="capliquify-system", is_install=True)
+    return [doc for name, text in rendered.items() if name.endswith(".yaml")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(docs: list[dict], kind: str) -> dict:
+    return next(doc for doc in docs if doc["kind"] == kind)
+
+
+def test_lint_is_clean() -> None:
+    report = helm.lint(str(CHART), strict=True)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_rbac_matches_kustomize_base() -> None:
+    base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if doc]
+    assert by_kind(render(), "ClusterRole")["rules"] == by_kind(base, "ClusterRole")["rules"]
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    generated = {p.name: p.read_text() for p in (REPO / "crds").glob("ops.capliquify.io_*.yaml")}
+    in_chart = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
+    assert in_chart == generated, "run `make crds`"
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({}, ["run", "--log-format=json", "--log-level=INFO", "--resync-seconds=60", "--metrics-port=8080",
+          "--health-port=8081"]),
+    ({"watchNamespaces": ["a", "b"], "prometheusUrl": "http://prom:9090"},
+     ["--prometheus-url=http://prom:9090", "--namespace=a", "--namespace=b"]),
+])
+def test_deployment_args(values, expected) -> None:  # noqa: ANN001
+    args = by_kind(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert all(arg in args for arg in expected), args
