@@ -37,10 +37,12 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
     from controller.adapters import kubernetes_api
+    from controller.adapters import kubernetes_scale
     from controller.operator import config as config_module
     from controller.operator import handlers
     from controller.operator import loop
     from controller.operator import metrics
+    from controller.operator import scaler as scaler_module
     from controller.operator import view as view_module
 
     config = config_module.OperatorConfig(
@@ -52,13 +54,17 @@ def _run(args: argparse.Namespace) -> int:
         resync_seconds=args.resync_seconds,
         log_format=args.log_format,
         allow_loopback_checks=args.allow_loopback_checks,
+        rate_window=args.rate_window,
     )
     _configure_logging(config.log_format, args.log_level)
-    api = kubernetes_api.KubeApi(kubernetes_api.load_config(config.kubeconfig), metrics.count_write)
+    api_client = kubernetes_api.load_config(config.kubeconfig)
+    api = kubernetes_api.KubeApi(api_client, metrics.count_write)
     view = view_module.View()
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
+    scaler = scaler_module.Scaler(view, evaluator, api, kubernetes_scale.KubernetesScale(api_client, metrics.count_write),
+                                  config.prometheus_url, config.rate_window)
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api))
+    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(
@@ -127,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="default Prometheus for MonitoredServices that name none")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")))
     run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
+    run.add_argument("--rate-window", default=os.environ.get("CAPLIQUIFY_RATE_WINDOW", "2m"),
+                     help="range of rate() in the default queries ($window)")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))

@@ -24,6 +24,17 @@ CHANNELS_RESOLVED = "ChannelsResolved"
 NO_CHANNELS = "NoChannels"
 INVALID_SPEC = "InvalidSpec"
 
+# Scaling (HPA-compatible condition reasons come from the core; these are ours).
+SCALED_UP = "ScaledUp"
+SCALED_DOWN = "ScaledDown"
+WOULD_SCALE_UP = "WouldScaleUp"
+WOULD_SCALE_DOWN = "WouldScaleDown"
+FAILED_RESCALE = "FailedRescale"
+CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
+PAUSED = "Paused"
+INVALID_METRIC_QUERY = "InvalidMetricQuery"
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+
 # Annotations under the API group.
 ANNOTATION_PREFIX = "ops.capliquify.io"
 PAUSED_ANNOTATION = f"{ANNOTATION_PREFIX}/paused"

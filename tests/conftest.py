@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 import time
 import typing
+import urllib.request
 
 import pytest
+import yaml
 
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
+from localcluster import prometheus as prometheus_module
 
 REPO = cluster_module.REPO
 OPERATOR_USER = operator_module.OPERATOR_USER
@@ -47,3 +52,79 @@ def namespace(cluster: cluster_module.LocalCluster, request: pytest.FixtureReque
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+class DemoStack:
+    """The demo app playing a Deployment's pods, scraped by a real Prometheus, plus load."""
+
+    def __init__(self, local: cluster_module.LocalCluster, namespace: str, workdir: pathlib.Path) -> None:
+        self.local, self.namespace, self.workdir = local, namespace, workdir
+        self.app_port = cluster_module.free_port()
+        self.app: subprocess.Popen[bytes] | None = None
+        self.load: subprocess.Popen[bytes] | None = None
+        self.prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{self.app_port}"])
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def start(self, replicas: int = 2) -> "DemoStack":
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                      "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                               "template": {"metadata": {"labels": {"app": "web"}},
+                                            "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}}
+        self.local.kubectl("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(deployment))
+        self.app = subprocess.Popen(
+            [sys.executable, "-m", "demo.webapp", f"--kubeconfig={self.local.kubeconfig}",
+             f"--namespace={self.namespace}", f"--port={self.app_port}"],
+            cwd=REPO, stdout=open(self.workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        self.local.wait_for(lambda: self.ready_pods() == replicas, 60, "demo app sees the ready pods")
+        self.prometheus.start()
+        return self
+
+    def ready_pods(self) -> int:
+        try:
+            with urllib.request.urlopen(f"{self.app_url}/metrics", timeout=2) as response:
+                for line in response.read().decode().splitlines():
+                    if line.startswith("demo_ready_pods "):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return -1
+
+    def start_load(self, rate: float, seconds: float = 600) -> None:
+        self.stop_load()
+        self.load = subprocess.Popen(
+            [sys.executable, "-m", "demo.loadgen", f"--url={self.app_url}/", f"--rate={rate}", f"--seconds={seconds}"],
+            cwd=REPO, stdout=open(self.workdir / "loadgen.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+
+    def stop_load(self) -> None:
+        if self.load is not None and self.load.poll() is None:
+            self.load.terminate()
+            self.load.wait(timeout=10)
+
+    def query(self, promql: str) -> list[dict]:
+        import json
+        import urllib.parse
+
+        url = f"{self.prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())["data"]["result"]
+
+    def stop(self) -> None:
+        self.stop_load()
+        self.prometheus.stop()
+        if self.app is not None and self.app.poll() is None:
+            self.app.terminate()
+            self.app.wait(timeout=10)
+
+
+@pytest.fixture
+def demo_stack(cluster: cluster_module.LocalCluster, namespace: str, tmp_path: pathlib.Path) -> typing.Iterator[DemoStack]:
+    stack = DemoStack(cluster, namespace, tmp_path)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()

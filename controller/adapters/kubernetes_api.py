@@ -16,6 +16,11 @@ from controller.core import status as status_module
 
 PLURALS = {"MonitoredService": "monitoredservices", "ScalingPolicy": "scalingpolicies", "AlertPolicy": "alertpolicies"}
 TIMEOUT_SECONDS = (5, 20)  # connect, read
+BUILTIN_LISTS = {
+    "Deployment": ("_apps", "deployment"),
+    "StatefulSet": ("_apps", "stateful_set"),
+    "HorizontalPodAutoscaler": ("_autoscaling", "horizontal_pod_autoscaler"),
+}
 
 
 def load_config(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
@@ -44,6 +49,7 @@ class KubeApi:
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._autoscaling = kubernetes.client.AutoscalingV2Api(api_client)
         self._on_write = on_write
         self.configuration: kubernetes.client.Configuration = api_client.configuration
         self._instance = socket.gethostname()
@@ -101,13 +107,14 @@ class KubeApi:
                     _request_timeout=TIMEOUT_SECONDS,
                 )
         else:
-            method = {"Deployment": "deployment", "StatefulSet": "stateful_set"}[kind]
+            api, method = BUILTIN_LISTS[kind]
+            client = getattr(self, api)
             if namespace is None:
-                response = getattr(self._apps, f"list_{method}_for_all_namespaces")(
+                response = getattr(client, f"list_{method}_for_all_namespaces")(
                     _preload_content=False, _request_timeout=TIMEOUT_SECONDS
                 )
             else:
-                response = getattr(self._apps, f"list_namespaced_{method}")(
+                response = getattr(client, f"list_namespaced_{method}")(
                     namespace, _preload_content=False, _request_timeout=TIMEOUT_SECONDS
                 )
             listing = json.loads(response.data)

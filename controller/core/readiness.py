@@ -32,6 +32,12 @@ class Assessment:
     initial: dict[str, typing.Any] = dataclasses.field(default_factory=dict)
 
 
+def combine(
+    assessment: Assessment, fields: typing.Mapping[str, typing.Any], changes: typing.Iterable[conditions.ConditionChange]
+) -> Assessment:
+    return Assessment({**assessment.fields, **fields}, (*assessment.conditions, *changes), assessment.initial)
+
+
 def _ready(status: bool, reason: str, message: str) -> conditions.ConditionChange:
     return conditions.ConditionChange(reasons.READY, "True" if status else "False", reason, message)
 

@@ -110,6 +110,10 @@ def fmt(value: float, key: MetricKey) -> str:
     return text + UNITS.get(key[0], "")
 
 
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _views(
     spec: api.ScalingPolicySpec, samples: typing.Mapping[MetricKey, Sample], now: datetime.datetime
 ) -> tuple[MetricView, ...]:
@@ -274,18 +278,19 @@ def decide(
     able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
     # Cooldowns: up counts from the last scale-up; down from the last scale in either direction.
     if desired > current and state.last_scale_up is not None:
-        left = spec.behavior.scaleUp.cooldownSeconds - (now - state.last_scale_up).total_seconds()
-        if left > 0:
-            limited_by = f"scale-up cooldown ({left:.0f}s left)"
-            able = ("False", "BackoffUpscale", f"scale-up cooldown: {left:.0f}s left")
+        until = state.last_scale_up + datetime.timedelta(seconds=spec.behavior.scaleUp.cooldownSeconds)
+        if until > now:
+            limited_by = f"scale-up cooldown ({(until - now).total_seconds():.0f}s left)"
+            # An absolute time keeps the condition unchanged (no write) while cooling down.
+            able = ("False", "BackoffUpscale", f"scale-up cooldown until {_stamp(until)}")
             desired = current
     if desired < current:
         last = max((t for t in (state.last_scale_up, state.last_scale_down) if t is not None), default=None)
         if last is not None:
-            left = spec.behavior.scaleDown.cooldownSeconds - (now - last).total_seconds()
-            if left > 0:
-                limited_by = f"scale-down cooldown ({left:.0f}s left)"
-                able = ("False", "BackoffDownscale", f"scale-down cooldown: {left:.0f}s left")
+            until = last + datetime.timedelta(seconds=spec.behavior.scaleDown.cooldownSeconds)
+            if until > now:
+                limited_by = f"scale-down cooldown ({(until - now).total_seconds():.0f}s left)"
+                able = ("False", "BackoffDownscale", f"scale-down cooldown until {_stamp(until)}")
                 desired = current
 
     # Step policies per period.

@@ -13,8 +13,14 @@ from controller.core import readiness
 NORMAL = "Normal"
 WARNING = "Warning"
 
-# Conditions whose transitions are worth an Event (a person follows these in describe).
-ANNOUNCED = (reasons.READY, reasons.CHANNELS_READY)
+# Conditions whose transitions are worth an Event (a person follows these in describe):
+# every transition, or only those into or out of the listed reasons.
+ANNOUNCED: dict[str, frozenset[str] | None] = {
+    reasons.READY: None,
+    reasons.CHANNELS_READY: None,
+    reasons.SCALING_ACTIVE: None,
+    reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +62,13 @@ def transition_events(
 ) -> list[EventSpec]:
     """An Event for each announced condition whose status or reason changed."""
     events = []
-    for type_ in ANNOUNCED:
+    for type_, only in ANNOUNCED.items():
         old, new = conditions.find(before, type_), conditions.find(after, type_)
         if new is None:
             continue
         if old is not None and (old.get("status"), old.get("reason")) == (new.get("status"), new.get("reason")):
+            continue
+        if only is not None and new.get("reason") not in only and (old or {}).get("reason") not in only:
             continue
         kind = NORMAL if new.get("status") == "True" else WARNING
         events.append(EventSpec(kind, new.get("reason", type_), f"{type_}={new.get('status')}: {new.get('message', '')}"))

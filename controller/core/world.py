@@ -38,6 +38,8 @@ class World:
         default_factory=dict
     )
     secrets: dict[tuple[str, str], frozenset[str] | None] = dataclasses.field(default_factory=dict)
+    # HorizontalPodAutoscalers by the workload they target: (namespace, kind, name) -> HPA name.
+    autoscalers: dict[tuple[str, str, str], str] = dataclasses.field(default_factory=dict)
 
     def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
         return self.workloads.get((namespace, kind, name))

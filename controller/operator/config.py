@@ -21,6 +21,7 @@ class OperatorConfig:
     write_concurrency: int = 8
     log_format: str = "text"  # text | json
     allow_loopback_checks: bool = False
+    rate_window: str = "2m"
 
     @property
     def clusterwide(self) -> bool:

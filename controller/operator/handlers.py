@@ -18,6 +18,7 @@ from controller.adapters import kubernetes_api
 from controller.operator import config as config_module
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import scaler as scaler_module
 from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ class Runtime:
     view: view_module.View
     evaluator: loop.Evaluator
     api: kubernetes_api.KubeApi
-    task: asyncio.Task[None] | None = None
+    scaler: scaler_module.Scaler
+    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
 def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> None:
@@ -53,7 +55,7 @@ async def _warm_up(runtime: Runtime) -> None:
     """List everything once before the first judgement, so that nothing is judged
     against a half-filled view (which would flap Ready and post false Warnings)."""
     namespaces: tuple[str | None, ...] = runtime.config.namespaces or (None,)
-    for kind in (*view_module.WORKLOAD_KINDS, *CUSTOM_KINDS):
+    for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
         for namespace in namespaces:
             for obj in await asyncio.to_thread(runtime.api.list_objects, kind, namespace):
                 runtime.view.upsert(obj)
@@ -79,17 +81,21 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.startup(registry=registry)
     async def start(**_: typing.Any) -> None:
         await _warm_up(runtime)
-        runtime.task = asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop")
+        runtime.tasks = [
+            asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),
+            asyncio.create_task(runtime.scaler.run(), name="scaling-loop"),
+        ]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
-        if runtime.task is not None:
-            runtime.task.cancel()
+        for task in runtime.tasks:
+            task.cancel()
 
-    @kopf.on.probe(registry=registry, id="evaluation-loop")
-    def loop_alive(**_: typing.Any) -> str:
-        if runtime.task is None or runtime.task.done():
-            raise RuntimeError("the evaluation loop is not running")
+    @kopf.on.probe(registry=registry, id="loops")
+    def loops_alive(**_: typing.Any) -> str:
+        stopped = [task.get_name() for task in runtime.tasks if task.done()]
+        if not runtime.tasks or stopped:
+            raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
         return "running"
 
     async def on_event(event: typing.Mapping[str, typing.Any], **_: typing.Any) -> None:
@@ -99,3 +105,4 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         kopf.on.event(controller.API_GROUP, controller.API_VERSION, plural, registry=registry, id="view")(on_event)
     kopf.on.event("apps", "v1", "deployments", registry=registry, id="view")(on_event)
     kopf.on.event("apps", "v1", "statefulsets", registry=registry, id="view")(on_event)
+    kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", registry=registry, id="view")(on_event)

@@ -16,6 +16,7 @@ import typing
 import kubernetes
 
 from controller.adapters import kubernetes_api
+from controller.core import conditions
 from controller.core import readiness
 from controller.core import status as status_module
 from controller.operator import metrics
@@ -23,6 +24,10 @@ from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.2
+Contributor = typing.Callable[
+    [view_module.Key, typing.Mapping[str, typing.Any]],
+    "tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None",
+]
 RETRY_SECONDS = 5.0
 
 
@@ -47,6 +52,9 @@ class Evaluator:
         self._wake = asyncio.Event()
         self._writes = asyncio.Semaphore(write_concurrency)
         self._secrets_fetched: dict[tuple[str, str], float] = {}
+        # Other parts (scaling, health, alerting) add their own fields and conditions here, so
+        # that one patch per object carries everything and nothing overwrites anything else.
+        self.contributors: list[Contributor] = []
 
     def mark(self, *keys: view_module.Key) -> None:
         self.dirty.update(keys)
@@ -123,6 +131,10 @@ class Evaluator:
         kind, namespace, _ = key
         assessment = readiness.JUDGES[kind](namespace, obj.get("spec") or {}, self.view.world)
         current = obj.get("status") or {}
+        for contributor in self.contributors:
+            extra = contributor(key, current)
+            if extra is not None:
+                assessment = readiness.combine(assessment, *extra)
         now = self.clock()
         patch = status_module.build_status_patch(current, assessment, now, obj["metadata"].get("generation") or 0)
         if not patch:

@@ -16,6 +16,13 @@ RECONCILE_SECONDS = prometheus_client.Histogram(
 ROUND_SECONDS = prometheus_client.Histogram(
     "capliquify_evaluation_round_duration_seconds", "Time of one evaluation round over dirty objects."
 )
+PROMETHEUS_QUERIES = prometheus_client.Counter(
+    "capliquify_prometheus_queries_total", "Queries sent to Prometheus (batched: one per distinct query per round)."
+)
+SCALING_ROUND_SECONDS = prometheus_client.Histogram(
+    "capliquify_scaling_round_duration_seconds", "Time of one batched scaling round."
+)
+SCALE_EVENTS = prometheus_client.Counter("capliquify_scale_events_total", "Replica changes applied.", ["direction"])
 API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write requests sent to the API server.", ["verb"])
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 

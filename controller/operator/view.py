@@ -12,6 +12,7 @@ from controller.core import world as world_module
 
 Key = tuple[str, str, str]  # kind, namespace, name
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+HPA_KIND = "HorizontalPodAutoscaler"
 
 
 def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
@@ -37,6 +38,11 @@ class View:
     def upsert(self, obj: dict[str, typing.Any]) -> Key:
         key = self.key_of(obj)
         kind = key[0]
+        if kind == HPA_KIND:
+            self._forget_autoscaler(key)
+            ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+            self.world.autoscalers[(key[1], ref.get("kind", ""), ref.get("name", ""))] = key[2]
+            return key
         if kind in WORKLOAD_KINDS:
             self.world.workloads[(key[1], kind, key[2])] = workload_from(obj)
             return key
@@ -51,13 +57,20 @@ class View:
     def remove(self, obj: typing.Mapping[str, typing.Any]) -> Key:
         key = self.key_of(obj)
         kind, namespace, name = key
-        if kind in WORKLOAD_KINDS:
+        if kind == HPA_KIND:
+            self._forget_autoscaler(key)
+        elif kind in WORKLOAD_KINDS:
             self.world.workloads.pop((namespace, kind, name), None)
         else:
             self.objects.pop(key, None)
             if kind == "MonitoredService":
                 self.world.monitored_services.pop((namespace, name), None)
         return key
+
+    def _forget_autoscaler(self, key: Key) -> None:
+        for target, name in list(self.world.autoscalers.items()):
+            if target[0] == key[1] and name == key[2]:
+                del self.world.autoscalers[target]
 
     @staticmethod
     def key_of(obj: typing.Mapping[str, typing.Any]) -> Key:

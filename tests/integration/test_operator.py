@@ -63,9 +63,18 @@ def test_ready_follows_the_target_deployment(cluster, namespace, operator_factor
                      ["status"].get("replicas", {}).get("ready") == 2, 60, "ready replicas in status")
 
 
-def test_examples_ready_then_zero_writes_in_steady_state(cluster, operator_factory) -> None:  # noqa: ANN001
-    operator = operator_factory("--resync-seconds=10")
+@pytest.fixture
+def examples(cluster):  # noqa: ANN001, ANN201
     cluster.kubectl("apply", "-k", str(conftest.REPO / "manifests" / "examples"))
+    # Tests send traffic to loopback only: point the example's Prometheus at a closed local port.
+    cluster.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge",
+                    "-p", '{"spec": {"metrics": {"prometheus": {"url": "http://127.0.0.1:9"}}}}')
+    yield
+    cluster.kubectl("delete", "namespace", "shop", "--wait=false")
+
+
+def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, operator_factory) -> None:  # noqa: ANN001
+    operator = operator_factory("--resync-seconds=10")
     for kind, name in (("msvc", "web"), ("scp", "web")):
         _wait_condition(cluster, kind, name, "shop", "True", "TargetFound")
     _wait_condition(cluster, "alp", "prod-web", "shop", "True", "ServicesSelected")

@@ -1,0 +1,28 @@
+"""A Kubernetes workload as a scale target, through its `scale` subresource."""
+
+from __future__ import annotations
+
+import typing
+
+import kubernetes
+
+TIMEOUT_SECONDS = (5, 20)
+
+
+class ScaleTarget(typing.Protocol):
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int: ...
+
+
+class KubernetesScale:
+    """Patches `spec.replicas` of the scale subresource (RBAC: deployments/scale, statefulsets/scale)."""
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, on_write: typing.Callable[[str], None]) -> None:
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._on_write = on_write
+
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
+        method = {"Deployment": self._apps.patch_namespaced_deployment_scale,
+                  "StatefulSet": self._apps.patch_namespaced_stateful_set_scale}[kind]
+        self._on_write("patch")
+        scale = method(name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=TIMEOUT_SECONDS)
+        return int(scale.spec.replicas)

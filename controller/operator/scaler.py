@@ -1,0 +1,313 @@
+"""The scaling round: batched metric queries, pure decisions, actuation, records.
+
+Every tick, the ScalingPolicies that are due are evaluated together: each distinct
+(Prometheus, query) pair is sent once for all of them, the core decides per policy, the
+scale subresource is patched where the decision says so, and the outcome is handed to the
+evaluation loop, which writes status only when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+import typing
+
+import kubernetes
+import pydantic
+
+from controller import reasons
+from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_scale
+from controller.adapters import prometheus
+from controller.api import monitoredservice
+from controller.api import scalingpolicy
+from controller.core import conditions
+from controller.core import queries
+from controller.core import scaling
+from controller.core import scaling_status
+from controller.core import status as status_module
+from controller.operator import loop
+from controller.operator import metrics
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+KIND = scalingpolicy.KIND.kind
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    namespace: str
+    kind: str
+    name: str
+    prometheus_url: str | None
+    auth: tuple[str, str] | None  # Secret name, key
+    overrides: typing.Mapping[str, str | None]
+    custom: typing.Mapping[str, str]
+
+    @property
+    def workload_key(self) -> tuple[str, str, str]:
+        return (self.namespace, self.kind, self.name)
+
+
+class Scaler:
+    def __init__(
+        self,
+        view: view_module.View,
+        evaluator: loop.Evaluator,
+        api: kubernetes_api.KubeApi,
+        scale: kubernetes_scale.ScaleTarget,
+        default_prometheus: str | None,
+        rate_window: str = "2m",
+        query_concurrency: int = 8,
+        clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+    ) -> None:
+        self.view, self.evaluator, self.api, self.scale = view, evaluator, api, scale
+        self.default_prometheus = default_prometheus
+        self.rate_window = rate_window
+        self.clock = clock
+        self.started_at = clock()
+        self.records: dict[view_module.Key, scaling_status.Record] = {}
+        self.unsupported: dict[view_module.Key, str] = {}
+        self.memory: dict[view_module.Key, scaling.State] = {}
+        self.next_due: dict[view_module.Key, float] = {}
+        self._queries = asyncio.Semaphore(query_concurrency)
+        self._sources: dict[tuple[str, str | None], prometheus.PrometheusSource] = {}
+        self.queries_last_round = 0
+        evaluator.contributors.append(self.contribute)
+
+    # -- status contribution (called by the evaluation loop, the one writer) ---------------
+    def contribute(
+        self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
+    ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+        if key[0] != KIND:
+            return None
+        if key in self.unsupported:
+            return {}, scaling_status.unsupported(self.unsupported[key])
+        record = self.records.get(key)
+        if record is None:
+            return None
+        return scaling_status.assess(record, current)
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self.round()
+            except Exception:  # a bad round must not end scaling
+                logger.exception("scaling round failed")
+
+    def _due(self) -> list[view_module.Key]:
+        now = time.monotonic()
+        due = []
+        for key, obj in self.view.objects.items():
+            if key[0] != KIND or self.next_due.get(key, 0.0) > now:
+                continue
+            if not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
+                continue  # readiness says why (target missing, invalid spec)
+            due.append(key)
+        return due
+
+    async def round(self) -> None:
+        due = self._due()
+        for key in [k for k in self.records if k not in self.view.objects]:
+            self._forget(key)
+        if not due:
+            return
+        started = time.perf_counter()
+        specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
+        targets: dict[view_module.Key, Target] = {}
+        for key in due:
+            obj = self.view.objects[key]
+            try:
+                spec = scalingpolicy.ScalingPolicySpec.model_validate(obj.get("spec") or {})
+            except pydantic.ValidationError:
+                continue  # readiness reports InvalidSpec
+            self.next_due[key] = time.monotonic() + spec.evaluationIntervalSeconds
+            target = self._target(key, spec)
+            if isinstance(target, str):
+                self.unsupported[key] = target
+                self.evaluator.mark(key)
+                continue
+            self.unsupported.pop(key, None)
+            specs[key], targets[key] = spec, target
+
+        needs = []
+        for key, spec in specs.items():
+            target = targets[key]
+            for metric in spec.metrics:
+                mkey = scaling.metric_key(metric)
+                query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
+                url = target.prometheus_url
+                need = queries.Need(key, mkey, target.namespace, target.name)
+                needs.append((url or "", query or "", need))
+        grouped = queries.plan(needs)
+        results = await self._run_queries(grouped, targets)
+        self.queries_last_round = sum(1 for url, query in grouped if url and query)
+        metrics.PROMETHEUS_QUERIES.inc(self.queries_last_round)
+
+        samples: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {key: {} for key in specs}
+        for (url, query), group in grouped.items():
+            result = results[(url, query)]
+            indexed = queries.index(result)
+            for need in group:
+                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
+
+        owners = self._owners_by_workload(specs, targets)
+        await asyncio.gather(*(self._decide_and_act(key, specs[key], targets[key], samples[key], owners)
+                               for key in specs))
+        metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
+
+    async def _run_queries(
+        self, grouped: dict[tuple[str, str], list[queries.Need]], targets: dict[view_module.Key, Target]
+    ) -> dict[tuple[str, str], queries.QueryResult]:
+        async def one(url: str, query: str, auth: tuple[str, str] | None, namespace: str) -> queries.QueryResult:
+            if not url:
+                return queries.QueryResult(error="no Prometheus configured (spec.metrics.prometheus or --prometheus-url)")
+            if not query:
+                return queries.QueryResult(error="no query for this metric (custom name not declared?)", invalid=True)
+            source = await self._source(url, auth, namespace)
+            async with self._queries:
+                return await asyncio.to_thread(source.query, query)
+
+        keys = list(grouped)
+        jobs = []
+        for url, query in keys:
+            first = targets[grouped[(url, query)][0].owner]  # type: ignore[index]
+            jobs.append(one(url, query, first.auth, first.namespace))
+        return dict(zip(keys, await asyncio.gather(*jobs)))
+
+    async def _source(self, url: str, auth: tuple[str, str] | None, namespace: str) -> prometheus.PrometheusSource:
+        token = None
+        if auth is not None:
+            token = await asyncio.to_thread(self.api.secret_value, namespace, *auth)
+        cache_key = (url, token)
+        if cache_key not in self._sources:
+            self._sources[cache_key] = prometheus.PrometheusSource(url, token)
+        return self._sources[cache_key]
+
+    def _target(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec) -> Target | str:
+        namespace = key[1]
+        ref = spec.targetRef
+        msvc_spec: monitoredservice.MonitoredServiceSpec | None = None
+        if ref.monitoredService is not None:
+            msvc = self.view.world.monitored_services.get((namespace, ref.monitoredService))
+            if msvc is None:
+                return f"MonitoredService {ref.monitoredService} not found"
+            try:
+                msvc_spec = monitoredservice.MonitoredServiceSpec.model_validate(msvc.get("spec") or {})
+            except pydantic.ValidationError:
+                return f"MonitoredService {ref.monitoredService} is invalid"
+            if msvc_spec.target.kubernetes is None:
+                return "scaling a Railway service is not supported yet; only Deployments and StatefulSets"
+            kind, name = msvc_spec.target.kubernetes.kind, msvc_spec.target.kubernetes.name
+        else:
+            assert ref.kubernetes is not None
+            kind, name = ref.kubernetes.kind, ref.kubernetes.name
+        source = msvc_spec.metrics.prometheus if msvc_spec else None
+        return Target(
+            namespace=namespace, kind=kind, name=name,
+            prometheus_url=source.url if source else self.default_prometheus,
+            auth=(source.authSecretRef.name, source.authSecretRef.key) if source and source.authSecretRef else None,
+            overrides=msvc_spec.metrics.queries.model_dump() if msvc_spec else {},
+            custom={c.name: c.query for c in msvc_spec.metrics.custom} if msvc_spec else {},
+        )
+
+    def _owners_by_workload(
+        self, specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec], targets: dict[view_module.Key, Target]
+    ) -> dict[tuple[str, str, str], list[str]]:
+        """Every ScalingPolicy (due or not) by the workload it scales, for conflict detection."""
+        owners: dict[tuple[str, str, str], list[str]] = {}
+        for key, target in targets.items():
+            owners.setdefault(target.workload_key, []).append(key[2])
+        for key, obj in self.view.objects.items():
+            if key[0] != KIND or key in targets:
+                continue
+            try:
+                spec = scalingpolicy.ScalingPolicySpec.model_validate(obj.get("spec") or {})
+            except pydantic.ValidationError:
+                continue
+            target = self._target(key, spec)
+            if isinstance(target, Target):
+                owners.setdefault(target.workload_key, []).append(key[2])
+        return owners
+
+    async def _decide_and_act(
+        self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec, target: Target,
+        samples: dict[scaling.MetricKey, scaling.Sample], owners: dict[tuple[str, str, str], list[str]],
+    ) -> None:
+        obj = self.view.objects.get(key)
+        workload = self.view.world.workloads.get(target.workload_key)
+        if obj is None or workload is None or workload.replicas is None:
+            return
+        now = self.clock()
+        current_status = obj.get("status") or {}
+        state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
+        outcome = scaling.decide(spec, workload.replicas, samples, state, now)
+        self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history)
+
+        blocked_reason, blocked_message = self._blocked(key, obj, target, owners)
+        dry_run = spec.mode == scalingpolicy.Mode.DRY_RUN.value
+        record = scaling_status.Record(outcome, now, dry_run, blocked_reason, blocked_message)
+        previous = current_status.get("lastDecision") or {}
+        is_new = outcome.direction != "Hold" and (previous.get("direction"), previous.get("from"), previous.get("to")) \
+            != (outcome.direction, outcome.current, outcome.desired)
+        if outcome.desired != outcome.current and not dry_run and blocked_reason is None:
+            try:
+                await asyncio.to_thread(self.scale.set_replicas, target.kind, target.namespace, target.name,
+                                        outcome.desired)
+            except kubernetes.client.ApiException as error:
+                logger.warning("scaling %s failed: %s %s", key, error.status, error.reason)
+                await self._event(obj, status_module.EventSpec(
+                    "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: "
+                    f"{error.status} {error.reason}"), now)
+                self.records[key] = record
+                self.evaluator.mark(key)
+                return
+            record = dataclasses.replace(record, actuated=True)
+            metrics.SCALE_EVENTS.labels(outcome.direction).inc()
+            reason = reasons.SCALED_UP if outcome.direction == "Up" else reasons.SCALED_DOWN
+            await self._event(obj, status_module.EventSpec(
+                "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired}"), now)
+        elif is_new:
+            why = "DryRun" if dry_run else blocked_reason
+            reason = reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN
+            await self._event(obj, status_module.EventSpec(
+                "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired} (not applied: {why})"), now)
+        self.records[key] = record
+        self.evaluator.mark(key)
+
+    def _blocked(
+        self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], target: Target,
+        owners: dict[tuple[str, str, str], list[str]],
+    ) -> tuple[str | None, str]:
+        hpa = self.view.world.autoscalers.get(target.workload_key)
+        if hpa is not None:
+            return reasons.CONFLICTING_AUTOSCALER, f"HorizontalPodAutoscaler {hpa} also targets {target.kind}/{target.name}"
+        others = [name for name in owners.get(target.workload_key, []) if name != key[2]]
+        if others:
+            return reasons.CONFLICTING_AUTOSCALER, (
+                f"ScalingPolicy {', '.join(sorted(others))} also targets {target.kind}/{target.name}")
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(reasons.PAUSED_ANNOTATION) == "true":
+            return reasons.PAUSED, f"annotation {reasons.PAUSED_ANNOTATION}=true: deciding, not actuating"
+        return None, ""
+
+    async def _event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
+                     now: datetime.datetime) -> None:
+        try:
+            await asyncio.to_thread(self.api.create_event, obj, event, now)
+        except kubernetes.client.ApiException as error:
+            logger.warning("posting event %s failed: %s", event.reason, error.reason)
+
+    def _forget(self, key: view_module.Key) -> None:
+        for store in (self.records, self.memory, self.next_due, self.unsupported):
+            store.pop(key, None)  # type: ignore[attr-defined]
+
+
+def _from_epoch(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)

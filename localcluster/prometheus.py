@@ -1,0 +1,68 @@
+"""Debian's Prometheus on loopback, with a generated config that scrapes given targets."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import yaml
+
+from localcluster import cluster as cluster_module
+
+
+def config(targets: list[str], scrape_seconds: float) -> dict:
+    return {
+        "global": {"scrape_interval": f"{int(scrape_seconds * 1000)}ms",
+                   "evaluation_interval": f"{int(scrape_seconds * 1000)}ms"},
+        "scrape_configs": [
+            # honor_labels: the demo app speaks for many pods and sets namespace/pod itself.
+            {"job_name": "demo", "honor_labels": True, "static_configs": [{"targets": targets}]},
+        ],
+    }
+
+
+class Prometheus:
+    def __init__(self, workdir: pathlib.Path, targets: list[str], scrape_seconds: float = 1.0) -> None:
+        self.workdir = workdir
+        self.targets = targets
+        self.scrape_seconds = scrape_seconds
+        self.port = cluster_module.free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Prometheus":
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not installed (make deps installs Debian's package)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config_path = self.workdir / "prometheus.yml"
+        config_path.write_text(yaml.safe_dump(config(self.targets, self.scrape_seconds)))
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=2h"],
+            stdout=open(self.workdir / "prometheus.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = (self.workdir / "prometheus.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError("prometheus did not become ready")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
