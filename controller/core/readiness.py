@@ -75,13 +75,24 @@ _MSVC_INITIAL = {"health": monitoredservice.Health.UNKNOWN.value}
 _ALP_INITIAL = {"firing": 0}
 
 
-def monitored_service(
-    namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World
-) -> Assessment:
+SpecInput = typing.Union[typing.Mapping[str, typing.Any], pydantic.BaseModel, pydantic.ValidationError]
+ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
+
+
+def _parse(spec: SpecInput, model: type[ModelT]) -> ModelT | pydantic.ValidationError:
+    """A spec as given: raw (parsed here), already parsed (cached by the caller), or refused."""
+    if isinstance(spec, (model, pydantic.ValidationError)):
+        return spec  # type: ignore[return-value]
     try:
-        parsed = monitoredservice.MonitoredServiceSpec.model_validate(spec)
+        return model.model_validate(spec)
     except pydantic.ValidationError as error:
-        return _invalid(error)
+        return error
+
+
+def monitored_service(namespace: str, spec: SpecInput, world: world_module.World) -> Assessment:
+    parsed = _parse(spec, monitoredservice.MonitoredServiceSpec)
+    if isinstance(parsed, pydantic.ValidationError):
+        return _invalid(parsed)
     target = parsed.target
     if target.kubernetes is not None:
         ref = target.kubernetes
@@ -107,11 +118,10 @@ def _monitored_target(
         return None
 
 
-def scaling_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World) -> Assessment:
-    try:
-        parsed = scalingpolicy.ScalingPolicySpec.model_validate(spec)
-    except pydantic.ValidationError as error:
-        return _invalid(error)
+def scaling_policy(namespace: str, spec: SpecInput, world: world_module.World) -> Assessment:
+    parsed = _parse(spec, scalingpolicy.ScalingPolicySpec)
+    if isinstance(parsed, pydantic.ValidationError):
+        return _invalid(parsed)
     ref = parsed.targetRef
     if ref.kubernetes is not None:
         kind, name = ref.kubernetes.kind, ref.kubernetes.name
@@ -156,17 +166,16 @@ def _channel_secret_refs(channel: alertpolicy.Channel) -> list[tuple[common.Secr
     return refs
 
 
-def secret_refs(kind: str, spec: typing.Mapping[str, typing.Any]) -> list[str]:
+def secret_refs(kind: str, spec: SpecInput) -> list[str]:
     """Names of the Secrets an object references (to look up before judging it)."""
-    try:
-        if kind == monitoredservice.KIND.kind:
-            target = monitoredservice.MonitoredServiceSpec.model_validate(spec).target
-            return [target.railway.tokenSecretRef.name] if target.railway else []
-        if kind == alertpolicy.KIND.kind:
-            parsed = alertpolicy.AlertPolicySpec.model_validate(spec)
-            return sorted({ref.name for channel in parsed.channels for ref, _ in _channel_secret_refs(channel)})
-    except pydantic.ValidationError:
-        return []
+    if kind == monitoredservice.KIND.kind:
+        msvc = _parse(spec, monitoredservice.MonitoredServiceSpec)
+        if isinstance(msvc, monitoredservice.MonitoredServiceSpec) and msvc.target.railway:
+            return [msvc.target.railway.tokenSecretRef.name]
+    if kind == alertpolicy.KIND.kind:
+        alp = _parse(spec, alertpolicy.AlertPolicySpec)
+        if isinstance(alp, alertpolicy.AlertPolicySpec):
+            return sorted({ref.name for channel in alp.channels for ref, _ in _channel_secret_refs(channel)})
     return []
 
 
@@ -183,11 +192,10 @@ def _selected_services(
     )
 
 
-def alert_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: world_module.World) -> Assessment:
-    try:
-        parsed = alertpolicy.AlertPolicySpec.model_validate(spec)
-    except pydantic.ValidationError as error:
-        return _invalid(error)
+def alert_policy(namespace: str, spec: SpecInput, world: world_module.World) -> Assessment:
+    parsed = _parse(spec, alertpolicy.AlertPolicySpec)
+    if isinstance(parsed, pydantic.ValidationError):
+        return _invalid(parsed)
     fields: dict[str, typing.Any] = {"ruleCount": len(parsed.rules)}
     problems = [
         problem
@@ -217,7 +225,12 @@ def alert_policy(namespace: str, spec: typing.Mapping[str, typing.Any], world: w
     return Assessment(fields, (ready, channels_ready), _ALP_INITIAL)
 
 
-JUDGES: dict[str, typing.Callable[[str, typing.Mapping[str, typing.Any], world_module.World], Assessment]] = {
+SPEC_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    monitoredservice.KIND.kind: monitoredservice.MonitoredServiceSpec,
+    scalingpolicy.KIND.kind: scalingpolicy.ScalingPolicySpec,
+    alertpolicy.KIND.kind: alertpolicy.AlertPolicySpec,
+}
+JUDGES: dict[str, typing.Callable[[str, SpecInput, world_module.World], Assessment]] = {
     monitoredservice.KIND.kind: monitored_service,
     scalingpolicy.KIND.kind: scaling_policy,
     alertpolicy.KIND.kind: alert_policy,

@@ -48,7 +48,6 @@ def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> N
     if kind not in CUSTOM_KINDS or kind == "MonitoredService":
         # Policies in the namespace may refer to what changed.
         runtime.evaluator.mark(*view.dependents(namespace))
-    metrics.WATCHED_OBJECTS.labels(kind).set(sum(1 for k in view.objects if k[0] == kind))
 
 
 async def _warm_up(runtime: Runtime) -> None:

@@ -68,6 +68,7 @@ class Evaluator:
         while True:
             if time.monotonic() >= next_resync:
                 self._secrets_fetched.clear()
+                self._count_watched()
                 self.mark_all()
                 next_resync = time.monotonic() + self.resync_seconds
             try:
@@ -84,6 +85,13 @@ class Evaluator:
                 logger.exception("evaluation round failed; re-marking %d objects", len(keys))
                 self.dirty.update(keys)
 
+    def _count_watched(self) -> None:
+        counts: dict[str, int] = {}
+        for kind, _, _ in self.view.objects:
+            counts[kind] = counts.get(kind, 0) + 1
+        for kind, count in counts.items():
+            metrics.WATCHED_OBJECTS.labels(kind).set(count)
+
     async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
         present = [key for key in keys if key in self.view.objects]
         await self._refresh_secrets(present)
@@ -93,7 +101,7 @@ class Evaluator:
         wanted = {
             (key[1], name)
             for key in keys
-            for name in readiness.secret_refs(key[0], self.view.objects[key].get("spec", {}))
+            for name in readiness.secret_refs(key[0], self.view.parsed(key, readiness.SPEC_MODELS[key[0]]))
         }
         missing = [ref for ref in wanted if ref not in self._secrets_fetched]
         for namespace, name in missing:
@@ -129,7 +137,8 @@ class Evaluator:
         """Judge one object; patch and announce only what changed. Returns the outcome."""
         obj = self.view.objects[key]
         kind, namespace, _ = key
-        assessment = readiness.JUDGES[kind](namespace, obj.get("spec") or {}, self.view.world)
+        spec = self.view.parsed(key, readiness.SPEC_MODELS[kind])
+        assessment = readiness.JUDGES[kind](namespace, spec, self.view.world)
         current = obj.get("status") or {}
         for contributor in self.contributors:
             extra = contributor(key, current)
@@ -139,6 +148,7 @@ class Evaluator:
         patch = status_module.build_status_patch(current, assessment, now, obj["metadata"].get("generation") or 0)
         if not patch:
             return "unchanged"
+        logger.debug("patching %s/%s/%s status: %s", *key, sorted(patch))
         async with self._writes:
             updated = await asyncio.to_thread(self.api.patch_status, kind, namespace, key[2], patch)
         self.view.upsert(updated)

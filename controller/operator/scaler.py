@@ -122,12 +122,13 @@ class Scaler:
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
         targets: dict[view_module.Key, Target] = {}
         for key in due:
-            obj = self.view.objects[key]
-            try:
-                spec = scalingpolicy.ScalingPolicySpec.model_validate(obj.get("spec") or {})
-            except pydantic.ValidationError:
+            spec = self.view.parsed(key, scalingpolicy.ScalingPolicySpec)
+            if isinstance(spec, pydantic.ValidationError):
                 continue  # readiness reports InvalidSpec
-            self.next_due[key] = time.monotonic() + spec.evaluationIntervalSeconds
+            # Due times sit on a grid of the interval, so policies sharing an interval share a
+            # round (and its queries), however their first evaluations were spread.
+            interval = spec.evaluationIntervalSeconds
+            self.next_due[key] = (time.monotonic() // interval + 1) * interval
             target = self._target(key, spec)
             if isinstance(target, str):
                 self.unsupported[key] = target
@@ -195,13 +196,13 @@ class Scaler:
         ref = spec.targetRef
         msvc_spec: monitoredservice.MonitoredServiceSpec | None = None
         if ref.monitoredService is not None:
-            msvc = self.view.world.monitored_services.get((namespace, ref.monitoredService))
-            if msvc is None:
+            msvc_key = (monitoredservice.KIND.kind, namespace, ref.monitoredService)
+            if msvc_key not in self.view.objects:
                 return f"MonitoredService {ref.monitoredService} not found"
-            try:
-                msvc_spec = monitoredservice.MonitoredServiceSpec.model_validate(msvc.get("spec") or {})
-            except pydantic.ValidationError:
+            parsed = self.view.parsed(msvc_key, monitoredservice.MonitoredServiceSpec)
+            if isinstance(parsed, pydantic.ValidationError):
                 return f"MonitoredService {ref.monitoredService} is invalid"
+            msvc_spec = parsed
             if msvc_spec.target.kubernetes is None:
                 return "scaling a Railway service is not supported yet; only Deployments and StatefulSets"
             kind, name = msvc_spec.target.kubernetes.kind, msvc_spec.target.kubernetes.name
@@ -224,12 +225,11 @@ class Scaler:
         owners: dict[tuple[str, str, str], list[str]] = {}
         for key, target in targets.items():
             owners.setdefault(target.workload_key, []).append(key[2])
-        for key, obj in self.view.objects.items():
+        for key in self.view.objects:
             if key[0] != KIND or key in targets:
                 continue
-            try:
-                spec = scalingpolicy.ScalingPolicySpec.model_validate(obj.get("spec") or {})
-            except pydantic.ValidationError:
+            spec = self.view.parsed(key, scalingpolicy.ScalingPolicySpec)
+            if isinstance(spec, pydantic.ValidationError):
                 continue
             target = self._target(key, spec)
             if isinstance(target, Target):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import typing
 
+import pydantic
+
 from controller.core import world as world_module
 
 Key = tuple[str, str, str]  # kind, namespace, name
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 HPA_KIND = "HorizontalPodAutoscaler"
+ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
 def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
@@ -34,6 +37,21 @@ class View:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, typing.Any]] = {}
         self.world = world_module.World()
+        self._parsed: dict[Key, tuple[int, pydantic.BaseModel | pydantic.ValidationError]] = {}
+
+    def parsed(self, key: Key, model: type[ModelT]) -> ModelT | pydantic.ValidationError:
+        """The object's spec as `model`, parsed once per generation (specs change only with it)."""
+        obj = self.objects[key]
+        generation = (obj.get("metadata") or {}).get("generation") or 0
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] == generation and isinstance(cached[1], (model, pydantic.ValidationError)):
+            return cached[1]  # type: ignore[return-value]
+        try:
+            result: ModelT | pydantic.ValidationError = model.model_validate(obj.get("spec") or {})
+        except pydantic.ValidationError as error:
+            result = error
+        self._parsed[key] = (generation, result)
+        return result
 
     def upsert(self, obj: dict[str, typing.Any]) -> Key:
         key = self.key_of(obj)
@@ -63,6 +81,7 @@ class View:
             self.world.workloads.pop((namespace, kind, name), None)
         else:
             self.objects.pop(key, None)
+            self._parsed.pop(key, None)
             if kind == "MonitoredService":
                 self.world.monitored_services.pop((namespace, name), None)
         return key

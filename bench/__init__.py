@@ -1,0 +1,1 @@
+"""`make bench`: measured costs of the operator (not timed tests)."""
