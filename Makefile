@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-APT_PACKAGES := openssl ca-certificates
+APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
 KUBECTL := $(shell command -v kubectl)
 
 .PHONY: all deps apt venv controlplane crds lint test test-unit test-integration demo bench clean

@@ -37,10 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
     from controller.adapters import kubernetes_api
+    from controller.adapters import http_check
+    from controller.adapters import kubernetes_rollback
     from controller.adapters import kubernetes_scale
     from controller.operator import config as config_module
     from controller.operator import handlers
     from controller.operator import loop
+    from controller.operator import guard as guard_module
     from controller.operator import metrics
     from controller.operator import scaler as scaler_module
     from controller.operator import view as view_module
@@ -63,8 +66,12 @@ def _run(args: argparse.Namespace) -> int:
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
     scaler = scaler_module.Scaler(view, evaluator, api, kubernetes_scale.KubernetesScale(api_client, metrics.count_write),
                                   config.prometheus_url, config.rate_window)
+    guard = guard_module.Guard(view, evaluator, api, http_check.HttpChecker(config.allow_loopback_checks),
+                               kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
+                               scaler.read_service_metrics)
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler))
+    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
+                                                 guard=guard))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

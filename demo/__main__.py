@@ -1,16 +1,31 @@
-"""Starts the local control plane, installs the operator, runs it as its own ServiceAccount,
-applies the examples, and shows what `kubectl get capliquify -A` shows a person."""
+"""`make demo`: the main job on the embedded local cluster.
+
+Starts the local control plane, installs the operator (`kubectl apply -k manifests/`), runs
+it as its own ServiceAccount, applies the examples, then shows the scaling loop: the demo
+app under a load ramp scraped by a real Prometheus, the operator scaling its Deployment up,
+then down once the load stops, with a printed timeline. Ends with `kubectl get capliquify -A`.
+"""
 
 from __future__ import annotations
 
 import json
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
 
+import yaml
+
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
+from localcluster import prometheus as prometheus_module
+
+REPO = cluster_module.REPO
+NAMESPACE = "demo"
+GROUP = "ops.capliquify.io/v1alpha1"
+# (seconds from start, requests/s): cpu% per pod ≈ 10 × rate / pods.
+RAMP = [(0, 10), (20, 30), (40, 50), (90, 0)]
 
 
 def say(message: str) -> None:
@@ -25,26 +40,99 @@ def ready(local: cluster_module.LocalCluster, kind: str, namespace: str) -> bool
     )
 
 
+def demo_objects(prometheus_url: str) -> list[dict]:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NAMESPACE},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                           "template": {"metadata": {"labels": {"app": "web"}},
+                                        "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}}
+    msvc = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "web", "namespace": NAMESPACE},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+                     "metrics": {"prometheus": {"url": prometheus_url}}}}
+    # The seed thresholds, with windows shortened so the demo fits in a few minutes.
+    scp = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
+           "spec": {"targetRef": {"monitoredService": "web"}, "minReplicas": 2, "maxReplicas": 10,
+                    "evaluationIntervalSeconds": 5,
+                    "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
+                                {"type": "latencyP95", "scaleUp": 2000, "scaleDown": 500},
+                                {"type": "errorRate", "scaleUp": 5, "scaleDown": 1}],
+                    "behavior": {"scaleUp": {"cooldownSeconds": 10, "policies": [
+                                     {"type": "Percent", "value": 100, "periodSeconds": 15},
+                                     {"type": "Pods", "value": 4, "periodSeconds": 15}]},
+                                 "scaleDown": {"stabilizationWindowSeconds": 30, "cooldownSeconds": 10,
+                                               "policies": [{"type": "Percent", "value": 50, "periodSeconds": 15}]}}}}
+    return [deployment, msvc, scp]
+
+
 def main() -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="capliquify-demo-"))
     local = cluster_module.LocalCluster(workdir / "cluster")
+    app_port = cluster_module.free_port()
+    prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{app_port}"])
+    processes: list[subprocess.Popen[bytes]] = []
     operator = None
     try:
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         local.start()
         say("kubectl apply -k manifests/   (CRDs, RBAC, operator Deployment)")
         print(operator_module.install(local), end="")
-        say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
-        operator = operator_module.OperatorProcess(local, workdir / "operator.log").start()
         say("kubectl apply -k manifests/examples   (web Deployment + one object per kind)")
-        print(local.kubectl("apply", "-k", str(cluster_module.REPO / "manifests" / "examples")), end="")
+        print(local.kubectl("apply", "-k", str(REPO / "manifests" / "examples")), end="")
+        say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app; namespace {NAMESPACE}")
+        prometheus.start()
+        # The example names an in-cluster Prometheus; here everything stays on loopback.
+        local.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge",
+                      "-p", json.dumps({"spec": {"metrics": {"prometheus": {"url": prometheus.url}}}}))
+        local.kubectl("create", "namespace", NAMESPACE)
+        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url)))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "demo.webapp", f"--kubeconfig={local.kubeconfig}", f"--namespace={NAMESPACE}",
+             f"--port={app_port}"], cwd=REPO, stdout=open(workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT))
+        say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
+        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s").start()
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
-        local.wait_for(lambda: json.loads(local.kubectl("get", "msvc", "web", "-n", "shop", "-o", "json"))
-                       ["status"].get("replicas", {}).get("ready") == 2, 60, "web ready")
-        time.sleep(1)
-        say("kubectl get events -n shop (from the operator)")
-        print(local.kubectl("get", "events", "-n", "shop", "--field-selector", "source=capliquify-operator"), end="")
+        local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")
+
+        say("Load ramp against the demo app; the operator scales deployment/web (timeline)")
+        print(f"{'t(s)':>5}  {'load':>5}  {'replicas':>8}  {'ready':>5}  {'cpu%':>6}  last decision")
+        load = None
+        started = time.monotonic()
+        step = 0
+        last_line = ""
+        while True:
+            elapsed = time.monotonic() - started
+            if step < len(RAMP) and elapsed >= RAMP[step][0]:
+                if load is not None:
+                    load.terminate()
+                rate = RAMP[step][1]
+                load = subprocess.Popen([sys.executable, "-m", "demo.loadgen", f"--url=http://127.0.0.1:{app_port}/",
+                                         f"--rate={rate}", "--seconds=600"], cwd=REPO, stdout=subprocess.DEVNULL) \
+                    if rate else None
+                step += 1
+            deployment = json.loads(local.kubectl("get", "deployment", "web", "-n", NAMESPACE, "-o", "json"))
+            status = json.loads(local.kubectl("get", "scp", "web", "-n", NAMESPACE, "-o", "json")).get("status", {})
+            cpu = next((m.get("value") for m in status.get("metrics", []) if m["type"] == "cpu"), None)
+            decision = status.get("lastDecision") or {}
+            rate = RAMP[step - 1][1]
+            line = (f"{rate:>5}  {deployment['spec']['replicas']:>8}  {deployment.get('status', {}).get('readyReplicas', 0):>5}"
+                    f"  {cpu if cpu is not None else '-':>6}  "
+                    f"{decision.get('direction', '-')} {decision.get('from', '')}->{decision.get('to', '')}: "
+                    f"{decision.get('reason', '')}")
+            if line != last_line:
+                print(f"{elapsed:>5.0f}  {line}", flush=True)
+                last_line = line
+            if step == len(RAMP) and deployment["spec"]["replicas"] == 2 and elapsed > RAMP[-1][0] + 20:
+                break
+            if elapsed > 400:
+                print("(timeline cut at 400 s)")
+                break
+            time.sleep(2)
+        if load is not None:
+            load.terminate()
+
+        say(f"kubectl get events -n {NAMESPACE} (from the operator)")
+        print(local.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "source=capliquify-operator",
+                            "--sort-by=.lastTimestamp"), end="")
         say("kubectl get capliquify -A")
         print(local.kubectl("get", "capliquify", "-A"), end="", flush=True)
         return 0
@@ -56,6 +144,9 @@ def main() -> int:
     finally:
         if operator is not None:
             operator.stop()
+        for process in processes:
+            process.terminate()
+        prometheus.stop()
         local.stop()
 
 

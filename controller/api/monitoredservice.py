@@ -200,13 +200,12 @@ class Health(str, enum.Enum):
 
 
 class CheckStatus(common.ApiModel):
+    """Written on transitions only; live probe results are on the operator's /metrics."""
+
     name: str = common.field("Check name.")
-    healthy: bool | None = common.field("Passing per thresholds; absent before the first probe.", default=None)
-    consecutiveFailures: int = common.field("Failures in a row.", default=0, ge=0)
-    consecutiveSuccesses: int = common.field("Successes in a row.", default=0, ge=0)
-    lastProbeTime: datetime.datetime | None = common.field("Time of the last probe.", default=None)
-    lastLatencyMs: float | None = common.field("Latency of the last probe.", default=None, ge=0)
-    message: str = common.field("Outcome of the last probe.", default="", max_length=1024)
+    healthy: bool | None = common.field("Passing per thresholds; absent before the first verdict.", default=None)
+    lastTransitionTime: datetime.datetime | None = common.field("When `healthy` last changed.", default=None)
+    message: str = common.field("Outcome of the probe that caused the last transition.", default="", max_length=1024)
 
 
 class MetricsSnapshot(common.ApiModel):
@@ -248,6 +247,14 @@ class RolloutStatus(common.ApiModel):
     completedAt: datetime.datetime | None = common.field("When it became fully available.", default=None)
     rolledBackRevisions: list[str] = common.field(
         "Revisions already rolled back (never twice).", default_factory=list, max_length=20
+    )
+    rollbackRevisions: list[str] = common.field(
+        "Revisions created by the operator's own rollbacks (a rollback is never rolled back).",
+        default_factory=list, max_length=20,
+    )
+    pendingRollback: str | None = common.field(
+        "A revision the operator has decided to roll back; written before acting, so a restart "
+        "finishes the rollback instead of losing or repeating it.", default=None,
     )
     history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
 

@@ -40,11 +40,14 @@ def apply(
     alone does not look like a transition in `kubectl describe`.
     """
     result = [dict(condition) for condition in conditions]
+    stamp = ""
     for change in changes:
         previous = find(result, change.type)
-        transition = format_time(now)
-        if previous is not None and previous.get("status") == change.status:
-            transition = previous.get("lastTransitionTime", transition)
+        if previous is not None and previous.get("status") == change.status and previous.get("lastTransitionTime"):
+            transition = previous["lastTransitionTime"]
+        else:
+            stamp = stamp or format_time(now)
+            transition = stamp
         updated = {
             "type": change.type,
             "status": change.status,

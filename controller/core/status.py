@@ -18,6 +18,7 @@ WARNING = "Warning"
 ANNOUNCED: dict[str, frozenset[str] | None] = {
     reasons.READY: None,
     reasons.CHANNELS_READY: None,
+    reasons.HEALTHY: None,
     reasons.SCALING_ACTIVE: None,
     reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
 }

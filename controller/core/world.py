@@ -17,6 +17,12 @@ class Workload:
     ready_replicas: int
     generation: int = 0
     observed_generation: int = 0
+    revision: str | None = None  # deployment.kubernetes.io/revision
+    updated_replicas: int = 0
+    available_replicas: int = 0
+    paused: bool = False
+    deadline_exceeded: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
+    uid: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ import controller
 from controller.adapters import kubernetes_api
 from controller.operator import config as config_module
 from controller.operator import loop
+from controller.operator import guard as guard_module
 from controller.operator import metrics
 from controller.operator import scaler as scaler_module
 from controller.operator import view as view_module
@@ -32,6 +33,7 @@ class Runtime:
     evaluator: loop.Evaluator
     api: kubernetes_api.KubeApi
     scaler: scaler_module.Scaler
+    guard: guard_module.Guard
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
@@ -83,12 +85,15 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         runtime.tasks = [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),
             asyncio.create_task(runtime.scaler.run(), name="scaling-loop"),
+            asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
+            asyncio.create_task(runtime.guard.run_rollouts(), name="rollout-guard"),
         ]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
         for task in runtime.tasks:
             task.cancel()
+        await runtime.guard.checker.close()
 
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:

@@ -130,6 +130,17 @@ class Evaluator:
             logger.exception("reconcile of %s failed; retrying", key)
             self._retry_later(key)
 
+    async def reconcile_now(self, key: view_module.Key) -> bool:
+        """Judge and write one object at once (an intent that must be in status before acting)."""
+        if key not in self.view.objects:
+            return False
+        try:
+            await self.reconcile(key)
+        except Exception:
+            logger.exception("immediate reconcile of %s failed", key)
+            return False
+        return True
+
     def _retry_later(self, key: view_module.Key) -> None:
         asyncio.get_running_loop().call_later(RETRY_SECONDS, self.mark, key)
 

@@ -23,6 +23,8 @@ SCALING_ROUND_SECONDS = prometheus_client.Histogram(
     "capliquify_scaling_round_duration_seconds", "Time of one batched scaling round."
 )
 SCALE_EVENTS = prometheus_client.Counter("capliquify_scale_events_total", "Replica changes applied.", ["direction"])
+HEALTH_PROBES = prometheus_client.Counter("capliquify_health_probes_total", "Health-check probes.", ["result"])
+ROLLBACKS = prometheus_client.Counter("capliquify_rollbacks_total", "Rollbacks performed.")
 API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write requests sent to the API server.", ["verb"])
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 

@@ -191,6 +191,33 @@ class Scaler:
             self._sources[cache_key] = prometheus.PrometheusSource(url, token)
         return self._sources[cache_key]
 
+    async def read_service_metrics(
+        self, services: list[tuple[view_module.Key, monitoredservice.MonitoredServiceSpec, str]],
+        metric_keys: typing.Sequence[scaling.MetricKey],
+    ) -> dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]:
+        """The same batched machinery for MonitoredServices (rollout analysis, snapshots)."""
+        targets: dict[typing.Hashable, Target] = {}
+        needs = []
+        for key, spec, workload in services:
+            source = spec.metrics.prometheus
+            target = Target(key[1], "Deployment", workload, source.url if source else self.default_prometheus,
+                            (source.authSecretRef.name, source.authSecretRef.key) if source and source.authSecretRef
+                            else None, spec.metrics.queries.model_dump(), {c.name: c.query for c in spec.metrics.custom})
+            targets[key] = target
+            for mkey in metric_keys:
+                query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
+                needs.append((target.prometheus_url or "", query or "", queries.Need(key, mkey, key[1], workload)))
+        grouped = queries.plan(needs)
+        results = await self._run_queries(grouped, targets)  # type: ignore[arg-type]
+        metrics.PROMETHEUS_QUERIES.inc(sum(1 for url, query in grouped if url and query))
+        samples: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {key: {} for key in targets}  # type: ignore[misc]
+        for (url, query), group in grouped.items():
+            result = results[(url, query)]
+            indexed = queries.index(result)
+            for need in group:
+                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)  # type: ignore[index]
+        return samples
+
     def _target(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec) -> Target | str:
         namespace = key[1]
         ref = spec.targetRef
@@ -278,8 +305,10 @@ class Scaler:
             reason = reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN
             await self._event(obj, status_module.EventSpec(
                 "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired} (not applied: {why})"), now)
+        previous_record = self.records.get(key)
         self.records[key] = record
-        self.evaluator.mark(key)
+        if previous_record is None or record.actuated or is_new or _signature(previous_record) != _signature(record):
+            self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
 
     def _blocked(
         self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], target: Target,
@@ -307,6 +336,14 @@ class Scaler:
     def _forget(self, key: view_module.Key) -> None:
         for store in (self.records, self.memory, self.next_due, self.unsupported):
             store.pop(key, None)  # type: ignore[attr-defined]
+
+
+def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:
+    """What of a record can change status (values within a band cannot)."""
+    outcome = record.outcome
+    return (outcome.direction, outcome.current, outcome.desired, outcome.able_to_scale, outcome.scaling_active,
+            outcome.scaling_limited, outcome.recommendation, tuple(v.band for v in outcome.metrics),
+            record.blocked_reason, record.blocked_message, record.dry_run)
 
 
 def _from_epoch(timestamp: float) -> datetime.datetime:

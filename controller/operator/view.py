@@ -20,6 +20,7 @@ ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 
 def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
+    progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
     return world_module.Workload(
         kind=obj.get("kind", ""),
         namespace=meta.get("namespace", ""),
@@ -28,6 +29,12 @@ def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload
         ready_replicas=status.get("readyReplicas") or 0,
         generation=meta.get("generation") or 0,
         observed_generation=status.get("observedGeneration") or 0,
+        revision=(meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"),
+        updated_replicas=status.get("updatedReplicas") or 0,
+        available_replicas=status.get("availableReplicas") or 0,
+        paused=bool(spec.get("paused")),
+        deadline_exceeded=progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded",
+        uid=meta.get("uid", ""),
     )
 
 

@@ -1,0 +1,75 @@
+"""Roll a Deployment back exactly as `kubectl rollout undo` does.
+
+The previous ReplicaSet (by the `deployment.kubernetes.io/revision` annotation) gives the
+pod template; its `pod-template-hash` label is removed; one JSON patch replaces the
+Deployment's template and annotations (kubectl's annotation skip list applies).
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+
+import kubernetes
+
+TIMEOUT_SECONDS = (5, 20)
+REVISION = "deployment.kubernetes.io/revision"
+# kubectl's annotationsToSkip: never copied from the ReplicaSet, never dropped from the Deployment.
+SKIPPED_ANNOTATIONS = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION, "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas", "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+})
+
+
+class RollbackError(Exception):
+    """No revision to roll back to, or the API refused."""
+
+
+def build_rollback_patch(
+    deployment: typing.Mapping[str, typing.Any], replica_sets: typing.Sequence[typing.Mapping[str, typing.Any]],
+    bad_revision: str,
+) -> tuple[str, list[dict[str, typing.Any]]]:
+    """(revision rolled back to, JSON patch) — pure, tested against kubectl's behaviour."""
+    uid = deployment["metadata"]["uid"]
+    owned = [rs for rs in replica_sets
+             if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])]
+    older = [(int(rs["metadata"].get("annotations", {}).get(REVISION, "0")), rs) for rs in owned]
+    older = [(revision, rs) for revision, rs in older if 0 < revision < int(bad_revision)]
+    if not older:
+        raise RollbackError(f"no revision older than {bad_revision} to roll back to")
+    revision, previous = max(older, key=lambda pair: pair[0])
+    template = copy.deepcopy(previous["spec"]["template"])
+    template.setdefault("metadata", {}).setdefault("labels", {}).pop("pod-template-hash", None)
+    annotations = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items()
+                   if k in SKIPPED_ANNOTATIONS}
+    annotations.update({k: v for k, v in (previous["metadata"].get("annotations") or {}).items()
+                        if k not in SKIPPED_ANNOTATIONS})
+    return str(revision), [
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/metadata/annotations", "value": annotations},
+    ]
+
+
+class KubernetesRollback:
+    def __init__(self, api_client: kubernetes.client.ApiClient, on_write: typing.Callable[[str], None]) -> None:
+        self._apps = kubernetes.client.AppsV1Api(api_client)
+        self._client = api_client
+        self._on_write = on_write
+
+    def rollback(self, namespace: str, name: str, bad_revision: str) -> str:
+        deployment = self._client.sanitize_for_serialization(
+            self._apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT_SECONDS))
+        if str((deployment["metadata"].get("annotations") or {}).get(REVISION)) != bad_revision:
+            return ""  # already moved on (our earlier patch took effect): nothing to do
+        selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"].get("matchLabels", {}).items())
+        replica_sets = self._client.sanitize_for_serialization(self._apps.list_namespaced_replica_set(
+            namespace, label_selector=selector, _request_timeout=TIMEOUT_SECONDS)).get("items", [])
+        revision, patch = build_rollback_patch(deployment, replica_sets, bad_revision)
+        self._on_write("patch")
+        self._apps.api_client.call_api(
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", "PATCH", body=patch,
+            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            auth_settings=["BearerToken"], response_type="object", _request_timeout=TIMEOUT_SECONDS,
+        )
+        return revision

@@ -1,0 +1,107 @@
+"""Health of a MonitoredService: per-check thresholds, overall state, availability, egress.
+
+Pure: probe outcomes come in, states come out. Status is meant to change only on
+transitions; streak counters live in memory (after a restart they start again, which can
+only delay a transition, never invent one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import typing
+
+from controller.api import monitoredservice as api
+
+HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = (h.value for h in api.Health)
+
+# Never probed unless an operator flag allows it: link-local (cloud metadata lives there),
+# the metadata services' other addresses, unspecified addresses; loopback only when allowed.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
+))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    latency_ms: float | None
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckState:
+    healthy: bool | None = None  # None until thresholds have decided
+    failures: int = 0
+    successes: int = 0
+    message: str = ""
+    since: datetime.datetime | None = None  # when `healthy` last changed
+
+
+def judge_response(status: int, body: str, check: api.HttpCheck) -> tuple[bool, str]:
+    if status not in check.expectStatus:
+        return False, f"HTTP {status}, expected {', '.join(map(str, check.expectStatus))}"
+    if check.bodyContains is not None and check.bodyContains not in body:
+        return False, f"HTTP {status}, body lacks {check.bodyContains!r}"
+    return True, f"HTTP {status}"
+
+
+def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, now: datetime.datetime) -> CheckState:
+    failures = 0 if result.ok else state.failures + 1
+    successes = state.successes + 1 if result.ok else 0
+    healthy = state.healthy
+    if result.ok and successes >= spec.successThreshold:
+        healthy = True
+    elif not result.ok and failures >= spec.failureThreshold:
+        healthy = False
+    changed = healthy != state.healthy
+    return CheckState(
+        healthy=healthy, failures=failures, successes=successes,
+        message=result.message if changed or state.healthy is None else state.message,
+        since=now if changed else state.since,
+    )
+
+
+def overall(states: typing.Sequence[CheckState], availability: float | None, slo_percent: float) -> tuple[str, str]:
+    """(health, why): Unknown before any verdict, Healthy when all pass, Degraded when some
+    fail, Unhealthy when all fail or availability is below the SLO."""
+    decided = [s for s in states if s.healthy is not None]
+    if not states or not decided:
+        return UNKNOWN, "no health verdict yet"
+    failing = [s for s in decided if s.healthy is False]
+    if len(failing) == len(states):
+        return UNHEALTHY, f"all {len(states)} check(s) failing"
+    if availability is not None and availability < slo_percent:
+        return UNHEALTHY, f"availability {availability:.2f}% below SLO {slo_percent}%"
+    if failing:
+        return DEGRADED, f"{len(failing)} of {len(states)} check(s) failing"
+    if len(decided) < len(states):
+        return UNKNOWN, "waiting for every check's first verdict"
+    return HEALTHY, f"all {len(states)} check(s) passing"
+
+
+def availability(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: datetime.datetime,
+                 window_seconds: int) -> float | None:
+    """Share of passing probes within the window, in percent; None without probes."""
+    since = now - datetime.timedelta(seconds=window_seconds)
+    recent = [ok for moment, ok in outcomes if moment >= since]
+    if not recent:
+        return None
+    return round(100.0 * sum(recent) / len(recent), 2)
+
+
+def refused_address(address: str, allow_loopback: bool) -> str | None:
+    """Why the egress guard refuses to probe `address`, or None when it may."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES:
+        return f"{ip} is a cloud metadata address"
+    if ip.is_link_local:
+        return f"{ip} is link-local"
+    if ip.is_unspecified or ip.is_multicast:
+        return f"{ip} is not a unicast address"
+    if ip.is_loopback and not allow_loopback:
+        return f"{ip} is loopback (the operator's own host); --allow-loopback-checks permits it"
+    return None

@@ -1,0 +1,254 @@
+"""MonitoredService guardian: operator-side health checks and the rollout guard.
+
+Health checks run on a heap of due times with bounded concurrency; their verdicts live in
+memory and reach status only on transitions. The rollout guard judges each Deployment
+target every tick with the pure core and rolls back through the kubectl-equivalent patch,
+after its intent is in status (so a restart neither loses nor repeats it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime
+import heapq
+import logging
+import time
+import typing
+
+import kubernetes
+import pydantic
+
+from controller import reasons
+from controller.adapters import http_check
+from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_rollback
+from controller.api import monitoredservice as api
+from controller.core import conditions
+from controller.core import health
+from controller.core import rollout
+from controller.core import scaling
+from controller.core import status as status_module
+from controller.operator import loop
+from controller.operator import metrics
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+KIND = api.KIND.kind
+TICK_SECONDS = 1.0
+EGRESS_REFUSED = "EgressRefused"
+
+
+@dataclasses.dataclass
+class ServiceHealth:
+    states: dict[str, health.CheckState] = dataclasses.field(default_factory=dict)
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+    outcomes: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20000))
+
+
+class Guard:
+    def __init__(
+        self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
+        checker: http_check.HttpChecker, rollback: kubernetes_rollback.KubernetesRollback,
+        read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
+        clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+    ) -> None:
+        self.view, self.evaluator, self.api, self.checker, self.rollbacks = view, evaluator, api_, checker, rollback
+        self.read_metrics = read_metrics
+        self.clock = clock
+        self.services: dict[view_module.Key, ServiceHealth] = {}
+        self.verdicts: dict[view_module.Key, rollout.Verdict] = {}
+        self._heap: list[tuple[float, view_module.Key, str]] = []
+        self._scheduled: set[tuple[view_module.Key, str]] = set()
+        self._probes = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.lag_seconds: collections.deque = collections.deque(maxlen=100000)
+        evaluator.contributors.append(self.contribute)
+
+    # -- status ------------------------------------------------------------------------
+    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
+                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+        if key[0] != KIND:
+            return None
+        spec = self.view.parsed(key, api.MonitoredServiceSpec)
+        if isinstance(spec, pydantic.ValidationError):
+            return None
+        fields: dict[str, typing.Any] = {}
+        changes: list[conditions.ConditionChange] = []
+        service = self.services.get(key)
+        if spec.healthChecks and service is not None:
+            now = self.clock()
+            states = [service.states.get(check.name, health.CheckState()) for check in spec.healthChecks]
+            availability = health.availability(list(service.outcomes), now, spec.slo.windowSeconds)
+            verdict, why = health.overall(states, availability, spec.slo.availabilityPercent)
+            fields["health"] = verdict
+            fields["availabilityPercent"] = availability
+            fields["checks"] = [
+                {k: v for k, v in {
+                    "name": check.name, "healthy": state.healthy,
+                    "lastTransitionTime": conditions.format_time(state.since) if state.since else None,
+                    "message": service.refused.get(check.name, state.message),
+                }.items() if v is not None}
+                for check, state in zip(spec.healthChecks, states)
+            ]
+            if service.refused:
+                name, reason = next(iter(service.refused.items()))
+                changes.append(conditions.ConditionChange(
+                    reasons.HEALTHY, "Unknown", EGRESS_REFUSED, f"check {name} refused by the egress policy: {reason}"))
+            else:
+                status = {health.HEALTHY: "True", health.UNKNOWN: "Unknown"}.get(verdict, "False")
+                changes.append(conditions.ConditionChange(reasons.HEALTHY, status, verdict, why))
+        verdict = self.verdicts.get(key)
+        if verdict is not None:
+            fields["rollout"] = verdict.status
+            changes.append(verdict.condition)
+        return (fields, changes) if fields or changes else None
+
+    # -- health checks -------------------------------------------------------------------
+    def _schedule_new(self) -> None:
+        now = time.monotonic()
+        for key in self.view.objects:
+            if key[0] != KIND:
+                continue
+            spec = self.view.parsed(key, api.MonitoredServiceSpec)
+            if isinstance(spec, pydantic.ValidationError):
+                continue
+            for check in spec.healthChecks:
+                if (key, check.name) not in self._scheduled:
+                    self._scheduled.add((key, check.name))
+                    heapq.heappush(self._heap, (now, key, check.name))
+
+    async def run_checks(self) -> None:
+        last_sync = 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_sync >= TICK_SECONDS:
+                self._schedule_new()
+                last_sync = now
+            while self._heap and self._heap[0][0] <= now:
+                due, key, name = heapq.heappop(self._heap)
+                check = self._check(key, name)
+                if check is None:
+                    self._scheduled.discard((key, name))
+                    continue
+                self.lag_seconds.append(now - due)
+                heapq.heappush(self._heap, (due + check.intervalSeconds, key, name))
+                task = asyncio.create_task(self._probe(key, check))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            wait = min(self._heap[0][0] - time.monotonic(), TICK_SECONDS) if self._heap else TICK_SECONDS
+            await asyncio.sleep(max(wait, 0.005))
+
+    def _check(self, key: view_module.Key, name: str) -> api.HealthCheck | None:
+        if key not in self.view.objects:
+            return None
+        spec = self.view.parsed(key, api.MonitoredServiceSpec)
+        if isinstance(spec, pydantic.ValidationError):
+            return None
+        return next((c for c in spec.healthChecks if c.name == name), None)
+
+    async def _probe(self, key: view_module.Key, check: api.HealthCheck) -> None:
+        service = self.services.setdefault(key, ServiceHealth())
+        async with self._probes:
+            try:
+                result = await self.checker.probe(check.http)
+            except http_check.EgressRefused as refused:
+                if service.refused.get(check.name) != str(refused):
+                    service.refused[check.name] = str(refused)
+                    self.evaluator.mark(key)
+                return
+        if service.refused.pop(check.name, None) is not None:
+            self.evaluator.mark(key)
+        metrics.HEALTH_PROBES.labels("ok" if result.ok else "failed").inc()
+        now = self.clock()
+        service.outcomes.append((now, result.ok))
+        before = service.states.get(check.name, health.CheckState())
+        after = health.apply_probe(check, before, result, now)
+        service.states[check.name] = after
+        if after.healthy != before.healthy:
+            self.evaluator.mark(key)
+
+    # -- rollout guard -------------------------------------------------------------------
+    async def run_rollouts(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS * 2)
+            try:
+                await self.rollout_round()
+            except Exception:
+                logger.exception("rollout round failed")
+
+    async def rollout_round(self) -> None:
+        candidates = []
+        for key, obj in list(self.view.objects.items()):
+            if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
+                continue
+            spec = self.view.parsed(key, api.MonitoredServiceSpec)
+            if isinstance(spec, pydantic.ValidationError) or spec.target.kubernetes is None:
+                continue
+            if spec.target.kubernetes.kind != "Deployment":
+                continue
+            workload = self.view.world.workload(key[1], "Deployment", spec.target.kubernetes.name)
+            if workload is not None and workload.revision is not None:
+                candidates.append((key, obj, spec, workload))
+        analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
+                     or (self.verdicts.get(c[0]) and self.verdicts[c[0]].status.get("phase") == "Analyzing")]
+        samples = await self.read_metrics([(c[0], c[2], c[3].name) for c in analysing],
+                                          (("errorRate", None), ("latencyP95", None))) if analysing else {}
+        for key, obj, spec, workload in candidates:
+            await self._judge(key, obj, spec, workload, samples.get(key, {}))
+
+    async def _judge(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], spec: api.MonitoredServiceSpec,
+                     workload: typing.Any, samples: dict[scaling.MetricKey, scaling.Sample]) -> None:
+        now = self.clock()
+        view = rollout.DeploymentView(
+            revision=workload.revision, replicas=workload.replicas or 0, updated=workload.updated_replicas,
+            available=workload.available_replicas, generation=workload.generation,
+            observed_generation=workload.observed_generation, paused=workload.paused,
+            deadline_exceeded=workload.deadline_exceeded)
+        current = (obj.get("status") or {}).get("rollout") or {}
+        previous = self.verdicts.get(key)
+        # The only writer of status.rollout is this guard: its memory is never behind status.
+        base = previous.status if previous is not None else current
+        service = self.services.get(key)
+        health_verdict = health.UNKNOWN
+        if service is not None and spec.healthChecks:
+            states = [service.states.get(c.name, health.CheckState()) for c in spec.healthChecks]
+            health_verdict = health.overall(states, None, 0)[0]
+        observed = rollout.Analysis(
+            error_rate=_value(samples.get(("errorRate", None))), latency_p95=_value(samples.get(("latencyP95", None))),
+            health=health_verdict)
+        verdict = rollout.judge(spec.rollout, view, base, observed, now)
+        changed = previous is None or previous.status != verdict.status or previous.condition != verdict.condition
+        self.verdicts[key] = verdict
+        if verdict.rollback is not None:
+            # Intent first: status must say pendingRollback before the Deployment is touched.
+            if current.get("pendingRollback") != verdict.rollback:
+                if not await self.evaluator.reconcile_now(key):
+                    return
+            try:
+                to_revision = await asyncio.to_thread(self.rollbacks.rollback, key[1], workload.name, verdict.rollback)
+            except (kubernetes.client.ApiException, kubernetes_rollback.RollbackError) as error:
+                logger.warning("rollback of %s failed: %s", key, error)
+                await self._event(obj, ("Warning", "RollbackFailed", f"revision {verdict.rollback}: {error}"), now)
+                return
+            if to_revision:
+                metrics.ROLLBACKS.inc()
+                logger.info("rolled back %s/%s from revision %s to %s", key[1], workload.name, verdict.rollback,
+                            to_revision)
+        if verdict.event is not None:
+            await self._event(obj, verdict.event, now)
+        if changed:
+            self.evaluator.mark(key)
+
+    async def _event(self, obj: typing.Mapping[str, typing.Any], event: tuple[str, str, str],
+                     now: datetime.datetime) -> None:
+        try:
+            await asyncio.to_thread(self.api.create_event, obj, status_module.EventSpec(*event), now)
+        except kubernetes.client.ApiException as error:
+            logger.warning("posting event %s failed: %s", event[1], error.reason)
+
+
+def _value(sample: scaling.Sample | None) -> float | None:
+    return sample.value if sample is not None else None
+

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from controller.api import monitoredservice as api
+from controller.core import health
+
+T0 = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
+CHECK = api.HealthCheck(name="api", http={"url": "http://127.0.0.1:1/"}, failureThreshold=3, successThreshold=2)
+OK = health.ProbeResult(True, 5.0, "HTTP 200")
+FAIL = health.ProbeResult(False, None, "HTTP 500, expected 200")
+
+
+def run(results: list[health.ProbeResult]) -> list[bool | None]:
+    state, seen = health.CheckState(), []
+    for index, result in enumerate(results):
+        state = health.apply_probe(CHECK, state, result, T0 + datetime.timedelta(seconds=index))
+        seen.append(state.healthy)
+    return seen
+
+
+@pytest.mark.parametrize("results,expected", [
+    ([OK, OK], [None, True]),
+    ([FAIL, FAIL, FAIL], [None, None, False]),
+    ([OK, OK, FAIL, FAIL, OK, FAIL, FAIL, FAIL], [None, True, True, True, True, True, True, False]),
+    ([FAIL, FAIL, FAIL, OK, OK], [None, None, False, False, True]),
+], ids=["success-threshold", "failure-threshold", "streak-resets", "recovers"])
+def test_thresholds(results, expected) -> None:  # noqa: ANN001
+    assert run(results) == expected
+
+
+def test_transition_time_and_message_only_on_change() -> None:
+    state = health.apply_probe(CHECK, health.CheckState(), OK, T0)
+    state = health.apply_probe(CHECK, state, OK, T0 + datetime.timedelta(seconds=1))
+    assert (state.healthy, state.since) == (True, T0 + datetime.timedelta(seconds=1))
+    later = health.apply_probe(CHECK, state, health.ProbeResult(True, 9.0, "HTTP 200 again"), T0 + datetime.timedelta(seconds=9))
+    assert later.since == state.since and later.message == state.message
+
+
+@pytest.mark.parametrize("healthy,availability,expected", [
+    ([], None, "Unknown"),
+    ([None], None, "Unknown"),
+    ([True, True], 100.0, "Healthy"),
+    ([True, False], 99.95, "Degraded"),
+    ([False, False], 0.0, "Unhealthy"),
+    ([True, True], 98.0, "Unhealthy"),  # below the 99.9 % SLO
+    ([True, None], None, "Unknown"),
+])
+def test_overall(healthy, availability, expected) -> None:  # noqa: ANN001
+    states = [health.CheckState(healthy=h) for h in healthy]
+    assert health.overall(states, availability, 99.9)[0] == expected
+
+
+def test_availability_window() -> None:
+    outcomes = [(T0, False), (T0 + datetime.timedelta(seconds=50), True), (T0 + datetime.timedelta(seconds=60), True)]
+    assert health.availability(outcomes, T0 + datetime.timedelta(seconds=70), 30) == 100.0
+    assert health.availability(outcomes, T0 + datetime.timedelta(seconds=70), 3600) == 66.67
+    assert health.availability([], T0, 60) is None
+
+
+@pytest.mark.parametrize("address,allow_loopback,refused", [
+    ("169.254.169.254", True, "cloud metadata"),
+    ("fd00:ec2::254", True, "cloud metadata"),
+    ("169.254.10.1", True, "link-local"),
+    ("fe80::1", True, "link-local"),
+    ("::ffff:169.254.169.254", True, "cloud metadata"),
+    ("0.0.0.0", True, "not a unicast"),
+    ("127.0.0.1", False, "loopback"),
+    ("127.0.0.1", True, None),
+    ("10.0.0.7", False, None),
+])
+def test_egress_guard(address, allow_loopback, refused) -> None:  # noqa: ANN001
+    reason = health.refused_address(address, allow_loopback)
+    assert (reason is None) if refused is None else (refused in reason)
+
+
+def test_judge_response() -> None:
+    check = api.HttpCheck(url="http://x/", expectStatus=[200, 204], bodyContains="ok")
+    assert health.judge_response(204, "all ok", check) == (True, "HTTP 204")
+    assert health.judge_response(503, "", check)[0] is False
+    assert "lacks 'ok'" in health.judge_response(200, "nope", check)[1]
