@@ -41,10 +41,13 @@ def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> N
     obj = raw_event["object"]
     view = runtime.view
     if raw_event.get("type") == "DELETED":
-        key = view.remove(obj)
+        key, changed = view.remove(obj), True
     else:
-        key = view.upsert(obj)
+        key, changed = view.upsert(obj)
     kind, namespace, _ = key
+    metrics.WATCH_EVENTS.labels(kind, "changed" if changed else "unchanged").inc()
+    if not changed:
+        return
     if kind in CUSTOM_KINDS and raw_event.get("type") != "DELETED":
         runtime.evaluator.mark(key)
     if kind not in CUSTOM_KINDS or kind == "MonitoredService":
@@ -59,7 +62,7 @@ async def _warm_up(runtime: Runtime) -> None:
     for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
         for namespace in namespaces:
             for obj in await asyncio.to_thread(runtime.api.list_objects, kind, namespace):
-                runtime.view.upsert(obj)
+                runtime.view.upsert(obj)  # everything is judged below anyway
     logger.info("view warmed up: %d custom objects, %d workloads",
                 len(runtime.view.objects), len(runtime.view.world.workloads))
     runtime.evaluator.mark_all()

@@ -95,7 +95,22 @@ class Evaluator:
     async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
         present = [key for key in keys if key in self.view.objects]
         await self._refresh_secrets(present)
-        await asyncio.gather(*(self._reconcile_guarded(key) for key in present))
+        # Judging is synchronous and cheap; only objects that need a write get a task.
+        writes = []
+        for key in present:
+            try:
+                patch = self.judge(key)
+            except Exception:
+                metrics.RECONCILE_ERRORS.labels(key[0]).inc()
+                logger.exception("judging %s failed; retrying", key)
+                self._retry_later(key)
+                continue
+            if patch:
+                writes.append(self._reconcile_guarded(key))
+            else:
+                metrics.RECONCILES.labels(key[0], "unchanged").inc()
+        if writes:
+            await asyncio.gather(*writes)
 
     async def _refresh_secrets(self, keys: list[view_module.Key]) -> None:
         wanted = {
@@ -144,8 +159,8 @@ class Evaluator:
     def _retry_later(self, key: view_module.Key) -> None:
         asyncio.get_running_loop().call_later(RETRY_SECONDS, self.mark, key)
 
-    async def reconcile(self, key: view_module.Key) -> str:
-        """Judge one object; patch and announce only what changed. Returns the outcome."""
+    def judge(self, key: view_module.Key) -> dict[str, typing.Any]:
+        """The status patch one object needs now ({} in a steady state)."""
         obj = self.view.objects[key]
         kind, namespace, _ = key
         spec = self.view.parsed(key, readiness.SPEC_MODELS[kind])
@@ -155,8 +170,15 @@ class Evaluator:
             extra = contributor(key, current)
             if extra is not None:
                 assessment = readiness.combine(assessment, *extra)
+        return status_module.build_status_patch(
+            current, assessment, self.clock(), obj["metadata"].get("generation") or 0)
+
+    async def reconcile(self, key: view_module.Key) -> str:
+        """Judge one object; patch and announce only what changed. Returns the outcome."""
+        kind, namespace, _ = key
+        current = self.view.objects[key].get("status") or {}
         now = self.clock()
-        patch = status_module.build_status_patch(current, assessment, now, obj["metadata"].get("generation") or 0)
+        patch = self.judge(key)
         if not patch:
             return "unchanged"
         logger.debug("patching %s/%s/%s status: %s", *key, sorted(patch))

@@ -26,6 +26,9 @@ SCALE_EVENTS = prometheus_client.Counter("capliquify_scale_events_total", "Repli
 HEALTH_PROBES = prometheus_client.Counter("capliquify_health_probes_total", "Health-check probes.", ["result"])
 ROLLBACKS = prometheus_client.Counter("capliquify_rollbacks_total", "Rollbacks performed.")
 API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write requests sent to the API server.", ["verb"])
+WATCH_EVENTS = prometheus_client.Counter(
+    "capliquify_watch_events_total", "Watch events received, and whether they changed anything.", ["kind", "effect"]
+)
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 
 

@@ -60,24 +60,34 @@ class View:
         self._parsed[key] = (generation, result)
         return result
 
-    def upsert(self, obj: dict[str, typing.Any]) -> Key:
+    def upsert(self, obj: dict[str, typing.Any]) -> tuple[Key, bool]:
+        """Stores what the operator needs of `obj`; says whether anything it judges by changed
+        (a re-listed or re-delivered object changes nothing, and wakes nobody)."""
         key = self.key_of(obj)
         kind = key[0]
         if kind == HPA_KIND:
-            self._forget_autoscaler(key)
             ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
-            self.world.autoscalers[(key[1], ref.get("kind", ""), ref.get("name", ""))] = key[2]
-            return key
+            target = (key[1], ref.get("kind", ""), ref.get("name", ""))
+            if self.world.autoscalers.get(target) == key[2]:
+                return key, False
+            self._forget_autoscaler(key)
+            self.world.autoscalers[target] = key[2]
+            return key, True
         if kind in WORKLOAD_KINDS:
-            self.world.workloads[(key[1], kind, key[2])] = workload_from(obj)
-            return key
+            workload = workload_from(obj)
+            changed = self.world.workloads.get((key[1], kind, key[2])) != workload
+            self.world.workloads[(key[1], kind, key[2])] = workload
+            return key, changed
         current = self.objects.get(key)
         if current is not None and _newer(current, obj):
-            return key  # a stale watch event after our own patch response
+            return key, False  # a stale watch event after our own patch response
+        changed = current is None or _version(current) != _version(obj)
+        # managedFields are the bulk of an object and of no use here (memory at thousands).
+        obj.get("metadata", {}).pop("managedFields", None)
         self.objects[key] = obj
         if kind == "MonitoredService":
             self.world.monitored_services[(key[1], key[2])] = obj
-        return key
+        return key, changed
 
     def remove(self, obj: typing.Mapping[str, typing.Any]) -> Key:
         key = self.key_of(obj)
@@ -106,6 +116,10 @@ class View:
     def dependents(self, namespace: str) -> list[Key]:
         """Objects whose judgement may change when something in `namespace` changes."""
         return [key for key in self.objects if key[1] == namespace]
+
+
+def _version(obj: typing.Mapping[str, typing.Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def _newer(current: typing.Mapping[str, typing.Any], incoming: typing.Mapping[str, typing.Any]) -> bool:

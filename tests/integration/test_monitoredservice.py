@@ -1,0 +1,198 @@
+"""MonitoredService on the local control plane: health checks against real local HTTP
+servers, and the rollout guard rolling back real Deployments (kwok keeps a bad revision's
+pods unready through its `kwok.x-k8s.io/status: custom` annotation)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+GROUP = "ops.capliquify.io/v1alpha1"
+UNREADY = {"kwok.x-k8s.io/status": "custom"}  # kwok leaves these pods alone: never Ready
+
+
+def deployment(image: str = "web:1", annotations: dict | None = None) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}, "annotations": annotations or {}},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
+def msvc(rollout: dict | None = None, checks: list | None = None, prometheus: str | None = None, slo=None) -> dict:  # noqa: ANN001
+    spec: dict = {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}}}
+    if rollout:
+        spec["rollout"] = rollout
+    if checks:
+        spec["healthChecks"] = checks
+    if prometheus:
+        spec["metrics"] = {"prometheus": {"url": prometheus}}
+    if slo:
+        spec["slo"] = slo
+    return {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "web"}, "spec": spec}
+
+
+def get(cluster, kind, namespace, name="web") -> dict:  # noqa: ANN001
+    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
+
+
+def rollout_status(cluster, namespace) -> dict:  # noqa: ANN001
+    return get(cluster, "msvc", namespace).get("status", {}).get("rollout") or {}
+
+
+def image(cluster, namespace) -> str:  # noqa: ANN001
+    return get(cluster, "deployment", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def events(cluster, namespace, reason=None) -> list[dict]:  # noqa: ANN001
+    items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    found = [e for e in items if e["source"].get("component") == "capliquify-operator"
+             and e["involvedObject"]["kind"] == "MonitoredService"]
+    found.sort(key=lambda e: (e.get("lastTimestamp") or "", e["metadata"]["creationTimestamp"], e["metadata"]["name"]))
+    return [e for e in found if reason is None or e["reason"] == reason]
+
+
+def roll_to(cluster, namespace, new_image: str, annotations: dict | None = None) -> None:  # noqa: ANN001
+    patch = {"spec": {"template": {"metadata": {"annotations": annotations or {"rev": new_image}},
+                                   "spec": {"containers": [{"name": "web", "image": new_image}]}}}}
+    cluster.kubectl("patch", "deployment", "web", "-n", namespace, "--type=strategic", "-p", json.dumps(patch))
+
+
+def wait_phase(cluster, namespace, phase, seconds=90) -> dict:  # noqa: ANN001
+    cluster.wait_for(lambda: rollout_status(cluster, namespace).get("phase") == phase, seconds, f"rollout {phase}")
+    return rollout_status(cluster, namespace)
+
+
+def test_progress_deadline_rolls_back_to_previous_revision(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+        deployment(), msvc({"autoRollback": True, "progressDeadlineSeconds": 30, "analysis": {"windowSeconds": 0}})]))
+    operator_factory()
+    wait_phase(cluster, namespace, "Healthy")
+    roll_to(cluster, namespace, "web:2", UNREADY)
+    cluster.wait_for(lambda: image(cluster, namespace) == "web:1", 120, "template rolled back to web:1")
+    template = get(cluster, "deployment", namespace)["spec"]["template"]
+    assert "pod-template-hash" not in template["metadata"]["labels"]
+    assert "kwok.x-k8s.io/status" not in (template["metadata"].get("annotations") or {})
+    status = rollout_status(cluster, namespace)
+    assert status["rolledBackRevisions"] == ["2"]
+    assert status["history"][0]["phase"] == "RolledBack" and "ProgressDeadlineExceeded" in status["history"][0]["reason"]
+    rolled = events(cluster, namespace, "RolledBack")
+    assert len(rolled) == 1 and rolled[0]["type"] == "Warning"
+    # The rollback's own revision (3) comes up healthy and is recorded as a rollback.
+    cluster.wait_for(lambda: rollout_status(cluster, namespace).get("rollbackRevisions") == ["3"], 60, "rollback recorded")
+
+
+def test_healthy_rollout_is_left_alone(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+        deployment(), msvc({"autoRollback": True, "progressDeadlineSeconds": 30, "analysis": {"windowSeconds": 10}})]))
+    operator_factory()
+    wait_phase(cluster, namespace, "Healthy")
+    roll_to(cluster, namespace, "web:2")
+    wait_phase(cluster, namespace, "Analyzing", 60)
+    status = wait_phase(cluster, namespace, "Healthy", 60)
+    assert status["revision"] == "2" and status["history"][0] == {**status["history"][0], "phase": "Healthy", "revision": "2"}
+    assert image(cluster, namespace) == "web:2"
+    assert not events(cluster, namespace, "RolledBack")
+    assert [e["reason"] for e in events(cluster, namespace, "RolloutSucceeded")] == ["RolloutSucceeded"]
+
+
+def test_analysis_errors_roll_back_once_across_restarts(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(msvc(
+        {"autoRollback": True, "progressDeadlineSeconds": 60,
+         "analysis": {"windowSeconds": 120, "maxErrorRatePercent": 5, "maxLatencyP95Ms": 5000}},
+        prometheus=demo_stack.prometheus.url)))
+    first = operator_factory("--rate-window=10s")
+    wait_phase(cluster, namespace, "Healthy")
+    demo_stack.start_load(10)
+    roll_to(cluster, namespace, "web:2")
+    wait_phase(cluster, namespace, "Analyzing", 60)
+    first.stop()  # a restart in the middle of the analysis window
+    second = operator_factory("--rate-window=10s")
+    _control(demo_stack, {"errorRate": 60})
+    cluster.wait_for(lambda: image(cluster, namespace) == "demo/web:1", 90, "rolled back on error rate")
+    status = rollout_status(cluster, namespace)
+    assert status["rolledBackRevisions"] == ["2"]
+    assert "error rate" in status["history"][0]["reason"]
+    _control(demo_stack, {"errorRate": 0})
+    second.stop()  # and one right after the rollback
+    operator_factory("--rate-window=10s")
+    time.sleep(20)
+    assert len(events(cluster, namespace, "RolledBack")) == 1
+    assert image(cluster, namespace) == "demo/web:1"
+    revisions = get(cluster, "deployment", namespace)["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    assert revisions == "3", "exactly one rollback: revision 1 came back as 3"
+
+
+def _control(stack, body: dict) -> None:  # noqa: ANN001
+    request = urllib.request.Request(f"{stack.app_url}/control", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+class Toggle(http.server.BaseHTTPRequestHandler):
+    up = True
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200 if Toggle.up else 503)
+        self.end_headers()
+        self.wfile.write(b"ok" if Toggle.up else b"down")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def toggle_server():  # noqa: ANN201
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Toggle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Toggle.up = True
+    yield server
+    server.shutdown()
+
+
+def test_health_up_down_up(cluster, namespace, operator_factory, toggle_server) -> None:  # noqa: ANN001
+    url = f"http://127.0.0.1:{toggle_server.server_address[1]}/health"
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), msvc(
+        checks=[{"name": "api", "http": {"url": url, "timeoutSeconds": 1}, "intervalSeconds": 1,
+                 "failureThreshold": 2, "successThreshold": 2}],
+        slo={"availabilityPercent": 10, "windowSeconds": 60})]))
+    operator_factory("--allow-loopback-checks")
+
+    def health() -> str:
+        return get(cluster, "msvc", namespace).get("status", {}).get("health", "")
+
+    cluster.wait_for(lambda: health() == "Healthy", 30, "Healthy")
+    Toggle.up = False
+    cluster.wait_for(lambda: health() == "Unhealthy", 30, "Unhealthy")
+    check = get(cluster, "msvc", namespace)["status"]["checks"][0]
+    assert check["healthy"] is False and check["message"] == "HTTP 503, expected 200"
+    Toggle.up = True
+    cluster.wait_for(lambda: health() == "Healthy", 30, "Healthy again")
+    time.sleep(3)
+    seen = [(e["type"], e["reason"]) for e in events(cluster, namespace) if e["message"].startswith("Healthy=")]
+    assert seen == [("Normal", "Healthy"), ("Warning", "Unhealthy"), ("Normal", "Healthy")], seen
+    assert get(cluster, "msvc", namespace)["status"]["availabilityPercent"] < 100
+
+
+def test_metadata_address_is_refused(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), msvc(
+        checks=[{"name": "imds", "http": {"url": "http://169.254.169.254/latest/meta-data/"}, "intervalSeconds": 5}])]))
+    operator = operator_factory("--allow-loopback-checks")
+
+    def healthy_condition() -> dict:
+        return next((c for c in get(cluster, "msvc", namespace).get("status", {}).get("conditions", [])
+                     if c["type"] == "Healthy"), {})
+
+    cluster.wait_for(lambda: healthy_condition().get("reason") == "EgressRefused", 30, "refused")
+    assert "169.254.169.254 is a cloud metadata address" in healthy_condition()["message"]
+    assert [e["type"] for e in events(cluster, namespace, "EgressRefused")] == ["Warning"]
+    # Refused before any connection: not one probe was made.
+    probes = [line for line in operator.metrics_text().splitlines()
+              if line.startswith("capliquify_health_probes_total{") and float(line.split()[-1]) > 0]
+    assert probes == []
