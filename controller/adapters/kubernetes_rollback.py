@@ -67,9 +67,6 @@ class KubernetesRollback:
             namespace, label_selector=selector, _request_timeout=TIMEOUT_SECONDS)).get("items", [])
         revision, patch = build_rollback_patch(deployment, replica_sets, bad_revision)
         self._on_write("patch")
-        self._apps.api_client.call_api(
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", "PATCH", body=patch,
-            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
-            auth_settings=["BearerToken"], response_type="object", _request_timeout=TIMEOUT_SECONDS,
-        )
+        # A list body is sent as application/json-patch+json, as kubectl sends it.
+        self._apps.patch_namespaced_deployment(name, namespace, patch, _request_timeout=TIMEOUT_SECONDS)
         return revision

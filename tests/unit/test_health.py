@@ -81,3 +81,15 @@ def test_judge_response() -> None:
     assert health.judge_response(204, "all ok", check) == (True, "HTTP 204")
     assert health.judge_response(503, "", check)[0] is False
     assert "lacks 'ok'" in health.judge_response(200, "nope", check)[1]
+
+
+def test_http_checker_refuses_literal_metadata_address_without_connecting() -> None:
+    import asyncio
+
+    from controller.adapters import http_check
+
+    checker = http_check.HttpChecker(allow_loopback=True)
+    check = api.HttpCheck(url="http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(http_check.EgressRefused, match="cloud metadata"):
+        asyncio.run(checker.probe(check))
+    assert checker._session is None  # no client was even created

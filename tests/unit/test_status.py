@@ -49,3 +49,10 @@ def test_initial_fields_only_while_absent() -> None:
     assert status.build_status_patch({}, assessment, NOW, 1)["health"] == "Unknown"
     current = {"health": "Healthy", "observedGeneration": 1, "conditions": conditions.apply([], [READY], NOW, 1)}
     assert status.build_status_patch(current, assessment, NOW, 1) == {}
+
+
+def test_first_unknown_is_not_announced() -> None:
+    unknown = conditions.apply([], [conditions.ConditionChange("Healthy", "Unknown", "Unknown", "no verdict")], NOW, 1)
+    assert status.transition_events([], unknown) == []
+    healthy = conditions.apply(unknown, [conditions.ConditionChange("Healthy", "True", "Healthy", "ok")], NOW, 1)
+    assert [e.type for e in status.transition_events(unknown, healthy)] == ["Normal"]
