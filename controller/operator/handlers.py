@@ -51,8 +51,7 @@ def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> N
     if kind in CUSTOM_KINDS and raw_event.get("type") != "DELETED":
         runtime.evaluator.mark(key)
     if kind not in CUSTOM_KINDS or kind == "MonitoredService":
-        # Policies in the namespace may refer to what changed.
-        runtime.evaluator.mark(*view.dependents(namespace))
+        runtime.evaluator.mark(*view.dependents(key))
 
 
 async def _warm_up(runtime: Runtime) -> None:

@@ -45,6 +45,8 @@ class View:
         self.objects: dict[Key, dict[str, typing.Any]] = {}
         self.world = world_module.World()
         self._parsed: dict[Key, tuple[int, pydantic.BaseModel | pydantic.ValidationError]] = {}
+        self._references: dict[Key, set[tuple[str, ...]]] = {}
+        self._referrers: dict[tuple[str, ...], set[Key]] = {}
 
     def parsed(self, key: Key, model: type[ModelT]) -> ModelT | pydantic.ValidationError:
         """The object's spec as `model`, parsed once per generation (specs change only with it)."""
@@ -85,6 +87,8 @@ class View:
         # managedFields are the bulk of an object and of no use here (memory at thousands).
         obj.get("metadata", {}).pop("managedFields", None)
         self.objects[key] = obj
+        if changed:
+            self._index(key, obj)
         if kind == "MonitoredService":
             self.world.monitored_services[(key[1], key[2])] = obj
         return key, changed
@@ -99,6 +103,7 @@ class View:
         else:
             self.objects.pop(key, None)
             self._parsed.pop(key, None)
+            self._index(key, None)
             if kind == "MonitoredService":
                 self.world.monitored_services.pop((namespace, name), None)
         return key
@@ -113,9 +118,62 @@ class View:
         meta = obj.get("metadata", {})
         return obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", "")
 
-    def dependents(self, namespace: str) -> list[Key]:
-        """Objects whose judgement may change when something in `namespace` changes."""
-        return [key for key in self.objects if key[1] == namespace]
+    def dependents(self, changed: Key) -> set[Key]:
+        """Objects whose judgement may change when `changed` changes: those that reference it
+        (and, through a MonitoredService, one level further). An index, not a scan: one
+        Deployment's status update must not wake thousands of unrelated policies."""
+        kind, namespace, name = changed
+        if kind in WORKLOAD_KINDS:
+            direct = set(self._referrers.get(("workload", namespace, kind, name), ()))
+        elif kind == HPA_KIND:
+            direct = {k for target, hpa in self.world.autoscalers.items() if target[0] == namespace and hpa == name
+                      for k in self._referrers.get(("workload", *target), ())}
+            direct |= {k for k in self._referrers.get(("hpa", namespace), ())}
+        else:
+            direct = {changed}
+        found = set(direct)
+        for key in direct:
+            if key[0] == "MonitoredService":
+                found |= self._referrers.get(("msvc", namespace, key[2]), set())
+                found |= self._referrers.get(("msvc-any", namespace), set())
+        found.discard(changed)
+        return found
+
+    def _index(self, key: Key, obj: typing.Mapping[str, typing.Any] | None) -> None:
+        for ref in self._references.pop(key, ()):
+            self._referrers.get(ref, set()).discard(key)
+        if obj is None:
+            return
+        refs = references(key, obj.get("spec") or {})
+        self._references[key] = refs
+        for ref in refs:
+            self._referrers.setdefault(ref, set()).add(key)
+
+
+def references(key: Key, spec: typing.Mapping[str, typing.Any]) -> set[tuple[str, ...]]:
+    """What an object's judgement reads, from its raw spec (an invalid spec references nothing)."""
+    kind, namespace, _ = key
+    refs: set[tuple[str, ...]] = set()
+    if not isinstance(spec, dict):
+        return refs
+    if kind == "MonitoredService":
+        target = (spec.get("target") or {}).get("kubernetes") or {}
+        if target.get("name"):
+            refs.add(("workload", namespace, target.get("kind", "Deployment"), target["name"]))
+    elif kind == "ScalingPolicy":
+        ref = spec.get("targetRef") or {}
+        workload = ref.get("kubernetes") or {}
+        if workload.get("name"):
+            refs.add(("workload", namespace, workload.get("kind", "Deployment"), workload["name"]))
+        if ref.get("monitoredService"):
+            refs.add(("msvc", namespace, ref["monitoredService"]))
+        refs.add(("hpa", namespace))  # HPAs may target it through a MonitoredService
+    elif kind == "AlertPolicy":
+        if spec.get("serviceRef"):
+            refs.add(("msvc", namespace, spec["serviceRef"]))
+        else:
+            refs.add(("msvc-any", namespace))
+    return refs
 
 
 def _version(obj: typing.Mapping[str, typing.Any]) -> str:

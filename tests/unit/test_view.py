@@ -33,7 +33,27 @@ def test_workloads_and_services_feed_the_world() -> None:
     view.upsert(obj("MonitoredService", "web", "2"))
     assert view.world.workload("shop", "Deployment", "web").ready_replicas == 2
     assert ("shop", "web") in view.world.monitored_services
-    assert view.dependents("shop") == [("MonitoredService", "shop", "web")]
+    assert view.dependents(("Deployment", "shop", "web")) == set()  # the msvc has no spec here
     view.remove(obj("Deployment", "web", "3"))
     view.remove(obj("MonitoredService", "web", "4"))
     assert view.world.workloads == {} and view.world.monitored_services == {} and view.objects == {}
+
+
+def test_dependents_are_indexed_not_scanned() -> None:
+    view = view_module.View()
+    msvc = obj("MonitoredService", "web", "1", spec={"target": {"kubernetes": {"kind": "Deployment", "name": "web"}}})
+    other = obj("MonitoredService", "api", "2", spec={"target": {"kubernetes": {"kind": "Deployment", "name": "api"}}})
+    via_msvc = obj("ScalingPolicy", "web", "3", spec={"targetRef": {"monitoredService": "web"}})
+    direct = obj("ScalingPolicy", "direct", "4", spec={"targetRef": {"kubernetes": {"name": "web"}}})
+    by_selector = obj("AlertPolicy", "all", "5", spec={"selector": {"matchLabels": {}}})
+    by_ref = obj("AlertPolicy", "api-only", "6", spec={"serviceRef": "api"})
+    for item in (msvc, other, via_msvc, direct, by_selector, by_ref):
+        view.upsert(item)
+    assert view.dependents(("Deployment", "shop", "web")) == {
+        ("MonitoredService", "shop", "web"), ("ScalingPolicy", "shop", "web"), ("ScalingPolicy", "shop", "direct"),
+        ("AlertPolicy", "shop", "all")}
+    assert view.dependents(("MonitoredService", "shop", "api")) == {("AlertPolicy", "shop", "all"),
+                                                                   ("AlertPolicy", "shop", "api-only")}
+    assert view.dependents(("Deployment", "other-ns", "web")) == set()
+    view.remove(direct)
+    assert ("ScalingPolicy", "shop", "direct") not in view.dependents(("Deployment", "shop", "web"))
