@@ -40,14 +40,15 @@ def ready(local: cluster_module.LocalCluster, kind: str, namespace: str) -> bool
     )
 
 
-def demo_objects(prometheus_url: str) -> list[dict]:
+def demo_objects(prometheus_url: str, health_url: str) -> list[dict]:
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NAMESPACE},
                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                            "template": {"metadata": {"labels": {"app": "web"}},
                                         "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}}
     msvc = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "web", "namespace": NAMESPACE},
             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
-                     "metrics": {"prometheus": {"url": prometheus_url}}}}
+                     "metrics": {"prometheus": {"url": prometheus_url}},
+                     "healthChecks": [{"name": "app", "http": {"url": health_url}, "intervalSeconds": 5}]}}
     # The seed thresholds, with windows shortened so the demo fits in a few minutes.
     scp = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
            "spec": {"targetRef": {"monitoredService": "web"}, "minReplicas": 2, "maxReplicas": 10,
@@ -79,16 +80,19 @@ def main() -> int:
         print(local.kubectl("apply", "-k", str(REPO / "manifests" / "examples")), end="")
         say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app; namespace {NAMESPACE}")
         prometheus.start()
-        # The example names an in-cluster Prometheus; here everything stays on loopback.
-        local.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge",
-                      "-p", json.dumps({"spec": {"metrics": {"prometheus": {"url": prometheus.url}}}}))
+        # The example names an in-cluster Prometheus and service; here everything stays on loopback.
+        local.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge", "-p", json.dumps(
+            {"spec": {"metrics": {"prometheus": {"url": prometheus.url}},
+                      "healthChecks": [{"name": "api", "http": {"url": f"http://127.0.0.1:{app_port}/health"},
+                                        "intervalSeconds": 5}]}}))
         local.kubectl("create", "namespace", NAMESPACE)
-        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url)))
+        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url, f"http://127.0.0.1:{app_port}/health")))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "demo.webapp", f"--kubeconfig={local.kubeconfig}", f"--namespace={NAMESPACE}",
              f"--port={app_port}"], cwd=REPO, stdout=open(workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT))
         say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
-        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s").start()
+        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
+                                                   "--allow-loopback-checks").start()
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
         local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")

@@ -66,9 +66,12 @@ def test_ready_follows_the_target_deployment(cluster, namespace, operator_factor
 @pytest.fixture
 def examples(cluster):  # noqa: ANN001, ANN201
     cluster.kubectl("apply", "-k", str(conftest.REPO / "manifests" / "examples"))
-    # Tests send traffic to loopback only: point the example's Prometheus at a closed local port.
-    cluster.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge",
-                    "-p", '{"spec": {"metrics": {"prometheus": {"url": "http://127.0.0.1:9"}}}}')
+    # Tests send traffic to loopback only: the example's Prometheus and health check (in-cluster
+    # names) are pointed at a closed local port before the operator starts; the health check is
+    # then refused by the egress guard (loopback not allowed here), so nothing is sent at all.
+    cluster.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge", "-p", json.dumps(
+        {"spec": {"metrics": {"prometheus": {"url": "http://127.0.0.1:9"}},
+                  "healthChecks": [{"name": "api", "http": {"url": "http://127.0.0.1:9/health"}}]}}))
     yield
     cluster.kubectl("delete", "namespace", "shop", "--wait=false")
 
