@@ -105,14 +105,6 @@ class DemoStack:
             self.load.terminate()
             self.load.wait(timeout=10)
 
-    def query(self, promql: str) -> list[dict]:
-        import json
-        import urllib.parse
-
-        url = f"{self.prometheus.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read())["data"]["result"]
-
     def stop(self) -> None:
         self.stop_load()
         self.prometheus.stop()

@@ -63,7 +63,6 @@ class Guard:
         self._scheduled: set[tuple[view_module.Key, str]] = set()
         self._probes = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self.lag_seconds: collections.deque = collections.deque(maxlen=100000)
         evaluator.contributors.append(self.contribute)
 
     # -- status ------------------------------------------------------------------------
@@ -132,7 +131,6 @@ class Guard:
                 if check is None:
                     self._scheduled.discard((key, name))
                     continue
-                self.lag_seconds.append(now - due)
                 heapq.heappush(self._heap, (due + check.intervalSeconds, key, name))
                 task = asyncio.create_task(self._probe(key, check))
                 self._tasks.add(task)

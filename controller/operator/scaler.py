@@ -76,7 +76,6 @@ class Scaler:
         self.next_due: dict[view_module.Key, float] = {}
         self._queries = asyncio.Semaphore(query_concurrency)
         self._sources: dict[tuple[str, str | None], prometheus.PrometheusSource] = {}
-        self.queries_last_round = 0
         evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
@@ -146,25 +145,14 @@ class Scaler:
                 url = target.prometheus_url
                 need = queries.Need(key, mkey, target.namespace, target.name)
                 needs.append((url or "", query or "", need))
-        grouped = queries.plan(needs)
-        results = await self._run_queries(grouped, targets)
-        self.queries_last_round = sum(1 for url, query in grouped if url and query)
-        metrics.PROMETHEUS_QUERIES.inc(self.queries_last_round)
-
-        samples: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {key: {} for key in specs}
-        for (url, query), group in grouped.items():
-            result = results[(url, query)]
-            indexed = queries.index(result)
-            for need in group:
-                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
-
+        samples = await self._collect(needs, targets)
         owners = self._owners_by_workload(specs, targets)
         await asyncio.gather(*(self._decide_and_act(key, specs[key], targets[key], samples[key], owners)
                                for key in specs))
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 
     async def _run_queries(
-        self, grouped: dict[tuple[str, str], list[queries.Need]], targets: dict[view_module.Key, Target]
+        self, grouped: dict[tuple[str, str], list[queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
     ) -> dict[tuple[str, str], queries.QueryResult]:
         async def one(url: str, query: str, auth: tuple[str, str] | None, namespace: str) -> queries.QueryResult:
             if not url:
@@ -178,7 +166,7 @@ class Scaler:
         keys = list(grouped)
         jobs = []
         for url, query in keys:
-            first = targets[grouped[(url, query)][0].owner]  # type: ignore[index]
+            first = targets[grouped[(url, query)][0].owner]
             jobs.append(one(url, query, first.auth, first.namespace))
         return dict(zip(keys, await asyncio.gather(*jobs)))
 
@@ -197,7 +185,7 @@ class Scaler:
     ) -> dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]:
         """The same batched machinery for MonitoredServices (rollout analysis, snapshots)."""
         targets: dict[typing.Hashable, Target] = {}
-        needs = []
+        needs: list[tuple[str, str, queries.Need]] = []
         for key, spec, workload in services:
             source = spec.metrics.prometheus
             target = Target(key[1], "Deployment", workload, source.url if source else self.default_prometheus,
@@ -207,15 +195,21 @@ class Scaler:
             for mkey in metric_keys:
                 query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
                 needs.append((target.prometheus_url or "", query or "", queries.Need(key, mkey, key[1], workload)))
+        return await self._collect(needs, targets)
+
+    async def _collect(
+        self, needs: list[tuple[str, str, queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
+    ) -> dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]:
+        """One request per distinct (Prometheus, query); each owner gets its own samples back."""
         grouped = queries.plan(needs)
-        results = await self._run_queries(grouped, targets)  # type: ignore[arg-type]
+        results = await self._run_queries(grouped, targets)
         metrics.PROMETHEUS_QUERIES.inc(sum(1 for url, query in grouped if url and query))
-        samples: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {key: {} for key in targets}  # type: ignore[misc]
+        samples: dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]] = {owner: {} for owner in targets}
         for (url, query), group in grouped.items():
             result = results[(url, query)]
             indexed = queries.index(result)
             for need in group:
-                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)  # type: ignore[index]
+                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
         return samples
 
     def _target(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec) -> Target | str:

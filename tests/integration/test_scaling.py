@@ -57,6 +57,14 @@ def events(cluster, namespace: str, reason: str) -> list[dict]:  # noqa: ANN001
     return [e for e in items if e["reason"] == reason and e["source"].get("component") == "capliquify-operator"]
 
 
+def expect_warning(cluster, namespace: str, type_: str, reason: str) -> str:  # noqa: ANN001
+    """Waits for the condition to take `reason`; checks its Warning Event; returns the message."""
+    cluster.wait_for(lambda: condition(cluster, namespace, type_).get("reason") == reason, 60, f"{type_} {reason}")
+    warnings = events(cluster, namespace, reason)
+    assert warnings and all(w["type"] == "Warning" for w in warnings), warnings
+    return condition(cluster, namespace, type_)["message"]
+
+
 def start(cluster, demo_stack, operator_factory, namespace, *objects) -> None:  # noqa: ANN001
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
     operator_factory("--rate-window=10s")
@@ -117,11 +125,8 @@ def test_prometheus_stopped_holds(cluster, namespace, demo_stack, operator_facto
     cluster.wait_for(lambda: condition(cluster, namespace, "ScalingActive").get("reason") == "ValidMetricFound",
                      60, "metrics flowing")
     demo_stack.prometheus.stop()
-    cluster.wait_for(lambda: condition(cluster, namespace, "ScalingActive").get("reason") == "MetricsUnavailable",
-                     60, "metrics unavailable")
-    assert "cannot connect to" in condition(cluster, namespace, "ScalingActive")["message"]
-    warnings = events(cluster, namespace, "MetricsUnavailable")
-    assert warnings and warnings[0]["type"] == "Warning"
+    message = expect_warning(cluster, namespace, "ScalingActive", "MetricsUnavailable")
+    assert "cannot connect to" in message
     # Idle load would scale 5 -> 2 with metrics; blind, it holds.
     time.sleep(30)
     assert replicas(cluster, namespace) == 5
@@ -150,11 +155,9 @@ def test_hpa_conflict_stands_back(cluster, namespace, demo_stack, operator_facto
                                                                   "target": {"type": "Utilization", "averageUtilization": 80}}}]}}
     start(cluster, demo_stack, operator_factory, namespace, hpa, msvc(demo_stack.prometheus.url), policy())
     demo_stack.start_load(HEAVY_RATE)
-    cluster.wait_for(lambda: condition(cluster, namespace, "AbleToScale").get("reason") == "ConflictingAutoscaler",
-                     60, "conflict detected")
-    assert "HorizontalPodAutoscaler web-hpa" in condition(cluster, namespace, "AbleToScale")["message"]
-    warning = events(cluster, namespace, "ConflictingAutoscaler")
-    assert warning and warning[0]["type"] == "Warning" and "web-hpa" in warning[0]["message"]
+    assert "HorizontalPodAutoscaler web-hpa" in expect_warning(cluster, namespace, "AbleToScale",
+                                                              "ConflictingAutoscaler")
+    assert "web-hpa" in events(cluster, namespace, "ConflictingAutoscaler")[0]["message"]
     time.sleep(15)
     assert replicas(cluster, namespace) == 2
 
@@ -163,10 +166,6 @@ def test_invalid_query_is_reported_and_nothing_scales(cluster, namespace, demo_s
     start(cluster, demo_stack, operator_factory, namespace,
           msvc(demo_stack.prometheus.url, cpu="sum(rate(container_cpu_usage_seconds_total[1m]"), policy())
     demo_stack.start_load(HEAVY_RATE)
-    cluster.wait_for(lambda: condition(cluster, namespace, "ScalingActive").get("reason") == "InvalidMetricQuery",
-                     60, "invalid query reported")
-    assert "parse error" in condition(cluster, namespace, "ScalingActive")["message"]
-    warning = events(cluster, namespace, "InvalidMetricQuery")
-    assert warning and warning[0]["type"] == "Warning"
+    assert "parse error" in expect_warning(cluster, namespace, "ScalingActive", "InvalidMetricQuery")
     time.sleep(10)
     assert replicas(cluster, namespace) == 2
