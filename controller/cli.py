@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import guard as guard_module
     from controller.operator import metrics
     from controller.operator import scaler as scaler_module
+    from controller.operator import snapshots as snapshots_module
     from controller.operator import view as view_module
 
     config = config_module.OperatorConfig(
@@ -58,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         allow_loopback_checks=args.allow_loopback_checks,
         rate_window=args.rate_window,
+        metrics_interval_seconds=args.metrics_interval_seconds,
     )
     _configure_logging(config.log_format, args.log_level)
     api_client = kubernetes_api.load_config(config.kubeconfig)
@@ -69,9 +71,11 @@ def _run(args: argparse.Namespace) -> int:
     guard = guard_module.Guard(view, evaluator, api, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
                                scaler.read_service_metrics)
+    snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
+                                           config.metrics_interval_seconds)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard))
+                                                 guard=guard, snapshots=snapshots))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(
@@ -142,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
     run.add_argument("--rate-window", default=os.environ.get("CAPLIQUIFY_RATE_WINDOW", "2m"),
                      help="range of rate() in the default queries ($window)")
+    run.add_argument("--metrics-interval-seconds", type=float, default=30.0,
+                     help="read every MonitoredService's metrics this often (status.metrics, MetricsAvailable)")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))

@@ -19,6 +19,7 @@ ANNOUNCED: dict[str, frozenset[str] | None] = {
     reasons.READY: None,
     reasons.CHANNELS_READY: None,
     reasons.HEALTHY: None,
+    reasons.METRICS_AVAILABLE: None,
     reasons.SCALING_ACTIVE: None,
     reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
 }

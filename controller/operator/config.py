@@ -22,6 +22,7 @@ class OperatorConfig:
     log_format: str = "text"  # text | json
     allow_loopback_checks: bool = False
     rate_window: str = "2m"
+    metrics_interval_seconds: float = 30.0
 
     @property
     def clusterwide(self) -> bool:

@@ -191,7 +191,7 @@ class Guard:
                 candidates.append((key, obj, spec, workload))
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
                      or (self.verdicts.get(c[0]) and self.verdicts[c[0]].status.get("phase") == "Analyzing")]
-        samples = await self.read_metrics([(c[0], c[2], c[3].name) for c in analysing],
+        samples = await self.read_metrics([(c[0], c[2]) for c in analysing],
                                           (("errorRate", None), ("latencyP95", None))) if analysing else {}
         for key, obj, spec, workload in candidates:
             await self._judge(key, obj, spec, workload, samples.get(key, {}))

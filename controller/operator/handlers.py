@@ -20,6 +20,7 @@ from controller.operator import loop
 from controller.operator import guard as guard_module
 from controller.operator import metrics
 from controller.operator import scaler as scaler_module
+from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Runtime:
     api: kubernetes_api.KubeApi
     scaler: scaler_module.Scaler
     guard: guard_module.Guard
+    snapshots: snapshots_module.Snapshots
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
@@ -89,6 +91,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.scaler.run(), name="scaling-loop"),
             asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
             asyncio.create_task(runtime.guard.run_rollouts(), name="rollout-guard"),
+            asyncio.create_task(runtime.snapshots.run(), name="metrics-snapshots"),
         ]
 
     @kopf.on.cleanup(registry=registry)

@@ -28,6 +28,7 @@ from controller.core import conditions
 from controller.core import queries
 from controller.core import scaling
 from controller.core import scaling_status
+from controller.core import snapshot
 from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
@@ -180,21 +181,25 @@ class Scaler:
         return self._sources[cache_key]
 
     async def read_service_metrics(
-        self, services: list[tuple[view_module.Key, monitoredservice.MonitoredServiceSpec, str]],
-        metric_keys: typing.Sequence[scaling.MetricKey],
+        self, services: typing.Sequence[tuple[view_module.Key, monitoredservice.MonitoredServiceSpec]],
+        metric_keys: typing.Sequence[scaling.MetricKey] | None = None,
     ) -> dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]:
-        """The same batched machinery for MonitoredServices (rollout analysis, snapshots)."""
+        """The same batched machinery for MonitoredServices with a Kubernetes target (rollout
+        analysis, snapshots); `metric_keys` None reads all of each service's metrics."""
         targets: dict[typing.Hashable, Target] = {}
         needs: list[tuple[str, str, queries.Need]] = []
-        for key, spec, workload in services:
+        for key, spec in services:
+            workload = spec.target.kubernetes
+            assert workload is not None
             source = spec.metrics.prometheus
-            target = Target(key[1], "Deployment", workload, source.url if source else self.default_prometheus,
+            target = Target(key[1], workload.kind, workload.name, source.url if source else self.default_prometheus,
                             (source.authSecretRef.name, source.authSecretRef.key) if source and source.authSecretRef
                             else None, spec.metrics.queries.model_dump(), {c.name: c.query for c in spec.metrics.custom})
             targets[key] = target
-            for mkey in metric_keys:
+            wanted = metric_keys if metric_keys is not None else snapshot.metric_keys(target.custom)
+            for mkey in wanted:
                 query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
-                needs.append((target.prometheus_url or "", query or "", queries.Need(key, mkey, key[1], workload)))
+                needs.append((target.prometheus_url or "", query or "", queries.Need(key, mkey, key[1], workload.name)))
         return await self._collect(needs, targets)
 
     async def _collect(

@@ -196,3 +196,40 @@ def test_metadata_address_is_refused(cluster, namespace, operator_factory) -> No
     check = get(cluster, "msvc", namespace)["status"]["checks"][0]
     assert "healthy" not in check
     assert check["message"] == "169.254.169.254 is a cloud metadata address"
+
+
+def metrics_condition(cluster, namespace) -> dict:  # noqa: ANN001
+    return next((c for c in get(cluster, "msvc", namespace).get("status", {}).get("conditions", [])
+                 if c["type"] == "MetricsAvailable"), {})
+
+
+def test_metrics_snapshot_follows_the_source(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
+    service = msvc(prometheus=demo_stack.prometheus.url)
+    service["spec"]["metrics"]["custom"] = [{"name": "answer", "query": "vector(42)", "unit": "count"}]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(service))
+    demo_stack.start_load(10)
+    operator_factory("--rate-window=10s", "--metrics-interval-seconds=2")
+
+    def snapshot() -> dict:
+        return get(cluster, "msvc", namespace).get("status", {}).get("metrics") or {}
+
+    cluster.wait_for(lambda: (snapshot().get("requestRate") or 0) > 8 and snapshot().get("cpu") is not None,
+                     90, "metrics of the loaded service in status")
+    taken = snapshot()
+    print("status.metrics under 10 req/s:", taken)
+    # 10 req/s × 25 ms of CPU each over 2 pods of 250m: 50 % of request (see demo/webapp.py).
+    assert 35 < taken["cpu"] < 65, taken
+    assert taken["errorRate"] == 0 and taken["custom"] == {"answer": 42.0}
+    assert taken["latencyP95"] > 0 and taken["memory"] > 0 and "sampledAt" in taken
+    available = metrics_condition(cluster, namespace)
+    assert (available["status"], available["reason"]) == ("True", "MetricsRead")
+    assert available["message"].startswith("read cpu, memory, latencyP95, errorRate, requestRate"), available
+
+    demo_stack.prometheus.stop()
+    cluster.wait_for(lambda: metrics_condition(cluster, namespace).get("reason") == "MetricsUnavailable", 30,
+                     "MetricsUnavailable")
+    assert metrics_condition(cluster, namespace)["message"] == f"query failed: cannot connect to {demo_stack.prometheus.url}"
+    assert [e["type"] for e in events(cluster, namespace, "MetricsUnavailable")] == ["Warning"]
+    kept = snapshot()
+    assert kept["cpu"] == pytest.approx(taken["cpu"], rel=0.5) and kept["custom"] == {"answer": 42.0}, \
+        "the last values read stay, with their sample time"

@@ -1,0 +1,108 @@
+"""MonitoredService metrics snapshots: one batched read per round for every service.
+
+Every interval (on a grid, like scaling rounds) the metrics of all ready MonitoredServices
+are read through the scaler's batched machinery (one query per metric kind per
+Prometheus), and a service is handed to the evaluation loop only when its status would
+change: a material move of a value, a metric appearing or vanishing, a condition flip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+import typing
+
+import pydantic
+
+from controller import reasons
+from controller.api import monitoredservice as api
+from controller.core import conditions
+from controller.core import scaling
+from controller.core import snapshot
+from controller.operator import loop
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+KIND = api.KIND.kind
+ReadMetrics = typing.Callable[..., typing.Awaitable[dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    time: datetime.datetime
+    samples: dict[scaling.MetricKey, scaling.Sample] | None  # None: no source to read
+    fallback: snapshot.Snapshot | None = None
+
+    def judge(self, current: typing.Mapping[str, typing.Any] | None) -> snapshot.Snapshot:
+        if self.samples is None:
+            assert self.fallback is not None
+            return self.fallback
+        return snapshot.assess(self.samples, current, self.time)
+
+
+class Snapshots:
+    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, read_metrics: ReadMetrics,
+                 interval_seconds: float = 30.0,
+                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
+        self.view, self.evaluator, self.read_metrics = view, evaluator, read_metrics
+        self.interval_seconds = interval_seconds
+        self.clock = clock
+        self.readings: dict[view_module.Key, Reading] = {}
+        evaluator.contributors.append(self.contribute)
+
+    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
+                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+        if key[0] != KIND or key not in self.readings:
+            return None
+        # Judged against status as it is now, so a value already written is not written again.
+        result = self.readings[key].judge(current.get("metrics"))
+        return result.fields, [result.condition]
+
+    async def run(self) -> None:
+        while True:
+            # On a grid: every restart's rounds fall on the same instants.
+            await asyncio.sleep(self.interval_seconds - time.time() % self.interval_seconds)
+            try:
+                await self.round()
+            except Exception:  # one bad round must not end the snapshots
+                logger.exception("metrics snapshot round failed")
+
+    async def round(self) -> None:
+        for key in [k for k in self.readings if k not in self.view.objects]:
+            del self.readings[key]
+        services = []
+        now = self.clock()
+        for key, obj in list(self.view.objects.items()):
+            if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [],
+                                                        reasons.READY):
+                continue
+            spec = self.view.parsed(key, api.MonitoredServiceSpec)
+            if isinstance(spec, pydantic.ValidationError):
+                continue
+            if spec.target.kubernetes is None:
+                self._store(key, Reading(now, None, snapshot.unavailable(
+                    snapshot.NO_METRICS_SOURCE, "metrics of a Railway service are not read yet")))
+                continue
+            services.append((key, spec))
+        if not services:
+            return
+        samples = await self.read_metrics(services)
+        now = self.clock()
+        for key, _ in services:
+            self._store(key, Reading(now, samples.get(key, {})))
+
+    def _store(self, key: view_module.Key, reading: Reading) -> None:
+        obj = self.view.objects.get(key)
+        if obj is None:
+            return
+        self.readings[key] = reading
+        status = obj.get("status") or {}
+        result = reading.judge(status.get("metrics"))
+        found = conditions.find(status.get("conditions") or [], reasons.METRICS_AVAILABLE)
+        same = found is not None and (found.get("status"), found.get("reason"), found.get("message")) == (
+            result.condition.status, result.condition.reason, result.condition.message)
+        if result.fields or not same:
+            self.evaluator.mark(key)  # a steady service is not even re-judged
