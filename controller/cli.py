@@ -38,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from controller.adapters import kubernetes_api
     from controller.adapters import http_check
+    from controller.adapters import kubernetes_probes
     from controller.adapters import kubernetes_rollback
     from controller.adapters import kubernetes_scale
     from controller.operator import config as config_module
@@ -45,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import loop
     from controller.operator import guard as guard_module
     from controller.operator import metrics
+    from controller.operator import probes as probes_module
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
     from controller.operator import view as view_module
@@ -71,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
     guard = guard_module.Guard(view, evaluator, api, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
                                scaler.read_service_metrics)
+    probes_module.ProbeManager(view, evaluator, api, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
     registry = kopf.OperatorRegistry()

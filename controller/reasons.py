@@ -7,6 +7,7 @@ READY = "Ready"
 HEALTHY = "Healthy"
 METRICS_AVAILABLE = "MetricsAvailable"
 ROLLOUT_HEALTHY = "RolloutHealthy"
+PROBES_MANAGED = "ProbesManaged"
 ABLE_TO_SCALE = "AbleToScale"
 SCALING_ACTIVE = "ScalingActive"
 SCALING_LIMITED = "ScalingLimited"
@@ -35,6 +36,22 @@ PAUSED = "Paused"
 INVALID_METRIC_QUERY = "InvalidMetricQuery"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 
+# MonitoredService: health, metrics, probes, rollouts.
+EGRESS_REFUSED = "EgressRefused"
+ROLLED_BACK = "RolledBack"
+ROLLOUT_FAILED = "RolloutFailed"
+ROLLOUT_SUCCEEDED = "RolloutSucceeded"
+PROBES_IN_SYNC = "ProbesInSync"
+PROBES_UPDATED = "ProbesUpdated"
+PROBES_REVERTED = "ProbesReverted"
+CONTAINER_NOT_FOUND = "ContainerNotFound"
+NOT_MANAGED = "NotManaged"
+PROBES_APPLY_FAILED = "ProbesApplyFailed"
+METRICS_READ = "MetricsRead"
+NO_DATA = "NoData"
+NO_METRICS_SOURCE = "NoMetricsSource"
+UNSUPPORTED_TARGET = "UnsupportedTarget"
+
 # Annotations under the API group.
 ANNOTATION_PREFIX = "ops.capliquify.io"
 PAUSED_ANNOTATION = f"{ANNOTATION_PREFIX}/paused"
@@ -43,3 +60,5 @@ FINALIZER = f"{ANNOTATION_PREFIX}/finalizer"
 
 # The name this operator writes as (field manager, Event source).
 COMPONENT = "capliquify-operator"
+# The field manager of the probes it applies (GitOps tools can ignore exactly these fields).
+PROBES_FIELD_MANAGER = "capliquify-operator-probes"

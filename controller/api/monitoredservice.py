@@ -83,11 +83,27 @@ class HealthCheck(common.ApiModel):
 
 
 class Probes(common.ApiModel):
+    """Probes derived from a health check and kept in place with server-side apply.
+
+    GitOps users who declare probes in Git leave `manage` false (the default); see
+    docs/monitoredservice.md for tools that should ignore the operator's field manager.
+    """
+
     manage: bool = common.field(
-        "Derive readiness and liveness probes of the target's containers from healthChecks.", default=False
+        "Derive readiness and liveness probes of the target's container from a health check.", default=False
     )
     container: str | None = common.field(
         "Container whose probes are managed; the first container when unset.", default=None, max_length=63
+    )
+    check: str | None = common.field(
+        "Health check the probes are derived from; the first one when unset.", default=None, max_length=63
+    )
+    port: int | None = common.field(
+        "Container port the probes call; the health check URL's port when unset.", default=None, ge=1, le=65535
+    )
+    liveness: bool = common.field(
+        "Also manage the liveness probe (failureThreshold doubled, so a slow pod is taken out of "
+        "rotation well before it is restarted).", default=True
     )
 
 
@@ -175,6 +191,12 @@ class MonitoredServiceSpec(common.ApiModel):
                     "probes.manage requires at least one healthCheck to derive probes from",
                     ".probes.manage",
                 ),
+                common.cel(
+                    "!has(self.probes) || !has(self.probes.check) || "
+                    "(has(self.healthChecks) && self.healthChecks.exists(c, c.name == self.probes.check))",
+                    "probes.check must name one of healthChecks",
+                    ".probes.check",
+                ),
             ]
         }
     )
@@ -190,6 +212,17 @@ class MonitoredServiceSpec(common.ApiModel):
     metrics: Metrics = common.field("Where the service's metrics come from.", default_factory=Metrics)
     slo: Slo = common.field("Service level objectives.", default_factory=Slo)
     rollout: Rollout = common.field("How rollouts are guarded.", default_factory=Rollout)
+
+    @pydantic.model_validator(mode="after")
+    def _probes_derivable(self) -> "MonitoredServiceSpec":
+        # Twins of the CEL rules above, so `capliquify validate` and the core refuse the same.
+        if self.probes.manage and self.target.kubernetes is None:
+            raise ValueError("probes.manage requires a kubernetes target")
+        if self.probes.manage and not self.healthChecks:
+            raise ValueError("probes.manage requires at least one healthCheck to derive probes from")
+        if self.probes.check is not None and self.probes.check not in {c.name for c in self.healthChecks}:
+            raise ValueError("probes.check must name one of healthChecks")
+        return self
 
 
 class Health(str, enum.Enum):
@@ -259,6 +292,17 @@ class RolloutStatus(common.ApiModel):
     history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
 
 
+class ProbesStatus(common.ApiModel):
+    container: str = common.field("Container whose probes are managed.")
+    desired: str = common.field("Digest of the probes the operator applies (changes when the spec does).")
+    appliedGeneration: int | None = common.field(
+        "Generation of the workload after the operator's last apply; a later change that undoes the "
+        "probes counts as a revert.", default=None)
+    reverts: int = common.field("Times another writer undid these probes.", default=0, ge=0)
+    stopped: bool = common.field(
+        "The operator stopped managing these probes after repeated reverts (it does not fight).", default=False)
+
+
 class MonitoredServiceStatus(common.BaseStatus):
     target: str | None = common.field("The watched workload, e.g. Deployment/web.", default=None)
     health: Health = common.field("Healthy, Degraded, Unhealthy or Unknown.", default=Health.UNKNOWN)
@@ -269,6 +313,7 @@ class MonitoredServiceStatus(common.BaseStatus):
     metrics: MetricsSnapshot | None = common.field("Latest metric values.", default=None)
     replicas: ReplicaCounts = common.field("Replica counts of the target.", default_factory=ReplicaCounts)
     rollout: RolloutStatus | None = common.field("Rollout guard state.", default=None)
+    probes: ProbesStatus | None = common.field("Probe management state.", default=None)
 
 
 class MonitoredService(common.ApiModel):

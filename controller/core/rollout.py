@@ -21,9 +21,6 @@ from controller.core import conditions
 
 HISTORY = 10
 PROGRESSING, ANALYZING, HEALTHY, FAILED, ROLLED_BACK = (p.value for p in api.RolloutPhase)
-ROLLED_BACK_REASON = "RolledBack"
-ROLLOUT_FAILED = "RolloutFailed"
-ROLLOUT_HEALTHY = "RolloutSucceeded"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,11 +157,11 @@ def judge(
             if (latest.get("revision"), latest.get("phase")) != (record["revision"], record["phase"]):
                 state["history"] = [record, *state["history"]][:HISTORY]
         if rollback is not None and previous.get("pendingRollback") != revision:
-            event = ("Warning", ROLLED_BACK_REASON, f"{state['reason']}; rolling back to the previous revision")
+            event = ("Warning", reasons.ROLLED_BACK, f"{state['reason']}; rolling back to the previous revision")
         elif new_phase == FAILED and rollback is None:
-            event = ("Warning", ROLLOUT_FAILED, state["reason"])
+            event = ("Warning", reasons.ROLLOUT_FAILED, state["reason"])
         elif new_phase == HEALTHY and phase is not None and phase != HEALTHY:
-            event = ("Normal", ROLLOUT_HEALTHY, state["reason"])
+            event = ("Normal", reasons.ROLLOUT_SUCCEEDED, state["reason"])
     if rollback is not None:
         state["phase"] = ROLLED_BACK
     return Verdict(state, rollback, event, _condition(state.get("phase"), state.get("reason", "")))

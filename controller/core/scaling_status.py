@@ -17,7 +17,6 @@ from controller.core import conditions
 from controller.core import scaling
 
 HISTORY = 10
-UNSUPPORTED_TARGET = "UnsupportedTarget"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +98,7 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
 
 
 def unsupported(message: str) -> list[conditions.ConditionChange]:
-    return [conditions.ConditionChange(reasons.SCALING_ACTIVE, "False", UNSUPPORTED_TARGET, message)]
+    return [conditions.ConditionChange(reasons.SCALING_ACTIVE, "False", reasons.UNSUPPORTED_TARGET, message)]
 
 
 def state_from_status(

@@ -18,9 +18,6 @@ from controller.core import conditions
 from controller.core import scaling
 
 BUILTIN = ("cpu", "memory", "latencyP95", "errorRate", "requestRate", "requestQueue")
-METRICS_READ = "MetricsRead"
-NO_DATA = "NoData"
-NO_METRICS_SOURCE = "NoMetricsSource"
 RELATIVE = 0.10
 # Absolute floors (below these a change is noise whatever its relative size).
 FLOOR: typing.Mapping[str, float] = {
@@ -63,10 +60,10 @@ def condition(samples: typing.Mapping[scaling.MetricKey, scaling.Sample]) -> con
     if not read and failed:
         return _metrics(False, reasons.METRICS_UNAVAILABLE, sorted(failed)[0])
     if not read:
-        return _metrics(False, NO_DATA, "no query returned data for this workload")
+        return _metrics(False, reasons.NO_DATA, "no query returned data for this workload")
     missing = [_label(key) for key, sample in samples.items() if _value(sample) is None]
     message = f"read {', '.join(read)}" + (f"; no data for {', '.join(missing)}" if missing else "")
-    return _metrics(True, METRICS_READ, message)
+    return _metrics(True, reasons.METRICS_READ, message)
 
 
 def assess(

@@ -22,6 +22,7 @@ ANNOUNCED: dict[str, frozenset[str] | None] = {
     reasons.METRICS_AVAILABLE: None,
     reasons.SCALING_ACTIVE: None,
     reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
+    reasons.PROBES_MANAGED: frozenset({reasons.PROBES_REVERTED, reasons.CONTAINER_NOT_FOUND}),
 }
 
 

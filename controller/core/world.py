@@ -7,6 +7,15 @@ import typing
 
 
 @dataclasses.dataclass(frozen=True)
+class Container:
+    """A container of a workload's pod template, as far as probe management needs it."""
+
+    name: str
+    readiness: typing.Mapping[str, typing.Any] | None = None
+    liveness: typing.Mapping[str, typing.Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """A Deployment or StatefulSet as the core needs it."""
 
@@ -23,6 +32,7 @@ class Workload:
     paused: bool = False
     deadline_exceeded: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     uid: str = ""
+    containers: tuple[Container, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

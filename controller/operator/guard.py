@@ -37,7 +37,6 @@ from controller.operator import view as view_module
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
 TICK_SECONDS = 1.0
-EGRESS_REFUSED = "EgressRefused"
 
 
 @dataclasses.dataclass
@@ -94,7 +93,7 @@ class Guard:
             if service.refused:
                 name, reason = next(iter(service.refused.items()))
                 changes.append(conditions.ConditionChange(
-                    reasons.HEALTHY, "Unknown", EGRESS_REFUSED, f"check {name} refused by the egress policy: {reason}"))
+                    reasons.HEALTHY, "Unknown", reasons.EGRESS_REFUSED, f"check {name} refused by the egress policy: {reason}"))
             else:
                 status = {health.HEALTHY: "True", health.UNKNOWN: "Unknown"}.get(verdict, "False")
                 changes.append(conditions.ConditionChange(reasons.HEALTHY, status, verdict, why))

@@ -31,6 +31,9 @@ WATCH_EVENTS = prometheus_client.Counter(
 )
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 
+PROBE_APPLIES = prometheus_client.Counter(
+    "capliquify_probe_applies_total", "Server-side applies of container probes.", ["result"])
+
 
 def count_write(verb: str) -> None:
     API_WRITES.labels(verb).inc()

@@ -84,7 +84,7 @@ class Snapshots:
                 continue
             if spec.target.kubernetes is None:
                 self._store(key, Reading(now, None, snapshot.unavailable(
-                    snapshot.NO_METRICS_SOURCE, "metrics of a Railway service are not read yet")))
+                    reasons.NO_METRICS_SOURCE, "metrics of a Railway service are not read yet")))
                 continue
             services.append((key, spec))
         if not services:

@@ -35,6 +35,9 @@ def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload
         paused=bool(spec.get("paused")),
         deadline_exceeded=progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded",
         uid=meta.get("uid", ""),
+        containers=tuple(
+            world_module.Container(c.get("name", ""), c.get("readinessProbe"), c.get("livenessProbe"))
+            for c in (spec.get("template") or {}).get("spec", {}).get("containers") or []),
     )
 
 

@@ -13,6 +13,8 @@ import urllib.request
 import pytest
 import yaml
 
+from tests import conftest
+
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
 UNREADY = {"kwok.x-k8s.io/status": "custom"}  # kwok leaves these pods alone: never Ready
@@ -233,3 +235,77 @@ def test_metrics_snapshot_follows_the_source(cluster, namespace, demo_stack, ope
     kept = snapshot()
     assert kept["cpu"] == pytest.approx(taken["cpu"], rel=0.5) and kept["custom"] == {"answer": 42.0}, \
         "the last values read stay, with their sample time"
+
+
+def _deployment_writes(cluster, namespace) -> list[dict]:  # noqa: ANN001
+    return [e for e in cluster.audit_events()
+            if e.get("user", {}).get("username") == conftest.OPERATOR_USER and e.get("verb") == "patch"
+            and e.get("objectRef", {}).get("resource") == "deployments"
+            and e["objectRef"].get("namespace") == namespace and e.get("stage") == "ResponseComplete"]
+
+
+def _probes_condition(cluster, namespace) -> dict:  # noqa: ANN001
+    return next((c for c in get(cluster, "msvc", namespace).get("status", {}).get("conditions", [])
+                 if c["type"] == "ProbesManaged"), {})
+
+
+def test_probes_are_applied_once_and_never_fought(cluster, namespace, operator_factory, toggle_server) -> None:  # noqa: ANN001
+    port = toggle_server.server_address[1]
+    service = msvc(checks=[{"name": "api", "http": {"url": f"http://127.0.0.1:{port}/healthz", "timeoutSeconds": 2},
+                            "intervalSeconds": 5, "failureThreshold": 3}])
+    service["spec"]["probes"] = {"manage": True}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), service]))
+    first = operator_factory("--allow-loopback-checks")
+
+    def container() -> dict:
+        return get(cluster, "deployment", namespace)["spec"]["template"]["spec"]["containers"][0]
+
+    cluster.wait_for(lambda: _probes_condition(cluster, namespace).get("reason") == "ProbesInSync", 60, "probes in sync")
+    readiness, liveness = container()["readinessProbe"], container()["livenessProbe"]
+    assert readiness["httpGet"] == {"path": "/healthz", "port": port, "scheme": "HTTP"}
+    assert (readiness["periodSeconds"], readiness["timeoutSeconds"], readiness["failureThreshold"]) == (5, 2, 3)
+    assert (liveness["failureThreshold"], liveness["successThreshold"]) == (6, 1)
+    deployment_now = json.loads(cluster.kubectl("get", "deployment", "web", "-n", namespace, "-o", "json",
+                                                "--show-managed-fields"))
+    managers = {(m["manager"], m["operation"]) for m in deployment_now["metadata"]["managedFields"]}
+    assert ("capliquify-operator-probes", "Apply") in managers
+    recorded = get(cluster, "msvc", namespace)["status"]["probes"]
+    assert recorded["appliedGeneration"] == deployment_now["metadata"]["generation"] and recorded["reverts"] == 0
+    assert len(_deployment_writes(cluster, namespace)) == 1
+    assert [e["type"] for e in events(cluster, namespace, "ProbesUpdated")] == ["Normal"]
+
+    # A second reconcile (a restart judges everything afresh) makes no write to the Deployment.
+    first.stop()
+    operator_factory("--allow-loopback-checks")
+    time.sleep(15)
+    assert len(_deployment_writes(cluster, namespace)) == 1
+
+    # Something else keeps changing them: re-applied twice, then the operator stands back.
+    for revert in (1, 2, 3):
+        applied_before = len(_deployment_writes(cluster, namespace))
+        cluster.kubectl("patch", "deployment", "web", "-n", namespace, "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds", "value": 30}]))
+        if revert < 3:
+            cluster.wait_for(lambda: container()["readinessProbe"]["periodSeconds"] == 5, 30, f"re-applied after {revert}")
+            cluster.wait_for(lambda: get(cluster, "msvc", namespace)["status"]["probes"]["reverts"] == revert, 30,
+                             f"revert {revert} counted")
+            assert len(_deployment_writes(cluster, namespace)) == applied_before + 1
+    cluster.wait_for(lambda: _probes_condition(cluster, namespace).get("reason") == "ProbesReverted", 30, "stood back")
+    time.sleep(10)
+    assert container()["readinessProbe"]["periodSeconds"] == 30, "the other writer's value stays"
+    assert len(_deployment_writes(cluster, namespace)) == 3
+    assert get(cluster, "msvc", namespace)["status"]["probes"] == {**recorded, "appliedGeneration": ANY_INT,
+                                                                    "reverts": 3, "stopped": True}
+    assert [e["type"] for e in events(cluster, namespace, "ProbesReverted")] == ["Warning"]
+    print("probe applies by the operator:", len(_deployment_writes(cluster, namespace)),
+          "| condition:", _probes_condition(cluster, namespace)["message"])
+
+
+class _AnyInt(int):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int)
+
+    __hash__ = int.__hash__
+
+
+ANY_INT = _AnyInt()
