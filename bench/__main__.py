@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import re
 import sys
 import tempfile
 import time
@@ -23,6 +21,8 @@ import time
 import yaml
 
 from bench import exporter as exporter_module
+from bench import health as health_bench
+from bench import measure
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
@@ -53,26 +53,6 @@ def create(local: cluster_module.LocalCluster, docs: list[dict], chunk: int = 10
     for start in range(0, len(docs), chunk):
         local.kubectl("create", "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List",
                                                                    "items": docs[start:start + chunk]}))
-
-
-def metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            head, value = line.rsplit(" ", 1)
-            if head == name or head.startswith(name + "{"):
-                total += float(value)
-    return total
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    match = re.search(r"VmHWM:\s+(\d+) kB", pathlib.Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def settled(local: cluster_module.LocalCluster, count: int) -> int:
@@ -106,12 +86,12 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path) -> dict:
         print(f"  all {count} policies judged and evaluated in {settle:.0f}s", flush=True)
         # rate() reads low until its window (2m) has filled; bands would move while it does.
         time.sleep(max(INTERVAL, RATE_WINDOW_SECONDS + INTERVAL - (time.monotonic() - prometheus_started)))
-        before_text, before_cpu = operator.metrics_text(), cpu_seconds(pid)
+        before_text, before_cpu = operator.metrics_text(), measure.cpu_seconds(pid)
         time.sleep(INTERVAL * rounds)
-        after_text, after_cpu = operator.metrics_text(), cpu_seconds(pid)
+        after_text, after_cpu = operator.metrics_text(), measure.cpu_seconds(pid)
 
         def delta(name: str) -> float:
-            return metric(after_text, name) - metric(before_text, name)
+            return measure.metric(after_text, name) - measure.metric(before_text, name)
 
         measured_rounds = delta("capliquify_scaling_round_duration_seconds_count")
         return {
@@ -120,7 +100,7 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path) -> dict:
             "rounds": int(measured_rounds),
             "cpu_s_per_round": round((after_cpu - before_cpu) / rounds, 2),
             "round_wall_s": round(delta("capliquify_scaling_round_duration_seconds_sum") / max(measured_rounds, 1), 2),
-            "peak_rss_mb": round(peak_rss_mb(pid)),
+            "peak_rss_mb": round(measure.peak_rss_mb(pid)),
             "queries_per_round": round(delta("capliquify_prometheus_queries_total") / max(measured_rounds, 1), 1),
             "writes_per_round": round(delta("capliquify_api_writes_total") / rounds, 1),
         }
@@ -135,24 +115,38 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--suites", default="scaling,health", help="scaling, health, or both")
+    parser.add_argument("--sizes", default="100,1000,5000", help="ScalingPolicy counts")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--checks", type=int, default=2000, help="health checks (10 per MonitoredService)")
+    parser.add_argument("--check-interval", type=int, default=10)
+    parser.add_argument("--measure-seconds", type=int, default=60)
     args = parser.parse_args(argv)
-    rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        print(f"== {size} ScalingPolicies", flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"capliquify-bench-{size}-") as directory:
-            rows.append(run_size(size, args.rounds, pathlib.Path(directory)))
-        print(f"  {rows[-1]}", flush=True)
-    header = ("| policies | CPU s / 30 s round | round wall s | peak RSS MB | Prometheus queries / round "
-              "| API writes / round (steady) | time to judge all (s) |\n|---|---|---|---|---|---|---|")
-    table = "\n".join(
-        f"| {r['policies']:,} | {r['cpu_s_per_round']} | {r['round_wall_s']} | {r['peak_rss_mb']} | "
-        f"{r['queries_per_round']} | {r['writes_per_round']} | {r['settle_s']} |" for r in rows)
-    print("\n" + header + "\n" + table)
+    suites = set(args.suites.split(","))
     out = pathlib.Path(".bench")
     out.mkdir(exist_ok=True)
-    (out / "scaling.md").write_text(header + "\n" + table + "\n")
+    if "scaling" in suites:
+        rows = []
+        for size in (int(s) for s in args.sizes.split(",")):
+            print(f"== {size} ScalingPolicies", flush=True)
+            with tempfile.TemporaryDirectory(prefix=f"capliquify-bench-{size}-") as directory:
+                rows.append(run_size(size, args.rounds, pathlib.Path(directory)))
+            print(f"  {rows[-1]}", flush=True)
+        header = ("| policies | CPU s / 30 s round | round wall s | peak RSS MB | Prometheus queries / round "
+                  "| API writes / round (steady) | time to judge all (s) |\n|---|---|---|---|---|---|---|")
+        table = "\n".join(
+            f"| {r['policies']:,} | {r['cpu_s_per_round']} | {r['round_wall_s']} | {r['peak_rss_mb']} | "
+            f"{r['queries_per_round']} | {r['writes_per_round']} | {r['settle_s']} |" for r in rows)
+        print("\n" + header + "\n" + table)
+        (out / "scaling.md").write_text(header + "\n" + table + "\n")
+    if "health" in suites:
+        print(f"== {args.checks} health checks every {args.check_interval}s", flush=True)
+        with tempfile.TemporaryDirectory(prefix="capliquify-bench-health-") as directory:
+            row = health_bench.run(args.checks, args.check_interval, args.measure_seconds, pathlib.Path(directory))
+        print(f"  {row}", flush=True)
+        text = health_bench.table([row])
+        print("\n" + text)
+        (out / "health.md").write_text(text + "\n")
     return 0
 
 

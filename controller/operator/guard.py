@@ -16,6 +16,7 @@ import heapq
 import logging
 import time
 import typing
+import zlib
 
 import kubernetes
 import pydantic
@@ -37,6 +38,7 @@ from controller.operator import view as view_module
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
 TICK_SECONDS = 1.0
+SPREAD_SECONDS = 10.0
 
 
 @dataclasses.dataclass
@@ -115,7 +117,7 @@ class Guard:
             for check in spec.healthChecks:
                 if (key, check.name) not in self._scheduled:
                     self._scheduled.add((key, check.name))
-                    heapq.heappush(self._heap, (now, key, check.name))
+                    heapq.heappush(self._heap, (now + _spread(key, check), key, check.name))
 
     async def run_checks(self) -> None:
         last_sync = 0.0
@@ -130,8 +132,10 @@ class Guard:
                 if check is None:
                     self._scheduled.discard((key, name))
                     continue
-                heapq.heappush(self._heap, (due + check.intervalSeconds, key, name))
-                task = asyncio.create_task(self._probe(key, check))
+                # Drift-free, but never a burst of catch-up probes after a stall.
+                following = due + check.intervalSeconds
+                heapq.heappush(self._heap, (following if following > now else now + check.intervalSeconds, key, name))
+                task = asyncio.create_task(self._probe(key, check, due))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             wait = min(self._heap[0][0] - time.monotonic(), TICK_SECONDS) if self._heap else TICK_SECONDS
@@ -145,9 +149,10 @@ class Guard:
             return None
         return next((c for c in spec.healthChecks if c.name == name), None)
 
-    async def _probe(self, key: view_module.Key, check: api.HealthCheck) -> None:
+    async def _probe(self, key: view_module.Key, check: api.HealthCheck, due: float) -> None:
         service = self.services.setdefault(key, ServiceHealth())
         async with self._probes:
+            metrics.HEALTH_CHECK_LAG.observe(max(0.0, time.monotonic() - due))
             try:
                 result = await self.checker.probe(check.http)
             except http_check.EgressRefused as refused:
@@ -244,6 +249,13 @@ class Guard:
             await asyncio.to_thread(self.api.create_event, obj, status_module.EventSpec(*event), now)
         except kubernetes.client.ApiException as error:
             logger.warning("posting event %s failed: %s", event[1], error.reason)
+
+
+def _spread(key: view_module.Key, check: api.HealthCheck) -> float:
+    """A stable offset for a check's first probe, so thousands of checks created together
+    do not stay in lockstep (each later probe is due one interval after the previous)."""
+    digest = zlib.crc32(f"{key}/{check.name}".encode())
+    return (digest % 1000) / 1000 * min(check.intervalSeconds, SPREAD_SECONDS)
 
 
 def _value(sample: scaling.Sample | None) -> float | None:
