@@ -39,8 +39,11 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import kubernetes_api
     from controller.adapters import http_check
     from controller.adapters import kubernetes_probes
+    from controller.adapters import notifiers
+    from controller.adapters import notify
     from controller.adapters import kubernetes_rollback
     from controller.adapters import kubernetes_scale
+    from controller.operator import alerter as alerter_module
     from controller.operator import config as config_module
     from controller.operator import handlers
     from controller.operator import loop
@@ -62,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         allow_loopback_checks=args.allow_loopback_checks,
         rate_window=args.rate_window,
         metrics_interval_seconds=args.metrics_interval_seconds,
+        alert_interval_seconds=args.alert_interval_seconds,
     )
     _configure_logging(config.log_format, args.log_level)
     api_client = kubernetes_api.load_config(config.kubeconfig)
@@ -76,9 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     probes_module.ProbeManager(view, evaluator, api, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
+    alerter = alerter_module.Alerter(view, evaluator, api, snapshots,
+                                     notifiers.registry(notify.HttpPoster(config.allow_loopback_checks)),
+                                     config.alert_interval_seconds)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard, snapshots=snapshots))
+                                                 guard=guard, snapshots=snapshots, alerter=alerter))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(
@@ -151,11 +158,13 @@ def main(argv: list[str] | None = None) -> int:
                      help="range of rate() in the default queries ($window)")
     run.add_argument("--metrics-interval-seconds", type=float, default=30.0,
                      help="read every MonitoredService's metrics this often (status.metrics, MetricsAvailable)")
+    run.add_argument("--alert-interval-seconds", type=float, default=5.0, help="evaluate AlertPolicies this often")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))
-    run.add_argument("--allow-loopback-checks", action="store_true",
-                     help="allow health checks against loopback addresses (tests, local demo)")
+    run.add_argument("--allow-loopback-egress", "--allow-loopback-checks", dest="allow_loopback_checks",
+                     action="store_true",
+                     help="allow health checks and notifications to loopback addresses (tests, local demo)")
     run.set_defaults(func=_run)
 
     check = sub.add_parser("validate", help="check manifests against the API types offline")

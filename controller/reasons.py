@@ -52,6 +52,11 @@ NO_DATA = "NoData"
 NO_METRICS_SOURCE = "NoMetricsSource"
 UNSUPPORTED_TARGET = "UnsupportedTarget"
 
+# AlertPolicy.
+ALERT_FIRING = "AlertFiring"
+ALERT_RESOLVED = "AlertResolved"
+DELIVERY_FAILED = "DeliveryFailed"
+
 # Annotations under the API group.
 ANNOTATION_PREFIX = "ops.capliquify.io"
 PAUSED_ANNOTATION = f"{ANNOTATION_PREFIX}/paused"

@@ -20,6 +20,7 @@ class AlertMetric(str, enum.Enum):
     REQUEST_RATE = "requestRate"
     REQUEST_QUEUE = "requestQueue"
     HEALTH = "health"
+    ROLLBACKS = "rollbacks"
     CUSTOM = "custom"
 
 
@@ -63,7 +64,8 @@ class Rule(common.ApiModel):
         "Rule name, unique in the policy.", min_length=1, max_length=63, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$"
     )
     metric: AlertMetric = common.field(
-        "The MonitoredService value compared; health compares 0 (Healthy), 1 (Degraded), 2 (Unhealthy)."
+        "The MonitoredService value compared; health compares 0 (Healthy), 1 (Degraded), 2 (Unhealthy); "
+        "rollbacks counts the rollout guard's rollbacks of the service in the last 10 minutes."
     )
     customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)
     op: Op = common.field("Comparison of value against threshold.", default=Op.GT)
@@ -266,7 +268,9 @@ class AlertStatus(common.ApiModel):
     service: str = common.field("MonitoredService name.")
     state: AlertState = common.field("Inactive, Pending, Firing or Resolved.")
     since: datetime.datetime | None = common.field("When the state was entered.", default=None)
-    value: float | None = common.field("Latest value.", default=None)
+    value: float | None = common.field("The value at the last state change.", default=None)
+    clearedAt: datetime.datetime | None = common.field(
+        "When the condition of a firing alert cleared (it resolves keepFiringForSeconds later).", default=None)
     lastNotified: datetime.datetime | None = common.field("Last notification.", default=None)
     notifications: int = common.field("Notifications sent for this firing.", default=0, ge=0)
     escalationLevel: int = common.field("Escalation steps taken.", default=0, ge=0)
@@ -287,6 +291,9 @@ class Delivery(common.ApiModel):
     outcome: DeliveryOutcome = common.field("Sent, Failed or Pending.")
     attempt: int = common.field("Attempt number.", default=1, ge=1)
     key: str = common.field("Idempotency key, so a restart neither drops nor doubles.", default="")
+    severity: str = common.field("Severity of the alert.", default="")
+    summary: str = common.field("The text sent.", default="", max_length=1024)
+    firedAt: datetime.datetime | None = common.field("When the alert started firing.", default=None)
     message: str = common.field("Error or detail.", default="", max_length=1024)
 
 
@@ -294,8 +301,12 @@ class AlertPolicyStatus(common.BaseStatus):
     ruleCount: int | None = common.field("Number of rules.", default=None, ge=0)
     firing: int | None = common.field("Alerts firing now.", default=None, ge=0)
     lastNotified: datetime.datetime | None = common.field("Last notification of any alert.", default=None)
+    lastAck: str | None = common.field(
+        "The ack annotation value last applied (a new value acknowledges the alerts firing then).", default=None)
     alerts: list[AlertStatus] = common.field("Alert states per rule and service.", default_factory=list, max_length=500)
-    deliveries: list[Delivery] = common.field("Bounded log of deliveries, newest first.", default_factory=list, max_length=50)
+    deliveries: list[Delivery] = common.field(
+        "Log of deliveries, newest first: the last 50 done, and every one still pending (the outbox).",
+        default_factory=list, max_length=200)
 
 
 class AlertPolicy(common.ApiModel):

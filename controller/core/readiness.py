@@ -179,7 +179,7 @@ def secret_refs(kind: str, spec: SpecInput) -> list[str]:
     return []
 
 
-def _selected_services(
+def selected_services(
     namespace: str, parsed: alertpolicy.AlertPolicySpec, world: world_module.World
 ) -> list[str]:
     if parsed.serviceRef is not None:
@@ -220,7 +220,7 @@ def alert_policy(namespace: str, spec: SpecInput, world: world_module.World) -> 
     elif problems:
         ready = _ready(False, problems[0][0], problems[0][1])
     else:
-        selected = _selected_services(namespace, parsed, world)
+        selected = selected_services(namespace, parsed, world)
         ready = _ready(True, reasons.SERVICES_SELECTED, f"applies to {len(selected)} MonitoredService(s)")
     return Assessment(fields, (ready, channels_ready), _ALP_INITIAL)
 

@@ -23,6 +23,7 @@ class OperatorConfig:
     allow_loopback_checks: bool = False
     rate_window: str = "2m"
     metrics_interval_seconds: float = 30.0
+    alert_interval_seconds: float = 5.0
 
     @property
     def clusterwide(self) -> bool:

@@ -15,6 +15,7 @@ import kopf
 
 import controller
 from controller.adapters import kubernetes_api
+from controller.operator import alerter as alerter_module
 from controller.operator import config as config_module
 from controller.operator import loop
 from controller.operator import guard as guard_module
@@ -36,6 +37,7 @@ class Runtime:
     scaler: scaler_module.Scaler
     guard: guard_module.Guard
     snapshots: snapshots_module.Snapshots
+    alerter: alerter_module.Alerter
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
@@ -92,10 +94,17 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
             asyncio.create_task(runtime.guard.run_rollouts(), name="rollout-guard"),
             asyncio.create_task(runtime.snapshots.run(), name="metrics-snapshots"),
+            asyncio.create_task(runtime.alerter.run(), name="alerting"),
         ]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
+        alerting = next((task for task in runtime.tasks if task.get_name() == "alerting"), None)
+        if alerting is not None and not alerting.done():
+            try:  # the round in flight finishes and its outcomes reach status
+                await asyncio.wait_for(runtime.alerter.stop(), timeout=20)
+            except asyncio.TimeoutError:
+                logger.warning("alerting did not finish within 20 s of shutdown")
         for task in runtime.tasks:
             task.cancel()
         await runtime.guard.checker.close()

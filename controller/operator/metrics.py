@@ -34,6 +34,8 @@ WATCH_EVENTS = prometheus_client.Counter(
 )
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 
+NOTIFICATIONS = prometheus_client.Counter(
+    "capliquify_notifications_total", "Notification deliveries by channel kind and result.", ["kind", "result"])
 PROBE_APPLIES = prometheus_client.Counter(
     "capliquify_probe_applies_total", "Server-side applies of container probes.", ["result"])
 

@@ -1,0 +1,195 @@
+"""The alert state machine and what to notify: pure.
+
+Per (rule, service): Inactive → Pending (condition true) → Firing (after forSeconds) →
+Resolved (condition false for keepFiringForSeconds). A missing value holds the state: an
+alert neither fires nor resolves on data it does not have. Firing notifies the severity's
+route once, repeats every repeatIntervalSeconds until acknowledged, escalates per step;
+resolving notifies the channels notified (with sendResolved). Silences hold notifications
+back, not states. Every notification carries a deterministic key, so re-deciding after a
+restart produces the same key and the outbox in status skips what it already holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import operator
+import typing
+
+from controller.api import alertpolicy as api
+from controller.core import conditions
+
+OPS: typing.Mapping[str, typing.Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+}
+INACTIVE, PENDING, FIRING, RESOLVED = (state.value for state in api.AlertState)
+RESOLVED_KEPT = datetime.timedelta(hours=1)  # a resolved alert stays visible this long
+FIRING_KIND, REPEAT_KIND, ESCALATION_KIND, RESOLVED_KIND = "firing", "repeat", "escalation", "resolved"
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What is known of one selected service now; values by metric (custom ones as custom:<name>)."""
+
+    service: str
+    values: typing.Mapping[str, float | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Notification:
+    key: str
+    channel: str
+    kind: str  # firing | repeat | escalation | resolved
+    rule: str
+    service: str
+    severity: str
+    summary: str
+    fired_at: datetime.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    alerts: list[dict[str, typing.Any]]  # status.alerts, Inactive ones omitted
+    notifications: list[Notification]
+    transitions: list[tuple[str, str, str]]  # (rule/service, from, to) for Events
+    last_ack: str | None
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for alert in self.alerts if alert["state"] == FIRING)
+
+
+def metric_name(rule: api.Rule) -> str:
+    return f"custom:{rule.customName}" if rule.metric == api.AlertMetric.CUSTOM else _plain(rule.metric)
+
+
+def route_channels(spec: api.AlertPolicySpec, names: typing.Sequence[str],
+                   kinds: typing.Sequence[api.ChannelKind]) -> list[str]:
+    wanted = {_plain(kind) for kind in kinds}
+    return [c.name for c in spec.channels
+            if c.name in names or any(getattr(c, kind) is not None for kind in wanted)]
+
+
+def silenced(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str], now: datetime.datetime) -> bool:
+    return any(s.start <= now < s.end and all(labels.get(k) == v for k, v in s.matchers.items())
+               for s in spec.silences)
+
+
+def render(template: str, values: typing.Mapping[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("{{" + name + "}}", value)
+    return template
+
+
+def evaluate(
+    spec: api.AlertPolicySpec,
+    observations: typing.Sequence[Observation],
+    previous: typing.Sequence[typing.Mapping[str, typing.Any]],
+    ack: str | None,
+    last_ack: str | None,
+    now: datetime.datetime,
+    policy_id: str,
+) -> Evaluation:
+    before = {(a["rule"], a["service"]): a for a in previous}
+    routes = {_plain(route.severity): route for route in spec.routes}
+    new_ack = ack if ack and ack != last_ack else None
+    alerts, notifications, transitions = [], [], []
+    for rule in spec.rules:
+        route = routes.get(_plain(rule.severity))
+        for observation in observations:
+            old = dict(before.get((rule.name, observation.service)) or {"state": INACTIVE})
+            value = observation.values.get(metric_name(rule))
+            alert = _step(rule, old, value, now)
+            alert.update(rule=rule.name, service=observation.service)
+            if new_ack and alert["state"] == FIRING:
+                alert["acknowledgedBy"] = new_ack
+            if alert["state"] != old["state"]:
+                transitions.append((f"{rule.name}/{observation.service}", old["state"], alert["state"]))
+            if route is not None:
+                notifications += _notify(spec, rule, route, old, alert, value, now, policy_id)
+            if alert["state"] != INACTIVE and not (
+                    alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
+                alerts.append({k: v for k, v in alert.items() if v is not None})
+    return Evaluation(alerts, notifications, transitions, ack if ack else None)
+
+
+def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
+          now: datetime.datetime) -> dict[str, typing.Any]:
+    alert = dict(old)
+    state = old["state"]
+    if value is None:
+        return alert  # no data: hold
+    holds = OPS[_plain(rule.op)](value, rule.threshold)
+    stamp = conditions.format_time(now)
+    if state in (INACTIVE, RESOLVED) and holds:
+        alert = {"state": PENDING, "since": stamp, "value": round(value, 3)}
+        state = PENDING
+    if state == PENDING:
+        if not holds:
+            return {"state": INACTIVE}
+        if (now - parse_time(alert["since"])).total_seconds() >= rule.forSeconds:
+            return {"state": FIRING, "since": stamp, "value": round(value, 3), "notifications": 0,
+                    "escalationLevel": 0}
+        return alert
+    if state == FIRING:
+        if holds:
+            alert.pop("clearedAt", None)
+            return alert
+        cleared = alert.setdefault("clearedAt", stamp)
+        if (now - parse_time(cleared)).total_seconds() >= rule.keepFiringForSeconds:
+            return {**alert, "state": RESOLVED, "since": stamp, "value": round(value, 3), "clearedAt": None}
+    return alert
+
+
+def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: typing.Mapping[str, typing.Any],
+            alert: dict[str, typing.Any], value: float | None, now: datetime.datetime,
+            policy_id: str) -> list[Notification]:
+    state = alert["state"]
+    labels = {"rule": rule.name, "service": alert["service"], "severity": _plain(rule.severity)}
+    if state not in (FIRING, RESOLVED) or silenced(spec, labels, now):
+        return []
+    fired_at = parse_time(alert["since"] if state == FIRING else old.get("since", alert["since"]))
+    shown = alert.get("value") if value is None else round(value, 3)
+    text = render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": f"{shown:g}" if shown is not None else "?",
+                                 "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
+    base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
+
+    def to(channels: typing.Sequence[str], kind: str, suffix: str) -> list[Notification]:
+        summary = f"[RESOLVED] {text}" if kind == RESOLVED_KIND else text
+        return [Notification(f"{base}/{suffix}/{channel}", channel, kind, rule.name, alert["service"],
+                             _plain(rule.severity), summary, fired_at) for channel in channels]
+
+    out: list[Notification] = []
+    main = route_channels(spec, route.channels, route.channelKinds)
+    if state == RESOLVED:
+        if old.get("state") == FIRING and spec.sendResolved and old.get("notifications"):
+            out += to(main, RESOLVED_KIND, "resolved")
+        return out
+    acked = bool(alert.get("acknowledgedBy"))
+    sent = int(alert.get("notifications") or 0)
+    last = alert.get("lastNotified")
+    if sent == 0:
+        out += to(main, FIRING_KIND, "firing")
+    elif not acked and last and (now - parse_time(last)).total_seconds() >= route.repeatIntervalSeconds:
+        out += to(main, REPEAT_KIND, f"repeat{sent}")
+    if out:
+        alert["notifications"] = sent + 1
+        alert["lastNotified"] = conditions.format_time(now)
+    level = int(alert.get("escalationLevel") or 0)
+    for number, step in enumerate(sorted(route.escalation, key=lambda e: e.afterSeconds), start=1):
+        if acked or number <= level or (now - fired_at).total_seconds() < step.afterSeconds:
+            continue
+        out += to(route_channels(spec, step.channels, step.channelKinds), ESCALATION_KIND, f"escalation{number}")
+        alert["escalationLevel"] = number
+    return out
+
+
+def _plain(value: typing.Any) -> str:
+    """Enum fields arrive as plain strings (use_enum_values); defaults may still be members."""
+    return str(getattr(value, "value", value))
+
+
+def parse_time(text: str | datetime.datetime) -> datetime.datetime:
+    if isinstance(text, datetime.datetime):
+        return text
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,82 @@
+"""The delivery log in AlertPolicy status doubles as an outbox: pure.
+
+A notification is written as Pending before it is sent and marked Sent after, so a restart
+re-sends what may not have gone out (at least once; receivers get a stable idempotency key)
+and never re-decides what was already queued (same key). Pending entries are never trimmed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing
+
+from controller.api import alertpolicy as api
+from controller.core import alerting
+from controller.core import conditions
+
+LIMIT = 50
+MAX_ATTEMPTS = 5
+SENT, FAILED, PENDING = (outcome.value for outcome in api.DeliveryOutcome)
+
+
+def enqueue(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]],
+            notifications: typing.Iterable[alerting.Notification], now: datetime.datetime) -> list[dict[str, typing.Any]]:
+    known = {d.get("key") for d in deliveries}
+    queued = [{"time": conditions.format_time(now), "channel": n.channel, "alert": f"{n.rule}/{n.service}",
+               "kind": n.kind, "outcome": PENDING, "attempt": 1, "key": n.key, "severity": n.severity,
+               "summary": n.summary[:1024], "firedAt": conditions.format_time(n.fired_at)}
+              for n in notifications if n.key not in known]
+    return trim([*reversed(queued), *map(dict, deliveries)])
+
+
+def due(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], now: datetime.datetime,
+        retry_base_seconds: float = 5.0) -> list[dict[str, typing.Any]]:
+    """Pending deliveries whose (back-off) time has come, oldest first."""
+    ready = []
+    for delivery in deliveries:
+        if delivery.get("outcome") != PENDING:
+            continue
+        attempt = int(delivery.get("attempt") or 1)
+        wait = 0.0 if attempt <= 1 and not delivery.get("message") else retry_base_seconds * 2 ** (attempt - 1)
+        if (now - alerting.parse_time(delivery["time"])).total_seconds() >= wait:
+            ready.append(dict(delivery))
+    return list(reversed(ready))
+
+
+def complete(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], key: str, error: str | None,
+             now: datetime.datetime) -> list[dict[str, typing.Any]]:
+    """The log after one attempt of `key`: Sent, Pending again (later attempt) or Failed."""
+    updated = []
+    for delivery in deliveries:
+        entry = dict(delivery)
+        if entry.get("key") == key and entry.get("outcome") == PENDING:
+            entry["time"] = conditions.format_time(now)
+            if error is None:
+                entry["outcome"] = SENT
+                entry.pop("message", None)
+            else:
+                entry["message"] = error[:1024]
+                if int(entry.get("attempt") or 1) >= MAX_ATTEMPTS:
+                    entry["outcome"] = FAILED
+                else:
+                    entry["attempt"] = int(entry.get("attempt") or 1) + 1
+        updated.append(entry)
+    return trim(updated)
+
+
+def trim(deliveries: list[dict[str, typing.Any]]) -> list[dict[str, typing.Any]]:
+    pending = sum(1 for d in deliveries if d.get("outcome") == PENDING)
+    room = max(LIMIT - pending, 0)
+    kept = []
+    for delivery in deliveries:  # newest first
+        if delivery.get("outcome") == PENDING:
+            kept.append(delivery)
+        elif room > 0:
+            kept.append(delivery)
+            room -= 1
+    return kept
+
+
+def last_sent(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]]) -> str | None:
+    times = [d["time"] for d in deliveries if d.get("outcome") == SENT]
+    return max(times) if times else None

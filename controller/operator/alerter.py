@@ -1,0 +1,203 @@
+"""AlertPolicy evaluation and delivery: the pure state machine, an outbox in status, notifiers.
+
+Every interval each AlertPolicy is evaluated against what the operator already knows of its
+services (metric snapshots, health, rollbacks; no extra queries). New notifications enter
+the delivery log as Pending and that status is written *before* anything is sent; a
+delivery is marked Sent after. A restart therefore re-sends only what may not have gone out
+(with the same idempotency key) and re-decides nothing. On shutdown the round in progress
+finishes and its outcomes are written, so a graceful restart neither drops nor doubles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import typing
+
+import kubernetes
+import pydantic
+
+from controller import reasons
+from controller.adapters import kubernetes_api
+from controller.adapters import notifiers
+from controller.adapters import notify
+from controller.api import alertpolicy as api
+from controller.api import common
+from controller.api import monitoredservice
+from controller.core import alerting
+from controller.core import outbox
+from controller.core import readiness
+from controller.core import status as status_module
+from controller.operator import loop
+from controller.operator import metrics
+from controller.operator import snapshots as snapshots_module
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+KIND = api.KIND.kind
+HEALTH_VALUES = {"Healthy": 0.0, "Degraded": 1.0, "Unhealthy": 2.0}
+ROLLBACK_WINDOW = datetime.timedelta(minutes=10)
+STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified")
+
+
+class Alerter:
+    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
+                 snapshots: snapshots_module.Snapshots, registry: typing.Mapping[str, notify.Notifier],
+                 interval_seconds: float = 5.0,
+                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
+        self.view, self.evaluator, self.api, self.snapshots = view, evaluator, api_, snapshots
+        self.registry = registry
+        self.interval_seconds = interval_seconds
+        self.clock = clock
+        self.state: dict[view_module.Key, dict[str, typing.Any]] = {}
+        self._round = asyncio.Lock()
+        evaluator.contributors.append(self.contribute)
+
+    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
+                   ) -> tuple[dict[str, typing.Any], list] | None:
+        if key[0] != KIND or key not in self.state:
+            return None
+        return dict(self.state[key]), []
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            try:
+                async with self._round:
+                    await self.round()
+            except Exception:  # one bad round must not end alerting
+                logger.exception("alerting round failed")
+
+    async def stop(self) -> None:
+        """Let the round in flight finish, then write what it changed (graceful restarts)."""
+        async with self._round:
+            for key in list(self.state):
+                await self.evaluator.reconcile_now(key)
+
+    async def round(self) -> None:
+        now = self.clock()
+        for key in [k for k in self.state if k not in self.view.objects]:
+            del self.state[key]
+        sends = []
+        for key, obj in list(self.view.objects.items()):
+            if key[0] != KIND:
+                continue
+            spec = self.view.parsed(key, api.AlertPolicySpec)
+            if isinstance(spec, pydantic.ValidationError):
+                continue
+            if await self._evaluate(key, obj, spec, now):
+                sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
+        if sends:
+            await asyncio.gather(*(self._deliver(key, spec, delivery) for key, spec, delivery in sends))
+
+    async def _evaluate(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
+                        spec: api.AlertPolicySpec, now: datetime.datetime) -> bool:
+        """Advance the alerts; returns whether the outbox in status is current (safe to send)."""
+        current = obj.get("status") or {}
+        base = self.state.get(key) or {name: current.get(name) for name in STATUS_FIELDS}
+        ack = ((obj.get("metadata") or {}).get("annotations") or {}).get(reasons.ACK_ANNOTATION)
+        result = alerting.evaluate(spec, self._observe(key[1], spec, now), base.get("alerts") or [], ack,
+                                   base.get("lastAck"), now, obj["metadata"].get("uid", ""))
+        deliveries = outbox.enqueue(base.get("deliveries") or [], result.notifications, now)
+        fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack,
+                  "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or base.get("lastNotified")}
+        self.state[key] = fields
+        for alert, before, after in result.transitions:
+            await self._transition_event(obj, alert, before, after, now)
+        if deliveries != (base.get("deliveries") or []):
+            # The outbox must be in status before anything in it is sent.
+            return await self.evaluator.reconcile_now(key)
+        if fields != {name: base.get(name) for name in STATUS_FIELDS}:
+            self.evaluator.mark(key)
+        return True
+
+    def _persisted_due(self, key: view_module.Key, now: datetime.datetime) -> list[dict[str, typing.Any]]:
+        written = {d.get("key") for d in ((self.view.objects.get(key) or {}).get("status") or {}).get("deliveries") or []
+                   if d.get("outcome") == outbox.PENDING}
+        return [d for d in outbox.due(self.state[key]["deliveries"], now) if d["key"] in written]
+
+    def _observe(self, namespace: str, spec: api.AlertPolicySpec, now: datetime.datetime
+                 ) -> list[alerting.Observation]:
+        observations = []
+        stale_after = datetime.timedelta(seconds=3 * self.snapshots.interval_seconds)
+        for name in readiness.selected_services(namespace, spec, self.view.world):
+            msvc = self.view.world.monitored_services.get((namespace, name)) or {}
+            status = msvc.get("status") or {}
+            values: dict[str, float | None] = {}
+            reading = self.snapshots.readings.get((monitoredservice.KIND.kind, namespace, name))
+            if reading is not None and reading.samples is not None and now - reading.time <= stale_after:
+                for (metric, custom), sample in reading.samples.items():
+                    label = f"custom:{custom}" if metric == "custom" else metric
+                    values[label] = sample.value if sample.error is None else None
+            values["health"] = HEALTH_VALUES.get(status.get("health") or "")
+            history = (status.get("rollout") or {}).get("history") or []
+            values["rollbacks"] = float(sum(
+                1 for entry in history if entry.get("phase") == monitoredservice.RolloutPhase.ROLLED_BACK.value
+                and now - alerting.parse_time(entry["time"]) <= ROLLBACK_WINDOW))
+            observations.append(alerting.Observation(name, values))
+        return observations
+
+    async def _deliver(self, key: view_module.Key, spec: api.AlertPolicySpec, delivery: dict[str, typing.Any]) -> None:
+        channel = next((c for c in spec.channels if c.name == delivery["channel"]), None)
+        now = self.clock()
+        error: str | None
+        if channel is None:
+            error = f"channel {delivery['channel']} is no longer declared"
+        else:
+            error = await self._send(key, spec, channel, delivery, now)
+        metrics.NOTIFICATIONS.labels(notifiers.kind_of(channel) if channel else "unknown",
+                                     "sent" if error is None else "failed").inc()
+        state = self.state.get(key)
+        if state is None:
+            return
+        state["deliveries"] = outbox.complete(state["deliveries"], delivery["key"], error, self.clock())
+        state["lastNotified"] = outbox.last_sent(state["deliveries"]) or state.get("lastNotified")
+        final = next((d for d in state["deliveries"] if d["key"] == delivery["key"]), {})
+        if final.get("outcome") == outbox.FAILED and (obj := self.view.objects.get(key)) is not None:
+            await self._event(obj, status_module.EventSpec(
+                "Warning", reasons.DELIVERY_FAILED,
+                f"{delivery['kind']} of {delivery['alert']} to {delivery['channel']} failed after "
+                f"{final.get('attempt')} attempts: {error}"), now)
+        self.evaluator.mark(key)
+
+    async def _send(self, key: view_module.Key, spec: api.AlertPolicySpec, channel: api.Channel,
+                    delivery: dict[str, typing.Any], now: datetime.datetime) -> str | None:
+        route = next((r for r in spec.routes if str(getattr(r.severity, "value", r.severity)) == delivery["severity"]),
+                     None)
+        rule, _, service = delivery["alert"].partition("/")
+        message = notify.Message(
+            alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],
+                                  delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"])),
+            namespace=key[1], policy=key[2], sent_at=now,
+            valid_for=datetime.timedelta(seconds=3 * (route.repeatIntervalSeconds if route else 900)))
+
+        async def secret(ref: common.SecretKeyRef) -> str:
+            try:
+                value = await asyncio.to_thread(self.api.secret_value, key[1], ref.name, ref.key)
+            except kubernetes.client.ApiException as error:
+                raise notify.DeliveryError(f"Secret {ref.name}: {error.status} {error.reason}") from None
+            if value is None:
+                raise notify.DeliveryError(f"Secret {ref.name} has no key {ref.key}")
+            return value
+
+        try:
+            await self.registry[notifiers.kind_of(channel)].send(channel, message, secret)
+        except notify.DeliveryError as error:
+            logger.warning("delivery %s failed: %s", delivery["key"], error)
+            return str(error)
+        return None
+
+    async def _transition_event(self, obj: typing.Mapping[str, typing.Any], alert: str, before: str, after: str,
+                                now: datetime.datetime) -> None:
+        if after == alerting.FIRING:
+            await self._event(obj, status_module.EventSpec("Warning", reasons.ALERT_FIRING, f"{alert} is firing"), now)
+        elif after == alerting.RESOLVED:
+            await self._event(obj, status_module.EventSpec("Normal", reasons.ALERT_RESOLVED, f"{alert} resolved"), now)
+
+    async def _event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
+                     now: datetime.datetime) -> None:
+        try:
+            await asyncio.to_thread(self.api.create_event, obj, event, now)
+        except kubernetes.client.ApiException as error:
+            logger.warning("posting event %s failed: %s", event.reason, error.reason)

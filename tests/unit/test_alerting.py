@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from controller.api import alertpolicy as api
+from controller.core import alerting
+from controller.core import outbox
+
+T0 = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def at(seconds: float) -> datetime.datetime:
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+def policy(**rule: object) -> api.AlertPolicySpec:
+    return api.AlertPolicySpec.model_validate({
+        "serviceRef": "web",
+        "rules": [{"name": "HighErrorRate", "metric": "errorRate", "threshold": 5, "severity": "critical",
+                   "summary": "{{service}} error rate {{value}}% > {{threshold}}%", **rule}],
+        "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "s", "key": "url"}}},
+                     {"name": "mail", "email": {"smtpSecretRef": {"name": "m", "key": "c"}, "to": ["a@example.com"]}},
+                     {"name": "pager", "sms": {"gatewaySecretRef": {"name": "g", "key": "c"}, "to": ["+15550100"]}}],
+        "routes": [{"severity": "critical", "channels": ["slack", "mail"], "repeatIntervalSeconds": 300,
+                    "escalation": [{"afterSeconds": 600, "channels": ["pager"]}]}],
+    })
+
+
+def run(spec: api.AlertPolicySpec, series: list[tuple[float, float | None]], ack_at: float | None = None
+        ) -> tuple[list[str], list[tuple[float, str, str]]]:
+    """Feeds (seconds, value) to evaluate; returns the states seen and (t, kind, channel) sent."""
+    alerts: list[dict] = []
+    last_ack = None
+    states, sent = [], []
+    for seconds, value in series:
+        ack = "alice" if ack_at is not None and seconds >= ack_at else None
+        result = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": value})], alerts, ack, last_ack,
+                                   at(seconds), "uid1")
+        alerts, last_ack = result.alerts, result.last_ack
+        states.append(alerts[0]["state"] if alerts else "Inactive")
+        sent += [(seconds, n.kind, n.channel) for n in result.notifications]
+    return states, sent
+
+
+CASES = [
+    ("fires-at-once-without-for", {}, [(0, 9), (10, 9)], ["Firing", "Firing"],
+     [(0, "firing", "slack"), (0, "firing", "mail")]),
+    ("pending-then-firing", {"forSeconds": 30}, [(0, 9), (20, 9), (30, 9)], ["Pending", "Pending", "Firing"],
+     [(30, "firing", "slack"), (30, "firing", "mail")]),
+    ("pending-clears-silently", {"forSeconds": 30}, [(0, 9), (10, 1)], ["Pending", "Inactive"], []),
+    ("resolves-and-tells", {}, [(0, 9), (10, 1)], ["Firing", "Resolved"],
+     [(0, "firing", "slack"), (0, "firing", "mail"), (10, "resolved", "slack"), (10, "resolved", "mail")]),
+    ("keep-firing-for", {"keepFiringForSeconds": 60}, [(0, 9), (10, 1), (40, 1), (70, 1)],
+     ["Firing", "Firing", "Firing", "Resolved"],
+     [(0, "firing", "slack"), (0, "firing", "mail"), (70, "resolved", "slack"), (70, "resolved", "mail")]),
+    ("missing-data-holds", {}, [(0, 9), (10, None), (20, None)], ["Firing", "Firing", "Firing"],
+     [(0, "firing", "slack"), (0, "firing", "mail")]),
+    ("repeat-then-escalate", {}, [(0, 9), (299, 9), (300, 9), (600, 9), (900, 9)], ["Firing"] * 5,
+     [(0, "firing", "slack"), (0, "firing", "mail"), (300, "repeat", "slack"), (300, "repeat", "mail"),
+      (600, "repeat", "slack"), (600, "repeat", "mail"), (600, "escalation", "pager"),
+      (900, "repeat", "slack"), (900, "repeat", "mail")]),
+]
+
+
+@pytest.mark.parametrize("rule,series,states,sent", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_state_machine_and_notifications(rule, series, states, sent) -> None:  # noqa: ANN001
+    assert run(policy(**rule), series) == (states, sent)
+
+
+def test_ack_stops_repeats_and_escalation() -> None:
+    states, sent = run(policy(), [(0, 9), (100, 9), (300, 9), (600, 9), (700, 1)], ack_at=100)
+    assert sent == [(0, "firing", "slack"), (0, "firing", "mail"), (700, "resolved", "slack"), (700, "resolved", "mail")]
+
+
+def test_silence_holds_notifications_until_it_ends() -> None:
+    spec = policy()
+    spec = spec.model_copy(update={"silences": [api.Silence(start=at(-10), end=at(50), matchers={"rule": "HighErrorRate"})]})
+    states, sent = run(spec, [(0, 9), (30, 9), (60, 9)])
+    assert states == ["Firing"] * 3 and sent == [(60, "firing", "slack"), (60, "firing", "mail")]
+
+
+def test_keys_are_stable_so_a_restart_re_decides_nothing_new() -> None:
+    spec = policy()
+    first = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": 9})], [], None, None, at(0), "uid1")
+    assert [n.key for n in first.notifications] == ["uid1/HighErrorRate/web/1793534400/firing/slack",
+                                                    "uid1/HighErrorRate/web/1793534400/firing/mail"]
+    again = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": 9})], first.alerts, None, None, at(5), "uid1")
+    assert again.notifications == [] and again.alerts == first.alerts, "steady firing: nothing new, nothing to write"
+    assert first.notifications[0].summary == "web error rate 9% > 5%"
+
+
+def test_outbox_queues_once_and_completes() -> None:
+    spec = policy()
+    notes = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": 9})], [], None, None, at(0), "u").notifications
+    log = outbox.enqueue([], notes, at(0))
+    assert [d["outcome"] for d in log] == ["Pending", "Pending"]
+    assert outbox.enqueue(log, notes, at(1)) == log, "the same keys are not queued twice"
+    assert [d["channel"] for d in outbox.due(log, at(0))] == ["slack", "mail"]
+    log = outbox.complete(log, notes[0].key, None, at(1))
+    log = outbox.complete(log, notes[1].key, "smtp: connection refused", at(1))
+    assert [(d["channel"], d["outcome"], d["attempt"]) for d in log] == [("mail", "Pending", 2), ("slack", "Sent", 1)]
+    assert outbox.due(log, at(5)) == [] and [d["channel"] for d in outbox.due(log, at(11))] == ["mail"]
+    for attempt in range(2, outbox.MAX_ATTEMPTS + 1):
+        log = outbox.complete(log, notes[1].key, "smtp: connection refused", at(100 * attempt))
+    assert [d["outcome"] for d in log] == ["Failed", "Sent"]
+    assert outbox.last_sent(log) == "2026-11-01T12:00:01Z"
+
+
+def test_trim_never_drops_pending() -> None:
+    done = [{"key": f"d{i}", "outcome": "Sent", "time": "2026-11-01T12:00:00Z"} for i in range(60)]
+    pending = [{"key": f"p{i}", "outcome": "Pending", "time": "2026-11-01T12:00:00Z"} for i in range(5)]
+    kept = outbox.trim([*pending, *done])
+    assert len(kept) == 50 and all(p in kept for p in pending)
