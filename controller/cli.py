@@ -80,12 +80,13 @@ def _run(args: argparse.Namespace) -> int:
     probes_module.ProbeManager(view, evaluator, api, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
-    alerter = alerter_module.Alerter(view, evaluator, api, snapshots,
-                                     notifiers.registry(notify.HttpPoster(config.allow_loopback_checks)),
+    poster = notify.HttpPoster(config.allow_loopback_checks)
+    alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
                                      config.alert_interval_seconds)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard, snapshots=snapshots, alerter=alerter))
+                                                 guard=guard, snapshots=snapshots, alerter=alerter,
+                                                 closers=[guard.checker.close, poster.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

@@ -50,11 +50,11 @@ class HttpPoster:
     def __init__(self, allow_loopback: bool) -> None:
         self.allow_loopback = allow_loopback
         self._session: aiohttp.ClientSession | None = None
-        self._refusals = http_check.HttpChecker(allow_loopback, concurrency=1)
+        self._literal = http_check.HttpChecker(allow_loopback, concurrency=1)  # its address check only
 
     async def post(self, url: str, *, json_body: typing.Any = None, data: bytes | None = None,
                    headers: typing.Mapping[str, str] | None = None) -> str:
-        refusal = self._refusals.literal_refusal(url)
+        refusal = self._literal.literal_refusal(url)
         if refusal is not None:
             raise DeliveryError(f"refused by the egress policy: {refusal}")
         if self._session is None:

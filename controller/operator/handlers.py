@@ -38,6 +38,8 @@ class Runtime:
     guard: guard_module.Guard
     snapshots: snapshots_module.Snapshots
     alerter: alerter_module.Alerter
+    # HTTP sessions and the like, closed on shutdown.
+    closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
 
@@ -107,7 +109,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
                 logger.warning("alerting did not finish within 20 s of shutdown")
         for task in runtime.tasks:
             task.cancel()
-        await runtime.guard.checker.close()
+        for close in runtime.closers:
+            await close()
 
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:

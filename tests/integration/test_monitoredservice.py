@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests import conftest
+from tests import receivers
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
@@ -105,30 +106,42 @@ def test_healthy_rollout_is_left_alone(cluster, namespace, operator_factory) -> 
 
 
 def test_analysis_errors_roll_back_once_across_restarts(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(msvc(
-        {"autoRollback": True, "progressDeadlineSeconds": 60,
-         "analysis": {"windowSeconds": 120, "maxErrorRatePercent": 5, "maxLatencyP95Ms": 5000}},
-        prometheus=demo_stack.prometheus.url)))
-    first = operator_factory("--rate-window=10s")
+    hooks = receivers.HttpReceiver()
+    service = msvc({"autoRollback": True, "progressDeadlineSeconds": 60,
+                    "analysis": {"windowSeconds": 120, "maxErrorRatePercent": 5, "maxLatencyP95Ms": 5000}},
+                   prometheus=demo_stack.prometheus.url)
+    # The AlertPolicy hook: a rule on the service's rollbacks, delivered to a webhook.
+    policy = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "rollouts"}, "spec": {
+        "serviceRef": "web", "rules": [{"name": "RolledBack", "metric": "rollbacks", "op": ">", "threshold": 0,
+                                        "severity": "warning", "summary": "{{service}} was rolled back"}],
+        "channels": [{"name": "hook", "webhook": {"url": f"{hooks.url}/rollouts"}}],
+        "routes": [{"severity": "warning", "channels": ["hook"], "repeatIntervalSeconds": 3600}]}}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([service, policy]))
+    flags = ("--rate-window=10s", "--alert-interval-seconds=1", "--allow-loopback-egress")
+    first = operator_factory(*flags)
     wait_phase(cluster, namespace, "Healthy")
     demo_stack.start_load(10)
     roll_to(cluster, namespace, "web:2")
     wait_phase(cluster, namespace, "Analyzing", 60)
     first.stop()  # a restart in the middle of the analysis window
-    second = operator_factory("--rate-window=10s")
+    second = operator_factory(*flags)
     _control(demo_stack, {"errorRate": 60})
     cluster.wait_for(lambda: image(cluster, namespace) == "demo/web:1", 90, "rolled back on error rate")
     status = rollout_status(cluster, namespace)
     assert status["rolledBackRevisions"] == ["2"]
     assert "error rate" in status["history"][0]["reason"]
     _control(demo_stack, {"errorRate": 0})
+    cluster.wait_for(lambda: len(hooks.delivered("/rollouts")) == 1, 30, "rollback notified")
     second.stop()  # and one right after the rollback
-    operator_factory("--rate-window=10s")
+    operator_factory(*flags)
     time.sleep(20)
     assert len(events(cluster, namespace, "RolledBack")) == 1
     assert image(cluster, namespace) == "demo/web:1"
     revisions = get(cluster, "deployment", namespace)["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
     assert revisions == "3", "exactly one rollback: revision 1 came back as 3"
+    notified = [json.loads(r.body) for r in hooks.delivered("/rollouts")]
+    assert [(n["kind"], n["rule"], n["summary"]) for n in notified] == [("firing", "RolledBack", "web was rolled back")]
+    hooks.stop()
 
 
 def _control(stack, body: dict) -> None:  # noqa: ANN001

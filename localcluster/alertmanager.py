@@ -1,0 +1,66 @@
+"""Debian's Alertmanager on loopback, clustering off, with a config that keeps alerts in its API."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import yaml
+
+from localcluster import cluster as cluster_module
+
+CONFIG = {
+    "route": {"receiver": "null", "group_by": ["alertname", "service"], "group_wait": "1s", "group_interval": "5s"},
+    "receivers": [{"name": "null"}],
+}
+
+
+class Alertmanager:
+    def __init__(self, workdir: pathlib.Path) -> None:
+        self.workdir = workdir
+        self.port = cluster_module.free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Alertmanager":
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if binary is None:
+            raise RuntimeError("alertmanager is not installed (make deps installs prometheus-alertmanager)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config_path = self.workdir / "alertmanager.yml"
+        config_path.write_text(yaml.safe_dump(CONFIG))
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config_path}", f"--storage.path={self.workdir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+            stdout=open(self.workdir / "alertmanager.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = (self.workdir / "alertmanager.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"alertmanager exited with {self.process.returncode}:\n{log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError("alertmanager did not become ready")
+
+    def alerts(self, active: bool = True) -> list[dict]:
+        query = "active=true&silenced=false&inhibited=false" if active else "active=false"
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
