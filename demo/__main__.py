@@ -3,7 +3,9 @@
 Starts the local control plane, installs the operator (`kubectl apply -k manifests/`), runs
 it as its own ServiceAccount, applies the examples, then shows the scaling loop: the demo
 app under a load ramp scraped by a real Prometheus, the operator scaling its Deployment up,
-then down once the load stops, with a printed timeline. Ends with `kubectl get capliquify -A`.
+then down once the load stops, with a printed timeline; then the alerting loop: the app is told
+to fail, an AlertPolicy fires to a local webhook receiver and resolves when the app recovers.
+Ends with `kubectl get capliquify -A`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import yaml
 
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
+from localcluster import receivers
 
 REPO = cluster_module.REPO
 NAMESPACE = "demo"
@@ -40,7 +44,7 @@ def ready(local: cluster_module.LocalCluster, kind: str, namespace: str) -> bool
     )
 
 
-def demo_objects(prometheus_url: str, health_url: str) -> list[dict]:
+def demo_objects(prometheus_url: str, health_url: str, hook_url: str) -> list[dict]:
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NAMESPACE},
                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                            "template": {"metadata": {"labels": {"app": "web"}},
@@ -54,14 +58,47 @@ def demo_objects(prometheus_url: str, health_url: str) -> list[dict]:
            "spec": {"targetRef": {"monitoredService": "web"}, "minReplicas": 2, "maxReplicas": 10,
                     "evaluationIntervalSeconds": 5,
                     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
-                                {"type": "latencyP95", "scaleUp": 2000, "scaleDown": 500},
-                                {"type": "errorRate", "scaleUp": 5, "scaleDown": 1}],
+                                {"type": "latencyP95", "scaleUp": 2000, "scaleDown": 500}],
                     "behavior": {"scaleUp": {"cooldownSeconds": 10, "policies": [
                                      {"type": "Percent", "value": 100, "periodSeconds": 15},
                                      {"type": "Pods", "value": 4, "periodSeconds": 15}]},
                                  "scaleDown": {"stabilizationWindowSeconds": 30, "cooldownSeconds": 10,
                                                "policies": [{"type": "Percent", "value": 50, "periodSeconds": 15}]}}}}
-    return [deployment, msvc, scp]
+    alp = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
+           "spec": {"serviceRef": "web",
+                    "rules": [{"name": "HighErrorRate", "metric": "errorRate", "op": ">", "threshold": 5,
+                               "forSeconds": 10, "severity": "warning",
+                               "summary": "{{service}} error rate {{value}}% > {{threshold}}%"}],
+                    "channels": [{"name": "hook", "webhook": {"url": hook_url}}],
+                    "routes": [{"severity": "warning", "channels": ["hook"], "repeatIntervalSeconds": 3600}]}}
+    return [deployment, msvc, scp, alp]
+
+
+def control(app_port: int, body: dict) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{app_port}/control", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def alerting_phase(local: cluster_module.LocalCluster, app_port: int, hooks: receivers.HttpReceiver) -> None:
+    say("Alerting: the demo app fails 30 % of requests under light load; AlertPolicy web notifies a local webhook")
+    load = subprocess.Popen([sys.executable, "-m", "demo.loadgen", f"--url=http://127.0.0.1:{app_port}/",
+                             "--rate=10", "--seconds=600"], cwd=REPO, stdout=subprocess.DEVNULL)
+    try:
+        started = time.monotonic()
+        control(app_port, {"errorRate": 30})
+        for kind in ("firing", "resolved"):
+            local.wait_for(lambda kind=kind: any(json.loads(r.body)["kind"] == kind for r in hooks.delivered("/hook")),
+                           180, f"{kind} notification")
+            body = next(json.loads(r.body) for r in hooks.delivered("/hook") if json.loads(r.body)["kind"] == kind)
+            print(f"{time.monotonic() - started:>5.0f}s  webhook got {kind}: {body['summary']} (key {body['key'][-40:]})",
+                  flush=True)
+            if kind == "firing":
+                control(app_port, {"errorRate": 0})
+        status = json.loads(local.kubectl("get", "alp", "web", "-n", NAMESPACE, "-o", "json"))["status"]
+        print("status.deliveries:", [(d["channel"], d["kind"], d["outcome"]) for d in status["deliveries"]])
+    finally:
+        load.terminate()
 
 
 def main() -> int:
@@ -70,6 +107,7 @@ def main() -> int:
     app_port = cluster_module.free_port()
     prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{app_port}"])
     processes: list[subprocess.Popen[bytes]] = []
+    hooks = receivers.HttpReceiver()
     operator = None
     try:
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
@@ -85,14 +123,22 @@ def main() -> int:
             {"spec": {"metrics": {"prometheus": {"url": prometheus.url}},
                       "healthChecks": [{"name": "api", "http": {"url": f"http://127.0.0.1:{app_port}/health"},
                                         "intervalSeconds": 5}]}}))
+        # Its alert channels too: nothing leaves the machine (closed loopback ports).
+        local.kubectl("patch", "secret", "alert-channels", "-n", "shop", "--type=merge", "-p", json.dumps(
+            {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack",
+                            "smtp": "host: 127.0.0.1\nport: 9\nfrom: capliquify@example.com\n"}}))
+        local.kubectl("patch", "alp", "prod-web", "-n", "shop", "--type=json", "-p", json.dumps(
+            [{"op": "replace", "path": "/spec/channels/2/alertmanager/url", "value": "http://127.0.0.1:9"}]))
         local.kubectl("create", "namespace", NAMESPACE)
-        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url, f"http://127.0.0.1:{app_port}/health")))
+        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url, f"http://127.0.0.1:{app_port}/health",
+                                                                    f"{hooks.url}/hook")))
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "demo.webapp", f"--kubeconfig={local.kubeconfig}", f"--namespace={NAMESPACE}",
              f"--port={app_port}"], cwd=REPO, stdout=open(workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT))
         say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
         operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
-                                                   "--allow-loopback-checks").start()
+                                                   "--allow-loopback-egress", "--metrics-interval-seconds=5",
+                                                   "--alert-interval-seconds=2").start()
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
         local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")
@@ -133,6 +179,7 @@ def main() -> int:
             time.sleep(2)
         if load is not None:
             load.terminate()
+        alerting_phase(local, app_port, hooks)
 
         say(f"kubectl get events -n {NAMESPACE} (from the operator)")
         print(local.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "source=capliquify-operator",
@@ -151,6 +198,7 @@ def main() -> int:
         for process in processes:
             process.terminate()
         prometheus.stop()
+        hooks.stop()
         local.stop()
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests import conftest
-from tests import receivers
+from localcluster import receivers
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"

@@ -72,6 +72,10 @@ def examples(cluster):  # noqa: ANN001, ANN201
     cluster.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge", "-p", json.dumps(
         {"spec": {"metrics": {"prometheus": {"url": "http://127.0.0.1:9"}},
                   "healthChecks": [{"name": "api", "http": {"url": "http://127.0.0.1:9/health"}}]}}))
+    cluster.kubectl("patch", "secret", "alert-channels", "-n", "shop", "--type=merge", "-p", json.dumps(
+        {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack", "smtp": "host: 127.0.0.1\nport: 9\nfrom: x@example.com\n"}}))
+    cluster.kubectl("patch", "alp", "prod-web", "-n", "shop", "--type=json", "-p", json.dumps(
+        [{"op": "replace", "path": "/spec/channels/2/alertmanager/url", "value": "http://127.0.0.1:9"}]))
     yield
     cluster.kubectl("delete", "namespace", "shop", "--wait=false")
 
@@ -95,7 +99,7 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     assert any(l.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for l in lines)
     assert any(l.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
                for l in lines)
-    assert any(l.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "3", "0", "True"] for l in lines)
+    assert any(l.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "4", "0", "True"] for l in lines)
 
     # Settled: let a few resync rounds pass, then measure a 60 s window.
     time.sleep(12)

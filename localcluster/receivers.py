@@ -1,4 +1,4 @@
-"""Local notification receivers for tests: an HTTP receiver (Slack, SMS gateway, webhooks)
+"""Local notification receivers (tests, demo): an HTTP receiver (Slack, SMS gateway, webhooks)
 and an SMTP server (aiosmtpd), both on loopback, recording what they get."""
 
 from __future__ import annotations
