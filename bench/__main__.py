@@ -36,10 +36,7 @@ def objects(count: int) -> list[dict]:
     docs = []
     for index in range(count):
         name = f"w{index}"
-        docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
-                     "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                              "template": {"metadata": {"labels": {"app": name}},
-                                           "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}})
+        docs.append(measure.idle_deployment(name, NAMESPACE))
         docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
                      "metadata": {"name": name, "namespace": NAMESPACE},
                      "spec": {"targetRef": {"kubernetes": {"kind": "Deployment", "name": name}},

@@ -30,10 +30,7 @@ def objects(services: int, interval: int, ports: list[int]) -> list[dict]:
     docs = []
     for index in range(services):
         name = f"s{index}"
-        docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
-                     "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
-                              "template": {"metadata": {"labels": {"app": name}},
-                                           "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}})
+        docs.append(measure.idle_deployment(name, NAMESPACE))
         checks = [{"name": f"c{n}", "intervalSeconds": interval, "failureThreshold": 3,
                    "http": {"url": f"http://127.0.0.1:{ports[(index * CHECKS_PER_SERVICE + n) % len(ports)]}/health",
                             "timeoutSeconds": 5}}

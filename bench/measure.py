@@ -1,10 +1,18 @@
-"""Reading the operator's own /metrics and /proc during a benchmark."""
+"""Benchmark helpers: the objects measured, and reading the operator's /metrics and /proc."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import re
+
+
+def idle_deployment(name: str, namespace: str) -> dict:
+    """A Deployment with no pods: a target that costs the cluster nothing."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}}
 
 
 def metric(text: str, name: str) -> float:

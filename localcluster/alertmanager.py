@@ -6,12 +6,12 @@ import json
 import pathlib
 import shutil
 import subprocess
-import time
 import urllib.request
 
 import yaml
 
 from localcluster import cluster as cluster_module
+from localcluster import daemon
 
 CONFIG = {
     "route": {"receiver": "null", "group_by": ["alertname", "service"], "group_wait": "1s", "group_interval": "5s"},
@@ -36,24 +36,12 @@ class Alertmanager:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config_path = self.workdir / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(CONFIG))
-        self.process = subprocess.Popen(
+        self.process = daemon.start(
+            "alertmanager",
             [binary, f"--config.file={config_path}", f"--storage.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
-            stdout=open(self.workdir / "alertmanager.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = (self.workdir / "alertmanager.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"alertmanager exited with {self.process.returncode}:\n{log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError("alertmanager did not become ready")
+            self.workdir / "alertmanager.log", f"{self.url}/-/ready")
+        return self
 
     def alerts(self, active: bool = True) -> list[dict]:
         query = "active=true&silenced=false&inhibited=false" if active else "active=false"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pathlib
 import shutil
 import subprocess
-import time
-import urllib.request
 
 import yaml
 
 from localcluster import cluster as cluster_module
+from localcluster import daemon
 
 
 def config(targets: list[str], scrape_seconds: float) -> dict:
@@ -43,24 +42,12 @@ class Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config(self.targets, self.scrape_seconds)))
-        self.process = subprocess.Popen(
+        self.process = daemon.start(
+            "prometheus",
             [binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=2h"],
-            stdout=open(self.workdir / "prometheus.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = (self.workdir / "prometheus.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError("prometheus did not become ready")
+            self.workdir / "prometheus.log", f"{self.url}/-/ready")
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

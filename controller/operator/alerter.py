@@ -16,7 +16,6 @@ import logging
 import typing
 
 import kubernetes
-import pydantic
 
 from controller import reasons
 from controller.adapters import kubernetes_api
@@ -54,8 +53,7 @@ class Alerter:
         self._round = asyncio.Lock()
         evaluator.contributors.append(self.contribute)
 
-    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
-                   ) -> tuple[dict[str, typing.Any], list] | None:
+    def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND or key not in self.state:
             return None
         return dict(self.state[key]), []
@@ -83,8 +81,8 @@ class Alerter:
         for key, obj in list(self.view.objects.items()):
             if key[0] != KIND:
                 continue
-            spec = self.view.parsed(key, api.AlertPolicySpec)
-            if isinstance(spec, pydantic.ValidationError):
+            spec = self.view.valid(key, api.AlertPolicySpec)
+            if spec is None:
                 continue
             if await self._evaluate(key, obj, spec, now):
                 sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
@@ -155,7 +153,7 @@ class Alerter:
         state["lastNotified"] = outbox.last_sent(state["deliveries"]) or state.get("lastNotified")
         final = next((d for d in state["deliveries"] if d["key"] == delivery["key"]), {})
         if final.get("outcome") == outbox.FAILED and (obj := self.view.objects.get(key)) is not None:
-            await self._event(obj, status_module.EventSpec(
+            await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Warning", reasons.DELIVERY_FAILED,
                 f"{delivery['kind']} of {delivery['alert']} to {delivery['channel']} failed after "
                 f"{final.get('attempt')} attempts: {error}"), now)
@@ -191,13 +189,9 @@ class Alerter:
     async def _transition_event(self, obj: typing.Mapping[str, typing.Any], alert: str, before: str, after: str,
                                 now: datetime.datetime) -> None:
         if after == alerting.FIRING:
-            await self._event(obj, status_module.EventSpec("Warning", reasons.ALERT_FIRING, f"{alert} is firing"), now)
+            await self.evaluator.post_event(
+                obj, status_module.EventSpec("Warning", reasons.ALERT_FIRING, f"{alert} is firing"), now)
         elif after == alerting.RESOLVED:
-            await self._event(obj, status_module.EventSpec("Normal", reasons.ALERT_RESOLVED, f"{alert} resolved"), now)
+            await self.evaluator.post_event(
+                obj, status_module.EventSpec("Normal", reasons.ALERT_RESOLVED, f"{alert} resolved"), now)
 
-    async def _event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
-                     now: datetime.datetime) -> None:
-        try:
-            await asyncio.to_thread(self.api.create_event, obj, event, now)
-        except kubernetes.client.ApiException as error:
-            logger.warning("posting event %s failed: %s", event.reason, error.reason)

@@ -19,7 +19,6 @@ import typing
 import zlib
 
 import kubernetes
-import pydantic
 
 from controller import reasons
 from controller.adapters import http_check
@@ -67,12 +66,11 @@ class Guard:
         evaluator.contributors.append(self.contribute)
 
     # -- status ------------------------------------------------------------------------
-    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
-                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+    def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:
             return None
-        spec = self.view.parsed(key, api.MonitoredServiceSpec)
-        if isinstance(spec, pydantic.ValidationError):
+        spec = self.view.valid(key, api.MonitoredServiceSpec)
+        if spec is None:
             return None
         fields: dict[str, typing.Any] = {}
         changes: list[conditions.ConditionChange] = []
@@ -111,8 +109,8 @@ class Guard:
         for key in self.view.objects:
             if key[0] != KIND:
                 continue
-            spec = self.view.parsed(key, api.MonitoredServiceSpec)
-            if isinstance(spec, pydantic.ValidationError):
+            spec = self.view.valid(key, api.MonitoredServiceSpec)
+            if spec is None:
                 continue
             for check in spec.healthChecks:
                 if (key, check.name) not in self._scheduled:
@@ -144,8 +142,8 @@ class Guard:
     def _check(self, key: view_module.Key, name: str) -> api.HealthCheck | None:
         if key not in self.view.objects:
             return None
-        spec = self.view.parsed(key, api.MonitoredServiceSpec)
-        if isinstance(spec, pydantic.ValidationError):
+        spec = self.view.valid(key, api.MonitoredServiceSpec)
+        if spec is None:
             return None
         return next((c for c in spec.healthChecks if c.name == name), None)
 
@@ -185,8 +183,8 @@ class Guard:
         for key, obj in list(self.view.objects.items()):
             if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
                 continue
-            spec = self.view.parsed(key, api.MonitoredServiceSpec)
-            if isinstance(spec, pydantic.ValidationError) or spec.target.kubernetes is None:
+            spec = self.view.valid(key, api.MonitoredServiceSpec)
+            if spec is None or spec.target.kubernetes is None:
                 continue
             if spec.target.kubernetes.kind != "Deployment":
                 continue
@@ -232,23 +230,18 @@ class Guard:
                 to_revision = await asyncio.to_thread(self.rollbacks.rollback, key[1], workload.name, verdict.rollback)
             except (kubernetes.client.ApiException, kubernetes_rollback.RollbackError) as error:
                 logger.warning("rollback of %s failed: %s", key, error)
-                await self._event(obj, ("Warning", "RollbackFailed", f"revision {verdict.rollback}: {error}"), now)
+                await self.evaluator.post_event(obj, status_module.EventSpec(
+                    "Warning", reasons.ROLLBACK_FAILED, f"revision {verdict.rollback}: {error}"), now)
                 return
             if to_revision:
                 metrics.ROLLBACKS.inc()
                 logger.info("rolled back %s/%s from revision %s to %s", key[1], workload.name, verdict.rollback,
                             to_revision)
         if verdict.event is not None:
-            await self._event(obj, verdict.event, now)
+            await self.evaluator.post_event(obj, status_module.EventSpec(*verdict.event), now)
         if changed:
             self.evaluator.mark(key)
 
-    async def _event(self, obj: typing.Mapping[str, typing.Any], event: tuple[str, str, str],
-                     now: datetime.datetime) -> None:
-        try:
-            await asyncio.to_thread(self.api.create_event, obj, status_module.EventSpec(*event), now)
-        except kubernetes.client.ApiException as error:
-            logger.warning("posting event %s failed: %s", event[1], error.reason)
 
 
 def _spread(key: view_module.Key, check: api.HealthCheck) -> float:

@@ -24,10 +24,10 @@ from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.2
-Contributor = typing.Callable[
-    [view_module.Key, typing.Mapping[str, typing.Any]],
-    "tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None",
-]
+# What a part of the operator adds to one object's status: fields and conditions, or nothing.
+Contribution = typing.Optional[tuple[dict[str, typing.Any], list[conditions.ConditionChange]]]
+Status = typing.Mapping[str, typing.Any]
+Contributor = typing.Callable[[view_module.Key, Status], Contribution]
 RETRY_SECONDS = 5.0
 
 
@@ -172,6 +172,15 @@ class Evaluator:
                 assessment = readiness.combine(assessment, *extra)
         return status_module.build_status_patch(
             current, assessment, self.clock(), obj["metadata"].get("generation") or 0)
+
+    async def post_event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
+                         now: datetime.datetime | None = None) -> None:
+        """Posts one Event about `obj`; a failure is logged, never raised (Events are best effort)."""
+        try:
+            async with self._writes:
+                await asyncio.to_thread(self.api.create_event, obj, event, now or self.clock())
+        except kubernetes.client.ApiException as error:
+            logger.warning("posting event %s failed: %s", event.reason, error.reason)
 
     async def reconcile(self, key: view_module.Key) -> str:
         """Judge one object; patch and announce only what changed. Returns the outcome."""

@@ -16,7 +16,6 @@ import time
 import typing
 
 import kubernetes
-import pydantic
 
 from controller import reasons
 from controller.adapters import kubernetes_api
@@ -57,12 +56,11 @@ class ProbeManager:
         self._tasks: set[asyncio.Task[None]] = set()
         evaluator.contributors.append(self.contribute)
 
-    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
-                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+    def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:
             return None
-        spec = self.view.parsed(key, api.MonitoredServiceSpec)
-        if isinstance(spec, pydantic.ValidationError) or spec.target.kubernetes is None:
+        spec = self.view.valid(key, api.MonitoredServiceSpec)
+        if spec is None or spec.target.kubernetes is None:
             return None
         workload = self.view.world.workload(key[1], spec.target.kubernetes.kind, spec.target.kubernetes.name)
         if workload is None:
@@ -104,7 +102,8 @@ class ProbeManager:
             logger.warning("%s: %s", key, message)
             self.failures[key] = Failure(time.monotonic(), message)
             if obj is not None:
-                await self._event(obj, status_module.EventSpec("Warning", reasons.PROBES_APPLY_FAILED, message))
+                await self.evaluator.post_event(
+                    obj, status_module.EventSpec("Warning", reasons.PROBES_APPLY_FAILED, message))
             # Retried after the back-off by the next judgement (a change, or the resync).
             asyncio.get_running_loop().call_later(RETRY_AFTER_FAILURE_SECONDS, self.evaluator.mark, key)
             return
@@ -114,11 +113,6 @@ class ProbeManager:
         self.failures.pop(key, None)
         self.applied[key] = Applied(generation, {**plan.fields["probes"], "appliedGeneration": generation})
         if obj is not None and plan.event is not None:
-            await self._event(obj, status_module.EventSpec(*plan.event))
+            await self.evaluator.post_event(obj, status_module.EventSpec(*plan.event))
         self.evaluator.mark(key)
 
-    async def _event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec) -> None:
-        try:
-            await asyncio.to_thread(self.api.create_event, obj, event, self.clock())
-        except kubernetes.client.ApiException as error:
-            logger.warning("posting event %s failed: %s", event.reason, error.reason)

@@ -16,7 +16,6 @@ import time
 import typing
 
 import kubernetes
-import pydantic
 
 from controller import reasons
 from controller.adapters import kubernetes_api
@@ -80,9 +79,7 @@ class Scaler:
         evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
-    def contribute(
-        self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
-    ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+    def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:
             return None
         if key in self.unsupported:
@@ -122,8 +119,8 @@ class Scaler:
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
         targets: dict[view_module.Key, Target] = {}
         for key in due:
-            spec = self.view.parsed(key, scalingpolicy.ScalingPolicySpec)
-            if isinstance(spec, pydantic.ValidationError):
+            spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
+            if spec is None:
                 continue  # readiness reports InvalidSpec
             # Due times sit on a grid of the interval, so policies sharing an interval share a
             # round (and its queries), however their first evaluations were spread.
@@ -225,8 +222,8 @@ class Scaler:
             msvc_key = (monitoredservice.KIND.kind, namespace, ref.monitoredService)
             if msvc_key not in self.view.objects:
                 return f"MonitoredService {ref.monitoredService} not found"
-            parsed = self.view.parsed(msvc_key, monitoredservice.MonitoredServiceSpec)
-            if isinstance(parsed, pydantic.ValidationError):
+            parsed = self.view.valid(msvc_key, monitoredservice.MonitoredServiceSpec)
+            if parsed is None:
                 return f"MonitoredService {ref.monitoredService} is invalid"
             msvc_spec = parsed
             if msvc_spec.target.kubernetes is None:
@@ -254,8 +251,8 @@ class Scaler:
         for key in self.view.objects:
             if key[0] != KIND or key in targets:
                 continue
-            spec = self.view.parsed(key, scalingpolicy.ScalingPolicySpec)
-            if isinstance(spec, pydantic.ValidationError):
+            spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
+            if spec is None:
                 continue
             target = self._target(key, spec)
             if isinstance(target, Target):
@@ -288,7 +285,7 @@ class Scaler:
                                         outcome.desired)
             except kubernetes.client.ApiException as error:
                 logger.warning("scaling %s failed: %s %s", key, error.status, error.reason)
-                await self._event(obj, status_module.EventSpec(
+                await self.evaluator.post_event(obj, status_module.EventSpec(
                     "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: "
                     f"{error.status} {error.reason}"), now)
                 self.records[key] = record
@@ -297,12 +294,12 @@ class Scaler:
             record = dataclasses.replace(record, actuated=True)
             metrics.SCALE_EVENTS.labels(outcome.direction).inc()
             reason = reasons.SCALED_UP if outcome.direction == "Up" else reasons.SCALED_DOWN
-            await self._event(obj, status_module.EventSpec(
+            await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired}"), now)
         elif is_new:
             why = "DryRun" if dry_run else blocked_reason
             reason = reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN
-            await self._event(obj, status_module.EventSpec(
+            await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired} (not applied: {why})"), now)
         previous_record = self.records.get(key)
         self.records[key] = record
@@ -325,12 +322,6 @@ class Scaler:
             return reasons.PAUSED, f"annotation {reasons.PAUSED_ANNOTATION}=true: deciding, not actuating"
         return None, ""
 
-    async def _event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
-                     now: datetime.datetime) -> None:
-        try:
-            await asyncio.to_thread(self.api.create_event, obj, event, now)
-        except kubernetes.client.ApiException as error:
-            logger.warning("posting event %s failed: %s", event.reason, error.reason)
 
     def _forget(self, key: view_module.Key) -> None:
         for store in (self.records, self.memory, self.next_due, self.unsupported):

@@ -15,7 +15,6 @@ import logging
 import time
 import typing
 
-import pydantic
 
 from controller import reasons
 from controller.api import monitoredservice as api
@@ -53,8 +52,7 @@ class Snapshots:
         self.readings: dict[view_module.Key, Reading] = {}
         evaluator.contributors.append(self.contribute)
 
-    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
-                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+    def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND or key not in self.readings:
             return None
         # Judged against status as it is now, so a value already written is not written again.
@@ -79,8 +77,8 @@ class Snapshots:
             if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [],
                                                         reasons.READY):
                 continue
-            spec = self.view.parsed(key, api.MonitoredServiceSpec)
-            if isinstance(spec, pydantic.ValidationError):
+            spec = self.view.valid(key, api.MonitoredServiceSpec)
+            if spec is None:
                 continue
             if spec.target.kubernetes is None:
                 self._store(key, Reading(now, None, snapshot.unavailable(

@@ -65,6 +65,11 @@ class View:
         self._parsed[key] = (generation, result)
         return result
 
+    def valid(self, key: Key, model: type[ModelT]) -> ModelT | None:
+        """The parsed spec, or None when it is invalid (readiness reports InvalidSpec)."""
+        parsed = self.parsed(key, model)
+        return None if isinstance(parsed, pydantic.ValidationError) else parsed
+
     def upsert(self, obj: dict[str, typing.Any]) -> tuple[Key, bool]:
         """Stores what the operator needs of `obj`; says whether anything it judges by changed
         (a re-listed or re-delivered object changes nothing, and wakes nobody)."""
