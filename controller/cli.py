@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import logging
 import os
 import pathlib
+import re
 import sys
 import typing
 
@@ -135,6 +138,65 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def read_series(path: pathlib.Path) -> list:
+    """A timeline from CSV (header `t,<metric>,...`) or YAML (a list of {t: ..., <metric>: ...})."""
+    from controller.core import simulate
+
+    text = path.read_text()
+    if path.suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        rows: list[dict[str, typing.Any]] = [
+            {k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in reader]
+    else:
+        rows = yaml.safe_load(text) or []
+    points = []
+    for row in rows:
+        if not isinstance(row, dict) or "t" not in row:
+            raise ValueError(f"{path}: every point needs t (seconds from the start): {row!r}")
+        points.append(simulate.Point(float(row["t"]), {k: (None if v is None else float(v))
+                                                        for k, v in row.items() if k != "t"}))
+    return sorted(points, key=lambda p: p.at)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from controller.core import simulate
+
+    documents = [d for d in yaml.safe_load_all(pathlib.Path(args.policy).read_text())
+                 if isinstance(d, dict) and d.get("kind") in ("ScalingPolicy", "AlertPolicy")]
+    if not documents:
+        print(f"{args.policy}: no ScalingPolicy or AlertPolicy", file=sys.stderr)
+        return 2
+    problems = validate_documents(documents[:1])
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    document = documents[0]
+    try:
+        series = read_series(pathlib.Path(args.series))
+    except (ValueError, OSError, yaml.YAMLError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    model = MODELS_BY_KIND[document["kind"]].model_validate({"spec": document.get("spec") or {}})
+    if document["kind"] == "ScalingPolicy":
+        rows = simulate.scaling_run(model.spec, series, args.replicas, args.until)
+        print(f"{'t(s)':>6}  {'replicas':>8}  values -> decision")
+        previous = None
+        for row in rows:
+            shown = ", ".join(f"{k}={v:g}" for k, v in row.values.items() if v is not None)
+            gist = re.sub(r"[0-9.]+", "#", row.event)  # "cooldown (240s left)" is the same news as (270s left)
+            if args.all or gist != previous or not row.event.startswith("Hold"):
+                print(f"{row.at:>6.0f}  {row.replicas:>8}  {shown} -> {row.event}")
+            previous = gist
+    else:
+        rows = simulate.alerting_run(model.spec, series, args.step, args.until)
+        print(f"{'t(s)':>6}  values -> what happened")
+        for row in rows:
+            shown = ", ".join(f"{k}={v:g}" for k, v in row.values.items() if v is not None)
+            if args.all or row.event:
+                print(f"{row.at:>6.0f}  {shown} -> {row.event or '-'}")
+    return 0
+
+
 def _crds(args: argparse.Namespace) -> int:
     written = crdgen.write_all(pathlib.Path(args.directory))
     if args.chart:
@@ -171,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("validate", help="check manifests against the API types offline")
     check.add_argument("files", nargs="+")
     check.set_defaults(func=_validate)
+
+    sim = sub.add_parser("simulate", help="what-if: run a ScalingPolicy or AlertPolicy over a metric timeline offline")
+    sim.add_argument("policy", help="YAML with a ScalingPolicy or AlertPolicy (the first one is used)")
+    sim.add_argument("--series", required=True, help="timeline: CSV with header t,<metric>,... or a YAML list")
+    sim.add_argument("--replicas", type=int, default=2, help="ScalingPolicy: replicas at t=0")
+    sim.add_argument("--step", type=float, default=5.0, help="AlertPolicy: evaluation step in seconds")
+    sim.add_argument("--until", type=float, help="stop at this many seconds (default: two steps past the last point)")
+    sim.add_argument("--all", action="store_true", help="print every evaluation, not only changes")
+    sim.set_defaults(func=_simulate)
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the API types")
     crds.add_argument("directory", nargs="?", default="crds")

@@ -91,7 +91,7 @@ def alerting_phase(local: cluster_module.LocalCluster, app_port: int, hooks: rec
             local.wait_for(lambda kind=kind: any(json.loads(r.body)["kind"] == kind for r in hooks.delivered("/hook")),
                            180, f"{kind} notification")
             body = next(json.loads(r.body) for r in hooks.delivered("/hook") if json.loads(r.body)["kind"] == kind)
-            print(f"{time.monotonic() - started:>5.0f}s  webhook got {kind}: {body['summary']} (key {body['key'][-40:]})",
+            print(f"{time.monotonic() - started:>5.0f}s  webhook got {kind}: {body['summary']} (key …/{body['key'].split('/', 1)[1]})",
                   flush=True)
             if kind == "firing":
                 control(app_port, {"errorRate": 0})

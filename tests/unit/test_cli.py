@@ -22,3 +22,33 @@ def test_bad_manifest_names_the_field(tmp_path, capsys) -> None:  # noqa: ANN001
     err = capsys.readouterr().err
     assert "ScalingPolicy/x: spec.minReplicas" in err
     assert "spec.metrics.0.type" in err
+
+
+SIMULATE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "simulate" / "load-spike.csv"
+
+
+def test_simulate_scaling_policy(capsys) -> None:  # noqa: ANN001
+    assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--series", str(SIMULATE), "--until", "900"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    decisions = [(line.split()[0], line.split()[1], line.split("-> ")[1].split(":")[0]) for line in lines[1:]
+                 if "-> Up" in line or "-> Down" in line]
+    # Up on cpu at 60 s; the 300 s scale-up cooldown holds the spike; down after the 300 s window.
+    assert decisions == [("60", "3", "Up 2->3"), ("600", "2", "Down 3->2")]
+
+
+def test_simulate_alert_policy(tmp_path, capsys) -> None:  # noqa: ANN001
+    series = tmp_path / "errors.yaml"
+    series.write_text("- {t: 0, errorRate: 0.5}\n- {t: 30, errorRate: 9}\n- {t: 300, errorRate: 0.2}\n")
+    assert cli.main(["simulate", str(EXAMPLES / "alertpolicy.yaml"), "--series", str(series), "--step", "30",
+                     "--until", "700"]) == 0
+    out = capsys.readouterr().out
+    assert "30  errorRate=9 -> HighErrorRate/service: Inactive -> Pending" in out
+    assert "150  errorRate=9 -> HighErrorRate/service: Pending -> Firing; notify ops-slack (firing)" in out
+    assert "notify ops-mail (resolved): [RESOLVED] service error rate 0.2% > 5%" in out
+
+
+def test_simulate_refuses_a_timeline_without_times(tmp_path, capsys) -> None:  # noqa: ANN001
+    series = tmp_path / "bad.yaml"
+    series.write_text("- {cpu: 50}\n")
+    assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--series", str(series)]) == 2
+    assert "every point needs t" in capsys.readouterr().err
