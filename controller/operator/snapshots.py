@@ -26,6 +26,7 @@ from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
+TICK_SECONDS = 1.0
 ReadMetrics = typing.Callable[..., typing.Awaitable[dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]]]
 
 
@@ -60,20 +61,27 @@ class Snapshots:
         return result.fields, [result.condition]
 
     async def run(self) -> None:
+        # Full rounds on a grid (every restart's rounds fall on the same instants); in between,
+        # a service that has just become ready is read at once rather than at the next round.
+        next_round = time.time() - time.time() % self.interval_seconds + self.interval_seconds
         while True:
-            # On a grid: every restart's rounds fall on the same instants.
-            await asyncio.sleep(self.interval_seconds - time.time() % self.interval_seconds)
+            await asyncio.sleep(TICK_SECONDS)
+            full = time.time() >= next_round
+            while next_round <= time.time():
+                next_round += self.interval_seconds
             try:
-                await self.round()
+                await self.round(only_new=not full)
             except Exception:  # one bad round must not end the snapshots
                 logger.exception("metrics snapshot round failed")
 
-    async def round(self) -> None:
+    async def round(self, only_new: bool = False) -> None:
         for key in [k for k in self.readings if k not in self.view.objects]:
             del self.readings[key]
         services = []
         now = self.clock()
         for key, obj in list(self.view.objects.items()):
+            if only_new and key in self.readings:
+                continue
             if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [],
                                                         reasons.READY):
                 continue

@@ -101,7 +101,11 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
                for l in lines)
     assert any(l.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "4", "0", "True"] for l in lines)
 
-    # Settled: let a few resync rounds pass, then measure a 60 s window.
+    # Settled once every part has said its first word (health refused by the egress guard, metrics
+    # unavailable); then let a few resync rounds pass and measure a 60 s window.
+    for type_, reason in (("Healthy", "EgressRefused"), ("MetricsAvailable", "MetricsUnavailable")):
+        cluster.wait_for(lambda type_=type_, reason=reason: _condition(cluster, "msvc", "web", "shop", type_)
+                         .get("reason") == reason, 30, f"{type_} {reason}")
     time.sleep(12)
     before = len(_operator_writes(cluster))
     metric_before = operator.metrics_text()

@@ -136,7 +136,7 @@ def test_prometheus_stopped_holds(cluster, namespace, demo_stack, operator_facto
 def test_dry_run_records_but_does_not_scale(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
     start(cluster, demo_stack, operator_factory, namespace, msvc(demo_stack.prometheus.url), policy(mode="DryRun"))
     demo_stack.start_load(HEAVY_RATE)
-    cluster.wait_for(lambda: (get(cluster, "scp", namespace)["status"].get("lastDecision") or {}).get("direction") == "Up",
+    cluster.wait_for(lambda: (get(cluster, "scp", namespace).get("status", {}).get("lastDecision") or {}).get("direction") == "Up",
                      90, "a recorded decision")
     decision = get(cluster, "scp", namespace)["status"]["lastDecision"]
     assert decision["actuated"] is False and decision["from"] == 2 and decision["to"] > 2
