@@ -77,10 +77,10 @@ def _run(args: argparse.Namespace) -> int:
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
     scaler = scaler_module.Scaler(view, evaluator, api, kubernetes_scale.KubernetesScale(api_client, metrics.count_write),
                                   config.prometheus_url, config.rate_window)
-    guard = guard_module.Guard(view, evaluator, api, http_check.HttpChecker(config.allow_loopback_checks),
+    guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
                                scaler.read_service_metrics)
-    probes_module.ProbeManager(view, evaluator, api, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
+    probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
     poster = notify.HttpPoster(config.allow_loopback_checks)

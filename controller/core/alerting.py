@@ -59,6 +59,25 @@ class Evaluation:
         return sum(1 for alert in self.alerts if alert["state"] == FIRING)
 
 
+HEALTH_VALUES = {"Healthy": 0.0, "Degraded": 1.0, "Unhealthy": 2.0}
+ROLLBACK_WINDOW = datetime.timedelta(minutes=10)
+
+
+def observe(service: str, status: typing.Mapping[str, typing.Any],
+            samples: typing.Mapping[tuple[str, str | None], typing.Any] | None,
+            now: datetime.datetime) -> Observation:
+    """A service's values for rules: its metric samples (None when stale or unread), health
+    from status, and the rollout guard's rollbacks in the last ROLLBACK_WINDOW."""
+    values: dict[str, float | None] = {}
+    for (metric, custom), sample in (samples or {}).items():
+        values[f"custom:{custom}" if metric == "custom" else metric] = sample.value if sample.error is None else None
+    values["health"] = HEALTH_VALUES.get(status.get("health") or "")
+    history = (status.get("rollout") or {}).get("history") or []
+    values["rollbacks"] = float(sum(1 for entry in history if entry.get("phase") == "RolledBack"
+                                    and now - parse_time(entry["time"]) <= ROLLBACK_WINDOW))
+    return Observation(service, values)
+
+
 def metric_name(rule: api.Rule) -> str:
     return f"custom:{rule.customName}" if rule.metric == api.AlertMetric.CUSTOM else _plain(rule.metric)
 

@@ -35,8 +35,6 @@ from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
-HEALTH_VALUES = {"Healthy": 0.0, "Degraded": 1.0, "Unhealthy": 2.0}
-ROLLBACK_WINDOW = datetime.timedelta(minutes=10)
 STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified")
 
 
@@ -51,6 +49,7 @@ class Alerter:
         self.clock = clock
         self.state: dict[view_module.Key, dict[str, typing.Any]] = {}
         self._round = asyncio.Lock()
+        self._stopping = False
         evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
@@ -63,6 +62,8 @@ class Alerter:
             await asyncio.sleep(self.interval_seconds)
             try:
                 async with self._round:
+                    if self._stopping:
+                        return  # no round may start (and send) after shutdown has begun
                     await self.round()
             except Exception:  # one bad round must not end alerting
                 logger.exception("alerting round failed")
@@ -70,6 +71,7 @@ class Alerter:
     async def stop(self) -> None:
         """Let the round in flight finish, then write what it changed (graceful restarts)."""
         async with self._round:
+            self._stopping = True
             for key in list(self.state):
                 await self.evaluator.reconcile_now(key)
 
@@ -121,19 +123,10 @@ class Alerter:
         stale_after = datetime.timedelta(seconds=3 * self.snapshots.interval_seconds)
         for name in readiness.selected_services(namespace, spec, self.view.world):
             msvc = self.view.world.monitored_services.get((namespace, name)) or {}
-            status = msvc.get("status") or {}
-            values: dict[str, float | None] = {}
             reading = self.snapshots.readings.get((monitoredservice.KIND.kind, namespace, name))
-            if reading is not None and reading.samples is not None and now - reading.time <= stale_after:
-                for (metric, custom), sample in reading.samples.items():
-                    label = f"custom:{custom}" if metric == "custom" else metric
-                    values[label] = sample.value if sample.error is None else None
-            values["health"] = HEALTH_VALUES.get(status.get("health") or "")
-            history = (status.get("rollout") or {}).get("history") or []
-            values["rollbacks"] = float(sum(
-                1 for entry in history if entry.get("phase") == monitoredservice.RolloutPhase.ROLLED_BACK.value
-                and now - alerting.parse_time(entry["time"]) <= ROLLBACK_WINDOW))
-            observations.append(alerting.Observation(name, values))
+            fresh = reading is not None and reading.samples is not None and now - reading.time <= stale_after
+            observations.append(alerting.observe(name, msvc.get("status") or {},
+                                                 reading.samples if fresh and reading else None, now))
         return observations
 
     async def _deliver(self, key: view_module.Key, spec: api.AlertPolicySpec, delivery: dict[str, typing.Any]) -> None:

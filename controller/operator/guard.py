@@ -22,7 +22,6 @@ import kubernetes
 
 from controller import reasons
 from controller.adapters import http_check
-from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_rollback
 from controller.api import monitoredservice as api
 from controller.core import conditions
@@ -49,12 +48,11 @@ class ServiceHealth:
 
 class Guard:
     def __init__(
-        self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
-        checker: http_check.HttpChecker, rollback: kubernetes_rollback.KubernetesRollback,
+        self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: kubernetes_rollback.KubernetesRollback,
         read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
     ) -> None:
-        self.view, self.evaluator, self.api, self.checker, self.rollbacks = view, evaluator, api_, checker, rollback
+        self.view, self.evaluator, self.checker, self.rollbacks = view, evaluator, checker, rollback
         self.read_metrics = read_metrics
         self.clock = clock
         self.services: dict[view_module.Key, ServiceHealth] = {}
@@ -241,7 +239,6 @@ class Guard:
             await self.evaluator.post_event(obj, status_module.EventSpec(*verdict.event), now)
         if changed:
             self.evaluator.mark(key)
-
 
 
 def _spread(key: view_module.Key, check: api.HealthCheck) -> float:

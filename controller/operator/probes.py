@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
 import logging
 import time
 import typing
@@ -18,7 +17,6 @@ import typing
 import kubernetes
 
 from controller import reasons
-from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_probes
 from controller.api import monitoredservice as api
 from controller.core import conditions
@@ -46,10 +44,8 @@ class Failure:
 
 
 class ProbeManager:
-    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
-                 target: kubernetes_probes.ProbeTarget,
-                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
-        self.view, self.evaluator, self.api, self.target, self.clock = view, evaluator, api_, target, clock
+    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, target: kubernetes_probes.ProbeTarget) -> None:
+        self.view, self.evaluator, self.target = view, evaluator, target
         self.applied: dict[view_module.Key, Applied] = {}
         self.failures: dict[view_module.Key, Failure] = {}
         self._applying: set[view_module.Key] = set()
