@@ -18,6 +18,7 @@ import pydantic
 import yaml
 
 from controller import crdgen
+from controller.adapters import railway as railway_adapter
 
 
 def _configure_logging(log_format: str, level: str) -> None:
@@ -53,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import guard as guard_module
     from controller.operator import metrics
     from controller.operator import probes as probes_module
+    from controller.operator import railway as railway_module
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
     from controller.operator import view as view_module
@@ -69,26 +71,32 @@ def _run(args: argparse.Namespace) -> int:
         rate_window=args.rate_window,
         metrics_interval_seconds=args.metrics_interval_seconds,
         alert_interval_seconds=args.alert_interval_seconds,
+        railway_endpoint=args.railway_endpoint,
+        railway_interval_seconds=args.railway_interval_seconds,
     )
     _configure_logging(config.log_format, args.log_level)
     api_client = kubernetes_api.load_config(config.kubeconfig)
     api = kubernetes_api.KubeApi(api_client, metrics.count_write)
     view = view_module.View()
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
-    scaler = scaler_module.Scaler(view, evaluator, api, kubernetes_scale.KubernetesScale(api_client, metrics.count_write),
-                                  config.prometheus_url, config.rate_window)
+    railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
+                                           config.railway_interval_seconds, config.allow_loopback_checks)
+    scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, metrics.count_write), railway)
+    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, config.rate_window)
+    scaler.external_samples = railway.samples
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
                                scaler.read_service_metrics)
     probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
+    snapshots.external_samples = railway.samples
     poster = notify.HttpPoster(config.allow_loopback_checks)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
                                      config.alert_interval_seconds)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard, snapshots=snapshots, alerter=alerter,
+                                                 guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
                                                  closers=[guard.checker.close, poster.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
@@ -222,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metrics-interval-seconds", type=float, default=30.0,
                      help="read every MonitoredService's metrics this often (status.metrics, MetricsAvailable)")
     run.add_argument("--alert-interval-seconds", type=float, default=5.0, help="evaluate AlertPolicies this often")
+    run.add_argument("--railway-endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT),
+                     help="Railway GraphQL endpoint for targets that do not name one")
+    run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))

@@ -50,8 +50,9 @@ NOT_MANAGED = "NotManaged"
 PROBES_APPLY_FAILED = "ProbesApplyFailed"
 METRICS_READ = "MetricsRead"
 NO_DATA = "NoData"
-NO_METRICS_SOURCE = "NoMetricsSource"
 UNSUPPORTED_TARGET = "UnsupportedTarget"
+RAILWAY_UNAVAILABLE = "RailwayUnavailable"
+AWAITING_OBSERVATION = "AwaitingObservation"
 
 # AlertPolicy.
 ALERT_FIRING = "AlertFiring"

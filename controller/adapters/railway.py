@@ -11,7 +11,12 @@ import dataclasses
 import datetime
 import typing
 
+import socket
+import urllib.parse
+
 import requests
+
+from controller.core import health
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 TIMEOUT_SECONDS = (5, 15)
@@ -68,12 +73,26 @@ class Usage:
 
 
 class RailwayClient:
-    def __init__(self, endpoint: str, token: str) -> None:
+    def __init__(self, endpoint: str, token: str, allow_loopback: bool = False) -> None:
         self.endpoint = endpoint
+        self.allow_loopback = allow_loopback
         self._session = requests.Session()
+        self._session.trust_env = False
         self._session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
+    def _refusal(self) -> str | None:
+        """The egress guard of health checks, for the endpoint the token is sent to."""
+        parts = urllib.parse.urlsplit(self.endpoint)
+        try:
+            infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
+        except OSError:
+            return None  # requests reports the resolution failure itself
+        return next((r for info in infos if (r := health.refused_address(info[4][0], self.allow_loopback))), None)
+
     def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+        refusal = self._refusal()
+        if refusal is not None:
+            raise RailwayError(f"endpoint refused by the egress policy: {refusal}")
         try:
             response = self._session.post(self.endpoint, json={"query": document, "variables": dict(variables)},
                                           timeout=TIMEOUT_SECONDS)

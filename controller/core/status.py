@@ -26,6 +26,9 @@ ANNOUNCED: dict[str, frozenset[str] | None] = {
 }
 
 
+QUIET_FIRST = frozenset({("Unknown", "Unknown"), ("Unknown", reasons.AWAITING_OBSERVATION)})
+
+
 @dataclasses.dataclass(frozen=True)
 class EventSpec:
     type: str  # Normal | Warning
@@ -67,8 +70,8 @@ def transition_events(
     events = []
     for type_, only in ANNOUNCED.items():
         old, new = conditions.find(before, type_), conditions.find(after, type_)
-        if new is None or (old is None and (new.get("status"), new.get("reason")) == ("Unknown", "Unknown")):
-            continue  # nothing has happened yet: a first plain "Unknown" is not news
+        if new is None or (old is None and (new.get("status"), new.get("reason")) in QUIET_FIRST):
+            continue  # nothing has happened yet: a first "Unknown" while waiting is not news
         if old is not None and (old.get("status"), old.get("reason")) == (new.get("status"), new.get("reason")):
             continue
         if only is not None and new.get("reason") not in only and (old or {}).get("reason") not in only:

@@ -56,6 +56,10 @@ class World:
     secrets: dict[tuple[str, str], frozenset[str] | None] = dataclasses.field(default_factory=dict)
     # HorizontalPodAutoscalers by the workload they target: (namespace, kind, name) -> HPA name.
     autoscalers: dict[tuple[str, str, str], str] = dataclasses.field(default_factory=dict)
+    # Railway services are workloads of kind "Railway" named "<environmentId>/<serviceId>" once
+    # Railway has answered; until then, or when it fails, the error is here.
+    railway_errors: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
     def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
+        """A Deployment, StatefulSet or ("Railway", "<environmentId>/<serviceId>") service."""
         return self.workloads.get((namespace, kind, name))

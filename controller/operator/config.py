@@ -24,6 +24,8 @@ class OperatorConfig:
     rate_window: str = "2m"
     metrics_interval_seconds: float = 30.0
     alert_interval_seconds: float = 5.0
+    railway_endpoint: str = "https://backboard.railway.com/graphql/v2"
+    railway_interval_seconds: float = 15.0
 
     @property
     def clusterwide(self) -> bool:

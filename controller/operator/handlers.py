@@ -20,6 +20,7 @@ from controller.operator import config as config_module
 from controller.operator import loop
 from controller.operator import guard as guard_module
 from controller.operator import metrics
+from controller.operator import railway as railway_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
@@ -38,6 +39,7 @@ class Runtime:
     guard: guard_module.Guard
     snapshots: snapshots_module.Snapshots
     alerter: alerter_module.Alerter
+    railway: railway_module.RailwayWatcher
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
@@ -97,6 +99,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.guard.run_rollouts(), name="rollout-guard"),
             asyncio.create_task(runtime.snapshots.run(), name="metrics-snapshots"),
             asyncio.create_task(runtime.alerter.run(), name="alerting"),
+            asyncio.create_task(runtime.railway.run(), name="railway"),
         ]
 
     @kopf.on.cleanup(registry=registry)

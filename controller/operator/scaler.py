@@ -21,10 +21,12 @@ from controller import reasons
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_scale
 from controller.adapters import prometheus
+from controller.adapters import railway
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
 from controller.core import conditions
 from controller.core import queries
+from controller.core import readiness
 from controller.core import scaling
 from controller.core import scaling_status
 from controller.core import snapshot
@@ -76,6 +78,9 @@ class Scaler:
         self.next_due: dict[view_module.Key, float] = {}
         self._queries = asyncio.Semaphore(query_concurrency)
         self._sources: dict[tuple[str, str | None], prometheus.PrometheusSource] = {}
+        # cpu/memory samples a target's platform provides itself (Railway), by (namespace, name).
+        self.external_samples: typing.Callable[[str, str], dict[scaling.MetricKey, scaling.Sample] | None] = \
+            lambda namespace, name: None
         evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
@@ -135,15 +140,22 @@ class Scaler:
             specs[key], targets[key] = spec, target
 
         needs = []
+        preset: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {}
         for key, spec in specs.items():
             target = targets[key]
+            known = self.external_samples(target.namespace, target.name) if target.kind == "Railway" else None
             for metric in spec.metrics:
                 mkey = scaling.metric_key(metric)
+                if known is not None and mkey in known:
+                    preset.setdefault(key, {})[mkey] = known[mkey]  # from Railway's own metrics
+                    continue
                 query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
                 url = target.prometheus_url
                 need = queries.Need(key, mkey, target.namespace, target.name)
                 needs.append((url or "", query or "", need))
         samples = await self._collect(needs, targets)
+        for key, known in preset.items():
+            samples[key].update(known)
         owners = self._owners_by_workload(specs, targets)
         await asyncio.gather(*(self._decide_and_act(key, specs[key], targets[key], samples[key], owners)
                                for key in specs))
@@ -226,9 +238,11 @@ class Scaler:
             if parsed is None:
                 return f"MonitoredService {ref.monitoredService} is invalid"
             msvc_spec = parsed
-            if msvc_spec.target.kubernetes is None:
-                return "scaling a Railway service is not supported yet; only Deployments and StatefulSets"
-            kind, name = msvc_spec.target.kubernetes.kind, msvc_spec.target.kubernetes.name
+            if msvc_spec.target.railway is not None:
+                kind, name = "Railway", readiness.railway_name(msvc_spec.target.railway)
+            else:
+                assert msvc_spec.target.kubernetes is not None
+                kind, name = msvc_spec.target.kubernetes.kind, msvc_spec.target.kubernetes.name
         else:
             assert ref.kubernetes is not None
             kind, name = ref.kubernetes.kind, ref.kubernetes.name
@@ -283,11 +297,11 @@ class Scaler:
             try:
                 await asyncio.to_thread(self.scale.set_replicas, target.kind, target.namespace, target.name,
                                         outcome.desired)
-            except kubernetes.client.ApiException as error:
-                logger.warning("scaling %s failed: %s %s", key, error.status, error.reason)
+            except (kubernetes.client.ApiException, railway.RailwayError) as error:
+                why = f"{error.status} {error.reason}" if isinstance(error, kubernetes.client.ApiException) else str(error)
+                logger.warning("scaling %s failed: %s", key, why)
                 await self.evaluator.post_event(obj, status_module.EventSpec(
-                    "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: "
-                    f"{error.status} {error.reason}"), now)
+                    "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: {why}"), now)
                 self.records[key] = record
                 self.evaluator.mark(key)
                 return

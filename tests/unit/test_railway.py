@@ -34,7 +34,7 @@ def simulator():  # noqa: ANN201
 
 
 def test_read_scale_and_metrics_through_the_simulator(simulator) -> None:  # noqa: ANN001
-    client = railway.RailwayClient(simulator.url, "t0ken")
+    client = railway.RailwayClient(simulator.url, "t0ken", allow_loopback=True)
     before = client.instance("env-1", "svc-1")
     assert (before.name, before.replicas, before.deployment_status) == ("api", 2, "SUCCESS")
     usage = client.usage("env-1", "svc-1", datetime.datetime.now(datetime.timezone.utc))
@@ -52,11 +52,21 @@ def test_read_scale_and_metrics_through_the_simulator(simulator) -> None:  # noq
 ], ids=["bad-token", "unknown-instance"])
 def test_errors_are_stable_texts(simulator, token, environment, expected) -> None:  # noqa: ANN001
     with pytest.raises(railway.RailwayError, match=re.escape(expected)):
-        railway.RailwayClient(simulator.url, token).instance(environment, "svc-1")
+        railway.RailwayClient(simulator.url, token, allow_loopback=True).instance(environment, "svc-1")
 
 
 def test_an_invalid_document_is_refused_and_recorded(simulator) -> None:  # noqa: ANN001
-    client = railway.RailwayClient(simulator.url, "t0ken")
+    client = railway.RailwayClient(simulator.url, "t0ken", allow_loopback=True)
     with pytest.raises(railway.RailwayError, match="Cannot query field"):
         client._call('query { serviceInstance(environmentId: "env-1", serviceId: "svc-1") { replicas } }', {})
     assert len(simulator.invalid) == 1
+
+
+@pytest.mark.parametrize("endpoint,expected", [
+    ("http://169.254.169.254/graphql", "169.254.169.254 is a cloud metadata address"),
+    ("http://127.0.0.1:9/graphql", "loopback"),
+], ids=["metadata", "loopback-not-allowed"])
+def test_the_token_never_goes_to_a_refused_address(endpoint, expected) -> None:  # noqa: ANN001
+    with pytest.raises(railway.RailwayError, match="egress policy") as refused:
+        railway.RailwayClient(endpoint, "t0ken").instance("env-1", "svc-1")
+    assert expected in str(refused.value)

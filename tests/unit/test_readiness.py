@@ -15,11 +15,16 @@ MSVC_RAILWAY = {"metadata": {"name": "api"}, "spec": {"target": {"railway": {
     "projectId": "p", "environmentId": "e", "serviceId": "s", "tokenSecretRef": {"name": "rw", "key": "token"}}}}}
 
 
-def world(workloads=(), services=(), secrets=None) -> world_module.World:  # noqa: ANN001
+RAILWAY = world_module.Workload("Railway", "shop", "e/s", replicas=2, ready_replicas=2)
+RW_SECRET = {("shop", "rw"): frozenset({"token"})}
+
+
+def world(workloads=(), services=(), secrets=None, railway_errors=None) -> world_module.World:  # noqa: ANN001
     return world_module.World(
         workloads={(w.namespace, w.kind, w.name): w for w in workloads},
         monitored_services={("shop", s["metadata"]["name"]): s for s in services},
         secrets=dict(secrets or {}),
+        railway_errors=dict(railway_errors or {}),
     )
 
 
@@ -39,8 +44,13 @@ CASES = [
     ("msvc wrong kind", "MonitoredService",
      {"target": {"kubernetes": {"kind": "StatefulSet", "name": "web"}}}, world([WEB]),
      ("False", reasons.TARGET_NOT_FOUND)),
-    ("msvc railway secret ok", "MonitoredService", MSVC_RAILWAY["spec"],
-     world(secrets={("shop", "rw"): frozenset({"token"})}), ("True", reasons.TARGET_FOUND)),
+    ("msvc railway answered", "MonitoredService", MSVC_RAILWAY["spec"],
+     world([RAILWAY], secrets=RW_SECRET), ("True", reasons.TARGET_FOUND)),
+    ("msvc railway not asked yet", "MonitoredService", MSVC_RAILWAY["spec"],
+     world(secrets=RW_SECRET), ("Unknown", reasons.AWAITING_OBSERVATION)),
+    ("msvc railway failing", "MonitoredService", MSVC_RAILWAY["spec"],
+     world(secrets=RW_SECRET, railway_errors={("shop", "e/s"): "Railway refused the token (HTTP 401)"}),
+     ("False", reasons.RAILWAY_UNAVAILABLE)),
     ("msvc railway secret missing", "MonitoredService", MSVC_RAILWAY["spec"],
      world(secrets={("shop", "rw"): None}), ("False", reasons.SECRET_NOT_FOUND)),
     ("msvc railway key missing", "MonitoredService", MSVC_RAILWAY["spec"],
@@ -52,7 +62,9 @@ CASES = [
     ("scp direct", "ScalingPolicy", SCP_DIRECT, world([WEB]), ("True", reasons.TARGET_FOUND)),
     ("scp direct missing", "ScalingPolicy", SCP_DIRECT, world(), ("False", reasons.TARGET_NOT_FOUND)),
     ("scp via railway msvc", "ScalingPolicy", {"targetRef": {"monitoredService": "api"}},
-     world([], [MSVC_RAILWAY]), ("True", reasons.TARGET_FOUND)),
+     world([RAILWAY], [MSVC_RAILWAY]), ("True", reasons.TARGET_FOUND)),
+    ("scp via railway msvc not asked yet", "ScalingPolicy", {"targetRef": {"monitoredService": "api"}},
+     world([], [MSVC_RAILWAY]), ("Unknown", reasons.AWAITING_OBSERVATION)),
     ("alp ok", "AlertPolicy", ALP, world([], [MSVC_WEB], {("shop", "slack"): frozenset({"url"})}),
      ("True", reasons.SERVICES_SELECTED)),
     ("alp service missing", "AlertPolicy", ALP, world(secrets={("shop", "slack"): frozenset({"url"})}),

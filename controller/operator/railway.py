@@ -1,0 +1,164 @@
+"""Railway services in the operator's world: polled, scaled, and their usage as metrics.
+
+Every interval each MonitoredService with a Railway target is asked about (one instance and
+one metrics query per distinct service); the answer becomes a workload of kind "Railway" in
+the view's world (readiness, replicas, scaling read it like a Deployment), a failure becomes
+a RailwayUnavailable reason. Scaling a Railway service goes through the same scaler, with
+this class as its scale target for kind "Railway".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import typing
+
+import kubernetes
+
+from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_scale
+from controller.adapters import railway
+from controller.api import monitoredservice as api
+from controller.core import readiness
+from controller.core import scaling
+from controller.core import world as world_module
+from controller.operator import loop
+from controller.operator import view as view_module
+
+logger = logging.getLogger(__name__)
+KIND = api.KIND.kind
+RAILWAY = "Railway"
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """How to reach one Railway service: its endpoint, token Secret and ids."""
+
+    endpoint: str
+    namespace: str
+    secret: tuple[str, str]  # Secret name, key
+    environment_id: str
+    service_id: str
+
+
+class RailwayWatcher:
+    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
+                 default_endpoint: str, interval_seconds: float = 15.0, allow_loopback: bool = False,
+                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
+        self.view, self.evaluator, self.api = view, evaluator, api_
+        self.default_endpoint = default_endpoint
+        self.interval_seconds = interval_seconds
+        self.allow_loopback = allow_loopback
+        self.clock = clock
+        self.bindings: dict[tuple[str, str], Binding] = {}  # (namespace, "<env>/<service>")
+        self.usage: dict[tuple[str, str], railway.Usage] = {}
+        self._clients: dict[tuple[str, str], railway.RailwayClient] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception:  # one bad poll must not end the watch
+                logger.exception("railway poll failed")
+            await asyncio.sleep(self.interval_seconds)
+
+    def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
+        found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
+        for key in list(self.view.objects):
+            if key[0] != KIND:
+                continue
+            spec = self.view.valid(key, api.MonitoredServiceSpec)
+            if spec is None or spec.target.railway is None:
+                continue
+            target = spec.target.railway
+            binding = Binding(target.endpoint or self.default_endpoint, key[1],
+                              (target.tokenSecretRef.name, target.tokenSecretRef.key),
+                              target.environmentId, target.serviceId)
+            found.setdefault((key[1], readiness.railway_name(target)), (binding, []))[1].append(key)
+        return found
+
+    async def poll(self) -> None:
+        wanted = self._bindings()
+        world = self.view.world
+        for gone in [name for name in self.bindings if name not in wanted]:
+            self.bindings.pop(gone)
+            self.usage.pop(gone, None)
+            world.workloads.pop((gone[0], RAILWAY, gone[1]), None)
+            world.railway_errors.pop(gone, None)
+        results = await asyncio.gather(*(self._ask(binding) for binding, _ in wanted.values()))
+        for (name, (binding, keys)), result in zip(wanted.items(), results):
+            self.bindings[name] = binding
+            before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name))
+            if isinstance(result, str):
+                world.workloads.pop((name[0], RAILWAY, name[1]), None)
+                world.railway_errors[name] = result
+                self.usage.pop(name, None)
+            else:
+                instance, usage = result
+                replicas = instance.replicas if instance.replicas is not None else 1
+                ready = replicas if instance.deployment_status == "SUCCESS" else 0
+                world.workloads[(name[0], RAILWAY, name[1])] = world_module.Workload(
+                    RAILWAY, name[0], name[1], replicas=replicas, ready_replicas=ready,
+                    revision=instance.deployment_id)
+                world.railway_errors.pop(name, None)
+                self.usage[name] = usage
+            if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name)):
+                for key in keys:
+                    self.evaluator.mark(key, *self.view.dependents(key))
+
+    async def _ask(self, binding: Binding) -> tuple[railway.Instance, railway.Usage] | str:
+        try:
+            token = await asyncio.to_thread(self.api.secret_value, binding.namespace, *binding.secret)
+        except kubernetes.client.ApiException as error:
+            return f"cannot read the token Secret: {error.status} {error.reason}"
+        if token is None:
+            return "the token Secret has no such key"
+        client = self._client(binding.endpoint, token.strip())
+        try:
+            instance = await asyncio.to_thread(client.instance, binding.environment_id, binding.service_id)
+            usage = await asyncio.to_thread(client.usage, binding.environment_id, binding.service_id, self.clock())
+        except railway.RailwayError as error:
+            return str(error)
+        return instance, usage
+
+    def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
+        if (endpoint, token) not in self._clients:
+            self._clients[(endpoint, token)] = railway.RailwayClient(endpoint, token, self.allow_loopback)
+        return self._clients[(endpoint, token)]
+
+    # -- what the scaler and the snapshots use -------------------------------------------------
+    def samples(self, namespace: str, name: str) -> dict[scaling.MetricKey, scaling.Sample] | None:
+        """cpu and memory of a Railway service in percent of its limits, as metric samples."""
+        usage = self.usage.get((namespace, name))
+        if usage is None:
+            return None
+        return {("cpu", None): scaling.Sample(usage.cpu, usage.sampled_at if usage.cpu is not None else None),
+                ("memory", None): scaling.Sample(usage.memory, usage.sampled_at if usage.memory is not None else None)}
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
+        """Blocking (the scaler calls it in a worker thread)."""
+        binding = self.bindings.get((namespace, name))
+        if binding is None:
+            raise railway.RailwayError(f"Railway service {name} is not known yet")
+        token = self.api.secret_value(binding.namespace, *binding.secret) or ""
+        self._client(binding.endpoint, token.strip()).set_replicas(binding.environment_id, binding.service_id, replicas)
+        # Railway has no watch: the next poll confirms it; until then the scaler must not act
+        # on the old count (it would step twice).
+        key = (namespace, RAILWAY, name)
+        if key in self.view.world.workloads:
+            self.view.world.workloads[key] = dataclasses.replace(self.view.world.workloads[key], replicas=replicas)
+        return replicas
+
+
+class ScaleTargets:
+    """The scaler's scale target: Kubernetes workloads through `scale`, Railway through its API."""
+
+    def __init__(self, kubernetes_target: kubernetes_scale.ScaleTarget, railway_watcher: RailwayWatcher) -> None:
+        self.kubernetes, self.railway = kubernetes_target, railway_watcher
+
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
+        if kind == RAILWAY:
+            return self.railway.set_replicas(namespace, name, replicas)
+        return self.kubernetes.set_replicas(kind, namespace, name, replicas)

@@ -1,0 +1,94 @@
+"""A Railway service as a MonitoredService target, scaled by a ScalingPolicy: the operator as
+its ServiceAccount talks to the local Railway simulator, which validates every document
+against Railway's published schema."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from localcluster import railway as railway_sim
+
+pytestmark = pytest.mark.integration
+GROUP = "ops.capliquify.io/v1alpha1"
+
+
+@pytest.fixture
+def railway():  # noqa: ANN201
+    simulator = railway_sim.RailwaySimulator(token="t0ken").start()
+    simulator.add_service("svc-1", "api", replicas=1)
+    yield simulator
+    simulator.stop()
+
+
+def objects(endpoint: str) -> list[dict]:
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway"}, "stringData": {"token": "t0ken"}},
+        {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "api"},
+         "spec": {"target": {"railway": {"projectId": "p-1", "environmentId": "env-1", "serviceId": "svc-1",
+                                         "tokenSecretRef": {"name": "railway", "key": "token"}, "endpoint": endpoint}}}},
+        {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "api"},
+         "spec": {"targetRef": {"monitoredService": "api"}, "minReplicas": 1, "maxReplicas": 5,
+                  "evaluationIntervalSeconds": 5, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                  "behavior": {"scaleUp": {"cooldownSeconds": 5, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 10}]},
+                               "scaleDown": {"stabilizationWindowSeconds": 10, "cooldownSeconds": 5,
+                                             "policies": [{"type": "Percent", "value": 100, "periodSeconds": 10}]}}}},
+    ]
+
+
+def get(cluster, kind: str, namespace: str, name: str = "api") -> dict:  # noqa: ANN001
+    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
+
+
+def condition(cluster, kind: str, namespace: str, type_: str) -> dict:  # noqa: ANN001
+    return next((c for c in get(cluster, kind, namespace).get("status", {}).get("conditions", [])
+                 if c["type"] == type_), {})
+
+
+def load(simulator: railway_sim.RailwaySimulator, vcpu: float) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{simulator.port}/control", method="POST",
+                                     data=json.dumps({"serviceId": "svc-1", "loadVcpu": vcpu}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def test_railway_service_is_watched_and_scaled(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects(railway.url)))
+    operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2", "--metrics-interval-seconds=2")
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "TargetFound", 60,
+                     "Railway service found")
+    status = get(cluster, "msvc", namespace)["status"]
+    assert status["target"] == "Railway/svc-1" and status["replicas"] == {"desired": 1, "ready": 1}
+    cluster.wait_for(lambda: (get(cluster, "msvc", namespace)["status"].get("metrics") or {}).get("cpu") == 40, 30,
+                     "Railway cpu in status.metrics")
+    assert condition(cluster, "msvc", namespace, "MetricsAvailable")["reason"] == "MetricsRead"
+
+    timeline = []
+    started = time.monotonic()
+    load(railway, 2.0)  # 200 % of one replica's vCPU
+    cluster.wait_for(lambda: railway.services["svc-1"].replicas == 3, 60, "scaled up to 3 on Railway")
+    timeline.append((round(time.monotonic() - started), railway.services["svc-1"].replicas))
+    time.sleep(12)
+    assert railway.services["svc-1"].replicas == 3, "67 % at 3 replicas is inside the band: hold"
+    load(railway, 0.2)
+    cluster.wait_for(lambda: railway.services["svc-1"].replicas == 1, 90, "scaled down to 1 on Railway")
+    timeline.append((round(time.monotonic() - started), railway.services["svc-1"].replicas))
+    print("Railway replicas over time (s, replicas):", timeline, "| deployments:", len(railway.services["svc-1"].deployments))
+    scp = get(cluster, "scp", namespace)["status"]
+    assert scp["target"] == "Railway/svc-1" and scp["lastDecision"]["to"] == 1 and scp["lastDecision"]["actuated"]
+    assert len(railway.services["svc-1"].deployments) == 3, "each replica change is applied by one deploy"
+    assert railway.invalid == [] and len(railway.documents) > 10
+
+    # A revoked token: Ready=False with Railway's answer, and a Warning.
+    cluster.kubectl("patch", "secret", "railway", "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"stringData": {"token": "revoked"}}))
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "RailwayUnavailable", 60,
+                     "RailwayUnavailable")
+    assert condition(cluster, "msvc", namespace, "Ready")["message"] == \
+        "Railway service svc-1: Railway refused the token (HTTP 401)"
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    assert any(e["reason"] == "RailwayUnavailable" and e["type"] == "Warning" for e in events)
