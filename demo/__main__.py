@@ -23,6 +23,7 @@ import yaml
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
+from localcluster import railway as railway_sim
 from localcluster import receivers
 
 REPO = cluster_module.REPO
@@ -74,6 +75,43 @@ def demo_objects(prometheus_url: str, health_url: str, hook_url: str) -> list[di
     return [deployment, msvc, scp, alp]
 
 
+def railway_phase(local: cluster_module.LocalCluster, simulator: railway_sim.RailwaySimulator) -> None:
+    say("Railway: a MonitoredService on a Railway service (local GraphQL simulator, schema-validated); "
+        "its CPU demand rises, the ScalingPolicy scales it through Railway's API")
+    objects = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway", "namespace": NAMESPACE},
+         "stringData": {"token": "demo-token"}},
+        {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "api", "namespace": NAMESPACE},
+         "spec": {"target": {"railway": {"projectId": "demo", "environmentId": "env-1", "serviceId": "svc-api",
+                                         "tokenSecretRef": {"name": "railway", "key": "token"},
+                                         "endpoint": simulator.url}}}},
+        {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "api", "namespace": NAMESPACE},
+         "spec": {"targetRef": {"monitoredService": "api"}, "minReplicas": 1, "maxReplicas": 6,
+                  "evaluationIntervalSeconds": 5, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                  "behavior": {"scaleUp": {"cooldownSeconds": 5}}}},
+    ]
+    local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    local.wait_for(lambda: ready(local, "msvc", NAMESPACE), 60, "Railway service found")
+    started = time.monotonic()
+    request = urllib.request.Request(f"http://127.0.0.1:{simulator.port}/control", method="POST",
+                                     data=json.dumps({"serviceId": "svc-api", "loadVcpu": 3.0}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+    seen = simulator.services["svc-api"].replicas
+    print(f"{0:>5}s  Railway replicas {seen} (demand 3 vCPU, 1 vCPU per replica)", flush=True)
+    while time.monotonic() - started < 60:
+        replicas = simulator.services["svc-api"].replicas
+        if replicas != seen:
+            status = json.loads(local.kubectl("get", "scp", "api", "-n", NAMESPACE, "-o", "json"))["status"]
+            print(f"{time.monotonic() - started:>5.0f}s  Railway replicas {replicas}: "
+                  f"{status.get('lastDecision', {}).get('reason', '')}", flush=True)
+            seen = replicas
+        if seen >= 5:
+            break
+        time.sleep(1)
+    print(f"GraphQL documents sent: {len(simulator.documents)}, refused by the schema: {len(simulator.invalid)}")
+
+
 def control(app_port: int, body: dict) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{app_port}/control", data=json.dumps(body).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
@@ -108,6 +146,8 @@ def main() -> int:
     prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{app_port}"])
     processes: list[subprocess.Popen[bytes]] = []
     hooks = receivers.HttpReceiver()
+    simulator = railway_sim.RailwaySimulator(token="demo-token").start()
+    simulator.add_service("svc-api", "api", replicas=1)
     operator = None
     try:
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
@@ -138,7 +178,8 @@ def main() -> int:
         say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
         operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
                                                    "--allow-loopback-egress", "--metrics-interval-seconds=5",
-                                                   "--alert-interval-seconds=2").start()
+                                                   "--alert-interval-seconds=2",
+                                                   "--railway-interval-seconds=2").start()
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
         local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")
@@ -180,6 +221,7 @@ def main() -> int:
         if load is not None:
             load.terminate()
         alerting_phase(local, app_port, hooks)
+        railway_phase(local, simulator)
 
         say(f"kubectl get events -n {NAMESPACE} (from the operator)")
         print(local.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "source=capliquify-operator",
@@ -199,6 +241,7 @@ def main() -> int:
             process.terminate()
         prometheus.stop()
         hooks.stop()
+        simulator.stop()
         local.stop()
 
 

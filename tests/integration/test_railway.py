@@ -78,6 +78,8 @@ def test_railway_service_is_watched_and_scaled(cluster, namespace, operator_fact
     cluster.wait_for(lambda: railway.services["svc-1"].replicas == 1, 90, "scaled down to 1 on Railway")
     timeline.append((round(time.monotonic() - started), railway.services["svc-1"].replicas))
     print("Railway replicas over time (s, replicas):", timeline, "| deployments:", len(railway.services["svc-1"].deployments))
+    cluster.wait_for(lambda: (get(cluster, "scp", namespace)["status"].get("lastDecision") or {}).get("to") == 1, 15,
+                     "the decision recorded in status")
     scp = get(cluster, "scp", namespace)["status"]
     assert scp["target"] == "Railway/svc-1" and scp["lastDecision"]["to"] == 1 and scp["lastDecision"]["actuated"]
     assert len(railway.services["svc-1"].deployments) == 3, "each replica change is applied by one deploy"
