@@ -87,7 +87,11 @@ class RailwayWatcher:
             self.usage.pop(gone, None)
             world.workloads.pop((gone[0], RAILWAY, gone[1]), None)
             world.railway_errors.pop(gone, None)
-        results = await asyncio.gather(*(self._ask(binding) for binding, _ in wanted.values()))
+        # One read per token Secret per poll, however many services share it.
+        secrets = sorted({(b.namespace, *b.secret) for b, _ in wanted.values()})
+        tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets))))
+        results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
+                                         for binding, _ in wanted.values()))
         for (name, (binding, keys)), result in zip(wanted.items(), results):
             self.bindings[name] = binding
             before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name))
@@ -108,14 +112,19 @@ class RailwayWatcher:
                 for key in keys:
                     self.evaluator.mark(key, *self.view.dependents(key))
 
-    async def _ask(self, binding: Binding) -> tuple[railway.Instance, railway.Usage] | str:
+    async def _token(self, namespace: str, name: str, key: str) -> tuple[str | None, str | None]:
+        """(token, None) or (None, why not)."""
         try:
-            token = await asyncio.to_thread(self.api.secret_value, binding.namespace, *binding.secret)
+            token = await asyncio.to_thread(self.api.secret_value, namespace, name, key)
         except kubernetes.client.ApiException as error:
-            return f"cannot read the token Secret: {error.status} {error.reason}"
-        if token is None:
-            return "the token Secret has no such key"
-        client = self._client(binding.endpoint, token.strip())
+            return None, f"cannot read the token Secret: {error.status} {error.reason}"
+        return (token.strip(), None) if token is not None else (None, "the token Secret has no such key")
+
+    async def _ask(self, binding: Binding, token: tuple[str | None, str | None]
+                   ) -> tuple[railway.Instance, railway.Usage] | str:
+        if token[0] is None:
+            return token[1] or "no token"
+        client = self._client(binding.endpoint, token[0])
         try:
             instance = await asyncio.to_thread(client.instance, binding.environment_id, binding.service_id)
             usage = await asyncio.to_thread(client.usage, binding.environment_id, binding.service_id, self.clock())
