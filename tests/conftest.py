@@ -15,6 +15,7 @@ import yaml
 from localcluster import cluster as cluster_module
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
+from localcluster import railway as railway_module
 
 REPO = cluster_module.REPO
 OPERATOR_USER = operator_module.OPERATOR_USER
@@ -120,3 +121,12 @@ def demo_stack(cluster: cluster_module.LocalCluster, namespace: str, tmp_path: p
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def railway() -> typing.Iterator[railway_module.RailwaySimulator]:
+    """The local Railway on loopback, token "t0ken", with service svc-1 ("api", 1 replica) in env-1."""
+    simulator = railway_module.RailwaySimulator(token="t0ken").start()
+    simulator.add_service("svc-1", "api", replicas=1)
+    yield simulator
+    simulator.stop()

@@ -17,14 +17,6 @@ pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
 
 
-@pytest.fixture
-def railway():  # noqa: ANN201
-    simulator = railway_sim.RailwaySimulator(token="t0ken").start()
-    simulator.add_service("svc-1", "api", replicas=1)
-    yield simulator
-    simulator.stop()
-
-
 def objects(endpoint: str) -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway"}, "stringData": {"token": "t0ken"}},
