@@ -43,8 +43,9 @@ class Alertmanager:
             self.workdir / "alertmanager.log", f"{self.url}/-/ready")
         return self
 
-    def alerts(self, active: bool = True) -> list[dict]:
-        query = "active=true&silenced=false&inhibited=false" if active else "active=false"
+    def alerts(self) -> list[dict]:
+        """The alerts Alertmanager holds as active (firing, not silenced or inhibited)."""
+        query = "active=true&silenced=false&inhibited=false"
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts?{query}", timeout=5) as response:
             return json.loads(response.read())
 

@@ -8,6 +8,7 @@ import logging
 import kopf
 
 from controller import reasons
+from controller.adapters import railway
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +25,7 @@ class OperatorConfig:
     rate_window: str = "2m"
     metrics_interval_seconds: float = 30.0
     alert_interval_seconds: float = 5.0
-    railway_endpoint: str = "https://backboard.railway.com/graphql/v2"
+    railway_endpoint: str = railway.DEFAULT_ENDPOINT
     railway_interval_seconds: float = 15.0
 
     @property
