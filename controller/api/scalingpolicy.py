@@ -132,46 +132,71 @@ class SelectPolicy(str, enum.Enum):
     DISABLED = "Disabled"
 
 
-class ScalingRules(common.ApiModel):
-    stabilizationWindowSeconds: int = common.field(
-        "Act on the most conservative recommendation of this trailing window.", default=0, ge=0, le=3600
+def _window_field(default: int) -> typing.Any:
+    return common.field(
+        "Act on the most conservative recommendation of this trailing window (up: its minimum; down: its maximum).",
+        default=default, ge=0, le=3600,
     )
-    cooldownSeconds: int = common.field(
-        "Minimum time after a scale event in this direction before the next one.", default=300, ge=0, le=SECONDS_PER_DAY
+
+
+def _cooldown_field(default: int, after: str) -> typing.Any:
+    return common.field(
+        f"Minimum time after {after} before the next scale in this direction.",
+        default=default, ge=0, le=SECONDS_PER_DAY,
     )
-    policies: list[ScalingStepPolicy] = common.field(
-        "Step limits per period; selectPolicy picks among them.", default_factory=list, max_length=10
+
+
+def _policies_field(factory: typing.Callable[[], list[ScalingStepPolicy]]) -> typing.Any:
+    return common.field(
+        "Step limits per period; selectPolicy picks among them. Omitted: this direction's defaults; [] for no limit.",
+        default_factory=factory, max_length=10,
     )
-    selectPolicy: SelectPolicy = common.field(
+
+
+def _select_field() -> typing.Any:
+    return common.field(
         "Max: the policy allowing the largest change; Min: the smallest; Disabled: never scale in this direction.",
         default=SelectPolicy.MAX,
     )
 
 
-def _seed_scale_up() -> ScalingRules:
-    return ScalingRules(
-        stabilizationWindowSeconds=0,
-        cooldownSeconds=300,
-        policies=[
-            ScalingStepPolicy(type=PolicyType.PERCENT, value=100, periodSeconds=60),
-            ScalingStepPolicy(type=PolicyType.PODS, value=4, periodSeconds=60),
-        ],
-        selectPolicy=SelectPolicy.MAX,
-    )
+# Every omitted field takes its own direction's default, as HPA fills each direction
+# separately: one class per direction, so the CRD carries the right defaults for each.
+class ScaleUpRules(common.ApiModel):
+    """Defaults (HPA's): no window, no timer; +100 % or +4 pods per 15 s, whichever is more.
+
+    A scale-up does not wait for a timer: it waits for the pods it added to become ready,
+    because pods not yet ready never count toward a proposal.
+    """
+
+    stabilizationWindowSeconds: int = _window_field(0)
+    cooldownSeconds: int = _cooldown_field(0, "the last scale-up")
+    policies: list[ScalingStepPolicy] = _policies_field(lambda: [
+        ScalingStepPolicy(type=PolicyType.PERCENT, value=100, periodSeconds=15),
+        ScalingStepPolicy(type=PolicyType.PODS, value=4, periodSeconds=15),
+    ])
+    selectPolicy: SelectPolicy = _select_field()
 
 
-def _seed_scale_down() -> ScalingRules:
-    return ScalingRules(
-        stabilizationWindowSeconds=300,
-        cooldownSeconds=300,
-        policies=[ScalingStepPolicy(type=PolicyType.PERCENT, value=50, periodSeconds=60)],
-        selectPolicy=SelectPolicy.MIN,
-    )
+class ScaleDownRules(common.ApiModel):
+    """Defaults: the platform's "cooldown 5 minutes" is this 300 s window (HPA's too): a
+    scale-down goes only as low as the highest recommendation of the last 5 minutes, so it
+    never follows a scale-up within 5 minutes; then at most −50 % per 60 s."""
+
+    stabilizationWindowSeconds: int = _window_field(300)
+    cooldownSeconds: int = _cooldown_field(0, "the last scale in either direction")
+    policies: list[ScalingStepPolicy] = _policies_field(lambda: [
+        ScalingStepPolicy(type=PolicyType.PERCENT, value=50, periodSeconds=60),
+    ])
+    selectPolicy: SelectPolicy = _select_field()
+
+
+ScalingRules = ScaleUpRules | ScaleDownRules
 
 
 class Behavior(common.ApiModel):
-    scaleUp: ScalingRules = common.field("How fast replicas may be added.", default_factory=_seed_scale_up)
-    scaleDown: ScalingRules = common.field("How fast replicas may be removed.", default_factory=_seed_scale_down)
+    scaleUp: ScaleUpRules = common.field("How fast replicas may be added.", default_factory=ScaleUpRules)
+    scaleDown: ScaleDownRules = common.field("How fast replicas may be removed.", default_factory=ScaleDownRules)
 
 
 class UnavailableAction(str, enum.Enum):
@@ -209,8 +234,15 @@ class Mode(str, enum.Enum):
 
 
 class Predictive(common.ApiModel):
-    enabled: bool = common.field("Scale up ahead of a rising trend; never scales down earlier.", default=False)
-    horizonSeconds: int = common.field("How far ahead the trend is projected.", default=300, ge=30, le=3600)
+    """Demand (each metric × ready replicas) is fitted over the last 3 × horizonSeconds; a fit
+    needs 6 points and a history at least one horizon long, so our own scaling and a few
+    noisy samples are never read as a trend."""
+
+    enabled: bool = common.field("Scale up ahead of a rising demand trend; never scales down earlier.", default=False)
+    horizonSeconds: int = common.field(
+        "How far ahead demand is projected: about the time a new replica takes to become ready plus one evaluation.",
+        default=60, ge=30, le=3600,
+    )
 
 
 class ScalingPolicySpec(common.ApiModel):
@@ -249,7 +281,9 @@ class ScalingPolicySpec(common.ApiModel):
         max_length=16,
     )
     behavior: Behavior = common.field("Stabilization, cooldowns and step limits.", default_factory=Behavior)
-    evaluationIntervalSeconds: int = common.field("How often the policy is evaluated.", default=30, ge=5, le=3600)
+    evaluationIntervalSeconds: int = common.field(
+        "How often the policy is evaluated (15 s: HPA's sync period).", default=15, ge=5, le=3600
+    )
     onMetricsUnavailable: OnMetricsUnavailable = common.field(
         "What to do when a metric has no fresh sample.", default_factory=OnMetricsUnavailable
     )

@@ -1,15 +1,26 @@
 """The scaling decision: a pure function of (spec, observations, previous state, now).
 
-Order of judgement, each step recorded in the reason:
-1. each metric's sample, fresh or not;
-2. proportional proposal: up when ANY metric is above scaleUp (ceil(current × value /
-   scaleUp) for the worst), down only when ALL are below scaleDown (the smallest count
-   that keeps every metric under its scaleUp), otherwise hold; missing data never
-   proposes a scale-down (Hold, or the Fallback count when it is higher);
-3. predictive (optional): a rising trend may propose an earlier scale-up, never a down;
-4. stabilization windows (HPA semantics: up takes the window's minimum, down its maximum;
-   a down window not yet fully observed since start-up holds);
-5. cooldowns; 6. step policies per period (Pods/Percent, selectPolicy); 7. min/max.
+Named stages, in order, as HPA's `normalizeDesiredReplicasWithBehaviors` splits its own;
+each returns the count it allows and the limit it applied, and the stage that limited
+the result is named in the reason:
+
+1. **proposal** — from the metrics of *ready* pods (a metric is an average over them):
+   up when ANY metric is above scaleUp, to ceil(ready × value / scaleUp) for the worst;
+   pods not yet ready count as idle capacity on the way up, so a scale-up waits for the
+   pods it added (HPA's unready-pod rule) instead of a timer. Down only when ALL are
+   below scaleDown, to the count that puts every metric at the middle of its hold band,
+   pods not yet ready counted as busy (never removed as idle). Otherwise hold; missing
+   data never proposes a scale-down (Hold, or the Fallback count when it is higher).
+2. **predictive** (optional) — demand (value × ready replicas) fitted over 3 × horizon,
+   from enough points only, projected `horizonSeconds` ahead; it may propose an earlier
+   scale-up, never a down.
+3. **stabilization** — HPA semantics: the result lies between the minimum of the up
+   window's recommendations and the maximum of the down window's; a down window not yet
+   observed since start-up holds.
+4. **cooldown** — up: after the last scale-up; down: after the last scale either way.
+5. **step limit** — Pods/Percent policies per period from the count at the period's start
+   (every change within the period counted, as HPA does), picked by selectPolicy.
+6. **bounds** — minReplicas/maxReplicas.
 """
 
 from __future__ import annotations
@@ -43,8 +54,9 @@ class State:
     """What the previous rounds left behind.
 
     `events` and the last scale times come from status (they survive a restart);
-    `recommendations` and `history` are kept in memory, and `observing_since` says from
-    when: a scale-down window that started before it is not yet fully observed.
+    `recommendations` and `history` (each metric's demand: value × ready replicas) are
+    kept in memory, and `observing_since` says from when: a scale-down window that
+    started before it is not yet fully observed.
     """
 
     observing_since: datetime.datetime
@@ -92,6 +104,23 @@ class Outcome:
     recommendations: tuple[tuple[datetime.datetime, int], ...]
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
     recommendation: str | None = None
+    stages: tuple["Stage", ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """What one stage allowed: its name, the count after it, and the limit it applied."""
+
+    name: str
+    desired: int
+    limit: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    replicas: int
+    direction: str  # Up | Down | Hold
+    reason: str
 
 
 def metric_key(metric: api.MetricThreshold) -> MetricKey:
@@ -139,88 +168,244 @@ def _views(
     return tuple(views)
 
 
-def _trend(points: tuple[tuple[datetime.datetime, float], ...]) -> float | None:
-    """Least-squares slope per second, or None with fewer than 3 points."""
-    if len(points) < 3:
+# Fewer fitted points than this, or a shorter history than the horizon, never forecast.
+PREDICTIVE_MIN_POINTS = 6
+PREDICTIVE_WINDOW_HORIZONS = 3
+
+
+def _fit(points: typing.Sequence[tuple[datetime.datetime, float]], now: datetime.datetime) -> tuple[float, float] | None:
+    """Least squares over the points: (value at `now`, slope per second), or None."""
+    if len(points) < PREDICTIVE_MIN_POINTS:
         return None
-    t0 = points[0][0]
-    xs = [(t - t0).total_seconds() for t, _ in points]
+    xs = [(t - now).total_seconds() for t, _ in points]
     ys = [v for _, v in points]
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     denominator = sum((x - mean_x) ** 2 for x in xs)
     if denominator == 0:
         return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / denominator
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / denominator
+    return mean_y - slope * mean_x, slope
 
 
-def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, period: int, up: bool) -> int:
-    """Replicas at the start of the period: current minus the changes made within it."""
+def _ready(current: int, ready: int | None) -> int:
+    return current if ready is None else max(0, min(ready, current))
+
+
+def _needed(demand: float, per_replica: float) -> int:
+    """Replicas that carry `demand` (metric × replicas) at `per_replica` each."""
+    if per_replica <= 0:
+        return 10**9 if demand > 0 else 0
+    ratio = demand / per_replica
+    return 10**9 if ratio >= 10**9 else math.ceil(ratio - 1e-9)
+
+
+def landing(view: MetricView) -> float:
+    """Where a scale-down puts a metric: the middle of its hold band, so that it lands as
+    far from scale-up as from scale-down and a small rise cannot reverse it."""
+    return (view.scale_up + view.scale_down) / 2
+
+
+def propose(
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int, ready: int
+) -> Proposal:
+    """Stage 1: (proposed replicas, direction, reason) from the metrics alone."""
+    usable = [v for v in views if v.value is not None]
+    missing = [v for v in views if v.value is None]
+    above = [v for v in usable if v.band == "above"]
+    unready = current - ready
+    if above and ready == 0 and current > 0:
+        return Proposal(current, "Hold", f"no ready pod yet; waiting for {current} starting")
+    if above:
+        base = max(ready, 1)
+        worst = max(above, key=lambda v: _needed(base * v.value, v.scale_up))  # type: ignore[operator]
+        needed = _needed(base * worst.value, worst.scale_up)  # type: ignore[operator]
+        reason = f"{worst.label} {fmt(worst.value, worst.key)} > {fmt(worst.scale_up, worst.key)} (scale-up threshold)"  # type: ignore[arg-type]
+        if needed <= current and unready > 0:
+            # HPA's rule: pods not yet ready are taken as idle capacity; they will carry it.
+            return Proposal(current, "Hold", f"{reason}, but {unready} starting pod(s) cover it")
+        return Proposal(max(needed, current + 1), "Up", reason)
+    if missing:
+        names = ", ".join(f"{v.label} ({v.problem})" for v in missing)
+        action = spec.onMetricsUnavailable
+        if action.action == api.UnavailableAction.FALLBACK.value and action.replicas is not None and action.replicas > current:
+            return Proposal(action.replicas, "Up", f"metrics unavailable: {names}; fallback to {action.replicas}")
+        return Proposal(current, "Hold", f"metrics unavailable: {names}; holding (never scale down blind)")
+    if usable and all(v.band == "below" for v in usable):
+        if ready == 0:
+            return Proposal(current, "Hold", "all metrics below scale-down thresholds, but no pod is ready to measure")
+        needed = max(_needed(ready * v.value, landing(v)) for v in usable)  # type: ignore[operator]
+        proposed = max(needed + unready, 1)
+        if proposed < current:
+            summary = ", ".join(f"{v.label} {fmt(v.value, v.key)} < {fmt(v.scale_down, v.key)}" for v in usable)  # type: ignore[arg-type]
+            return Proposal(proposed, "Down", f"all metrics below scale-down thresholds ({summary})")
+        return Proposal(current, "Hold", "all metrics below scale-down thresholds, but fewer replicas would leave the hold band")
+    within = [v for v in usable if v.band == "within"]
+    first = within[0] if within else usable[0]
+    return Proposal(current, "Hold", (
+        f"{first.label} {fmt(first.value, first.key)} within {fmt(first.scale_down, first.key)}.."  # type: ignore[arg-type]
+        f"{fmt(first.scale_up, first.key)} (hold band)"
+    ))
+
+
+def demand_history(
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], state: State, ready: int, now: datetime.datetime
+) -> dict[MetricKey, tuple[tuple[datetime.datetime, float], ...]]:
+    """Each metric's demand (value × ready replicas) over the predictive window: demand does
+    not move when replicas do, so the fit does not mistake our own scaling for a trend."""
+    keep = datetime.timedelta(seconds=spec.predictive.horizonSeconds * PREDICTIVE_WINDOW_HORIZONS)
+    history = {}
+    for view in views:
+        points = tuple((t, d) for t, d in state.history.get(view.key, ()) if now - t <= keep)
+        if view.value is not None and ready > 0:
+            points += ((now, view.value * ready),)
+        history[view.key] = points
+    return history
+
+
+def predict(
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], history: typing.Mapping[MetricKey, typing.Sequence[
+        tuple[datetime.datetime, float]]], proposal: Proposal, current: int, now: datetime.datetime,
+) -> Proposal:
+    """Stage 2: a rising demand trend may propose an earlier (or larger) scale-up, never a down."""
+    if not spec.predictive.enabled or proposal.direction == "Down":
+        return proposal
+    horizon = spec.predictive.horizonSeconds
+    best = proposal
+    for view in views:
+        points = history.get(view.key, ())
+        if view.value is None or not points or (now - points[0][0]).total_seconds() < horizon:
+            continue  # too short a history to forecast
+        fit = _fit(points, now)
+        if fit is None or fit[1] <= 0:
+            continue
+        projected = fit[0] + fit[1] * horizon
+        needed = _needed(projected, view.scale_up)
+        if needed > max(current, best.replicas if best.direction == "Up" else current):
+            best = Proposal(needed, "Up", (
+                f"{view.label} demand rising, forecast {fmt(projected / max(current, 1), view.key)} on {current} "
+                f"replicas > {fmt(view.scale_up, view.key)} in {horizon}s (predictive)"))
+    return best
+
+
+def stabilize(
+    spec: api.ScalingPolicySpec, proposal: Proposal, current: int, state: State, now: datetime.datetime
+) -> tuple[Stage, tuple[tuple[datetime.datetime, int], ...]]:
+    """Stage 3 (HPA's stabilizeRecommendationWithBehaviors): between the up window's minimum
+    and the down window's maximum; the proposal joins both windows."""
+    up_seconds = spec.behavior.scaleUp.stabilizationWindowSeconds
+    down_seconds = spec.behavior.scaleDown.stabilizationWindowSeconds
+    keep = datetime.timedelta(seconds=max(up_seconds, down_seconds))
+    recommendations = tuple((t, r) for t, r in (*state.recommendations, (now, proposal.replicas)) if now - t <= keep)
+    up_floor = min(r for t, r in recommendations if now - t <= datetime.timedelta(seconds=up_seconds))
+    down_ceiling = max(r for t, r in recommendations if now - t <= datetime.timedelta(seconds=down_seconds))
+    desired = min(max(current, up_floor), down_ceiling)
+    limit = None
+    if proposal.direction == "Up" and desired < proposal.replicas:
+        limit = f"scale-up window {up_seconds}s"
+    elif proposal.direction == "Down" and now - state.observing_since < datetime.timedelta(seconds=down_seconds):
+        desired = current
+        limit = f"scale-down window {down_seconds}s not yet observed since start"
+    elif proposal.direction == "Down" and desired > proposal.replicas:
+        limit = f"scale-down window {down_seconds}s (highest recommendation {down_ceiling})"
+    return Stage("stabilization", desired, limit), recommendations
+
+
+def cool_down(spec: api.ScalingPolicySpec, desired: int, current: int, state: State,
+              now: datetime.datetime) -> tuple[Stage, tuple[str, str, str]]:
+    """Stage 4: cooldowns; an absolute time in the condition keeps it unchanged while waiting."""
+    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    if desired > current and state.last_scale_up is not None:
+        until = state.last_scale_up + datetime.timedelta(seconds=spec.behavior.scaleUp.cooldownSeconds)
+        if until > now:
+            return (Stage("cooldown", current, f"scale-up cooldown ({(until - now).total_seconds():.0f}s left)"),
+                    ("False", "BackoffUpscale", f"scale-up cooldown until {_stamp(until)}"))
+    if desired < current:
+        last = max((t for t in (state.last_scale_up, state.last_scale_down) if t is not None), default=None)
+        if last is not None:
+            until = last + datetime.timedelta(seconds=spec.behavior.scaleDown.cooldownSeconds)
+            if until > now:
+                return (Stage("cooldown", current, f"scale-down cooldown ({(until - now).total_seconds():.0f}s left)"),
+                        ("False", "BackoffDownscale", f"scale-down cooldown until {_stamp(until)}"))
+    return Stage("cooldown", desired), able
+
+
+def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, period: int) -> int:
+    """Replicas at the start of the period: current less every change made within it (HPA:
+    currentReplicas - replicasAddedInCurrentPeriod + replicasDeletedInCurrentPeriod)."""
     since = now - datetime.timedelta(seconds=period)
-    changed = sum(
-        e.to_replicas - e.from_replicas
-        for e in events
-        if e.time > since and ((e.to_replicas > e.from_replicas) == up) and e.to_replicas != e.from_replicas
-    )
-    return current - changed
+    return current - sum(e.to_replicas - e.from_replicas for e in events if e.time > since)
 
 
-def _step_limit(
-    rules: api.ScalingRules, events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, up: bool
-) -> tuple[int | None, str | None]:
+def step_limit(spec: api.ScalingPolicySpec, desired: int, current: int, events: tuple[ScaleEvent, ...],
+               now: datetime.datetime) -> Stage:
+    """Stage 5 (HPA's calculateScaleUpLimit / calculateScaleDownLimit)."""
+    if desired == current:
+        return Stage("step limit", desired)
+    up = desired > current
+    rules = spec.behavior.scaleUp if up else spec.behavior.scaleDown
+    direction = "scale-up" if up else "scale-down"
     if rules.selectPolicy == api.SelectPolicy.DISABLED.value:
-        return current, "scaling in this direction is disabled (selectPolicy Disabled)"
+        return Stage("step limit", current, f"{direction} disabled (selectPolicy Disabled)")
     limits = []
     for policy in rules.policies:
-        start = _period_start(events, current, now, policy.periodSeconds, up)
+        start = _period_start(events, current, now, policy.periodSeconds)
         if policy.type == api.PolicyType.PODS.value:
             limit = start + policy.value if up else start - policy.value
         elif up:
             limit = math.ceil(start * (1 + policy.value / 100))
         else:
             limit = math.floor(start * (1 - policy.value / 100))
-        limits.append((limit, f"{policy.type} {policy.value}{'%' if policy.type == 'Percent' else ''} per "
-                              f"{policy.periodSeconds}s"))
+        limits.append((limit, f"{direction} policy {policy.type} {policy.value}"
+                              f"{'%' if policy.type == 'Percent' else ''} per {policy.periodSeconds}s"))
     if not limits:
-        return None, None
+        return Stage("step limit", desired)
     # Max: the policy allowing the largest change; Min: the smallest.
     largest_change = rules.selectPolicy == api.SelectPolicy.MAX.value
-    if up:
-        return (max if largest_change else min)(limits)
-    return (min if largest_change else max)(limits)
+    pick = (max if largest_change else min) if up else (min if largest_change else max)
+    limit, name = pick(limits)
+    if up and desired > limit:
+        return Stage("step limit", max(limit, current), name)
+    if not up and desired < limit:
+        return Stage("step limit", min(limit, current), name)
+    return Stage("step limit", desired)
 
 
-def _proposal(
-    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int
-) -> tuple[int, str, str]:
-    """(proposed replicas, direction, reason) from the metrics alone."""
-    base = max(current, 1)
-    usable = [v for v in views if v.value is not None]
-    missing = [v for v in views if v.value is None]
-    above = [v for v in usable if v.band == "above"]
-    if above:
-        worst = max(above, key=lambda v: math.ceil(base * v.value / v.scale_up))  # type: ignore[operator]
-        proposed = max(math.ceil(base * worst.value / worst.scale_up), current + 1)  # type: ignore[operator]
-        reason = f"{worst.label} {fmt(worst.value, worst.key)} > {fmt(worst.scale_up, worst.key)} (scale-up threshold)"  # type: ignore[arg-type]
-        return proposed, "Up", reason
-    if missing:
-        names = ", ".join(f"{v.label} ({v.problem})" for v in missing)
-        action = spec.onMetricsUnavailable
-        if action.action == api.UnavailableAction.FALLBACK.value and action.replicas is not None and action.replicas > current:
-            return action.replicas, "Up", f"metrics unavailable: {names}; fallback to {action.replicas}"
-        return current, "Hold", f"metrics unavailable: {names}; holding (never scale down blind)"
-    if usable and all(v.band == "below" for v in usable):
-        needed = max(math.ceil(current * v.value / v.scale_up) for v in usable)  # type: ignore[operator]
-        proposed = max(needed, 1)
-        if proposed < current:
-            summary = ", ".join(f"{v.label} {fmt(v.value, v.key)} < {fmt(v.scale_down, v.key)}" for v in usable)  # type: ignore[arg-type]
-            return proposed, "Down", f"all metrics below scale-down thresholds ({summary})"
-        return current, "Hold", "all metrics below scale-down thresholds, but fewer replicas would exceed scale-up"
-    within = [v for v in usable if v.band == "within"]
-    first = within[0] if within else usable[0]
-    return current, "Hold", (
-        f"{first.label} {fmt(first.value, first.key)} within {fmt(first.scale_down, first.key)}.."  # type: ignore[arg-type]
-        f"{fmt(first.scale_up, first.key)} (hold band)"
-    )
+def bound(spec: api.ScalingPolicySpec, desired: int, proposal: Proposal) -> Stage:
+    """Stage 6: minReplicas/maxReplicas; at max while a metric still presses counts as limited."""
+    if desired > spec.maxReplicas or (proposal.direction == "Up" and desired == spec.maxReplicas < proposal.replicas):
+        return Stage("bounds", min(desired, spec.maxReplicas), f"maxReplicas {spec.maxReplicas}")
+    if desired < spec.minReplicas:
+        return Stage("bounds", spec.minReplicas, f"minReplicas {spec.minReplicas}")
+    return Stage("bounds", desired)
+
+
+def _conditions(
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], stages: typing.Sequence[Stage], current: int
+) -> tuple[tuple[str, str, str], tuple[str, str, str], str | None]:
+    """ScalingActive and ScalingLimited (HPA-compatible), and advice when stuck at max."""
+    final = stages[-1]
+    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    recommendation = None
+    if final.limit and final.limit.startswith("maxReplicas"):
+        limited = ("True", "TooManyReplicas", f"the desired replica count is more than the maximum {spec.maxReplicas}")
+        pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
+        recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
+    elif final.limit and final.limit.startswith("minReplicas"):
+        limited = ("True", "TooFewReplicas", f"the desired replica count is less than the minimum {spec.minReplicas}")
+    else:
+        step = next((s for s in stages if s.name == "step limit"), None)
+        if step is not None and step.limit and step.desired == final.desired:
+            limited = ("True", "ScaleUpLimit" if final.desired > current else "ScaleDownLimit",
+                       f"limited by {step.name}: {step.limit}")
+    invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
+    if invalid:
+        active = ("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
+    elif any(v.value is None for v in views):
+        missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.value is None)
+        active = ("False", "MetricsUnavailable", f"no fresh value for {missing}")
+    else:
+        active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
+    return active, limited, recommendation
 
 
 def decide(
@@ -229,105 +414,33 @@ def decide(
     samples: typing.Mapping[MetricKey, Sample],
     state: State,
     now: datetime.datetime,
+    ready: int | None = None,
 ) -> Outcome:
+    """`current` is the workload's replica count (spec), `ready` how many of its pods are
+    ready (None: all of them)."""
     views = _views(spec, samples, now)
-    history = {
-        key: tuple((t, v) for t, v in state.history.get(key, ()) if now - t <= datetime.timedelta(
-            seconds=max(spec.predictive.horizonSeconds, 300))) + (((now, view.value),) if view.value is not None else ())
-        for key, view in ((v.key, v) for v in views)
-    }
-    proposed, direction, reason = _proposal(spec, views, current)
-    invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
+    ready_now = _ready(current, ready)
+    history = demand_history(spec, views, state, ready_now, now)
+    proposal = propose(spec, views, current, ready_now)
+    proposal = predict(spec, views, history, proposal, current, now)
+    stabilized, recommendations = stabilize(spec, proposal, current, state, now)
+    cooled, able = cool_down(spec, stabilized.desired, current, state, now)
+    stepped = step_limit(spec, cooled.desired, current, state.events, now)
+    bounded = bound(spec, stepped.desired, proposal)
+    stages = (Stage("proposal", proposal.replicas), stabilized, cooled, stepped, bounded)
+    active, limited, recommendation = _conditions(spec, views, stages, current)
 
-    if spec.predictive.enabled and direction != "Up":
-        for view in views:
-            slope = _trend(history.get(view.key, ()))
-            if view.value is None or slope is None or slope <= 0:
-                continue
-            projected = view.value + slope * spec.predictive.horizonSeconds
-            if projected > view.scale_up:
-                proposed = max(math.ceil(max(current, 1) * projected / view.scale_up), current + 1)
-                direction = "Up"
-                reason = (f"{view.label} {fmt(view.value, view.key)} rising, forecast {fmt(projected, view.key)} > "
-                          f"{fmt(view.scale_up, view.key)} in {spec.predictive.horizonSeconds}s (predictive)")
-                break
-
-    limited_by: str | None = None
-    # Stabilization (HPA semantics); the latest proposal joins both windows.
-    recommendations = state.recommendations + ((now, proposed),)
-    longest = max(spec.behavior.scaleUp.stabilizationWindowSeconds, spec.behavior.scaleDown.stabilizationWindowSeconds)
-    recommendations = tuple((t, r) for t, r in recommendations if now - t <= datetime.timedelta(seconds=longest))
-    up_window = datetime.timedelta(seconds=spec.behavior.scaleUp.stabilizationWindowSeconds)
-    down_window = datetime.timedelta(seconds=spec.behavior.scaleDown.stabilizationWindowSeconds)
-    up_recommendation = min(r for t, r in recommendations if now - t <= up_window)
-    down_recommendation = max(r for t, r in recommendations if now - t <= down_window)
-    desired = current
-    if direction == "Up":
-        desired = max(current, up_recommendation)
-        if desired < proposed:
-            limited_by = f"scale-up stabilization window {spec.behavior.scaleUp.stabilizationWindowSeconds}s"
-    elif direction == "Down":
-        desired = min(current, down_recommendation)
-        if now - state.observing_since < down_window:
-            desired = current
-            limited_by = (f"scale-down stabilization window {spec.behavior.scaleDown.stabilizationWindowSeconds}s "
-                          "not yet observed since start")
-        elif desired > proposed:
-            limited_by = f"scale-down stabilization window {spec.behavior.scaleDown.stabilizationWindowSeconds}s"
-
-    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
-    # Cooldowns: up counts from the last scale-up; down from the last scale in either direction.
-    if desired > current and state.last_scale_up is not None:
-        until = state.last_scale_up + datetime.timedelta(seconds=spec.behavior.scaleUp.cooldownSeconds)
-        if until > now:
-            limited_by = f"scale-up cooldown ({(until - now).total_seconds():.0f}s left)"
-            # An absolute time keeps the condition unchanged (no write) while cooling down.
-            able = ("False", "BackoffUpscale", f"scale-up cooldown until {_stamp(until)}")
-            desired = current
-    if desired < current:
-        last = max((t for t in (state.last_scale_up, state.last_scale_down) if t is not None), default=None)
-        if last is not None:
-            until = last + datetime.timedelta(seconds=spec.behavior.scaleDown.cooldownSeconds)
-            if until > now:
-                limited_by = f"scale-down cooldown ({(until - now).total_seconds():.0f}s left)"
-                able = ("False", "BackoffDownscale", f"scale-down cooldown until {_stamp(until)}")
-                desired = current
-
-    # Step policies per period.
-    if desired != current:
-        up = desired > current
-        limit, policy = _step_limit(spec.behavior.scaleUp if up else spec.behavior.scaleDown, state.events, current, now, up)
-        if limit is not None and ((up and desired > limit) or (not up and desired < limit)):
-            desired = max(limit, current) if up else min(limit, current)
-            limited_by = f"{'scale-up' if up else 'scale-down'} policy {policy}"
-
-    # Bounds.
-    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
-    recommendation = None
-    if desired > spec.maxReplicas or (direction == "Up" and desired == spec.maxReplicas < proposed):
-        desired = min(desired, spec.maxReplicas)
-        limited_by = f"maxReplicas {spec.maxReplicas}"
-        limited = ("True", "TooManyReplicas", f"the desired replica count is more than the maximum {spec.maxReplicas}")
-        pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
-        recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
-    elif desired < spec.minReplicas:
-        desired = spec.minReplicas
-        limited_by = f"minReplicas {spec.minReplicas}"
-        limited = ("True", "TooFewReplicas", f"the desired replica count is less than the minimum {spec.minReplicas}")
-    elif limited_by and "policy" in limited_by:
-        limited = ("True", "ScaleUpLimit" if desired > current else "ScaleDownLimit", f"limited by {limited_by}")
-
-    if invalid:
-        active = ("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
-    elif any(v.value is None for v in views):
-        missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.value is None)
-        active = ("False", "MetricsUnavailable", f"no fresh value for {missing}")
+    desired = bounded.desired
+    binding = [s for s in stages if s.limit]
+    # The stage that set the final count speaks; a stage whose limit a later one undid does not.
+    speaking = next((s for s in reversed(binding) if s.desired == desired or s is bounded), None)
+    limited_by = f"{speaking.name}: {speaking.limit}" if speaking else None
+    direction = "Up" if desired > current else "Down" if desired < current else "Hold"
+    if direction == "Hold" and limited_by:
+        summary = f"{proposal.reason}; held by {limited_by}"
+    elif limited_by:
+        summary = f"{proposal.reason}; limited by {limited_by}"
     else:
-        active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
-
-    final_direction = "Up" if desired > current else "Down" if desired < current else "Hold"
-    summary = reason if final_direction != "Hold" or not limited_by else f"{reason}; held by {limited_by}"
-    if final_direction != "Hold" and limited_by:
-        summary = f"{reason}; limited by {limited_by}"
-    return Outcome(final_direction, current, desired, summary, limited_by, views, able, active, limited,
-                   recommendations, history, recommendation)
+        summary = proposal.reason
+    return Outcome(direction, current, desired, summary, limited_by, views, able, active, limited,
+                   recommendations, history, recommendation, stages)

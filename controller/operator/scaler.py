@@ -284,7 +284,7 @@ class Scaler:
         now = self.clock()
         current_status = obj.get("status") or {}
         state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
-        outcome = scaling.decide(spec, workload.replicas, samples, state, now)
+        outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas)
         self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history)
 
         blocked_reason, blocked_message = self._blocked(key, obj, target, owners)

@@ -114,7 +114,7 @@ def test_scales_up_with_steps_then_down_after_stabilization(cluster, namespace, 
     messages = sorted(e["message"] for e in scaled_up)
     assert all(re.match(r"cpu \d+% > 70% \(scale-up threshold\)(; limited by .*)?: \d -> \d$", m) for m in messages), messages
     # At 3 pods the load asks for 5 or more: the step policy must have limited at least once.
-    assert any("limited by scale-up policy Pods 1 per 10s" in m for m in messages), messages
+    assert any("limited by step limit: scale-up policy Pods 1 per 10s" in m for m in messages), messages
     assert events(cluster, namespace, "ScaledDown")
 
 

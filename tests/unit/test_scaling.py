@@ -54,7 +54,8 @@ CASES = [
     ("up on latency alone", spec(), 4, samples(cpu=50, latency=5000), state(), ("Up", 10), "latencyP95 5000ms > 2000ms"),
     ("any metric above wins over others below", spec(), 4, samples(cpu=10, latency=2500), state(), ("Up", 5), "latencyP95"),
     ("hold band", spec(), 4, samples(cpu=50, latency=900), state(), ("Hold", 4), "hold band"),
-    ("down only when all below", spec(), 8, samples(cpu=20, latency=400), state(), ("Down", 3),
+    # 8 × 20 % lands cpu at the middle of its band (50 %): ceil(3.2) = 4.
+    ("down only when all below", spec(), 8, samples(cpu=20, latency=400), state(), ("Down", 4),
      "all metrics below scale-down thresholds"),
     ("one metric in band blocks down", spec(), 8, samples(cpu=20, latency=600), state(), ("Hold", 4 * 2), "hold band"),
     ("down never below min", spec(), 3, samples(cpu=1, latency=10), state(), ("Down", 2), "minReplicas 2"),
@@ -91,11 +92,11 @@ CASES = [
      samples(cpu=5, latency=1), state(), ("Down", 5), "scale-down policy Percent 50%"),
     ("down stabilization takes the window maximum", spec(down={"stabilizationWindowSeconds": 300}), 8,
      samples(cpu=20, latency=400), state(recommendations=((ago(200), 7), (ago(100), 5))), ("Down", 7),
-     "scale-down stabilization window 300s"),
+     "stabilization: scale-down window 300s (highest recommendation 7)"),
     ("down window not observed since start", spec(down={"stabilizationWindowSeconds": 300}), 8,
      samples(cpu=20, latency=400), state(since=ago(100)), ("Hold", 8), "not yet observed since start"),
     ("up stabilization takes the window minimum", spec(up={"stabilizationWindowSeconds": 120}), 4,
-     samples(cpu=140, latency=1), state(recommendations=((ago(60), 5),)), ("Up", 5), "scale-up stabilization window"),
+     samples(cpu=140, latency=1), state(recommendations=((ago(60), 5),)), ("Up", 5), "stabilization: scale-up window 120s"),
 ]
 
 
@@ -122,15 +123,100 @@ def test_hpa_conditions() -> None:
     assert cooling.able_to_scale[:2] == ("False", "BackoffUpscale")
 
 
-def test_predictive_scales_up_ahead_but_never_down() -> None:
-    policy = spec(predictive={"enabled": True, "horizonSeconds": 300})
-    rising = {("cpu", None): tuple((ago(90 - 30 * i), 40.0 + 5 * i) for i in range(3))}
-    outcome = scaling.decide(policy, 4, samples(cpu=55, latency=1), state(history=rising), NOW)
-    assert outcome.direction == "Up" and "predictive" in outcome.reason
-    falling = {("cpu", None): tuple((ago(90 - 30 * i), 60.0 - 10 * i) for i in range(3))}
-    outcome = scaling.decide(policy, 4, samples(cpu=35, latency=600), state(history=falling), NOW)
+def demand(points: list[tuple[float, float, int]]) -> dict:  # noqa: D103
+    """History as the core keeps it: (seconds ago, cpu, ready replicas) -> demand."""
+    return {("cpu", None): tuple((ago(seconds), cpu * ready) for seconds, cpu, ready in points)}
+
+
+# -- Defect 2 (issue 8): pods not yet ready are not multiplied by a metric of ready pods. --
+
+def test_starting_pods_hold_a_scale_up_until_ready() -> None:
+    """HPA: unready pods count as 0 % on a scale-up; 2 ready at 100 % need 3 of 70 %, and 4 exist."""
+    outcome = scaling.decide(spec(), 4, samples(cpu=100, latency=1), state(), NOW, ready=2)
+    assert (outcome.direction, outcome.desired) == ("Hold", 4), outcome.reason
+    assert "2 starting pod(s) cover it" in outcome.reason
+
+
+def test_scale_up_is_sized_on_ready_pods() -> None:
+    # 4 ready at 100 % need ceil(4 × 100 / 70) = 6; the 2 starting pods are part of them.
+    outcome = scaling.decide(spec(), 6, samples(cpu=100, latency=1), state(), NOW, ready=4)
+    assert (outcome.direction, outcome.desired) == ("Hold", 6)
+    outcome = scaling.decide(spec(), 5, samples(cpu=100, latency=1), state(), NOW, ready=4)
+    assert (outcome.direction, outcome.desired) == ("Up", 6)
+
+
+def test_starting_pods_are_not_removed_as_idle() -> None:
+    # 4 ready at 10 % carry 0.8 of a pod at the band's middle (50 %) -> 1; 2 starting pods stay.
+    outcome = scaling.decide(spec(minReplicas=1), 6, samples(cpu=10, latency=1), state(), NOW, ready=4)
+    assert (outcome.direction, outcome.desired) == ("Down", 3)
+
+
+# -- Defect 3: predictive works on demand, needs history and points, fits over a window. --
+
+PREDICTIVE = {"enabled": True, "horizonSeconds": 300}
+
+
+def test_predictive_ignores_our_own_scale_down() -> None:
+    """8 -> 4 replicas 60 s ago: 25 % for 4 min, then 50 %; demand is flat (200), no forecast."""
+    history = demand([(300 - 15 * i, 25, 8) for i in range(17)] + [(45 - 15 * i, 50, 4) for i in range(3)])
+    outcome = scaling.decide(spec(predictive=PREDICTIVE), 4, samples(cpu=50, latency=1),
+                             state(history=history), NOW, ready=4)
+    assert outcome.direction == "Hold", outcome.reason
+
+
+def test_predictive_never_forecasts_from_three_points() -> None:
+    history = demand([(30, 66, 6), (15, 68, 6)])
+    outcome = scaling.decide(spec(predictive=PREDICTIVE), 6, samples(cpu=70, latency=1),
+                             state(history=history), NOW, ready=6)
+    assert outcome.direction == "Hold", outcome.reason
+
+
+def test_predictive_scales_up_ahead_of_a_sustained_rise_but_never_down() -> None:
+    rising = demand([(300 - 15 * i, 40 + 1.0 * i, 4) for i in range(20)])  # +4 %/min on 4 pods
+    outcome = scaling.decide(spec(predictive=PREDICTIVE), 4, samples(cpu=60, latency=1), state(history=rising), NOW)
+    assert outcome.direction == "Up" and "predictive" in outcome.reason, outcome.reason
+    assert scaling.decide(spec(), 4, samples(cpu=60, latency=1), state(history=rising), NOW).direction == "Hold"
+    falling = demand([(300 - 15 * i, 60 - 1.0 * i, 4) for i in range(20)])
+    outcome = scaling.decide(spec(predictive=PREDICTIVE), 4, samples(cpu=40, latency=600), state(history=falling), NOW)
     assert outcome.direction == "Hold"
-    assert scaling.decide(spec(), 4, samples(cpu=55, latency=1), state(history=rising), NOW).direction == "Hold"
+
+
+def test_predictive_keeps_demand_not_raw_values() -> None:
+    outcome = scaling.decide(spec(predictive=PREDICTIVE), 4, samples(cpu=50, latency=1), state(), NOW, ready=2)
+    assert outcome.history[("cpu", None)][-1] == (NOW, 100.0)
+
+
+# -- Defect 4: every omitted behaviour field takes its own direction's default. --
+
+def test_omitted_fields_take_their_direction_defaults() -> None:
+    policy = api.ScalingPolicySpec.model_validate({"targetRef": {"monitoredService": "web"},
+                                                   "behavior": {"scaleDown": {"cooldownSeconds": 0}}})
+    down, up = policy.behavior.scaleDown, policy.behavior.scaleUp
+    assert (down.stabilizationWindowSeconds, down.cooldownSeconds) == (300, 0)
+    assert [(p.type, p.value, p.periodSeconds) for p in down.policies] == [("Percent", 50, 60)]
+    policy = api.ScalingPolicySpec.model_validate({"targetRef": {"monitoredService": "web"},
+                                                   "behavior": {"scaleUp": {"stabilizationWindowSeconds": 30}}})
+    assert [(p.type, p.value, p.periodSeconds) for p in policy.behavior.scaleUp.policies] == [
+        ("Percent", 100, 15), ("Pods", 4, 15)]
+    assert policy.behavior.scaleDown.stabilizationWindowSeconds == 300
+
+
+def test_an_explicit_empty_policy_list_means_no_step_limit() -> None:
+    policy = spec(up={"policies": []})
+    assert scaling.decide(policy, 2, samples(cpu=700, latency=1), state(), NOW).desired == 20
+
+
+def test_period_start_counts_changes_in_both_directions() -> None:
+    """HPA: periodStartReplicas = current - added + deleted within the period."""
+    policy = spec(up={"policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]})
+    events = (scaling.ScaleEvent(ago(50), 6, 4),)  # a scale-down 50 s ago: the period started at 6
+    assert scaling.decide(policy, 4, samples(cpu=350, latency=1), state(events=events), NOW).desired == 8
+
+
+def test_every_stage_is_reported() -> None:
+    outcome = scaling.decide(spec(maxReplicas=6), 4, samples(cpu=350, latency=1), state(), NOW)
+    assert [s.name for s in outcome.stages] == ["proposal", "stabilization", "cooldown", "step limit", "bounds"]
+    assert outcome.limited_by == "bounds: maxReplicas 6"
 
 
 def test_custom_metric_by_name() -> None:
