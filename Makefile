@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
 KUBECTL := $(shell command -v kubectl)
 
-.PHONY: all deps apt venv controlplane crds lint test test-unit test-integration demo bench clean
+.PHONY: all deps apt venv controlplane crds lint test test-unit test-integration demo bench bench-quality clean
 
 all: test
 
@@ -56,6 +56,10 @@ demo: deps
 
 bench: deps
 	$(PY) -m bench
+
+# Scaling quality against the HPA v2 port on the closed-loop simulator (simulated time; seconds).
+bench-quality: venv
+	$(PY) -m bench.quality --plot-dir docs/img
 
 clean:
 	rm -rf $(VENV) .pytest_cache

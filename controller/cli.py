@@ -166,6 +166,35 @@ def read_series(path: pathlib.Path) -> list:
     return sorted(points, key=lambda p: p.at)
 
 
+def _closed_loop(args: argparse.Namespace, spec: typing.Any) -> int:
+    """`--trace`: the policy (and a baseline) against the plant, scored; see controller/sim."""
+    from controller.sim import closedloop
+    from controller.sim import plant
+    from controller.sim import plot
+    from controller.sim import traces
+
+    try:
+        trace = traces.built_in(args.trace) if args.trace in traces.BUILT_IN else traces.from_csv(pathlib.Path(args.trace))
+    except (ValueError, OSError) as error:
+        print(f"{args.trace}: {error}", file=sys.stderr)
+        return 2
+    model = plant.Model(capacity=args.capacity, startup_seconds=args.startup, metric_window_seconds=args.window,
+                        metric_lag_seconds=args.lag, slo_utilisation=args.slo)
+    policy = closedloop.PolicyController(spec)
+    controllers: list[closedloop.Controller] = [policy]
+    if args.baseline == "hpa":
+        controllers.append(closedloop.HpaController(spec.minReplicas, spec.maxReplicas, args.hpa_target))
+    comparison = closedloop.compare(controllers, trace, model, spec.minReplicas, spec.maxReplicas)
+    print(closedloop.scorecard(comparison))
+    if args.all:
+        for at, reason in policy.reasons:
+            print(f"{at:>6}  {reason}")
+    if args.plot:
+        plot.write(comparison, pathlib.Path(args.plot))
+        print(f"plot: {args.plot}")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from controller.core import simulate
 
@@ -179,12 +208,17 @@ def _simulate(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 1
     document = documents[0]
+    model = MODELS_BY_KIND[document["kind"]].model_validate({"spec": document.get("spec") or {}})
+    if args.trace is not None or args.series is None:
+        if document["kind"] != "ScalingPolicy" or args.trace is None:
+            print("give --series (a metric timeline), or --trace (load, ScalingPolicy only)", file=sys.stderr)
+            return 2
+        return _closed_loop(args, model.spec)
     try:
         series = read_series(pathlib.Path(args.series))
     except (ValueError, OSError, yaml.YAMLError) as error:
         print(error, file=sys.stderr)
         return 2
-    model = MODELS_BY_KIND[document["kind"]].model_validate({"spec": document.get("spec") or {}})
     if document["kind"] == "ScalingPolicy":
         rows = simulate.scaling_run(model.spec, series, args.replicas, args.until)
         print(f"{'t(s)':>6}  {'replicas':>8}  values -> decision")
@@ -247,7 +281,19 @@ def main(argv: list[str] | None = None) -> int:
 
     sim = sub.add_parser("simulate", help="what-if: run a ScalingPolicy or AlertPolicy over a metric timeline offline")
     sim.add_argument("policy", help="YAML with a ScalingPolicy or AlertPolicy (the first one is used)")
-    sim.add_argument("--series", required=True, help="timeline: CSV with header t,<metric>,... or a YAML list")
+    sim.add_argument("--series", help="open loop: a metric timeline, CSV with header t,<metric>,... or a YAML list")
+    sim.add_argument("--trace", help="closed loop: load over time, a CSV t,load (seconds, requests/s) or a built-in: "
+                                     "step, diurnal, flash-crowd, sawtooth, noisy-flat, slow-ramp")
+    sim.add_argument("--baseline", choices=("hpa", "none"), default="hpa",
+                     help="closed loop: also run a port of the Kubernetes HPA v2 algorithm on the same plant")
+    sim.add_argument("--hpa-target", type=float, default=70.0, help="the baseline HPA's CPU utilisation target (%%)")
+    sim.add_argument("--capacity", type=float, default=50.0, help="plant: requests/s one replica serves at 100%% CPU")
+    sim.add_argument("--startup", type=int, default=30, help="plant: seconds from scale to a new pod being ready")
+    sim.add_argument("--window", type=int, default=15, help="plant: seconds each metric is averaged over")
+    sim.add_argument("--lag", type=int, default=0, help="plant: seconds a metric is late")
+    sim.add_argument("--slo", type=float, default=0.9,
+                     help="plant: the SLO is violated while load exceeds this share of ready capacity")
+    sim.add_argument("--plot", help="closed loop: write a PNG of load, replicas and utilisation (matplotlib)")
     sim.add_argument("--replicas", type=int, default=2, help="ScalingPolicy: replicas at t=0")
     sim.add_argument("--step", type=float, default=5.0, help="AlertPolicy: evaluation step in seconds")
     sim.add_argument("--until", type=float, help="stop at this many seconds (default: two steps past the last point)")

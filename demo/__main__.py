@@ -54,16 +54,14 @@ def demo_objects(prometheus_url: str, health_url: str, hook_url: str) -> list[di
             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
                      "metrics": {"prometheus": {"url": prometheus_url}},
                      "healthChecks": [{"name": "app", "http": {"url": health_url}, "intervalSeconds": 5}]}}
-    # The seed thresholds, with windows shortened so the demo fits in a few minutes.
+    # The seed thresholds and the shipped scale-up behaviour (no timer: it waits for new pods
+    # to be ready); only the scale-down window is shortened so the demo fits in a few minutes.
     scp = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
            "spec": {"targetRef": {"monitoredService": "web"}, "minReplicas": 2, "maxReplicas": 10,
                     "evaluationIntervalSeconds": 5,
                     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
                                 {"type": "latencyP95", "scaleUp": 2000, "scaleDown": 500}],
-                    "behavior": {"scaleUp": {"cooldownSeconds": 10, "policies": [
-                                     {"type": "Percent", "value": 100, "periodSeconds": 15},
-                                     {"type": "Pods", "value": 4, "periodSeconds": 15}]},
-                                 "scaleDown": {"stabilizationWindowSeconds": 30, "cooldownSeconds": 10,
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 30,
                                                "policies": [{"type": "Percent", "value": 50, "periodSeconds": 15}]}}}}
     alp = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "web", "namespace": NAMESPACE},
            "spec": {"serviceRef": "web",
@@ -190,6 +188,7 @@ def main() -> int:
         started = time.monotonic()
         step = 0
         last_line = ""
+        peak_seen = (0, 0.0)
         while True:
             elapsed = time.monotonic() - started
             if step < len(RAMP) and elapsed >= RAMP[step][0]:
@@ -212,6 +211,8 @@ def main() -> int:
             if line != last_line:
                 print(f"{elapsed:>5.0f}  {line}", flush=True)
                 last_line = line
+            if step <= len(RAMP) - 1 or rate:  # the load is on: remember when the peak was reached
+                peak_seen = max(peak_seen, (deployment["spec"]["replicas"], -elapsed))
             if step == len(RAMP) and deployment["spec"]["replicas"] == 2 and elapsed > RAMP[-1][0] + 20:
                 break
             if elapsed > 400:
@@ -220,6 +221,9 @@ def main() -> int:
             time.sleep(2)
         if load is not None:
             load.terminate()
+        peak_step = max(RAMP, key=lambda r: r[1])[0]
+        print(f"time from the last load step (t={peak_step} s) to the target {peak_seen[0]} replicas: "
+              f"{-peak_seen[1] - peak_step:.0f} s (scale-up waits for readiness, not a cooldown)")
         alerting_phase(local, app_port, hooks)
         railway_phase(local, simulator)
 
