@@ -1,5 +1,5 @@
 """A local Railway: a GraphQL server that validates every document against Railway's
-published schema (`../shared/railway/schema.json`, graphql-core) and simulates the state the
+published schema (`localcluster/railway_schema/`, MIT, origin in its LICENSE; graphql-core) and simulates the state the
 operator reads and changes: service instances (replicas, deployments) and their metrics.
 
 Documents that do not validate are answered with GraphQL errors, as Railway would, and
@@ -10,6 +10,7 @@ CPU demand (`loadVcpu`, spread over its replicas) and memory usage.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import pathlib
 import threading
@@ -22,14 +23,15 @@ from aiohttp import web
 
 from localcluster import cluster as cluster_module
 
-SCHEMA_PATH = cluster_module.REPO.parent / "shared" / "railway" / "schema.json"
+# The project's own copy (a clone alone must run its tests): origin and licence beside it.
+SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "railway_schema" / "schema.json.gz"
 
 
 def load_schema(path: pathlib.Path = SCHEMA_PATH) -> graphql.GraphQLSchema:
-    data = json.loads(path.read_text())
+    data = json.loads(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text())
     data = data.get("data", data)
     # The published schema deprecates Team.id while Node.id is not: graphql-core refuses that
-    # one finding (see shared/README.md); clearing the deprecation accepts it.
+    # one finding; clearing the deprecation accepts it.
     for type_ in data["__schema"]["types"]:
         if type_["name"] == "Team":
             for field in type_.get("fields") or []:
