@@ -74,6 +74,11 @@ class MetricThreshold(common.ApiModel):
                     ".scaleDown",
                 ),
                 common.cel(
+                    "!has(self.target) || (self.scaleDown <= self.target && self.target <= self.scaleUp)",
+                    "target must lie within scaleDown..scaleUp",
+                    ".target",
+                ),
+                common.cel(
                     "(self.type == 'custom') == has(self.name)",
                     "name is required for type custom and not allowed for other types",
                     ".name",
@@ -95,11 +100,18 @@ class MetricThreshold(common.ApiModel):
     )
     scaleUp: float = common.field("Scale up when the metric is above this value.", ge=0)
     scaleDown: float = common.field("Scale down only when every metric is below its scaleDown.", ge=0)
+    target: float | None = common.field(
+        "Where a scale lands: replicas are sized so that the metric would read this value (like an HPA "
+        "target). Unset: a scale-up sizes for scaleUp, a scale-down for the middle of the hold band.",
+        default=None, ge=0,
+    )
 
     @pydantic.model_validator(mode="after")
     def _hold_band(self) -> "MetricThreshold":
         if self.scaleDown >= self.scaleUp:
             raise ValueError("scaleDown must be lower than scaleUp")
+        if self.target is not None and not self.scaleDown <= self.target <= self.scaleUp:
+            raise ValueError("target must lie within scaleDown..scaleUp")
         if (self.type == MetricType.CUSTOM) != (self.name is not None):
             raise ValueError("name is required for type custom and not allowed for other types")
         return self

@@ -78,6 +78,7 @@ class MetricView:
     scale_down: float
     sampled_at: datetime.datetime | None
     problem: str | None  # why it is unusable
+    target: float | None = None  # where a scale lands (spec `target`), if set
 
     @property
     def band(self) -> str:
@@ -164,7 +165,7 @@ def _views(
         else:
             value = sample.value
         views.append(MetricView(key, metric_label(key), value, metric.scaleUp, metric.scaleDown,
-                                sample.sampled_at if sample else None, problem))
+                                sample.sampled_at if sample else None, problem, metric.target))
     return tuple(views)
 
 
@@ -199,10 +200,13 @@ def _needed(demand: float, per_replica: float) -> int:
     return 10**9 if ratio >= 10**9 else math.ceil(ratio - 1e-9)
 
 
-def landing(view: MetricView) -> float:
-    """Where a scale-down puts a metric: the middle of its hold band, so that it lands as
-    far from scale-up as from scale-down and a small rise cannot reverse it."""
-    return (view.scale_up + view.scale_down) / 2
+def landing(view: MetricView, up: bool) -> float:
+    """Where a scale puts a metric: its `target` when set; else a scale-up sizes for the
+    scale-up threshold (HPA's target) and a scale-down for the middle of the hold band, as
+    far from scale-up as from scale-down, so that a small rise cannot reverse it."""
+    if view.target is not None:
+        return view.target
+    return view.scale_up if up else (view.scale_up + view.scale_down) / 2
 
 
 def propose(
@@ -217,8 +221,8 @@ def propose(
         return Proposal(current, "Hold", f"no ready pod yet; waiting for {current} starting")
     if above:
         base = max(ready, 1)
-        worst = max(above, key=lambda v: _needed(base * v.value, v.scale_up))  # type: ignore[operator]
-        needed = _needed(base * worst.value, worst.scale_up)  # type: ignore[operator]
+        worst = max(above, key=lambda v: _needed(base * v.value, landing(v, True)))  # type: ignore[operator]
+        needed = _needed(base * worst.value, landing(worst, True))  # type: ignore[operator]
         reason = f"{worst.label} {fmt(worst.value, worst.key)} > {fmt(worst.scale_up, worst.key)} (scale-up threshold)"  # type: ignore[arg-type]
         if needed <= current and unready > 0:
             # HPA's rule: pods not yet ready are taken as idle capacity; they will carry it.
@@ -233,7 +237,7 @@ def propose(
     if usable and all(v.band == "below" for v in usable):
         if ready == 0:
             return Proposal(current, "Hold", "all metrics below scale-down thresholds, but no pod is ready to measure")
-        needed = max(_needed(ready * v.value, landing(v)) for v in usable)  # type: ignore[operator]
+        needed = max(_needed(ready * v.value, landing(v, False)) for v in usable)  # type: ignore[operator]
         proposed = max(needed + unready, 1)
         if proposed < current:
             summary = ", ".join(f"{v.label} {fmt(v.value, v.key)} < {fmt(v.scale_down, v.key)}" for v in usable)  # type: ignore[arg-type]
@@ -279,7 +283,9 @@ def predict(
         if fit is None or fit[1] <= 0:
             continue
         projected = fit[0] + fit[1] * horizon
-        needed = _needed(projected, view.scale_up)
+        if projected <= view.scale_up * max(current, 1):
+            continue  # the forecast stays under the scale-up threshold on today's replicas
+        needed = _needed(projected, landing(view, True))
         if needed > max(current, best.replicas if best.direction == "Up" else current):
             best = Proposal(needed, "Up", (
                 f"{view.label} demand rising, forecast {fmt(projected / max(current, 1), view.key)} on {current} "

@@ -48,6 +48,9 @@ INVALID = [
      "spec.minReplicas", "minReplicas must be <= maxReplicas", True),
     ("inverted-thresholds", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "cpu", "scaleUp": 30, "scaleDown": 70}]}),
      "spec.metrics[0].scaleDown", "scaleDown must be lower than scaleUp", True),
+    ("target-outside-band", _doc("ScalingPolicy", {**SCP, "metrics": [
+        {"type": "cpu", "scaleUp": 80, "scaleDown": 60, "target": 90}]}),
+     "spec.metrics[0].target", "target must lie within scaleDown..scaleUp", True),
     ("two-targets", _doc("MonitoredService", {"target": {"kubernetes": {"name": "web"}, "railway": RAILWAY}}),
      "spec.target", "exactly one of kubernetes or railway", True),
     ("no-target", _doc("ScalingPolicy", {"targetRef": {}}),
@@ -106,6 +109,19 @@ def test_valid_minimal_objects_get_seed_defaults(cluster, namespace) -> None:  #
     assert {m["type"]: m["scaleUp"] for m in scp["metrics"]} == {
         "cpu": 70, "memory": 80, "latencyP95": 2000, "requestQueue": 100, "errorRate": 5}
     assert scp["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+
+
+def test_each_omitted_behaviour_field_takes_its_direction_default(cluster, namespace) -> None:  # noqa: ANN001
+    """As HPA fills each direction: setting one field keeps the direction's other defaults."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(
+        {**_doc("ScalingPolicy", {**SCP, "behavior": {"scaleDown": {"cooldownSeconds": 0}}}),
+         "metadata": {"name": "one-field"}}))
+    behavior = yaml.safe_load(cluster.kubectl("get", "scp", "one-field", "-n", namespace, "-o", "yaml"))["spec"]["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert behavior["scaleDown"]["policies"] == [{"type": "Percent", "value": 50, "periodSeconds": 60}]
+    assert behavior["scaleUp"]["policies"] == [{"type": "Percent", "value": 100, "periodSeconds": 15},
+                                               {"type": "Pods", "value": 4, "periodSeconds": 15}]
+    assert behavior["scaleUp"]["cooldownSeconds"] == 0
     alp = yaml.safe_load(cluster.kubectl("get", "alp", "minimal", "-n", namespace, "-o", "yaml"))["spec"]
     assert [(r["severity"], r["repeatIntervalSeconds"]) for r in alp["routes"]] == [
         ("critical", 300), ("warning", 900), ("info", 1800)]

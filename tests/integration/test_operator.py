@@ -133,8 +133,13 @@ def test_restart_posts_no_duplicate_events(cluster, namespace, operator_factory)
     first = operator_factory()
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([WEB, MSVC]))
     _wait_condition(cluster, "msvc", "web", namespace, "True", "TargetFound")
+    # Every part says its first word (the metrics snapshot runs just after Ready) before the stop.
+    cluster.wait_for(lambda: _condition(cluster, "msvc", "web", namespace, "MetricsAvailable").get("reason"), 30,
+                     "MetricsAvailable judged")
+    time.sleep(2)
     first.stop()
     before = len(_events(cluster, namespace, "web"))
+    assert before >= 2, _events(cluster, namespace, "web")
     operator_factory()
     time.sleep(5)
     assert len(_events(cluster, namespace, "web")) == before

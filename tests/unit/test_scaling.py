@@ -229,3 +229,14 @@ def test_custom_metric_by_name() -> None:
 def test_nan_is_unavailable() -> None:
     outcome = scaling.decide(spec(), 8, samples(cpu=float("nan"), latency=1), state(), NOW)
     assert outcome.direction == "Hold" and "not a number" in outcome.reason
+
+
+def test_target_sets_where_a_scale_lands() -> None:
+    """`target` sizes both directions (like an HPA target); unset, up sizes for scaleUp."""
+    metrics = [{"type": "cpu", "scaleUp": 85, "scaleDown": 65, "target": 75}]
+    up = scaling.decide(spec(metrics=metrics), 4, {("cpu", None): scaling.Sample(100, NOW)}, state(), NOW)
+    assert up.desired == 6  # ceil(4 × 100 / 75); without target ceil(4 × 100 / 85) = 5
+    down = scaling.decide(spec(metrics=metrics), 10, {("cpu", None): scaling.Sample(30, NOW)}, state(), NOW)
+    assert down.desired == 4  # ceil(10 × 30 / 75)
+    with pytest.raises(ValueError, match="target must lie within scaleDown..scaleUp"):
+        spec(metrics=[{"type": "cpu", "scaleUp": 85, "scaleDown": 65, "target": 90}])
