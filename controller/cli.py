@@ -82,7 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks)
     scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, metrics.count_write), railway)
-    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, config.rate_window)
+    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, config.rate_window,
+                                  allow_loopback=config.allow_loopback_checks)
     scaler.external_samples = railway.samples
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
@@ -97,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
-                                                 closers=[guard.checker.close, poster.close]))
+                                                 closers=[guard.checker.close, poster.close, scaler.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

@@ -11,13 +11,15 @@ import asyncio
 import dataclasses
 import datetime
 import typing
+import urllib.parse
 
 import aiohttp
 
-from controller.adapters import http_check
+from controller.adapters import egress
 from controller.api import alertpolicy as api
 from controller.api import common
 from controller.core import alerting
+from controller.core import egress as egress_policy
 
 TIMEOUT_SECONDS = 10
 SecretReader = typing.Callable[[common.SecretKeyRef], typing.Awaitable[str]]
@@ -50,40 +52,54 @@ class HttpPoster:
     def __init__(self, allow_loopback: bool) -> None:
         self.allow_loopback = allow_loopback
         self._session: aiohttp.ClientSession | None = None
-        self._literal = http_check.HttpChecker(allow_loopback, concurrency=1)  # its address check only
 
     async def post(self, url: str, *, json_body: typing.Any = None, data: bytes | None = None,
-                   headers: typing.Mapping[str, str] | None = None) -> str:
-        refusal = self._literal.literal_refusal(url)
+                   headers: typing.Mapping[str, str] | None = None, url_is_secret: bool = False) -> str:
+        """POST within TIMEOUT_SECONDS in total. A URL read from a Secret (a Slack webhook, an
+        SMS gateway) is never echoed: errors name its host at most, and never quote the answer
+        (a receiver may reflect the request, token and all)."""
+        where = _where(url)
+        refusal = egress_policy.refused_url(url, self.allow_loopback)
         if refusal is not None:
-            raise DeliveryError(f"refused by the egress policy: {refusal}")
+            if url_is_secret and where is None:
+                raise DeliveryError("the URL in the Secret is not an http(s) URL with a host")
+            raise DeliveryError(f"refused by the egress policy: {refusal if not url_is_secret else where}")
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=64, resolver=http_check.GuardedResolver(self.allow_loopback))
+            connector = aiohttp.TCPConnector(limit=64, resolver=egress.GuardedResolver(self.allow_loopback))
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         try:
             async with self._session.post(url, json=json_body, data=data, headers=headers, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as response:
-                text = (await response.content.read(4096)).decode(errors="replace")
+                text = (await egress.read_limited(response.content, 4096)).decode(errors="replace")
                 if response.status >= 300:
-                    raise DeliveryError(f"HTTP {response.status} from {_host(url)}: {text[:200]}")
+                    quoted = "" if url_is_secret else f": {text[:200]}"
+                    raise DeliveryError(f"HTTP {response.status} from {where}{quoted}")
                 return text
         except aiohttp.ClientConnectorError as error:
-            cause = error.os_error
-            if isinstance(cause, http_check.EgressRefused) or isinstance(cause.__cause__, http_check.EgressRefused):
-                raise DeliveryError(f"refused by the egress policy: {cause}") from None
-            raise DeliveryError(f"cannot connect to {_host(url)}") from None
+            refusal = egress.refusal_of(error)
+            if refusal is not None:
+                raise DeliveryError(f"refused by the egress policy: {refusal}") from None
+            raise DeliveryError(f"cannot connect to {where}") from None
         except asyncio.TimeoutError:
-            raise DeliveryError(f"{_host(url)} did not answer within {TIMEOUT_SECONDS}s") from None
+            raise DeliveryError(f"{where} did not answer within {TIMEOUT_SECONDS}s") from None
         except aiohttp.ClientError as error:
-            raise DeliveryError(f"{_host(url)}: {type(error).__name__}") from None
+            raise DeliveryError(f"{where}: {type(error).__name__}") from None
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
 
 
-def _host(url: str) -> str:
-    return url.split("/")[2] if "//" in url else url
+def _where(url: str) -> str | None:
+    """host[:port] of a URL, or None: never the path, query or credentials it may carry."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname + (f":{port}" if port else "")
 
 
 def body(message: Message) -> dict[str, typing.Any]:

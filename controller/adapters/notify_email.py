@@ -10,49 +10,67 @@ import asyncio
 import email.message
 import email.utils
 import hashlib
+import re
 import smtplib
 import socket
+import threading
 import typing
 
 import yaml
 
 from controller.adapters import notify
 from controller.api import alertpolicy as api
-from controller.core import health
+from controller.core import egress as egress_policy
 
-TIMEOUT_SECONDS = 10
+HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
+TIMEOUT_SECONDS = 10  # each SMTP operation
+DEADLINE_SECONDS = 30.0  # the whole conversation: a watchdog closes the socket after it
+CONCURRENCY = 8  # SMTP sends in flight at once (worker threads they may hold)
 
 
 class EmailNotifier:
     def __init__(self, allow_loopback: bool) -> None:
         self.allow_loopback = allow_loopback
+        self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def send(self, channel: api.Channel, message: notify.Message, secret: notify.SecretReader) -> None:
         assert channel.email is not None
         settings = _settings(await secret(channel.email.smtpSecretRef))
         mail = build_message(settings["from"], list(channel.email.to), message)
-        await asyncio.to_thread(self._deliver, settings, mail)
+        async with self._slots:
+            await asyncio.to_thread(self._deliver, settings, mail)
 
     def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage) -> None:
-        host, port = str(settings["host"]), int(settings.get("port", 25))
+        host, port = settings["host"], settings["port"]
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+            addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
         except OSError:
             raise notify.DeliveryError(f"cannot resolve SMTP host {host}") from None
-        refused = [r for a in addresses if (r := health.refused_address(a, self.allow_loopback))]
-        if refused:
-            raise notify.DeliveryError(f"refused by the egress policy: {refused[0]}")
+        refused = [r for a in addresses if (r := egress_policy.refused_address(a, self.allow_loopback))]
+        if refused or not addresses:
+            raise notify.DeliveryError(f"refused by the egress policy: {refused[0] if refused else 'no address'}")
+        smtp = smtplib.SMTP(timeout=TIMEOUT_SECONDS)
+        watchdog = threading.Timer(DEADLINE_SECONDS, smtp.close)  # unblocks a server that drips
+        watchdog.start()
         try:
-            with smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS) as smtp:
-                if settings.get("starttls"):
-                    smtp.starttls()
-                if settings.get("username"):
-                    smtp.login(str(settings["username"]), str(settings.get("password", "")))
-                smtp.send_message(mail)
+            # Connect to the address that was checked (no second lookup to rebind), and keep
+            # the name for STARTTLS certificate verification.
+            smtp.connect(addresses[0], port)
+            smtp._host = host  # noqa: SLF001 -- smtplib verifies TLS against _host
+            if settings["starttls"]:
+                smtp.starttls()
+            if settings.get("username"):
+                smtp.login(str(settings["username"]), str(settings.get("password", "")))
+            smtp.send_message(mail)
+            smtp.quit()
         except smtplib.SMTPResponseException as error:
             raise notify.DeliveryError(f"SMTP {error.smtp_code} from {host}") from None
-        except (smtplib.SMTPException, OSError) as error:
-            raise notify.DeliveryError(f"SMTP {host}:{port}: {type(error).__name__}") from None
+        except (smtplib.SMTPException, OSError, ValueError) as error:
+            late = " (deadline reached)" if not watchdog.is_alive() else ""
+            raise notify.DeliveryError(f"SMTP {host}:{port}: {type(error).__name__}{late}") from None
+        finally:
+            watchdog.cancel()
+            smtp.close()
 
 
 def build_message(sender: str, to: list[str], message: notify.Message) -> email.message.EmailMessage:
@@ -77,4 +95,11 @@ def _settings(text: str) -> dict[str, typing.Any]:
         settings = None
     if not isinstance(settings, dict) or not settings.get("host") or not settings.get("from"):
         raise notify.DeliveryError("SMTP secret must be YAML with host and from (port, username, password, starttls)")
-    return settings
+    host, sender, port = settings["host"], settings["from"], settings.get("port", 25)
+    if not isinstance(host, str) or not HOST.fullmatch(host):
+        raise notify.DeliveryError("SMTP secret: host must be a host name or address")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise notify.DeliveryError("SMTP secret: port must be a number from 1 to 65535")
+    if not isinstance(sender, str) or any(c in sender for c in "\r\n"):
+        raise notify.DeliveryError("SMTP secret: from must be one address on one line")
+    return {**settings, "port": port, "starttls": settings.get("starttls") is True}

@@ -18,4 +18,4 @@ class SlackNotifier:
         n = message.notification
         icon = ":white_check_mark:" if message.resolved else ICONS.get(n.severity, "")
         text = f"{icon} *{n.severity}* {n.summary} ({message.namespace}/{message.policy}, {n.kind})"
-        await self.poster.post(url, json_body={"text": text}, headers={"Idempotency-Key": n.key})
+        await self.poster.post(url, json_body={"text": text}, headers={"Idempotency-Key": n.key}, url_is_secret=True)

@@ -23,7 +23,7 @@ class SmsNotifier:
             headers["Authorization"] = f"Bearer {settings['token']}"
         text = f"[{n.severity.upper()}] {n.summary}"[:SMS_LIMIT]
         await self.poster.post(settings["url"], json_body={"to": list(channel.sms.to), "message": text, "key": n.key},
-                               headers=headers)
+                               headers=headers, url_is_secret=True)
 
 
 def _settings(text: str) -> dict:

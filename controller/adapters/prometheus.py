@@ -1,61 +1,105 @@
-"""Prometheus as a metric source, through prometheus-api-client (blocking; with timeouts)."""
+"""Prometheus as a metric source: one instant query per request, behind the egress guard.
+
+A hostile or broken server is contained here: every request has a total deadline (also sent
+as Prometheus' own `timeout`), redirects are not followed, the body is capped, and the answer
+is parsed defensively — anything but a well-formed vector or scalar is a typed error for this
+source alone, never an exception in the caller's round.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import typing
 
-import prometheus_api_client
-import requests
+import aiohttp
 
+from controller.adapters import egress
 from controller.core import queries
 
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 10.0
+BODY_LIMIT = 16 * 1024 * 1024
+SERIES_LIMIT = 200_000
 
 
 class PrometheusSource:
-    """One Prometheus server; `query` is called from a worker thread."""
+    """One Prometheus server with one set of credentials."""
 
-    def __init__(self, url: str, token: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.url = url
-        self._client = prometheus_api_client.PrometheusConnect(
-            url=url, headers=headers, disable_ssl=False, timeout=TIMEOUT_SECONDS, retry=_no_retry()
-        )
+    def __init__(self, client: egress.GuardedClient, url: str, token: str | None = None) -> None:
+        self._client, self.url = client, url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    def query(self, promql: str) -> queries.QueryResult:
+    async def query(self, promql: str) -> queries.QueryResult:
         try:
-            raw = self._client.custom_query(promql)
-        except prometheus_api_client.PrometheusApiClientException as error:
-            text = str(error)
-            return queries.QueryResult(error=_error_message(text), invalid="HTTP Status Code 400" in text)
-        except requests.Timeout:
-            return queries.QueryResult(error=f"{self.url} did not answer within {TIMEOUT_SECONDS}s")
-        except requests.ConnectionError:
+            response = await self._client.request(
+                "POST", f"{self.url}/api/v1/query", deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
+                data={"query": promql, "timeout": f"{TIMEOUT_SECONDS:g}s"}, headers=self._headers)
+        except egress.EgressRefused as refused:
+            return queries.QueryResult(error=f"refused by the egress policy: {refused}")
+        except asyncio.TimeoutError:
+            return queries.QueryResult(error=f"{self.url} did not answer within {TIMEOUT_SECONDS:g}s")
+        except aiohttp.ClientConnectorError:
             # Stable text (no object addresses): a condition message must not change every round.
             return queries.QueryResult(error=f"cannot connect to {self.url}")
-        except requests.RequestException as error:
+        except (aiohttp.ClientError, ValueError) as error:
             return queries.QueryResult(error=f"{self.url}: {type(error).__name__}")
-        return queries.QueryResult(series=tuple(_series(item) for item in raw))
+        return parse(response.status, response.body, response.truncated)
 
 
-def _no_retry() -> typing.Any:
-    from urllib3.util.retry import Retry
+def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryResult:
+    """An instant-query answer as a QueryResult; every malformation is a stable error text."""
+    if truncated:
+        return queries.QueryResult(error=f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return queries.QueryResult(error=f"HTTP {status}, not a Prometheus answer (not JSON)")
+    if not isinstance(document, dict):
+        return queries.QueryResult(error=f"HTTP {status}, not a Prometheus answer")
+    if document.get("status") != "success":
+        message = document.get("error")
+        text = message[:300] if isinstance(message, str) else "no error text"
+        # 400 bad_data (and 422 execution errors) are the query's fault: no retry will help.
+        return queries.QueryResult(error=f"HTTP {status}: {text}", invalid=status in (400, 422)
+                                   or document.get("errorType") == "bad_data")
+    data = document.get("data")
+    if not isinstance(data, dict):
+        return queries.QueryResult(error="malformed answer: no data")
+    result = data.get("result")
+    if data.get("resultType") == "scalar":
+        sample = _sample(result)
+        return queries.QueryResult(series=(queries.Series({}, sample[1], sample[0]),)) if sample else \
+            queries.QueryResult(error="malformed answer: a scalar without a value")
+    if not isinstance(result, list):
+        return queries.QueryResult(error="malformed answer: the result is not a list")
+    if len(result) > SERIES_LIMIT:
+        return queries.QueryResult(error=f"the answer has more than {SERIES_LIMIT} series")
+    series = []
+    for item in result:
+        parsed = _series(item)
+        if parsed is not None:
+            series.append(parsed)
+    if result and not series:
+        return queries.QueryResult(error="malformed answer: no series with a labels map and a [time, value] pair")
+    return queries.QueryResult(series=tuple(series))
 
-    return Retry(total=0)  # a dead Prometheus must answer "unavailable" within the round
+
+def _sample(value: typing.Any) -> tuple[float, float] | None:
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    try:
+        timestamp, number = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        return None
+    return (timestamp, number) if math.isfinite(timestamp) else None
 
 
-def _series(item: typing.Mapping[str, typing.Any]) -> queries.Series:
-    timestamp, value = item["value"]
-    return queries.Series(labels=item.get("metric", {}), value=float(value), timestamp=float(timestamp))
-
-
-def _error_message(text: str) -> str:
-    """Prometheus' own `error` field when the body carries one."""
-    start = text.find("(b'")
-    if start != -1:
-        try:
-            return json.loads(text[start + 3 : -2].encode().decode("unicode_escape"))["error"][:300]
-        except (ValueError, KeyError):
-            pass
-    return text[:300]
+def _series(item: typing.Any) -> queries.Series | None:
+    if not isinstance(item, dict):
+        return None
+    labels = item.get("metric", {})
+    sample = _sample(item.get("value"))
+    if not isinstance(labels, dict) or sample is None:
+        return None
+    return queries.Series(labels={str(k): str(v) for k, v in labels.items()}, value=sample[1], timestamp=sample[0])

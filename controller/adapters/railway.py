@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import typing
-
+import json
+import math
 import socket
+import time
+import typing
 import urllib.parse
 
 import requests
 
-from controller.core import health
+from controller.core import egress as egress_policy
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
-TIMEOUT_SECONDS = (5, 15)
+TIMEOUT_SECONDS = (5, 5)  # connect, and each read; DEADLINE_SECONDS bounds the whole request
+DEADLINE_SECONDS = 20.0
+BODY_LIMIT = 4 * 1024 * 1024
 
 INSTANCE = """
 query CapliquifyServiceInstance($environmentId: String!, $serviceId: String!) {
@@ -81,42 +85,60 @@ class RailwayClient:
         self._session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
     def _refusal(self) -> str | None:
-        """The egress guard of health checks, for the endpoint the token is sent to."""
+        """The egress guard, for the endpoint the token is sent to (before the token goes)."""
+        refusal = egress_policy.refused_url(self.endpoint, self.allow_loopback)
+        if refusal is not None:
+            return refusal
         parts = urllib.parse.urlsplit(self.endpoint)
         try:
             infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
         except OSError:
             return None  # requests reports the resolution failure itself
-        return next((r for info in infos if (r := health.refused_address(info[4][0], self.allow_loopback))), None)
+        return next((r for info in infos if (r := egress_policy.refused_address(info[4][0], self.allow_loopback))), None)
 
     def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
         refusal = self._refusal()
         if refusal is not None:
             raise RailwayError(f"endpoint refused by the egress policy: {refusal}")
+        started = time.monotonic()
         try:
-            response = self._session.post(self.endpoint, json={"query": document, "variables": dict(variables)},
-                                          timeout=TIMEOUT_SECONDS)
+            with self._session.post(self.endpoint, json={"query": document, "variables": dict(variables)},
+                                    timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False) as response:
+                status, raw = response.status_code, _read_within(response, started + DEADLINE_SECONDS)
         except requests.Timeout:
             raise RailwayError(f"{self.endpoint} did not answer in time") from None
         except requests.RequestException:
             raise RailwayError(f"cannot connect to {self.endpoint}") from None
-        if response.status_code in (401, 403):
-            raise RailwayError(f"Railway refused the token (HTTP {response.status_code})")
+        if status in (401, 403):
+            raise RailwayError(f"Railway refused the token (HTTP {status})")
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
-            raise RailwayError(f"HTTP {response.status_code} from Railway, not JSON") from None
-        if body.get("errors"):
-            raise RailwayError("; ".join(str(e.get("message")) for e in body["errors"])[:300])
-        if response.status_code >= 300 or not isinstance(body.get("data"), dict):
-            raise RailwayError(f"HTTP {response.status_code} from Railway")
-        return body["data"]
+            raise RailwayError(f"HTTP {status} from Railway, not JSON") from None
+        if not isinstance(body, dict):
+            raise RailwayError(f"HTTP {status} from Railway, not a GraphQL answer")
+        errors = body.get("errors")
+        if errors:
+            texts = [str(e.get("message")) if isinstance(e, dict) else "an error" for e in
+                     (errors if isinstance(errors, list) else [errors])]
+            raise RailwayError("; ".join(texts)[:300])
+        if status >= 300 or not isinstance(body.get("data"), dict):
+            raise RailwayError(f"HTTP {status} from Railway")
+        return typing.cast(dict[str, typing.Any], body["data"])
 
     def instance(self, environment_id: str, service_id: str) -> Instance:
-        data = self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id})["serviceInstance"]
-        deployment = data.get("latestDeployment") or {}
-        return Instance(data.get("serviceName") or service_id, data.get("numReplicas"), deployment.get("id"),
-                        deployment.get("status"))
+        data = self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id}).get("serviceInstance")
+        if not isinstance(data, dict):
+            raise RailwayError(f"Railway knows no service {service_id} in environment {environment_id}")
+        deployment = data.get("latestDeployment")
+        deployment = deployment if isinstance(deployment, dict) else {}
+        replicas = data.get("numReplicas")
+        if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0):
+            raise RailwayError("malformed answer: numReplicas is not a count")
+        name, deployment_id, status = data.get("serviceName"), deployment.get("id"), deployment.get("status")
+        return Instance(name if isinstance(name, str) and name else service_id, replicas,
+                        deployment_id if isinstance(deployment_id, str) else None,
+                        status if isinstance(status, str) else None)
 
     def set_replicas(self, environment_id: str, service_id: str, replicas: int) -> None:
         """Railway applies instance settings with a deploy: update, then redeploy."""
@@ -125,17 +147,21 @@ class RailwayClient:
     def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
         start = (now - datetime.timedelta(minutes=5)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         results = self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id, "startDate": start})
-        return usage_from(results["metrics"])
+        metrics = results.get("metrics")
+        if not isinstance(metrics, list):
+            raise RailwayError("malformed answer: metrics is not a list")
+        return usage_from(metrics)
 
 
 def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usage:
     """Percent of limit from the latest CPU/memory usage and limit samples."""
     latest: dict[str, tuple[int, float]] = {}
     for result in results:
-        values = result.get("values") or []
-        if values:
-            point = max(values, key=lambda v: v["ts"])
-            latest[result["measurement"]] = (int(point["ts"]), float(point["value"]))
+        if not isinstance(result, dict) or not isinstance(result.get("values"), list):
+            continue  # a malformed measurement reads as absent
+        points = [p for p in result["values"] if _point(p) is not None]
+        if points:
+            latest[str(result.get("measurement"))] = typing.cast(tuple[int, float], max(map(_point, points)))
 
     def percent(usage: str, limit: str) -> float | None:
         if usage not in latest or limit not in latest or latest[limit][1] <= 0:
@@ -145,3 +171,33 @@ def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usa
     stamps = [ts for ts, _ in latest.values()]
     sampled = datetime.datetime.fromtimestamp(max(stamps), tz=datetime.timezone.utc) if stamps else None
     return Usage(percent("CPU_USAGE", "CPU_LIMIT"), percent("MEMORY_USAGE_GB", "MEMORY_LIMIT_GB"), sampled)
+
+
+def _point(value: typing.Any) -> tuple[int, float] | None:
+    """(ts, value) of a well-formed sample: finite numbers, a timestamp within datetime's range."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        ts, number = int(value["ts"]), float(value["value"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return (ts, number) if 0 <= ts < 253402300800 and math.isfinite(number) else None
+
+
+def _read_within(response: requests.Response, deadline: float) -> bytes:
+    """The body, read against a total deadline and a size limit (a server dripping one byte
+    per second would otherwise hold a worker thread for as long as it likes)."""
+    chunks, size = [], 0
+    while True:
+        # read1 returns what one receive brings (each bounded by the read timeout), so the
+        # deadline is checked at least every few seconds, however slowly the bytes come.
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
+        if time.monotonic() > deadline:
+            raise RailwayError(f"Railway did not finish answering within {DEADLINE_SECONDS:g}s")
+    return b"".join(chunks)

@@ -90,7 +90,9 @@ class EmailChannel(common.ApiModel):
     smtpSecretRef: common.SecretKeyRef = common.field(
         "Secret holding SMTP settings as YAML: host, port, from, username, password, starttls."
     )
-    to: list[str] = common.field("Recipients.", min_length=1, max_length=50)
+    to: list[typing.Annotated[str, pydantic.StringConstraints(
+        pattern=r"^[^\s@<>,;:\"()\[\]\\]+@[A-Za-z0-9.-]+$", max_length=254)]] = common.field(
+        "Recipients: plain addresses (local@domain), one per item; no names, no line breaks.", min_length=1, max_length=50)
 
 
 class SmsChannel(common.ApiModel):

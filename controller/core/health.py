@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import ipaddress
 import typing
 
 from controller.api import monitoredservice as api
+from controller.core import egress
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = (h.value for h in api.Health)
 
 # Never probed unless an operator flag allows it: link-local (cloud metadata lives there),
 # the metadata services' other addresses, unspecified addresses; loopback only when allowed.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
-))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,16 +89,5 @@ def availability(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now:
 
 
 def refused_address(address: str, allow_loopback: bool) -> str | None:
-    """Why the egress guard refuses to probe `address`, or None when it may."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip in METADATA_ADDRESSES:
-        return f"{ip} is a cloud metadata address"
-    if ip.is_link_local:
-        return f"{ip} is link-local"
-    if ip.is_unspecified or ip.is_multicast:
-        return f"{ip} is not a unicast address"
-    if ip.is_loopback and not allow_loopback:
-        return f"{ip} is loopback (the operator's own host); --allow-loopback-checks permits it"
-    return None
+    """Why the egress guard refuses to probe `address` (the one policy: core/egress.py)."""
+    return egress.refused_address(address, allow_loopback)

@@ -85,9 +85,13 @@ def resolve(
     return text.replace("$window", window) if text else None
 
 
-def plan(needs: typing.Iterable[tuple[str, str, Need]]) -> dict[tuple[str, str], list[Need]]:
-    """Group (prometheus url, query text, need) so that each distinct query is sent once."""
-    grouped: dict[tuple[str, str], list[Need]] = {}
+SourceT = typing.TypeVar("SourceT", bound=typing.Hashable)
+
+
+def plan(needs: typing.Iterable[tuple[SourceT, str, Need]]) -> dict[tuple[SourceT, str], list[Need]]:
+    """Group (source, query text, need) so that each distinct query is sent once per source
+    (a source is a Prometheus together with the credentials it is asked with)."""
+    grouped: dict[tuple[SourceT, str], list[Need]] = {}
     for url, query, need in needs:
         grouped.setdefault((url, query), []).append(need)
     return grouped

@@ -177,6 +177,9 @@ class Alerter:
         except notify.DeliveryError as error:
             logger.warning("delivery %s failed: %s", delivery["key"], error)
             return str(error)
+        except Exception as error:  # a notifier's bug is this delivery's failure, never the round's
+            logger.warning("delivery %s failed unexpectedly: %s", delivery["key"], type(error).__name__)
+            return f"unexpected {type(error).__name__} in the {notifiers.kind_of(channel)} notifier"
         return None
 
     async def _transition_event(self, obj: typing.Mapping[str, typing.Any], alert: str, before: str, after: str,

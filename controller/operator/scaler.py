@@ -18,6 +18,7 @@ import typing
 import kubernetes
 
 from controller import reasons
+from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_scale
 from controller.adapters import prometheus
@@ -41,6 +42,16 @@ KIND = scalingpolicy.KIND.kind
 
 
 @dataclasses.dataclass(frozen=True)
+class SourceKey:
+    """Where a query goes and with whose credentials. A query with credentials is never
+    shared across namespaces: namespace B must not ride on namespace A's token."""
+
+    url: str
+    namespace: str | None = None  # set only with credentials
+    auth: tuple[str, str] | None = None  # Secret name, key
+
+
+@dataclasses.dataclass(frozen=True)
 class Target:
     namespace: str
     kind: str
@@ -54,6 +65,12 @@ class Target:
     def workload_key(self) -> tuple[str, str, str]:
         return (self.namespace, self.kind, self.name)
 
+    @property
+    def source(self) -> SourceKey:
+        if self.auth is None:
+            return SourceKey(self.prometheus_url or "")
+        return SourceKey(self.prometheus_url or "", self.namespace, self.auth)
+
 
 class Scaler:
     def __init__(
@@ -66,6 +83,7 @@ class Scaler:
         rate_window: str = "2m",
         query_concurrency: int = 8,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+        allow_loopback: bool = False,
     ) -> None:
         self.view, self.evaluator, self.api, self.scale = view, evaluator, api, scale
         self.default_prometheus = default_prometheus
@@ -77,7 +95,8 @@ class Scaler:
         self.memory: dict[view_module.Key, scaling.State] = {}
         self.next_due: dict[view_module.Key, float] = {}
         self._queries = asyncio.Semaphore(query_concurrency)
-        self._sources: dict[tuple[str, str | None], prometheus.PrometheusSource] = {}
+        # Metric queries have a pool of their own: a slow Prometheus cannot starve other I/O.
+        self._client = egress.GuardedClient(allow_loopback, limit=query_concurrency)
         # cpu/memory samples a target's platform provides itself (Railway), by (namespace, name).
         self.external_samples: typing.Callable[[str, str], dict[scaling.MetricKey, scaling.Sample] | None] = \
             lambda namespace, name: None
@@ -150,9 +169,8 @@ class Scaler:
                     preset.setdefault(key, {})[mkey] = known[mkey]  # from Railway's own metrics
                     continue
                 query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
-                url = target.prometheus_url
                 need = queries.Need(key, mkey, target.namespace, target.name)
-                needs.append((url or "", query or "", need))
+                needs.append((target.source, query or "", need))
         samples = await self._collect(needs, targets)
         for key, known in preset.items():
             samples[key].update(known)
@@ -162,32 +180,28 @@ class Scaler:
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 
     async def _run_queries(
-        self, grouped: dict[tuple[str, str], list[queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
-    ) -> dict[tuple[str, str], queries.QueryResult]:
-        async def one(url: str, query: str, auth: tuple[str, str] | None, namespace: str) -> queries.QueryResult:
-            if not url:
+        self, grouped: dict[tuple[SourceKey, str], list[queries.Need]]
+    ) -> dict[tuple[SourceKey, str], queries.QueryResult]:
+        async def one(source: SourceKey, query: str) -> queries.QueryResult:
+            if not source.url:
                 return queries.QueryResult(error="no Prometheus configured (spec.metrics.prometheus or --prometheus-url)")
             if not query:
                 return queries.QueryResult(error="no query for this metric (custom name not declared?)", invalid=True)
-            source = await self._source(url, auth, namespace)
-            async with self._queries:
-                return await asyncio.to_thread(source.query, query)
+            try:
+                token = None
+                if source.auth is not None and source.namespace is not None:
+                    token = await asyncio.to_thread(self.api.secret_value, source.namespace, *source.auth)
+                async with self._queries:
+                    return await prometheus.PrometheusSource(self._client, source.url, token).query(query)
+            except Exception as error:  # one source's failure is that source's error, never the round's
+                logger.warning("metric query against %s failed: %s", source.url, type(error).__name__)
+                return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
 
         keys = list(grouped)
-        jobs = []
-        for url, query in keys:
-            first = targets[grouped[(url, query)][0].owner]
-            jobs.append(one(url, query, first.auth, first.namespace))
-        return dict(zip(keys, await asyncio.gather(*jobs)))
+        return dict(zip(keys, await asyncio.gather(*(one(source, query) for source, query in keys))))
 
-    async def _source(self, url: str, auth: tuple[str, str] | None, namespace: str) -> prometheus.PrometheusSource:
-        token = None
-        if auth is not None:
-            token = await asyncio.to_thread(self.api.secret_value, namespace, *auth)
-        cache_key = (url, token)
-        if cache_key not in self._sources:
-            self._sources[cache_key] = prometheus.PrometheusSource(url, token)
-        return self._sources[cache_key]
+    async def close(self) -> None:
+        await self._client.close()
 
     async def read_service_metrics(
         self, services: typing.Sequence[tuple[view_module.Key, monitoredservice.MonitoredServiceSpec]],
@@ -196,7 +210,7 @@ class Scaler:
         """The same batched machinery for MonitoredServices with a Kubernetes target (rollout
         analysis, snapshots); `metric_keys` None reads all of each service's metrics."""
         targets: dict[typing.Hashable, Target] = {}
-        needs: list[tuple[str, str, queries.Need]] = []
+        needs: list[tuple[SourceKey, str, queries.Need]] = []
         for key, spec in services:
             workload = spec.target.kubernetes
             assert workload is not None
@@ -208,16 +222,16 @@ class Scaler:
             wanted = metric_keys if metric_keys is not None else snapshot.metric_keys(target.custom)
             for mkey in wanted:
                 query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
-                needs.append((target.prometheus_url or "", query or "", queries.Need(key, mkey, key[1], workload.name)))
+                needs.append((target.source, query or "", queries.Need(key, mkey, key[1], workload.name)))
         return await self._collect(needs, targets)
 
     async def _collect(
-        self, needs: list[tuple[str, str, queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
+        self, needs: list[tuple[SourceKey, str, queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
     ) -> dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]:
-        """One request per distinct (Prometheus, query); each owner gets its own samples back."""
+        """One request per distinct (Prometheus and credentials, query); each owner gets its own samples back."""
         grouped = queries.plan(needs)
-        results = await self._run_queries(grouped, targets)
-        metrics.PROMETHEUS_QUERIES.inc(sum(1 for url, query in grouped if url and query))
+        results = await self._run_queries(grouped)
+        metrics.PROMETHEUS_QUERIES.inc(sum(1 for source, query in grouped if source.url and query))
         samples: dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]] = {owner: {} for owner in targets}
         for (url, query), group in grouped.items():
             result = results[(url, query)]
