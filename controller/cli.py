@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         resync_seconds=args.resync_seconds,
+        relist_seconds=args.relist_seconds,
         log_format=args.log_format,
         allow_loopback_checks=args.allow_loopback_checks,
         rate_window=args.rate_window,
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="Railway GraphQL endpoint for targets that do not name one")
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
+    run.add_argument("--relist-seconds", type=float, default=300.0,
+                     help="list every kind this often and forget what was deleted while a watch was broken")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
     run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))
     run.add_argument("--allow-loopback-egress", "--allow-loopback-checks", dest="allow_loopback_checks",

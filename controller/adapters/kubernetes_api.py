@@ -94,6 +94,18 @@ class KubeApi:
         raw = (secret.data or {}).get(key)
         return base64.b64decode(raw).decode() if raw is not None else None
 
+    def current_uid(self, kind: str, namespace: str, name: str) -> str | None:
+        """The uid of one of our objects as the API server has it now; None when it is gone."""
+        try:
+            obj = self._custom.get_namespaced_custom_object(
+                controller.API_GROUP, controller.API_VERSION, namespace, PLURALS[kind], name,
+                _request_timeout=TIMEOUT_SECONDS)
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return typing.cast(str, (obj.get("metadata") or {}).get("uid"))
+
     def list_objects(self, kind: str, namespace: str | None) -> list[dict[str, typing.Any]]:
         """Every object of a kind (in one namespace, or all), as plain dicts with `kind` set."""
         if kind in PLURALS:

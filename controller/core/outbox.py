@@ -2,7 +2,8 @@
 
 A notification is written as Pending before it is sent and marked Sent after, so a restart
 re-sends what may not have gone out (at least once; receivers get a stable idempotency key)
-and never re-decides what was already queued (same key). Pending entries are never trimmed.
+and never re-decides what was already queued (same key). Pending entries are kept up to
+PENDING_LIMIT; beyond it the oldest are given up, said so in their message.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from controller.api import alertpolicy as api
 from controller.core import alerting
 from controller.core import conditions
 
-LIMIT = 50
+LIMIT = 50  # done deliveries kept
+PENDING_LIMIT = 150  # with LIMIT, the schema's 200: the outbox always fits status
 MAX_ATTEMPTS = 5
+OVERFLOW = f"dropped: more than {PENDING_LIMIT} notifications pending at once (the outbox is full)"
 SENT, FAILED, PENDING = (outcome.value for outcome in api.DeliveryOutcome)
 
 
@@ -65,15 +68,23 @@ def complete(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], key: 
 
 
 def trim(deliveries: list[dict[str, typing.Any]]) -> list[dict[str, typing.Any]]:
-    pending = sum(1 for d in deliveries if d.get("outcome") == PENDING)
-    room = max(LIMIT - pending, 0)
-    kept = []
-    for delivery in deliveries:  # newest first
+    """Newest first: every pending delivery up to PENDING_LIMIT, then the last LIMIT done.
+
+    In an incident large enough to overflow the outbox, the oldest pending deliveries (those
+    retrying longest) are given up as Failed with a reason, so that new ones still go out
+    and the status write is never refused."""
+    kept, done, pending = [], 0, 0
+    for delivery in deliveries:
         if delivery.get("outcome") == PENDING:
+            pending += 1
+            if pending > PENDING_LIMIT:
+                delivery = {**delivery, "outcome": FAILED, "message": OVERFLOW}
+            else:
+                kept.append(delivery)
+                continue
+        if done < LIMIT:
             kept.append(delivery)
-        elif room > 0:
-            kept.append(delivery)
-            room -= 1
+            done += 1
     return kept
 
 

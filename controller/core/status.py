@@ -7,6 +7,7 @@ import datetime
 import typing
 
 from controller import reasons
+from controller.core import bounded
 from controller.core import conditions
 from controller.core import readiness
 
@@ -41,16 +42,21 @@ def build_status_patch(
     assessment: readiness.Assessment,
     now: datetime.datetime,
     generation: int,
+    schema: typing.Mapping[str, typing.Any] | None = None,
 ) -> dict[str, typing.Any]:
     """The merge patch that brings `current` status to the assessment; {} when nothing changes.
 
     A field the assessment sets to None is removed; fields it does not mention are left
-    to whoever owns them (scaling, health, alerting write their own parts).
+    to whoever owns them (scaling, health, alerting write their own parts). With the
+    status `schema`, every value is fitted to it before it is compared, so what is written
+    always fits and an over-long message does not look new every round.
     """
     desired: dict[str, typing.Any] = {k: v for k, v in assessment.initial.items() if k not in current}
     desired.update(assessment.fields)
     desired["conditions"] = conditions.apply(current.get("conditions") or [], assessment.conditions, now, generation)
     desired["observedGeneration"] = generation
+    if schema is not None:
+        desired = bounded.fit_fields(desired, schema)
     return {key: value for key, value in desired.items() if _differs(current.get(key), value)}
 
 

@@ -19,6 +19,7 @@ class OperatorConfig:
     metrics_port: int = 8080
     health_port: int = 8081
     resync_seconds: float = 60.0
+    relist_seconds: float = 300.0
     write_concurrency: int = 8
     log_format: str = "text"  # text | json
     allow_loopback_checks: bool = False

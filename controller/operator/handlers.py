@@ -75,6 +75,28 @@ async def _warm_up(runtime: Runtime) -> None:
     runtime.evaluator.mark_all()
 
 
+async def _relist(runtime: Runtime) -> None:
+    """Every `relist_seconds`, list each kind and drop what the view holds but the API server
+    no longer has: an object deleted while a watch was broken stops acting."""
+    namespaces: tuple[str | None, ...] = runtime.config.namespaces or (None,)
+    while True:
+        await asyncio.sleep(runtime.config.relist_seconds)
+        for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
+            for namespace in namespaces:
+                try:
+                    listed = await asyncio.to_thread(runtime.api.list_objects, kind, namespace)
+                except Exception as error:  # a failed list keeps the view as it is
+                    logger.warning("re-list of %s failed: %s", kind, type(error).__name__)
+                    continue
+                changed, removed = runtime.view.reconcile(kind, namespace, listed)
+                for key in removed:
+                    logger.info("%s %s/%s is gone (missed by the watch): forgotten", *key)
+                for key in changed | removed:
+                    if kind in CUSTOM_KINDS and key not in removed:
+                        runtime.evaluator.mark(key)
+                    runtime.evaluator.mark(*runtime.view.dependents(key))
+
+
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.login(registry=registry)
     def login(**_: typing.Any) -> kopf.ConnectionInfo:
@@ -100,6 +122,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.snapshots.run(), name="metrics-snapshots"),
             asyncio.create_task(runtime.alerter.run(), name="alerting"),
             asyncio.create_task(runtime.railway.run(), name="railway"),
+            asyncio.create_task(_relist(runtime), name="relist"),
         ]
 
     @kopf.on.cleanup(registry=registry)

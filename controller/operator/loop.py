@@ -15,6 +15,7 @@ import typing
 
 import kubernetes
 
+from controller import crdgen
 from controller.adapters import kubernetes_api
 from controller.core import conditions
 from controller.core import readiness
@@ -23,6 +24,8 @@ from controller.operator import metrics
 from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
+# Each kind's status schema, generated from the same models as the CRDs: what is written fits.
+STATUS_SCHEMAS = {info.kind: crdgen.build_schema(model)["properties"]["status"] for model, info in crdgen.KINDS}
 DEBOUNCE_SECONDS = 0.2
 # What a part of the operator adds to one object's status: fields and conditions, or nothing.
 Contribution = typing.Optional[tuple[dict[str, typing.Any], list[conditions.ConditionChange]]]
@@ -171,7 +174,7 @@ class Evaluator:
             if extra is not None:
                 assessment = readiness.combine(assessment, *extra)
         return status_module.build_status_patch(
-            current, assessment, self.clock(), obj["metadata"].get("generation") or 0)
+            current, assessment, self.clock(), obj["metadata"].get("generation") or 0, STATUS_SCHEMAS.get(kind))
 
     async def post_event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
                          now: datetime.datetime | None = None) -> None:

@@ -308,6 +308,8 @@ class Scaler:
         is_new = outcome.direction != "Hold" and (previous.get("direction"), previous.get("from"), previous.get("to")) \
             != (outcome.direction, outcome.current, outcome.desired)
         if outcome.desired != outcome.current and not dry_run and blocked_reason is None:
+            if not await self._still_exists(key, obj):
+                return  # deleted (the watch may not have said so): it never acts again
             try:
                 await asyncio.to_thread(self.scale.set_replicas, target.kind, target.namespace, target.name,
                                         outcome.desired)
@@ -350,6 +352,22 @@ class Scaler:
             return reasons.PAUSED, f"annotation {reasons.PAUSED_ANNOTATION}=true: deciding, not actuating"
         return None, ""
 
+
+    async def _still_exists(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any]) -> bool:
+        """Before a scale (rare, never repeated in steady state): is this policy still the one
+        the API server has? A policy deleted during a watch gap must not scale again."""
+        uid = (obj.get("metadata") or {}).get("uid")
+        try:
+            current = await asyncio.to_thread(self.api.current_uid, KIND, key[1], key[2])
+        except kubernetes.client.ApiException as error:
+            logger.warning("cannot confirm %s before scaling: %s", key, error.status)
+            return False
+        if current is None or (uid and current != uid):
+            logger.info("%s/%s is gone or was recreated: forgotten, not scaled", key[1], key[2])
+            self.view.remove({"kind": KIND, "metadata": {"namespace": key[1], "name": key[2]}})
+            self._forget(key)
+            return False
+        return True
 
     def _forget(self, key: view_module.Key) -> None:
         for store in (self.records, self.memory, self.next_due, self.unsupported):

@@ -116,6 +116,31 @@ class View:
                 self.world.monitored_services.pop((namespace, name), None)
         return key
 
+    def keys(self, kind: str, namespace: str | None) -> set[Key]:
+        """What the view holds of a kind (in one namespace, or all)."""
+        if kind in WORKLOAD_KINDS:
+            found = {(kind, ns, name) for (ns, k, name) in self.world.workloads if k == kind}
+        elif kind == HPA_KIND:
+            found = {(kind, target[0], name) for target, name in self.world.autoscalers.items()}
+        else:
+            found = {key for key in self.objects if key[0] == kind}
+        return {key for key in found if namespace is None or key[1] == namespace}
+
+    def reconcile(self, kind: str, namespace: str | None, listed: typing.Sequence[dict[str, typing.Any]]
+                  ) -> tuple[set[Key], set[Key]]:
+        """Make the view match a fresh list: (changed, removed) keys. A watch that lost its
+        place (410 Gone) re-lists without telling what was deleted meanwhile; this does."""
+        changed = set()
+        for obj in listed:
+            key, was_changed = self.upsert(obj)
+            if was_changed:
+                changed.add(key)
+        present = {self.key_of(obj) for obj in listed}
+        removed = self.keys(kind, namespace) - present
+        for key in removed:
+            self.remove({"kind": key[0], "metadata": {"namespace": key[1], "name": key[2]}})
+        return changed, removed
+
     def _forget_autoscaler(self, key: Key) -> None:
         for target, name in list(self.world.autoscalers.items()):
             if target[0] == key[1] and name == key[2]:

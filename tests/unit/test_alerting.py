@@ -108,11 +108,21 @@ def test_outbox_queues_once_and_completes() -> None:
     assert outbox.last_sent(log) == "2026-11-01T12:00:01Z"
 
 
-def test_trim_never_drops_pending() -> None:
+def test_trim_keeps_pending_and_the_last_done() -> None:
     done = [{"key": f"d{i}", "outcome": "Sent", "time": "2026-11-01T12:00:00Z"} for i in range(60)]
     pending = [{"key": f"p{i}", "outcome": "Pending", "time": "2026-11-01T12:00:00Z"} for i in range(5)]
     kept = outbox.trim([*pending, *done])
-    assert len(kept) == 50 and all(p in kept for p in pending)
+    assert len(kept) == 55 and all(p in kept for p in pending)
+
+
+def test_an_overflowing_outbox_gives_up_its_oldest_pending_and_still_fits_status() -> None:
+    """A large incident: 400 pending deliveries. The status list (max 200) must still be written."""
+    pending = [{"key": f"p{i}", "outcome": "Pending", "time": "2026-11-01T12:00:00Z"} for i in range(400)]  # newest first
+    kept = outbox.trim(pending)
+    assert len(kept) <= 200
+    assert [d["key"] for d in kept if d["outcome"] == "Pending"] == [f"p{i}" for i in range(outbox.PENDING_LIMIT)]
+    dropped = [d for d in kept if d["outcome"] == "Failed"]
+    assert dropped and all(d["message"] == outbox.OVERFLOW for d in dropped)
 
 
 def test_observe_maps_health_rollbacks_and_samples() -> None:

@@ -57,3 +57,17 @@ def test_dependents_are_indexed_not_scanned() -> None:
     assert view.dependents(("Deployment", "other-ns", "web")) == set()
     view.remove(direct)
     assert ("ScalingPolicy", "shop", "direct") not in view.dependents(("Deployment", "shop", "web"))
+
+
+def test_a_relist_forgets_what_was_deleted_during_a_watch_gap() -> None:
+    """A watch that lost its place re-lists without DELETED events: reconcile says what is gone."""
+    view = view_module.View()
+    for name in ("a", "b"):
+        view.upsert(obj("ScalingPolicy", name, "1"))
+    view.upsert(obj("ScalingPolicy", "c", "1", namespace="other"))
+    view.upsert(obj("Deployment", "web", "1", spec={"replicas": 2}))
+    changed, removed = view.reconcile("ScalingPolicy", "shop", [obj("ScalingPolicy", "a", "1")])
+    assert removed == {("ScalingPolicy", "shop", "b")} and changed == set()
+    assert ("ScalingPolicy", "other", "c") in view.objects, "another namespace's list says nothing of it"
+    _, removed = view.reconcile("Deployment", None, [])
+    assert removed == {("Deployment", "shop", "web")} and not view.world.workloads
