@@ -7,6 +7,7 @@ Message-ID derives from the idempotency key, so a re-sent notification is recogn
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.message
 import email.utils
 import hashlib
@@ -25,7 +26,8 @@ from controller.core import egress as egress_policy
 HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
 TIMEOUT_SECONDS = 10  # each SMTP operation
 DEADLINE_SECONDS = 30.0  # the whole conversation: a watchdog closes the socket after it
-CONCURRENCY = 8  # SMTP sends in flight at once (worker threads they may hold)
+CONCURRENCY = 4  # SMTP sends in flight at once, in a pool of their own
+POOL = concurrent.futures.ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="smtp")
 
 
 class EmailNotifier:
@@ -38,7 +40,7 @@ class EmailNotifier:
         settings = _settings(await secret(channel.email.smtpSecretRef))
         mail = build_message(settings["from"], list(channel.email.to), message)
         async with self._slots:
-            await asyncio.to_thread(self._deliver, settings, mail)
+            await asyncio.get_running_loop().run_in_executor(POOL, self._deliver, settings, mail)
 
     def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage) -> None:
         host, port = settings["host"], settings["port"]

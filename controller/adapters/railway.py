@@ -1,6 +1,6 @@
 """Railway's public GraphQL API: read a service instance and its metrics, set its replicas.
 
-Blocking (requests): called through asyncio.to_thread, always with a timeout. Every document
+Blocking (requests): called in the operator's Railway pool, every request within a total deadline. Every document
 sent is one of the constants below; a unit test validates each against Railway's published
 schema, and the local simulator validates every request it receives.
 """

@@ -32,6 +32,8 @@ from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
+from controller.operator import heartbeat
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -58,7 +60,9 @@ class Alerter:
         return dict(self.state[key]), []
 
     async def run(self) -> None:
+        heartbeat.expect("alerting", self.interval_seconds)
         while True:
+            heartbeat.beat("alerting")
             await asyncio.sleep(self.interval_seconds)
             try:
                 async with self._round:
@@ -165,7 +169,7 @@ class Alerter:
 
         async def secret(ref: common.SecretKeyRef) -> str:
             try:
-                value = await asyncio.to_thread(self.api.secret_value, key[1], ref.name, ref.key)
+                value = await pools.run(pools.KUBE, self.api.secret_value, key[1], ref.name, ref.key)
             except kubernetes.client.ApiException as error:
                 raise notify.DeliveryError(f"Secret {ref.name}: {error.status} {error.reason}") from None
             if value is None:

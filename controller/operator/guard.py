@@ -32,6 +32,8 @@ from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import view as view_module
+from controller.operator import heartbeat
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -117,7 +119,9 @@ class Guard:
 
     async def run_checks(self) -> None:
         last_sync = 0.0
+        heartbeat.expect("health-checks", TICK_SECONDS)
         while True:
+            heartbeat.beat("health-checks")
             now = time.monotonic()
             if now - last_sync >= TICK_SECONDS:
                 self._schedule_new()
@@ -225,7 +229,7 @@ class Guard:
                 if not await self.evaluator.reconcile_now(key):
                     return
             try:
-                to_revision = await asyncio.to_thread(self.rollbacks.rollback, key[1], workload.name, verdict.rollback)
+                to_revision = await pools.run(pools.ACTUATION, self.rollbacks.rollback, key[1], workload.name, verdict.rollback)
             except (kubernetes.client.ApiException, kubernetes_rollback.RollbackError) as error:
                 logger.warning("rollback of %s failed: %s", key, error)
                 await self.evaluator.post_event(obj, status_module.EventSpec(

@@ -19,11 +19,13 @@ from controller.operator import alerter as alerter_module
 from controller.operator import config as config_module
 from controller.operator import loop
 from controller.operator import guard as guard_module
+from controller.operator import heartbeat
 from controller.operator import metrics
 from controller.operator import railway as railway_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 CUSTOM_KINDS = tuple(kubernetes_api.PLURALS)
@@ -68,7 +70,7 @@ async def _warm_up(runtime: Runtime) -> None:
     namespaces: tuple[str | None, ...] = runtime.config.namespaces or (None,)
     for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
         for namespace in namespaces:
-            for obj in await asyncio.to_thread(runtime.api.list_objects, kind, namespace):
+            for obj in await pools.run(pools.KUBE, runtime.api.list_objects, kind, namespace):
                 runtime.view.upsert(obj)  # everything is judged below anyway
     logger.info("view warmed up: %d custom objects, %d workloads",
                 len(runtime.view.objects), len(runtime.view.world.workloads))
@@ -84,7 +86,7 @@ async def _relist(runtime: Runtime) -> None:
         for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
             for namespace in namespaces:
                 try:
-                    listed = await asyncio.to_thread(runtime.api.list_objects, kind, namespace)
+                    listed = await pools.run(pools.KUBE, runtime.api.list_objects, kind, namespace)
                 except Exception as error:  # a failed list keeps the view as it is
                     logger.warning("re-list of %s failed: %s", kind, type(error).__name__)
                     continue
@@ -143,6 +145,9 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         stopped = [task.get_name() for task in runtime.tasks if task.done()]
         if not runtime.tasks or stopped:
             raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
+        stalled = heartbeat.stalled()
+        if stalled:
+            raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
         return "running"
 
     async def on_event(event: typing.Mapping[str, typing.Any], **_: typing.Any) -> None:

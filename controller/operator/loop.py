@@ -22,6 +22,8 @@ from controller.core import readiness
 from controller.core import status as status_module
 from controller.operator import metrics
 from controller.operator import view as view_module
+from controller.operator import heartbeat
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 # Each kind's status schema, generated from the same models as the CRDs: what is written fits.
@@ -68,7 +70,9 @@ class Evaluator:
 
     async def run(self) -> None:
         next_resync = time.monotonic()
+        heartbeat.expect("evaluation", self.resync_seconds)
         while True:
+            heartbeat.beat("evaluation")
             if time.monotonic() >= next_resync:
                 self._secrets_fetched.clear()
                 self._count_watched()
@@ -124,7 +128,7 @@ class Evaluator:
         missing = [ref for ref in wanted if ref not in self._secrets_fetched]
         for namespace, name in missing:
             try:
-                found = await asyncio.to_thread(self.api.secret_keys, namespace, name)
+                found = await pools.run(pools.KUBE, self.api.secret_keys, namespace, name)
             except kubernetes.client.ApiException as error:
                 logger.warning("cannot read Secret %s/%s: %s %s", namespace, name, error.status, error.reason)
                 continue
@@ -181,7 +185,7 @@ class Evaluator:
         """Posts one Event about `obj`; a failure is logged, never raised (Events are best effort)."""
         try:
             async with self._writes:
-                await asyncio.to_thread(self.api.create_event, obj, event, now or self.clock())
+                await pools.run(pools.KUBE, self.api.create_event, obj, event, now or self.clock())
         except kubernetes.client.ApiException as error:
             logger.warning("posting event %s failed: %s", event.reason, error.reason)
 
@@ -195,10 +199,10 @@ class Evaluator:
             return "unchanged"
         logger.debug("patching %s/%s/%s status: %s", *key, sorted(patch))
         async with self._writes:
-            updated = await asyncio.to_thread(self.api.patch_status, kind, namespace, key[2], patch)
+            updated = await pools.run(pools.KUBE, self.api.patch_status, kind, namespace, key[2], patch)
         self.view.upsert(updated)
         events = status_module.transition_events(current.get("conditions") or [], updated["status"]["conditions"])
         for event in events:
             async with self._writes:
-                await asyncio.to_thread(self.api.create_event, updated, event, now)
+                await pools.run(pools.KUBE, self.api.create_event, updated, event, now)
         return "patched"

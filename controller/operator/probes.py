@@ -25,6 +25,7 @@ from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import view as view_module
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -91,7 +92,7 @@ class ProbeManager:
         obj = self.view.objects.get(key)
         try:
             assert plan.apply is not None
-            generation = await asyncio.to_thread(self.target.apply, kind, key[1], name, plan.apply)
+            generation = await pools.run(pools.ACTUATION, self.target.apply, kind, key[1], name, plan.apply)
         except kubernetes.client.ApiException as error:
             metrics.PROBE_APPLIES.labels("failed").inc()
             message = f"applying probes to {kind} {name} failed: {error.status} {error.reason}"

@@ -26,6 +26,8 @@ from controller.core import scaling
 from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import view as view_module
+from controller.operator import heartbeat
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -57,7 +59,9 @@ class RailwayWatcher:
         self._clients: dict[tuple[str, str], railway.RailwayClient] = {}
 
     async def run(self) -> None:
+        heartbeat.expect("railway", self.interval_seconds)
         while True:
+            heartbeat.beat("railway")
             try:
                 await self.poll()
             except Exception:  # one bad poll must not end the watch
@@ -115,7 +119,7 @@ class RailwayWatcher:
     async def _token(self, namespace: str, name: str, key: str) -> tuple[str | None, str | None]:
         """(token, None) or (None, why not)."""
         try:
-            token = await asyncio.to_thread(self.api.secret_value, namespace, name, key)
+            token = await pools.run(pools.KUBE, self.api.secret_value, namespace, name, key)
         except kubernetes.client.ApiException as error:
             return None, f"cannot read the token Secret: {error.status} {error.reason}"
         return (token.strip(), None) if token is not None else (None, "the token Secret has no such key")
@@ -126,8 +130,8 @@ class RailwayWatcher:
             return token[1] or "no token"
         client = self._client(binding.endpoint, token[0])
         try:
-            instance = await asyncio.to_thread(client.instance, binding.environment_id, binding.service_id)
-            usage = await asyncio.to_thread(client.usage, binding.environment_id, binding.service_id, self.clock())
+            instance = await pools.run(pools.RAILWAY, client.instance, binding.environment_id, binding.service_id)
+            usage = await pools.run(pools.RAILWAY, client.usage, binding.environment_id, binding.service_id, self.clock())
         except railway.RailwayError as error:
             return str(error)
         return instance, usage

@@ -35,6 +35,8 @@ from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import view as view_module
+from controller.operator import heartbeat
+from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -115,7 +117,9 @@ class Scaler:
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
+        heartbeat.expect("scaling", TICK_SECONDS)
         while True:
+            heartbeat.beat("scaling")
             await asyncio.sleep(TICK_SECONDS)
             try:
                 await self.round()
@@ -190,7 +194,7 @@ class Scaler:
             try:
                 token = None
                 if source.auth is not None and source.namespace is not None:
-                    token = await asyncio.to_thread(self.api.secret_value, source.namespace, *source.auth)
+                    token = await pools.run(pools.KUBE, self.api.secret_value, source.namespace, *source.auth)
                 async with self._queries:
                     return await prometheus.PrometheusSource(self._client, source.url, token).query(query)
             except Exception as error:  # one source's failure is that source's error, never the round's
@@ -311,7 +315,7 @@ class Scaler:
             if not await self._still_exists(key, obj):
                 return  # deleted (the watch may not have said so): it never acts again
             try:
-                await asyncio.to_thread(self.scale.set_replicas, target.kind, target.namespace, target.name,
+                await pools.run(pools.ACTUATION, self.scale.set_replicas, target.kind, target.namespace, target.name,
                                         outcome.desired)
             except (kubernetes.client.ApiException, railway.RailwayError) as error:
                 why = f"{error.status} {error.reason}" if isinstance(error, kubernetes.client.ApiException) else str(error)
@@ -358,7 +362,7 @@ class Scaler:
         the API server has? A policy deleted during a watch gap must not scale again."""
         uid = (obj.get("metadata") or {}).get("uid")
         try:
-            current = await asyncio.to_thread(self.api.current_uid, KIND, key[1], key[2])
+            current = await pools.run(pools.KUBE, self.api.current_uid, KIND, key[1], key[2])
         except kubernetes.client.ApiException as error:
             logger.warning("cannot confirm %s before scaling: %s", key, error.status)
             return False

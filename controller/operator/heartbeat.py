@@ -1,0 +1,30 @@
+"""Liveness that notices a stall, not only a crash: every loop beats once per pass.
+
+A loop whose task still exists but that has not come round within max(STALL_SECONDS,
+3 × its own period) is stalled (a blocking call on the event loop, a deadlock, an await that
+never returns); the liveness probe then fails and the kubelet restarts the pod.
+"""
+
+from __future__ import annotations
+
+import time
+
+STALL_SECONDS = 180.0
+_periods: dict[str, float] = {}
+_last: dict[str, float] = {}
+
+
+def expect(name: str, period_seconds: float) -> None:
+    """`name` will beat at least every `period_seconds` when healthy."""
+    _periods[name] = period_seconds
+    _last.setdefault(name, time.monotonic())
+
+
+def beat(name: str) -> None:
+    _last[name] = time.monotonic()
+
+
+def stalled(now: float | None = None) -> list[str]:
+    moment = time.monotonic() if now is None else now
+    return sorted(name for name, period in _periods.items()
+                  if moment - _last.get(name, moment) > max(STALL_SECONDS, 3 * period))

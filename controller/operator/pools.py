@@ -1,0 +1,27 @@
+"""Bounded worker pools, one per kind of blocking call, so that no kind can starve another.
+
+asyncio's default pool has min(32, cores + 4) threads shared by everything: six on two
+cores. A Railway endpoint that drips its answer, or a slow scale patch, would then hold the
+threads that status writes and Events need. Each kind gets its own pool instead; every
+call in them has its own deadline (the adapters' timeouts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import typing
+
+T = typing.TypeVar("T")
+
+# The API server: status writes, Events, Secret reads, lists (most traffic, short calls).
+KUBE = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="kube")
+# Actuation: scale patches (Kubernetes or Railway), rollbacks, probe applies (rare).
+ACTUATION = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="actuate")
+# Railway's API: observation polls of every Railway service (tenants' endpoints).
+RAILWAY = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="railway")
+
+
+async def run(pool: concurrent.futures.ThreadPoolExecutor, call: typing.Callable[..., T], *args: typing.Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(call, *args))
