@@ -17,6 +17,7 @@ import typing
 import pydantic
 import yaml
 
+from controller import celcheck
 from controller import crdgen
 from controller.adapters import railway as railway_adapter
 
@@ -126,11 +127,15 @@ def validate_documents(documents: typing.Iterable[typing.Any]) -> list[str]:
         name = document.get("metadata", {}).get("name", f"#{index}")
         body = {key: document[key] for key in ("spec", "status") if key in document}
         try:
-            MODELS_BY_KIND[document["kind"]].model_validate(body)
+            model = MODELS_BY_KIND[document["kind"]].model_validate(body)
         except pydantic.ValidationError as error:
             for detail in error.errors():
                 where = ".".join(str(part) for part in detail["loc"])
                 problems.append(f"{document['kind']}/{name}: {where}: {detail['msg']}")
+            continue
+        # The API server evaluates the CRD's CEL rules on the defaulted object: so do we.
+        spec = model.model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]
+        problems += [f"{document['kind']}/{name}: {v}" for v in celcheck.spec_violations(document["kind"], spec)]
     return problems
 
 
@@ -143,8 +148,7 @@ def _validate(args: argparse.Namespace) -> int:
         problems += [f"{path}: {problem}" for problem in validate_documents(documents)]
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{checked} object(s) checked, {len(problems)} problem(s)"
-          " (cross-field CEL rules are checked by the API server: kubectl apply --dry-run=server)")
+    print(f"{checked} object(s) checked, {len(problems)} problem(s) (types, bounds and the CRDs' CEL rules)")
     return 1 if problems else 0
 
 

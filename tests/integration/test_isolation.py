@@ -13,10 +13,27 @@ from controller.adapters import kubernetes_api
 from controller.operator import loop
 from controller.operator import scaler as scaler_module
 from controller.operator import view as view_module
+from localcluster import hostile
 from localcluster import operator as operator_module
+from tests.integration.test_scaling import HEAVY_RATE
+from tests.integration.test_scaling import replicas
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
+
+
+def msvc(prometheus_url: str, name: str = "web") -> dict:
+    return {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": name},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+                     "metrics": {"prometheus": {"url": prometheus_url}}}}
+
+
+def policy(name: str = "web", target: str = "web") -> dict:
+    return {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"monitoredService": target}, "minReplicas": 2, "maxReplicas": 6,
+                     "evaluationIntervalSeconds": 5,
+                     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                     "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": 15}}}
 
 
 def test_a_policy_deleted_behind_the_watch_never_scales(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
@@ -46,3 +63,65 @@ def test_a_policy_deleted_behind_the_watch_never_scales(cluster, namespace, oper
     assert asyncio.run(scaler._still_exists(key, stale)) is False, "a new object of the same name is not the old one"
     fresh = json.loads(cluster.kubectl("get", "scp", "web", "-n", namespace, "-o", "json"))
     assert asyncio.run(scaler._still_exists(key, fresh)) is True
+
+
+def test_one_tenants_broken_endpoints_do_not_stall_another(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
+    """Namespace B's Prometheus answers `{}` and its Railway endpoint drips its answer a byte at
+    a time; namespace A's policy still scales on time and A's metrics keep being sampled; B's
+    objects say why on their conditions."""
+    garbage = hostile.HostileServer(hostile.http_reply(b"{}"))
+    drip = hostile.HostileServer(hostile.http_reply(b'{"data": {"serviceInstance": null}}' + b" " * 4000), 0.5)
+    other = f"{namespace}-b"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        b_objects: list[dict] = [
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web"}},
+                                   "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway"}, "stringData": {"token": "b-token"}},
+        ]
+        for index in range(4):
+            b_objects += [
+                msvc(f"{garbage.url}/", name=f"web-{index}"),
+                policy(name=f"web-{index}", target=f"web-{index}"),
+                {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": f"rail-{index}"},
+                 "spec": {"target": {"railway": {
+                     "projectId": "p", "environmentId": "e", "serviceId": f"s{index}",
+                     "tokenSecretRef": {"name": "railway", "key": "token"}, "endpoint": f"{drip.url}/graphql"}}}},
+            ]
+        cluster.kubectl("apply", "-n", other, "-f", "-", input=yaml.safe_dump_all(b_objects))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                        input=yaml.safe_dump_all([msvc(demo_stack.prometheus.url), policy()]))
+        operator_factory("--rate-window=10s", "--metrics-interval-seconds=5", "--railway-interval-seconds=2")
+
+        def sampled_at() -> str | None:
+            status = json.loads(cluster.kubectl("get", "msvc", "web", "-n", namespace, "-o", "json")).get("status", {})
+            return (status.get("metrics") or {}).get("sampledAt")
+
+        cluster.wait_for(lambda: sampled_at() is not None, 60, "A's first metrics snapshot")
+        demo_stack.start_load(HEAVY_RATE)
+        started = time.monotonic()
+        stamps = {sampled_at()}
+        while time.monotonic() - started < 90 and replicas(cluster, namespace) < 4:
+            stamps.add(sampled_at())
+            time.sleep(2)
+        assert replicas(cluster, namespace) >= 4, "A scaled up while B's endpoints misbehaved"
+        assert time.monotonic() - started < 90
+        stamps.add(sampled_at())
+        assert len(stamps) >= 2, "A's metrics kept being sampled"
+
+        def b_condition(kind: str, name: str, type_: str) -> dict:
+            conditions = json.loads(cluster.kubectl("get", kind, name, "-n", other, "-o", "json")).get(
+                "status", {}).get("conditions", [])
+            return next((c for c in conditions if c["type"] == type_), {})
+
+        cluster.wait_for(lambda: b_condition("scp", "web-0", "ScalingActive").get("reason") == "MetricsUnavailable",
+                         60, "B's policy says its metrics are unavailable")
+        assert "HTTP 200: no error text" in b_condition("scp", "web-0", "ScalingActive")["message"]
+        cluster.wait_for(lambda: "did not finish answering" in b_condition("msvc", "rail-0", "Ready").get("message", ""),
+                         90, "B's Railway service says its endpoint is too slow")
+    finally:
+        garbage.close()
+        drip.close()
+        cluster.kubectl("delete", "namespace", other, "--wait=false")

@@ -57,3 +57,15 @@ def test_simulate_refuses_a_timeline_without_times(tmp_path, capsys) -> None:  #
     series.write_text("- {cpu: 50}\n")
     assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--series", str(series)]) == 2
     assert "every point needs t" in capsys.readouterr().err
+
+
+def test_validate_refuses_every_object_the_api_server_refuses() -> None:
+    """The same objects the integration suite sends to the API server, refused offline too:
+    the models, then the CRDs' own CEL rules (evaluated with cel-python)."""
+    from tests.integration import test_api_server
+
+    accepted = [case[0] for case in test_api_server.INVALID if not cli.validate_documents([case[1]])]
+    assert accepted == []
+    messages = {case[0]: cli.validate_documents([case[1]])[0] for case in test_api_server.INVALID}
+    assert "spec.metrics: each metric type (and custom name) may appear only once" in messages["duplicate-metric"]
+    assert "spec.silences[0].end: end must be after start" in messages["silence-ends-before-start"]

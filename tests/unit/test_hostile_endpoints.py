@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import socket
-import threading
 import time
 
 import pytest
@@ -25,6 +23,7 @@ from controller.adapters import railway
 from controller.api import alertpolicy
 from controller.core import alerting
 from controller.core import egress as policy
+from localcluster import hostile
 
 # -- Prometheus answers ------------------------------------------------------------------------
 
@@ -136,44 +135,13 @@ def test_allowed_urls(url: str) -> None:
 
 # -- Railway ----------------------------------------------------------------------------------
 
-class OneShotServer:
-    """A socket server answering each connection with one canned reply (optionally dripped)."""
-
-    def __init__(self, reply: bytes, drip_seconds: float = 0.0) -> None:
-        self.reply, self.drip = reply, drip_seconds
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen()
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/graphql"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            with connection:
-                connection.recv(65536)
-                try:
-                    if self.drip:
-                        head, _, rest = self.reply.partition(b"\r\n\r\n")
-                        connection.sendall(head + b"\r\n\r\n")
-                        for byte in rest:
-                            connection.sendall(bytes([byte]))
-                            time.sleep(self.drip)
-                    else:
-                        connection.sendall(self.reply)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.socket.close()
+def served(reply: bytes, drip_seconds: float = 0.0) -> hostile.HostileServer:
+    server = hostile.HostileServer(reply, drip_seconds)
+    server.url += "/graphql"
+    return server
 
 
-def http(body: bytes, status: str = "200 OK") -> bytes:
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n").encode() + body
+http = hostile.http_reply
 
 
 @pytest.mark.parametrize("body,words", [
@@ -186,7 +154,7 @@ def http(body: bytes, status: str = "200 OK") -> bytes:
     (b"not json", "not JSON"),
 ])
 def test_railway_answers_that_lie_are_errors(body: bytes, words: str) -> None:
-    server = OneShotServer(http(body))
+    server = served(http(body))
     try:
         with pytest.raises(railway.RailwayError, match=words):
             railway.RailwayClient(server.url, "t0ken", allow_loopback=True).instance("env", "svc")
@@ -207,7 +175,7 @@ def test_railway_endpoint_with_a_bad_port_is_refused_before_the_token_goes() -> 
 
 def test_railway_drip_feed_hits_the_total_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(railway, "DEADLINE_SECONDS", 2.0)
-    server = OneShotServer(http(b'{"data": {"serviceInstance": null}}' + b" " * 200), drip_seconds=0.2)
+    server = served(http(b'{"data": {"serviceInstance": null}}' + b" " * 200), drip_seconds=0.2)
     started = time.monotonic()
     try:
         with pytest.raises(railway.RailwayError, match="did not finish answering within 2s"):
@@ -247,7 +215,7 @@ def test_a_slack_secret_that_is_not_a_url_is_never_echoed(secret_value: str) -> 
 
 
 def test_a_receiver_reflecting_the_request_is_not_quoted_for_a_secret_url() -> None:
-    server = OneShotServer(http(b"you sent /services/T000/B000/hunter2", "500 Internal Server Error"))
+    server = served(http(b"you sent /services/T000/B000/hunter2", "500 Internal Server Error"))
 
     async def scenario() -> str:
         poster = notify.HttpPoster(allow_loopback=True)
