@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 
 import pytest
@@ -125,3 +126,60 @@ def test_one_tenants_broken_endpoints_do_not_stall_another(cluster, namespace, d
         garbage.close()
         drip.close()
         cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def test_authors_cannot_reach_beyond_their_own_rights(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    """The ValidatingAdmissionPolicy in manifests/: a user who may write our resources but not
+    scale a workload or read a Secret cannot make the operator do it for them."""
+    operator_factory().stop()  # installs manifests/ (CRDs, RBAC, the admission policy)
+    user = f"alice-{namespace[-5:]}"
+    editor = [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "capliquify-editor"},
+         "rules": [{"apiGroups": ["ops.capliquify.io"], "resources": ["*"], "verbs": ["*"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "capliquify-editor"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "capliquify-editor"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "someone-elses"}, "stringData": {"token": "s3cret"}},
+    ]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(editor))
+    scaling = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "web"},
+               "spec": {"targetRef": {"kubernetes": {"name": "web"}}}}
+    railway = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "api"},
+               "spec": {"target": {"railway": {"projectId": "p", "environmentId": "e", "serviceId": "s",
+                                               "tokenSecretRef": {"name": "someone-elses", "key": "token"}}}}}
+    slack = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "leak"},
+             "spec": {"serviceRef": "api", "rules": [{"name": "R", "metric": "cpu", "threshold": 1}],
+                      "channels": [{"name": "s", "slack": {"webhookSecretRef": {"name": "someone-elses", "key": "token"}}}]}}
+
+    def refused_as_user(doc: dict) -> str:
+        deadline = time.monotonic() + 30  # the policy compiles shortly after it is created
+        while True:
+            try:
+                cluster.kubectl("apply", "--as", user, "-n", namespace, "-f", "-", input=yaml.safe_dump(doc))
+            except subprocess.CalledProcessError as refused:
+                return refused.stderr
+            cluster.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], "-n", namespace)
+            assert time.monotonic() < deadline, f"{user} was admitted: {doc}"
+            time.sleep(1)
+
+    assert "may not update the scale of web" in refused_as_user(scaling)
+    assert "may not read Secret someone-elses" in refused_as_user(railway)
+    assert "may not read a Secret a channel names" in refused_as_user(slack)
+
+    # With the right to scale, the same user is admitted; the cluster's admin always is.
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "scaler"},
+         "rules": [{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["update", "patch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "scaler"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "scaler"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}]))
+    cluster.wait_for(lambda: _admitted(cluster, user, namespace, scaling), 30, "admitted with the right to scale")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(railway))
+
+
+def _admitted(cluster, user: str, namespace: str, doc: dict) -> bool:  # noqa: ANN001
+    try:
+        cluster.kubectl("apply", "--as", user, "-n", namespace, "-f", "-", input=yaml.safe_dump(doc))
+    except subprocess.CalledProcessError:
+        return False
+    return True

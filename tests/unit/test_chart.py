@@ -34,6 +34,14 @@ def test_rbac_matches_kustomize_base() -> None:
     assert by_kind(render(), "ClusterRole")["rules"] == by_kind(base, "ClusterRole")["rules"]
 
 
+def test_admission_policy_matches_kustomize_base_and_can_be_turned_off() -> None:
+    base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/admission.yaml").read_text()) if doc]
+    rendered = render()
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        assert by_kind(rendered, kind)["spec"] == by_kind(base, kind)["spec"]
+    assert not [d for d in render({"admission": {"enabled": False}}) if d["kind"].startswith("ValidatingAdmission")]
+
+
 def test_chart_crds_are_the_generated_ones() -> None:
     generated = {p.name: p.read_text() for p in (REPO / "crds").glob("ops.capliquify.io_*.yaml")}
     in_chart = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
