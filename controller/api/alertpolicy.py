@@ -103,14 +103,14 @@ class SmsChannel(common.ApiModel):
 
 
 class WebhookChannel(common.ApiModel):
-    url: str = common.field("URL receiving a JSON POST.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+    url: str = common.field("URL receiving a JSON POST.", min_length=1, max_length=2048, pattern=common.HTTP_URL)
     hmacSecretRef: common.SecretKeyRef | None = common.field(
         "Secret whose key signs the body (X-CapLiquify-Signature: sha256=...).", default=None
     )
 
 
 class AlertmanagerChannel(common.ApiModel):
-    url: str = common.field("Alertmanager base URL.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+    url: str = common.field("Alertmanager base URL.", min_length=1, max_length=2048, pattern=common.HTTP_URL)
 
 
 class Channel(common.ApiModel):
@@ -181,23 +181,30 @@ def _seed_routes() -> list[Route]:
 
 
 class LabelSelector(common.ApiModel):
-    matchLabels: dict[str, str] = common.field("Labels a MonitoredService must carry.", default_factory=dict)
+    matchLabels: dict[
+        typing.Annotated[str, pydantic.StringConstraints(max_length=317)],
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+    ] = common.field("Labels a MonitoredService must carry.", default_factory=dict, max_length=32)
 
 
 class Silence(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                common.cel("timestamp(self.end) > timestamp(self.start)", "end must be after start", ".end")
+                common.cel("timestamp(self.end) > timestamp(self.start)", "end must be after start", ".end"),
+                common.cel("!has(self.matchers) || self.matchers.all(k, k in ['rule', 'service', 'severity'])",
+                           "matchers may only name rule, service and severity", ".matchers"),
             ]
         }
     )
 
     start: datetime.datetime = common.field("Start of the silence.")
     end: datetime.datetime = common.field("End of the silence.")
-    matchers: dict[str, str] = common.field(
-        "Labels an alert must carry to be silenced: rule, service, severity.", default_factory=dict
-    )
+    matchers: dict[
+        typing.Literal["rule", "service", "severity"],
+        typing.Annotated[str, pydantic.StringConstraints(max_length=253)],
+    ] = common.field("Labels an alert must carry to be silenced: rule, service, severity.", default_factory=dict,
+                     max_length=3)
     comment: str = common.field("Why.", default="", max_length=1024)
 
 

@@ -19,6 +19,12 @@ class ApiModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=True)
 
 
+
+# An http(s) URL with a host, a port within 1–65535 when given, no user info and no white
+# space. Which addresses it may reach is the egress policy's call (core/egress.py), at send time.
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+HTTP_URL = r"^https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:?#\[\]@]+)(:" + _PORT + r")?([/?#][^\s]*)?$"
+
 def field(description: str, default: typing.Any = ..., **kwargs: typing.Any) -> typing.Any:
     """A field with a mandatory description (the CRD generator refuses a field without one)."""
     if "default_factory" in kwargs:

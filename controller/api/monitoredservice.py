@@ -24,7 +24,8 @@ class RailwayTarget(common.ApiModel):
     serviceId: str = common.field("Railway service ID.", min_length=1, max_length=64)
     tokenSecretRef: common.SecretKeyRef = common.field("Secret holding a Railway API token.")
     endpoint: str | None = common.field(
-        "GraphQL endpoint; the operator's --railway-endpoint when unset.", default=None, max_length=2048
+        "GraphQL endpoint; the operator's --railway-endpoint when unset.", default=None, max_length=2048,
+        pattern=common.HTTP_URL,
     )
 
 
@@ -53,7 +54,7 @@ class Target(common.ApiModel):
 
 class HttpCheck(common.ApiModel):
     url: str = common.field(
-        "URL to GET; http or https.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$"
+        "URL to GET; http or https.", min_length=1, max_length=2048, pattern=common.HTTP_URL
     )
     expectStatus: list[int] = common.field(
         "Status codes counted as success.", default_factory=lambda: [200], min_length=1, max_length=20
@@ -108,7 +109,7 @@ class Probes(common.ApiModel):
 
 
 class PrometheusSource(common.ApiModel):
-    url: str = common.field("Prometheus base URL.", min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")
+    url: str = common.field("Prometheus base URL.", min_length=1, max_length=2048, pattern=common.HTTP_URL)
     authSecretRef: common.SecretKeyRef | None = common.field(
         "Secret with a bearer token sent as Authorization.", default=None
     )
@@ -248,7 +249,7 @@ class MetricsSnapshot(common.ApiModel):
     errorRate: float | None = common.field("Percent of requests.", default=None)
     requestRate: float | None = common.field("Requests per second.", default=None)
     requestQueue: float | None = common.field("Requests waiting.", default=None)
-    custom: dict[str, float] = common.field("Custom queries by name.", default_factory=dict)
+    custom: dict[str, float] = common.field("Custom queries by name.", default_factory=dict, max_length=16)
     sampledAt: datetime.datetime | None = common.field("When the values were sampled.", default=None)
 
 

@@ -84,6 +84,35 @@ INVALID = [
      "spec.channels[0].sms.to[0]", "should match", True),
     ("fallback-without-replicas", _doc("ScalingPolicy", {**SCP, "onMetricsUnavailable": {"action": "Fallback"}}),
      "spec.onMetricsUnavailable.replicas", "replicas is required when action is Fallback", True),
+    # Hostile bounds and forms (issue 9): each refused by the schema, naming the field.
+    ("absurd-max-replicas", _doc("ScalingPolicy", {**SCP, "maxReplicas": 1000000000}),
+     "spec.maxReplicas", "should be less than or equal to 10000", True),
+    ("evaluation-interval-zero", _doc("ScalingPolicy", {**SCP, "evaluationIntervalSeconds": 0}),
+     "spec.evaluationIntervalSeconds", "should be greater than or equal to 5", True),
+    ("equal-thresholds", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "cpu", "scaleUp": 50, "scaleDown": 50}]}),
+     "spec.metrics[0].scaleDown", "scaleDown must be lower than scaleUp", True),
+    ("negative-threshold", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "cpu", "scaleUp": 50, "scaleDown": -1}]}),
+     "spec.metrics[0].scaleDown", "should be greater than or equal to 0", True),
+    ("seventeen-metrics", _doc("ScalingPolicy", {**SCP, "metrics": [
+        {"type": "custom", "name": f"m{i}", "scaleUp": 2, "scaleDown": 1} for i in range(17)]}),
+     "spec.metrics", "must have at most 16 items", True),
+    ("huge-selector", _doc("AlertPolicy", {**{k: v for k, v in ALP.items() if k != "serviceRef"},
+                                           "selector": {"matchLabels": {f"k{i}": "v" for i in range(33)}}}),
+     "spec.selector.matchLabels", "must have at most 32 items", True),
+    ("silence-matcher-unknown-key", _doc("AlertPolicy", {**ALP, "silences": [
+        {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z", "matchers": {"namespace": "x"}}]}),
+     "spec.silences[0].matchers", "may only name rule, service and severity", True),
+    ("email-recipient-with-crlf", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "mail", "email": {"smtpSecretRef": {"name": "s", "key": "k"}, "to": ["ops@example.com\r\nBcc: x@y.z"]}}]}),
+     "spec.channels[0].email.to[0]", "should match", True),
+    ("webhook-file-url", _doc("AlertPolicy", {**ALP, "channels": [{"name": "hook", "webhook": {"url": "file:///etc/passwd"}}]}),
+     "spec.channels[0].webhook.url", "should match", True),
+    ("railway-endpoint-port-out-of-range", _doc("MonitoredService", {"target": {"railway": {
+        **RAILWAY, "endpoint": "http://x:99999/"}}}),
+     "spec.target.railway.endpoint", "should match", True),
+    ("prometheus-url-with-credentials", _doc("MonitoredService", {**MSVC, "metrics": {"prometheus": {
+        "url": "http://admin:hunter2@prometheus:9090"}}}),
+     "spec.metrics.prometheus.url", "should match", True),
 ]
 
 

@@ -240,3 +240,12 @@ def test_target_sets_where_a_scale_lands() -> None:
     assert down.desired == 4  # ceil(10 × 30 / 75)
     with pytest.raises(ValueError, match="target must lie within scaleDown..scaleUp"):
         spec(metrics=[{"type": "cpu", "scaleUp": 85, "scaleDown": 65, "target": 90}])
+
+
+@pytest.mark.parametrize("value,scale_up", [(1e308, 1e-300), (1e300, 1e300), (float("inf"), 70), (5e-324, 1e300)])
+def test_absurd_numbers_never_overflow(value: float, scale_up: float) -> None:
+    """Thresholds and values at the edges of float: a decision within bounds, never an exception."""
+    policy = spec(metrics=[{"type": "cpu", "scaleUp": scale_up, "scaleDown": 0}])
+    outcome = scaling.decide(policy, 4, {("cpu", None): scaling.Sample(value, NOW)}, state(), NOW, ready=4)
+    assert 2 <= outcome.desired <= 20
+    assert len(outcome.reason) < 1024
