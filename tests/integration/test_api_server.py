@@ -138,6 +138,10 @@ def test_valid_minimal_objects_get_seed_defaults(cluster, namespace) -> None:  #
     assert {m["type"]: m["scaleUp"] for m in scp["metrics"]} == {
         "cpu": 70, "memory": 80, "latencyP95": 2000, "requestQueue": 100, "errorRate": 5}
     assert scp["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    alp = yaml.safe_load(cluster.kubectl("get", "alp", "minimal", "-n", namespace, "-o", "yaml"))["spec"]
+    assert [(r["severity"], r["repeatIntervalSeconds"]) for r in alp["routes"]] == [
+        ("critical", 300), ("warning", 900), ("info", 1800)]
+    assert alp["routes"][0]["channelKinds"] == ["slack", "email", "sms"]
 
 
 def test_each_omitted_behaviour_field_takes_its_direction_default(cluster, namespace) -> None:  # noqa: ANN001
@@ -151,7 +155,3 @@ def test_each_omitted_behaviour_field_takes_its_direction_default(cluster, names
     assert behavior["scaleUp"]["policies"] == [{"type": "Percent", "value": 100, "periodSeconds": 15},
                                                {"type": "Pods", "value": 4, "periodSeconds": 15}]
     assert behavior["scaleUp"]["cooldownSeconds"] == 0
-    alp = yaml.safe_load(cluster.kubectl("get", "alp", "minimal", "-n", namespace, "-o", "yaml"))["spec"]
-    assert [(r["severity"], r["repeatIntervalSeconds"]) for r in alp["routes"]] == [
-        ("critical", 300), ("warning", 900), ("info", 1800)]
-    assert alp["routes"][0]["channelKinds"] == ["slack", "email", "sms"]

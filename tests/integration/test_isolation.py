@@ -94,7 +94,8 @@ def test_one_tenants_broken_endpoints_do_not_stall_another(cluster, namespace, d
         cluster.kubectl("apply", "-n", other, "-f", "-", input=yaml.safe_dump_all(b_objects))
         cluster.kubectl("apply", "-n", namespace, "-f", "-",
                         input=yaml.safe_dump_all([msvc(demo_stack.prometheus.url), policy()]))
-        operator_factory("--rate-window=10s", "--metrics-interval-seconds=5", "--railway-interval-seconds=2")
+        operator_factory("--rate-window=10s", "--metrics-interval-seconds=5", "--railway-interval-seconds=2",
+                         "--allow-loopback-egress")
 
         def sampled_at() -> str | None:
             status = json.loads(cluster.kubectl("get", "msvc", "web", "-n", namespace, "-o", "json")).get("status", {})

@@ -223,7 +223,7 @@ def test_metrics_snapshot_follows_the_source(cluster, namespace, demo_stack, ope
     service["spec"]["metrics"]["custom"] = [{"name": "answer", "query": "vector(42)", "unit": "count"}]
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(service))
     demo_stack.start_load(10)
-    operator_factory("--rate-window=10s", "--metrics-interval-seconds=2")
+    operator_factory("--rate-window=10s", "--metrics-interval-seconds=2", "--allow-loopback-egress")
 
     def snapshot() -> dict:
         return get(cluster, "msvc", namespace).get("status", {}).get("metrics") or {}

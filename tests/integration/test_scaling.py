@@ -67,7 +67,7 @@ def expect_warning(cluster, namespace: str, type_: str, reason: str) -> str:  # 
 
 def start(cluster, demo_stack, operator_factory, namespace, *objects) -> None:  # noqa: ANN001
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
-    operator_factory("--rate-window=10s")
+    operator_factory("--rate-window=10s", "--allow-loopback-egress")  # Prometheus is on loopback here
 
 
 def test_scales_up_with_steps_then_down_after_stabilization(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
