@@ -38,6 +38,10 @@ def _configure_logging(log_format: str, level: str) -> None:
     logging.getLogger("kopf.activities").setLevel(logging.WARNING)
 
 
+async def _not_yet_wired() -> None:
+    raise RuntimeError("the elector's start callback is set by handlers.register")
+
+
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
@@ -52,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import config as config_module
     from controller.operator import handlers
     from controller.operator import loop
+    from controller.adapters import kubernetes_lease
+    from controller.core import election
+    from controller.operator import election as election_module
     from controller.operator import guard as guard_module
     from controller.operator import metrics
     from controller.operator import probes as probes_module
@@ -78,28 +85,38 @@ def _run(args: argparse.Namespace) -> int:
     )
     _configure_logging(config.log_format, args.log_level)
     api_client = kubernetes_api.load_config(config.kubeconfig)
-    api = kubernetes_api.KubeApi(api_client, metrics.count_write)
+    # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
+    # renew deadline, writes nothing.
+    elector = election_module.Elector(
+        kubernetes_lease.LeaseStore(api_client, args.leader_elect_namespace, args.leader_elect_name)
+        if args.leader_elect else None,
+        election.Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
+                        args.leader_elect_retry_period),
+        on_started_leading=_not_yet_wired)
+    write = elector.fence
+    api = kubernetes_api.KubeApi(api_client, write)
     view = view_module.View()
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks)
-    scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, metrics.count_write), railway)
+    scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
     scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, config.rate_window,
-                                  allow_loopback=config.allow_loopback_checks)
+                                  allow_loopback=config.allow_loopback_checks, leading=elector.leading)
     scaler.external_samples = railway.samples
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
-                               kubernetes_rollback.KubernetesRollback(api_client, metrics.count_write),
+                               kubernetes_rollback.KubernetesRollback(api_client, write),
                                scaler.read_service_metrics)
-    probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, metrics.count_write))
+    probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
     snapshots.external_samples = railway.samples
     poster = notify.HttpPoster(config.allow_loopback_checks)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
-                                     config.alert_interval_seconds)
+                                     config.alert_interval_seconds, leading=elector.leading)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
+                                                 elector=elector,
                                                  closers=[guard.checker.close, poster.close, scaler.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
@@ -274,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="Railway GraphQL endpoint for targets that do not name one")
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
+    run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,
+                     help="elect a leader over a Lease so that several replicas can run (on in manifests/ and the chart)")
+    run.add_argument("--leader-elect-namespace", default=os.environ.get("POD_NAMESPACE", "capliquify-system"),
+                     help="namespace of the Lease (the operator's own)")
+    run.add_argument("--leader-elect-name", default="capliquify-operator", help="name of the Lease")
+    run.add_argument("--leader-elect-lease-duration", type=float, default=15.0,
+                     help="seconds a standby waits, seeing the Lease unchanged, before it takes over")
+    run.add_argument("--leader-elect-renew-deadline", type=float, default=10.0,
+                     help="seconds without a renewal after which the leader stops acting")
+    run.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds between attempts")
     run.add_argument("--relist-seconds", type=float, default=300.0,
                      help="list every kind this often and forget what was deleted while a watch was broken")
     run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))

@@ -78,6 +78,8 @@ def _resolve(node: typing.Any, defs: dict[str, typing.Any], path: str) -> typing
         node["enum"] = [node.pop("const")]
     if "enum" in node and "type" not in node:
         node["type"] = "string"
+    if "propertyNames" in node:  # not structural: the API server takes key rules as CEL instead
+        node.setdefault("x-kubernetes-validations", []).extend(_key_rules(node.pop("propertyNames"), path))
     for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if bound in node and not isinstance(node[bound], bool):
             node[plain] = node.pop(bound)
@@ -96,6 +98,21 @@ def _resolve(node: typing.Any, defs: dict[str, typing.Any], path: str) -> typing
         else:
             result[key] = value
     return result
+
+
+def _key_rules(names: typing.Mapping[str, typing.Any], path: str) -> list[dict[str, str]]:
+    """A map's key constraints (pydantic's propertyNames) as CEL rules on the map."""
+    rules = []
+    if "maxLength" in names:
+        limit = names["maxLength"]
+        rules.append({"rule": f"self.all(k, size(k) <= {limit})", "message": f"keys must be at most {limit} characters"})
+    if "enum" in names:
+        allowed = ", ".join(f"'{v}'" for v in names["enum"])
+        rules.append({"rule": f"self.all(k, k in [{allowed}])", "message": f"keys must be one of {allowed}"})
+    unknown = set(names) - {"maxLength", "enum", "type"}
+    if unknown:
+        raise SchemaError(f"{path}: key constraints {sorted(unknown)} have no CEL translation")
+    return rules
 
 
 _KEY_ORDER = ("description", "type", "format", "required", "properties")

@@ -192,8 +192,6 @@ class Silence(common.ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 common.cel("timestamp(self.end) > timestamp(self.start)", "end must be after start", ".end"),
-                common.cel("!has(self.matchers) || self.matchers.all(k, k in ['rule', 'service', 'severity'])",
-                           "matchers may only name rule, service and severity", ".matchers"),
             ]
         }
     )

@@ -44,8 +44,10 @@ class Alerter:
     def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
                  snapshots: snapshots_module.Snapshots, registry: typing.Mapping[str, notify.Notifier],
                  interval_seconds: float = 5.0,
-                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
+                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+                 leading: typing.Callable[[], bool] = lambda: True) -> None:
         self.view, self.evaluator, self.api, self.snapshots = view, evaluator, api_, snapshots
+        self.leading = leading
         self.registry = registry
         self.interval_seconds = interval_seconds
         self.clock = clock
@@ -134,6 +136,8 @@ class Alerter:
         return observations
 
     async def _deliver(self, key: view_module.Key, spec: api.AlertPolicySpec, delivery: dict[str, typing.Any]) -> None:
+        if not self.leading():
+            return  # fenced: it stays Pending in the outbox for whoever holds the Lease
         channel = next((c for c in spec.channels if c.name == delivery["channel"]), None)
         now = self.clock()
         error: str | None

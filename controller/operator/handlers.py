@@ -17,6 +17,7 @@ import controller
 from controller.adapters import kubernetes_api
 from controller.operator import alerter as alerter_module
 from controller.operator import config as config_module
+from controller.operator import election as election_module
 from controller.operator import loop
 from controller.operator import guard as guard_module
 from controller.operator import heartbeat
@@ -42,6 +43,7 @@ class Runtime:
     snapshots: snapshots_module.Snapshots
     alerter: alerter_module.Alerter
     railway: railway_module.RailwayWatcher
+    elector: election_module.Elector
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
@@ -113,10 +115,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             private_key_path=configuration.key_file,
         )
 
-    @kopf.on.startup(registry=registry)
-    async def start(**_: typing.Any) -> None:
-        await _warm_up(runtime)
-        runtime.tasks = [
+    async def start_acting() -> None:
+        """Called once this replica holds the Lease (at once without --leader-elect)."""
+        runtime.evaluator.mark_all()  # judge everything the warm view holds, now as the leader
+        runtime.tasks += [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),
             asyncio.create_task(runtime.scaler.run(), name="scaling-loop"),
             asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
@@ -126,6 +128,14 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.railway.run(), name="railway"),
             asyncio.create_task(_relist(runtime), name="relist"),
         ]
+
+    runtime.elector._on_started_leading = start_acting
+
+    @kopf.on.startup(registry=registry)
+    async def start(**_: typing.Any) -> None:
+        # Leader and standby alike keep the view warm: a takeover starts from a full view.
+        await _warm_up(runtime)
+        runtime.tasks = [asyncio.create_task(runtime.elector.run(), name="leader-election")]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
@@ -137,18 +147,21 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
                 logger.warning("alerting did not finish within 20 s of shutdown")
         for task in runtime.tasks:
             task.cancel()
+        await runtime.elector.release()
         for close in runtime.closers:
             await close()
 
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:
-        stopped = [task.get_name() for task in runtime.tasks if task.done()]
+        # The election task ends by itself without --leader-elect (it only starts the loops).
+        stopped = [task.get_name() for task in runtime.tasks if task.done()
+                   and not (task.get_name() == "leader-election" and not runtime.elector.enabled)]
         if not runtime.tasks or stopped:
             raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
         stalled = heartbeat.stalled()
         if stalled:
             raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
-        return "running"
+        return "leading" if runtime.elector.was_leader else "standby"
 
     async def on_event(event: typing.Mapping[str, typing.Any], **_: typing.Any) -> None:
         _on_event(runtime, event)

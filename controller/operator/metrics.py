@@ -40,6 +40,12 @@ PROBE_APPLIES = prometheus_client.Counter(
     "capliquify_probe_applies_total", "Server-side applies of container probes.", ["result"])
 
 
+LEADER = prometheus_client.Gauge("capliquify_leader", "1 while this replica holds the Lease and acts, else 0.")
+FENCED_WRITES = prometheus_client.Counter(
+    "capliquify_fenced_writes_total", "Writes refused because this replica did not hold the Lease."
+)
+
+
 def count_write(verb: str) -> None:
     API_WRITES.labels(verb).inc()
 

@@ -86,7 +86,9 @@ class Scaler:
         query_concurrency: int = 8,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
         allow_loopback: bool = False,
+        leading: typing.Callable[[], bool] = lambda: True,
     ) -> None:
+        self.leading = leading
         self.view, self.evaluator, self.api, self.scale = view, evaluator, api, scale
         self.default_prometheus = default_prometheus
         self.rate_window = rate_window
@@ -312,6 +314,8 @@ class Scaler:
         is_new = outcome.direction != "Hold" and (previous.get("direction"), previous.get("from"), previous.get("to")) \
             != (outcome.direction, outcome.current, outcome.desired)
         if outcome.desired != outcome.current and not dry_run and blocked_reason is None:
+            if not self.leading():
+                return  # fenced: a replica that does not hold the Lease never actuates
             if not await self._still_exists(key, obj):
                 return  # deleted (the watch may not have said so): it never acts again
             try:

@@ -101,7 +101,7 @@ INVALID = [
      "spec.selector.matchLabels", "must have at most 32 items", True),
     ("silence-matcher-unknown-key", _doc("AlertPolicy", {**ALP, "silences": [
         {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z", "matchers": {"namespace": "x"}}]}),
-     "spec.silences[0].matchers", "may only name rule, service and severity", True),
+     "spec.silences[0].matchers", "keys must be one of 'rule', 'service', 'severity'", True),
     ("email-recipient-with-crlf", _doc("AlertPolicy", {**ALP, "channels": [
         {"name": "mail", "email": {"smtpSecretRef": {"name": "s", "key": "k"}, "to": ["ops@example.com\r\nBcc: x@y.z"]}}]}),
      "spec.channels[0].email.to[0]", "should match", True),

@@ -42,6 +42,19 @@ def test_admission_policy_matches_kustomize_base_and_can_be_turned_off() -> None
     assert not [d for d in render({"admission": {"enabled": False}}) if d["kind"].startswith("ValidatingAdmission")]
 
 
+def test_leader_election_rbac_and_ha_shape_match_kustomize_base() -> None:
+    base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if doc]
+    rendered = render()
+    assert by_kind(rendered, "Role")["rules"] == by_kind(base, "Role")["rules"]
+    deployment = by_kind(rendered, "Deployment")["spec"]
+    assert deployment["replicas"] == 2 and deployment["strategy"]["type"] == "RollingUpdate"
+    assert "--leader-elect" in deployment["template"]["spec"]["containers"][0]["args"]
+    assert by_kind(rendered, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    single = render({"replicas": 1, "leaderElection": {"enabled": False}})
+    assert by_kind(single, "Deployment")["spec"]["strategy"]["type"] == "Recreate"
+    assert not [d for d in single if d["kind"] in ("Role", "PodDisruptionBudget")]
+
+
 def test_chart_crds_are_the_generated_ones() -> None:
     generated = {p.name: p.read_text() for p in (REPO / "crds").glob("ops.capliquify.io_*.yaml")}
     in_chart = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
