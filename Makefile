@@ -38,8 +38,11 @@ deps: apt venv controlplane
 crds: venv
 	$(PY) -m controller crds crds --chart charts/capliquify-operator
 
+# Import contracts, ruff (pycodestyle, pyflakes, bugbear) and mypy; unit tests run them too.
 lint: venv
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check controller bench demo localcluster tests
+	$(VENV)/bin/mypy
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" -q

@@ -236,14 +236,14 @@ def _simulate(args: argparse.Namespace) -> int:
         if document["kind"] != "ScalingPolicy" or args.trace is None:
             print("give --series (a metric timeline), or --trace (load, ScalingPolicy only)", file=sys.stderr)
             return 2
-        return _closed_loop(args, model.spec)
+        return _closed_loop(args, typing.cast(typing.Any, model).spec)
     try:
         series = read_series(pathlib.Path(args.series))
     except (ValueError, OSError, yaml.YAMLError) as error:
         print(error, file=sys.stderr)
         return 2
     if document["kind"] == "ScalingPolicy":
-        rows = simulate.scaling_run(model.spec, series, args.replicas, args.until)
+        rows = simulate.scaling_run(typing.cast(typing.Any, model).spec, series, args.replicas, args.until)
         print(f"{'t(s)':>6}  {'replicas':>8}  values -> decision")
         previous = None
         for row in rows:
@@ -253,7 +253,7 @@ def _simulate(args: argparse.Namespace) -> int:
                 print(f"{row.at:>6.0f}  {row.replicas:>8}  {shown} -> {row.event}")
             previous = gist
     else:
-        rows = simulate.alerting_run(model.spec, series, args.step, args.until)
+        rows = simulate.alerting_run(typing.cast(typing.Any, model).spec, series, args.step, args.until)
         print(f"{'t(s)':>6}  values -> what happened")
         for row in rows:
             shown = ", ".join(f"{k}={v:g}" for k, v in row.values.items() if v is not None)

@@ -109,7 +109,7 @@ class App:
                 lines.append(f'http_requests_total{{namespace="{ns}",pod="{pod}",code="{code}"}} '
                              f"{self.requests.get((pod, code), 0)}")
             counts = self.buckets.get(pod, [0] * (len(BUCKETS) + 1))
-            for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts):
+            for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
                 lines.append(f'http_request_duration_seconds_bucket{{namespace="{ns}",pod="{pod}",le="{bound}"}} {count}')
             lines.append(f'http_request_duration_seconds_count{{namespace="{ns}",pod="{pod}"}} {counts[-1]}')
             lines.append(f'http_request_duration_seconds_sum{{namespace="{ns}",pod="{pod}"}} {self.duration_sum.get(pod, 0.0)}')

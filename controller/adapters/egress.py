@@ -29,7 +29,8 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
         self._inner = aiohttp.ThreadedResolver()
         self._allow_loopback = allow_loopback
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, typing.Any]]:
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
         refused = [egress.refused_address(a["host"], self._allow_loopback) for a in answers]
         if any(refused):

@@ -46,8 +46,9 @@ class KubeApi:
     """What the operator writes: status subresources and Events. And Secret look-ups."""
 
     def __init__(self, api_client: kubernetes.client.ApiClient, on_write: typing.Callable[[str], None]) -> None:
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
+        # The generated clients take and give plain dicts here; their stubs speak of models.
+        self._custom: typing.Any = kubernetes.client.CustomObjectsApi(api_client)
+        self._core: typing.Any = kubernetes.client.CoreV1Api(api_client)
         self._apps = kubernetes.client.AppsV1Api(api_client)
         self._autoscaling = kubernetes.client.AutoscalingV2Api(api_client)
         self._on_write = on_write

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import typing
 
 import kubernetes
 
@@ -17,12 +18,12 @@ class Conflict(Exception):
 
 class LeaseStore:
     def __init__(self, api_client: kubernetes.client.ApiClient, namespace: str, name: str) -> None:
-        self._api = kubernetes.client.CoordinationV1Api(api_client)
+        self._api: typing.Any = kubernetes.client.CoordinationV1Api(api_client)  # takes plain dicts
         self.namespace, self.name = namespace, name
 
     def read(self) -> election.Record | None:
         try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace, _request_timeout=TIMEOUT_SECONDS)
+            lease: typing.Any = self._api.read_namespaced_lease(self.name, self.namespace, _request_timeout=TIMEOUT_SECONDS)
         except kubernetes.client.ApiException as error:
             if error.status == 404:
                 return None
@@ -33,11 +34,11 @@ class LeaseStore:
     def write(self, me: str, step: election.Step, current: election.Record | None, duration: float) -> None:
         """Create, renew or take the Lease; raises Conflict when it changed since `current`."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        spec = {"holderIdentity": me, "leaseDurationSeconds": int(duration), "renewTime": _micro(now),
+        spec: dict[str, typing.Any] = {"holderIdentity": me, "leaseDurationSeconds": int(duration), "renewTime": _micro(now),
                 "leaseTransitions": step.transitions}
         if step.action != "renew":
             spec["acquireTime"] = _micro(now)
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        body: dict[str, typing.Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
         try:
             if current is None:

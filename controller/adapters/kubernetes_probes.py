@@ -32,6 +32,6 @@ class KubernetesProbes:
         method = {"Deployment": self._apps.patch_namespaced_deployment,
                   "StatefulSet": self._apps.patch_namespaced_stateful_set}[kind]
         self._on_write("apply")
-        applied = method(name, namespace, body, field_manager=reasons.PROBES_FIELD_MANAGER, force=True,
+        applied: typing.Any = method(name, namespace, body, field_manager=reasons.PROBES_FIELD_MANAGER, force=True,
                          _content_type=APPLY, _request_timeout=TIMEOUT_SECONDS)
         return int(applied.metadata.generation)

@@ -24,5 +24,5 @@ class KubernetesScale:
         method = {"Deployment": self._apps.patch_namespaced_deployment_scale,
                   "StatefulSet": self._apps.patch_namespaced_stateful_set_scale}[kind]
         self._on_write("patch")
-        scale = method(name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=TIMEOUT_SECONDS)
+        scale: typing.Any = method(name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=TIMEOUT_SECONDS)
         return int(scale.spec.replicas)

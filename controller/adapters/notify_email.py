@@ -45,7 +45,7 @@ class EmailNotifier:
     def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage) -> None:
         host, port = settings["host"], settings["port"]
         try:
-            addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+            addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
         except OSError:
             raise notify.DeliveryError(f"cannot resolve SMTP host {host}") from None
         refused = [r for a in addresses if (r := egress_policy.refused_address(a, self.allow_loopback))]
@@ -58,7 +58,7 @@ class EmailNotifier:
             # Connect to the address that was checked (no second lookup to rebind), and keep
             # the name for STARTTLS certificate verification.
             smtp.connect(addresses[0], port)
-            smtp._host = host  # noqa: SLF001 -- smtplib verifies TLS against _host
+            setattr(smtp, "_host", host)  # noqa: B010 -- smtplib verifies STARTTLS against _host
             if settings["starttls"]:
                 smtp.starttls()
             if settings.get("username"):

@@ -94,7 +94,7 @@ class RailwayClient:
             infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
         except OSError:
             return None  # requests reports the resolution failure itself
-        return next((r for info in infos if (r := egress_policy.refused_address(info[4][0], self.allow_loopback))), None)
+        return next((r for info in infos if (r := egress_policy.refused_address(str(info[4][0]), self.allow_loopback))), None)
 
     def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
         refusal = self._refusal()
@@ -159,9 +159,9 @@ def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usa
     for result in results:
         if not isinstance(result, dict) or not isinstance(result.get("values"), list):
             continue  # a malformed measurement reads as absent
-        points = [p for p in result["values"] if _point(p) is not None]
+        points = [point for value in result["values"] if (point := _point(value)) is not None]
         if points:
-            latest[str(result.get("measurement"))] = typing.cast(tuple[int, float], max(map(_point, points)))
+            latest[str(result.get("measurement"))] = max(points)
 
     def percent(usage: str, limit: str) -> float | None:
         if usage not in latest or limit not in latest or latest[limit][1] <= 0:

@@ -32,9 +32,9 @@ def field(description: str, default: typing.Any = ..., **kwargs: typing.Any) -> 
     return pydantic.Field(default, description=description, **kwargs)
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, typing.Any]:
     """One CEL rule for `x-kubernetes-validations`, as the API server evaluates it."""
-    validation = {"rule": rule, "message": message}
+    validation: dict[str, typing.Any] = {"rule": rule, "message": message}
     if field_path:
         validation["fieldPath"] = field_path
     return validation

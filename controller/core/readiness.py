@@ -82,7 +82,7 @@ ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 def _parse(spec: SpecInput, model: type[ModelT]) -> ModelT | pydantic.ValidationError:
     """A spec as given: raw (parsed here), already parsed (cached by the caller), or refused."""
     if isinstance(spec, (model, pydantic.ValidationError)):
-        return spec  # type: ignore[return-value]
+        return spec
     try:
         return model.model_validate(spec)
     except pydantic.ValidationError as error:

@@ -160,7 +160,7 @@ def _views(
             problem = sample.error
         elif sample.sampled_at is None or now - sample.sampled_at > stale_after:
             problem = "stale"
-        elif math.isnan(sample.value) or math.isinf(sample.value):
+        elif sample.value is None or math.isnan(sample.value) or math.isinf(sample.value):
             problem = "not a number"
         else:
             value = sample.value
@@ -184,7 +184,7 @@ def _fit(points: typing.Sequence[tuple[datetime.datetime, float]], now: datetime
     denominator = sum((x - mean_x) ** 2 for x in xs)
     if denominator == 0:
         return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / denominator
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / denominator
     return mean_y - slope * mean_x, slope
 
 

@@ -152,7 +152,7 @@ class Alerter:
             return
         state["deliveries"] = outbox.complete(state["deliveries"], delivery["key"], error, self.clock())
         state["lastNotified"] = outbox.last_sent(state["deliveries"]) or state.get("lastNotified")
-        final = next((d for d in state["deliveries"] if d["key"] == delivery["key"]), {})
+        final: dict[str, typing.Any] = next((d for d in state["deliveries"] if d["key"] == delivery["key"]), {})
         if final.get("outcome") == outbox.FAILED and (obj := self.view.objects.get(key)) is not None:
             await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Warning", reasons.DELIVERY_FAILED,

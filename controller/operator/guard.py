@@ -88,7 +88,7 @@ class Guard:
                     "lastTransitionTime": conditions.format_time(state.since) if state.since else None,
                     "message": service.refused.get(check.name, state.message),
                 }.items() if v is not None}
-                for check, state in zip(spec.healthChecks, states)
+                for check, state in zip(spec.healthChecks, states, strict=False)
             ]
             if service.refused:
                 name, reason = next(iter(service.refused.items()))
@@ -97,10 +97,10 @@ class Guard:
             else:
                 status = {health.HEALTHY: "True", health.UNKNOWN: "Unknown"}.get(verdict, "False")
                 changes.append(conditions.ConditionChange(reasons.HEALTHY, status, verdict, why))
-        verdict = self.verdicts.get(key)
-        if verdict is not None:
-            fields["rollout"] = verdict.status
-            changes.append(verdict.condition)
+        rollout_verdict = self.verdicts.get(key)
+        if rollout_verdict is not None:
+            fields["rollout"] = rollout_verdict.status
+            changes.append(rollout_verdict.condition)
         return (fields, changes) if fields or changes else None
 
     # -- health checks -------------------------------------------------------------------

@@ -93,10 +93,10 @@ class RailwayWatcher:
             world.railway_errors.pop(gone, None)
         # One read per token Secret per poll, however many services share it.
         secrets = sorted({(b.namespace, *b.secret) for b, _ in wanted.values()})
-        tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets))))
+        tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets)), strict=True))
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
                                          for binding, _ in wanted.values()))
-        for (name, (binding, keys)), result in zip(wanted.items(), results):
+        for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
             self.bindings[name] = binding
             before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name))
             if isinstance(result, str):

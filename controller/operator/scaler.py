@@ -204,7 +204,7 @@ class Scaler:
                 return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
 
         keys = list(grouped)
-        return dict(zip(keys, await asyncio.gather(*(one(source, query) for source, query in keys))))
+        return dict(zip(keys, await asyncio.gather(*(one(source, query) for source, query in keys)), strict=True))
 
     async def close(self) -> None:
         await self._client.close()
@@ -232,7 +232,7 @@ class Scaler:
         return await self._collect(needs, targets)
 
     async def _collect(
-        self, needs: list[tuple[SourceKey, str, queries.Need]], targets: typing.Mapping[typing.Hashable, Target]
+        self, needs: list[tuple[SourceKey, str, queries.Need]], targets: typing.Mapping[typing.Any, Target]
     ) -> dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]:
         """One request per distinct (Prometheus and credentials, query); each owner gets its own samples back."""
         grouped = queries.plan(needs)
@@ -288,9 +288,9 @@ class Scaler:
             spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
             if spec is None:
                 continue
-            target = self._target(key, spec)
-            if isinstance(target, Target):
-                owners.setdefault(target.workload_key, []).append(key[2])
+            other = self._target(key, spec)
+            if isinstance(other, Target):
+                owners.setdefault(other.workload_key, []).append(key[2])
         return owners
 
     async def _decide_and_act(
@@ -335,7 +335,7 @@ class Scaler:
             await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired}"), now)
         elif is_new:
-            why = "DryRun" if dry_run else blocked_reason
+            why = "DryRun" if dry_run else (blocked_reason or "")
             reason = reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN
             await self.evaluator.post_event(obj, status_module.EventSpec(
                 "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired} (not applied: {why})"), now)
@@ -379,7 +379,7 @@ class Scaler:
 
     def _forget(self, key: view_module.Key) -> None:
         for store in (self.records, self.memory, self.next_due, self.unsupported):
-            store.pop(key, None)  # type: ignore[attr-defined]
+            store.pop(key, None)
 
 
 def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:

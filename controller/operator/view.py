@@ -20,7 +20,8 @@ ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 
 def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
-    progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
+    progressing: typing.Mapping[str, typing.Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
     return world_module.Workload(
         kind=obj.get("kind", ""),
         namespace=meta.get("namespace", ""),
@@ -57,7 +58,7 @@ class View:
         generation = (obj.get("metadata") or {}).get("generation") or 0
         cached = self._parsed.get(key)
         if cached is not None and cached[0] == generation and isinstance(cached[1], (model, pydantic.ValidationError)):
-            return cached[1]  # type: ignore[return-value]
+            return cached[1]
         try:
             result: ModelT | pydantic.ValidationError = model.model_validate(obj.get("spec") or {})
         except pydantic.ValidationError as error:

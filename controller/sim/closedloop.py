@@ -118,7 +118,7 @@ def oracle(trace: traces_module.Trace, model: plant_module.Model, minimum: int) 
 
 def flaps(events: typing.Sequence[tuple[int, int, int]]) -> int:
     count = 0
-    for previous, event in zip(events, events[1:]):
+    for previous, event in zip(events, events[1:], strict=False):
         reversed_ = (event[2] > event[1]) != (previous[2] > previous[1])
         if reversed_ and event[0] - previous[0] < FLAP_SECONDS:
             count += 1

@@ -84,7 +84,7 @@ def group_pods(observation: plant_module.Observation, window: int, cpu_initializ
                ) -> tuple[list[float], int]:
     """(samples of ready pods, number of unready pods)."""
     ready, unready = [], 0
-    for pod, cpu in zip(observation.pods, observation.pod_cpu):
+    for pod, cpu in zip(observation.pods, observation.pod_cpu, strict=True):
         if pod.ready_at > observation.at or cpu is None:
             unready += 1  # not Ready (Running, readiness not yet passed): no usable sample
             continue

@@ -300,7 +300,7 @@ def test_probes_are_applied_once_and_never_fought(cluster, namespace, operator_f
             [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds", "value": 30}]))
         if revert < 3:
             cluster.wait_for(lambda: container()["readinessProbe"]["periodSeconds"] == 5, 30, f"re-applied after {revert}")
-            cluster.wait_for(lambda: get(cluster, "msvc", namespace)["status"]["probes"]["reverts"] == revert, 30,
+            cluster.wait_for(lambda revert=revert: get(cluster, "msvc", namespace)["status"]["probes"]["reverts"] == revert, 30,
                              f"revert {revert} counted")
             assert len(_deployment_writes(cluster, namespace)) == applied_before + 1
     cluster.wait_for(lambda: _probes_condition(cluster, namespace).get("reason") == "ProbesReverted", 30, "stood back")

@@ -94,12 +94,12 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     table = cluster.kubectl("get", "capliquify", "-A")
     print(table)
     lines = table.splitlines()
-    assert any(l.split()[:3] == ["NAMESPACE", "NAME", "TARGET"] and "HEALTH" in l and "READY REPLICAS" in l for l in lines)
-    assert any(l.split()[:5] == ["NAMESPACE", "NAME", "TARGET", "MIN", "MAX"] and "LAST SCALE" in l for l in lines)
-    assert any(l.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for l in lines)
-    assert any(l.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
-               for l in lines)
-    assert any(l.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "4", "0", "True"] for l in lines)
+    assert any(row.split()[:3] == ["NAMESPACE", "NAME", "TARGET"] and "HEALTH" in row and "READY REPLICAS" in row for row in lines)
+    assert any(row.split()[:5] == ["NAMESPACE", "NAME", "TARGET", "MIN", "MAX"] and "LAST SCALE" in row for row in lines)
+    assert any(row.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for row in lines)
+    assert any(row.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
+               for row in lines)
+    assert any(row.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "4", "0", "True"] for row in lines)
 
     # Settled once every part has said its first word (health refused by the egress guard, metrics
     # unavailable); then let a few resync rounds pass and measure a 60 s window.
@@ -112,8 +112,8 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     time.sleep(60)
     writes = _operator_writes(cluster)[before:]
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
-    rounds = [l for l in operator.metrics_text().splitlines() if l.startswith("capliquify_evaluation_round_duration_seconds_count")]
-    rounds_before = [l for l in metric_before.splitlines() if l.startswith("capliquify_evaluation_round_duration_seconds_count")]
+    rounds = [row for row in operator.metrics_text().splitlines() if row.startswith("capliquify_evaluation_round_duration_seconds_count")]
+    rounds_before = [row for row in metric_before.splitlines() if row.startswith("capliquify_evaluation_round_duration_seconds_count")]
     assert float(rounds[0].split()[-1]) >= float(rounds_before[0].split()[-1]) + 5, "resync rounds did run"
 
 

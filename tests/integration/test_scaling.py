@@ -97,7 +97,7 @@ def test_scales_up_with_steps_then_down_after_stabilization(cluster, namespace, 
     print("timeline (seconds since load start, replicas):", timeline)
 
     counts = [count for _, count in timeline]
-    steps = list(zip(counts, counts[1:]))
+    steps = list(zip(counts, counts[1:], strict=False))
     ups = [(a, b) for a, b in steps if b > a]
     assert ups and all(b - a <= 1 for a, b in ups), f"scale-up exceeded the Pods 1/10s policy: {timeline}"
     assert max(counts) == 6 and min(counts) == 2

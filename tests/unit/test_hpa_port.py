@@ -15,7 +15,7 @@ def observe(cpu: list[float | None], ready_at: list[int] | None = None, created:
             ) -> plant.Observation:
     ready_at = ready_at or [0] * len(cpu)
     created = created or [r - 30 for r in ready_at]
-    pods = tuple(plant.Pod(c, r) for c, r in zip(created, ready_at))
+    pods = tuple(plant.Pod(c, r) for c, r in zip(created, ready_at, strict=True))
     return plant.Observation(NOW, len(cpu), sum(1 for r in ready_at if r <= NOW), pods, {}, tuple(cpu))
 
 

@@ -191,7 +191,7 @@ def test_predictive_keeps_demand_not_raw_values() -> None:
 def test_omitted_fields_take_their_direction_defaults() -> None:
     policy = api.ScalingPolicySpec.model_validate({"targetRef": {"monitoredService": "web"},
                                                    "behavior": {"scaleDown": {"cooldownSeconds": 0}}})
-    down, up = policy.behavior.scaleDown, policy.behavior.scaleUp
+    down = policy.behavior.scaleDown
     assert (down.stabilizationWindowSeconds, down.cooldownSeconds) == (300, 0)
     assert [(p.type, p.value, p.periodSeconds) for p in down.policies] == [("Percent", 50, 60)]
     policy = api.ScalingPolicySpec.model_validate({"targetRef": {"monitoredService": "web"},
