@@ -42,10 +42,22 @@ def test_admission_policy_matches_kustomize_base_and_can_be_turned_off() -> None
     assert not [d for d in render({"admission": {"enabled": False}}) if d["kind"].startswith("ValidatingAdmission")]
 
 
+def test_namespaced_mode_grants_the_same_rules_only_in_watched_namespaces() -> None:
+    base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if doc]
+    rendered = render({"watchNamespaces": ["shop", "billing"]})
+    roles = [d for d in rendered if d["kind"] == "Role" and d["metadata"]["name"] == "capliquify-operator"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["billing", "shop"]
+    assert all(r["rules"] == by_kind(base, "ClusterRole")["rules"] for r in roles)
+    assert not [d for d in rendered if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    bindings = [d for d in rendered if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "capliquify-operator"]
+    assert len(bindings) == 2
+
+
 def test_leader_election_rbac_and_ha_shape_match_kustomize_base() -> None:
     base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if doc]
     rendered = render()
-    assert by_kind(rendered, "Role")["rules"] == by_kind(base, "Role")["rules"]
+    election_role = next(d for d in rendered if d["kind"] == "Role" and d["metadata"]["name"].endswith("leader-election"))
+    assert election_role["rules"] == by_kind(base, "Role")["rules"]
     deployment = by_kind(rendered, "Deployment")["spec"]
     assert deployment["replicas"] == 2 and deployment["strategy"]["type"] == "RollingUpdate"
     assert "--leader-elect" in deployment["template"]["spec"]["containers"][0]["args"]

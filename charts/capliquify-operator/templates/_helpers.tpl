@@ -5,3 +5,48 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
+
+{{/* The operator's rules, one list for the ClusterRole and for each namespaced Role.
+     Keep in step with manifests/base/rbac.yaml (a test compares them). */}}
+{{- define "capliquify.rules" }}
+  - apiGroups: [ops.capliquify.io]
+    resources: [monitoredservices, scalingpolicies, alertpolicies]
+    verbs: [list, watch]
+  # A scale first confirms its ScalingPolicy still exists (a deletion a broken watch missed).
+  - apiGroups: [ops.capliquify.io]
+    resources: [scalingpolicies]
+    verbs: [get]
+  - apiGroups: [ops.capliquify.io]
+    resources: [monitoredservices/status, scalingpolicies/status, alertpolicies/status]
+    verbs: [patch]
+  - apiGroups: [apps]
+    resources: [deployments, statefulsets]
+    verbs: [list, watch]
+  # The rollout guard rolls back as `kubectl rollout undo` does (read the Deployment and its
+  # ReplicaSets, patch the template); probe management server-side applies only container
+  # probes (probes.manage).
+  - apiGroups: [apps]
+    resources: [deployments]
+    verbs: [get]
+  - apiGroups: [apps]
+    resources: [deployments, statefulsets]
+    verbs: [patch]
+  - apiGroups: [apps]
+    resources: [replicasets]
+    verbs: [list]
+  # Scaling acts only through the scale subresource.
+  - apiGroups: [apps]
+    resources: [deployments/scale, statefulsets/scale]
+    verbs: [patch]
+  # Read-only: an HPA on the same workload is a conflict, and the operator stands back.
+  - apiGroups: [autoscaling]
+    resources: [horizontalpodautoscalers]
+    verbs: [list, watch]
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [create]
+  # Point reads of the Secrets that objects reference (no list, no watch).
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get]
+{{- end -}}
