@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
                                                  elector=elector,
-                                                 closers=[guard.checker.close, poster.close, scaler.close]))
+                                                 closers=[guard.checker.close, poster.close, scaler.close, railway.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

@@ -1,28 +1,25 @@
 """Railway's public GraphQL API: read a service instance and its metrics, set its replicas.
 
-Blocking (requests): called in the operator's Railway pool, every request within a total deadline. Every document
+Through the guarded client (adapters/egress.py), every request within a total deadline. Every document
 sent is one of the constants below; a unit test validates each against Railway's published
 schema, and the local simulator validates every request it receives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import json
 import math
-import socket
-import time
 import typing
-import urllib.parse
 
-import requests
+import aiohttp
 
-from controller.core import egress as egress_policy
+from controller.adapters import egress
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
-TIMEOUT_SECONDS = (5, 5)  # connect, and each read; DEADLINE_SECONDS bounds the whole request
-DEADLINE_SECONDS = 20.0
+DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
 BODY_LIMIT = 4 * 1024 * 1024
 
 INSTANCE = """
@@ -77,43 +74,33 @@ class Usage:
 
 
 class RailwayClient:
-    def __init__(self, endpoint: str, token: str, allow_loopback: bool = False) -> None:
+    """One token against one endpoint, through the guarded client: the address checked is the
+    address connected to, every request has a total deadline and a body limit."""
+
+    def __init__(self, endpoint: str, token: str, client: egress.GuardedClient) -> None:
         self.endpoint = endpoint
-        self.allow_loopback = allow_loopback
-        self._session = requests.Session()
-        self._session.trust_env = False
-        self._session.headers.update({"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def _refusal(self) -> str | None:
-        """The egress guard, for the endpoint the token is sent to (before the token goes)."""
-        refusal = egress_policy.refused_url(self.endpoint, self.allow_loopback)
-        if refusal is not None:
-            return refusal
-        parts = urllib.parse.urlsplit(self.endpoint)
+    async def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
         try:
-            infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, type=socket.SOCK_STREAM)
-        except OSError:
-            return None  # requests reports the resolution failure itself
-        return next((r for info in infos if (r := egress_policy.refused_address(str(info[4][0]), self.allow_loopback))), None)
-
-    def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
-        refusal = self._refusal()
-        if refusal is not None:
-            raise RailwayError(f"endpoint refused by the egress policy: {refusal}")
-        started = time.monotonic()
-        try:
-            with self._session.post(self.endpoint, json={"query": document, "variables": dict(variables)},
-                                    timeout=TIMEOUT_SECONDS, stream=True, allow_redirects=False) as response:
-                status, raw = response.status_code, _read_within(response, started + DEADLINE_SECONDS)
-        except requests.Timeout:
-            raise RailwayError(f"{self.endpoint} did not answer in time") from None
-        except requests.RequestException:
+            response = await self._client.request(
+                "POST", self.endpoint, deadline=DEADLINE_SECONDS, body_limit=BODY_LIMIT,
+                json={"query": document, "variables": dict(variables)}, headers=self._headers)
+        except egress.EgressRefused as refused:
+            raise RailwayError(f"endpoint refused by the egress policy: {refused}") from None
+        except asyncio.TimeoutError:
+            raise RailwayError(f"Railway did not finish answering within {DEADLINE_SECONDS:g}s") from None
+        except (aiohttp.ClientError, ValueError):
             raise RailwayError(f"cannot connect to {self.endpoint}") from None
+        status = response.status
+        if response.truncated:
+            raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
         if status in (401, 403):
             raise RailwayError(f"Railway refused the token (HTTP {status})")
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = json.loads(response.body)
+        except (ValueError, UnicodeDecodeError):
             raise RailwayError(f"HTTP {status} from Railway, not JSON") from None
         if not isinstance(body, dict):
             raise RailwayError(f"HTTP {status} from Railway, not a GraphQL answer")
@@ -126,8 +113,8 @@ class RailwayClient:
             raise RailwayError(f"HTTP {status} from Railway")
         return typing.cast(dict[str, typing.Any], body["data"])
 
-    def instance(self, environment_id: str, service_id: str) -> Instance:
-        data = self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id}).get("serviceInstance")
+    async def instance(self, environment_id: str, service_id: str) -> Instance:
+        data = (await self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id})).get("serviceInstance")
         if not isinstance(data, dict):
             raise RailwayError(f"Railway knows no service {service_id} in environment {environment_id}")
         deployment = data.get("latestDeployment")
@@ -140,13 +127,13 @@ class RailwayClient:
                         deployment_id if isinstance(deployment_id, str) else None,
                         status if isinstance(status, str) else None)
 
-    def set_replicas(self, environment_id: str, service_id: str, replicas: int) -> None:
+    async def set_replicas(self, environment_id: str, service_id: str, replicas: int) -> None:
         """Railway applies instance settings with a deploy: update, then redeploy."""
-        self._call(SET_REPLICAS, {"environmentId": environment_id, "serviceId": service_id, "replicas": replicas})
+        await self._call(SET_REPLICAS, {"environmentId": environment_id, "serviceId": service_id, "replicas": replicas})
 
-    def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
+    async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
         start = (now - datetime.timedelta(minutes=5)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        results = self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id, "startDate": start})
+        results = await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id, "startDate": start})
         metrics = results.get("metrics")
         if not isinstance(metrics, list):
             raise RailwayError("malformed answer: metrics is not a list")
@@ -182,22 +169,3 @@ def _point(value: typing.Any) -> tuple[int, float] | None:
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return (ts, number) if 0 <= ts < 253402300800 and math.isfinite(number) else None
-
-
-def _read_within(response: requests.Response, deadline: float) -> bytes:
-    """The body, read against a total deadline and a size limit (a server dripping one byte
-    per second would otherwise hold a worker thread for as long as it likes)."""
-    chunks, size = [], 0
-    while True:
-        # read1 returns what one receive brings (each bounded by the read timeout), so the
-        # deadline is checked at least every few seconds, however slowly the bytes come.
-        chunk = response.raw.read1(64 * 1024, decode_content=True)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > BODY_LIMIT:
-            raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
-        if time.monotonic() > deadline:
-            raise RailwayError(f"Railway did not finish answering within {DEADLINE_SECONDS:g}s")
-    return b"".join(chunks)

@@ -17,10 +17,9 @@ T = typing.TypeVar("T")
 
 # The API server: status writes, Events, Secret reads, lists (most traffic, short calls).
 KUBE = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="kube")
-# Actuation: scale patches (Kubernetes or Railway), rollbacks, probe applies (rare).
+# Actuation: scale patches, rollbacks, probe applies (rare). Railway and every other HTTP
+# peer go through aiohttp (adapters/egress.py), with a connection limit per purpose instead.
 ACTUATION = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="actuate")
-# Railway's API: observation polls of every Railway service (tenants' endpoints).
-RAILWAY = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="railway")
 
 
 async def run(pool: concurrent.futures.ThreadPoolExecutor, call: typing.Callable[..., T], *args: typing.Any) -> T:

@@ -17,6 +17,7 @@ import typing
 
 import kubernetes
 
+from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_scale
 from controller.adapters import railway
@@ -56,7 +57,9 @@ class RailwayWatcher:
         self.clock = clock
         self.bindings: dict[tuple[str, str], Binding] = {}  # (namespace, "<env>/<service>")
         self.usage: dict[tuple[str, str], railway.Usage] = {}
-        self._clients: dict[tuple[str, str], railway.RailwayClient] = {}
+        # Railway calls have a pool of connections of their own: a slow tenant endpoint cannot
+        # hold what status writes or other sources need.
+        self._http = egress.GuardedClient(allow_loopback, limit=8)
 
     async def run(self) -> None:
         heartbeat.expect("railway", self.interval_seconds)
@@ -130,16 +133,17 @@ class RailwayWatcher:
             return token[1] or "no token"
         client = self._client(binding.endpoint, token[0])
         try:
-            instance = await pools.run(pools.RAILWAY, client.instance, binding.environment_id, binding.service_id)
-            usage = await pools.run(pools.RAILWAY, client.usage, binding.environment_id, binding.service_id, self.clock())
+            instance = await client.instance(binding.environment_id, binding.service_id)
+            usage = await client.usage(binding.environment_id, binding.service_id, self.clock())
         except railway.RailwayError as error:
             return str(error)
         return instance, usage
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
-        if (endpoint, token) not in self._clients:
-            self._clients[(endpoint, token)] = railway.RailwayClient(endpoint, token, self.allow_loopback)
-        return self._clients[(endpoint, token)]
+        return railway.RailwayClient(endpoint, token, self._http)
+
+    async def close(self) -> None:
+        await self._http.close()
 
     # -- what the scaler and the snapshots use -------------------------------------------------
     def samples(self, namespace: str, name: str) -> dict[scaling.MetricKey, scaling.Sample] | None:
@@ -150,13 +154,12 @@ class RailwayWatcher:
         return {("cpu", None): scaling.Sample(usage.cpu, usage.sampled_at if usage.cpu is not None else None),
                 ("memory", None): scaling.Sample(usage.memory, usage.sampled_at if usage.memory is not None else None)}
 
-    def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
-        """Blocking (the scaler calls it in a worker thread)."""
+    async def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
         binding = self.bindings.get((namespace, name))
         if binding is None:
             raise railway.RailwayError(f"Railway service {name} is not known yet")
-        token = self.api.secret_value(binding.namespace, *binding.secret) or ""
-        self._client(binding.endpoint, token.strip()).set_replicas(binding.environment_id, binding.service_id, replicas)
+        token = await pools.run(pools.KUBE, self.api.secret_value, binding.namespace, *binding.secret) or ""
+        await self._client(binding.endpoint, token.strip()).set_replicas(binding.environment_id, binding.service_id, replicas)
         # Railway has no watch: the next poll confirms it; until then the scaler must not act
         # on the old count (it would step twice).
         key = (namespace, RAILWAY, name)
@@ -171,7 +174,7 @@ class ScaleTargets:
     def __init__(self, kubernetes_target: kubernetes_scale.ScaleTarget, railway_watcher: RailwayWatcher) -> None:
         self.kubernetes, self.railway = kubernetes_target, railway_watcher
 
-    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
+    async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
         if kind == RAILWAY:
-            return self.railway.set_replicas(namespace, name, replicas)
-        return self.kubernetes.set_replicas(kind, namespace, name, replicas)
+            return await self.railway.set_replicas(namespace, name, replicas)
+        return await pools.run(pools.ACTUATION, self.kubernetes.set_replicas, kind, namespace, name, replicas)

@@ -20,7 +20,6 @@ import kubernetes
 from controller import reasons
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
-from controller.adapters import kubernetes_scale
 from controller.adapters import prometheus
 from controller.adapters import railway
 from controller.api import monitoredservice
@@ -41,6 +40,12 @@ from controller.operator import pools
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 KIND = scalingpolicy.KIND.kind
+
+
+class ScaleTarget(typing.Protocol):
+    """Where replicas are set: Kubernetes' scale subresource, or Railway's API (operator/railway.py)."""
+
+    async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +85,7 @@ class Scaler:
         view: view_module.View,
         evaluator: loop.Evaluator,
         api: kubernetes_api.KubeApi,
-        scale: kubernetes_scale.ScaleTarget,
+        scale: ScaleTarget,
         default_prometheus: str | None,
         rate_window: str = "2m",
         query_concurrency: int = 8,
@@ -319,8 +324,7 @@ class Scaler:
             if not await self._still_exists(key, obj):
                 return  # deleted (the watch may not have said so): it never acts again
             try:
-                await pools.run(pools.ACTUATION, self.scale.set_replicas, target.kind, target.namespace, target.name,
-                                        outcome.desired)
+                await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
             except (kubernetes.client.ApiException, railway.RailwayError) as error:
                 why = f"{error.status} {error.reason}" if isinstance(error, kubernetes.client.ApiException) else str(error)
                 logger.warning("scaling %s failed: %s", key, why)

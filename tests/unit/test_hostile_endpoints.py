@@ -157,9 +157,19 @@ def test_railway_answers_that_lie_are_errors(body: bytes, words: str) -> None:
     server = served(http(body))
     try:
         with pytest.raises(railway.RailwayError, match=words):
-            railway.RailwayClient(server.url, "t0ken", allow_loopback=True).instance("env", "svc")
+            railway_instance(server.url)
     finally:
         server.close()
+
+
+def railway_instance(url: str, allow_loopback: bool = True) -> railway.Instance:
+    async def go() -> railway.Instance:
+        http = egress.GuardedClient(allow_loopback)
+        try:
+            return await railway.RailwayClient(url, "t0ken", http).instance("env", "svc")
+        finally:
+            await http.close()
+    return asyncio.run(go())
 
 
 def test_railway_metrics_with_garbage_values_read_as_absent() -> None:
@@ -170,7 +180,7 @@ def test_railway_metrics_with_garbage_values_read_as_absent() -> None:
 
 def test_railway_endpoint_with_a_bad_port_is_refused_before_the_token_goes() -> None:
     with pytest.raises(railway.RailwayError, match="cannot be parsed"):
-        railway.RailwayClient("http://x:99999/", "t0ken").instance("env", "svc")
+        railway_instance("http://x:99999/", allow_loopback=False)
 
 
 def test_railway_drip_feed_hits_the_total_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +189,7 @@ def test_railway_drip_feed_hits_the_total_deadline(monkeypatch: pytest.MonkeyPat
     started = time.monotonic()
     try:
         with pytest.raises(railway.RailwayError, match="did not finish answering within 2s"):
-            railway.RailwayClient(server.url, "t0ken", allow_loopback=True).instance("env", "svc")
+            railway_instance(server.url)
     finally:
         server.close()
     assert time.monotonic() - started < 8

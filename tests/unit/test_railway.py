@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import re
 
 import graphql
 import pytest
 
+from controller.adapters import egress
 from controller.adapters import railway as railway_adapter
 from localcluster import railway as railway_sim
 
 SCHEMA = railway_sim.load_schema()
+
+
+def ask(endpoint: str, token: str, action, allow_loopback: bool = True):  # noqa: ANN001, ANN201
+    """Runs `action(client)` (a coroutine) against the endpoint through a guarded client."""
+    async def go():  # noqa: ANN202
+        http = egress.GuardedClient(allow_loopback)
+        try:
+            return await action(railway_adapter.RailwayClient(endpoint, token, http))
+        finally:
+            await http.close()
+    return asyncio.run(go())
 
 
 @pytest.mark.parametrize("name", sorted(railway_adapter.DOCUMENTS))
@@ -26,15 +39,19 @@ def test_the_schema_check_bites() -> None:
 
 
 def test_read_scale_and_metrics_through_the_simulator(railway) -> None:  # noqa: ANN001
-    client = railway_adapter.RailwayClient(railway.url, "t0ken", allow_loopback=True)
-    before = client.instance("env-1", "svc-1")
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    async def scenario(client):  # noqa: ANN001, ANN202
+        before = await client.instance("env-1", "svc-1")
+        usage = await client.usage("env-1", "svc-1", now)
+        await client.set_replicas("env-1", "svc-1", 4)
+        return before, usage, await client.instance("env-1", "svc-1"), await client.usage("env-1", "svc-1", now)
+
+    before, usage, after, spread = ask(railway.url, "t0ken", scenario)
     assert (before.name, before.replicas, before.deployment_status) == ("api", 1, "SUCCESS")
-    usage = client.usage("env-1", "svc-1", datetime.datetime.now(datetime.timezone.utc))
     assert (usage.cpu, usage.memory) == (40.0, 30.0)  # 0.4 vCPU on 1 replica of 1 vCPU; 0.3 of 1 GB
-    client.set_replicas("env-1", "svc-1", 4)
-    after = client.instance("env-1", "svc-1")
     assert after.replicas == 4 and after.deployment_id != before.deployment_id, "applied by a new deploy"
-    assert client.usage("env-1", "svc-1", datetime.datetime.now(datetime.timezone.utc)).cpu == 10.0
+    assert spread.cpu == 10.0
     assert railway.invalid == [] and len(railway.documents) == 5
 
 
@@ -44,13 +61,13 @@ def test_read_scale_and_metrics_through_the_simulator(railway) -> None:  # noqa:
 ], ids=["bad-token", "unknown-instance"])
 def test_errors_are_stable_texts(railway, token, environment, expected) -> None:  # noqa: ANN001
     with pytest.raises(railway_adapter.RailwayError, match=re.escape(expected)):
-        railway_adapter.RailwayClient(railway.url, token, allow_loopback=True).instance(environment, "svc-1")
+        ask(railway.url, token, lambda client: client.instance(environment, "svc-1"))
 
 
 def test_an_invalid_document_is_refused_and_recorded(railway) -> None:  # noqa: ANN001
-    client = railway_adapter.RailwayClient(railway.url, "t0ken", allow_loopback=True)
     with pytest.raises(railway_adapter.RailwayError, match="Cannot query field"):
-        client._call('query { serviceInstance(environmentId: "env-1", serviceId: "svc-1") { replicas } }', {})
+        ask(railway.url, "t0ken", lambda client: client._call(
+            'query { serviceInstance(environmentId: "env-1", serviceId: "svc-1") { replicas } }', {}))
     assert len(railway.invalid) == 1
 
 
@@ -60,5 +77,5 @@ def test_an_invalid_document_is_refused_and_recorded(railway) -> None:  # noqa: 
 ], ids=["metadata", "loopback-not-allowed"])
 def test_the_token_never_goes_to_a_refused_address(endpoint, expected) -> None:  # noqa: ANN001
     with pytest.raises(railway_adapter.RailwayError, match="egress policy") as refused:
-        railway_adapter.RailwayClient(endpoint, "t0ken").instance("env-1", "svc-1")
+        ask(endpoint, "t0ken", lambda client: client.instance("env-1", "svc-1"), allow_loopback=False)
     assert expected in str(refused.value)
