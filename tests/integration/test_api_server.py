@@ -110,6 +110,34 @@ INVALID = [
     ("railway-endpoint-port-out-of-range", _doc("MonitoredService", {"target": {"railway": {
         **RAILWAY, "endpoint": "http://x:99999/"}}}),
      "spec.target.railway.endpoint", "should match", True),
+    ("max-replicas-zero", _doc("ScalingPolicy", {**SCP, "minReplicas": 0, "maxReplicas": 0}),
+     "spec.maxReplicas", "should be greater than or equal to 1", True),
+    ("negative-min-replicas", _doc("ScalingPolicy", {**SCP, "minReplicas": -1}),
+     "spec.minReplicas", "should be greater than or equal to 0", True),
+    ("window-over-an-hour", _doc("ScalingPolicy", {**SCP, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 7200}}}),
+     "spec.behavior.scaleDown.stabilizationWindowSeconds", "should be less than or equal to 3600", True),
+    ("step-policy-of-zero", _doc("ScalingPolicy", {**SCP, "behavior": {"scaleUp": {"policies": [
+        {"type": "Pods", "value": 0, "periodSeconds": 15}]}}}),
+     "spec.behavior.scaleUp.policies[0].value", "should be greater than or equal to 1", True),
+    ("unknown-select-policy", _doc("ScalingPolicy", {**SCP, "behavior": {"scaleUp": {"selectPolicy": "Sometimes"}}}),
+     "spec.behavior.scaleUp.selectPolicy", "Unsupported value", True),
+    ("predictive-horizon-too-short", _doc("ScalingPolicy", {**SCP, "predictive": {"enabled": True, "horizonSeconds": 5}}),
+     "spec.predictive.horizonSeconds", "should be greater than or equal to 30", True),
+    ("fallback-outside-bounds", _doc("ScalingPolicy", {**SCP, "maxReplicas": 5,
+                                                       "onMetricsUnavailable": {"action": "Fallback", "replicas": 10000}}),
+     "spec.onMetricsUnavailable.replicas", "must lie within minReplicas..maxReplicas", True),
+    ("custom-name-with-spaces", _doc("ScalingPolicy", {**SCP, "metrics": [
+        {"type": "custom", "name": "rm -rf /", "scaleUp": 2, "scaleDown": 1}]}),
+     "spec.metrics[0].name", "should match", True),
+    ("check-name-with-slash", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "../etc", "http": {"url": "http://127.0.0.1:1/h"}}]}),
+     "spec.healthChecks[0].name", "should match", True),
+    ("webhook-url-with-credentials", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "hook", "webhook": {"url": "http://user:pass@hooks.example/x"}}]}),
+     "spec.channels[0].webhook.url", "should match", True),
+    ("alertmanager-port-zero", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "am", "alertmanager": {"url": "http://alertmanager:0"}}]}),
+     "spec.channels[0].alertmanager.url", "should match", True),
     ("prometheus-url-with-credentials", _doc("MonitoredService", {**MSVC, "metrics": {"prometheus": {
         "url": "http://admin:hunter2@prometheus:9090"}}}),
      "spec.metrics.prometheus.url", "should match", True),
