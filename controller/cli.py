@@ -17,6 +17,7 @@ import typing
 import pydantic
 import yaml
 
+from controller import admission
 from controller import celcheck
 from controller import crdgen
 from controller.adapters import railway as railway_adapter
@@ -266,6 +267,7 @@ def _crds(args: argparse.Namespace) -> int:
     written = crdgen.write_all(pathlib.Path(args.directory))
     if args.chart:
         written += crdgen.write_chart_crds(pathlib.Path(args.chart) / "crds")
+    written += admission.write(pathlib.Path(args.manifests), pathlib.Path(args.chart) if args.chart else None)
     for path in written:
         print(path)
     return 0
@@ -338,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     crds = sub.add_parser("crds", help="write the CRDs generated from the API types")
     crds.add_argument("directory", nargs="?", default="crds")
     crds.add_argument("--chart", help="also write the CRDs into this Helm chart's crds/ folder")
+    crds.add_argument("--manifests", default="manifests", help="where manifests/base/admission.yaml is written")
     crds.set_defaults(func=_crds)
 
     args = parser.parse_args(argv)

@@ -11,6 +11,10 @@ import pydantic
 from controller.api import common
 from controller.api import monitoredservice
 
+# The admission policy checks one Secret per channel (controller/admission.py): a bound keeps
+# its authorizer checks within the API server's cost budget.
+MAX_CHANNELS = 16
+
 
 class AlertMetric(str, enum.Enum):
     CPU = "cpu"
@@ -240,7 +244,7 @@ class AlertPolicySpec(common.ApiModel):
     channels: list[Channel] = common.field(
         "Where notifications go.",
         default_factory=list,
-        max_length=32,
+        max_length=MAX_CHANNELS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     routes: list[Route] = common.field(

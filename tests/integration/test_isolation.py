@@ -165,7 +165,7 @@ def test_authors_cannot_reach_beyond_their_own_rights(cluster, namespace, operat
 
     assert "may not update the scale of web" in refused_as_user(scaling)
     assert "may not read Secret someone-elses" in refused_as_user(railway)
-    assert "may not read a Secret a channel names" in refused_as_user(slack)
+    assert "spec.channels[0]: " + user + " may not read Secret someone-elses" in refused_as_user(slack)
 
     # With the right to scale, the same user is admitted; the cluster's admin always is.
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([

@@ -34,6 +34,13 @@ def test_rbac_matches_kustomize_base() -> None:
     assert by_kind(render(), "ClusterRole")["rules"] == by_kind(base, "ClusterRole")["rules"]
 
 
+def test_committed_admission_policy_is_the_generated_one() -> None:
+    from controller import admission
+
+    assert (REPO / "manifests/base/admission.yaml").read_text() == admission.render(), "run make crds"
+    assert (CHART / "templates/admission.yaml").read_text() == admission.render_chart(), "run make crds"
+
+
 def test_admission_policy_matches_kustomize_base_and_can_be_turned_off() -> None:
     base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/admission.yaml").read_text()) if doc]
     rendered = render()
