@@ -81,6 +81,10 @@ class HealthCheck(common.ApiModel):
     intervalSeconds: int = common.field("Time between probes.", default=60, ge=1, le=3600)
     failureThreshold: int = common.field("Consecutive failures before the check is failing.", default=3, ge=1, le=100)
     successThreshold: int = common.field("Consecutive successes before it is passing again.", default=1, ge=1, le=100)
+    startPeriodSeconds: int = common.field(
+        "Failures within this long of the first probe do not count until the check first passes (a slow start).",
+        default=0, ge=0, le=3600,
+    )
 
 
 class Probes(common.ApiModel):
@@ -122,7 +126,9 @@ class Queries(common.ApiModel):
     replaced before it is sent.
     """
 
-    cpu: str | None = common.field("CPU in percent of request, averaged over ready pods.", default=None, max_length=4096)
+    cpu: str | None = common.field(
+        "CPU in percent of request over the workload's pods (the default query sums usage and requests of every "
+        "pod the workload label matches, ready or not).", default=None, max_length=4096)
     memory: str | None = common.field("Memory in percent of request.", default=None, max_length=4096)
     latencyP95: str | None = common.field("p95 latency in milliseconds.", default=None, max_length=4096)
     errorRate: str | None = common.field("Errors in percent of requests.", default=None, max_length=4096)
@@ -157,7 +163,9 @@ class Metrics(common.ApiModel):
 
 class Slo(common.ApiModel):
     availabilityPercent: float = common.field("Target availability of the health checks.", default=99.9, gt=0, le=100)
-    latencyP95Ms: float | None = common.field("Target p95 latency in milliseconds.", default=None, gt=0)
+    latencyP95Ms: float | None = common.field(
+        "Target p95 latency in milliseconds. Informational for now: no rule reads it yet (alert on "
+        "latencyP95 with an AlertPolicy rule).", default=None, gt=0)
     windowSeconds: int = common.field(
         "Window over which availability is computed.", default=3600, ge=60, le=30 * 86400
     )

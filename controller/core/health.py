@@ -34,6 +34,8 @@ class CheckState:
     successes: int = 0
     message: str = ""
     since: datetime.datetime | None = None  # when `healthy` last changed
+    first_probe: datetime.datetime | None = None  # the start period counts from here
+    passed_once: bool = False  # a first success ends the start period
 
 
 def judge_response(status: int, body: str, check: api.HttpCheck) -> tuple[bool, str]:
@@ -44,7 +46,19 @@ def judge_response(status: int, body: str, check: api.HttpCheck) -> tuple[bool, 
     return True, f"HTTP {status}"
 
 
+def in_start_period(spec: api.HealthCheck, state: CheckState, now: datetime.datetime) -> bool:
+    """Docker's start period: until the first success, failures within startPeriodSeconds of
+    the first probe do not count (a slow start is not an outage)."""
+    first = state.first_probe or now
+    return not state.passed_once and (now - first).total_seconds() < spec.startPeriodSeconds
+
+
 def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, now: datetime.datetime) -> CheckState:
+    """Consecutive results decide, as kubelet's probes do: failureThreshold failures in a row
+    make a check failing, successThreshold successes in a row make it passing again."""
+    if not result.ok and in_start_period(spec, state, now):
+        return dataclasses.replace(state, first_probe=state.first_probe or now, successes=0,
+                                   message=f"{result.message} (start period: not counted)")
     failures = 0 if result.ok else state.failures + 1
     successes = state.successes + 1 if result.ok else 0
     healthy = state.healthy
@@ -57,20 +71,21 @@ def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, n
         healthy=healthy, failures=failures, successes=successes,
         message=result.message if changed or state.healthy is None else state.message,
         since=now if changed else state.since,
+        first_probe=state.first_probe or now, passed_once=state.passed_once or result.ok,
     )
 
 
-def overall(states: typing.Sequence[CheckState], availability: float | None, slo_percent: float) -> tuple[str, str]:
-    """(health, why): Unknown before any verdict, Healthy when all pass, Degraded when some
-    fail, Unhealthy when all fail or availability is below the SLO."""
+def overall(states: typing.Sequence[CheckState]) -> tuple[str, str]:
+    """(health, why) from the checks' verdicts alone: Unknown before any verdict, Healthy when
+    all pass, Degraded when some fail, Unhealthy when all fail. Availability over the SLO
+    window is reported beside it and judged by burn-rate alerts, never here: one failed
+    probe in an hour is lost availability, not an hour of Unhealthy."""
     decided = [s for s in states if s.healthy is not None]
     if not states or not decided:
         return UNKNOWN, "no health verdict yet"
     failing = [s for s in decided if s.healthy is False]
     if len(failing) == len(states):
         return UNHEALTHY, f"all {len(states)} check(s) failing"
-    if availability is not None and availability < slo_percent:
-        return UNHEALTHY, f"availability {availability:.2f}% below SLO {slo_percent}%"
     if failing:
         return DEGRADED, f"{len(failing)} of {len(states)} check(s) failing"
     if len(decided) < len(states):

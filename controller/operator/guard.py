@@ -79,7 +79,7 @@ class Guard:
             now = self.clock()
             states = [service.states.get(check.name, health.CheckState()) for check in spec.healthChecks]
             availability = health.availability(list(service.outcomes), now, spec.slo.windowSeconds)
-            verdict, why = health.overall(states, availability, spec.slo.availabilityPercent)
+            verdict, why = health.overall(states)
             fields["health"] = verdict
             fields["availabilityPercent"] = availability
             fields["checks"] = [
@@ -216,7 +216,7 @@ class Guard:
         health_verdict = health.UNKNOWN
         if service is not None and spec.healthChecks:
             states = [service.states.get(c.name, health.CheckState()) for c in spec.healthChecks]
-            health_verdict = health.overall(states, None, 0)[0]
+            health_verdict = health.overall(states)[0]
         observed = rollout.Analysis(
             error_rate=_value(samples.get(("errorRate", None))), latency_p95=_value(samples.get(("latencyP95", None))),
             health=health_verdict)

@@ -39,18 +39,60 @@ def test_transition_time_and_message_only_on_change() -> None:
     assert later.since == state.since and later.message == state.message
 
 
-@pytest.mark.parametrize("healthy,availability,expected", [
-    ([], None, "Unknown"),
-    ([None], None, "Unknown"),
-    ([True, True], 100.0, "Healthy"),
-    ([True, False], 99.95, "Degraded"),
-    ([False, False], 0.0, "Unhealthy"),
-    ([True, True], 98.0, "Unhealthy"),  # below the 99.9 % SLO
-    ([True, None], None, "Unknown"),
+@pytest.mark.parametrize("healthy,expected", [
+    ([], "Unknown"),
+    ([None], "Unknown"),
+    ([True, True], "Healthy"),
+    ([True, False], "Degraded"),
+    ([False, False], "Unhealthy"),
+    ([True, None], "Unknown"),
 ])
-def test_overall(healthy, availability, expected) -> None:  # noqa: ANN001
+def test_overall(healthy, expected) -> None:  # noqa: ANN001
     states = [health.CheckState(healthy=h) for h in healthy]
-    assert health.overall(states, availability, 99.9)[0] == expected
+    assert health.overall(states)[0] == expected
+
+
+# -- Issue 12: verdicts follow consecutive results, as kubelet probes do. --------------------
+
+PLATFORM = api.HealthCheck(name="health", http={"url": "http://127.0.0.1:1/health", "timeoutSeconds": 10},
+                           intervalSeconds=30, failureThreshold=3, startPeriodSeconds=60)
+
+
+def hour(results: list[health.ProbeResult], check: api.HealthCheck = PLATFORM
+         ) -> tuple[health.CheckState, list[tuple[datetime.datetime, bool]]]:
+    state, outcomes = health.CheckState(), []
+    for index, result in enumerate(results):
+        now = T0 + datetime.timedelta(seconds=check.intervalSeconds * index)
+        state = health.apply_probe(check, state, result, now)
+        outcomes.append((now, result.ok))
+    return state, outcomes
+
+
+def test_one_failed_probe_in_a_healthy_hour_is_lost_availability_not_unhealthy() -> None:
+    results = [OK] * 60 + [FAIL] + [OK] * 59  # one blip in an hour of probes every 30 s
+    state, outcomes = hour(results)
+    assert health.overall([state])[0] == "Healthy"
+    availability = health.availability(outcomes, T0 + datetime.timedelta(hours=1), 3600)
+    assert availability is not None and availability < 99.9  # reported, for burn-rate alerts
+
+
+def test_three_consecutive_failures_make_it_unhealthy() -> None:
+    state, _ = hour([OK] * 5 + [FAIL] * 2)
+    assert health.overall([state])[0] == "Healthy"
+    state, _ = hour([OK] * 5 + [FAIL] * 3)
+    assert health.overall([state])[0] == "Unhealthy"
+
+
+def test_failures_inside_the_start_period_do_not_count() -> None:
+    # Probes at 0, 30 s fail while the service starts (start period 60 s); then it passes.
+    state, _ = hour([FAIL, FAIL, OK])
+    assert state.healthy is True and state.failures == 0
+    # Past the start period, failures count: 60 s, 90 s, 120 s -> Unhealthy.
+    state, _ = hour([FAIL, FAIL, FAIL, FAIL, FAIL])
+    assert state.healthy is False and state.failures == 3
+    # A first success ends the start period at once: later failures count from then on.
+    state, _ = hour([OK, FAIL, FAIL, FAIL])
+    assert state.healthy is False
 
 
 def test_availability_window() -> None:
