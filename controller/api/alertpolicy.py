@@ -24,6 +24,7 @@ class AlertMetric(str, enum.Enum):
     REQUEST_RATE = "requestRate"
     REQUEST_QUEUE = "requestQueue"
     HEALTH = "health"
+    AVAILABILITY = "availability"
     ROLLBACKS = "rollbacks"
     CUSTOM = "custom"
 
@@ -69,6 +70,7 @@ class Rule(common.ApiModel):
     )
     metric: AlertMetric = common.field(
         "The MonitoredService value compared; health compares 0 (Healthy), 1 (Degraded), 2 (Unhealthy); "
+        "availability is the share of passing health probes over slo.windowSeconds (percent); "
         "rollbacks counts the rollout guard's rollbacks of the service in the last 10 minutes."
     )
     customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)

@@ -72,6 +72,8 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
     for (metric, custom), sample in (samples or {}).items():
         values[f"custom:{custom}" if metric == "custom" else metric] = sample.value if sample.error is None else None
     values["health"] = HEALTH_VALUES.get(status.get("health") or "")
+    availability = status.get("availabilityPercent")
+    values["availability"] = float(availability) if isinstance(availability, (int, float)) else None
     history = (status.get("rollout") or {}).get("history") or []
     values["rollbacks"] = float(sum(1 for entry in history if entry.get("phase") == "RolledBack"
                                     and now - parse_time(entry["time"]) <= ROLLBACK_WINDOW))

@@ -128,12 +128,14 @@ def test_an_overflowing_outbox_gives_up_its_oldest_pending_and_still_fits_status
 def test_observe_maps_health_rollbacks_and_samples() -> None:
     from controller.core import scaling
 
-    status = {"health": "Degraded", "rollout": {"history": [
+    status = {"health": "Degraded", "availabilityPercent": 99.86, "rollout": {"history": [
         {"revision": "3", "phase": "RolledBack", "time": "2026-11-01T11:55:00Z"},
         {"revision": "2", "phase": "RolledBack", "time": "2026-11-01T11:40:00Z"},  # outside the 10 min window
         {"revision": "1", "phase": "Healthy", "time": "2026-11-01T11:30:00Z"}]}}
     samples = {("cpu", None): scaling.Sample(41.0, T0), ("errorRate", None): scaling.Sample(None, None, "query failed: x"),
                ("custom", "orders"): scaling.Sample(7.0, T0)}
     seen = alerting.observe("web", status, samples, T0)
-    assert seen.values == {"cpu": 41.0, "errorRate": None, "custom:orders": 7.0, "health": 1.0, "rollbacks": 1.0}
-    assert alerting.observe("web", {"health": "Unknown"}, None, T0).values == {"health": None, "rollbacks": 0.0}
+    assert seen.values == {"cpu": 41.0, "errorRate": None, "custom:orders": 7.0, "health": 1.0, "availability": 99.86,
+                           "rollbacks": 1.0}
+    assert alerting.observe("web", {"health": "Unknown"}, None, T0).values == {
+        "health": None, "availability": None, "rollbacks": 0.0}
