@@ -164,7 +164,8 @@ def main() -> int:
         # Its alert channels too: nothing leaves the machine (closed loopback ports).
         local.kubectl("patch", "secret", "alert-channels", "-n", "shop", "--type=merge", "-p", json.dumps(
             {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack",
-                            "smtp": "host: 127.0.0.1\nport: 9\nfrom: capliquify@example.com\n"}}))
+                            "smtp": "host: 127.0.0.1\nport: 9\nfrom: capliquify@example.com\n",
+                            "sms": "url: http://127.0.0.1:9/sms\n"}}))
         local.kubectl("patch", "alp", "prod-web", "-n", "shop", "--type=json", "-p", json.dumps(
             [{"op": "replace", "path": "/spec/channels/2/alertmanager/url", "value": "http://127.0.0.1:9"}]))
         local.kubectl("create", "namespace", NAMESPACE)

@@ -73,7 +73,8 @@ def examples(cluster):  # noqa: ANN001, ANN201
         {"spec": {"metrics": {"prometheus": {"url": "http://127.0.0.1:9"}},
                   "healthChecks": [{"name": "api", "http": {"url": "http://127.0.0.1:9/health"}}]}}))
     cluster.kubectl("patch", "secret", "alert-channels", "-n", "shop", "--type=merge", "-p", json.dumps(
-        {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack", "smtp": "host: 127.0.0.1\nport: 9\nfrom: x@example.com\n"}}))
+        {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack", "smtp": "host: 127.0.0.1\nport: 9\nfrom: x@example.com\n",
+                        "sms": "url: http://127.0.0.1:9/sms\n"}}))
     cluster.kubectl("patch", "alp", "prod-web", "-n", "shop", "--type=json", "-p", json.dumps(
         [{"op": "replace", "path": "/spec/channels/2/alertmanager/url", "value": "http://127.0.0.1:9"}]))
     yield
@@ -99,7 +100,7 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     assert any(row.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for row in lines)
     assert any(row.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
                for row in lines)
-    assert any(row.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "4", "0", "True"] for row in lines)
+    assert any(row.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "6", "0", "True"] for row in lines)
 
     # Settled once every part has said its first word (health refused by the egress guard, metrics
     # unavailable); then let a few resync rounds pass and measure a 60 s window.
