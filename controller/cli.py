@@ -207,7 +207,8 @@ def _closed_loop(args: argparse.Namespace, spec: typing.Any) -> int:
     policy = closedloop.PolicyController(spec)
     controllers: list[closedloop.Controller] = [policy]
     if args.baseline == "hpa":
-        controllers.append(closedloop.HpaController(spec.minReplicas, spec.maxReplicas, args.hpa_target))
+        controllers.append(closedloop.HpaController(spec.minReplicas, spec.maxReplicas, args.hpa_target,
+                                                    window=model.metric_window_seconds))
     comparison = closedloop.compare(controllers, trace, model, spec.minReplicas, spec.maxReplicas)
     print(closedloop.scorecard(comparison))
     if args.all:

@@ -61,10 +61,10 @@ class PolicyController:
 
 
 class HpaController:
-    def __init__(self, minimum: int, maximum: int, target: float = 70.0, name: str = "hpa") -> None:
+    def __init__(self, minimum: int, maximum: int, target: float = 70.0, name: str = "hpa", window: int = 15) -> None:
         self.hpa = hpa_module.Hpa(minimum, maximum, target)
         self.name, self.interval = name, self.hpa.sync_period
-        self.window = 15
+        self.window = window  # the metric window: a pod ready for less is unready to HPA
 
     def decide(self, observation: plant_module.Observation) -> int:
         return self.hpa.reconcile(observation, self.window)
