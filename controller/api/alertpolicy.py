@@ -26,6 +26,8 @@ class AlertMetric(str, enum.Enum):
     HEALTH = "health"
     AVAILABILITY = "availability"
     ROLLBACKS = "rollbacks"
+    ROLLOUTS_SUCCEEDED = "rolloutsSucceeded"
+    ROLLOUTS_FAILED = "rolloutsFailed"
     CUSTOM = "custom"
 
 
@@ -71,7 +73,9 @@ class Rule(common.ApiModel):
     metric: AlertMetric = common.field(
         "The MonitoredService value compared; health compares 0 (Healthy), 1 (Degraded), 2 (Unhealthy); "
         "availability is the share of passing health probes over slo.windowSeconds (percent); "
-        "rollbacks counts the rollout guard's rollbacks of the service in the last 10 minutes."
+        "rollbacks, rolloutsSucceeded and rolloutsFailed count the rollout guard's rollbacks, revisions "
+        "that became healthy, and failed revisions it did not roll back, in the last 10 minutes (a rule "
+        "`> 0` tells a team of every deploy once)."
     )
     customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)
     op: Op = common.field("Comparison of value against threshold.", default=Op.GT)

@@ -75,8 +75,10 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
     availability = status.get("availabilityPercent")
     values["availability"] = float(availability) if isinstance(availability, (int, float)) else None
     history = (status.get("rollout") or {}).get("history") or []
-    values["rollbacks"] = float(sum(1 for entry in history if entry.get("phase") == "RolledBack"
-                                    and now - parse_time(entry["time"]) <= ROLLBACK_WINDOW))
+    recent = [entry.get("phase") for entry in history if now - parse_time(entry["time"]) <= ROLLBACK_WINDOW]
+    values["rollbacks"] = float(recent.count("RolledBack"))
+    values["rolloutsSucceeded"] = float(recent.count("Healthy"))
+    values["rolloutsFailed"] = float(recent.count("Failed"))
     return Observation(service, values)
 
 

@@ -136,6 +136,10 @@ def test_observe_maps_health_rollbacks_and_samples() -> None:
                ("custom", "orders"): scaling.Sample(7.0, T0)}
     seen = alerting.observe("web", status, samples, T0)
     assert seen.values == {"cpu": 41.0, "errorRate": None, "custom:orders": 7.0, "health": 1.0, "availability": 99.86,
-                           "rollbacks": 1.0}
+                           "rollbacks": 1.0, "rolloutsSucceeded": 0.0, "rolloutsFailed": 0.0}
     assert alerting.observe("web", {"health": "Unknown"}, None, T0).values == {
-        "health": None, "availability": None, "rollbacks": 0.0}
+        "health": None, "availability": None, "rollbacks": 0.0, "rolloutsSucceeded": 0.0, "rolloutsFailed": 0.0}
+    deploys = {"rollout": {"history": [{"revision": "5", "phase": "Healthy", "time": "2026-11-01T11:58:00Z"},
+                                       {"revision": "4", "phase": "Failed", "time": "2026-11-01T11:57:00Z"}]}}
+    values = alerting.observe("web", deploys, None, T0).values
+    assert (values["rolloutsSucceeded"], values["rolloutsFailed"]) == (1.0, 1.0)
