@@ -291,7 +291,13 @@ class AlertStatus(common.ApiModel):
     lastNotified: datetime.datetime | None = common.field("Last notification.", default=None)
     notifications: int = common.field("Notifications sent for this firing.", default=0, ge=0)
     escalationLevel: int = common.field("Escalation steps taken.", default=0, ge=0)
-    acknowledgedBy: str | None = common.field("Who acknowledged (ack annotation).", default=None)
+    acknowledgedBy: str | None = common.field("Who acknowledged (ack annotation).", default=None, max_length=253)
+    previousNotified: datetime.datetime | None = common.field(
+        "Last notification of this alert's previous firing (flap damping counts the route's repeat interval from it).",
+        default=None)
+    damped: bool | None = common.field(
+        "True while a re-fire within the route's repeat interval of the last notification is not notified "
+        "(flap damping); it is notified if it is still firing when the interval has passed.", default=None)
 
 
 class DeliveryOutcome(str, enum.Enum):

@@ -115,7 +115,7 @@ def evaluate(
 ) -> Evaluation:
     before = {(a["rule"], a["service"]): a for a in previous}
     routes = {_plain(route.severity): route for route in spec.routes}
-    new_ack = ack if ack and ack != last_ack else None
+    new_ack = parse_ack(ack) if ack and ack != last_ack else None
     alerts, notifications, transitions = [], [], []
     for rule in spec.rules:
         route = routes.get(_plain(rule.severity))
@@ -124,8 +124,8 @@ def evaluate(
             value = observation.values.get(metric_name(rule))
             alert = _step(rule, old, value, now)
             alert.update(rule=rule.name, service=observation.service)
-            if new_ack and alert["state"] == FIRING:
-                alert["acknowledgedBy"] = new_ack
+            if new_ack and alert["state"] == FIRING and acknowledges(new_ack, rule.name, observation.service):
+                alert["acknowledgedBy"] = new_ack[0]
             if alert["state"] != old["state"]:
                 transitions.append((f"{rule.name}/{observation.service}", old["state"], alert["state"]))
             if route is not None:
@@ -134,6 +134,24 @@ def evaluate(
                     alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
                 alerts.append({k: v for k, v in alert.items() if v is not None})
     return Evaluation(alerts, notifications, transitions, ack if ack else None)
+
+
+Ack = tuple[str, frozenset[str] | None]  # who; the alerts acknowledged (None: every firing one)
+
+
+def parse_ack(value: str) -> Ack:
+    """The ack annotation: `<who>` acknowledges every firing alert of the policy;
+    `[<who>:] <rule>/<service>[, <rule>[/<service>] ...]` only those (a rule alone: all its services)."""
+    who, _, targets = value.partition(":") if ":" in value else ("", "", value)
+    items = frozenset(t.strip() for t in targets.split(",") if t.strip())
+    if not any("/" in t for t in items) and not who:
+        return value.strip()[:253], None  # a name alone: the whole policy (as before)
+    return (who.strip() or "ack")[:253], items
+
+
+def acknowledges(ack: Ack, rule: str, service: str) -> bool:
+    targets = ack[1]
+    return targets is None or f"{rule}/{service}" in targets or rule in targets
 
 
 def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
@@ -145,14 +163,16 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
     holds = OPS[_plain(rule.op)](value, rule.threshold)
     stamp = conditions.format_time(now)
     if state in (INACTIVE, RESOLVED) and holds:
-        alert = {"state": PENDING, "since": stamp, "value": round(value, 3)}
+        # A re-fire remembers when the last firing last notified: flap damping reads it.
+        previous = old.get("lastNotified") or old.get("previousNotified")
+        alert = {"state": PENDING, "since": stamp, "value": round(value, 3), "previousNotified": previous}
         state = PENDING
     if state == PENDING:
         if not holds:
             return {"state": INACTIVE}
         if (now - parse_time(alert["since"])).total_seconds() >= rule.forSeconds:
             return {"state": FIRING, "since": stamp, "value": round(value, 3), "notifications": 0,
-                    "escalationLevel": 0}
+                    "escalationLevel": 0, "previousNotified": alert.get("previousNotified")}
         return alert
     if state == FIRING:
         if holds:
@@ -191,7 +211,11 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
     acked = bool(alert.get("acknowledgedBy"))
     sent = int(alert.get("notifications") or 0)
     last = alert.get("lastNotified")
-    if sent == 0:
+    previous = alert.get("previousNotified")
+    if sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeatIntervalSeconds:
+        alert["damped"] = True  # flapping: re-fired within the cooldown of the last notification
+    elif sent == 0:
+        alert["damped"] = None
         out += to(main, FIRING_KIND, "firing")
     elif not acked and last and (now - parse_time(last)).total_seconds() >= route.repeatIntervalSeconds:
         out += to(main, REPEAT_KIND, f"repeat{sent}")
@@ -200,7 +224,7 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
         alert["lastNotified"] = conditions.format_time(now)
     level = int(alert.get("escalationLevel") or 0)
     for number, step in enumerate(sorted(route.escalation, key=lambda e: e.afterSeconds), start=1):
-        if acked or number <= level or (now - fired_at).total_seconds() < step.afterSeconds:
+        if acked or alert.get("damped") or number <= level or (now - fired_at).total_seconds() < step.afterSeconds:
             continue
         out += to(route_channels(spec, step.channels, step.channelKinds), ESCALATION_KIND, f"escalation{number}")
         alert["escalationLevel"] = number

@@ -143,3 +143,63 @@ def test_observe_maps_health_rollbacks_and_samples() -> None:
                                        {"revision": "4", "phase": "Failed", "time": "2026-11-01T11:57:00Z"}]}}
     values = alerting.observe("web", deploys, None, T0).values
     assert (values["rolloutsSucceeded"], values["rolloutsFailed"]) == (1.0, 1.0)
+
+
+# -- Issue 12: flap damping and acknowledging one alert. --------------------------------------
+
+def test_a_flapping_rule_notifies_once_within_the_cooldown() -> None:
+    """Fire, resolve, fire again within the route's 300 s repeat interval: one firing
+    notification, not two (the re-fire is damped, said in status), and escalation waits too."""
+    spec = policy(keepFiringForSeconds=0)
+    alerts: list[dict] = []
+    sent = []
+    for seconds, value in [(0, 9), (60, 1), (120, 9), (180, 9)]:
+        result = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": value})], alerts, None, None,
+                                   at(seconds), "uid1")
+        alerts = result.alerts
+        sent += [(seconds, n.kind) for n in result.notifications]
+    assert [(t, k) for t, k in sent if k == "firing"] == [(0, "firing"), (0, "firing")]  # slack + mail, once
+    assert alerts[0]["state"] == "Firing" and alerts[0]["damped"] is True
+    # Still firing after the cooldown since the last notification (300 s): now it is told.
+    result = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": 9})], alerts, None, None, at(301), "uid1")
+    assert [n.kind for n in result.notifications] == ["firing", "firing"]
+    assert "damped" not in result.alerts[0]
+
+
+def test_a_re_fire_after_the_cooldown_notifies() -> None:
+    spec = policy(keepFiringForSeconds=0)
+    alerts: list[dict] = []
+    kinds = []
+    for seconds, value in [(0, 9), (60, 1), (400, 9)]:
+        result = alerting.evaluate(spec, [alerting.Observation("web", {"errorRate": value})], alerts, None, None,
+                                   at(seconds), "uid1")
+        alerts = result.alerts
+        kinds += [(seconds, n.kind) for n in result.notifications]
+    assert (400, "firing") in kinds
+
+
+def test_acknowledging_one_alert_leaves_the_others_escalating() -> None:
+    spec = policy()
+    observations = [alerting.Observation("web", {"errorRate": 9}), alerting.Observation("api", {"errorRate": 9})]
+    alerts: list[dict] = []
+    last_ack = None
+    sent = []
+    for seconds in (0, 100, 300, 600):
+        ack = "alice: HighErrorRate/web" if seconds >= 100 else None
+        result = alerting.evaluate(spec, observations, alerts, ack, last_ack, at(seconds), "uid1")
+        alerts, last_ack = result.alerts, result.last_ack
+        sent += [(seconds, n.kind, n.service) for n in result.notifications if seconds > 0]
+    by_service = {a["service"]: a for a in alerts}
+    assert by_service["web"].get("acknowledgedBy") == "alice" and "acknowledgedBy" not in by_service["api"]
+    assert [s for s in sent if s[2] == "web"] == []
+    assert (600, "escalation", "api") in sent and (300, "repeat", "api") in sent
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("alice", ("alice", None)),
+    ("alice: HighErrorRate/web, Down/api", ("alice", frozenset({"HighErrorRate/web", "Down/api"}))),
+    ("HighErrorRate/web", ("ack", frozenset({"HighErrorRate/web"}))),
+    ("bob: HighErrorRate", ("bob", frozenset({"HighErrorRate"}))),
+])
+def test_ack_annotation_forms(value: str, expected: tuple) -> None:
+    assert alerting.parse_ack(value) == expected
