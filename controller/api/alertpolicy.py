@@ -84,7 +84,11 @@ class Rule(common.ApiModel):
     keepFiringForSeconds: int = common.field(
         "Keep firing this long after the condition clears.", default=0, ge=0, le=86400
     )
-    severity: Severity = common.field("critical, warning or info; selects the route.", default=Severity.WARNING)
+    severity: Severity = common.field("critical, warning or info; routes match on it.", default=Severity.WARNING)
+    labels: dict[
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+    ] = common.field("Labels routes match on, e.g. type: security.", default_factory=dict, max_length=8)
     summary: str = common.field(
         "Message template; {{service}}, {{value}}, {{threshold}}, {{rule}} are replaced.",
         default="{{rule}} on {{service}}: {{value}} {{op}} {{threshold}}",
@@ -158,9 +162,21 @@ class Escalation(common.ApiModel):
 
 
 class Route(common.ApiModel):
-    """Which channels an alert of one severity goes to; a channel matches by name or by kind."""
+    """Where a matching alert goes, how often it repeats and how it escalates (Alertmanager's
+    route tree, flat): routes are tried in order and the first that matches wins, unless it
+    says `continue`. A channel matches by name or by kind."""
 
-    severity: Severity = common.field("Severity routed.")
+    model_config = pydantic.ConfigDict(populate_by_name=True)
+
+    name: str | None = common.field("A name for status and docs.", default=None, max_length=63)
+    severity: Severity | None = common.field("Match alerts of this severity; any severity when unset.", default=None)
+    match: dict[
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+    ] = common.field("Match alerts whose rule carries all these labels.", default_factory=dict, max_length=8)
+    continue_: bool = common.field(
+        "Also try the routes after this one when it matches (they send the firing and resolved "
+        "notifications; repeats and escalation follow the first matching route).", default=False, alias="continue")
     channels: list[str] = common.field("Channel names.", default_factory=list, max_length=16)
     channelKinds: list[ChannelKind] = common.field(
         "Every channel of these kinds.", default_factory=list, max_length=5
@@ -254,10 +270,9 @@ class AlertPolicySpec(common.ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     routes: list[Route] = common.field(
-        "Routing per severity; defaults to the seed table.",
+        "Routes tried in order, first match wins (by severity and rule labels); defaults to the seed table.",
         default_factory=_seed_routes,
-        max_length=3,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["severity"]},
+        max_length=16,
     )
     sendResolved: bool = common.field("Notify when an alert resolves.", default=True)
     silences: list[Silence] = common.field("Time-bounded silences.", default_factory=list, max_length=32)

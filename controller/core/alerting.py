@@ -114,11 +114,11 @@ def evaluate(
     policy_id: str,
 ) -> Evaluation:
     before = {(a["rule"], a["service"]): a for a in previous}
-    routes = {_plain(route.severity): route for route in spec.routes}
     new_ack = parse_ack(ack) if ack and ack != last_ack else None
     alerts, notifications, transitions = [], [], []
     for rule in spec.rules:
-        route = routes.get(_plain(rule.severity))
+        matched = matching_routes(spec, rule)
+        route = matched[0] if matched else None
         for observation in observations:
             old = dict(before.get((rule.name, observation.service)) or {"state": INACTIVE})
             value = observation.values.get(metric_name(rule))
@@ -129,7 +129,7 @@ def evaluate(
             if alert["state"] != old["state"]:
                 transitions.append((f"{rule.name}/{observation.service}", old["state"], alert["state"]))
             if route is not None:
-                notifications += _notify(spec, rule, route, old, alert, value, now, policy_id)
+                notifications += _notify(spec, rule, route, old, alert, value, now, policy_id, matched[1:])
             if alert["state"] != INACTIVE and not (
                     alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
                 alerts.append({k: v for k, v in alert.items() if v is not None})
@@ -184,9 +184,23 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
     return alert
 
 
+def matching_routes(spec: api.AlertPolicySpec, rule: api.Rule) -> list[api.Route]:
+    """The routes a rule's alerts take: the first match, and those after it while `continue`."""
+    matched = []
+    for route in spec.routes:
+        if route.severity is not None and _plain(route.severity) != _plain(rule.severity):
+            continue
+        if any(rule.labels.get(label) != value for label, value in route.match.items()):
+            continue
+        matched.append(route)
+        if not route.continue_:
+            break
+    return matched
+
+
 def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: typing.Mapping[str, typing.Any],
             alert: dict[str, typing.Any], value: float | None, now: datetime.datetime,
-            policy_id: str) -> list[Notification]:
+            policy_id: str, also: typing.Sequence[api.Route] = ()) -> list[Notification]:
     state = alert["state"]
     labels = {"rule": rule.name, "service": alert["service"], "severity": _plain(rule.severity)}
     if state not in (FIRING, RESOLVED) or silenced(spec, labels, now):
@@ -204,9 +218,12 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
 
     out: list[Notification] = []
     main = route_channels(spec, route.channels, route.channelKinds)
+    everyone = list(main)
+    for extra in also:  # `continue`: later matching routes get the firing and resolved notices
+        everyone += [c for c in route_channels(spec, extra.channels, extra.channelKinds) if c not in everyone]
     if state == RESOLVED:
         if old.get("state") == FIRING and spec.sendResolved and old.get("notifications"):
-            out += to(main, RESOLVED_KIND, "resolved")
+            out += to(everyone, RESOLVED_KIND, "resolved")
         return out
     acked = bool(alert.get("acknowledgedBy"))
     sent = int(alert.get("notifications") or 0)
@@ -216,7 +233,7 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
         alert["damped"] = True  # flapping: re-fired within the cooldown of the last notification
     elif sent == 0:
         alert["damped"] = None
-        out += to(main, FIRING_KIND, "firing")
+        out += to(everyone, FIRING_KIND, "firing")
     elif not acked and last and (now - parse_time(last)).total_seconds() >= route.repeatIntervalSeconds:
         out += to(main, REPEAT_KIND, f"repeat{sent}")
     if out:

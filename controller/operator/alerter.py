@@ -162,8 +162,9 @@ class Alerter:
 
     async def _send(self, key: view_module.Key, spec: api.AlertPolicySpec, channel: api.Channel,
                     delivery: dict[str, typing.Any], now: datetime.datetime) -> str | None:
-        route = next((r for r in spec.routes if str(getattr(r.severity, "value", r.severity)) == delivery["severity"]),
-                     None)
+        rule_spec = next((r for r in spec.rules if r.name == delivery["alert"].partition("/")[0]), None)
+        matched = alerting.matching_routes(spec, rule_spec) if rule_spec is not None else []
+        route = matched[0] if matched else None
         rule, _, service = delivery["alert"].partition("/")
         message = notify.Message(
             alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],

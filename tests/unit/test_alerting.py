@@ -203,3 +203,56 @@ def test_acknowledging_one_alert_leaves_the_others_escalating() -> None:
 ])
 def test_ack_annotation_forms(value: str, expected: tuple) -> None:
     assert alerting.parse_ack(value) == expected
+
+
+# -- Issue 12: the platform's alert table, routed by labels and severity. --------------------
+
+def platform() -> api.AlertPolicySpec:
+    return api.AlertPolicySpec.model_validate({
+        "serviceRef": "web",
+        "rules": [
+            {"name": "Breach", "metric": "custom", "customName": "failed_logins", "threshold": 100,
+             "severity": "critical", "labels": {"type": "security"}},
+            {"name": "Down", "metric": "health", "op": ">=", "threshold": 2, "severity": "critical"},
+            {"name": "Orders", "metric": "custom", "customName": "orders", "op": "<", "threshold": 1,
+             "severity": "info", "labels": {"type": "business"}},
+        ],
+        "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "s", "key": "url"}}},
+                     {"name": "mail", "email": {"smtpSecretRef": {"name": "m", "key": "c"}, "to": ["a@example.com"]}},
+                     {"name": "sms", "sms": {"gatewaySecretRef": {"name": "g", "key": "c"}, "to": ["+15550100"]}},
+                     {"name": "bi", "webhook": {"url": "https://bi.example/hook"}}],
+        "routes": [
+            {"name": "security", "match": {"type": "security"}, "channels": ["slack", "mail", "sms"],
+             "repeatIntervalSeconds": 60, "escalation": [{"afterSeconds": 1, "channels": ["sms"]}]},
+            {"name": "business", "match": {"type": "business"}, "channels": ["slack"], "repeatIntervalSeconds": 1800,
+             "continue": True},
+            {"name": "dashboard", "match": {"type": "business"}, "channels": ["bi"]},
+            {"name": "system-critical", "severity": "critical", "channels": ["slack", "mail", "sms"],
+             "repeatIntervalSeconds": 300, "escalation": [{"afterSeconds": 300, "channels": ["sms"]}]},
+        ],
+    })
+
+
+def test_two_critical_alert_types_keep_their_own_cooldowns_and_escalation() -> None:
+    spec = platform()
+    values = {"custom:failed_logins": 500.0, "health": 2.0, "custom:orders": 5.0}
+    alerts: list[dict] = []
+    sent = []
+    for seconds in (0, 1, 60, 120, 300):
+        result = alerting.evaluate(spec, [alerting.Observation("web", values)], alerts, None, None, at(seconds), "u")
+        alerts = result.alerts
+        sent += [(seconds, n.rule, n.kind, n.channel) for n in result.notifications]
+    breach = [(t, k) for t, rule, k, c in sent if rule == "Breach" and c == "slack"]
+    down = [(t, k) for t, rule, k, c in sent if rule == "Down" and c == "slack"]
+    assert breach == [(0, "firing"), (60, "repeat"), (120, "repeat"), (300, "repeat")]  # every minute
+    assert down == [(0, "firing"), (300, "repeat")]  # every five minutes
+    assert (1, "Breach", "escalation", "sms") in sent  # security escalates at once
+    assert (300, "Down", "escalation", "sms") in sent and not [s for s in sent if s[:3] == (1, "Down", "escalation")]
+
+
+def test_continue_sends_a_business_anomaly_to_slack_and_the_dashboard() -> None:
+    spec = platform()
+    result = alerting.evaluate(spec, [alerting.Observation("web", {"custom:orders": 0.0})], [], None, None, at(0), "u")
+    assert sorted(n.channel for n in result.notifications if n.rule == "Orders") == ["bi", "slack"]
+    assert [r.name for r in alerting.matching_routes(spec, spec.rules[2])] == ["business", "dashboard"]
+    assert [r.name for r in alerting.matching_routes(spec, spec.rules[1])] == ["system-critical"]
