@@ -146,15 +146,21 @@ def _changed_within(events: typing.Sequence[tuple[int, int]], now: int, period: 
     return sum(change for at, change in events if at > now - period)
 
 
+def _period_starts(now: int, current: int, up_events: typing.Sequence[tuple[int, int]],
+                   down_events: typing.Sequence[tuple[int, int]], rules: Rules) -> list[tuple[int, str, int]]:
+    """(replicas at the period's start, policy type, value) per policy:
+    periodStartReplicas = currentReplicas - replicasAdded + replicasDeleted within the period."""
+    return [(current - _changed_within(up_events, now, period) - _changed_within(down_events, now, period), kind, value)
+            for kind, value, period in rules.policies]
+
+
 def scale_up_limit(now: int, current: int, up_events: typing.Sequence[tuple[int, int]],
                    down_events: typing.Sequence[tuple[int, int]], rules: Rules) -> int:
     """calculateScaleUpLimitWithScalingRules."""
     if rules.select == "Disabled":
         return current
-    results = []
-    for kind, value, period in rules.policies:
-        start = current - _changed_within(up_events, now, period) - _changed_within(down_events, now, period)
-        results.append(start + value if kind == "Pods" else math.ceil(start * (1 + value / 100)))
+    starts = _period_starts(now, current, up_events, down_events, rules)
+    results = [start + value if kind == "Pods" else math.ceil(start * (1 + value / 100)) for start, kind, value in starts]
     return (min if rules.select == "Min" else max)(results)
 
 
@@ -163,10 +169,8 @@ def scale_down_limit(now: int, current: int, up_events: typing.Sequence[tuple[in
     """calculateScaleDownLimitWithBehaviors (down events carry negative changes here)."""
     if rules.select == "Disabled":
         return current
-    results = []
-    for kind, value, period in rules.policies:
-        start = current - _changed_within(up_events, now, period) - _changed_within(down_events, now, period)
-        results.append(start - value if kind == "Pods" else int(start * (1 - value / 100)))
+    starts = _period_starts(now, current, up_events, down_events, rules)
+    results = [start - value if kind == "Pods" else int(start * (1 - value / 100)) for start, kind, value in starts]
     return (max if rules.select == "Min" else min)(results)
 
 
