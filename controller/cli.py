@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     snapshots.external_samples = railway.samples
     poster = notify.HttpPoster(config.allow_loopback_checks)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
-                                     config.alert_interval_seconds, leading=elector.leading)
+                                     config.alert_interval_seconds, leading=elector.leading, burn_rate=guard.burn_rate)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,

@@ -28,6 +28,7 @@ class AlertMetric(str, enum.Enum):
     ROLLBACKS = "rollbacks"
     ROLLOUTS_SUCCEEDED = "rolloutsSucceeded"
     ROLLOUTS_FAILED = "rolloutsFailed"
+    BURN_RATE = "burnRate"
     CUSTOM = "custom"
 
 
@@ -54,6 +55,27 @@ class ChannelKind(str, enum.Enum):
     ALERTMANAGER = "alertmanager"
 
 
+class BurnRateWindows(common.ApiModel):
+    """Multi-window burn rate (the SRE workbook's): both windows must burn faster than the
+    threshold, so a past spike (long window only) or a blip (short window only) does not fire."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            common.cel("self.shortSeconds < self.longSeconds", "shortSeconds must be shorter than longSeconds",
+                       ".shortSeconds")]})
+
+    longSeconds: int = common.field("The long window, e.g. 3600 (page) or 21600 (ticket).", default=3600,
+                                    ge=60, le=6 * 3600)
+    shortSeconds: int = common.field("The short window, e.g. 300 (page) or 1800 (ticket).", default=300,
+                                     ge=30, le=6 * 3600)
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> "BurnRateWindows":
+        if self.shortSeconds >= self.longSeconds:
+            raise ValueError("shortSeconds must be shorter than longSeconds")
+        return self
+
+
 class Rule(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
@@ -75,9 +97,12 @@ class Rule(common.ApiModel):
         "availability is the share of passing health probes over slo.windowSeconds (percent); "
         "rollbacks, rolloutsSucceeded and rolloutsFailed count the rollout guard's rollbacks, revisions "
         "that became healthy, and failed revisions it did not roll back, in the last 10 minutes (a rule "
-        "`> 0` tells a team of every deploy once)."
+        "`> 0` tells a team of every deploy once); burnRate is how many times faster than the SLO allows "
+        "the health checks' error budget burns, the lower of burnRateWindows' two windows (14.4 pages)."
     )
     customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)
+    burnRateWindows: BurnRateWindows = common.field(
+        "For metric burnRate: the long and short windows.", default_factory=BurnRateWindows)
     op: Op = common.field("Comparison of value against threshold.", default=Op.GT)
     threshold: float = common.field("The value compared against.")
     forSeconds: int = common.field("The condition must hold this long before firing.", default=0, ge=0, le=86400)

@@ -83,7 +83,21 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
 
 
 def metric_name(rule: api.Rule) -> str:
-    return f"custom:{rule.customName}" if rule.metric == api.AlertMetric.CUSTOM else _plain(rule.metric)
+    if rule.metric == api.AlertMetric.CUSTOM:
+        return f"custom:{rule.customName}"
+    if rule.metric == api.AlertMetric.BURN_RATE:
+        return burn_rate_name(rule.burnRateWindows.longSeconds, rule.burnRateWindows.shortSeconds)
+    return _plain(rule.metric)
+
+
+def burn_rate_name(long_seconds: int, short_seconds: int) -> str:
+    return f"burnRate:{long_seconds}:{short_seconds}"
+
+
+def burn_rate_windows(spec: api.AlertPolicySpec) -> set[tuple[int, int]]:
+    """The (long, short) windows the policy's burn-rate rules ask about."""
+    return {(r.burnRateWindows.longSeconds, r.burnRateWindows.shortSeconds) for r in spec.rules
+            if r.metric == api.AlertMetric.BURN_RATE}
 
 
 def route_channels(spec: api.AlertPolicySpec, names: typing.Sequence[str],

@@ -106,3 +106,22 @@ def availability(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now:
 def refused_address(address: str, allow_loopback: bool) -> str | None:
     """Why the egress guard refuses to probe `address` (the one policy: core/egress.py)."""
     return egress.refused_address(address, allow_loopback)
+
+
+def burn_rate(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: datetime.datetime,
+              window_seconds: int, slo_percent: float) -> float | None:
+    """How many times faster than the SLO allows the error budget burns over the window:
+    (failed share of probes) / (1 - SLO). None without probes in the window."""
+    since = now - datetime.timedelta(seconds=window_seconds)
+    recent = [ok for moment, ok in outcomes if moment >= since]
+    budget = 1 - slo_percent / 100
+    if not recent or budget <= 0:
+        return None
+    return round((recent.count(False) / len(recent)) / budget, 3)
+
+
+def multi_window_burn(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: datetime.datetime,
+                      long_seconds: int, short_seconds: int, slo_percent: float) -> float | None:
+    """The lower of the two windows' burn rates: above a threshold only when both are."""
+    rates = [burn_rate(outcomes, now, seconds, slo_percent) for seconds in (long_seconds, short_seconds)]
+    return None if None in rates else min(typing.cast(list[float], rates))

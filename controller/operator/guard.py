@@ -45,7 +45,11 @@ SPREAD_SECONDS = 10.0
 class ServiceHealth:
     states: dict[str, health.CheckState] = dataclasses.field(default_factory=dict)
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
-    outcomes: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20000))
+    # (time, ok) of every probe, for availability and burn rates; bounded in time (6 h) and count.
+    outcomes: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=50000))
+
+
+RETAINED_OUTCOMES_SECONDS = 6 * 3600  # the longest burn-rate window
 
 
 class Guard:
@@ -66,6 +70,16 @@ class Guard:
         evaluator.contributors.append(self.contribute)
 
     # -- status ------------------------------------------------------------------------
+    def burn_rate(self, namespace: str, name: str, long_seconds: int, short_seconds: int) -> float | None:
+        """The multi-window error-budget burn of a service's health checks (alerting reads it)."""
+        key = (KIND, namespace, name)
+        service = self.services.get(key)
+        spec = self.view.valid(key, api.MonitoredServiceSpec) if key in self.view.objects else None
+        if service is None or spec is None:
+            return None
+        return health.multi_window_burn(list(service.outcomes), self.clock(), long_seconds, short_seconds,
+                                        spec.slo.availabilityPercent)
+
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:
             return None
@@ -165,6 +179,9 @@ class Guard:
         metrics.HEALTH_PROBES.labels("ok" if result.ok else "failed").inc()
         now = self.clock()
         service.outcomes.append((now, result.ok))
+        oldest = now - datetime.timedelta(seconds=RETAINED_OUTCOMES_SECONDS)
+        while service.outcomes and service.outcomes[0][0] < oldest:
+            service.outcomes.popleft()  # kept for the longest burn-rate window, no longer
         before = service.states.get(check.name, health.CheckState())
         after = health.apply_probe(check, before, result, now)
         service.states[check.name] = after

@@ -322,3 +322,46 @@ class _AnyInt(int):
 
 
 ANY_INT = _AnyInt()
+
+
+def test_a_burn_rate_alert_fires_on_an_outage_not_on_a_blip(cluster, namespace, operator_factory, toggle_server) -> None:  # noqa: ANN001
+    """Issue 12: the error budget of a 99.9 % availability SLO, multi-window (180 s and 30 s here,
+    1 h and 5 min in production): a blip in a filled window is no page (2 failures of 180 probes
+    burn 11x over the long window); a sustained failure is."""
+    url = f"http://127.0.0.1:{toggle_server.server_address[1]}/health"
+    policy = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "slo"}, "spec": {
+        "serviceRef": "web",
+        "rules": [{"name": "FastBurn", "metric": "burnRate", "threshold": 14.4, "severity": "critical",
+                   "burnRateWindows": {"longSeconds": 180, "shortSeconds": 30}}],
+        "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/hook"}}],
+        "routes": [{"severity": "critical", "channels": ["hook"]}]}}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), msvc(
+        checks=[{"name": "api", "http": {"url": url, "timeoutSeconds": 1}, "intervalSeconds": 1, "failureThreshold": 3}],
+        slo={"availabilityPercent": 99.9, "windowSeconds": 180}), policy]))
+    operator_factory("--allow-loopback-egress", "--alert-interval-seconds=1", "--resync-seconds=10")
+
+    def fast_burn() -> str:
+        alerts = get(cluster, "alp", namespace, "slo").get("status", {}).get("alerts", [])
+        return next((a["state"] for a in alerts if a["rule"] == "FastBurn"), "Inactive")
+
+    Toggle.up = True
+    cluster.wait_for(lambda: get(cluster, "msvc", namespace).get("status", {}).get("health") == "Healthy", 30, "Healthy")
+    time.sleep(160)  # fill most of the long window with passing probes (the rest fills while we wait)
+    Toggle.up = False
+    time.sleep(1.2)  # a blip: one or two failed probes
+    Toggle.up = True
+    # The lost availability reaches status by the next resync (--resync-seconds=10); no page meanwhile.
+    deadline = time.monotonic() + 40
+    while get(cluster, "msvc", namespace)["status"].get("availabilityPercent", 100) >= 100:
+        assert time.monotonic() < deadline, "the blip was never seen"
+        assert fast_burn() != "Firing", get(cluster, "alp", namespace, "slo").get("status")
+        time.sleep(1)
+    for _ in range(5):
+        assert fast_burn() != "Firing", get(cluster, "alp", namespace, "slo").get("status")
+        time.sleep(1)
+    Toggle.up = False  # an outage
+    try:
+        cluster.wait_for(lambda: fast_burn() == "Firing", 40,
+                         f"FastBurn firing: {get(cluster, 'alp', namespace, 'slo').get('status')}")
+    finally:
+        Toggle.up = True

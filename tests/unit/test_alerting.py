@@ -256,3 +256,19 @@ def test_continue_sends_a_business_anomaly_to_slack_and_the_dashboard() -> None:
     assert sorted(n.channel for n in result.notifications if n.rule == "Orders") == ["bi", "slack"]
     assert [r.name for r in alerting.matching_routes(spec, spec.rules[2])] == ["business", "dashboard"]
     assert [r.name for r in alerting.matching_routes(spec, spec.rules[1])] == ["system-critical"]
+
+
+def test_a_burn_rate_rule_reads_its_own_windows() -> None:
+    spec = api.AlertPolicySpec.model_validate({
+        "serviceRef": "web",
+        "rules": [{"name": "FastBurn", "metric": "burnRate", "threshold": 14.4, "severity": "critical"},
+                  {"name": "SlowBurn", "metric": "burnRate", "threshold": 6, "severity": "warning",
+                   "burnRateWindows": {"longSeconds": 21600, "shortSeconds": 1800}}],
+        "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "s", "key": "url"}}}],
+    })
+    assert alerting.burn_rate_windows(spec) == {(3600, 300), (21600, 1800)}
+    values = {"burnRate:3600:300": 20.0, "burnRate:21600:1800": 2.0}
+    result = alerting.evaluate(spec, [alerting.Observation("web", values)], [], None, None, at(0), "u")
+    assert {a["rule"]: a["state"] for a in result.alerts} == {"FastBurn": "Firing"}
+    with pytest.raises(ValueError, match="shortSeconds must be shorter"):
+        api.BurnRateWindows(longSeconds=300, shortSeconds=300)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import typing
 
 import pytest
 
@@ -135,3 +136,27 @@ def test_http_checker_refuses_literal_metadata_address_without_connecting() -> N
     with pytest.raises(http_check.EgressRefused, match="cloud metadata"):
         asyncio.run(checker.probe(check))
     assert checker._session is None  # no client was even created
+
+
+# -- Issue 12: error-budget burn rates (multi-window, multi-burn-rate). ----------------------
+
+def probes(failing: typing.Callable[[int], bool], minutes: int, every: int = 30) -> list[tuple[datetime.datetime, bool]]:
+    return [(T0 + datetime.timedelta(seconds=s), not failing(s)) for s in range(0, minutes * 60, every)]
+
+
+def test_a_single_blip_does_not_burn_fast_enough_to_page() -> None:
+    outcomes = probes(lambda s: s == 3300, 60)  # one failure 5 minutes before the end of an hour
+    now = T0 + datetime.timedelta(minutes=60)
+    assert health.burn_rate(outcomes, now, 300, 99.9) > 14.4  # the short window alone would page
+    assert health.multi_window_burn(outcomes, now, 3600, 300, 99.9) < 14.4  # both must: no page
+
+
+def test_a_sustained_failure_burns_both_windows() -> None:
+    outcomes = probes(lambda s: s >= 2700 and s % 60 == 0, 60)  # half the probes failing for 15 min
+    now = T0 + datetime.timedelta(minutes=60)
+    assert health.multi_window_burn(outcomes, now, 3600, 300, 99.9) > 14.4
+
+
+def test_no_probes_no_burn_rate() -> None:
+    assert health.burn_rate([], T0, 300, 99.9) is None
+    assert health.multi_window_burn(probes(lambda s: False, 10), T0 + datetime.timedelta(hours=3), 3600, 300, 99.9) is None
