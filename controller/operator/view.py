@@ -1,7 +1,8 @@
 """An in-memory view of the watched objects, fed by watch events.
 
 One plain dict per kind, updated by `@kopf.on.event`: the cheapest design at thousands
-of objects (../shared/notes/kopf-at-scale.md), with no finalizers and no per-object timers.
+of objects (measured at 5,000: ~2 s of CPU to settle and nothing per round, against a
+timer per object or a kopf index), with no finalizers and no per-object timers.
 """
 
 from __future__ import annotations
