@@ -9,7 +9,7 @@ import kubernetes
 TIMEOUT_SECONDS = (5, 20)
 
 
-class ScaleTarget(typing.Protocol):
+class BlockingScaleTarget(typing.Protocol):
     def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int: ...
 
 

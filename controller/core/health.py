@@ -12,7 +12,6 @@ import datetime
 import typing
 
 from controller.api import monitoredservice as api
-from controller.core import egress
 
 HEALTHY, DEGRADED, UNHEALTHY, UNKNOWN = (h.value for h in api.Health)
 
@@ -101,11 +100,6 @@ def availability(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now:
     if not recent:
         return None
     return round(100.0 * sum(recent) / len(recent), 2)
-
-
-def refused_address(address: str, allow_loopback: bool) -> str | None:
-    """Why the egress guard refuses to probe `address` (the one policy: core/egress.py)."""
-    return egress.refused_address(address, allow_loopback)
 
 
 def burn_rate(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: datetime.datetime,

@@ -53,7 +53,6 @@ class RailwayWatcher:
         self.view, self.evaluator, self.api = view, evaluator, api_
         self.default_endpoint = default_endpoint
         self.interval_seconds = interval_seconds
-        self.allow_loopback = allow_loopback
         self.clock = clock
         self.bindings: dict[tuple[str, str], Binding] = {}  # (namespace, "<env>/<service>")
         self.usage: dict[tuple[str, str], railway.Usage] = {}
@@ -171,7 +170,7 @@ class RailwayWatcher:
 class ScaleTargets:
     """The scaler's scale target: Kubernetes workloads through `scale`, Railway through its API."""
 
-    def __init__(self, kubernetes_target: kubernetes_scale.ScaleTarget, railway_watcher: RailwayWatcher) -> None:
+    def __init__(self, kubernetes_target: kubernetes_scale.BlockingScaleTarget, railway_watcher: RailwayWatcher) -> None:
         self.kubernetes, self.railway = kubernetes_target, railway_watcher
 
     async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:

@@ -6,6 +6,7 @@ import typing
 import pytest
 
 from controller.api import monitoredservice as api
+from controller.core import egress
 from controller.core import health
 
 T0 = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -115,7 +116,7 @@ def test_availability_window() -> None:
     ("10.0.0.7", False, None),
 ])
 def test_egress_guard(address, allow_loopback, refused) -> None:  # noqa: ANN001
-    reason = health.refused_address(address, allow_loopback)
+    reason = egress.refused_address(address, allow_loopback)
     assert (reason is None) if refused is None else (refused in reason)
 
 
