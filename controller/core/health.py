@@ -1,4 +1,4 @@
-"""Health of a MonitoredService: per-check thresholds, overall state, availability, egress.
+"""Health of a MonitoredService: per-check thresholds, overall state, availability, burn rates.
 
 Pure: probe outcomes come in, states come out. Status is meant to change only on
 transitions; streak counters live in memory (after a restart they start again, which can
