@@ -94,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         election.Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
                         args.leader_elect_retry_period),
         on_started_leading=_not_yet_wired)
+    # The identity in every request's User-Agent: the audit log tells which replica wrote what.
+    api_client.user_agent = f"capliquify-operator ({elector.identity})"
     write = elector.fence
     api = kubernetes_api.KubeApi(api_client, write)
     view = view_module.View()

@@ -72,7 +72,9 @@ def transition_events(
     before: typing.Sequence[typing.Mapping[str, typing.Any]],
     after: typing.Sequence[typing.Mapping[str, typing.Any]],
 ) -> list[EventSpec]:
-    """An Event for each announced condition whose status or reason changed."""
+    """An Event for each announced condition whose status or reason changed; a condition's
+    first appearance only when it is a problem (at 10,000 objects a start-up would otherwise
+    post 10,000 "all is well" Events)."""
     events = []
     for type_, only in ANNOUNCED.items():
         old, new = conditions.find(before, type_), conditions.find(after, type_)
@@ -83,5 +85,7 @@ def transition_events(
         if only is not None and new.get("reason") not in only and (old or {}).get("reason") not in only:
             continue
         kind = NORMAL if new.get("status") == "True" else WARNING
+        if old is None and kind == NORMAL:
+            continue  # a first verdict that is no problem is said by status alone (issue 10)
         events.append(EventSpec(kind, new.get("reason", type_), f"{type_}={new.get('status')}: {new.get('message', '')}"))
     return events

@@ -30,6 +30,7 @@ from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 CUSTOM_KINDS = tuple(kubernetes_api.PLURALS)
+FIRST_READ_DEADLINE_SECONDS = 20.0
 
 
 @dataclasses.dataclass
@@ -117,6 +118,13 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     async def start_acting() -> None:
         """Called once this replica holds the Lease (at once without --leader-elect)."""
+        # Scaling and metrics read first, so that each object's first verdict (readiness, the
+        # scaling decision, metrics) is one status write rather than two (issue 10).
+        try:
+            await asyncio.wait_for(asyncio.gather(runtime.scaler.round(), runtime.snapshots.round()),
+                                   FIRST_READ_DEADLINE_SECONDS)
+        except Exception as error:  # a slow or failing source only delays its own part
+            logger.warning("first scaling/metrics read did not complete: %s", type(error).__name__)
         runtime.evaluator.mark_all()  # judge everything the warm view holds, now as the leader
         runtime.tasks += [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),

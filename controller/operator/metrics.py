@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import prometheus_client
+
+STARTED = time.monotonic()  # this module is imported as the process starts
 
 RECONCILES = prometheus_client.Counter(
     "capliquify_reconciles_total", "Objects judged by the evaluation loop.", ["kind", "result"]
@@ -44,6 +48,10 @@ LEADER = prometheus_client.Gauge("capliquify_leader", "1 while this replica hold
 FENCED_WRITES = prometheus_client.Counter(
     "capliquify_fenced_writes_total", "Writes refused because this replica did not hold the Lease."
 )
+ALL_JUDGED_SECONDS = prometheus_client.Gauge(
+    "capliquify_all_judged_seconds",
+    "Seconds from process start until every watched object had been judged once while leading "
+    "(its first verdict written, or found already right).")
 
 
 def count_write(verb: str) -> None:

@@ -24,7 +24,6 @@ from controller.adapters import prometheus
 from controller.adapters import railway
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
-from controller.core import conditions
 from controller.core import queries
 from controller.core import readiness
 from controller.core import scaling
@@ -136,10 +135,10 @@ class Scaler:
     def _due(self) -> list[view_module.Key]:
         now = time.monotonic()
         due = []
-        for key, obj in self.view.objects.items():
+        for key in self.view.objects:
             if key[0] != KIND or self.next_due.get(key, 0.0) > now:
                 continue
-            if not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
+            if not self.evaluator.is_ready(key):
                 continue  # readiness says why (target missing, invalid spec)
             due.append(key)
         return due

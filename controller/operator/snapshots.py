@@ -83,11 +83,10 @@ class Snapshots:
             del self.readings[key]
         services = []
         now = self.clock()
-        for key, obj in list(self.view.objects.items()):
+        for key in list(self.view.objects):
             if only_new and key in self.readings:
                 continue
-            if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [],
-                                                        reasons.READY):
+            if key[0] != KIND or not self.evaluator.is_ready(key):
                 continue
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:

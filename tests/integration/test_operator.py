@@ -86,7 +86,8 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     for kind, name in (("msvc", "web"), ("scp", "web")):
         _wait_condition(cluster, kind, name, "shop", "True", "TargetFound")
     _wait_condition(cluster, "alp", "prod-web", "shop", "True", "ServicesSelected")
-    assert [e["type"] for e in _events(cluster, "shop", "prod-web") if e["reason"] == "ServicesSelected"] == ["Normal"]
+    # A first verdict that is no problem is said by status alone: no Event (issue 10).
+    assert [e["reason"] for e in _events(cluster, "shop", "prod-web") if e["reason"] == "ServicesSelected"] == []
     cluster.wait_for(lambda: "Deployment/web   2     20    2" in cluster.kubectl("get", "scp", "-n", "shop"),
                      60, "scaling policy columns")
     cluster.wait_for(lambda: json.loads(cluster.kubectl("get", "msvc", "web", "-n", "shop", "-o", "json"))
@@ -140,7 +141,7 @@ def test_restart_posts_no_duplicate_events(cluster, namespace, operator_factory)
     time.sleep(2)
     first.stop()
     before = len(_events(cluster, namespace, "web"))
-    assert before >= 2, _events(cluster, namespace, "web")
+    assert before >= 1, _events(cluster, namespace, "web")  # MetricsUnavailable (no Prometheus here)
     operator_factory()
     time.sleep(5)
     assert len(_events(cluster, namespace, "web")) == before

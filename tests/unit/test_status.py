@@ -41,7 +41,9 @@ def test_events_on_transitions_only() -> None:
         status.EventSpec("Warning", "TargetNotFound", "Ready=False: gone")
     ]
     assert status.transition_events(after, before)[0].type == "Normal"
-    assert status.transition_events([], before)[0].reason == "TargetFound"
+    # A first verdict is announced only when it is a problem.
+    assert status.transition_events([], before) == []
+    assert status.transition_events([], after) == [status.EventSpec("Warning", "TargetNotFound", "Ready=False: gone")]
 
 
 def test_initial_fields_only_while_absent() -> None:

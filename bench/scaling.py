@@ -1,0 +1,222 @@
+"""The scaling benchmark at one size: start-up, steady rounds (leader and warm standby), a
+restart, and (optionally) failover.
+
+Per size: a fresh control plane; N Deployments (replicas 0, so no pods) with one
+ScalingPolicy each (cpu and memory, evaluated every 30 s); a synthetic exporter with
+cAdvisor/kube-state-metrics-shaped series for the N workloads, scraped by Prometheus; the
+operator as its ServiceAccount with leader election on, as shipped. Everything is read from
+the operators' own /metrics and /proc:
+
+- start-up: seconds from process start until every object was judged (its first verdict
+  written), and the status writes and Events that took;
+- steady state: K rounds of the leader (CPU s per round, RSS, queries, writes) and of a warm
+  standby beside it (CPU s per round);
+- restart: the leader stopped, a new process started onto the written status: seconds until
+  everything is judged, and the writes it made meanwhile and in the 30 s after;
+- failover: the leader killed (SIGKILL) with a warm standby beside it, seconds until the
+  standby leads and has completed its first scaling round; the median of several kills.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import statistics
+import time
+import typing
+
+import yaml
+
+from bench import exporter as exporter_module
+from bench import measure
+from localcluster import cluster as cluster_module
+from localcluster import operator as operator_module
+from localcluster import prometheus as prometheus_module
+
+NAMESPACE = "bench"
+INTERVAL = 30
+RATE_WINDOW_SECONDS = 120
+ELECTION = ("--leader-elect",)  # controller-runtime's timings: lease 15 s, renew deadline 10 s, retry 2 s
+QUIET_SECONDS = 30
+
+
+def objects(count: int) -> list[dict]:
+    docs = []
+    for index in range(count):
+        name = f"w{index}"
+        docs.append(measure.idle_deployment(name, NAMESPACE))
+        docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
+                     "metadata": {"name": name, "namespace": NAMESPACE},
+                     "spec": {"targetRef": {"kubernetes": {"kind": "Deployment", "name": name}},
+                              "minReplicas": 0, "maxReplicas": 10, "evaluationIntervalSeconds": INTERVAL,
+                              "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
+                                          {"type": "memory", "scaleUp": 80, "scaleDown": 50}]}})
+    return docs
+
+
+def create(local: cluster_module.LocalCluster, docs: list[dict], chunk: int = 1000) -> None:
+    for start in range(0, len(docs), chunk):
+        local.kubectl("create", "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List",
+                                                                   "items": docs[start:start + chunk]}))
+
+
+def settled(local: cluster_module.LocalCluster) -> int:
+    items = json.loads(local.kubectl("get", "scp", "-n", NAMESPACE, "-o", "json"))["items"]
+    return sum(1 for item in items for c in item.get("status", {}).get("conditions", [])
+               if c["type"] == "ScalingActive" and c["reason"] == "ValidMetricFound")
+
+
+@dataclasses.dataclass
+class Bench:
+    local: cluster_module.LocalCluster
+    prometheus: prometheus_module.Prometheus
+    workdir: pathlib.Path
+    started: list[operator_module.OperatorProcess] = dataclasses.field(default_factory=list)
+
+    def operator(self, *extra: str) -> operator_module.OperatorProcess:
+        process = operator_module.OperatorProcess(
+            self.local, self.workdir / f"operator-{len(self.started)}.log", f"--prometheus-url={self.prometheus.url}",
+            "--log-level=WARNING", *ELECTION, *extra)
+        self.started.append(process)
+        return process.start()
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            process.stop()
+
+
+def value(operator: operator_module.OperatorProcess, name: str, labels: str = "") -> float:
+    text = operator.metrics_text()
+    if not labels:
+        return measure.metric(text, name)
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and labels in line)
+
+
+def judged(operator: operator_module.OperatorProcess) -> float:
+    """Seconds from start until everything was judged (0 until then)."""
+    return value(operator, "capliquify_all_judged_seconds")
+
+
+def wait_judged(local: cluster_module.LocalCluster, operator: operator_module.OperatorProcess, seconds: float) -> float:
+    local.wait_for(lambda: judged(operator) > 0, seconds, "every object judged", interval=1)
+    return judged(operator)
+
+
+def start_up(bench: Bench, count: int) -> tuple[operator_module.OperatorProcess, dict]:
+    leader = bench.operator()
+    first = wait_judged(bench.local, leader, 900)
+    print(f"  first verdict for all {count} in {first:.0f}s", flush=True)
+    bench.local.wait_for(lambda: settled(bench.local) == count, 300, f"{count} policies evaluated", interval=5)
+    return leader, {
+        "first_verdicts_s": round(first),
+        "startup_status_writes_per_object": round(value(leader, "capliquify_api_writes_total", 'verb="patch"') / count, 2),
+        "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
+    }
+
+
+def steady(bench: Bench, leader: operator_module.OperatorProcess, standby: operator_module.OperatorProcess,
+           rounds: int) -> dict:
+    assert leader.process is not None and standby.process is not None
+    before_text, before_cpu = leader.metrics_text(), measure.cpu_seconds(leader.process.pid)
+    standby_cpu = measure.cpu_seconds(standby.process.pid)
+    time.sleep(INTERVAL * rounds)
+    after_text, after_cpu = leader.metrics_text(), measure.cpu_seconds(leader.process.pid)
+
+    def delta(name: str) -> float:
+        return measure.metric(after_text, name) - measure.metric(before_text, name)
+
+    measured_rounds = delta("capliquify_scaling_round_duration_seconds_count")
+    return {
+        "rounds": int(measured_rounds),
+        "cpu_s_per_round": round((after_cpu - before_cpu) / rounds, 2),
+        "standby_cpu_s_per_round": round((measure.cpu_seconds(standby.process.pid) - standby_cpu) / rounds, 3),
+        "round_wall_s": round(delta("capliquify_scaling_round_duration_seconds_sum") / max(measured_rounds, 1), 2),
+        "peak_rss_mb": round(measure.peak_rss_mb(leader.process.pid)),
+        "standby_peak_rss_mb": round(measure.peak_rss_mb(standby.process.pid)),
+        "queries_per_round": round(delta("capliquify_prometheus_queries_total") / max(measured_rounds, 1), 1),
+        "writes_per_round": round(delta("capliquify_api_writes_total") / rounds, 1),
+    }
+
+
+def restart(bench: Bench) -> tuple[operator_module.OperatorProcess, dict]:
+    """A new process onto written status: judged quickly, writes nothing."""
+    again = bench.operator()
+    seconds = wait_judged(bench.local, again, 300)
+    time.sleep(QUIET_SECONDS)
+    return again, {"restart_judged_s": round(seconds, 1),
+                   "restart_writes": int(value(again, "capliquify_api_writes_total"))}
+
+
+def failover(bench: Bench, leader: operator_module.OperatorProcess, count: int, kills: int) -> dict:
+    """Kill the leader with a warm standby beside it, `kills` times; seconds until the standby
+    leads and has completed its first scaling round."""
+    times = []
+    for _ in range(kills):
+        standby = bench.operator()
+        bench.local.wait_for(lambda standby=standby: value(standby, "capliquify_watched_objects") >= count, 300,
+                             "standby warm", interval=1)
+        time.sleep(3)  # a few renewals seen: the standby knows the lease is live
+        assert leader.process is not None
+        leader.process.kill()
+        killed = time.monotonic()
+        bench.local.wait_for(lambda standby=standby: value(standby, "capliquify_leader") == 1
+                             and value(standby, "capliquify_scaling_round_duration_seconds_count") > 0,
+                             120, "standby took over", interval=0.1)
+        times.append(time.monotonic() - killed)
+        leader.process.wait(timeout=10)
+        leader = standby
+    return {"failover_s_median": round(statistics.median(times), 1), "failover_s": [round(t, 1) for t in times]}
+
+
+def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> dict[str, typing.Any]:
+    local = cluster_module.LocalCluster(workdir / "cluster", log=lambda m: print(f"  {m}", flush=True))
+    exporter = exporter_module.Exporter(NAMESPACE, count, cluster_module.free_port())
+    prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{exporter.port}"], scrape_seconds=5)
+    bench = Bench(local, prometheus, workdir)
+    try:
+        local.start()
+        operator_module.install(local)
+        local.kubectl("create", "namespace", NAMESPACE)
+        started = time.monotonic()
+        create(local, objects(count))
+        print(f"  created {count} Deployments + {count} ScalingPolicies in {time.monotonic() - started:.0f}s", flush=True)
+        exporter.start()
+        prometheus.start()
+        prometheus_started = time.monotonic()
+        time.sleep(6)  # one scrape
+        row: dict[str, typing.Any] = {"policies": count}
+        leader, figures = start_up(bench, count)
+        row.update(figures)
+        standby = bench.operator()
+        # rate() reads low until its window (2m) has filled; bands would move while it does.
+        time.sleep(max(INTERVAL, RATE_WINDOW_SECONDS + INTERVAL - (time.monotonic() - prometheus_started)))
+        row.update(steady(bench, leader, standby, rounds))
+        standby.stop()
+        leader.stop()
+        leader, figures = restart(bench)
+        row.update(figures)
+        if kills:
+            row.update(failover(bench, leader, count, kills))
+        return row
+    finally:
+        bench.stop_all()
+        prometheus.stop()
+        exporter.stop()
+        local.stop()
+        local.remove()
+
+
+HEADER = ("| policies | CPU s / 30 s round | standby CPU s / round | round wall s | peak RSS MB | Prometheus queries / round "
+          "| API writes / round (steady) | first verdict for all (s) | status writes / object at start | Events at start "
+          "| restart: all judged (s) | restart: writes | failover (s, median) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table(rows: list[dict[str, typing.Any]]) -> str:
+    return HEADER + "\n" + "\n".join(
+        f"| {r['policies']:,} | {r['cpu_s_per_round']} | {r['standby_cpu_s_per_round']} | {r['round_wall_s']} "
+        f"| {r['peak_rss_mb']} | {r['queries_per_round']} | {r['writes_per_round']} | {r['first_verdicts_s']} "
+        f"| {r['startup_status_writes_per_object']} | {r['startup_events']} | {r['restart_judged_s']} "
+        f"| {r['restart_writes']} | {r.get('failover_s_median', '–')} |" for r in rows)
