@@ -88,9 +88,7 @@ class Alerter:
         for key in [k for k in self.state if k not in self.view.objects]:
             del self.state[key]
         sends = []
-        for key, obj in list(self.view.objects.items()):
-            if key[0] != KIND:
-                continue
+        for key, obj in list(self.view.of_kind(KIND).items()):
             spec = self.view.valid(key, api.AlertPolicySpec)
             if spec is None:
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import typing
 
 import kopf
 
@@ -34,14 +35,28 @@ class OperatorConfig:
         return not self.namespaces
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No "last handled" essence at all. kopf builds one (a deep copy of the whole body) for
+    every watch event to diff it for on.create/on.update handlers; this operator registers
+    only on.event handlers, which never read a diff. At 10,000 objects those copies were a
+    millisecond per event: tens of CPU seconds at start-up, and a standby's steady cost."""
+
+    def build(self, *, body: kopf.Body, extra_fields: typing.Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        raise AssertionError("only on.event handlers are registered: kopf never stores a diff base")
+
+
 def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     """Explicit kopf settings: our prefixes, timeouts, quiet posting, no peering, no scanning."""
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = reasons.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=reasons.ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=reasons.ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     # Our Events are posted by the evaluation loop; kopf posts only its own failures.
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = reasons.COMPONENT

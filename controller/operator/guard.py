@@ -120,9 +120,7 @@ class Guard:
     # -- health checks -------------------------------------------------------------------
     def _schedule_new(self) -> None:
         now = time.monotonic()
-        for key in self.view.objects:
-            if key[0] != KIND:
-                continue
+        for key in list(self.view.of_kind(KIND)):
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:
                 continue
@@ -199,8 +197,8 @@ class Guard:
 
     async def rollout_round(self) -> None:
         candidates = []
-        for key, obj in list(self.view.objects.items()):
-            if key[0] != KIND or not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
+        for key, obj in list(self.view.of_kind(KIND).items()):
+            if not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
                 continue
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None or spec.target.kubernetes is None:

@@ -53,11 +53,14 @@ class Runtime:
 def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> None:
     obj = raw_event["object"]
     view = runtime.view
+    known = view.key_of(obj) in view.objects
     if raw_event.get("type") == "DELETED":
         key, changed = view.remove(obj), True
     else:
         key, changed = view.upsert(obj)
     kind, namespace, _ = key
+    if kind in CUSTOM_KINDS and known != (key in view.objects):  # leader and standby alike
+        metrics.WATCHED_OBJECTS.labels(kind).inc(1 if not known else -1)
     metrics.WATCH_EVENTS.labels(kind, "changed" if changed else "unchanged").inc()
     if not changed:
         return
@@ -77,6 +80,7 @@ async def _warm_up(runtime: Runtime) -> None:
                 runtime.view.upsert(obj)  # everything is judged below anyway
     logger.info("view warmed up: %d custom objects, %d workloads",
                 len(runtime.view.objects), len(runtime.view.world.workloads))
+    runtime.evaluator.count_watched()  # a standby says so too: its view is warm
     runtime.evaluator.mark_all()
 
 

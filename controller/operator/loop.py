@@ -77,7 +77,7 @@ class Evaluator:
             heartbeat.beat("evaluation")
             if time.monotonic() >= next_resync:
                 self._secrets_fetched.clear()
-                self._count_watched()
+                self.count_watched()
                 self.mark_all()
                 next_resync = time.monotonic() + self.resync_seconds
             try:
@@ -97,7 +97,7 @@ class Evaluator:
                 logger.exception("evaluation round failed; re-marking %d objects", len(keys))
                 self.dirty.update(keys)
 
-    def _count_watched(self) -> None:
+    def count_watched(self) -> None:
         counts: dict[str, int] = {}
         for kind, _, _ in self.view.objects:
             counts[kind] = counts.get(kind, 0) + 1

@@ -72,9 +72,7 @@ class RailwayWatcher:
 
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
-        for key in list(self.view.objects):
-            if key[0] != KIND:
-                continue
+        for key in list(self.view.of_kind(KIND)):
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None or spec.target.railway is None:
                 continue

@@ -135,8 +135,8 @@ class Scaler:
     def _due(self) -> list[view_module.Key]:
         now = time.monotonic()
         due = []
-        for key in self.view.objects:
-            if key[0] != KIND or self.next_due.get(key, 0.0) > now:
+        for key in self.view.of_kind(KIND):
+            if self.next_due.get(key, 0.0) > now:
                 continue
             if not self.evaluator.is_ready(key):
                 continue  # readiness says why (target missing, invalid spec)
@@ -145,10 +145,10 @@ class Scaler:
 
     async def round(self) -> None:
         due = self._due()
-        for key in [k for k in self.records if k not in self.view.objects]:
-            self._forget(key)
         if not due:
             return
+        for key in [k for k in self.records if k not in self.view.objects]:
+            self._forget(key)
         started = time.perf_counter()
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
         targets: dict[view_module.Key, Target] = {}
@@ -286,8 +286,8 @@ class Scaler:
         owners: dict[tuple[str, str, str], list[str]] = {}
         for key, target in targets.items():
             owners.setdefault(target.workload_key, []).append(key[2])
-        for key in self.view.objects:
-            if key[0] != KIND or key in targets:
+        for key in self.view.of_kind(KIND):
+            if key in targets:
                 continue
             spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
             if spec is None:

@@ -83,10 +83,10 @@ class Snapshots:
             del self.readings[key]
         services = []
         now = self.clock()
-        for key in list(self.view.objects):
+        for key in list(self.view.of_kind(KIND)):
             if only_new and key in self.readings:
                 continue
-            if key[0] != KIND or not self.evaluator.is_ready(key):
+            if not self.evaluator.is_ready(key):
                 continue
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:

@@ -48,6 +48,9 @@ class View:
 
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, typing.Any]] = {}
+        # The same objects by kind: the loops that tick every second scan their own kind only
+        # (at 10,000 ScalingPolicies a scan of everything per loop per second was a third of the CPU).
+        self._by_kind: dict[str, dict[Key, dict[str, typing.Any]]] = {}
         self.world = world_module.World()
         self._parsed: dict[Key, tuple[int, pydantic.BaseModel | pydantic.ValidationError]] = {}
         self._references: dict[Key, set[tuple[str, ...]]] = {}
@@ -97,6 +100,7 @@ class View:
         # managedFields are the bulk of an object and of no use here (memory at thousands).
         obj.get("metadata", {}).pop("managedFields", None)
         self.objects[key] = obj
+        self._by_kind.setdefault(kind, {})[key] = obj
         if changed:
             self._index(key, obj)
         if kind == "MonitoredService":
@@ -112,11 +116,16 @@ class View:
             self.world.workloads.pop((namespace, kind, name), None)
         else:
             self.objects.pop(key, None)
+            self._by_kind.get(kind, {}).pop(key, None)
             self._parsed.pop(key, None)
             self._index(key, None)
             if kind == "MonitoredService":
                 self.world.monitored_services.pop((namespace, name), None)
         return key
+
+    def of_kind(self, kind: str) -> dict[Key, dict[str, typing.Any]]:
+        """The custom objects of one kind (a live mapping: copy it to iterate across awaits)."""
+        return self._by_kind.get(kind, {})
 
     def keys(self, kind: str, namespace: str | None) -> set[Key]:
         """What the view holds of a kind (in one namespace, or all)."""
@@ -125,7 +134,7 @@ class View:
         elif kind == HPA_KIND:
             found = {(kind, target[0], name) for target, name in self.world.autoscalers.items()}
         else:
-            found = {key for key in self.objects if key[0] == kind}
+            found = set(self.of_kind(kind))
         return {key for key in found if namespace is None or key[1] == namespace}
 
     def reconcile(self, kind: str, namespace: str | None, listed: typing.Sequence[dict[str, typing.Any]]
