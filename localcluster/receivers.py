@@ -8,6 +8,7 @@ import email
 import email.message
 import http.server
 import threading
+import time
 import typing
 
 from aiosmtpd import controller as smtp_controller
@@ -21,6 +22,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     answered: int
+    at: float = dataclasses.field(default_factory=time.monotonic)  # when it arrived
 
 
 class HttpReceiver:

@@ -365,3 +365,32 @@ def test_a_burn_rate_alert_fires_on_an_outage_not_on_a_blip(cluster, namespace, 
                          f"FastBurn firing: {get(cluster, 'alp', namespace, 'slo').get('status')}")
     finally:
         Toggle.up = True
+
+
+def test_a_rollout_that_succeeds_and_one_that_fails_each_notify_once(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    hooks = receivers.HttpReceiver()
+    try:
+        service = msvc({"autoRollback": False, "progressDeadlineSeconds": 30, "analysis": {"windowSeconds": 5}})
+        policy = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "rollouts"}, "spec": {
+            "serviceRef": "web", "sendResolved": False,
+            "rules": [{"name": "Deployed", "metric": "rolloutsSucceeded", "op": ">", "threshold": 0, "severity": "info"},
+                      {"name": "DeployFailed", "metric": "rolloutsFailed", "op": ">", "threshold": 0, "severity": "warning"}],
+            "channels": [{"name": "hook", "webhook": {"url": f"{hooks.url}/rollouts"}}],
+            "routes": [{"channels": ["hook"], "repeatIntervalSeconds": 3600}]}}
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), service, policy]))
+        operator_factory("--alert-interval-seconds=1", "--allow-loopback-egress")
+        wait_phase(cluster, namespace, "Healthy")
+
+        def rules_notified() -> list[str]:
+            return [json.loads(r.body)["rule"] for r in hooks.delivered("/rollouts")]
+
+        roll_to(cluster, namespace, "web:2")
+        cluster.wait_for(lambda: rules_notified() == ["Deployed"], 90, "the successful rollout notified")
+        roll_to(cluster, namespace, "web:3", UNREADY)
+        wait_phase(cluster, namespace, "Failed", 90)
+        cluster.wait_for(lambda: rules_notified() == ["Deployed", "DeployFailed"], 30, "the failed rollout notified")
+        time.sleep(8)
+        assert rules_notified() == ["Deployed", "DeployFailed"], "once each"
+        assert image(cluster, namespace) == "web:3", "no autoRollback: the failed revision stays"
+    finally:
+        hooks.stop()
