@@ -16,6 +16,7 @@ from controller.core import world as world_module
 Key = tuple[str, str, str]  # kind, namespace, name
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 HPA_KIND = "HorizontalPodAutoscaler"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -97,8 +98,11 @@ class View:
         if current is not None and _newer(current, obj):
             return key, False  # a stale watch event after our own patch response
         changed = current is None or _version(current) != _version(obj)
-        # managedFields are the bulk of an object and of no use here (memory at thousands).
-        obj.get("metadata", {}).pop("managedFields", None)
+        # managedFields and kubectl's copy of the last applied object are the bulk of an object
+        # and of no use here (memory at thousands).
+        meta = obj.get("metadata", {})
+        meta.pop("managedFields", None)
+        (meta.get("annotations") or {}).pop(LAST_APPLIED, None)
         self.objects[key] = obj
         self._by_kind.setdefault(kind, {})[key] = obj
         if changed:

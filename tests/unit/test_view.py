@@ -71,3 +71,18 @@ def test_a_relist_forgets_what_was_deleted_during_a_watch_gap() -> None:
     assert ("ScalingPolicy", "other", "c") in view.objects, "another namespace's list says nothing of it"
     _, removed = view.reconcile("Deployment", None, [])
     assert removed == {("Deployment", "shop", "web")} and not view.world.workloads
+
+
+def test_objects_are_indexed_by_kind_and_kept_lean() -> None:
+    view = view_module.View()
+    policy = obj("ScalingPolicy", "web", "1")
+    policy["metadata"]["annotations"] = {view_module.LAST_APPLIED: "{...}", "ops.capliquify.io/paused": "true"}
+    view.upsert(policy)
+    view.upsert(obj("AlertPolicy", "prod", "2"))
+    view.upsert(obj("Deployment", "web", "3", spec={"replicas": 1}))
+    assert list(view.of_kind("ScalingPolicy")) == [("ScalingPolicy", "shop", "web")]
+    assert list(view.of_kind("AlertPolicy")) == [("AlertPolicy", "shop", "prod")]
+    assert view.of_kind("MonitoredService") == {} and view.of_kind("Deployment") == {}
+    assert view.objects[("ScalingPolicy", "shop", "web")]["metadata"]["annotations"] == {"ops.capliquify.io/paused": "true"}
+    view.remove(obj("ScalingPolicy", "web", "4"))
+    assert view.of_kind("ScalingPolicy") == {} and ("ScalingPolicy", "shop", "web") not in view.objects
