@@ -29,6 +29,7 @@ class AlertMetric(str, enum.Enum):
     ROLLOUTS_SUCCEEDED = "rolloutsSucceeded"
     ROLLOUTS_FAILED = "rolloutsFailed"
     BURN_RATE = "burnRate"
+    LATENCY_BURN_RATE = "latencyBurnRate"
     CUSTOM = "custom"
 
 
@@ -98,11 +99,13 @@ class Rule(common.ApiModel):
         "rollbacks, rolloutsSucceeded and rolloutsFailed count the rollout guard's rollbacks, revisions "
         "that became healthy, and failed revisions it did not roll back, in the last 10 minutes (a rule "
         "`> 0` tells a team of every deploy once); burnRate is how many times faster than the SLO allows "
-        "the health checks' error budget burns, the lower of burnRateWindows' two windows (14.4 pages)."
+        "the health checks' error budget burns, the lower of burnRateWindows' two windows (14.4 pages); "
+        "latencyBurnRate the same for the latency SLO (slo.latencyP95Ms: a passing probe answered slower spends "
+        "its budget, 5 % of probes as a p95 allows)."
     )
     customName: str | None = common.field("For metric custom: the custom query name.", default=None, max_length=63)
     burnRateWindows: BurnRateWindows = common.field(
-        "For metric burnRate: the long and short windows.", default_factory=BurnRateWindows)
+        "For metrics burnRate and latencyBurnRate: the long and short windows.", default_factory=BurnRateWindows)
     op: Op = common.field("Comparison of value against threshold.", default=Op.GT)
     threshold: float = common.field("The value compared against.")
     forSeconds: int = common.field("The condition must hold this long before firing.", default=0, ge=0, le=86400)

@@ -164,8 +164,9 @@ class Metrics(common.ApiModel):
 class Slo(common.ApiModel):
     availabilityPercent: float = common.field("Target availability of the health checks.", default=99.9, gt=0, le=100)
     latencyP95Ms: float | None = common.field(
-        "Target p95 latency in milliseconds. Informational for now: no rule reads it yet (alert on "
-        "latencyP95 with an AlertPolicy rule).", default=None, gt=0)
+        "Target p95 latency in milliseconds, measured by the health checks: 95 % of passing probes must answer "
+        "within it. Reported as status.latencyWithinSloPercent; AlertPolicy rules on latencyBurnRate alert on "
+        "its error budget.", default=None, gt=0)
     windowSeconds: int = common.field(
         "Window over which availability is computed.", default=3600, ge=60, le=30 * 86400
     )
@@ -319,6 +320,9 @@ class MonitoredServiceStatus(common.BaseStatus):
     availabilityPercent: float | None = common.field(
         "Share of passing probes over slo.windowSeconds.", default=None, ge=0, le=100
     )
+    latencyWithinSloPercent: float | None = common.field(
+        "With slo.latencyP95Ms: share of passing probes over slo.windowSeconds that answered within it "
+        "(the SLO holds at 95 or more).", default=None, ge=0, le=100)
     metrics: MetricsSnapshot | None = common.field("Latest metric values.", default=None)
     replicas: ReplicaCounts = common.field("Replica counts of the target.", default_factory=ReplicaCounts)
     rollout: RolloutStatus | None = common.field("Rollout guard state.", default=None)

@@ -85,19 +85,23 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
 def metric_name(rule: api.Rule) -> str:
     if rule.metric == api.AlertMetric.CUSTOM:
         return f"custom:{rule.customName}"
-    if rule.metric == api.AlertMetric.BURN_RATE:
-        return burn_rate_name(rule.burnRateWindows.longSeconds, rule.burnRateWindows.shortSeconds)
+    if _plain(rule.metric) in BURN_RATE_METRICS:
+        return burn_rate_name(_plain(rule.metric), rule.burnRateWindows.longSeconds, rule.burnRateWindows.shortSeconds)
     return _plain(rule.metric)
 
 
-def burn_rate_name(long_seconds: int, short_seconds: int) -> str:
-    return f"burnRate:{long_seconds}:{short_seconds}"
+# The error budgets a burn-rate rule can watch: availability (health probes) and latency.
+BURN_RATE_METRICS = (api.AlertMetric.BURN_RATE.value, api.AlertMetric.LATENCY_BURN_RATE.value)
 
 
-def burn_rate_windows(spec: api.AlertPolicySpec) -> set[tuple[int, int]]:
-    """The (long, short) windows the policy's burn-rate rules ask about."""
-    return {(r.burnRateWindows.longSeconds, r.burnRateWindows.shortSeconds) for r in spec.rules
-            if r.metric == api.AlertMetric.BURN_RATE}
+def burn_rate_name(slo: str, long_seconds: int, short_seconds: int) -> str:
+    return f"{slo}:{long_seconds}:{short_seconds}"
+
+
+def burn_rate_windows(spec: api.AlertPolicySpec) -> set[tuple[str, int, int]]:
+    """The (budget, long, short) windows the policy's burn-rate rules ask about."""
+    return {(_plain(r.metric), r.burnRateWindows.longSeconds, r.burnRateWindows.shortSeconds) for r in spec.rules
+            if _plain(r.metric) in BURN_RATE_METRICS}
 
 
 def route_channels(spec: api.AlertPolicySpec, names: typing.Sequence[str],

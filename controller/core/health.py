@@ -114,6 +114,35 @@ def burn_rate(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: da
     return round((recent.count(False) / len(recent)) / budget, 3)
 
 
+# A p95 objective lets 5 % of answers be slower than the target: that is the latency budget.
+LATENCY_BUDGET = 0.05
+
+
+def latency_within(latencies: typing.Sequence[tuple[datetime.datetime, float]], now: datetime.datetime,
+                   window_seconds: int, target_ms: float) -> float | None:
+    """Share of passing probes in the window that answered within `target_ms`, in percent."""
+    since = now - datetime.timedelta(seconds=window_seconds)
+    recent = [ms for moment, ms in latencies if moment >= since]
+    if not recent:
+        return None
+    return round(100.0 * sum(1 for ms in recent if ms <= target_ms) / len(recent), 2)
+
+
+def latency_burn_rate(latencies: typing.Sequence[tuple[datetime.datetime, float]], now: datetime.datetime,
+                      window_seconds: int, target_ms: float) -> float | None:
+    """How many times faster than a p95 objective allows the latency budget burns over the
+    window: (share of passing probes slower than the target) / 5 %. None without probes."""
+    within = latency_within(latencies, now, window_seconds, target_ms)
+    return None if within is None else round((1 - within / 100) / LATENCY_BUDGET, 3)
+
+
+def multi_window_latency_burn(latencies: typing.Sequence[tuple[datetime.datetime, float]], now: datetime.datetime,
+                              long_seconds: int, short_seconds: int, target_ms: float) -> float | None:
+    """The lower of the two windows' latency burn rates (as multi_window_burn)."""
+    rates = [latency_burn_rate(latencies, now, seconds, target_ms) for seconds in (long_seconds, short_seconds)]
+    return None if None in rates else min(typing.cast(list[float], rates))
+
+
 def multi_window_burn(outcomes: typing.Sequence[tuple[datetime.datetime, bool]], now: datetime.datetime,
                       long_seconds: int, short_seconds: int, slo_percent: float) -> float | None:
     """The lower of the two windows' burn rates: above a threshold only when both are."""

@@ -46,9 +46,9 @@ class Alerter:
                  interval_seconds: float = 5.0,
                  clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
                  leading: typing.Callable[[], bool] = lambda: True,
-                 burn_rate: typing.Callable[[str, str, int, int], float | None] = lambda *_: None) -> None:
+                 burn_rate: typing.Callable[[str, str, str, int, int], float | None] = lambda *_: None) -> None:
         self.view, self.evaluator, self.api, self.snapshots = view, evaluator, api_, snapshots
-        self.burn_rate = burn_rate  # (namespace, service, long s, short s) -> multi-window burn rate
+        self.burn_rate = burn_rate  # (namespace, service, budget, long s, short s) -> multi-window burn rate
         self.leading = leading
         self.registry = registry
         self.interval_seconds = interval_seconds
@@ -133,9 +133,9 @@ class Alerter:
             fresh = reading is not None and reading.samples is not None and now - reading.time <= stale_after
             observation = alerting.observe(name, msvc.get("status") or {},
                                            reading.samples if fresh and reading else None, now)
-            burn = {alerting.burn_rate_name(long_seconds, short_seconds):
-                    self.burn_rate(namespace, name, long_seconds, short_seconds)
-                    for long_seconds, short_seconds in alerting.burn_rate_windows(spec)}
+            burn = {alerting.burn_rate_name(slo, long_seconds, short_seconds):
+                    self.burn_rate(namespace, name, slo, long_seconds, short_seconds)
+                    for slo, long_seconds, short_seconds in alerting.burn_rate_windows(spec)}
             observations.append(alerting.Observation(name, {**observation.values, **burn}))
         return observations
 

@@ -23,6 +23,7 @@ import kubernetes
 from controller import reasons
 from controller.adapters import http_check
 from controller.adapters import kubernetes_rollback
+from controller.api import alertpolicy
 from controller.api import monitoredservice as api
 from controller.core import conditions
 from controller.core import health
@@ -47,6 +48,8 @@ class ServiceHealth:
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
     # (time, ok) of every probe, for availability and burn rates; bounded in time (6 h) and count.
     outcomes: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=50000))
+    # (time, ms) of every passing probe, for the latency SLO; bounded the same way.
+    latencies: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=50000))
 
 
 RETAINED_OUTCOMES_SECONDS = 6 * 3600  # the longest burn-rate window
@@ -70,13 +73,19 @@ class Guard:
         evaluator.contributors.append(self.contribute)
 
     # -- status ------------------------------------------------------------------------
-    def burn_rate(self, namespace: str, name: str, long_seconds: int, short_seconds: int) -> float | None:
-        """The multi-window error-budget burn of a service's health checks (alerting reads it)."""
+    def burn_rate(self, namespace: str, name: str, budget: str, long_seconds: int, short_seconds: int) -> float | None:
+        """The multi-window burn of a service's error budget, availability ("burnRate") or latency
+        ("latencyBurnRate"), from its health checks (alerting reads it)."""
         key = (KIND, namespace, name)
         service = self.services.get(key)
         spec = self.view.valid(key, api.MonitoredServiceSpec) if key in self.view.objects else None
         if service is None or spec is None:
             return None
+        if budget == alertpolicy.AlertMetric.LATENCY_BURN_RATE.value:
+            if spec.slo.latencyP95Ms is None:
+                return None
+            return health.multi_window_latency_burn(list(service.latencies), self.clock(), long_seconds,
+                                                    short_seconds, spec.slo.latencyP95Ms)
         return health.multi_window_burn(list(service.outcomes), self.clock(), long_seconds, short_seconds,
                                         spec.slo.availabilityPercent)
 
@@ -96,6 +105,8 @@ class Guard:
             verdict, why = health.overall(states)
             fields["health"] = verdict
             fields["availabilityPercent"] = availability
+            fields["latencyWithinSloPercent"] = None if spec.slo.latencyP95Ms is None else health.latency_within(
+                list(service.latencies), now, spec.slo.windowSeconds, spec.slo.latencyP95Ms)
             fields["checks"] = [
                 {k: v for k, v in {
                     "name": check.name, "healthy": state.healthy,
@@ -177,9 +188,12 @@ class Guard:
         metrics.HEALTH_PROBES.labels("ok" if result.ok else "failed").inc()
         now = self.clock()
         service.outcomes.append((now, result.ok))
+        if result.ok and result.latency_ms is not None:
+            service.latencies.append((now, result.latency_ms))
         oldest = now - datetime.timedelta(seconds=RETAINED_OUTCOMES_SECONDS)
-        while service.outcomes and service.outcomes[0][0] < oldest:
-            service.outcomes.popleft()  # kept for the longest burn-rate window, no longer
+        for history in (service.outcomes, service.latencies):
+            while history and history[0][0] < oldest:
+                history.popleft()  # kept for the longest burn-rate window, no longer
         before = service.states.get(check.name, health.CheckState())
         after = health.apply_probe(check, before, result, now)
         service.states[check.name] = after

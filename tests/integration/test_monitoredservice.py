@@ -152,8 +152,10 @@ def _control(stack, body: dict) -> None:  # noqa: ANN001
 
 class Toggle(http.server.BaseHTTPRequestHandler):
     up = True
+    delay = 0.0  # seconds before answering
 
     def do_GET(self) -> None:  # noqa: N802
+        time.sleep(Toggle.delay)
         self.send_response(200 if Toggle.up else 503)
         self.end_headers()
         self.wfile.write(b"ok" if Toggle.up else b"down")
@@ -166,8 +168,9 @@ class Toggle(http.server.BaseHTTPRequestHandler):
 def toggle_server():  # noqa: ANN201
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Toggle)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    Toggle.up = True
+    Toggle.up, Toggle.delay = True, 0.0
     yield server
+    Toggle.delay = 0.0
     server.shutdown()
 
 
@@ -365,6 +368,38 @@ def test_a_burn_rate_alert_fires_on_an_outage_not_on_a_blip(cluster, namespace, 
                          f"FastBurn firing: {get(cluster, 'alp', namespace, 'slo').get('status')}")
     finally:
         Toggle.up = True
+
+
+def test_a_latency_burn_rate_alert_fires_when_answers_slow_down(cluster, namespace, operator_factory, toggle_server) -> None:  # noqa: ANN001
+    """Issue 12: slo.latencyP95Ms as an SLO. Probes every second; answers become slower than the
+    target; the latency budget (5 % of answers, as a p95 allows) burns in both windows."""
+    url = f"http://127.0.0.1:{toggle_server.server_address[1]}/health"
+    policy = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "slo"}, "spec": {
+        "serviceRef": "web",
+        "rules": [{"name": "SlowBurn", "metric": "latencyBurnRate", "threshold": 6, "severity": "warning",
+                   "burnRateWindows": {"longSeconds": 90, "shortSeconds": 30}}],
+        "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/hook"}}],
+        "routes": [{"channels": ["hook"]}]}}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), msvc(
+        checks=[{"name": "api", "http": {"url": url, "timeoutSeconds": 2}, "intervalSeconds": 1}],
+        slo={"latencyP95Ms": 150, "windowSeconds": 300}), policy]))
+    operator_factory("--allow-loopback-egress", "--alert-interval-seconds=1", "--resync-seconds=5")
+
+    def slow_burn() -> str:
+        alerts = get(cluster, "alp", namespace, "slo").get("status", {}).get("alerts", [])
+        return next((a["state"] for a in alerts if a["rule"] == "SlowBurn"), "Inactive")
+
+    cluster.wait_for(lambda: get(cluster, "msvc", namespace).get("status", {}).get("latencyWithinSloPercent") == 100,
+                     60, "fast answers reported")
+    time.sleep(20)
+    assert slow_burn() != "Firing"
+    Toggle.delay = 0.3  # every answer now takes twice the target; health stays Healthy
+    try:
+        cluster.wait_for(lambda: slow_burn() == "Firing", 90, "SlowBurn firing")
+        status = get(cluster, "msvc", namespace)["status"]
+        assert status["health"] == "Healthy" and status["latencyWithinSloPercent"] < 95, status
+    finally:
+        Toggle.delay = 0.0
 
 
 def test_a_rollout_that_succeeds_and_one_that_fails_each_notify_once(cluster, namespace, operator_factory) -> None:  # noqa: ANN001

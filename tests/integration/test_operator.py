@@ -101,7 +101,7 @@ def test_examples_ready_then_zero_writes_in_steady_state(cluster, examples, oper
     assert any(row.split()[:5] == ["NAMESPACE", "NAME", "RULES", "FIRING", "LAST"] for row in lines)
     assert any(row.split()[1:6] == ["monitoredservice.ops.capliquify.io/web", "Deployment/web", "Unknown", "2", "True"]
                for row in lines)
-    assert any(row.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "13", "0", "True"] for row in lines)
+    assert any(row.split()[1:5] == ["alertpolicy.ops.capliquify.io/prod-web", "14", "0", "True"] for row in lines)
 
     # Settled once every part has said its first word (health refused by the egress guard, metrics
     # unavailable); then let a few resync rounds pass and measure a 60 s window.

@@ -78,7 +78,7 @@ def test_the_platform_alert_table_as_shipped(cluster, namespace, operator_factor
             example(cluster, namespace, prometheus.url, http, smtp.port)))
         operator_factory("--metrics-interval-seconds=2", "--alert-interval-seconds=1", "--allow-loopback-egress")
         cluster.wait_for(lambda: json.loads(cluster.kubectl("get", "alp", "prod-web", "-n", namespace, "-o", "json"))
-                         .get("status", {}).get("ruleCount") == 13, 60, "the policy judged")
+                         .get("status", {}).get("ruleCount") == 14, 60, "the policy judged")
 
         # Security Threat and System Critical at once.
         drive(cluster, namespace, failed_logins=150, memory=97)

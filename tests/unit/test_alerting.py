@@ -266,9 +266,22 @@ def test_a_burn_rate_rule_reads_its_own_windows() -> None:
                    "burnRateWindows": {"longSeconds": 21600, "shortSeconds": 1800}}],
         "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "s", "key": "url"}}}],
     })
-    assert alerting.burn_rate_windows(spec) == {(3600, 300), (21600, 1800)}
+    assert alerting.burn_rate_windows(spec) == {("burnRate", 3600, 300), ("burnRate", 21600, 1800)}
     values = {"burnRate:3600:300": 20.0, "burnRate:21600:1800": 2.0}
     result = alerting.evaluate(spec, [alerting.Observation("web", values)], [], None, None, at(0), "u")
     assert {a["rule"]: a["state"] for a in result.alerts} == {"FastBurn": "Firing"}
     with pytest.raises(ValueError, match="shortSeconds must be shorter"):
         api.BurnRateWindows(longSeconds=300, shortSeconds=300)
+
+
+def test_a_latency_burn_rate_rule_reads_the_latency_budget() -> None:
+    spec = api.AlertPolicySpec.model_validate({
+        "serviceRef": "web",
+        "rules": [{"name": "SlowFastBurn", "metric": "latencyBurnRate", "threshold": 14.4, "severity": "critical"},
+                  {"name": "FastBurn", "metric": "burnRate", "threshold": 14.4, "severity": "critical"}],
+        "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "s", "key": "url"}}}],
+    })
+    assert alerting.burn_rate_windows(spec) == {("latencyBurnRate", 3600, 300), ("burnRate", 3600, 300)}
+    values = {"latencyBurnRate:3600:300": 16.0, "burnRate:3600:300": 0.0}
+    result = alerting.evaluate(spec, [alerting.Observation("web", values)], [], None, None, at(0), "u")
+    assert {a["rule"]: a["state"] for a in result.alerts} == {"SlowFastBurn": "Firing"}

@@ -161,3 +161,25 @@ def test_a_sustained_failure_burns_both_windows() -> None:
 def test_no_probes_no_burn_rate() -> None:
     assert health.burn_rate([], T0, 300, 99.9) is None
     assert health.multi_window_burn(probes(lambda s: False, 10), T0 + datetime.timedelta(hours=3), 3600, 300, 99.9) is None
+
+
+def answered(slow: typing.Callable[[int], bool], minutes: int, every: int = 30) -> list[tuple[datetime.datetime, float]]:
+    return [(T0 + datetime.timedelta(seconds=s), 2500.0 if slow(s) else 120.0) for s in range(0, minutes * 60, every)]
+
+
+def test_the_latency_slo_allows_five_percent_slow_answers() -> None:
+    now = T0 + datetime.timedelta(minutes=60)
+    one_in_twenty = answered(lambda s: s % 600 == 0, 60)  # 6 of 120 probes slower than 2 s: exactly 5 %
+    assert health.latency_within(one_in_twenty, now, 3600, 2000) == 95.0
+    assert health.latency_burn_rate(one_in_twenty, now, 3600, 2000) == 1.0  # spending the budget as fast as allowed
+    assert health.multi_window_latency_burn(one_in_twenty, now, 3600, 300, 2000) <= 2.0
+
+
+def test_sustained_slow_answers_burn_the_latency_budget_in_both_windows() -> None:
+    now = T0 + datetime.timedelta(minutes=60)
+    slow_lately = answered(lambda s: s >= 2400, 60)  # every answer slow for the last 20 min
+    assert health.multi_window_latency_burn(slow_lately, now, 3600, 300, 2000) > 6
+    spike = answered(lambda s: s >= 3360, 60)  # slow for the last four minutes only
+    assert health.latency_burn_rate(spike, now, 300, 2000) > 14.4  # the short window alone would page
+    assert health.multi_window_latency_burn(spike, now, 3600, 300, 2000) < 14.4
+    assert health.latency_within([], now, 3600, 2000) is None
