@@ -381,7 +381,7 @@ def test_a_latency_burn_rate_alert_fires_when_answers_slow_down(cluster, namespa
         "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/hook"}}],
         "routes": [{"channels": ["hook"]}]}}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([deployment(), msvc(
-        checks=[{"name": "api", "http": {"url": url, "timeoutSeconds": 2}, "intervalSeconds": 1}],
+        checks=[{"name": "api", "http": {"url": url, "timeoutSeconds": 1}, "intervalSeconds": 1}],
         slo={"latencyP95Ms": 150, "windowSeconds": 300}), policy]))
     operator_factory("--allow-loopback-egress", "--alert-interval-seconds=1", "--resync-seconds=5")
 
