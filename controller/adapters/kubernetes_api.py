@@ -119,7 +119,6 @@ class KubeApi:
             page = listing.get("items") or []
             for item in page:
                 item.setdefault("kind", kind)
-                (item.get("metadata") or {}).pop("managedFields", None)
             items.extend(page)
             token = (listing.get("metadata") or {}).get("continue")
             if not token:
