@@ -53,14 +53,13 @@ class Runtime:
 def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> None:
     obj = raw_event["object"]
     view = runtime.view
-    known = view.key_of(obj) in view.objects
     if raw_event.get("type") == "DELETED":
         key, changed = view.remove(obj), True
     else:
         key, changed = view.upsert(obj)
     kind, namespace, _ = key
-    if kind in CUSTOM_KINDS and known != (key in view.objects):  # leader and standby alike
-        metrics.WATCHED_OBJECTS.labels(kind).inc(1 if not known else -1)
+    if kind in CUSTOM_KINDS:  # leader and standby alike: the per-kind index makes this O(1)
+        metrics.WATCHED_OBJECTS.labels(kind).set(len(view.of_kind(kind)))
     metrics.WATCH_EVENTS.labels(kind, "changed" if changed else "unchanged").inc()
     if not changed:
         return

@@ -77,7 +77,6 @@ class Evaluator:
             heartbeat.beat("evaluation")
             if time.monotonic() >= next_resync:
                 self._secrets_fetched.clear()
-                self.count_watched()
                 self.mark_all()
                 next_resync = time.monotonic() + self.resync_seconds
             try:
@@ -98,11 +97,8 @@ class Evaluator:
                 self.dirty.update(keys)
 
     def count_watched(self) -> None:
-        counts: dict[str, int] = {}
-        for kind, _, _ in self.view.objects:
-            counts[kind] = counts.get(kind, 0) + 1
-        for kind, count in counts.items():
-            metrics.WATCHED_OBJECTS.labels(kind).set(count)
+        for kind in {key[0] for key in self.view.objects}:
+            metrics.WATCHED_OBJECTS.labels(kind).set(len(self.view.of_kind(kind)))
 
     async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
         present = [key for key in keys if key in self.view.objects]
