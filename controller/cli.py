@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import election as election_module
     from controller.operator import guard as guard_module
     from controller.operator import metrics
+    from controller.operator import pools
     from controller.operator import probes as probes_module
     from controller.operator import railway as railway_module
     from controller.operator import scaler as scaler_module
@@ -83,9 +84,10 @@ def _run(args: argparse.Namespace) -> int:
         alert_interval_seconds=args.alert_interval_seconds,
         railway_endpoint=args.railway_endpoint,
         railway_interval_seconds=args.railway_interval_seconds,
+        write_concurrency=args.write_concurrency,
     )
     _configure_logging(config.log_format, args.log_level)
-    api_client = kubernetes_api.load_config(config.kubeconfig)
+    api_client = kubernetes_api.load_config(config.kubeconfig, connections=pools.KUBE_THREADS)
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
     # renew deadline, writes nothing.
     elector = election_module.Elector(
@@ -295,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--railway-endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT),
                      help="Railway GraphQL endpoint for targets that do not name one")
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
+    run.add_argument("--write-concurrency", type=int, default=8, choices=range(1, 33), metavar="1..32",
+                     help="status writes and Events in flight at once (the API client keeps 32 connections)")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,
                      help="elect a leader over a Lease so that several replicas can run (on in manifests/ and the chart)")

@@ -24,7 +24,7 @@ BUILTIN_LISTS = {
 }
 
 
-def load_config(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
+def load_config(kubeconfig: str | None = None, connections: int = 32) -> kubernetes.client.ApiClient:
     """In-cluster config inside a pod; the kubeconfig (or $KUBECONFIG) elsewhere."""
     configuration = kubernetes.client.Configuration()
     try:
@@ -33,6 +33,9 @@ def load_config(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    # One kept-alive connection per worker thread: the default (5 per core) would open and
+    # drop a TLS connection for every call beyond it when the pool is busy (start-up).
+    configuration.connection_pool_maxsize = connections
     return kubernetes.client.ApiClient(configuration)
 
 

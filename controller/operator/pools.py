@@ -16,7 +16,8 @@ import typing
 T = typing.TypeVar("T")
 
 # The API server: status writes, Events, Secret reads, lists (most traffic, short calls).
-KUBE = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="kube")
+KUBE_THREADS = 32
+KUBE = concurrent.futures.ThreadPoolExecutor(KUBE_THREADS, thread_name_prefix="kube")
 # Actuation: scale patches, rollbacks, probe applies (rare). Railway and every other HTTP
 # peer go through aiohttp (adapters/egress.py), with a connection limit per purpose instead.
 ACTUATION = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="actuate")
