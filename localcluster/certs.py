@@ -34,6 +34,9 @@ CLIENTS = {
     "admin": "/O=system:masters/CN=capliquify-admin",
     "controller-manager": "/CN=system:kube-controller-manager",
     "scheduler": "/CN=system:kube-scheduler",
+    # The aggregation layer's client: the API server proxies metrics.k8s.io to metrics-server
+    # with this certificate and the caller's identity in X-Remote-* headers.
+    "front-proxy-client": "/CN=front-proxy-client",
 }
 
 
@@ -49,6 +52,12 @@ def generate(directory: pathlib.Path) -> None:
     _signed(
         "apiserver", "/CN=kube-apiserver", directory,
         "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n",
+    )
+    # The aggregator checks an APIService's serving certificate against the Service's DNS name,
+    # whatever address it dials (localcluster/metrics_server.py).
+    _signed(
+        "metrics-server", "/CN=metrics-server", directory,
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:metrics-server.kube-system.svc\n",
     )
     for name, subject in CLIENTS.items():
         _signed(name, subject, directory, "extendedKeyUsage=clientAuth\n")

@@ -21,6 +21,7 @@ from localcluster import certs
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "hack" / "controlplane" / "build.sh"
+KWOK_CONFIG = pathlib.Path(__file__).resolve().parent / "kwok" / "metrics.yaml"
 NODE_COUNT = 2
 
 AUDIT_POLICY = {
@@ -66,7 +67,9 @@ def kwok_node(name: str) -> dict[str, typing.Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0",
+                            # metrics-server (>= 0.7) scrapes this path instead of /metrics/resource.
+                            "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{name}/metrics/resource"},
             "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"},
         },
         "status": {
@@ -87,6 +90,7 @@ class LocalCluster:
         self.kubeconfig = self.workdir / "admin.kubeconfig"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.apiserver_port = 0
+        self.kwok_port = 0
         self._log = log or (lambda message: print(f"[localcluster] {message}", flush=True))
 
     @property
@@ -147,6 +151,12 @@ class LocalCluster:
             f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-mode=blocking",
             f"--cert-dir={self.workdir / 'apiserver-certs'}", "--allow-privileged=true",
             "--enable-priority-and-fairness=false", "--profiling=false",
+            # The aggregation layer (metrics.k8s.io from metrics-server, localcluster/metrics_server.py).
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}", "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         ])
         self._wait_ready()
         self._write_kubeconfig(self.kubeconfig, "admin")
@@ -171,11 +181,17 @@ class LocalCluster:
             f"--authentication-kubeconfig={sched_config}", f"--authorization-kubeconfig={sched_config}",
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
         ])
+        # kwok plays the kubelets: its nodes' address is loopback and their kubelet port is kwok's
+        # own server (TLS with a certificate for 127.0.0.1), where it serves kubelet-style resource
+        # metrics per node (localcluster/kwok/metrics.yaml) for metrics-server to scrape.
+        self.kwok_port = free_port()
         self._spawn("kwok", [
-            str(bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=false",
+            str(bin_dir / "kwok"), f"--kubeconfig={self.kubeconfig}", f"--config={KWOK_CONFIG}", "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
-            "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{free_port()}",
+            "--cidr=10.0.0.1/24", "--node-ip=127.0.0.1", f"--node-port={self.kwok_port}",
+            "--node-lease-duration-seconds=40", f"--server-address=127.0.0.1:{self.kwok_port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
         ])
         for index in range(NODE_COUNT):
             self.kubectl_apply(kwok_node(f"kwok-node-{index}"))
