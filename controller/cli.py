@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import io
 import json
 import logging
@@ -67,6 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import railway as railway_module
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
+    from controller.operator import sources as sources_module
+    from controller.adapters import egress
+    from controller.adapters import source_metrics_api
+    from controller.adapters import source_prometheus
+    from controller.core import sources as core_sources
     from controller.operator import view as view_module
 
     config = config_module.OperatorConfig(
@@ -105,16 +111,27 @@ def _run(args: argparse.Namespace) -> int:
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks)
     scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
-    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, config.rate_window,
-                                  allow_loopback=config.allow_loopback_checks, leading=elector.leading)
-    scaler.external_samples = railway.samples
+    # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other I/O.
+    query_client = egress.GuardedClient(config.allow_loopback_checks, limit=8)
+
+    async def secret_value(namespace: str, name: str, key: str) -> str | None:
+        return await pools.run(pools.KUBE, api.secret_value, namespace, name, key)
+
+    metric_sources = sources_module.Sources({
+        core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(
+            query_client, secret_value, config.rate_window, metrics.PROMETHEUS_QUERIES.inc),
+        core_sources.METRICS_API: source_metrics_api.MetricsApiSource(
+            api_client, functools.partial(pools.run, pools.KUBE)),
+        core_sources.RAILWAY: railway_module.RailwaySource(railway),
+    })
+    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, metric_sources,
+                                  leading=elector.leading)
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
                                kubernetes_rollback.KubernetesRollback(api_client, write),
                                scaler.read_service_metrics)
     probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
-    snapshots.external_samples = railway.samples
     poster = notify.HttpPoster(config.allow_loopback_checks)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
                                      config.alert_interval_seconds, leading=elector.leading, burn_rate=guard.burn_rate)
@@ -122,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
                                                  elector=elector,
-                                                 closers=[guard.checker.close, poster.close, scaler.close, railway.close]))
+                                                 closers=[guard.checker.close, poster.close, query_client.close, railway.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

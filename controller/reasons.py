@@ -35,6 +35,9 @@ CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
 PAUSED = "Paused"
 INVALID_METRIC_QUERY = "InvalidMetricQuery"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
+# A metric whose source answered but never had a series for this workload (ScalingActive and
+# MetricsAvailable): it is named, and it does not hold a scale-down as a lost metric does.
+NO_SERIES = "NoSeries"
 
 # MonitoredService: health, metrics, probes, rollouts.
 EGRESS_REFUSED = "EgressRefused"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from localcluster import cluster as cluster_module
+from localcluster import metrics_server as metrics_server_module
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
 from localcluster import railway as railway_module
@@ -30,6 +31,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[cluster
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def metrics_server(cluster: cluster_module.LocalCluster) -> typing.Iterator[metrics_server_module.MetricsServer]:
+    """The real metrics-server behind the aggregation layer (started once, when first needed)."""
+    server = metrics_server_module.MetricsServer(cluster).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

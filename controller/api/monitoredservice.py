@@ -147,7 +147,18 @@ class CustomQuery(common.ApiModel):
     unit: str = common.field("Unit shown in status and messages.", default="", max_length=32)
 
 
+class MetricSourceName(str, enum.Enum):
+    PROMETHEUS = "prometheus"
+    METRICS_API = "metrics-api"
+    RAILWAY = "railway"
+
+
 class Metrics(common.ApiModel):
+    source: MetricSourceName | None = common.field(
+        "Where cpu and memory come from: prometheus, metrics-api (metrics.k8s.io, as HPA reads them; a "
+        "kubernetes target only) or railway (Railway's own metrics; a railway target only). Unset: Railway's own "
+        "for a railway target, else Prometheus when one is configured, else the metrics API. Every other metric "
+        "is read from Prometheus.", default=None)
     prometheus: PrometheusSource | None = common.field(
         "Prometheus to query; the operator's --prometheus-url when unset, the metrics API for cpu/memory when neither.",
         default=None,
@@ -202,6 +213,18 @@ class MonitoredServiceSpec(common.ApiModel):
                     ".probes.manage",
                 ),
                 common.cel(
+                    "!has(self.metrics) || !has(self.metrics.source) || self.metrics.source != 'metrics-api' "
+                    "|| has(self.target.kubernetes)",
+                    "metrics.source metrics-api requires a kubernetes target",
+                    ".metrics.source",
+                ),
+                common.cel(
+                    "!has(self.metrics) || !has(self.metrics.source) || self.metrics.source != 'railway' "
+                    "|| has(self.target.railway)",
+                    "metrics.source railway requires a railway target",
+                    ".metrics.source",
+                ),
+                common.cel(
                     "!has(self.probes) || !has(self.probes.check) || "
                     "(has(self.healthChecks) && self.healthChecks.exists(c, c.name == self.probes.check))",
                     "probes.check must name one of healthChecks",
@@ -232,6 +255,10 @@ class MonitoredServiceSpec(common.ApiModel):
             raise ValueError("probes.manage requires at least one healthCheck to derive probes from")
         if self.probes.check is not None and self.probes.check not in {c.name for c in self.healthChecks}:
             raise ValueError("probes.check must name one of healthChecks")
+        if self.metrics.source == MetricSourceName.METRICS_API and self.target.kubernetes is None:
+            raise ValueError("metrics.source metrics-api requires a kubernetes target")
+        if self.metrics.source == MetricSourceName.RAILWAY and self.target.railway is None:
+            raise ValueError("metrics.source railway requires a railway target")
         return self
 
 
@@ -260,6 +287,7 @@ class MetricsSnapshot(common.ApiModel):
     requestQueue: float | None = common.field("Requests waiting.", default=None)
     custom: dict[str, float] = common.field("Custom queries by name.", default_factory=dict, max_length=16)
     sampledAt: datetime.datetime | None = common.field("When the values were sampled.", default=None)
+    source: MetricSourceName | None = common.field("The source cpu and memory were read from.", default=None)
 
 
 class ReplicaCounts(common.ApiModel):

@@ -321,7 +321,10 @@ class MetricObservation(common.ApiModel):
     value: float | None = common.field("Latest value; absent when unavailable.", default=None)
     scaleUp: float = common.field("Scale-up threshold in force.")
     scaleDown: float = common.field("Scale-down threshold in force.")
-    sampledAt: datetime.datetime | None = common.field("When the value was sampled.", default=None)
+    sampledAt: datetime.datetime | None = common.field(
+        "When the value was sampled (absent value: when it was last seen).", default=None)
+    source: str | None = common.field("The source that answered: prometheus, metrics-api or railway.",
+                                      default=None, max_length=32)
 
 
 class Decision(common.ApiModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 
 from controller.core import scaling
@@ -70,19 +71,38 @@ class QueryResult:
     invalid: bool = False  # Prometheus refused the query itself (HTTP 400)
 
 
+PLACEHOLDER = re.compile(r"\$(window|namespace|workload)\b")
+
+
+def label_value(text: str) -> str:
+    """`text` as the inside of a PromQL double-quoted string: it cannot end the string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def resolve(
     metric: scaling.MetricKey,
     overrides: typing.Mapping[str, str | None],
     custom: typing.Mapping[str, str],
     window: str,
+    namespace: str = "",
+    workload: str = "",
 ) -> str | None:
-    """The query text for a metric: the service's override, else the default; None if unknown."""
+    """The query text for a metric: the service's override, else the default; None if unknown.
+
+    `$window` becomes the rate window; `$namespace` and `$workload` the service's namespace and
+    workload name, escaped for a label matcher's string (`{namespace="$namespace"}`), in one
+    pass so that a substituted value is never expanded again. A query that uses them is the
+    service's own (not shared in a batch); one that does not is sent once for all services.
+    """
     kind, name = metric
     if kind == "custom":
         text = custom.get(name or "")
     else:
         text = overrides.get(kind) or DEFAULT_QUERIES.get(kind)
-    return text.replace("$window", window) if text else None
+    if not text:
+        return None
+    values = {"window": window, "namespace": label_value(namespace), "workload": label_value(workload)}
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
 SourceT = typing.TypeVar("SourceT", bound=typing.Hashable)

@@ -30,6 +30,7 @@ import datetime
 import math
 import typing
 
+from controller import reasons
 from controller.api import scalingpolicy as api
 
 MetricKey = tuple[str, str | None]  # (type, custom name)
@@ -37,9 +38,13 @@ MetricKey = tuple[str, str | None]  # (type, custom name)
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
+    """One metric's value for one workload. Neither value nor error: the source was asked and
+    nothing matched (no series)."""
+
     value: float | None
     sampled_at: datetime.datetime | None
     error: str | None = None  # e.g. the query was refused (HTTP 400)
+    source: str | None = None  # which source answered (prometheus, metrics-api, railway)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +72,10 @@ class State:
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]] = dataclasses.field(
         default_factory=dict
     )
+    # When each metric last had a value (status keeps it as sampledAt): a metric that never
+    # had a series for this workload is "no series" and does not hold a scale-down; one that
+    # had data and lost it holds.
+    seen: typing.Mapping[MetricKey, datetime.datetime] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +88,13 @@ class MetricView:
     sampled_at: datetime.datetime | None
     problem: str | None  # why it is unusable
     target: float | None = None  # where a scale lands (spec `target`), if set
+    source: str | None = None
+    no_series: bool = False  # never had a series for this workload: neither usable nor missing
+
+    @property
+    def missing(self) -> bool:
+        """Unusable in a way that must hold a scale-down."""
+        return self.value is None and not self.no_series
 
     @property
     def band(self) -> str:
@@ -144,16 +160,25 @@ def _stamp(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+NO_SERIES = "no series"
+
+
 def _views(
-    spec: api.ScalingPolicySpec, samples: typing.Mapping[MetricKey, Sample], now: datetime.datetime
+    spec: api.ScalingPolicySpec, samples: typing.Mapping[MetricKey, Sample], now: datetime.datetime,
+    seen: typing.Mapping[MetricKey, datetime.datetime] | None = None,
 ) -> tuple[MetricView, ...]:
     stale_after = datetime.timedelta(seconds=spec.onMetricsUnavailable.staleAfterSeconds)
+    seen = seen or {}
     views = []
     for metric in spec.metrics:
         key = metric_key(metric)
         sample = samples.get(key)
         problem = None
         value = None
+        if sample is not None and sample.value is None and sample.error is None and key not in seen:
+            views.append(MetricView(key, metric_label(key), None, metric.scaleUp, metric.scaleDown, None, NO_SERIES,
+                                    metric.target, sample.source, no_series=True))
+            continue
         if sample is None or (sample.value is None and sample.error is None):
             problem = "no data"
         elif sample.error is not None:
@@ -164,9 +189,21 @@ def _views(
             problem = "not a number"
         else:
             value = sample.value
+        sampled_at = sample.sampled_at if sample else None
+        if value is None and sampled_at is None:
+            sampled_at = seen.get(key)  # lost: status keeps when it was last seen (a restart still holds)
         views.append(MetricView(key, metric_label(key), value, metric.scaleUp, metric.scaleDown,
-                                sample.sampled_at if sample else None, problem, metric.target))
+                                sampled_at, problem, metric.target, sample.source if sample else None))
     return tuple(views)
+
+
+def seen_after(state: State, views: typing.Iterable[MetricView]) -> dict[MetricKey, datetime.datetime]:
+    """`state.seen` updated with the metrics that have a value now."""
+    seen = dict(state.seen)
+    for view in views:
+        if view.value is not None and view.sampled_at is not None:
+            seen[view.key] = view.sampled_at
+    return seen
 
 
 # Fewer fitted points than this, or a shorter history than the horizon, never forecast.
@@ -214,7 +251,7 @@ def propose(
 ) -> Proposal:
     """Stage 1: (proposed replicas, direction, reason) from the metrics alone."""
     usable = [v for v in views if v.value is not None]
-    missing = [v for v in views if v.value is None]
+    missing = [v for v in views if v.missing]
     above = [v for v in usable if v.band == "above"]
     unready = current - ready
     if above and ready == 0 and current > 0:
@@ -234,7 +271,9 @@ def propose(
         if action.action == api.UnavailableAction.FALLBACK.value and action.replicas is not None and action.replicas > current:
             return Proposal(action.replicas, "Up", f"metrics unavailable: {names}; fallback to {action.replicas}")
         return Proposal(current, "Hold", f"metrics unavailable: {names}; holding (never scale down blind)")
-    if usable and all(v.band == "below" for v in usable):
+    if not usable:
+        return Proposal(current, "Hold", "no metric has a series for this workload yet")
+    if all(v.band == "below" for v in usable):
         if ready == 0:
             return Proposal(current, "Hold", "all metrics below scale-down thresholds, but no pod is ready to measure")
         needed = max(_needed(ready * v.value, landing(v, False)) for v in usable)  # type: ignore[operator]
@@ -406,9 +445,17 @@ def _conditions(
     invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
     if invalid:
         active = ("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
-    elif any(v.value is None for v in views):
-        missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.value is None)
+    elif any(v.missing for v in views):
+        missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.missing)
         active = ("False", "MetricsUnavailable", f"no fresh value for {missing}")
+    elif all(v.no_series for v in views):
+        active = ("False", reasons.NO_SERIES, f"no series for {', '.join(v.label for v in views)}: "
+                  "nothing this workload exports matches its queries")
+    elif any(v.no_series for v in views):
+        fresh = sum(1 for v in views if v.value is not None)
+        active = ("True", reasons.NO_SERIES, f"{fresh} metric(s) fresh; no series for "
+                  f"{', '.join(v.label for v in views if v.no_series)} (never seen for this workload: not "
+                  "holding a scale-down)")
     else:
         active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
     return active, limited, recommendation
@@ -424,7 +471,7 @@ def decide(
 ) -> Outcome:
     """`current` is the workload's replica count (spec), `ready` how many of its pods are
     ready (None: all of them)."""
-    views = _views(spec, samples, now)
+    views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
     history = demand_history(spec, views, state, ready_now, now)
     proposal = propose(spec, views, current, ready_now)

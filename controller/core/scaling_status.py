@@ -56,6 +56,8 @@ def _snapshot(outcome: scaling.Outcome) -> list[dict[str, typing.Any]]:
             entry["value"] = round(view.value, 3)
         if view.sampled_at is not None:
             entry["sampledAt"] = _stamp(view.sampled_at)
+        if view.source:
+            entry["source"] = view.source
         entries.append(entry)
     return entries
 
@@ -81,9 +83,11 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
         stamp = _stamp(record.time)
         fields["lastScaleTime"] = stamp
         fields["lastScaleUpTime" if outcome.desired > outcome.current else "lastScaleDownTime"] = stamp
-    old_bands = [(_band(m), m.get("type"), m.get("name")) for m in current.get("metrics") or []]
+    def bands(entries: typing.Iterable[typing.Mapping[str, typing.Any]]) -> list[tuple[typing.Any, ...]]:
+        return [(_band(m), m.get("type"), m.get("name"), m.get("source")) for m in entries]
+
     snapshot = _snapshot(outcome)
-    if new_decision or old_bands != [(_band(m), m.get("type"), m.get("name")) for m in snapshot]:
+    if new_decision or bands(current.get("metrics") or []) != bands(snapshot):
         fields["metrics"] = snapshot
 
     able = outcome.able_to_scale
@@ -114,8 +118,15 @@ def state_from_status(
         for d in status.get("recentDecisions") or []
         if d.get("actuated") and d.get("time")
     )
+    seen = dict(memory.seen) if memory else {}
+    for entry in status.get("metrics") or []:
+        key = (entry.get("type"), entry.get("name"))
+        stamp = parse(entry.get("sampledAt"))
+        if stamp is not None and key not in seen:
+            seen[key] = stamp
     return scaling.State(
         observing_since=memory.observing_since if memory else observing_since,
+        seen=seen,
         last_scale_up=parse(status.get("lastScaleUpTime")),
         last_scale_down=parse(status.get("lastScaleDownTime")),
         events=events,

@@ -18,6 +18,7 @@ from controller.core import conditions
 from controller.core import scaling
 
 BUILTIN = ("cpu", "memory", "latencyP95", "errorRate", "requestRate", "requestQueue")
+RESOURCE_KEYS: tuple[scaling.MetricKey, ...] = (("cpu", None), ("memory", None))
 RELATIVE = 0.10
 # Absolute floors (below these a change is noise whatever its relative size).
 FLOOR: typing.Mapping[str, float] = {
@@ -61,9 +62,14 @@ def condition(samples: typing.Mapping[scaling.MetricKey, scaling.Sample]) -> con
         return _metrics(False, reasons.METRICS_UNAVAILABLE, sorted(failed)[0])
     if not read:
         return _metrics(False, reasons.NO_DATA, "no query returned data for this workload")
-    missing = [_label(key) for key, sample in samples.items() if _value(sample) is None]
-    message = f"read {', '.join(read)}" + (f"; no data for {', '.join(missing)}" if missing else "")
-    return _metrics(True, reasons.METRICS_READ, message)
+    no_series = [_label(key) for key, sample in samples.items() if _value(sample) is None and not sample.error]
+    failed_labels = [_label(key) for key, sample in samples.items() if _value(sample) is None and sample.error]
+    message = f"read {', '.join(read)}"
+    if no_series:  # the source answered and nothing matched: named, so a missing exporter is seen
+        message += f"; no series for {', '.join(no_series)}"
+    if failed_labels:
+        message += f"; no data for {', '.join(failed_labels)}"
+    return _metrics(True, reasons.NO_SERIES if no_series else reasons.METRICS_READ, message)
 
 
 def assess(
@@ -78,7 +84,8 @@ def assess(
     # and the condition says why it is not fresh. No data (the series is gone) removes it.
     values = {key: _current(current, *key) if sample.error else _value(sample) for key, sample in samples.items()}
     stale = set(current.get("custom") or {}) - {name for kind, name in values if kind == "custom"}
-    moved = stale or any(
+    source = next((samples[key].source for key in RESOURCE_KEYS if key in samples and samples[key].source), None)
+    moved = stale or source != current.get("source") or any(
         material(kind, _current(current, kind, name), value) for (kind, name), value in values.items())
     if not moved:
         return Snapshot({}, change)
@@ -90,6 +97,8 @@ def assess(
     custom.update({name: value for (kind, name), value in values.items() if kind == "custom" and name})
     snapshot["custom"] = custom
     snapshot["sampledAt"] = conditions.format_time(max(sampled) if sampled else now)
+    if source is not None or current.get("source"):
+        snapshot["source"] = source  # of cpu and memory (spec.metrics.source chooses it)
     return Snapshot({"metrics": snapshot}, change)
 
 

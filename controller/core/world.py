@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from controller.core import selectors
+
 
 @dataclasses.dataclass(frozen=True)
 class Container:
@@ -33,6 +35,7 @@ class Workload:
     deadline_exceeded: bool = False  # Progressing=False, reason ProgressDeadlineExceeded
     uid: str = ""
     containers: tuple[Container, ...] = ()
+    selector: selectors.Selector = selectors.Selector()  # spec.selector: its pods, for the metrics API
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,10 +20,12 @@ import kubernetes
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_scale
+from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.api import monitoredservice as api
 from controller.core import readiness
 from controller.core import scaling
+from controller.core import sources
 from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import view as view_module
@@ -163,6 +165,31 @@ class RailwayWatcher:
         if key in self.view.world.workloads:
             self.view.world.workloads[key] = dataclasses.replace(self.view.world.workloads[key], replicas=replicas)
         return replicas
+
+
+class RailwaySource:
+    """Railway's own metrics as a metric source (cpu and memory in percent of the service's
+    limits), from the watcher's last poll: reading them costs no request of its own."""
+
+    name = sources.RAILWAY
+
+    def __init__(self, watcher: RailwayWatcher) -> None:
+        self.watcher = watcher
+
+    async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
+        samples: metric_source.Samples = {}
+        for request in requests:
+            target = request.target
+            error = self.watcher.view.world.railway_errors.get((target.namespace, target.name))
+            known = self.watcher.samples(target.namespace, target.name)
+            if error is not None:
+                sample = scaling.Sample(None, None, error)
+            elif known is None:
+                sample = scaling.Sample(None, None, "not read from Railway yet")
+            else:
+                sample = known.get(request.metric) or scaling.Sample(None, None)
+            samples.setdefault(request.owner, {})[request.metric] = sample
+        return samples
 
 
 class ScaleTargets:

@@ -1,7 +1,8 @@
-"""The scaling round: batched metric queries, pure decisions, actuation, records.
+"""The scaling round: batched metric reads, pure decisions, actuation, records.
 
-Every tick, the ScalingPolicies that are due are evaluated together: each distinct
-(Prometheus, query) pair is sent once for all of them, the core decides per policy, the
+Every tick, the ScalingPolicies that are due are evaluated together: their metrics are read
+through the metric-source seam in one batch (operator/sources.py: Prometheus sends each
+distinct query once for all of them, the metrics API lists each namespace once), the core decides per policy, the
 scale subresource is patched where the decision says so, and the outcome is handed to the
 evaluation loop, which writes status only when it changed.
 """
@@ -18,23 +19,23 @@ import typing
 import kubernetes
 
 from controller import reasons
-from controller.adapters import egress
 from controller.adapters import kubernetes_api
-from controller.adapters import prometheus
+from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
-from controller.core import queries
-from controller.core import readiness
 from controller.core import scaling
 from controller.core import scaling_status
+from controller.core import selectors
 from controller.core import snapshot
 from controller.core import status as status_module
+from controller.core import targets
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import view as view_module
 from controller.operator import heartbeat
 from controller.operator import pools
+from controller.operator import sources as sources_module
 
 logger = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -47,37 +48,6 @@ class ScaleTarget(typing.Protocol):
     async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class SourceKey:
-    """Where a query goes and with whose credentials. A query with credentials is never
-    shared across namespaces: namespace B must not ride on namespace A's token."""
-
-    url: str
-    namespace: str | None = None  # set only with credentials
-    auth: tuple[str, str] | None = None  # Secret name, key
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    namespace: str
-    kind: str
-    name: str
-    prometheus_url: str | None
-    auth: tuple[str, str] | None  # Secret name, key
-    overrides: typing.Mapping[str, str | None]
-    custom: typing.Mapping[str, str]
-
-    @property
-    def workload_key(self) -> tuple[str, str, str]:
-        return (self.namespace, self.kind, self.name)
-
-    @property
-    def source(self) -> SourceKey:
-        if self.auth is None:
-            return SourceKey(self.prometheus_url or "")
-        return SourceKey(self.prometheus_url or "", self.namespace, self.auth)
-
-
 class Scaler:
     def __init__(
         self,
@@ -86,28 +56,20 @@ class Scaler:
         api: kubernetes_api.KubeApi,
         scale: ScaleTarget,
         default_prometheus: str | None,
-        rate_window: str = "2m",
-        query_concurrency: int = 8,
+        metric_sources: sources_module.Sources | None = None,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
-        allow_loopback: bool = False,
         leading: typing.Callable[[], bool] = lambda: True,
     ) -> None:
         self.leading = leading
         self.view, self.evaluator, self.api, self.scale = view, evaluator, api, scale
         self.default_prometheus = default_prometheus
-        self.rate_window = rate_window
+        self.sources = metric_sources or sources_module.Sources({})
         self.clock = clock
         self.started_at = clock()
         self.records: dict[view_module.Key, scaling_status.Record] = {}
         self.unsupported: dict[view_module.Key, str] = {}
         self.memory: dict[view_module.Key, scaling.State] = {}
         self.next_due: dict[view_module.Key, float] = {}
-        self._queries = asyncio.Semaphore(query_concurrency)
-        # Metric queries have a pool of their own: a slow Prometheus cannot starve other I/O.
-        self._client = egress.GuardedClient(allow_loopback, limit=query_concurrency)
-        # cpu/memory samples a target's platform provides itself (Railway), by (namespace, name).
-        self.external_samples: typing.Callable[[str, str], dict[scaling.MetricKey, scaling.Sample] | None] = \
-            lambda namespace, name: None
         evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
@@ -151,7 +113,7 @@ class Scaler:
             self._forget(key)
         started = time.perf_counter()
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
-        targets: dict[view_module.Key, Target] = {}
+        resolved: dict[view_module.Key, targets.Target] = {}
         for key in due:
             spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
             if spec is None:
@@ -166,139 +128,67 @@ class Scaler:
                 self.evaluator.mark(key)
                 continue
             self.unsupported.pop(key, None)
-            specs[key], targets[key] = spec, target
+            specs[key], resolved[key] = spec, target
 
-        needs = []
-        preset: dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]] = {}
-        for key, spec in specs.items():
-            target = targets[key]
-            known = self.external_samples(target.namespace, target.name) if target.kind == "Railway" else None
-            for metric in spec.metrics:
-                mkey = scaling.metric_key(metric)
-                if known is not None and mkey in known:
-                    preset.setdefault(key, {})[mkey] = known[mkey]  # from Railway's own metrics
-                    continue
-                query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
-                need = queries.Need(key, mkey, target.namespace, target.name)
-                needs.append((target.source, query or "", need))
-        samples = await self._collect(needs, targets)
-        for key, known in preset.items():
-            samples[key].update(known)
-        owners = self._owners_by_workload(specs, targets)
-        await asyncio.gather(*(self._decide_and_act(key, specs[key], targets[key], samples[key], owners)
+        samples = await self.sources.read([
+            self._request(key, metric_key, resolved[key])
+            for key, spec in specs.items() for metric_key in (scaling.metric_key(m) for m in spec.metrics)])
+        owners = self._owners_by_workload(specs, resolved)
+        await asyncio.gather(*(self._decide_and_act(key, specs[key], resolved[key], samples.get(key, {}), owners)
                                for key in specs))
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 
-    async def _run_queries(
-        self, grouped: dict[tuple[SourceKey, str], list[queries.Need]]
-    ) -> dict[tuple[SourceKey, str], queries.QueryResult]:
-        async def one(source: SourceKey, query: str) -> queries.QueryResult:
-            if not source.url:
-                return queries.QueryResult(error="no Prometheus configured (spec.metrics.prometheus or --prometheus-url)")
-            if not query:
-                return queries.QueryResult(error="no query for this metric (custom name not declared?)", invalid=True)
-            try:
-                token = None
-                if source.auth is not None and source.namespace is not None:
-                    token = await pools.run(pools.KUBE, self.api.secret_value, source.namespace, *source.auth)
-                async with self._queries:
-                    return await prometheus.PrometheusSource(self._client, source.url, token).query(query)
-            except Exception as error:  # one source's failure is that source's error, never the round's
-                logger.warning("metric query against %s failed: %s", source.url, type(error).__name__)
-                return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
-
-        keys = list(grouped)
-        return dict(zip(keys, await asyncio.gather(*(one(source, query) for source, query in keys)), strict=True))
-
-    async def close(self) -> None:
-        await self._client.close()
+    def _request(self, owner: typing.Hashable, metric: scaling.MetricKey, target: targets.Target) -> metric_source.Request:
+        workload = self.view.world.workloads.get(target.workload_key)
+        return metric_source.Request(owner, metric, target, workload.selector if workload else selectors.Selector())
 
     async def read_service_metrics(
         self, services: typing.Sequence[tuple[view_module.Key, monitoredservice.MonitoredServiceSpec]],
         metric_keys: typing.Sequence[scaling.MetricKey] | None = None,
     ) -> dict[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]:
-        """The same batched machinery for MonitoredServices with a Kubernetes target (rollout
-        analysis, snapshots); `metric_keys` None reads all of each service's metrics."""
-        targets: dict[typing.Hashable, Target] = {}
-        needs: list[tuple[SourceKey, str, queries.Need]] = []
+        """The same seam for MonitoredServices (rollout analysis, snapshots); `metric_keys`
+        None reads every metric some source can answer for each service."""
+        requests = []
         for key, spec in services:
-            workload = spec.target.kubernetes
-            assert workload is not None
-            source = spec.metrics.prometheus
-            target = Target(key[1], workload.kind, workload.name, source.url if source else self.default_prometheus,
-                            (source.authSecretRef.name, source.authSecretRef.key) if source and source.authSecretRef
-                            else None, spec.metrics.queries.model_dump(), {c.name: c.query for c in spec.metrics.custom})
-            targets[key] = target
-            wanted = metric_keys if metric_keys is not None else snapshot.metric_keys(target.custom)
-            for mkey in wanted:
-                query = queries.resolve(mkey, target.overrides, target.custom, self.rate_window)
-                needs.append((target.source, query or "", queries.Need(key, mkey, key[1], workload.name)))
-        return await self._collect(needs, targets)
+            target = targets.of_service(key[1], spec, self.default_prometheus)
+            wanted = metric_keys if metric_keys is not None else [
+                m for m in snapshot.metric_keys(target.custom) if target.choose(m[0])[0] is not None]
+            requests += [self._request(key, metric, target) for metric in wanted]
+        samples = await self.sources.read(requests)
+        return {key: samples.get(key, {}) for key, _ in services}
 
-    async def _collect(
-        self, needs: list[tuple[SourceKey, str, queries.Need]], targets: typing.Mapping[typing.Any, Target]
-    ) -> dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]]:
-        """One request per distinct (Prometheus and credentials, query); each owner gets its own samples back."""
-        grouped = queries.plan(needs)
-        results = await self._run_queries(grouped)
-        metrics.PROMETHEUS_QUERIES.inc(sum(1 for source, query in grouped if source.url and query))
-        samples: dict[typing.Any, dict[scaling.MetricKey, scaling.Sample]] = {owner: {} for owner in targets}
-        for (url, query), group in grouped.items():
-            result = results[(url, query)]
-            indexed = queries.index(result)
-            for need in group:
-                samples[need.owner][need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
-        return samples
-
-    def _target(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec) -> Target | str:
+    def _target(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec) -> targets.Target | str:
         namespace = key[1]
-        ref = spec.targetRef
-        msvc_spec: monitoredservice.MonitoredServiceSpec | None = None
-        if ref.monitoredService is not None:
-            msvc_key = (monitoredservice.KIND.kind, namespace, ref.monitoredService)
+
+        def service(name: str) -> monitoredservice.MonitoredServiceSpec | str:
+            msvc_key = (monitoredservice.KIND.kind, namespace, name)
             if msvc_key not in self.view.objects:
-                return f"MonitoredService {ref.monitoredService} not found"
+                return f"MonitoredService {name} not found"
             parsed = self.view.valid(msvc_key, monitoredservice.MonitoredServiceSpec)
-            if parsed is None:
-                return f"MonitoredService {ref.monitoredService} is invalid"
-            msvc_spec = parsed
-            if msvc_spec.target.railway is not None:
-                kind, name = "Railway", readiness.railway_name(msvc_spec.target.railway)
-            else:
-                assert msvc_spec.target.kubernetes is not None
-                kind, name = msvc_spec.target.kubernetes.kind, msvc_spec.target.kubernetes.name
-        else:
-            assert ref.kubernetes is not None
-            kind, name = ref.kubernetes.kind, ref.kubernetes.name
-        source = msvc_spec.metrics.prometheus if msvc_spec else None
-        return Target(
-            namespace=namespace, kind=kind, name=name,
-            prometheus_url=source.url if source else self.default_prometheus,
-            auth=(source.authSecretRef.name, source.authSecretRef.key) if source and source.authSecretRef else None,
-            overrides=msvc_spec.metrics.queries.model_dump() if msvc_spec else {},
-            custom={c.name: c.query for c in msvc_spec.metrics.custom} if msvc_spec else {},
-        )
+            return parsed if parsed is not None else f"MonitoredService {name} is invalid"
+
+        return targets.of_policy(namespace, spec, service, self.default_prometheus)
 
     def _owners_by_workload(
-        self, specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec], targets: dict[view_module.Key, Target]
+        self, specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec], resolved: dict[view_module.Key, targets.Target]
     ) -> dict[tuple[str, str, str], list[str]]:
         """Every ScalingPolicy (due or not) by the workload it scales, for conflict detection."""
         owners: dict[tuple[str, str, str], list[str]] = {}
-        for key, target in targets.items():
+        for key, target in resolved.items():
             owners.setdefault(target.workload_key, []).append(key[2])
         for key in self.view.of_kind(KIND):
-            if key in targets:
+            if key in resolved:
                 continue
             spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
             if spec is None:
                 continue
             other = self._target(key, spec)
-            if isinstance(other, Target):
+            if isinstance(other, targets.Target):
                 owners.setdefault(other.workload_key, []).append(key[2])
         return owners
 
     async def _decide_and_act(
-        self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec, target: Target,
+        self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec, target: targets.Target,
         samples: dict[scaling.MetricKey, scaling.Sample], owners: dict[tuple[str, str, str], list[str]],
     ) -> None:
         obj = self.view.objects.get(key)
@@ -309,7 +199,8 @@ class Scaler:
         current_status = obj.get("status") or {}
         state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
         outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas)
-        self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history)
+        self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history,
+                                               seen=scaling.seen_after(state, outcome.metrics))
 
         blocked_reason, blocked_message = self._blocked(key, obj, target, owners)
         dry_run = spec.mode == scalingpolicy.Mode.DRY_RUN.value
@@ -348,7 +239,7 @@ class Scaler:
             self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
 
     def _blocked(
-        self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], target: Target,
+        self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], target: targets.Target,
         owners: dict[tuple[str, str, str], list[str]],
     ) -> tuple[str | None, str]:
         hpa = self.view.world.autoscalers.get(target.workload_key)
@@ -391,7 +282,3 @@ def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:
     return (outcome.direction, outcome.current, outcome.desired, outcome.able_to_scale, outcome.scaling_active,
             outcome.scaling_limited, outcome.recommendation, tuple(v.band for v in outcome.metrics),
             record.blocked_reason, record.blocked_message, record.dry_run)
-
-
-def _from_epoch(timestamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)

@@ -1,8 +1,9 @@
 """MonitoredService metrics snapshots: one batched read per round for every service.
 
 Every interval (on a grid, like scaling rounds) the metrics of all ready MonitoredServices
-are read through the scaler's batched machinery (one query per metric kind per
-Prometheus), and a service is handed to the evaluation loop only when its status would
+are read through the metric-source seam in one batch (one query per metric kind per
+Prometheus, one list per namespace from the metrics API, Railway's own metrics from its
+poll), and a service is handed to the evaluation loop only when its status would
 change: a material move of a value, a metric appearing or vanishing, a condition flip.
 """
 
@@ -19,7 +20,6 @@ import typing
 from controller import reasons
 from controller.api import monitoredservice as api
 from controller.core import conditions
-from controller.core import readiness
 from controller.core import scaling
 from controller.core import snapshot
 from controller.operator import loop
@@ -52,9 +52,6 @@ class Snapshots:
         self.interval_seconds = interval_seconds
         self.clock = clock
         self.readings: dict[view_module.Key, Reading] = {}
-        # cpu/memory a target's platform provides itself (Railway), by (namespace, name).
-        self.external_samples: typing.Callable[[str, str], dict[scaling.MetricKey, scaling.Sample] | None] = \
-            lambda namespace, name: None
         evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
@@ -91,9 +88,6 @@ class Snapshots:
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:
                 continue
-            if spec.target.railway is not None:
-                self._railway(key, spec.target.railway, now)
-                continue
             services.append((key, spec))
         if not services:
             return
@@ -101,16 +95,6 @@ class Snapshots:
         now = self.clock()
         for key, _ in services:
             self._store(key, Reading(now, samples.get(key, {})))
-
-    def _railway(self, key: view_module.Key, target: api.RailwayTarget, now: datetime.datetime) -> None:
-        """cpu and memory from Railway's own metrics (read by the Railway watcher's poll)."""
-        name = readiness.railway_name(target)
-        error = self.view.world.railway_errors.get((key[1], name))
-        samples = self.external_samples(key[1], name)
-        if error is not None:
-            self._store(key, Reading(now, None, snapshot.unavailable(reasons.METRICS_UNAVAILABLE, error)))
-        elif samples is not None:
-            self._store(key, Reading(now, samples))
 
     def _store(self, key: view_module.Key, reading: Reading) -> None:
         obj = self.view.objects.get(key)

@@ -11,6 +11,7 @@ import typing
 
 import pydantic
 
+from controller.core import selectors
 from controller.core import world as world_module
 
 Key = tuple[str, str, str]  # kind, namespace, name
@@ -41,6 +42,7 @@ def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload
         containers=tuple(
             world_module.Container(c.get("name", ""), c.get("readinessProbe"), c.get("livenessProbe"))
             for c in (spec.get("template") or {}).get("spec", {}).get("containers") or []),
+        selector=selectors.parse(spec.get("selector")),
     )
 
 

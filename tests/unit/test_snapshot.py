@@ -46,11 +46,14 @@ def test_material(kind, before, after, expected) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("given,status,reason,message", [
     (samples(cpu=read(41), memory=read(55)), "True", "MetricsRead", "read cpu, memory"),
-    (samples(memory=read(55), cpu=read(None)), "True", "MetricsRead", "read memory; no data for cpu"),
+    (samples(memory=read(55), cpu=read(None)), "True", "NoSeries", "read memory; no series for cpu"),
+    (samples(memory=read(55), cpu=FAILED), "True", "MetricsRead", "read memory; no data for cpu"),
+    (samples(memory=read(55), cpu=FAILED, orders=read(None)), "True", "NoSeries",
+     "read memory; no series for orders; no data for cpu"),
     (samples(cpu=read(None), memory=read(None)), "False", "NoData", "no query returned data for this workload"),
     (samples(cpu=FAILED, memory=FAILED), "False", "MetricsUnavailable", FAILED.error),
     (samples(cpu=read(41), orders=INVALID), "False", "InvalidMetricQuery", f"orders: {INVALID.error}"),
-], ids=["all-read", "some-missing", "no-data", "prometheus-down", "invalid-custom"])
+], ids=["all-read", "no-series", "some-failed", "no-series-and-failed", "no-data", "prometheus-down", "invalid-custom"])
 def test_condition(given, status, reason, message) -> None:  # noqa: ANN001
     change = snapshot.condition(given)
     assert (change.type, change.status, change.reason, change.message) == ("MetricsAvailable", status, reason, message)

@@ -42,6 +42,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   - apiGroups: [autoscaling]
     resources: [horizontalpodautoscalers]
     verbs: [list, watch]
+  # The metrics API source (cpu/memory without Prometheus, as HPA reads them): each round lists
+  # a namespace's running pods (readiness, requests) and their PodMetrics.
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [list]
+  - apiGroups: [metrics.k8s.io]
+    resources: [pods]
+    verbs: [list]
   - apiGroups: [""]
     resources: [events]
     verbs: [create]

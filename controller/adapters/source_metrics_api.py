@@ -1,0 +1,130 @@
+"""The Kubernetes metrics API (`metrics.k8s.io/v1beta1`, served by metrics-server) as a
+metric source for cpu and memory, as HPA reads it: no Prometheus needed.
+
+One round costs two list calls per namespace, whatever the number of workloads in it: the
+namespace's running pods (readiness and requests) and its PodMetrics (usage); each
+workload's value is computed from its own pods (core/utilization.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import math
+import typing
+
+import kubernetes
+
+from controller.adapters import metric_source
+from controller.core import scaling
+from controller.core import sources
+from controller.core import utilization
+
+logger = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 10.0
+RunBlocking = typing.Callable[..., typing.Awaitable[typing.Any]]
+
+
+class MetricsApiSource:
+    name = sources.METRICS_API
+
+    def __init__(self, api_client: kubernetes.client.ApiClient, run_blocking: RunBlocking) -> None:
+        self._core: typing.Any = kubernetes.client.CoreV1Api(api_client)
+        self._custom: typing.Any = kubernetes.client.CustomObjectsApi(api_client)
+        self._run = run_blocking
+
+    async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
+        namespaces = sorted({r.target.namespace for r in requests})
+        answers = await asyncio.gather(*(self._namespace(namespace) for namespace in namespaces))
+        by_namespace = dict(zip(namespaces, answers, strict=True))
+        samples: metric_source.Samples = {}
+        for request in requests:
+            answer = by_namespace[request.target.namespace]
+            if isinstance(answer, str):
+                sample = scaling.Sample(None, None, answer)
+            else:
+                pods, usage = answer
+                sample = utilization.utilization(request.metric[0], request.selector, pods, usage)
+            samples.setdefault(request.owner, {})[request.metric] = sample
+        return samples
+
+    async def _namespace(self, namespace: str) -> tuple[list[utilization.Pod], dict[str, utilization.Usage]] | str:
+        try:
+            pods, usage = await asyncio.gather(self._run(self._pods, namespace), self._run(self._usage, namespace))
+        except kubernetes.client.ApiException as error:
+            return _describe(error, namespace)
+        except Exception as error:  # a broken answer is this namespace's error, never the round's
+            logger.warning("metrics API read in %s failed: %s", namespace, type(error).__name__)
+            return f"metrics.k8s.io in {namespace}: {type(error).__name__}"
+        return pods, usage
+
+    def _pods(self, namespace: str) -> list[utilization.Pod]:
+        response = self._core.list_namespaced_pod(namespace, field_selector="status.phase=Running",
+                                                  _preload_content=False, _request_timeout=TIMEOUT_SECONDS)
+        return [pod_of(item) for item in _items(_mapping(json.loads(response.data)).get("items"))]
+
+    def _usage(self, namespace: str) -> dict[str, utilization.Usage]:
+        document = self._custom.list_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", namespace, "pods", _request_timeout=TIMEOUT_SECONDS)
+        return {str(_mapping(item.get("metadata")).get("name")): usage_of(item)
+                for item in _items(_mapping(document).get("items"))}
+
+
+def _describe(error: kubernetes.client.ApiException, namespace: str) -> str:
+    # Stable texts: a condition message must not change every round.
+    if error.status == 404:
+        return "metrics.k8s.io is not served (is metrics-server installed?)"
+    if error.status == 403:
+        return f"forbidden to read pods or pods.metrics.k8s.io in {namespace}"
+    return f"metrics.k8s.io in {namespace}: HTTP {error.status}"
+
+
+def _quantity(text: typing.Any) -> float | None:
+    """A quantity as a finite, non-negative number; anything else is absent (never a crash)."""
+    if not isinstance(text, (str, int, float)):
+        return None
+    try:
+        value = float(kubernetes.utils.parse_quantity(text))
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _mapping(value: typing.Any) -> typing.Mapping[str, typing.Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: typing.Any) -> list[typing.Mapping[str, typing.Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def pod_of(item: typing.Mapping[str, typing.Any]) -> utilization.Pod:
+    """A pod as far as utilization needs it; a malformed field reads as absent."""
+    meta, spec, status = _mapping(item.get("metadata")), _mapping(item.get("spec")), _mapping(item.get("status"))
+    requests: dict[str, float | None] = {}
+    containers = _items(spec.get("containers"))
+    for resource in utilization.RESOURCES:
+        values = [_quantity(_mapping(_mapping(c.get("resources")).get("requests")).get(resource)) for c in containers]
+        requests[resource] = None if not values or None in values else sum(v for v in values if v is not None)
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in _items(status.get("conditions")))
+    labels = {str(k): str(v) for k, v in _mapping(meta.get("labels")).items()}
+    return utilization.Pod(str(meta.get("name", "")), labels, ready, requests)
+
+
+def usage_of(item: typing.Mapping[str, typing.Any]) -> utilization.Usage:
+    totals: dict[str, float] = {}
+    for container in _items(item.get("containers")):
+        for resource in utilization.RESOURCES:
+            value = _quantity(_mapping(container.get("usage")).get(resource))
+            if value is not None:
+                totals[resource] = totals.get(resource, 0.0) + value
+    stamp = item.get("timestamp")
+    try:
+        sampled_at = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) if isinstance(stamp, str) else None
+        if sampled_at is not None and sampled_at.tzinfo is None:
+            sampled_at = None  # a time without a zone cannot be compared with ours
+    except ValueError:
+        sampled_at = None
+    return utilization.Usage(totals, sampled_at)

@@ -1,0 +1,83 @@
+"""Prometheus as a metric source, batched: one request per (Prometheus, credentials, query)
+per round, however many services ask the same question."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import typing
+
+from controller.adapters import egress
+from controller.adapters import metric_source
+from controller.adapters import prometheus
+from controller.core import queries
+from controller.core import sources
+
+logger = logging.getLogger(__name__)
+SecretValue = typing.Callable[[str, str, str], typing.Awaitable[str | None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceKey:
+    """Where a query goes and with whose credentials. A query with credentials is never
+    shared across namespaces: namespace B must not ride on namespace A's token."""
+
+    url: str
+    namespace: str | None = None  # set only with credentials
+    auth: tuple[str, str] | None = None  # Secret name, key
+
+
+def source_key(target: typing.Any) -> SourceKey:
+    if target.auth is None:
+        return SourceKey(target.prometheus_url or "")
+    return SourceKey(target.prometheus_url or "", target.namespace, target.auth)
+
+
+class BatchedPrometheus:
+    name = sources.PROMETHEUS
+
+    def __init__(self, client: egress.GuardedClient, secret_value: SecretValue, rate_window: str,
+                 on_query: typing.Callable[[int], None], concurrency: int = 8) -> None:
+        self._client, self._secret_value, self.rate_window = client, secret_value, rate_window
+        self._on_query = on_query
+        self._queries = asyncio.Semaphore(concurrency)
+
+    async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
+        needs = []
+        for request in requests:
+            target = request.target
+            query = queries.resolve(request.metric, target.overrides, target.custom, self.rate_window,
+                                    target.namespace, target.name)
+            needs.append((source_key(target), query or "",
+                          queries.Need(request.owner, request.metric, target.namespace, target.name)))
+        grouped = queries.plan(needs)
+        keys = list(grouped)
+        results = await asyncio.gather(*(self._one(source, query) for source, query in keys))
+        self._on_query(sum(1 for source, query in keys if source.url and query))
+        samples: metric_source.Samples = {}
+        for (source, query), result in zip(keys, results, strict=True):
+            indexed = queries.index(result)
+            for need in grouped[(source, query)]:
+                samples.setdefault(need.owner, {})[need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
+        return samples
+
+    async def _one(self, source: SourceKey, query: str) -> queries.QueryResult:
+        if not source.url:
+            return queries.QueryResult(error=sources.NO_SOURCE)
+        if not query:
+            return queries.QueryResult(error="no query for this metric (custom name not declared?)", invalid=True)
+        try:
+            token = None
+            if source.auth is not None and source.namespace is not None:
+                token = await self._secret_value(source.namespace, *source.auth)
+            async with self._queries:
+                return await prometheus.PrometheusSource(self._client, source.url, token).query(query)
+        except Exception as error:  # one source's failure is that source's error, never the round's
+            logger.warning("metric query against %s failed: %s", source.url, type(error).__name__)
+            return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
+
+
+def _from_epoch(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)

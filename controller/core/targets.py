@@ -1,0 +1,76 @@
+"""Where a policy's or service's metrics and replicas live: one resolution for every caller.
+
+A ScalingPolicy names a MonitoredService (whose target, Prometheus and queries it uses) or a
+Kubernetes workload directly; a MonitoredService names a Kubernetes workload or a Railway
+service. Both come down to a `Target`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from controller.api import monitoredservice
+from controller.api import scalingpolicy
+from controller.core import readiness
+from controller.core import sources
+
+RAILWAY_KIND = "Railway"
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    namespace: str
+    kind: str  # Deployment | StatefulSet | Railway
+    name: str
+    prometheus_url: str | None = None
+    auth: tuple[str, str] | None = None  # Secret name, key
+    overrides: typing.Mapping[str, str | None] = dataclasses.field(default_factory=dict)
+    custom: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    source: str | None = None  # metrics.source when set
+
+    @property
+    def workload_key(self) -> tuple[str, str, str]:
+        return (self.namespace, self.kind, self.name)
+
+    @property
+    def platform(self) -> str:
+        """The source the target's platform offers for cpu and memory."""
+        return sources.RAILWAY if self.kind == RAILWAY_KIND else sources.METRICS_API
+
+    def choose(self, metric_kind: str) -> tuple[str | None, str]:
+        return sources.choose(metric_kind, self.source, self.platform, bool(self.prometheus_url))
+
+
+def of_service(namespace: str, spec: monitoredservice.MonitoredServiceSpec, default_prometheus: str | None) -> Target:
+    if spec.target.railway is not None:
+        kind, name = RAILWAY_KIND, readiness.railway_name(spec.target.railway)
+    else:
+        assert spec.target.kubernetes is not None
+        kind, name = spec.target.kubernetes.kind, spec.target.kubernetes.name
+    prometheus = spec.metrics.prometheus
+    return Target(
+        namespace=namespace, kind=kind, name=name,
+        prometheus_url=prometheus.url if prometheus else default_prometheus,
+        auth=(prometheus.authSecretRef.name, prometheus.authSecretRef.key) if prometheus and prometheus.authSecretRef
+        else None,
+        overrides=spec.metrics.queries.model_dump(),
+        custom={c.name: c.query for c in spec.metrics.custom},
+        source=spec.metrics.source,
+    )
+
+
+def of_policy(
+    namespace: str, spec: scalingpolicy.ScalingPolicySpec,
+    service: typing.Callable[[str], monitoredservice.MonitoredServiceSpec | str],
+    default_prometheus: str | None,
+) -> Target | str:
+    """The policy's target, or why there is none. `service(name)` gives the named
+    MonitoredService's spec, or a reason it cannot (not found, invalid)."""
+    ref = spec.targetRef
+    if ref.monitoredService is not None:
+        found = service(ref.monitoredService)
+        return found if isinstance(found, str) else of_service(namespace, found, default_prometheus)
+    assert ref.kubernetes is not None
+    return Target(namespace=namespace, kind=ref.kubernetes.kind, name=ref.kubernetes.name,
+                  prometheus_url=default_prometheus)
