@@ -45,9 +45,10 @@ class Pods:
 
 
 class App:
-    def __init__(self, pods: Pods, cost_ms: float) -> None:
+    def __init__(self, pods: Pods, cost_ms: float, queue_gauge: bool = True) -> None:
         self.pods = pods
         self.cost_ms = cost_ms
+        self.queue_gauge = queue_gauge  # most apps do not export http_requests_queued
         self.error_rate = 0.0
         self.cpu_seconds: dict[str, float] = {}
         self.requests: dict[tuple[str, str], int] = {}
@@ -113,7 +114,9 @@ class App:
                 lines.append(f'http_request_duration_seconds_bucket{{namespace="{ns}",pod="{pod}",le="{bound}"}} {count}')
             lines.append(f'http_request_duration_seconds_count{{namespace="{ns}",pod="{pod}"}} {counts[-1]}')
             lines.append(f'http_request_duration_seconds_sum{{namespace="{ns}",pod="{pod}"}} {self.duration_sum.get(pod, 0.0)}')
-            lines.append(f'http_requests_queued{{namespace="{ns}",pod="{pod}"}} {self.in_flight / max(len(self.pods.ready), 1)}')
+            if self.queue_gauge:
+                lines.append(f'http_requests_queued{{namespace="{ns}",pod="{pod}"}} '
+                             f"{self.in_flight / max(len(self.pods.ready), 1)}")
         lines.append(f"demo_ready_pods {len(self.pods.ready)}")
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
@@ -138,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--selector", default="app=web")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--cost-ms", type=float, default=25.0, help="CPU milliseconds per request")
+    parser.add_argument("--no-queue-gauge", dest="queue_gauge", action="store_false",
+                        help="do not export http_requests_queued (as most applications do not)")
     args = parser.parse_args(argv)
-    app = App(Pods(args.kubeconfig, args.namespace, args.selector), args.cost_ms)
+    app = App(Pods(args.kubeconfig, args.namespace, args.selector), args.cost_ms, args.queue_gauge)
     stop = threading.Event()
     threading.Thread(target=_poll, args=(app, stop), daemon=True).start()
     server = web.Application()

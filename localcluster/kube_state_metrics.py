@@ -30,6 +30,7 @@ class KubeStateMetrics:
             argv.append(f"--namespaces={','.join(self.namespaces)}")
         self.process = daemon.start("kube-state-metrics", argv, self.local.logs / "kube-state-metrics.log",
                                     f"http://{self.target}/healthz")
+        self.local.processes["kube-state-metrics"] = self.process  # stopped with the cluster, whatever happens
         return self
 
     def stop(self) -> None:

@@ -51,6 +51,7 @@ class MetricsServer:
             f"--kubelet-certificate-authority={pki / 'ca.crt'}", f"--metric-resolution={RESOLUTION_SECONDS}s",
             "--kubelet-request-timeout=5s",
         ], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.local.processes["metrics-server"] = self.process  # stopped with the cluster, whatever happens
         self.local.wait_for(self._ready, 60, "metrics-server ready")
         ca_bundle = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
         self.local.kubectl_apply(

@@ -78,7 +78,7 @@ class DemoStack:
     def app_url(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
 
-    def start(self, replicas: int = 2) -> "DemoStack":
+    def start(self, replicas: int = 2, queue_gauge: bool = True) -> "DemoStack":
         deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                       "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                                "template": {"metadata": {"labels": {"app": "web"}},
@@ -86,7 +86,7 @@ class DemoStack:
         self.local.kubectl("apply", "-n", self.namespace, "-f", "-", input=yaml.safe_dump(deployment))
         self.app = subprocess.Popen(
             [sys.executable, "-m", "demo.webapp", f"--kubeconfig={self.local.kubeconfig}",
-             f"--namespace={self.namespace}", f"--port={self.app_port}"],
+             f"--namespace={self.namespace}", f"--port={self.app_port}", *(() if queue_gauge else ("--no-queue-gauge",))],
             cwd=REPO, stdout=open(self.workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
         )
         self.local.wait_for(lambda: self.ready_pods() == replicas, 60, "demo app sees the ready pods")

@@ -144,7 +144,7 @@ class RailwayWatcher:
     async def close(self) -> None:
         await self._http.close()
 
-    # -- what the scaler and the snapshots use -------------------------------------------------
+    # -- what RailwaySource (the metric-source seam) reads -----------------------------------------
     def samples(self, namespace: str, name: str) -> dict[scaling.MetricKey, scaling.Sample] | None:
         """cpu and memory of a Railway service in percent of its limits, as metric samples."""
         usage = self.usage.get((namespace, name))

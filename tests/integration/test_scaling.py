@@ -10,6 +10,8 @@ import time
 import pytest
 import yaml
 
+from tests import conftest
+
 pytestmark = pytest.mark.integration
 
 GROUP = "ops.capliquify.io/v1alpha1"
@@ -169,3 +171,30 @@ def test_invalid_query_is_reported_and_nothing_scales(cluster, namespace, demo_s
     assert "parse error" in expect_warning(cluster, namespace, "ScalingActive", "InvalidMetricQuery")
     time.sleep(10)
     assert replicas(cluster, namespace) == 2
+
+
+def test_the_default_five_metrics_scale_down_an_app_without_a_queue_gauge(cluster, namespace, operator_factory,
+                                                                         tmp_path) -> None:  # noqa: ANN001
+    """The platform's five default thresholds on an app that exports no http_requests_queued
+    (most do not): the queue has no series, is reported as NoSeries, and the four others,
+    all low, scale it down."""
+    stack = conftest.DemoStack(cluster, namespace, tmp_path).start(replicas=4, queue_gauge=False)
+    try:
+        defaults = policy(minReplicas=1, maxReplicas=6)
+        del defaults["spec"]["metrics"]  # the defaults: cpu, memory, latencyP95, requestQueue, errorRate
+        defaults["spec"]["behavior"]["scaleDown"] = {"stabilizationWindowSeconds": 0, "cooldownSeconds": 0}
+        start(cluster, stack, operator_factory, namespace, msvc(stack.prometheus.url), defaults)
+        # (Before the first scrapes every metric lacks a series: ScalingActive False, nothing to decide on.)
+        cluster.wait_for(lambda: (condition(cluster, namespace, "ScalingActive").get("reason"),
+                                  condition(cluster, namespace, "ScalingActive").get("status")) == ("NoSeries", "True"),
+                         60, "four metrics read, the queue reported as NoSeries")
+        active = condition(cluster, namespace, "ScalingActive")
+        assert active["status"] == "True" and "no series for requestQueue" in active["message"]
+        cluster.wait_for(lambda: replicas(cluster, namespace) < 4, 90, "a scale-down with the queue absent")
+        decision = get(cluster, "scp", namespace)["status"]["lastDecision"]
+        assert decision["direction"] == "Down" and "all metrics below" in decision["reason"]
+        observed = {m["type"]: m for m in get(cluster, "scp", namespace)["status"]["metrics"]}
+        assert len(observed) == 5 and "value" not in observed["requestQueue"]
+        assert all(observed[t].get("value") is not None for t in ("cpu", "memory", "latencyP95", "errorRate"))
+    finally:
+        stack.stop()
