@@ -51,6 +51,9 @@ class Service:
     memory_limit_gb: float = 1.0  # per replica
     load_vcpu: float = 0.4
     memory_usage_gb: float = 0.3  # per replica
+    p95_ms: float = 120.0  # Railway's HTTP metrics: p95 latency of the last step
+    requests_per_step: float = 600.0
+    error_percent: float = 0.0  # share of 5xx answers
     deployments: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
 
     @property
@@ -111,6 +114,23 @@ class RailwaySimulator:
                                                     {"ts": now, "value": values.get(m, 0.0)}]}
                     for m in measurements]
 
+        def steps(now: int) -> list[int]:
+            return [now - now % 60 - 60, now - now % 60]
+
+        def http_duration(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str,  # noqa: N803
+                          **___: typing.Any) -> dict:
+            service = simulator._instance(environmentId, serviceId)
+            return {"samples": [{"ts": ts, "p50": service.p95_ms / 2, "p90": service.p95_ms * 0.9, "p95": service.p95_ms,
+                                 "p99": service.p95_ms * 1.5} for ts in steps(int(time.time()))]}
+
+        def http_by_status(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str,  # noqa: N803
+                           **___: typing.Any) -> list:
+            service = simulator._instance(environmentId, serviceId)
+            failed = service.requests_per_step * service.error_percent / 100
+            stamps = steps(int(time.time()))
+            return [{"statusCode": code, "samples": [{"ts": ts, "value": value} for ts in stamps]}
+                    for code, value in ((200, service.requests_per_step - failed), (503, failed))]
+
         def update(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str, input: dict) -> bool:  # noqa: A002, N803
             service = simulator._instance(environmentId, serviceId)
             if input.get("numReplicas") is not None:
@@ -125,6 +145,7 @@ class RailwaySimulator:
             return True
 
         return {"serviceInstance": service_instance, "metrics": metrics, "serviceInstanceUpdate": update,
+                "httpDurationMetrics": http_duration, "httpMetricsGroupedByStatus": http_by_status,
                 "serviceInstanceRedeploy": redeploy}
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -164,6 +185,8 @@ class RailwaySimulator:
         service = self.services[body["serviceId"]]
         service.load_vcpu = float(body.get("loadVcpu", service.load_vcpu))
         service.memory_usage_gb = float(body.get("memoryGb", service.memory_usage_gb))
+        service.p95_ms = float(body.get("p95Ms", service.p95_ms))
+        service.error_percent = float(body.get("errorPercent", service.error_percent))
         return web.json_response({"ok": True})
 
     def start(self) -> "RailwaySimulator":

@@ -39,12 +39,23 @@ mutation CapliquifySetReplicas($environmentId: String!, $serviceId: String!, $re
 }
 """
 
+# One request a poll for everything the service's metrics need: cpu and memory against their
+# limits, and Railway's own HTTP metrics (p95 latency in ms, request counts by status code).
 METRICS = """
-query CapliquifyMetrics($environmentId: String!, $serviceId: String!, $startDate: DateTime!) {
+query CapliquifyMetrics($environmentId: String!, $serviceId: String!, $startDate: DateTime!, $endDate: DateTime!) {
   metrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
           measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB], sampleRateSeconds: 30) {
     measurement
     values { ts value }
+  }
+  httpDurationMetrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                      endDate: $endDate, stepSeconds: 60) {
+    samples { ts p95 }
+  }
+  httpMetricsGroupedByStatus(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                             endDate: $endDate, stepSeconds: 60) {
+    statusCode
+    samples { ts value }
   }
 }
 """
@@ -66,11 +77,15 @@ class Instance:
 
 @dataclasses.dataclass(frozen=True)
 class Usage:
-    """Latest cpu and memory in percent of the service's limits, with the sample time."""
+    """Latest cpu and memory in percent of the service's limits, with the sample time; and the
+    latest HTTP step's p95 latency (ms) and share of 5xx answers (percent; 0 when idle)."""
 
     cpu: float | None
     memory: float | None
     sampled_at: datetime.datetime | None
+    latency_p95: float | None = None
+    error_rate: float | None = None
+    http_sampled_at: datetime.datetime | None = None
 
 
 class RailwayClient:
@@ -132,12 +147,16 @@ class RailwayClient:
         await self._call(SET_REPLICAS, {"environmentId": environment_id, "serviceId": service_id, "replicas": replicas})
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
-        start = (now - datetime.timedelta(minutes=5)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        results = await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id, "startDate": start})
+        def stamp(moment: datetime.datetime) -> str:
+            return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        results = await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
+                                             "startDate": stamp(now - datetime.timedelta(minutes=5)), "endDate": stamp(now)})
         metrics = results.get("metrics")
         if not isinstance(metrics, list):
             raise RailwayError("malformed answer: metrics is not a list")
-        return usage_from(metrics)
+        latency, errors, http_at = http_from(results.get("httpDurationMetrics"), results.get("httpMetricsGroupedByStatus"))
+        return dataclasses.replace(usage_from(metrics), latency_p95=latency, error_rate=errors, http_sampled_at=http_at)
 
 
 def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usage:
@@ -158,6 +177,51 @@ def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usa
     stamps = [ts for ts, _ in latest.values()]
     sampled = datetime.datetime.fromtimestamp(max(stamps), tz=datetime.timezone.utc) if stamps else None
     return Usage(percent("CPU_USAGE", "CPU_LIMIT"), percent("MEMORY_USAGE_GB", "MEMORY_LIMIT_GB"), sampled)
+
+
+def http_from(
+    durations: typing.Any, by_status: typing.Any,
+) -> tuple[float | None, float | None, datetime.datetime | None]:
+    """(p95 ms, percent of 5xx, time) of the latest step that has data; malformed parts read as absent."""
+    latency_points = [(ts, p95) for sample in _samples(durations)
+                      if (ts := _int(sample.get("ts"))) is not None and (p95 := _finite(sample.get("p95"))) is not None]
+    counts: dict[int, list[float]] = {}  # ts -> [all, 5xx]
+    groups = by_status if isinstance(by_status, list) else []
+    for group in groups:
+        code = _int(group.get("statusCode")) if isinstance(group, dict) else None
+        if code is None:
+            continue
+        for sample in _samples(group):
+            ts, value = _int(sample.get("ts")), _finite(sample.get("value"))
+            if ts is None or value is None or value < 0:
+                continue
+            total = counts.setdefault(ts, [0.0, 0.0])
+            total[0] += value
+            if code >= 500:
+                total[1] += value
+    latency = max(latency_points)[1] if latency_points else None
+    errors = None
+    if counts:
+        all_requests, failed = counts[max(counts)]
+        errors = round(100 * failed / all_requests, 3) if all_requests > 0 else 0.0
+    stamps = [ts for ts, _ in latency_points] + list(counts)
+    at = datetime.datetime.fromtimestamp(max(stamps), tz=datetime.timezone.utc) if stamps else None
+    return latency, errors, at
+
+
+def _samples(result: typing.Any) -> list[typing.Mapping[str, typing.Any]]:
+    samples = result.get("samples") if isinstance(result, dict) else None
+    return [sample for sample in samples if isinstance(sample, dict)] if isinstance(samples, list) else []
+
+
+def _int(value: typing.Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 253402300800 else None
+
+
+def _finite(value: typing.Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _point(value: typing.Any) -> tuple[int, float] | None:

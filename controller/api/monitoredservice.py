@@ -156,9 +156,9 @@ class MetricSourceName(str, enum.Enum):
 class Metrics(common.ApiModel):
     source: MetricSourceName | None = common.field(
         "Where cpu and memory come from: prometheus, metrics-api (metrics.k8s.io, as HPA reads them; a "
-        "kubernetes target only) or railway (Railway's own metrics; a railway target only). Unset: Railway's own "
-        "for a railway target, else Prometheus when one is configured, else the metrics API. Every other metric "
-        "is read from Prometheus.", default=None)
+        "kubernetes target only) or railway (Railway's own metrics, latencyP95 and errorRate too; a railway target "
+        "only). Unset: Railway's own for a railway target, else Prometheus when one is configured, else the "
+        "metrics API. Every other metric is read from Prometheus.", default=None)
     prometheus: PrometheusSource | None = common.field(
         "Prometheus to query; the operator's --prometheus-url when unset, the metrics API for cpu/memory when neither.",
         default=None,

@@ -17,7 +17,7 @@ RESOURCE_METRICS = frozenset({"cpu", "memory"})
 SERVES: dict[str, frozenset[str] | None] = {  # None: every metric (queries are the user's)
     PROMETHEUS: None,
     METRICS_API: RESOURCE_METRICS,
-    RAILWAY: RESOURCE_METRICS,
+    RAILWAY: RESOURCE_METRICS | {"latencyP95", "errorRate"},  # its metrics and HTTP metrics
 }
 # The platform's own measurements win over Prometheus for these (no exporter needed).
 PLATFORM_FIRST = frozenset({RAILWAY})

@@ -146,12 +146,19 @@ class RailwayWatcher:
 
     # -- what RailwaySource (the metric-source seam) reads -----------------------------------------
     def samples(self, namespace: str, name: str) -> dict[scaling.MetricKey, scaling.Sample] | None:
-        """cpu and memory of a Railway service in percent of its limits, as metric samples."""
+        """cpu and memory of a Railway service in percent of its limits, its p95 latency (ms) and
+        error rate (percent) from Railway's HTTP metrics, as metric samples."""
         usage = self.usage.get((namespace, name))
         if usage is None:
             return None
-        return {("cpu", None): scaling.Sample(usage.cpu, usage.sampled_at if usage.cpu is not None else None),
-                ("memory", None): scaling.Sample(usage.memory, usage.sampled_at if usage.memory is not None else None)}
+
+        def sample(value: float | None, at: datetime.datetime | None) -> scaling.Sample:
+            return scaling.Sample(value, at if value is not None else None)
+
+        return {("cpu", None): sample(usage.cpu, usage.sampled_at),
+                ("memory", None): sample(usage.memory, usage.sampled_at),
+                ("latencyP95", None): sample(usage.latency_p95, usage.http_sampled_at),
+                ("errorRate", None): sample(usage.error_rate, usage.http_sampled_at)}
 
     async def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
         binding = self.bindings.get((namespace, name))

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from localcluster import railway as railway_sim
+from localcluster import receivers
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
@@ -86,3 +87,46 @@ def test_railway_service_is_watched_and_scaled(cluster, namespace, operator_fact
         "Railway service svc-1: Railway refused the token (HTTP 401)"
     events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
     assert any(e["reason"] == "RailwayUnavailable" and e["type"] == "Warning" for e in events)
+
+
+def control(simulator: railway_sim.RailwaySimulator, **values: float) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{simulator.port}/control", method="POST",
+                                     data=json.dumps({"serviceId": "svc-1", **values}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def test_railway_http_metrics_drive_an_alert(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Railway's own HTTP metrics (p95 latency, 5xx share) come through the metric-source seam:
+    in the service's status.metrics, and an AlertPolicy rule on errorRate fires and resolves."""
+    hook = receivers.HttpReceiver()
+    try:
+        service = objects(railway.url)[:2]  # the token Secret and the MonitoredService
+        service[1]["metadata"]["labels"] = {"tier": "prod"}
+        policy = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "prod"}, "spec": {
+            "selector": {"matchLabels": {"tier": "prod"}},
+            "rules": [{"name": "HighErrorRate", "metric": "errorRate", "op": ">", "threshold": 5, "forSeconds": 2,
+                       "severity": "warning", "summary": "{{service}} error rate {{value}}% > {{threshold}}%"}],
+            "channels": [{"name": "hook", "webhook": {"url": f"{hook.url}/hook"}}],
+            "routes": [{"severity": "warning", "channelKinds": ["webhook"], "repeatIntervalSeconds": 3600}]}}
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([*service, policy]))
+        operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2", "--metrics-interval-seconds=2",
+                         "--alert-interval-seconds=1")
+
+        def metrics() -> dict:
+            return get(cluster, "msvc", namespace).get("status", {}).get("metrics") or {}
+
+        cluster.wait_for(lambda: metrics().get("latencyP95") == 120 and metrics().get("errorRate") == 0, 60,
+                         "Railway's p95 latency and error rate in status.metrics")
+        control(railway, errorPercent=50, p95Ms=900)
+        cluster.wait_for(lambda: any(json.loads(r.body).get("kind") == "firing" for r in hook.delivered("/hook")), 60,
+                         "HighErrorRate fired on Railway's error rate")
+        firing = next(json.loads(r.body) for r in hook.delivered("/hook") if json.loads(r.body).get("kind") == "firing")
+        assert (firing["rule"], firing["service"]) == ("HighErrorRate", "api") and "50" in firing["summary"]
+        assert metrics().get("latencyP95") == 900
+        control(railway, errorPercent=0)
+        cluster.wait_for(lambda: any(json.loads(r.body).get("kind") == "resolved" for r in hook.delivered("/hook")), 60,
+                         "resolved when Railway's errors stop")
+        assert len(hook.delivered("/hook")) == 2
+    finally:
+        hook.stop()

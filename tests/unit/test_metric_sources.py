@@ -27,7 +27,8 @@ T0 = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
     ("latencyP95", sources.METRICS_API, sources.METRICS_API, True, sources.PROMETHEUS),  # explicit serves cpu/memory only
     ("cpu", sources.PROMETHEUS, sources.METRICS_API, False, None),      # explicit Prometheus, none configured
     ("memory", None, sources.RAILWAY, True, sources.RAILWAY),           # Railway's own, no exporter needed
-    ("errorRate", None, sources.RAILWAY, True, sources.PROMETHEUS),
+    ("errorRate", None, sources.RAILWAY, True, sources.RAILWAY),      # Railway's HTTP metrics
+    ("requestRate", None, sources.RAILWAY, True, sources.PROMETHEUS),
     ("custom", None, sources.RAILWAY, False, None),
 ])
 def test_source_choice(metric, explicit, platform, prometheus, expected) -> None:  # noqa: ANN001

@@ -50,9 +50,23 @@ def test_read_scale_and_metrics_through_the_simulator(railway) -> None:  # noqa:
     before, usage, after, spread = ask(railway.url, "t0ken", scenario)
     assert (before.name, before.replicas, before.deployment_status) == ("api", 1, "SUCCESS")
     assert (usage.cpu, usage.memory) == (40.0, 30.0)  # 0.4 vCPU on 1 replica of 1 vCPU; 0.3 of 1 GB
+    assert (usage.latency_p95, usage.error_rate) == (120.0, 0.0)  # Railway's HTTP metrics, idle of errors
     assert after.replicas == 4 and after.deployment_id != before.deployment_id, "applied by a new deploy"
     assert spread.cpu == 10.0
     assert railway.invalid == [] and len(railway.documents) == 5
+
+
+def test_http_metrics_take_the_latest_step_and_ignore_malformed_parts() -> None:
+    durations = {"samples": [{"ts": 60, "p95": 90.0}, {"ts": 120, "p95": 310.5}, {"ts": 180, "p95": "x"}, "junk"]}
+    by_status = [{"statusCode": 200, "samples": [{"ts": 60, "value": 100}, {"ts": 120, "value": 50}]},
+                 {"statusCode": 503, "samples": [{"ts": 120, "value": 50}, {"ts": 180, "value": float("nan")}]},
+                 {"statusCode": "5xx", "samples": [{"ts": 120, "value": 1000}]}, None]
+    latency, errors, at = railway_adapter.http_from(durations, by_status)
+    assert (latency, errors) == (310.5, 50.0)
+    assert at == datetime.datetime.fromtimestamp(120, tz=datetime.timezone.utc)
+    assert railway_adapter.http_from(None, "garbage") == (None, None, None)
+    idle = [{"statusCode": 200, "samples": [{"ts": 60, "value": 0}]}]
+    assert railway_adapter.http_from({}, idle)[1] == 0.0  # no requests, no errors
 
 
 @pytest.mark.parametrize("token,environment,expected", [
