@@ -60,7 +60,10 @@ class BatchedPrometheus:
         for (source, query), result in zip(keys, results, strict=True):
             indexed = queries.index(result)
             for need in grouped[(source, query)]:
-                samples.setdefault(need.owner, {})[need.metric] = queries.sample_for(need, result, indexed, _from_epoch)
+                sample = queries.sample_for(need, result, indexed, _from_epoch)
+                if sample.value is None and sample.error is None:
+                    sample = dataclasses.replace(sample, query=query)  # no series: say which query found nothing
+                samples.setdefault(need.owner, {})[need.metric] = sample
         return samples
 
     async def _one(self, source: SourceKey, query: str) -> queries.QueryResult:

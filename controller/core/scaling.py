@@ -45,6 +45,7 @@ class Sample:
     sampled_at: datetime.datetime | None
     error: str | None = None  # e.g. the query was refused (HTTP 400)
     source: str | None = None  # which source answered (prometheus, metrics-api, railway)
+    query: str | None = None  # with no series: the query that matched nothing (named in messages)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +91,7 @@ class MetricView:
     target: float | None = None  # where a scale lands (spec `target`), if set
     source: str | None = None
     no_series: bool = False  # never had a series for this workload: neither usable nor missing
+    query: str | None = None
 
     @property
     def missing(self) -> bool:
@@ -177,7 +179,7 @@ def _views(
         value = None
         if sample is not None and sample.value is None and sample.error is None and key not in seen:
             views.append(MetricView(key, metric_label(key), None, metric.scaleUp, metric.scaleDown, None, NO_SERIES,
-                                    metric.target, sample.source, no_series=True))
+                                    metric.target, sample.source, no_series=True, query=sample.query))
             continue
         if sample is None or (sample.value is None and sample.error is None):
             problem = "no data"
@@ -195,6 +197,19 @@ def _views(
         views.append(MetricView(key, metric_label(key), value, metric.scaleUp, metric.scaleDown,
                                 sampled_at, problem, metric.target, sample.source if sample else None))
     return tuple(views)
+
+
+QUERY_IN_MESSAGE = 160  # characters of a query named in a message
+
+
+def no_series_list(views: typing.Iterable[MetricView]) -> str:
+    """The metrics without a series, each with the query that matched nothing."""
+    def one(view: MetricView) -> str:
+        if not view.query:
+            return view.label
+        query = view.query if len(view.query) <= QUERY_IN_MESSAGE else view.query[:QUERY_IN_MESSAGE] + "…"
+        return f"{view.label} (query {query})"
+    return "; ".join(one(v) for v in views if v.no_series)
 
 
 def seen_after(state: State, views: typing.Iterable[MetricView]) -> dict[MetricKey, datetime.datetime]:
@@ -449,13 +464,12 @@ def _conditions(
         missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.missing)
         active = ("False", "MetricsUnavailable", f"no fresh value for {missing}")
     elif all(v.no_series for v in views):
-        active = ("False", reasons.NO_SERIES, f"no series for {', '.join(v.label for v in views)}: "
+        active = ("False", reasons.NO_SERIES, f"no series for {no_series_list(views)}: "
                   "nothing this workload exports matches its queries")
     elif any(v.no_series for v in views):
         fresh = sum(1 for v in views if v.value is not None)
-        active = ("True", reasons.NO_SERIES, f"{fresh} metric(s) fresh; no series for "
-                  f"{', '.join(v.label for v in views if v.no_series)} (never seen for this workload: not "
-                  "holding a scale-down)")
+        active = ("True", reasons.NO_SERIES, f"{fresh} metric(s) fresh; no series for {no_series_list(views)} "
+                  "(never seen for this workload: not holding a scale-down)")
     else:
         active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
     return active, limited, recommendation

@@ -62,11 +62,12 @@ def condition(samples: typing.Mapping[scaling.MetricKey, scaling.Sample]) -> con
         return _metrics(False, reasons.METRICS_UNAVAILABLE, sorted(failed)[0])
     if not read:
         return _metrics(False, reasons.NO_DATA, "no query returned data for this workload")
-    no_series = [_label(key) for key, sample in samples.items() if _value(sample) is None and not sample.error]
+    no_series = [_label(key) + (f" (query {_short(sample.query)})" if sample.query else "")
+                 for key, sample in samples.items() if _value(sample) is None and not sample.error]
     failed_labels = [_label(key) for key, sample in samples.items() if _value(sample) is None and sample.error]
     message = f"read {', '.join(read)}"
     if no_series:  # the source answered and nothing matched: named, so a missing exporter is seen
-        message += f"; no series for {', '.join(no_series)}"
+        message += f"; no series for {'; '.join(no_series)}"
     if failed_labels:
         message += f"; no data for {', '.join(failed_labels)}"
     return _metrics(True, reasons.NO_SERIES if no_series else reasons.METRICS_READ, message)
@@ -114,6 +115,11 @@ def _current(current: typing.Mapping[str, typing.Any], kind: str, name: str | No
 def _order(item: tuple[scaling.MetricKey, typing.Any]) -> tuple[int, str]:
     kind, name = item[0]
     return (BUILTIN.index(kind) if kind in BUILTIN else len(BUILTIN), name or "")
+
+
+def _short(query: str) -> str:
+    limit = scaling.QUERY_IN_MESSAGE
+    return query if len(query) <= limit else query[:limit] + "…"
 
 
 def _label(key: scaling.MetricKey) -> str:

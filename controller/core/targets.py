@@ -28,15 +28,11 @@ class Target:
     overrides: typing.Mapping[str, str | None] = dataclasses.field(default_factory=dict)
     custom: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
     source: str | None = None  # metrics.source when set
+    platform: str = sources.METRICS_API  # the source the target's own platform offers
 
     @property
     def workload_key(self) -> tuple[str, str, str]:
         return (self.namespace, self.kind, self.name)
-
-    @property
-    def platform(self) -> str:
-        """The source the target's platform offers for cpu and memory."""
-        return sources.RAILWAY if self.kind == RAILWAY_KIND else sources.METRICS_API
 
     def choose(self, metric_kind: str) -> tuple[str | None, str]:
         return sources.choose(metric_kind, self.source, self.platform, bool(self.prometheus_url))
@@ -44,10 +40,10 @@ class Target:
 
 def of_service(namespace: str, spec: monitoredservice.MonitoredServiceSpec, default_prometheus: str | None) -> Target:
     if spec.target.railway is not None:
-        kind, name = RAILWAY_KIND, readiness.railway_name(spec.target.railway)
+        kind, name, platform = RAILWAY_KIND, readiness.railway_name(spec.target.railway), sources.RAILWAY
     else:
         assert spec.target.kubernetes is not None
-        kind, name = spec.target.kubernetes.kind, spec.target.kubernetes.name
+        kind, name, platform = spec.target.kubernetes.kind, spec.target.kubernetes.name, sources.METRICS_API
     prometheus = spec.metrics.prometheus
     return Target(
         namespace=namespace, kind=kind, name=name,
@@ -57,6 +53,7 @@ def of_service(namespace: str, spec: monitoredservice.MonitoredServiceSpec, defa
         overrides=spec.metrics.queries.model_dump(),
         custom={c.name: c.query for c in spec.metrics.custom},
         source=spec.metrics.source,
+        platform=platform,
     )
 
 

@@ -154,11 +154,12 @@ def low_samples(queue: scaling.Sample) -> dict:
 
 def test_a_metric_that_never_had_a_series_does_not_hold_a_scale_down() -> None:
     now = T0 + datetime.timedelta(hours=1)
-    outcome = scaling.decide(FIVE, 6, low_samples(scaling.Sample(None, None, source="prometheus")),
-                             scaling.State(observing_since=T0), now)
+    nothing = scaling.Sample(None, None, source="prometheus", query="sum by (namespace, workload) (http_requests_queued)")
+    outcome = scaling.decide(FIVE, 6, low_samples(nothing), scaling.State(observing_since=T0), now)
     assert outcome.direction == "Down"
     assert outcome.scaling_active[:2] == ("True", "NoSeries")
-    assert "no series for requestQueue" in outcome.scaling_active[2]
+    assert "no series for requestQueue (query sum by (namespace, workload) (http_requests_queued))" \
+        in outcome.scaling_active[2]
 
 
 def test_a_metric_that_had_data_and_lost_it_holds_even_after_a_restart() -> None:
