@@ -26,6 +26,7 @@ from controller.api import monitoredservice as api
 from controller.core import readiness
 from controller.core import scaling
 from controller.core import sources
+from controller.core import targets
 from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import view as view_module
@@ -34,7 +35,7 @@ from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
-RAILWAY = "Railway"
+RAILWAY = targets.RAILWAY_KIND  # the workload kind a Railway service goes by in the world
 
 
 @dataclasses.dataclass(frozen=True)
