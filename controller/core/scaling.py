@@ -202,14 +202,14 @@ def _views(
 QUERY_IN_MESSAGE = 160  # characters of a query named in a message
 
 
+def short_query(query: str) -> str:
+    """A query as named in a condition message: its first QUERY_IN_MESSAGE characters."""
+    return query if len(query) <= QUERY_IN_MESSAGE else query[:QUERY_IN_MESSAGE] + "…"
+
+
 def no_series_list(views: typing.Iterable[MetricView]) -> str:
     """The metrics without a series, each with the query that matched nothing."""
-    def one(view: MetricView) -> str:
-        if not view.query:
-            return view.label
-        query = view.query if len(view.query) <= QUERY_IN_MESSAGE else view.query[:QUERY_IN_MESSAGE] + "…"
-        return f"{view.label} (query {query})"
-    return "; ".join(one(v) for v in views if v.no_series)
+    return "; ".join(f"{v.label} (query {short_query(v.query)})" if v.query else v.label for v in views if v.no_series)
 
 
 def seen_after(state: State, views: typing.Iterable[MetricView]) -> dict[MetricKey, datetime.datetime]:

@@ -62,7 +62,7 @@ def condition(samples: typing.Mapping[scaling.MetricKey, scaling.Sample]) -> con
         return _metrics(False, reasons.METRICS_UNAVAILABLE, sorted(failed)[0])
     if not read:
         return _metrics(False, reasons.NO_DATA, "no query returned data for this workload")
-    no_series = [_label(key) + (f" (query {_short(sample.query)})" if sample.query else "")
+    no_series = [_label(key) + (f" (query {scaling.short_query(sample.query)})" if sample.query else "")
                  for key, sample in samples.items() if _value(sample) is None and not sample.error]
     failed_labels = [_label(key) for key, sample in samples.items() if _value(sample) is None and sample.error]
     message = f"read {', '.join(read)}"
@@ -115,11 +115,6 @@ def _current(current: typing.Mapping[str, typing.Any], kind: str, name: str | No
 def _order(item: tuple[scaling.MetricKey, typing.Any]) -> tuple[int, str]:
     kind, name = item[0]
     return (BUILTIN.index(kind) if kind in BUILTIN else len(BUILTIN), name or "")
-
-
-def _short(query: str) -> str:
-    limit = scaling.QUERY_IN_MESSAGE
-    return query if len(query) <= limit else query[:limit] + "…"
 
 
 def _label(key: scaling.MetricKey) -> str:
