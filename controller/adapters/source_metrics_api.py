@@ -19,6 +19,7 @@ import kubernetes
 
 from controller.adapters import metric_source
 from controller.core import scaling
+from controller.core import selectors
 from controller.core import sources
 from controller.core import utilization
 
@@ -40,13 +41,18 @@ class MetricsApiSource:
         answers = await asyncio.gather(*(self._namespace(namespace) for namespace in namespaces))
         by_namespace = dict(zip(namespaces, answers, strict=True))
         samples: metric_source.Samples = {}
+        # A workload's pods are picked out of its namespace once per round, not once per metric.
+        selected: dict[tuple[str, selectors.Selector], list[utilization.Pod]] = {}
         for request in requests:
             answer = by_namespace[request.target.namespace]
             if isinstance(answer, str):
                 sample = scaling.Sample(None, None, answer)
             else:
                 pods, usage = answer
-                sample = utilization.utilization(request.metric[0], request.selector, pods, usage)
+                key = (request.target.namespace, request.selector)
+                if key not in selected:
+                    selected[key] = [pod for pod in pods if pod.ready and selectors.matches(request.selector, pod.labels)]
+                sample = utilization.utilization(request.metric[0], request.selector, selected[key], usage)
             samples.setdefault(request.owner, {})[request.metric] = sample
         return samples
 
