@@ -187,10 +187,10 @@ def test_the_default_five_metrics_scale_down_an_app_without_a_queue_gauge(cluste
         # (Before the first scrapes every metric lacks a series: ScalingActive False, nothing to decide on.)
         cluster.wait_for(lambda: (condition(cluster, namespace, "ScalingActive").get("reason"),
                                   condition(cluster, namespace, "ScalingActive").get("status")) == ("NoSeries", "True"),
-                         60, "four metrics read, the queue reported as NoSeries")
+                         120, "four metrics read, the queue reported as NoSeries")
         active = condition(cluster, namespace, "ScalingActive")
         assert active["status"] == "True" and "no series for requestQueue" in active["message"]
-        cluster.wait_for(lambda: replicas(cluster, namespace) < 4, 90, "a scale-down with the queue absent")
+        cluster.wait_for(lambda: replicas(cluster, namespace) < 4, 150, "a scale-down with the queue absent")
         decision = get(cluster, "scp", namespace)["status"]["lastDecision"]
         assert decision["direction"] == "Down" and "all metrics below" in decision["reason"]
         observed = {m["type"]: m for m in get(cluster, "scp", namespace)["status"]["metrics"]}
