@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
     from controller.adapters import kubernetes_api
+    from controller.adapters import kubernetes_watch
     from controller.adapters import http_check
     from controller.adapters import kubernetes_probes
     from controller.adapters import notifiers
@@ -135,11 +136,14 @@ def _run(args: argparse.Namespace) -> int:
     poster = notify.HttpPoster(config.allow_loopback_checks)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
                                      config.alert_interval_seconds, leading=elector.leading, burn_rate=guard.burn_rate)
+    watcher = kubernetes_watch.Watcher(api_client.configuration, api_client.user_agent,
+                                       on_restart=lambda kind, why: metrics.WATCH_RESTARTS.labels(kind, why).inc())
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
-                                                 elector=elector,
-                                                 closers=[guard.checker.close, poster.close, query_client.close, railway.close]))
+                                                 elector=elector, watcher=watcher,
+                                                 closers=[guard.checker.close, poster.close, query_client.close,
+                                                          railway.close, watcher.close]))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

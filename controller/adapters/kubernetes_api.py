@@ -111,21 +111,29 @@ class KubeApi:
             raise
         return typing.cast(str, (obj.get("metadata") or {}).get("uid"))
 
-    def list_objects(self, kind: str, namespace: str | None) -> list[dict[str, typing.Any]]:
-        """Every object of a kind (in one namespace, or all), as plain dicts with `kind` set.
-        Read in pages, so that one raw page at a time is in memory, not the whole answer (at
-        10,000 objects the single answer set the process's peak memory)."""
+    def list_versioned(self, kind: str, namespace: str | None) -> tuple[list[dict[str, typing.Any]], str]:
+        """Every object of a kind (in one namespace, or all), and the listing's resourceVersion."""
         items: list[dict[str, typing.Any]] = []
         token: str | None = None
         while True:
-            listing = self._list_page(kind, namespace, token)
-            page = listing.get("items") or []
-            for item in page:
-                item.setdefault("kind", kind)
+            page, token, version = self.list_page(kind, namespace, token)
             items.extend(page)
-            token = (listing.get("metadata") or {}).get("continue")
             if not token:
-                return items
+                return items, version
+
+    def list_page(self, kind: str, namespace: str | None, token: str | None
+                  ) -> tuple[list[dict[str, typing.Any]], str | None, str]:
+        """One page of a listing of a kind (in one namespace, or all): its objects as plain dicts
+        with `kind` set, the token of the next page (None after the last) and the listing's
+        resourceVersion (a watch carries on from it). Pages, so that a caller can take in one
+        page at a time: at 10,000 objects a whole answer set the process's peak memory. The
+        pages of one listing are one snapshot."""
+        listing = self._list_page(kind, namespace, token)
+        page = listing.get("items") or []
+        for item in page:
+            item.setdefault("kind", kind)
+        meta = listing.get("metadata") or {}
+        return page, meta.get("continue") or None, str(meta.get("resourceVersion") or "")
 
     def _list_page(self, kind: str, namespace: str | None, token: str | None) -> dict[str, typing.Any]:
         paging: dict[str, typing.Any] = {"limit": LIST_PAGE, "_request_timeout": TIMEOUT_SECONDS}

@@ -1,20 +1,24 @@
-"""kopf registrations: watch events feed the view and wake the evaluation loop.
+"""The kopf layer: start-up, shutdown and the health probe; watch events feed the view and
+wake the evaluation loop.
 
-Only `@kopf.on.event` handlers are used: kopf then adds no finalizer and writes no
-annotations, so objects delete cleanly whether or not the operator is running.
+kopf watches nothing (no resource handler is registered): the operator lists each kind once
+and watches on from that listing itself (adapters/kubernetes_watch.py), which at 10,000 objects
+saves kopf's second listing and its per-object workers. kopf therefore adds no finalizer and
+writes no annotations, so objects delete cleanly whether or not the operator is running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import typing
 
 import kopf
 
-import controller
 from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_watch
 from controller.operator import alerter as alerter_module
 from controller.operator import config as config_module
 from controller.operator import election as election_module
@@ -45,6 +49,7 @@ class Runtime:
     alerter: alerter_module.Alerter
     railway: railway_module.RailwayWatcher
     elector: election_module.Elector
+    watcher: kubernetes_watch.Watcher
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
@@ -69,40 +74,70 @@ def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> N
         runtime.evaluator.mark(*view.dependents(key))
 
 
-async def _warm_up(runtime: Runtime) -> None:
-    """List everything once before the first judgement, so that nothing is judged
-    against a half-filled view (which would flap Ready and post false Warnings)."""
+def _kinds_and_namespaces(runtime: Runtime) -> list[tuple[str, str | None]]:
     namespaces: tuple[str | None, ...] = runtime.config.namespaces or (None,)
-    for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
-        for namespace in namespaces:
-            for obj in await pools.run(pools.KUBE, runtime.api.list_objects, kind, namespace):
-                runtime.view.upsert(obj)  # everything is judged below anyway
+    return [(kind, namespace) for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS)
+            for namespace in namespaces]
+
+
+async def _list_into_view(runtime: Runtime, kind: str, namespace: str | None) -> str:
+    """Lists (kind, namespace) page by page into the view (one page in memory at a time) and
+    makes the view match it: an object deleted while a watch was broken stops acting; whatever
+    changed is judged again. Returns the listing's resourceVersion, for a watch to carry on from."""
+    changed: set[view_module.Key] = set()
+    present: set[view_module.Key] = set()
+    token: str | None = None
+    while True:
+        page, token, version = await pools.run(pools.KUBE, runtime.api.list_page, kind, namespace, token)
+        page_changed, page_present = runtime.view.absorb(page)
+        changed |= page_changed
+        present |= page_present
+        del page
+        if not token:
+            break
+    removed = runtime.view.drop_absent(kind, namespace, present)
+    for key in removed:
+        logger.info("%s %s/%s is gone (missed by the watch): forgotten", *key)
+    for key in changed | removed:
+        if kind in CUSTOM_KINDS and key not in removed:
+            runtime.evaluator.mark(key)
+        runtime.evaluator.mark(*runtime.view.dependents(key))
+    return version
+
+
+async def _warm_up(runtime: Runtime) -> dict[tuple[str, str | None], str]:
+    """List everything once before the first judgement, so that nothing is judged against a
+    half-filled view (which would flap Ready and post false Warnings). Returns each listing's
+    resourceVersion: the watches carry on from there, so this is the only listing."""
+    versions = {}
+    for kind, namespace in _kinds_and_namespaces(runtime):
+        versions[kind, namespace] = await _list_into_view(runtime, kind, namespace)
     logger.info("view warmed up: %d custom objects, %d workloads",
                 len(runtime.view.objects), len(runtime.view.world.workloads))
     runtime.evaluator.count_watched()  # a standby says so too: its view is warm
     runtime.evaluator.mark_all()
+    return versions
 
 
 async def _relist(runtime: Runtime) -> None:
-    """Every `relist_seconds`, list each kind and drop what the view holds but the API server
-    no longer has: an object deleted while a watch was broken stops acting."""
-    namespaces: tuple[str | None, ...] = runtime.config.namespaces or (None,)
+    """Every `relist_seconds`, list each kind again: a safety net under the watches."""
     while True:
         await asyncio.sleep(runtime.config.relist_seconds)
-        for kind in (*view_module.WORKLOAD_KINDS, view_module.HPA_KIND, *CUSTOM_KINDS):
-            for namespace in namespaces:
-                try:
-                    listed = await pools.run(pools.KUBE, runtime.api.list_objects, kind, namespace)
-                except Exception as error:  # a failed list keeps the view as it is
-                    logger.warning("re-list of %s failed: %s", kind, type(error).__name__)
-                    continue
-                changed, removed = runtime.view.reconcile(kind, namespace, listed)
-                for key in removed:
-                    logger.info("%s %s/%s is gone (missed by the watch): forgotten", *key)
-                for key in changed | removed:
-                    if kind in CUSTOM_KINDS and key not in removed:
-                        runtime.evaluator.mark(key)
-                    runtime.evaluator.mark(*runtime.view.dependents(key))
+        for kind, namespace in _kinds_and_namespaces(runtime):
+            try:
+                await _list_into_view(runtime, kind, namespace)
+            except Exception as error:  # a failed list keeps the view as it is
+                logger.warning("re-list of %s failed: %s", kind, type(error).__name__)
+
+
+def _watches(runtime: Runtime, versions: dict[tuple[str, str | None], str]) -> list[asyncio.Task[None]]:
+    """One watch per (kind, namespace), from its warm-up listing on, feeding the view."""
+    def watch(kind: str, namespace: str | None, since: str) -> typing.Coroutine[typing.Any, typing.Any, None]:
+        return runtime.watcher.watch(kind, namespace, since,
+                                     relist=functools.partial(_list_into_view, runtime, kind, namespace),
+                                     on_event=functools.partial(_on_event, runtime))
+    return [asyncio.create_task(watch(kind, namespace, since), name=f"watch-{kind}-{namespace or 'all'}")
+            for (kind, namespace), since in versions.items()]
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -145,8 +180,9 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.startup(registry=registry)
     async def start(**_: typing.Any) -> None:
         # Leader and standby alike keep the view warm: a takeover starts from a full view.
-        await _warm_up(runtime)
-        runtime.tasks = [asyncio.create_task(runtime.elector.run(), name="leader-election")]
+        versions = await _warm_up(runtime)
+        runtime.tasks = [*_watches(runtime, versions),
+                         asyncio.create_task(runtime.elector.run(), name="leader-election")]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
@@ -173,12 +209,3 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         if stalled:
             raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
         return "leading" if runtime.elector.was_leader else "standby"
-
-    async def on_event(event: typing.Mapping[str, typing.Any], **_: typing.Any) -> None:
-        _on_event(runtime, event)
-
-    for plural in kubernetes_api.PLURALS.values():
-        kopf.on.event(controller.API_GROUP, controller.API_VERSION, plural, registry=registry, id="view")(on_event)
-    kopf.on.event("apps", "v1", "deployments", registry=registry, id="view")(on_event)
-    kopf.on.event("apps", "v1", "statefulsets", registry=registry, id="view")(on_event)
-    kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", registry=registry, id="view")(on_event)

@@ -36,6 +36,9 @@ API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write req
 WATCH_EVENTS = prometheus_client.Counter(
     "capliquify_watch_events_total", "Watch events received, and whether they changed anything.", ["kind", "effect"]
 )
+WATCH_RESTARTS = prometheus_client.Counter(
+    "capliquify_watch_restarts_total", "Watches that broke (error) or had to list again (gone).", ["kind", "reason"]
+)
 WATCHED_OBJECTS = prometheus_client.Gauge("capliquify_watched_objects", "Objects in the in-memory view.", ["kind"])
 
 NOTIFICATIONS = prometheus_client.Counter(

@@ -147,16 +147,25 @@ class View:
                   ) -> tuple[set[Key], set[Key]]:
         """Make the view match a fresh list: (changed, removed) keys. A watch that lost its
         place (410 Gone) re-lists without telling what was deleted meanwhile; this does."""
-        changed = set()
+        changed, present = self.absorb(listed)
+        return changed, self.drop_absent(kind, namespace, present)
+
+    def absorb(self, listed: typing.Iterable[dict[str, typing.Any]]) -> tuple[set[Key], set[Key]]:
+        """Upserts one page of a listing: (changed, present) keys."""
+        changed, present = set(), set()
         for obj in listed:
             key, was_changed = self.upsert(obj)
+            present.add(key)
             if was_changed:
                 changed.add(key)
-        present = {self.key_of(obj) for obj in listed}
+        return changed, present
+
+    def drop_absent(self, kind: str, namespace: str | None, present: set[Key]) -> set[Key]:
+        """Forgets what a complete listing of (kind, namespace) did not hold; returns those keys."""
         removed = self.keys(kind, namespace) - present
         for key in removed:
             self.remove({"kind": key[0], "metadata": {"namespace": key[1], "name": key[2]}})
-        return changed, removed
+        return removed
 
     def _forget_autoscaler(self, key: Key) -> None:
         for target, name in list(self.world.autoscalers.items()):
