@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from controller.operator import metrics
+
 STALL_SECONDS = 180.0
 _periods: dict[str, float] = {}
 _last: dict[str, float] = {}
@@ -18,10 +20,13 @@ def expect(name: str, period_seconds: float) -> None:
     """`name` will beat at least every `period_seconds` when healthy."""
     _periods[name] = period_seconds
     _last.setdefault(name, time.monotonic())
+    metrics.LOOP_PERIOD.labels(name).set(period_seconds)
+    metrics.LOOP_LAST_PASS.labels(name).set_to_current_time()  # a loop that never comes round still shows
 
 
 def beat(name: str) -> None:
     _last[name] = time.monotonic()
+    metrics.LOOP_LAST_PASS.labels(name).set_to_current_time()
 
 
 def stalled(now: float | None = None) -> list[str]:

@@ -47,6 +47,11 @@ PROBE_APPLIES = prometheus_client.Counter(
     "capliquify_probe_applies_total", "Server-side applies of container probes.", ["result"])
 
 
+LOOP_LAST_PASS = prometheus_client.Gauge(
+    "capliquify_loop_last_pass_timestamp_seconds", "When each of the leader's loops last came round (Unix time).",
+    ["loop"])
+LOOP_PERIOD = prometheus_client.Gauge(
+    "capliquify_loop_period_seconds", "How often each of the leader's loops comes round when healthy.", ["loop"])
 LEADER = prometheus_client.Gauge("capliquify_leader", "1 while this replica holds the Lease and acts, else 0.")
 FENCED_WRITES = prometheus_client.Counter(
     "capliquify_fenced_writes_total", "Writes refused because this replica did not hold the Lease."

@@ -89,3 +89,59 @@ def test_chart_crds_are_the_generated_ones() -> None:
 def test_deployment_args(values, expected) -> None:  # noqa: ANN001
     args = by_kind(render(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert all(arg in args for arg in expected), args
+
+
+GOLDEN = REPO / "tests" / "golden"
+FULL_VALUES = {
+    "replicas": 3, "watchNamespaces": ["shop", "billing"], "prometheusUrl": "http://prometheus.monitoring:9090",
+    "logFormat": "text", "logLevel": "DEBUG", "egress": {"allowLoopback": True},
+    "image": {"tag": "v0.1.0", "pullPolicy": "Always"},
+    "leaderElection": {"enabled": True, "leaseDurationSeconds": 30, "renewDeadlineSeconds": 20, "retryPeriodSeconds": 4},
+    "monitoring": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kube-prometheus-stack"}},
+                   "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+}
+
+
+def _rendered_text(values: dict | None) -> str:
+    chart = helm.Chart.load(str(CHART))
+    rendered = chart.render(values, name="capliquify", namespace="capliquify-system", is_install=True)
+    return "".join(f"# {name}\n{text.strip()}\n" for name, text in sorted(rendered.items()) if text.strip())
+
+
+@pytest.mark.parametrize("name,values", [("default", None), ("full", FULL_VALUES)])
+def test_render_matches_the_golden_file(name: str, values: dict | None) -> None:
+    """What the chart renders, reviewed as a diff: set CAPLIQUIFY_UPDATE_GOLDEN=1 to rewrite."""
+    import os
+
+    path = GOLDEN / f"chart-{name}.yaml"
+    text = _rendered_text(values)
+    if os.environ.get("CAPLIQUIFY_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.read_text() == text, f"the chart renders differently from {path.name}; review, then rewrite it"
+
+
+@pytest.mark.parametrize("values,field", [
+    ({"replicas": "two"}, "/replicas"),
+    ({"logFormat": "xml"}, "/logFormat"),
+    ({"monitoring": {"serviceMonitr": {"enabled": True}}}, "serviceMonitr"),
+    ({"watchNamespaces": ["Not A Namespace"]}, "/watchNamespaces/0"),
+    ({"prometheusUrl": "prometheus:9090"}, "/prometheusUrl"),
+])
+def test_values_schema_refuses_bad_values_naming_them(values: dict, field: str) -> None:
+    with pytest.raises(Exception, match=field):
+        render(values)
+
+
+def test_self_monitoring_ships_the_tested_rule_file() -> None:
+    rendered = render(FULL_VALUES)
+    rule = by_kind(rendered, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "rules.yaml").read_text())
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    monitor = by_kind(rendered, "ServiceMonitor")
+    service = next(d for d in rendered if d["kind"] == "Service" and d["metadata"]["name"].endswith("-metrics"))
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "15s"}]
+    assert "--allow-loopback-egress" in by_kind(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [d for d in render() if d["kind"] in ("ServiceMonitor", "PrometheusRule")]
