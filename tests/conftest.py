@@ -22,6 +22,19 @@ REPO = cluster_module.REPO
 OPERATOR_USER = operator_module.OPERATOR_USER
 
 
+def kubectl_capliquify(cluster: cluster_module.LocalCluster, *args: str) -> str:
+    """`kubectl capliquify ...` as a user runs it: kubectl finds the installed plugin on PATH
+    (the package's `kubectl-capliquify` script, beside this interpreter) and the kubeconfig in
+    $KUBECONFIG (kubectl hands plugins its environment, not its flags)."""
+    import os
+
+    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "KUBECONFIG": str(cluster.kubeconfig), "KUBECTL_VERSION_SKEW_WARNING": "false"}
+    result = subprocess.run(["kubectl", "capliquify", *args], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[cluster_module.LocalCluster]:
     local = cluster_module.LocalCluster(tmp_path_factory.mktemp("cluster"))

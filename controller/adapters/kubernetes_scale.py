@@ -7,6 +7,9 @@ import typing
 import kubernetes
 
 TIMEOUT_SECONDS = (5, 20)
+# The field manager of every replica count the operator writes: a GitOps tool can tell the
+# operator's spec.replicas apart by it (Argo CD's managedFieldsManagers; examples/gitops/).
+FIELD_MANAGER = "capliquify-operator"
 
 
 class BlockingScaleTarget(typing.Protocol):
@@ -24,5 +27,6 @@ class KubernetesScale:
         method = {"Deployment": self._apps.patch_namespaced_deployment_scale,
                   "StatefulSet": self._apps.patch_namespaced_stateful_set_scale}[kind]
         self._on_write("patch")
-        scale: typing.Any = method(name, namespace, {"spec": {"replicas": replicas}}, _request_timeout=TIMEOUT_SECONDS)
+        scale: typing.Any = method(name, namespace, {"spec": {"replicas": replicas}}, field_manager=FIELD_MANAGER,
+                                   _request_timeout=TIMEOUT_SECONDS)
         return int(scale.spec.replicas)

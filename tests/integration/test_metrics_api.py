@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from localcluster import metrics_server as metrics_server_module
+from tests import conftest
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +69,13 @@ def test_cpu_scaling_through_the_metrics_api_with_no_prometheus(cluster, namespa
     print(f"scaled up {time.monotonic() - started:.0f}s after the usage rose")
     decision = get(cluster, "scp", namespace)["status"]["lastDecision"]
     assert decision["direction"] == "Up" and "cpu" in decision["reason"]
+    # The same, as `kubectl capliquify` shows it (a policy with no MonitoredService has a row of its own).
+    why = conftest.kubectl_capliquify(cluster, "why", "scp/web", "-n", namespace)
+    assert f"ScalingPolicy {namespace}/web → Deployment/web" in why and "metrics-api" in why
+    assert f"Up {decision['from']}→{decision['to']}" in why
+    row = next(line for line in conftest.kubectl_capliquify(cluster, "status", "-n", namespace).splitlines()
+               if line.startswith("scp/web"))
+    assert "Deployment/web" in row and "Up" in row
 
     set_usage(cluster, namespace, 10)  # 5 %
     started = time.monotonic()

@@ -112,8 +112,10 @@ def test_the_platform_alert_table_as_shipped(cluster, namespace, operator_factor
         assert 55 < last_security - security_fired < 75, "the security cooldown is 1 min"
 
         # Acknowledge the security alert alone: its repeats and escalations stop; the other goes on.
-        cluster.kubectl("annotate", "alp", "prod-web", "-n", namespace, "--overwrite",
-                        "ops.capliquify.io/ack=alice: LoginAttack/web")
+        table = conftest.kubectl_capliquify(cluster, "status", "-n", namespace)
+        row = next(line for line in table.splitlines() if line.startswith("web "))
+        assert "HighMemory" in row and "LoginAttack" in row, table
+        conftest.kubectl_capliquify(cluster, "ack", "alp/prod-web", "LoginAttack/web", "--by", "alice", "-n", namespace)
         cluster.wait_for(lambda: alert(cluster, namespace, "LoginAttack").get("acknowledgedBy") == "alice", 30, "acked")
         acked_at = time.monotonic()
         security_before = len(notices(http, "/slack", "LoginAttack", "repeat")) + len(

@@ -1,0 +1,1 @@
+"""`kubectl capliquify`: what the operator decided, in one table, without reading YAML."""

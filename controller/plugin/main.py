@@ -1,0 +1,140 @@
+"""`kubectl capliquify` (installed as the executable `kubectl-capliquify`, which kubectl runs as a
+plugin): `status`, `why scp/NAME`, `ack alp/NAME RULE/SERVICE`. Reads with the caller's own
+kubeconfig and rights; writes only the ack annotation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+
+import kubernetes
+
+import controller
+from controller import reasons
+from controller.plugin import views
+
+PLURALS = {"msvc": "monitoredservices", "scp": "scalingpolicies", "alp": "alertpolicies"}
+TIMEOUT_SECONDS = (5, 30)
+
+
+class Cluster:
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        self.client = kubernetes.client.ApiClient(configuration)
+        self.custom: typing.Any = kubernetes.client.CustomObjectsApi(self.client)
+        try:
+            _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+            chosen = next((c for c in kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)[0]
+                           if c["name"] == context), active) if context else active
+            self.default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
+        except (kubernetes.config.ConfigException, StopIteration):
+            self.default_namespace = "default"
+
+    def list(self, short_name: str, namespace: str | None) -> list[dict[str, typing.Any]]:
+        plural = PLURALS[short_name]
+        if namespace is None:
+            answer = self.custom.list_cluster_custom_object(controller.API_GROUP, controller.API_VERSION, plural,
+                                                            _request_timeout=TIMEOUT_SECONDS)
+        else:
+            answer = self.custom.list_namespaced_custom_object(controller.API_GROUP, controller.API_VERSION, namespace,
+                                                               plural, _request_timeout=TIMEOUT_SECONDS)
+        return list(answer.get("items") or [])
+
+    def get(self, short_name: str, namespace: str, name: str) -> dict[str, typing.Any]:
+        return typing.cast(dict[str, typing.Any], self.custom.get_namespaced_custom_object(
+            controller.API_GROUP, controller.API_VERSION, namespace, PLURALS[short_name], name,
+            _request_timeout=TIMEOUT_SECONDS))
+
+    def annotate(self, short_name: str, namespace: str, name: str, key: str, value: str) -> None:
+        self.custom.patch_namespaced_custom_object(
+            controller.API_GROUP, controller.API_VERSION, namespace, PLURALS[short_name], name,
+            {"metadata": {"annotations": {key: value}}}, _request_timeout=TIMEOUT_SECONDS)
+
+    def whoami(self) -> str | None:
+        """The caller as the API server knows them (SelfSubjectReview), for the ack's author."""
+        try:
+            review = kubernetes.client.AuthenticationV1Api(self.client).create_self_subject_review(
+                kubernetes.client.V1SelfSubjectReview(api_version="authentication.k8s.io/v1", kind="SelfSubjectReview"),
+                _request_timeout=TIMEOUT_SECONDS)
+        except kubernetes.client.ApiException:
+            return None
+        user = getattr(getattr(review, "status", None), "user_info", None)
+        return getattr(user, "username", None)
+
+
+def _named(reference: str, kind: str) -> str:
+    """`scp/NAME`, `scalingpolicy/NAME` or `NAME` → NAME; another kind is an error."""
+    prefix, slash, name = reference.partition("/")
+    if not slash:
+        return reference
+    aliases = {"scp": ("scp", "scalingpolicy", "scalingpolicies"), "alp": ("alp", "alertpolicy", "alertpolicies")}[kind]
+    if prefix.lower() not in aliases:
+        raise SystemExit(f"error: expected {kind}/NAME, got {reference!r}")
+    return name
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    common.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (status)")
+    common.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    common.add_argument("--context", help="kubeconfig context")
+    parser = argparse.ArgumentParser(prog="kubectl capliquify", parents=[common],
+                                     description="What the CapLiquify operator decided, and why.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", parents=[common],
+                        help="every service: health, replicas now/desired, last decision and why, firing alerts, last rollout")
+    why = commands.add_parser("why", parents=[common], help="a ScalingPolicy's decisions, each with the stage that limited it")
+    why.add_argument("policy", help="scp/NAME")
+    ack = commands.add_parser("ack", parents=[common], help="acknowledge one firing alert")
+    ack.add_argument("policy", help="alp/NAME")
+    ack.add_argument("alert", help="RULE/SERVICE")
+    ack.add_argument("--by", help="who acknowledges (default: you, as the API server knows you)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cluster = Cluster(args.kubeconfig, args.context)
+        namespace: str = args.namespace or cluster.default_namespace
+        if args.command == "status":
+            scope = None if args.all_namespaces else namespace
+            rows = views.status_rows(cluster.list("msvc", scope), cluster.list("scp", scope), cluster.list("alp", scope))
+            print(views.status_table(rows, all_namespaces=scope is None) if rows else
+                  f"No MonitoredServices or ScalingPolicies in {scope or 'any namespace'}.")
+            return 0
+        if args.command == "why":
+            print(views.why(cluster.get("scp", namespace, _named(args.policy, "scp"))))
+            return 0
+        name = _named(args.policy, "alp")
+        rule, slash, service = args.alert.partition("/")
+        if not (rule and slash and service):
+            print(f"error: the alert is RULE/SERVICE, got {args.alert!r}", file=sys.stderr)
+            return 2
+        policy = cluster.get("alp", namespace, name)
+        firing = [a for a in (policy.get("status") or {}).get("alerts") or []
+                  if (a.get("rule"), a.get("service"), a.get("state")) == (rule, service, "Firing")]
+        who = args.by or cluster.whoami() or "kubectl"
+        cluster.annotate("alp", namespace, name, reasons.ACK_ANNOTATION, views.ack_value(who, args.alert))
+        print(f"alertpolicy/{name}: {args.alert} acknowledged by {who}"
+              + ("" if firing else " (it is not firing now: the ack applies if it is when the operator next looks)"))
+        return 0
+    except kubernetes.client.ApiException as error:
+        message = error.reason
+        try:
+            message = json.loads(error.body or "{}").get("message") or message
+        except ValueError:
+            pass
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except kubernetes.config.ConfigException as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

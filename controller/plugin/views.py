@@ -1,0 +1,156 @@
+"""What `kubectl capliquify` prints, from the objects as the API server returns them (pure:
+no client, no clock). Every value comes from status, which the operator keeps bounded; a
+field an older operator did not write shows as "-"."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+Obj = typing.Mapping[str, typing.Any]
+MISSING = "-"
+WHY_WIDTH = 70
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    namespace: str
+    service: str
+    target: str
+    health: str
+    replicas: str
+    decision: str
+    why: str
+    alerts: str
+    rollout: str
+
+
+HEADER = ("NAMESPACE", "SERVICE", "TARGET", "HEALTH", "REPLICAS", "DECISION", "WHY", "FIRING", "ROLLOUT")
+
+
+def _meta(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def _status(obj: Obj) -> Obj:
+    return obj.get("status") or {}
+
+
+def short(text: str, width: int = WHY_WIDTH) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"
+
+
+def decision_text(decision: Obj | None) -> str:
+    if not decision:
+        return MISSING
+    moved = f"{decision.get('direction', '?')} {decision.get('from', '?')}→{decision.get('to', '?')}"
+    return moved + ("" if decision.get("actuated", True) else " (not applied)")
+
+
+def _policy_for(service: Obj, policies: typing.Sequence[Obj]) -> Obj | None:
+    namespace, name = _meta(service)
+    target = _status(service).get("target")
+    for policy in policies:
+        ref = (policy.get("spec") or {}).get("targetRef") or {}
+        if _meta(policy)[0] != namespace:
+            continue
+        if ref.get("monitoredService") == name or (target and _status(policy).get("target") == target):
+            return policy
+    return None
+
+
+def _firing(namespace: str, service: str, alert_policies: typing.Sequence[Obj]) -> list[str]:
+    return sorted(f"{alert.get('rule')}" + (" (acked)" if alert.get("acknowledgedBy") else "")
+                  for policy in alert_policies if _meta(policy)[0] == namespace
+                  for alert in _status(policy).get("alerts") or []
+                  if alert.get("service") == service and alert.get("state") == "Firing")
+
+
+def _replicas(service: Obj | None, policy: Obj | None) -> str:
+    counts = _status(service).get("replicas") or {} if service else {}
+    ready = counts.get("ready", _status(policy).get("currentReplicas") if policy else None)
+    desired = _status(policy).get("desiredReplicas") if policy else None
+    if desired is None:
+        desired = counts.get("desired")
+    return f"{MISSING if ready is None else ready}/{MISSING if desired is None else desired}"
+
+
+def _rollout(service: Obj) -> str:
+    rollout = _status(service).get("rollout") or {}
+    if not rollout.get("phase"):
+        return MISSING
+    return f"{rollout['phase']} r{rollout.get('revision', '?')}"
+
+
+def status_rows(services: typing.Sequence[Obj], policies: typing.Sequence[Obj],
+                alert_policies: typing.Sequence[Obj]) -> list[Row]:
+    """One row per MonitoredService (with the ScalingPolicy that scales it), then one per
+    ScalingPolicy that scales a workload directly."""
+    rows, used = [], set()
+    for service in services:
+        namespace, name = _meta(service)
+        policy = _policy_for(service, policies)
+        if policy is not None:
+            used.add(_meta(policy))
+        decision = _status(policy).get("lastDecision") if policy else None
+        rows.append(Row(namespace, name, _status(service).get("target") or MISSING,
+                        _status(service).get("health") or MISSING, _replicas(service, policy),
+                        decision_text(decision), short(decision.get("reason", "")) if decision else MISSING,
+                        ", ".join(_firing(namespace, name, alert_policies)) or MISSING, _rollout(service)))
+    for policy in policies:
+        if _meta(policy) in used:
+            continue
+        namespace, name = _meta(policy)
+        decision = _status(policy).get("lastDecision")
+        rows.append(Row(namespace, f"scp/{name}", _status(policy).get("target") or MISSING, MISSING,
+                        _replicas(None, policy), decision_text(decision),
+                        short(decision.get("reason", "")) if decision else MISSING, MISSING, MISSING))
+    return sorted(rows, key=lambda row: (row.namespace, row.service))
+
+
+def table(header: typing.Sequence[str], rows: typing.Sequence[typing.Sequence[str]]) -> str:
+    """kubectl's plain table: columns padded with three spaces, no borders."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    return "\n".join("   ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in (header, *rows))
+
+
+def status_table(rows: typing.Sequence[Row], all_namespaces: bool) -> str:
+    cells = [dataclasses.astuple(row) for row in rows]
+    if all_namespaces:
+        return table(HEADER, cells)
+    return table(HEADER[1:], [cell[1:] for cell in cells])
+
+
+def why(policy: Obj) -> str:
+    """The decision history of one ScalingPolicy, each with the stage that limited it."""
+    namespace, name = _meta(policy)
+    status = _status(policy)
+    lines = [f"ScalingPolicy {namespace}/{name} → {status.get('target') or MISSING}: "
+             f"{status.get('currentReplicas', MISSING)} replicas now, {status.get('desiredReplicas', MISSING)} desired"]
+    for condition in status.get("conditions") or []:
+        lines.append(f"  {condition.get('type')}={condition.get('status')} {condition.get('reason')}: "
+                     f"{short(condition.get('message', ''), 100)}")
+    metrics = status.get("metrics") or []
+    if metrics:
+        lines.append("Metrics (value; scale up above, down below):")
+        lines.append(table(("  METRIC", "VALUE", "UP", "DOWN", "SOURCE", "SAMPLED"), [
+            ("  " + (m.get("name") or m.get("type", "?")), MISSING if m.get("value") is None else f"{m['value']:.4g}",
+             f"{m.get('scaleUp', MISSING)}", f"{m.get('scaleDown', MISSING)}", m.get("source") or MISSING,
+             m.get("sampledAt") or MISSING) for m in metrics]))
+    decisions = status.get("recentDecisions") or ([status["lastDecision"]] if status.get("lastDecision") else [])
+    lines.append("Decisions, newest first:" if decisions else "No decision yet.")
+    if decisions:
+        lines.append(table(("  TIME", "DECISION", "LIMITED BY", "WHY"), [
+            ("  " + str(d.get("time", MISSING)), decision_text(d), d.get("limitedBy") or MISSING,
+             short(d.get("reason", ""), 100)) for d in decisions]))
+    if status.get("recommendation"):
+        lines.append(f"Recommendation: {status['recommendation']}")
+    return "\n".join(lines)
+
+
+def ack_value(who: str, alert: str) -> str:
+    """The ack annotation's value for one alert (rule/service), as core.alerting.parse_ack reads it."""
+    return f"{who}: {alert}"
