@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
 KUBECTL := $(shell command -v kubectl)
 
-.PHONY: all deps apt venv controlplane crds lint test test-unit test-integration demo bench bench-quality clean
+.PHONY: all deps apt venv controlplane crds dashboards lint test test-unit test-integration demo bench bench-quality clean
 
 all: test
 
@@ -37,6 +37,10 @@ deps: apt venv controlplane
 
 crds: venv
 	$(PY) -m controller crds crds --chart charts/capliquify-operator
+
+# Grafana dashboards as code (controller/dashboards.py) → charts/capliquify-operator/dashboards/.
+dashboards: venv
+	$(PY) -m controller.dashboards charts/capliquify-operator/dashboards
 
 # Import contracts, ruff (pycodestyle, pyflakes, bugbear) and mypy; unit tests run them too.
 lint: venv

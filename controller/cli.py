@@ -46,6 +46,7 @@ async def _not_yet_wired() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
+    import prometheus_client
 
     from controller.adapters import kubernetes_api
     from controller.adapters import kubernetes_watch
@@ -64,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import election as election_module
     from controller.operator import guard as guard_module
     from controller.operator import metrics
+    from controller.operator import object_metrics
     from controller.operator import pools
     from controller.operator import probes as probes_module
     from controller.operator import railway as railway_module
@@ -144,6 +146,8 @@ def _run(args: argparse.Namespace) -> int:
                                                  elector=elector, watcher=watcher,
                                                  closers=[guard.checker.close, poster.close, query_client.close,
                                                           railway.close, watcher.close]))
+    metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
+    prometheus_client.REGISTRY.register(object_metrics.ObjectMetrics(view, elector.leading))
     metrics.serve(config.metrics_port)
     asyncio.run(
         kopf.operator(

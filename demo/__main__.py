@@ -11,6 +11,7 @@ Ends with `kubectl get capliquify -A`.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -137,16 +138,24 @@ def alerting_phase(local: cluster_module.LocalCluster, app_port: int, hooks: rec
         load.terminate()
 
 
+def capliquify_status(local: cluster_module.LocalCluster) -> str:
+    """`kubectl capliquify status -A`, as a user runs it (the plugin is installed beside this Python)."""
+    env = {**os.environ, "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "KUBECONFIG": str(local.kubeconfig), "KUBECTL_VERSION_SKEW_WARNING": "false"}
+    result = subprocess.run(["kubectl", "capliquify", "status", "-A"], capture_output=True, text=True, timeout=60, env=env)
+    return result.stdout + result.stderr
+
+
 def main() -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="capliquify-demo-"))
     local = cluster_module.LocalCluster(workdir / "cluster")
     app_port = cluster_module.free_port()
     prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{app_port}"])
+    operator: operator_module.OperatorProcess | None = None
     processes: list[subprocess.Popen[bytes]] = []
     hooks = receivers.HttpReceiver()
     simulator = railway_sim.RailwaySimulator(token="demo-token").start()
     simulator.add_service("svc-api", "api", replicas=1)
-    operator = None
     try:
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         local.start()
@@ -154,7 +163,13 @@ def main() -> int:
         print(operator_module.install(local), end="")
         say("kubectl apply -k manifests/examples   (web Deployment + one object per kind)")
         print(local.kubectl("apply", "-k", str(REPO / "manifests" / "examples")), end="")
-        say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app; namespace {NAMESPACE}")
+        # The operator's process (started later): its metrics port is known now, so that Prometheus
+        # scrapes the operator too (the dashboards' queries run against this Prometheus).
+        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
+                                                   "--allow-loopback-egress", "--metrics-interval-seconds=5",
+                                                   "--alert-interval-seconds=2", "--railway-interval-seconds=2")
+        prometheus.extra_jobs = [prometheus_module.static_job("capliquify-operator", f"127.0.0.1:{operator.metrics_port}")]
+        say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app and the operator; namespace {NAMESPACE}")
         prometheus.start()
         # The example names an in-cluster Prometheus and service; here everything stays on loopback.
         local.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge", "-p", json.dumps(
@@ -175,10 +190,7 @@ def main() -> int:
             [sys.executable, "-m", "demo.webapp", f"--kubeconfig={local.kubeconfig}", f"--namespace={NAMESPACE}",
              f"--port={app_port}"], cwd=REPO, stdout=open(workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT))
         say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
-        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
-                                                   "--allow-loopback-egress", "--metrics-interval-seconds=5",
-                                                   "--alert-interval-seconds=2",
-                                                   "--railway-interval-seconds=2").start()
+        operator.start()
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
         local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")
@@ -233,6 +245,8 @@ def main() -> int:
                             "--sort-by=.lastTimestamp"), end="")
         say("kubectl get capliquify -A")
         print(local.kubectl("get", "capliquify", "-A"), end="", flush=True)
+        say("kubectl capliquify status -A")
+        print(capliquify_status(local), end="", flush=True)
         return 0
     except Exception as error:  # noqa: BLE001 - show the logs that explain it
         print(f"demo failed: {error}", file=sys.stderr)

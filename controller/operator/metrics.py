@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import typing
 
 import prometheus_client
 
@@ -60,6 +61,28 @@ ALL_JUDGED_SECONDS = prometheus_client.Gauge(
     "capliquify_all_judged_seconds",
     "Seconds from process start until every watched object had been judged once while leading "
     "(its first verdict written, or found already right).")
+
+
+def initialise(object_kinds: typing.Iterable[str], channel_kinds: typing.Iterable[str]) -> None:
+    """Every label set a dashboard or alert rule reads, at 0 from the start: a rate over a counter
+    that has never been incremented is then 0, not "no data"."""
+    for kind in object_kinds:
+        RECONCILE_ERRORS.labels(kind)
+        for effect in ("changed", "unchanged"):
+            WATCH_EVENTS.labels(kind, effect)
+        for reason in ("error", "gone"):
+            WATCH_RESTARTS.labels(kind, reason)
+    for channel in channel_kinds:
+        for result in ("sent", "failed"):
+            NOTIFICATIONS.labels(channel, result)
+    for verb in ("patch", "create"):
+        API_WRITES.labels(verb)
+    for direction in ("Up", "Down"):
+        SCALE_EVENTS.labels(direction)
+    for result in ("applied", "failed"):
+        PROBE_APPLIES.labels(result)
+    for result in ("ok", "failed"):
+        HEALTH_PROBES.labels(result)
 
 
 def count_write(verb: str) -> None:

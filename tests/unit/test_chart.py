@@ -100,6 +100,7 @@ FULL_VALUES = {
     "monitoring": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kube-prometheus-stack"}},
                    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
     "nodeSelector": {"kubernetes.io/os": "linux"},
+    "dashboards": {"enabled": True},
 }
 
 
@@ -145,3 +146,15 @@ def test_self_monitoring_ships_the_tested_rule_file() -> None:
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "15s"}]
     assert "--allow-loopback-egress" in by_kind(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert not [d for d in render() if d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+
+
+def test_dashboards_ship_as_sidecar_configmaps() -> None:
+    import json
+
+    maps = [d for d in render(FULL_VALUES) if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")]
+    assert sorted(m["metadata"]["name"] for m in maps) == ["capliquify-operator-dashboard", "capliquify-services-dashboard"]
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        (name, text), = config_map["data"].items()
+        assert json.loads(text) == json.loads((CHART / "dashboards" / name).read_text())
+    assert not [d for d in render() if d["kind"] == "ConfigMap"]

@@ -1,0 +1,50 @@
+"""Per-object metrics are what status says, only on the leader, and survive odd status."""
+
+from __future__ import annotations
+
+import prometheus_client
+
+from controller.operator import object_metrics
+from controller.operator import view as view_module
+
+SCP = {"kind": "ScalingPolicy", "metadata": {"namespace": "shop", "name": "web", "resourceVersion": "1"},
+       "status": {"target": "Deployment/web", "currentReplicas": 3, "desiredReplicas": 5,
+                  "metrics": [{"type": "cpu", "value": 82.5, "scaleUp": 70, "scaleDown": 30},
+                              {"type": "custom", "name": "queue", "scaleUp": 100, "scaleDown": 10}]}}
+MSVC = {"kind": "MonitoredService", "metadata": {"namespace": "shop", "name": "web", "resourceVersion": "1"},
+        "status": {"health": "Degraded", "rollout": {"revision": "4", "phase": "Progressing"}}}
+ALP = {"kind": "AlertPolicy", "metadata": {"namespace": "shop", "name": "prod", "resourceVersion": "1"},
+       "status": {"alerts": [{"rule": "HighMemory", "service": "web", "state": "Firing"}]}}
+ODD = {"kind": "ScalingPolicy", "metadata": {"namespace": "shop", "name": "odd", "resourceVersion": "1"},
+       "status": {"currentReplicas": "three", "metrics": [{"type": "cpu", "value": None}]}}
+
+
+def scrape(leading: bool) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    view = view_module.View()
+    for obj in (SCP, MSVC, ALP, ODD):
+        view.upsert(dict(obj))
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(object_metrics.ObjectMetrics(view, lambda: leading))
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in registry.collect() for s in f.samples}
+
+
+def test_the_leader_exports_status_as_gauges() -> None:
+    samples = scrape(leading=True)
+    assert samples[("capliquify_scaling_replicas", (("namespace", "shop"), ("policy", "web"), ("state", "desired"),
+                                                    ("target", "Deployment/web")))] == 5
+    assert samples[("capliquify_scaling_metric", (("metric", "cpu"), ("namespace", "shop"), ("policy", "web"),
+                                                  ("series", "value")))] == 82.5
+    assert samples[("capliquify_scaling_metric", (("metric", "queue"), ("namespace", "shop"), ("policy", "web"),
+                                                  ("series", "scale_down")))] == 10
+    assert not [k for k in samples if k[0] == "capliquify_scaling_metric" and ("metric", "queue") in k[1]
+                and ("series", "value") in k[1]], "no value, no sample"
+    assert samples[("capliquify_service_health", (("health", "Degraded"), ("namespace", "shop"), ("service", "web")))] == 1
+    assert samples[("capliquify_rollout_info", (("namespace", "shop"), ("phase", "Progressing"), ("revision", "4"),
+                                                ("service", "web")))] == 1
+    assert samples[("capliquify_alert_state", (("namespace", "shop"), ("policy", "prod"), ("rule", "HighMemory"),
+                                               ("service", "web"), ("state", "Firing")))] == 1
+    assert not [k for k in samples if ("policy", "odd") in k[1]], "a malformed status exports nothing"
+
+
+def test_a_standby_exports_none() -> None:
+    assert scrape(leading=False) == {}
