@@ -14,24 +14,27 @@ KUBECTL := $(shell command -v kubectl)
 all: test
 
 apt:
+	@echo "==> System packages: $(APT_PACKAGES)"
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
-	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v kubectl >/dev/null || { echo "kubectl is required (the machine image provides it)"; exit 1; }
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[test]"
-	touch $(STAMP)
+	@echo "==> Python environment in $(VENV) (the package and its test tools; about a minute the first time)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --disable-pip-version-check --upgrade pip
+	@$(PIP) install -q --disable-pip-version-check --no-warn-script-location -e ".[test]"
+	@touch $(STAMP)
 
 venv: $(STAMP)
 
 controlplane:
-	bash hack/controlplane/build.sh
+	@echo "==> Local control plane (built from pinned Go modules once, about 12 min on 2 cores; cached after)"
+	@bash hack/controlplane/build.sh
 
 deps: apt venv controlplane
 
@@ -56,9 +59,11 @@ test-integration: deps
 
 # Every test: unit and integration (the latter starts the local control plane itself).
 test: deps
+	@echo "==> Tests: unit, then integration against the local control plane (about 25 min on 2 cores)"
 	$(PY) -m pytest -q
 
 demo: deps
+	@echo "==> Demo: a local control plane, Prometheus and the operator; scaling, alerting, Railway (about 10 min)"
 	$(PY) -m demo
 
 bench: deps
