@@ -14,6 +14,7 @@ import yaml
 from controller import dashboards
 from localcluster import prometheus as prometheus_module
 from localcluster import receivers
+from tests import conftest
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
@@ -77,6 +78,9 @@ def test_every_dashboard_query_returns_data(cluster, namespace, demo_stack, oper
         assert float(desired[0]["value"][1]) == status("scp", "web")["desiredReplicas"]
         firing = instant(scraper, f'capliquify_alert_state{{namespace="{namespace}", rule="AnyCpu"}} == 1')
         assert firing[0]["metric"]["state"] == "Firing"
+        table = conftest.kubectl_capliquify(cluster, "status", "-n", namespace)
+        print(table)  # the README's sample
+        assert "AnyCpu" in next(line for line in table.splitlines() if line.startswith("web "))
     finally:
         scraper.stop()
         hooks.stop()

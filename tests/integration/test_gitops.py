@@ -33,7 +33,7 @@ def apply_as(cluster, namespace: str, manager: str, manifest: dict) -> None:  # 
 
 
 def live(cluster, namespace: str) -> dict:  # noqa: ANN001
-    return json.loads(cluster.kubectl("get", "deployment", "web", "-n", namespace, "-o", "json"))
+    return json.loads(cluster.kubectl("get", "deployment", "web", "-n", namespace, "-o", "json", "--show-managed-fields"))
 
 
 def operator_scales(cluster, namespace: str, replicas: int) -> None:  # noqa: ANN001
