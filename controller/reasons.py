@@ -55,6 +55,7 @@ METRICS_READ = "MetricsRead"
 NO_DATA = "NoData"
 UNSUPPORTED_TARGET = "UnsupportedTarget"
 RAILWAY_UNAVAILABLE = "RailwayUnavailable"
+RAILWAY_RATE_LIMITED = "RailwayRateLimited"  # Ready stays True on the last known state
 AWAITING_OBSERVATION = "AwaitingObservation"
 
 # AlertPolicy.

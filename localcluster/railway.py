@@ -71,6 +71,12 @@ class RailwaySimulator:
         self.documents: list[str] = []
         self.invalid: list[tuple[str, list[str]]] = []
         self.port = cluster_module.free_port()
+        # Injected rate limiting: every `refuse_every`-th request is answered 429 with
+        # Retry-After `retry_after` (0: off). `arrivals` records each request's time and whether
+        # it was refused, so tests can measure the client's request rate.
+        self.refuse_every = 0
+        self.retry_after = 2
+        self.arrivals: list[tuple[float, bool]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -152,6 +158,12 @@ class RailwaySimulator:
     async def _graphql(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"errors": [{"message": "Not Authorized"}]}, status=401)
+        with self._lock:
+            refused = bool(self.refuse_every) and (len(self.arrivals) + 1) % self.refuse_every == 0
+            self.arrivals.append((time.monotonic(), refused))
+        if refused:  # before anything is executed, as a rate limiter in front of the API would
+            return web.json_response({"errors": [{"message": "Too many requests"}]}, status=429,
+                                     headers={"Retry-After": str(self.retry_after)})
         body = await request.json()
         source = body.get("query") or ""
         with self._lock:

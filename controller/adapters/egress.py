@@ -9,6 +9,7 @@ deadline, no redirects, no proxy from the environment, and a body size limit.
 from __future__ import annotations
 
 import socket
+import types
 import typing
 
 import aiohttp
@@ -62,10 +63,16 @@ async def read_limited(content: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+RATE_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
 class Response(typing.NamedTuple):
     status: int
     body: bytes
     truncated: bool
+    # Only the headers a caller may act on (rate limits), each capped: a hostile server's
+    # headers are not kept whole.
+    headers: typing.Mapping[str, str] = types.MappingProxyType({})
 
 
 class GuardedClient:
@@ -97,7 +104,8 @@ class GuardedClient:
             async with self.session().request(method, url, allow_redirects=False,
                                               timeout=aiohttp.ClientTimeout(total=deadline), **kwargs) as response:
                 body = await read_limited(response.content, body_limit + 1)
-                return Response(response.status, body[:body_limit], len(body) > body_limit)
+                kept = {name: response.headers[name][:64] for name in RATE_HEADERS if name in response.headers}
+                return Response(response.status, body[:body_limit], len(body) > body_limit, kept)
         except aiohttp.ClientConnectorError as error:
             refusal = refusal_of(error)
             if refusal is not None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
+import time
 import typing
 
 import aiohttp
 
 from controller.adapters import egress
+from controller.core import ratelimit
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
@@ -67,6 +70,60 @@ class RailwayError(Exception):
     """A request that did not succeed; the text is stable (it may end up in a condition)."""
 
 
+class RailwayRateLimited(RailwayError):
+    """Not sent (or refused with 429): the token's budget, or Railway itself, says wait. Nothing
+    was executed, so the same request later is neither lost nor doubled."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Railway is rate-limiting this token: next request in {math.ceil(seconds)} s")
+        self.seconds = seconds
+
+
+class RateLimiter:
+    """One request budget per token, shared by every service, poll and scale that uses it: a
+    token bucket (`per_second`, bursts of `burst`), paused for as long as Railway asks (429 with
+    Retry-After, or X-RateLimit-Remaining 0 until X-RateLimit-Reset). A request that would wait
+    more than QUEUE_SECONDS is not sent: it fails as RailwayRateLimited and its caller tries
+    again on its next round."""
+
+    QUEUE_SECONDS = 2.0
+
+    def __init__(self, per_second: float = 5.0, burst: float = 10.0,
+                 clock: typing.Callable[[], float] = time.monotonic, wall: typing.Callable[[], float] = time.time) -> None:
+        self.per_second, self.burst = per_second, burst
+        self.clock, self.wall = clock, wall
+        self._buckets: dict[str, ratelimit.Bucket] = {}
+
+    @staticmethod
+    def key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()[:16]  # the token itself is never a key
+
+    def _bucket(self, key: str) -> ratelimit.Bucket:
+        return self._buckets.get(key) or ratelimit.full(self.burst, self.per_second, self.clock())
+
+    async def acquire(self, key: str) -> None:
+        while True:
+            bucket, wait = ratelimit.take(self._bucket(key), self.clock())
+            self._buckets[key] = bucket
+            if wait <= 0:
+                return
+            if wait > self.QUEUE_SECONDS:
+                raise RailwayRateLimited(wait)
+            await asyncio.sleep(wait)
+
+    def note(self, key: str, status: int, headers: typing.Mapping[str, str]) -> float | None:
+        """Takes in an answer's rate-limit headers; returns the pause Railway asked for, if any."""
+        wait = ratelimit.server_wait(status, headers, self.wall())
+        if wait:
+            self._buckets[key] = ratelimit.block(self._bucket(key), self.clock(), wait)
+        return wait
+
+    def limited_for(self, key: str) -> float:
+        """Seconds until this token may send again because Railway asked for a pause (0: may)."""
+        bucket = self._buckets.get(key)
+        return max(0.0, bucket.blocked_until - self.clock()) if bucket else 0.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Instance:
     name: str
@@ -92,12 +149,16 @@ class RailwayClient:
     """One token against one endpoint, through the guarded client: the address checked is the
     address connected to, every request has a total deadline and a body limit."""
 
-    def __init__(self, endpoint: str, token: str, client: egress.GuardedClient) -> None:
+    def __init__(self, endpoint: str, token: str, client: egress.GuardedClient, limiter: RateLimiter | None = None) -> None:
         self.endpoint = endpoint
         self._client = client
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._limiter = limiter
+        self._key = RateLimiter.key(token)
 
     async def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+        if self._limiter is not None:
+            await self._limiter.acquire(self._key)
         try:
             response = await self._client.request(
                 "POST", self.endpoint, deadline=DEADLINE_SECONDS, body_limit=BODY_LIMIT,
@@ -109,6 +170,9 @@ class RailwayClient:
         except (aiohttp.ClientError, ValueError):
             raise RailwayError(f"cannot connect to {self.endpoint}") from None
         status = response.status
+        pause = self._limiter.note(self._key, status, response.headers) if self._limiter is not None else None
+        if status == 429:
+            raise RailwayRateLimited(pause or 1.0)
         if response.truncated:
             raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
         if status in (401, 403):

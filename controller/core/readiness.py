@@ -127,6 +127,10 @@ def _railway_judgement(
     if found is None:
         return None, conditions.ConditionChange(reasons.READY, "Unknown", reasons.AWAITING_OBSERVATION,
                                                 f"waiting for Railway to answer about service {railway.serviceId}")
+    limited = world.railway_limited.get((namespace, name))
+    if limited is not None:
+        return found, _ready(True, reasons.RAILWAY_RATE_LIMITED,
+                             f"Railway service {railway.serviceId} found; last known state kept: {limited}")
     return found, _ready(True, reasons.TARGET_FOUND, f"Railway service {railway.serviceId} found")
 
 

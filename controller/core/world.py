@@ -62,6 +62,9 @@ class World:
     # Railway services are workloads of kind "Railway" named "<environmentId>/<serviceId>" once
     # Railway has answered; until then, or when it fails, the error is here.
     railway_errors: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    # Railway services whose last poll was held back by a rate limit: their last known state
+    # stands, and this says why it is not fresher.
+    railway_limited: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
     def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
         """A Deployment, StatefulSet or ("Railway", "<environmentId>/<serviceId>") service."""

@@ -36,6 +36,7 @@ from controller.operator import pools
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
 RAILWAY = targets.RAILWAY_KIND  # the workload kind a Railway service goes by in the world
+LIMITED = "Railway is rate-limiting this token; polls resume when it allows"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RailwayWatcher:
         # Railway calls have a pool of connections of their own: a slow tenant endpoint cannot
         # hold what status writes or other sources need.
         self._http = egress.GuardedClient(allow_loopback, limit=8)
+        # One budget per token across every service, poll and scale (Railway limits per token).
+        self.limiter = railway.RateLimiter()
 
     async def run(self) -> None:
         heartbeat.expect("railway", self.interval_seconds)
@@ -94,6 +97,7 @@ class RailwayWatcher:
             self.usage.pop(gone, None)
             world.workloads.pop((gone[0], RAILWAY, gone[1]), None)
             world.railway_errors.pop(gone, None)
+            world.railway_limited.pop(gone, None)
         # One read per token Secret per poll, however many services share it.
         secrets = sorted({(b.namespace, *b.secret) for b, _ in wanted.values()})
         tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets)), strict=True))
@@ -101,8 +105,15 @@ class RailwayWatcher:
                                          for binding, _ in wanted.values()))
         for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
             self.bindings[name] = binding
-            before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name))
-            if isinstance(result, str):
+            before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                      world.railway_limited.get(name))
+            if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
+                # Held back, not failed: the last known state stands (acting on "gone" would be
+                # a wrong action); the condition says why it is not fresher.
+                world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
+            elif isinstance(result, (str, railway.RailwayError)):
+                result = str(result)
+                world.railway_limited.pop(name, None)
                 world.workloads.pop((name[0], RAILWAY, name[1]), None)
                 world.railway_errors[name] = result
                 self.usage.pop(name, None)
@@ -114,8 +125,10 @@ class RailwayWatcher:
                     RAILWAY, name[0], name[1], replicas=replicas, ready_replicas=ready,
                     revision=instance.deployment_id)
                 world.railway_errors.pop(name, None)
+                world.railway_limited.pop(name, None)
                 self.usage[name] = usage
-            if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name)):
+            if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                          world.railway_limited.get(name)):
                 for key in keys:
                     self.evaluator.mark(key, *self.view.dependents(key))
 
@@ -128,19 +141,21 @@ class RailwayWatcher:
         return (token.strip(), None) if token is not None else (None, "the token Secret has no such key")
 
     async def _ask(self, binding: Binding, token: tuple[str | None, str | None]
-                   ) -> tuple[railway.Instance, railway.Usage] | str:
+                   ) -> tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str:
         if token[0] is None:
             return token[1] or "no token"
         client = self._client(binding.endpoint, token[0])
         try:
             instance = await client.instance(binding.environment_id, binding.service_id)
             usage = await client.usage(binding.environment_id, binding.service_id, self.clock())
+        except railway.RailwayRateLimited as limited:
+            return limited  # a partial read (instance without usage) is never taken in
         except railway.RailwayError as error:
             return str(error)
         return instance, usage
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
-        return railway.RailwayClient(endpoint, token, self._http)
+        return railway.RailwayClient(endpoint, token, self._http, self.limiter)
 
     async def close(self) -> None:
         await self._http.close()

@@ -130,3 +130,39 @@ def test_railway_http_metrics_drive_an_alert(cluster, namespace, operator_factor
         assert len(hook.delivered("/hook")) == 2
     finally:
         hook.stop()
+
+
+def test_a_429_storm_during_a_scale_up(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Every second request is refused with 429 and Retry-After: 2 while the load rises: the
+    scale-up happens once (one deploy, no step lost or doubled), the operator's request rate
+    stays within its budget, and the MonitoredService says it is rate-limited while it is."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects(railway.url)))
+    operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2", "--metrics-interval-seconds=2")
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "TargetFound", 60,
+                     "Railway service found")
+    deployments_before = len(railway.services["svc-1"].deployments)
+    railway.refuse_every, railway.retry_after = 2, 2
+    storm_started = time.monotonic()
+    load(railway, 2.0)  # 200 % of one replica: up to 3
+    reasons_seen = set()
+    while railway.services["svc-1"].replicas != 3 and time.monotonic() - storm_started < 120:
+        reasons_seen.add(condition(cluster, "msvc", namespace, "Ready").get("reason"))
+        time.sleep(1)
+    assert railway.services["svc-1"].replicas == 3, "scaled up through the storm"
+    assert "RailwayRateLimited" in reasons_seen, reasons_seen
+    assert condition(cluster, "msvc", namespace, "Ready")["status"] == "True", "rate-limited is not unavailable"
+    time.sleep(10)  # the storm goes on: nothing more to do, nothing done twice
+    assert railway.services["svc-1"].replicas == 3
+    assert len(railway.services["svc-1"].deployments) == deployments_before + 1, "one deploy for the one scale-up"
+    storm = [(at, refused) for at, refused in railway.arrivals if at >= storm_started]
+    seconds = storm[-1][0] - storm[0][0]
+    # The budget: bursts of 10, 5 per second after that; each 429 pauses the token for 2 s.
+    assert len(storm) <= 10 + 5 * seconds, (len(storm), seconds)
+    # Nothing is sent during a Retry-After pause, beyond one request already in flight when the
+    # 429 was answered (a poll and a scale may overlap).
+    in_pauses = [sum(1 for at, _ in storm if start < at < start + 1.9) for start, refused in storm if refused]
+    assert in_pauses and max(in_pauses) <= 1, in_pauses
+    railway.refuse_every = 0
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "TargetFound", 30,
+                     "no longer rate-limited")
+    assert railway.invalid == []
