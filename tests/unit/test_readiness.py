@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from controller import reasons
@@ -51,6 +53,9 @@ CASES = [
     ("msvc railway failing", "MonitoredService", MSVC_RAILWAY["spec"],
      world(secrets=RW_SECRET, railway_errors={("shop", "e/s"): "Railway refused the token (HTTP 401)"}),
      ("False", reasons.RAILWAY_UNAVAILABLE)),
+    ("msvc railway rate-limited keeps its last state", "MonitoredService", MSVC_RAILWAY["spec"],
+     dataclasses.replace(world([RAILWAY], secrets=RW_SECRET), railway_limited={("shop", "e/s"): "wait"}),
+     ("True", reasons.RAILWAY_RATE_LIMITED)),
     ("msvc railway secret missing", "MonitoredService", MSVC_RAILWAY["spec"],
      world(secrets={("shop", "rw"): None}), ("False", reasons.SECRET_NOT_FOUND)),
     ("msvc railway key missing", "MonitoredService", MSVC_RAILWAY["spec"],
