@@ -303,6 +303,41 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _railway_import(args: argparse.Namespace) -> int:
+    """Reads an environment's services from Railway and prints a policy set for them as YAML."""
+    from controller.adapters import egress
+    from controller.core import railway_import
+
+    token = os.environ.get(args.token_env, "").strip()
+    if not token:
+        print(f"error: set ${args.token_env} to a Railway API token (it is not written to the output)", file=sys.stderr)
+        return 2
+
+    async def read() -> tuple[str, list[railway_adapter.ServiceSummary]]:
+        client = egress.GuardedClient(args.allow_loopback_egress, limit=2)
+        try:
+            return await railway_adapter.RailwayClient(args.endpoint, token, client).environment(args.project, args.environment)
+        finally:
+            await client.close()
+
+    try:
+        environment, services = asyncio.run(read())
+    except railway_adapter.RailwayError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    written_endpoint = args.target_endpoint or args.endpoint
+    options = railway_import.Options(
+        project_id=args.project, environment_id=args.environment, token_secret=args.token_secret,
+        endpoint=None if written_endpoint == railway_adapter.DEFAULT_ENDPOINT else written_endpoint,
+        max_replicas=args.max_replicas)
+    documents = railway_import.manifests(services, options)
+    print(f"# capliquify railway import: environment {environment} ({args.environment}) of project {args.project},\n"
+          f"# {len(services)} service(s). The token Secret {args.token_secret} (key token) and the Secret\n"
+          f"# {options.alert_secret} (key slack-webhook) are yours to create; nothing secret is written here.")
+    print(yaml.safe_dump_all(documents, sort_keys=False), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="capliquify", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -374,6 +409,20 @@ def main(argv: list[str] | None = None) -> int:
     crds.add_argument("--chart", help="also write the CRDs into this Helm chart's crds/ folder")
     crds.add_argument("--manifests", default="manifests", help="where manifests/base/admission.yaml is written")
     crds.set_defaults(func=_crds)
+
+    railway_cli = sub.add_parser("railway", help="Railway helpers").add_subparsers(dest="railway_command", required=True)
+    importing = railway_cli.add_parser(
+        "import", help="print a MonitoredService, ScalingPolicy and AlertPolicy per service of an environment (YAML)")
+    importing.add_argument("--project", required=True, help="Railway project ID")
+    importing.add_argument("--environment", required=True, help="Railway environment ID")
+    importing.add_argument("--token-secret", default="railway-token",
+                           help="the Secret the MonitoredServices name for the token (key: token)")
+    importing.add_argument("--token-env", default="RAILWAY_TOKEN", help="environment variable holding the API token")
+    importing.add_argument("--endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT))
+    importing.add_argument("--target-endpoint", help="the endpoint the MonitoredServices name (default: --endpoint)")
+    importing.add_argument("--max-replicas", type=int, default=20, choices=range(1, 1001), metavar="1..1000")
+    importing.add_argument("--allow-loopback-egress", action="store_true", help="allow a loopback endpoint (local Railway)")
+    importing.set_defaults(func=_railway_import)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

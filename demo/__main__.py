@@ -111,6 +111,25 @@ def railway_phase(local: cluster_module.LocalCluster, simulator: railway_sim.Rai
     print(f"GraphQL documents sent: {len(simulator.documents)}, refused by the schema: {len(simulator.invalid)}")
 
 
+def railway_import_phase(local: cluster_module.LocalCluster, simulator: railway_sim.RailwaySimulator) -> None:
+    say("Railway import: capliquify railway import reads the platform's production environment (web, api, worker, "
+        "scheduler) and writes a policy set; applied as written")
+    railway_sim.add_platform_services(simulator)
+    imported = subprocess.run(
+        [sys.executable, "-m", "controller", "railway", "import", "--project", "prj-platform",
+         "--environment", "env-production", "--endpoint", simulator.url, "--allow-loopback-egress"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "RAILWAY_TOKEN": simulator.token}, cwd=REPO)
+    if imported.returncode != 0:
+        raise RuntimeError(f"railway import failed: {imported.stderr}")
+    print(f"$ capliquify railway import --project prj-platform --environment env-production  "
+          f"# {imported.stdout.count('kind: ')} objects (examples/railway/production.yaml is the same, for Railway itself)")
+    local.kubectl("create", "namespace", "railway-prod")
+    local.kubectl("create", "secret", "generic", "railway-token", "-n", "railway-prod", f"--from-literal=token={simulator.token}")
+    print(local.kubectl("apply", "-n", "railway-prod", "-f", "-", input=imported.stdout), end="")
+    local.wait_for(lambda: ready(local, "msvc", "railway-prod"), 60, "the four Railway services found")
+    print(local.kubectl("get", "msvc,scp", "-n", "railway-prod"), end="", flush=True)
+
+
 def control(app_port: int, body: dict) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{app_port}/control", data=json.dumps(body).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
@@ -156,6 +175,7 @@ def main() -> int:
     hooks = receivers.HttpReceiver()
     simulator = railway_sim.RailwaySimulator(token="demo-token").start()
     simulator.add_service("svc-api", "api", replicas=1)
+    production = railway_sim.RailwaySimulator(token="prod-token", environment_id="env-production").start()
     try:
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         local.start()
@@ -239,6 +259,7 @@ def main() -> int:
               f"{-peak_seen[1] - peak_step:.0f} s (scale-up waits for readiness, not a cooldown)")
         alerting_phase(local, app_port, hooks)
         railway_phase(local, simulator)
+        railway_import_phase(local, production)
 
         say(f"kubectl get events -n {NAMESPACE} (from the operator)")
         print(local.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "source=capliquify-operator",
@@ -261,6 +282,7 @@ def main() -> int:
         prometheus.stop()
         hooks.stop()
         simulator.stop()
+        production.stop()
         local.stop()
 
 

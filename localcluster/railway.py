@@ -55,6 +55,9 @@ class Service:
     requests_per_step: float = 600.0
     error_percent: float = 0.0  # share of 5xx answers
     deployments: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)
+    healthcheck_path: str | None = None
+    healthcheck_timeout: int | None = None
+    domains: tuple[str, ...] = ()
 
     @property
     def cpu_usage(self) -> float:
@@ -63,10 +66,11 @@ class Service:
 
 
 class RailwaySimulator:
-    def __init__(self, token: str, environment_id: str = "env-1") -> None:
+    def __init__(self, token: str, environment_id: str = "env-1", environment_name: str = "production") -> None:
         self.schema = load_schema()
         self.token = token
         self.environment_id = environment_id
+        self.environment_name = environment_name
         self.services: dict[str, Service] = {}
         self.documents: list[str] = []
         self.invalid: list[tuple[str, list[str]]] = []
@@ -86,8 +90,8 @@ class RailwaySimulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/graphql/v2"
 
-    def add_service(self, service_id: str, name: str, replicas: int = 1) -> Service:
-        service = Service(name, replicas)
+    def add_service(self, service_id: str, name: str, replicas: int = 1, **settings: typing.Any) -> Service:
+        service = Service(name, replicas, **settings)
         service.deployments.append(self._deployment(service_id))
         self.services[service_id] = service
         return service
@@ -150,7 +154,17 @@ class RailwaySimulator:
             service.deployments.append(simulator._deployment(serviceId))
             return True
 
+        def environment(_: typing.Any, __: typing.Any, id: str, projectId: str | None = None) -> dict:  # noqa: A002, N803
+            if id != simulator.environment_id:
+                raise graphql.GraphQLError("Environment not found")
+            return {"name": simulator.environment_name, "serviceInstances": {"edges": [
+                {"node": {"serviceId": service_id, "serviceName": service.name, "numReplicas": service.replicas,
+                          "healthcheckPath": service.healthcheck_path, "healthcheckTimeout": service.healthcheck_timeout,
+                          "domains": {"serviceDomains": [{"domain": d} for d in service.domains], "customDomains": []}}}
+                for service_id, service in simulator.services.items()]}}
+
         return {"serviceInstance": service_instance, "metrics": metrics, "serviceInstanceUpdate": update,
+                "environment": environment,
                 "httpDurationMetrics": http_duration, "httpMetricsGroupedByStatus": http_by_status,
                 "serviceInstanceRedeploy": redeploy}
 
@@ -228,3 +242,16 @@ class RailwaySimulator:
 
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+PLATFORM_SERVICES = (("svc-web", "web", True), ("svc-api", "api", True), ("svc-worker", "worker", False),
+                     ("svc-scheduler", "scheduler", False))
+
+
+def add_platform_services(simulator: RailwaySimulator) -> None:
+    """The platform's production environment: web, api, worker and scheduler, 3 replicas each,
+    health check /health with a 10 s timeout; web and api have public domains."""
+    for service_id, name, public in PLATFORM_SERVICES:
+        simulator.add_service(service_id, name, replicas=3, healthcheck_path="/health", healthcheck_timeout=10,
+                              domains=(f"{name}-production.up.railway.app",) if public else ())
+

@@ -63,7 +63,28 @@ query CapliquifyMetrics($environmentId: String!, $serviceId: String!, $startDate
 }
 """
 
-DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "metrics": METRICS}
+# `capliquify railway import`: every service of an environment, with what a policy set needs.
+ENVIRONMENT = """
+query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
+  environment(id: $environmentId, projectId: $projectId) {
+    name
+    serviceInstances {
+      edges {
+        node {
+          serviceId
+          serviceName
+          numReplicas
+          healthcheckPath
+          healthcheckTimeout
+          domains { serviceDomains { domain } customDomains { domain } }
+        }
+      }
+    }
+  }
+}
+"""
+
+DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "metrics": METRICS, "environment": ENVIRONMENT}
 
 
 class RailwayError(Exception):
@@ -130,6 +151,18 @@ class Instance:
     replicas: int | None
     deployment_id: str | None
     deployment_status: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSummary:
+    """One service of an environment, as `railway import` reads it."""
+
+    service_id: str
+    name: str
+    replicas: int | None
+    healthcheck_path: str | None
+    healthcheck_timeout: int | None
+    domains: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +238,32 @@ class RailwayClient:
         return Instance(name if isinstance(name, str) and name else service_id, replicas,
                         deployment_id if isinstance(deployment_id, str) else None,
                         status if isinstance(status, str) else None)
+
+    async def environment(self, project_id: str, environment_id: str) -> tuple[str, list[ServiceSummary]]:
+        """The environment's name and its services (a malformed entry is an error, not a guess)."""
+        data = (await self._call(ENVIRONMENT, {"environmentId": environment_id, "projectId": project_id})).get("environment")
+        if not isinstance(data, dict):
+            raise RailwayError(f"Railway knows no environment {environment_id} in project {project_id}")
+        edges = (data.get("serviceInstances") or {}).get("edges")
+        if not isinstance(edges, list):
+            raise RailwayError("malformed answer: serviceInstances is not a list")
+        services = []
+        for edge in edges:
+            node = edge.get("node") if isinstance(edge, dict) else None
+            if not isinstance(node, dict) or not isinstance(node.get("serviceId"), str) or not isinstance(
+                    node.get("serviceName"), str):
+                raise RailwayError("malformed answer: a service instance without id or name")
+            replicas, timeout, path = node.get("numReplicas"), node.get("healthcheckTimeout"), node.get("healthcheckPath")
+            domains: dict[str, typing.Any] = node["domains"] if isinstance(node.get("domains"), dict) else {}
+            names = tuple(d["domain"] for kind in ("customDomains", "serviceDomains") for d in domains.get(kind) or []
+                          if isinstance(d, dict) and isinstance(d.get("domain"), str))
+            services.append(ServiceSummary(
+                node["serviceId"], node["serviceName"],
+                replicas if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 0 else None,
+                path if isinstance(path, str) and path.startswith("/") else None,
+                timeout if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0 else None,
+                names))
+        return str(data.get("name") or environment_id), services
 
     async def set_replicas(self, environment_id: str, service_id: str, replicas: int) -> None:
         """Railway applies instance settings with a deploy: update, then redeploy."""

@@ -49,7 +49,6 @@ def instant(prometheus: prometheus_module.Prometheus, expr: str) -> list[dict]:
 
 def test_every_dashboard_query_returns_data(cluster, namespace, demo_stack, operator_factory, tmp_path) -> None:  # noqa: ANN001
     hooks = receivers.HttpReceiver()
-    demo_stack.start()
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(
         objects(demo_stack.prometheus.url, demo_stack.app_url, f"{hooks.url}/hook")))
     operator = operator_factory("--rate-window=10s", "--metrics-interval-seconds=2", "--alert-interval-seconds=1",

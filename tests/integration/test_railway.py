@@ -5,6 +5,9 @@ against Railway's published schema."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -13,6 +16,7 @@ import yaml
 
 from localcluster import railway as railway_sim
 from localcluster import receivers
+from tests import conftest
 
 pytestmark = pytest.mark.integration
 GROUP = "ops.capliquify.io/v1alpha1"
@@ -166,3 +170,41 @@ def test_a_429_storm_during_a_scale_up(cluster, namespace, operator_factory, rai
     cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "TargetFound", 30,
                      "no longer rate-limited")
     assert railway.invalid == []
+
+
+EXAMPLE = conftest.REPO / "examples" / "railway" / "production.yaml"
+EXAMPLE_ARGS = ("--project", "prj-platform", "--environment", "env-production",
+                "--target-endpoint", "https://backboard.railway.com/graphql/v2")
+
+
+def railway_import(simulator: railway_sim.RailwaySimulator, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAILWAY_TOKEN": simulator.token}
+    return subprocess.run([sys.executable, "-m", "controller", "railway", "import", "--endpoint", simulator.url,
+                           "--allow-loopback-egress", *args], capture_output=True, text=True, timeout=60, env=env,
+                          cwd=conftest.REPO)
+
+
+def test_railway_import_of_the_platform_environment(cluster, namespace) -> None:  # noqa: ANN001
+    """The four production services → a policy set the real API server accepts; the shipped
+    example is exactly this output (set CAPLIQUIFY_UPDATE_GOLDEN=1 to rewrite it)."""
+    simulator = railway_sim.RailwaySimulator(token="import-token", environment_id="env-production").start()
+    try:
+        railway_sim.add_platform_services(simulator)
+        result = railway_import(simulator, *EXAMPLE_ARGS)
+        assert result.returncode == 0, result.stderr
+        assert "import-token" not in result.stdout
+        assert simulator.invalid == []
+        if os.environ.get("CAPLIQUIFY_UPDATE_GOLDEN"):
+            EXAMPLE.parent.mkdir(exist_ok=True)
+            EXAMPLE.write_text(result.stdout)
+        assert result.stdout == EXAMPLE.read_text(), "examples/railway/production.yaml is not what the import writes"
+        documents = list(yaml.safe_load_all(result.stdout))
+        assert sorted((d["kind"], d["metadata"]["name"]) for d in documents) == sorted(
+            (kind, name) for name in ("web", "api", "worker", "scheduler")
+            for kind in ("MonitoredService", "ScalingPolicy", "AlertPolicy"))
+        applied = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(EXAMPLE))
+        assert applied.count("(server dry run)") == 12, applied
+        unknown = railway_import(simulator, "--project", "p", "--environment", "nope")
+        assert unknown.returncode == 1 and "Environment not found" in unknown.stderr
+    finally:
+        simulator.stop()

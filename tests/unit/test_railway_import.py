@@ -1,0 +1,82 @@
+"""`capliquify railway import`: the policy set it writes, and how it reads Railway's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from controller import cli
+from controller.adapters import egress
+from controller.adapters import railway
+from controller.core import railway_import
+
+WEB = railway.ServiceSummary("svc-web", "Web Front", 3, "/health", 30, ("web.example.com", "web.up.railway.app"))
+WORKER = railway.ServiceSummary("svc-worker", "worker", None, "/health", None, ())
+OPTIONS = railway_import.Options(project_id="p", environment_id="e")
+
+
+def test_one_service_gives_three_objects_with_railway_s_settings() -> None:
+    msvc, scp, alp = railway_import.manifests([WEB], OPTIONS)
+    assert [d["kind"] for d in (msvc, scp, alp)] == ["MonitoredService", "ScalingPolicy", "AlertPolicy"]
+    assert msvc["metadata"]["name"] == "web-front" and msvc["metadata"]["annotations"][
+        "ops.capliquify.io/railway-service-name"] == "Web Front"
+    assert msvc["spec"]["target"]["railway"] == {"projectId": "p", "environmentId": "e", "serviceId": "svc-web",
+                                                 "tokenSecretRef": {"name": "railway-token", "key": "token"}}
+    (check,) = msvc["spec"]["healthChecks"]
+    assert check["http"] == {"url": "https://web.example.com/health", "timeoutSeconds": 10}, "timeout capped at 10 s"
+    assert (check["intervalSeconds"], check["failureThreshold"], check["startPeriodSeconds"]) == (30, 3, 60)
+    assert (scp["spec"]["minReplicas"], scp["spec"]["maxReplicas"]) == (3, 20)
+    assert [m["type"] for m in scp["spec"]["metrics"]] == ["cpu", "memory", "latencyP95", "errorRate"]
+    assert alp["spec"]["serviceRef"] == "web-front"
+
+
+def test_no_domain_no_check_and_names_never_collide() -> None:
+    other = railway.ServiceSummary("svc-2", "web front!", 0, None, None, ())
+    documents = railway_import.manifests([WORKER, WEB, other], OPTIONS)
+    names = [d["metadata"]["name"] for d in documents if d["kind"] == "MonitoredService"]
+    assert names == ["web-front", "web-front-2", "worker"]
+    worker = next(d for d in documents if d["kind"] == "MonitoredService" and d["metadata"]["name"] == "worker")
+    assert "healthChecks" not in worker["spec"]
+    floors = [d["spec"]["minReplicas"] for d in documents if d["kind"] == "ScalingPolicy"]
+    assert floors == [3, 1, 1], "no count, or 0, still floors at 1"
+    assert railway_import.object_name("***") == "service"
+
+
+def test_the_written_policy_set_validates_as_the_api_server_would() -> None:
+    documents = railway_import.manifests([WEB, WORKER], OPTIONS)
+    for document in documents:
+        document["metadata"]["namespace"] = "shop"
+    assert cli.validate_documents(documents) == []
+
+
+class Canned:
+    """The guarded client's seam, answering one body: what a hostile or broken Railway may say."""
+
+    def __init__(self, body: object) -> None:
+        self.body = json.dumps(body).encode()
+
+    async def request(self, *_: object, **__: object) -> egress.Response:
+        return egress.Response(200, self.body, False)
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"data": {"environment": None}}, "knows no environment"),
+    ({"data": {"environment": {"serviceInstances": {"edges": "many"}}}}, "not a list"),
+    ({"data": {"environment": {"serviceInstances": {"edges": [{"node": {"serviceName": "x"}}]}}}}, "without id"),
+])
+def test_a_malformed_environment_is_refused(body: object, message: str) -> None:
+    client = railway.RailwayClient("http://railway", "t", Canned(body))  # type: ignore[arg-type]
+    with pytest.raises(railway.RailwayError, match=message):
+        asyncio.run(client.environment("p", "e"))
+
+
+def test_odd_fields_are_dropped_not_trusted() -> None:
+    body = {"data": {"environment": {"name": "production", "serviceInstances": {"edges": [{"node": {
+        "serviceId": "s", "serviceName": "api", "numReplicas": True, "healthcheckPath": "health",
+        "healthcheckTimeout": -1, "domains": {"serviceDomains": [{"domain": 5}, {"domain": "api.up.railway.app"}]}}}]}}}}
+    client = railway.RailwayClient("http://railway", "t", Canned(body))  # type: ignore[arg-type]
+    name, (service,) = asyncio.run(client.environment("p", "e"))
+    assert name == "production"
+    assert service == railway.ServiceSummary("s", "api", None, None, None, ("api.up.railway.app",))
