@@ -63,6 +63,31 @@ query CapliquifyMetrics($environmentId: String!, $serviceId: String!, $startDate
 }
 """
 
+# What a poll asks, in one request: the instance and everything its metrics need.
+POLL = """
+query CapliquifyPoll($environmentId: String!, $serviceId: String!, $startDate: DateTime!, $endDate: DateTime!) {
+  serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
+    serviceName
+    numReplicas
+    latestDeployment { id status }
+  }
+  metrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+          measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB], sampleRateSeconds: 30) {
+    measurement
+    values { ts value }
+  }
+  httpDurationMetrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                      endDate: $endDate, stepSeconds: 60) {
+    samples { ts p95 }
+  }
+  httpMetricsGroupedByStatus(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                             endDate: $endDate, stepSeconds: 60) {
+    statusCode
+    samples { ts value }
+  }
+}
+"""
+
 # `capliquify railway import`: every service of an environment, with what a policy set needs.
 ENVIRONMENT = """
 query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
@@ -84,7 +109,8 @@ query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
 }
 """
 
-DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "metrics": METRICS, "environment": ENVIRONMENT}
+DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "metrics": METRICS, "poll": POLL,
+             "environment": ENVIRONMENT}
 
 
 class RailwayError(Exception):
@@ -226,7 +252,18 @@ class RailwayClient:
         return typing.cast(dict[str, typing.Any], body["data"])
 
     async def instance(self, environment_id: str, service_id: str) -> Instance:
-        data = (await self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id})).get("serviceInstance")
+        answer = await self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id})
+        return self._instance_from(answer.get("serviceInstance"), environment_id, service_id)
+
+    async def poll(self, environment_id: str, service_id: str, now: datetime.datetime) -> tuple[Instance, Usage]:
+        """The instance and its usage in one request (one spend of the token's budget; and a
+        rate limit cannot leave a poll with one half and not the other)."""
+        answer = await self._call(POLL, {"environmentId": environment_id, "serviceId": service_id,
+                                         **_window(now)})
+        return self._instance_from(answer.get("serviceInstance"), environment_id, service_id), _usage_of(answer)
+
+    @staticmethod
+    def _instance_from(data: object, environment_id: str, service_id: str) -> Instance:
         if not isinstance(data, dict):
             raise RailwayError(f"Railway knows no service {service_id} in environment {environment_id}")
         deployment = data.get("latestDeployment")
@@ -270,16 +307,23 @@ class RailwayClient:
         await self._call(SET_REPLICAS, {"environmentId": environment_id, "serviceId": service_id, "replicas": replicas})
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
-        def stamp(moment: datetime.datetime) -> str:
-            return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return _usage_of(await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
+                                                    **_window(now)}))
 
-        results = await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
-                                             "startDate": stamp(now - datetime.timedelta(minutes=5)), "endDate": stamp(now)})
-        metrics = results.get("metrics")
-        if not isinstance(metrics, list):
-            raise RailwayError("malformed answer: metrics is not a list")
-        latency, errors, http_at = http_from(results.get("httpDurationMetrics"), results.get("httpMetricsGroupedByStatus"))
-        return dataclasses.replace(usage_from(metrics), latency_p95=latency, error_rate=errors, http_sampled_at=http_at)
+
+def _window(now: datetime.datetime) -> dict[str, str]:
+    def stamp(moment: datetime.datetime) -> str:
+        return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return {"startDate": stamp(now - datetime.timedelta(minutes=5)), "endDate": stamp(now)}
+
+
+def _usage_of(results: typing.Mapping[str, typing.Any]) -> Usage:
+    metrics = results.get("metrics")
+    if not isinstance(metrics, list):
+        raise RailwayError("malformed answer: metrics is not a list")
+    latency, errors, http_at = http_from(results.get("httpDurationMetrics"), results.get("httpMetricsGroupedByStatus"))
+    return dataclasses.replace(usage_from(metrics), latency_p95=latency, error_rate=errors, http_sampled_at=http_at)
 
 
 def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usage:

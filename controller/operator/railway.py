@@ -1,7 +1,7 @@
 """Railway services in the operator's world: polled, scaled, and their usage as metrics.
 
-Every interval each MonitoredService with a Railway target is asked about (one instance and
-one metrics query per distinct service); the answer becomes a workload of kind "Railway" in
+Every interval each MonitoredService with a Railway target is asked about (one request per
+distinct service: its instance and its metrics together); the answer becomes a workload of kind "Railway" in
 the view's world (readiness, replicas, scaling read it like a Deployment), a failure becomes
 a RailwayUnavailable reason. Scaling a Railway service goes through the same scaler, with
 this class as its scale target for kind "Railway".
@@ -146,10 +146,9 @@ class RailwayWatcher:
             return token[1] or "no token"
         client = self._client(binding.endpoint, token[0])
         try:
-            instance = await client.instance(binding.environment_id, binding.service_id)
-            usage = await client.usage(binding.environment_id, binding.service_id, self.clock())
+            instance, usage = await client.poll(binding.environment_id, binding.service_id, self.clock())
         except railway.RailwayRateLimited as limited:
-            return limited  # a partial read (instance without usage) is never taken in
+            return limited
         except railway.RailwayError as error:
             return str(error)
         return instance, usage

@@ -153,6 +153,7 @@ def test_a_429_storm_during_a_scale_up(cluster, namespace, operator_factory, rai
         reasons_seen.add(condition(cluster, "msvc", namespace, "Ready").get("reason"))
         time.sleep(1)
     assert railway.services["svc-1"].replicas == 3, "scaled up through the storm"
+    scaled_after = time.monotonic() - storm_started
     assert "RailwayRateLimited" in reasons_seen, reasons_seen
     assert condition(cluster, "msvc", namespace, "Ready")["status"] == "True", "rate-limited is not unavailable"
     time.sleep(10)  # the storm goes on: nothing more to do, nothing done twice
@@ -162,6 +163,8 @@ def test_a_429_storm_during_a_scale_up(cluster, namespace, operator_factory, rai
     seconds = storm[-1][0] - storm[0][0]
     # The budget: bursts of 10, 5 per second after that; each 429 pauses the token for 2 s.
     assert len(storm) <= 10 + 5 * seconds, (len(storm), seconds)
+    print(f"429 storm: scaled to 3 after {scaled_after:.0f} s; {len(storm)} requests in {seconds:.0f} s, "
+          f"{sum(1 for _, refused in storm if refused)} refused")
     # Nothing is sent during a Retry-After pause, beyond one request already in flight when the
     # 429 was answered (a poll and a scale may overlap).
     in_pauses = [sum(1 for at, _ in storm if start < at < start + 1.9) for start, refused in storm if refused]
