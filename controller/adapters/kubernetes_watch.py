@@ -30,6 +30,7 @@ READ_TIMEOUT_SECONDS = 330  # silence longer than the server's own end of the wa
 CONNECT_TIMEOUT_SECONDS = 10
 MAX_LINE_BYTES = 16 * 1024 * 1024  # etcd's object limit is 1.5 MB; anything far beyond is not an event
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+MIN_STREAM_SECONDS = 1.0
 
 BUILTIN_PATHS = {
     "Deployment": "/apis/apps/v1", "StatefulSet": "/apis/apps/v1",
@@ -121,8 +122,11 @@ class Watcher:
             try:
                 if version is None:
                     version = await relist()
+                started = asyncio.get_running_loop().time()
                 version = await self._stream(kind, namespace, version, on_event)
                 failures = 0
+                if asyncio.get_running_loop().time() - started < MIN_STREAM_SECONDS:
+                    await asyncio.sleep(MIN_STREAM_SECONDS)  # a server that ends every watch at once is not hammered
             except Gone as gone:
                 logger.info("watch of %s in %s: %s; listing again", kind, namespace or "all namespaces", gone)
                 self.on_restart(kind, "gone")
@@ -145,7 +149,11 @@ class Watcher:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_SECONDS,
                                         sock_read=READ_TIMEOUT_SECONDS)
         url = str(self.configuration.host).rstrip("/") + path(kind, namespace)
-        async with self.session().get(url, params=params, headers=self._headers(), timeout=timeout) as response:
+        # A kubeconfig's tls-server-name is the name the API server's certificate is checked against.
+        extra: dict[str, typing.Any] = {}
+        if getattr(self.configuration, "tls_server_name", None):
+            extra["server_hostname"] = self.configuration.tls_server_name
+        async with self.session().get(url, params=params, headers=self._headers(), timeout=timeout, **extra) as response:
             if response.status == 410:
                 raise Gone("410 Gone")
             if response.status != 200:

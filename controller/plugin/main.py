@@ -26,11 +26,10 @@ class Cluster:
         self.client = kubernetes.client.ApiClient(configuration)
         self.custom: typing.Any = kubernetes.client.CustomObjectsApi(self.client)
         try:
-            _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-            chosen = next((c for c in kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)[0]
-                           if c["name"] == context), active) if context else active
+            contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
+            chosen = next((c for c in contexts if c["name"] == context), active) if context else active
             self.default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
-        except (kubernetes.config.ConfigException, StopIteration):
+        except kubernetes.config.ConfigException:
             self.default_namespace = "default"
 
     def list(self, short_name: str, namespace: str | None) -> list[dict[str, typing.Any]]:
