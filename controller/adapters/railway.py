@@ -25,14 +25,36 @@ DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
 BODY_LIMIT = 4 * 1024 * 1024
 
-INSTANCE = """
-query CapliquifyServiceInstance($environmentId: String!, $serviceId: String!) {
+# The selections the documents below share, so that a poll asks exactly what the separate
+# queries ask.
+_INSTANCE_FIELDS = """
   serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
     serviceName
     numReplicas
     latestDeployment { id status }
+  }"""
+# Everything the service's metrics need: cpu and memory against their limits, and Railway's
+# own HTTP metrics (p95 latency in ms, request counts by status code).
+_USAGE_FIELDS = """
+  metrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+          measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB], sampleRateSeconds: 30) {
+    measurement
+    values { ts value }
   }
-}
+  httpDurationMetrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                      endDate: $endDate, stepSeconds: 60) {
+    samples { ts p95 }
+  }
+  httpMetricsGroupedByStatus(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
+                             endDate: $endDate, stepSeconds: 60) {
+    statusCode
+    samples { ts value }
+  }"""
+_WINDOW_VARIABLES = "$environmentId: String!, $serviceId: String!, $startDate: DateTime!, $endDate: DateTime!"
+
+INSTANCE = f"""
+query CapliquifyServiceInstance($environmentId: String!, $serviceId: String!) {{{_INSTANCE_FIELDS}
+}}
 """
 
 SET_REPLICAS = """
@@ -42,50 +64,15 @@ mutation CapliquifySetReplicas($environmentId: String!, $serviceId: String!, $re
 }
 """
 
-# One request a poll for everything the service's metrics need: cpu and memory against their
-# limits, and Railway's own HTTP metrics (p95 latency in ms, request counts by status code).
-METRICS = """
-query CapliquifyMetrics($environmentId: String!, $serviceId: String!, $startDate: DateTime!, $endDate: DateTime!) {
-  metrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-          measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB], sampleRateSeconds: 30) {
-    measurement
-    values { ts value }
-  }
-  httpDurationMetrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-                      endDate: $endDate, stepSeconds: 60) {
-    samples { ts p95 }
-  }
-  httpMetricsGroupedByStatus(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-                             endDate: $endDate, stepSeconds: 60) {
-    statusCode
-    samples { ts value }
-  }
-}
+METRICS = f"""
+query CapliquifyMetrics({_WINDOW_VARIABLES}) {{{_USAGE_FIELDS}
+}}
 """
 
 # What a poll asks, in one request: the instance and everything its metrics need.
-POLL = """
-query CapliquifyPoll($environmentId: String!, $serviceId: String!, $startDate: DateTime!, $endDate: DateTime!) {
-  serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
-    serviceName
-    numReplicas
-    latestDeployment { id status }
-  }
-  metrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-          measurements: [CPU_USAGE, CPU_LIMIT, MEMORY_USAGE_GB, MEMORY_LIMIT_GB], sampleRateSeconds: 30) {
-    measurement
-    values { ts value }
-  }
-  httpDurationMetrics(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-                      endDate: $endDate, stepSeconds: 60) {
-    samples { ts p95 }
-  }
-  httpMetricsGroupedByStatus(environmentId: $environmentId, serviceId: $serviceId, startDate: $startDate,
-                             endDate: $endDate, stepSeconds: 60) {
-    statusCode
-    samples { ts value }
-  }
-}
+POLL = f"""
+query CapliquifyPoll({_WINDOW_VARIABLES}) {{{_INSTANCE_FIELDS}{_USAGE_FIELDS}
+}}
 """
 
 # `capliquify railway import`: every service of an environment, with what a policy set needs.

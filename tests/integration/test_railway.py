@@ -211,3 +211,28 @@ def test_railway_import_of_the_platform_environment(cluster, namespace) -> None:
         assert unknown.returncode == 1 and "Environment not found" in unknown.stderr
     finally:
         simulator.stop()
+
+
+def test_a_railway_service_is_health_checked_continuously(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Railway checks health only at deploy time; the operator checks the service's URL all the
+    time, through the same checker and egress guard as any other service."""
+    from localcluster import hostile
+
+    service = hostile.HostileServer(hostile.http_reply(b"ok", content_type="text/plain"))
+    try:
+        documents = objects(railway.url)
+        documents[1]["spec"]["healthChecks"] = [{"name": "health", "http": {"url": f"{service.url}/health",
+                                                                            "timeoutSeconds": 2},
+                                                 "intervalSeconds": 2, "failureThreshold": 2}]
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(documents[:2]))
+        operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2")
+        cluster.wait_for(lambda: get(cluster, "msvc", namespace).get("status", {}).get("health") == "Healthy", 60,
+                         "the Railway service is Healthy")
+        service.reply = hostile.http_reply(b"down", status="503 Service Unavailable", content_type="text/plain")
+        cluster.wait_for(lambda: get(cluster, "msvc", namespace).get("status", {}).get("health") == "Unhealthy", 30,
+                         "the Railway service is Unhealthy while Railway still says SUCCESS")
+        check = get(cluster, "msvc", namespace)["status"]["checks"][0]
+        assert check["healthy"] is False and "503" in check["message"]
+        assert condition(cluster, "msvc", namespace, "Ready")["reason"] == "TargetFound"
+    finally:
+        service.close()
