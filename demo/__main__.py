@@ -125,6 +125,9 @@ def railway_import_phase(local: cluster_module.LocalCluster, simulator: railway_
           f"# {imported.stdout.count('kind: ')} objects (examples/railway/production.yaml is the same, for Railway itself)")
     local.kubectl("create", "namespace", "railway-prod")
     local.kubectl("create", "secret", "generic", "railway-token", "-n", "railway-prod", f"--from-literal=token={simulator.token}")
+    # The AlertPolicies' Slack channel: a closed loopback port here (nothing leaves the machine).
+    local.kubectl("create", "secret", "generic", "alert-channels", "-n", "railway-prod",
+                  "--from-literal=slack-webhook=http://127.0.0.1:9/slack")
     print(local.kubectl("apply", "-n", "railway-prod", "-f", "-", input=imported.stdout), end="")
     local.wait_for(lambda: ready(local, "msvc", "railway-prod"), 60, "the four Railway services found")
     print(local.kubectl("get", "msvc,scp", "-n", "railway-prod"), end="", flush=True)
