@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml
 	@echo "==> Python environment in $(VENV) (the package and its test tools; about a minute the first time)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --disable-pip-version-check --upgrade pip
-	@# editable_mode=compat: a plain path entry (the default mode warns about the source folder on every install)
-	@$(PIP) install -q --disable-pip-version-check --no-warn-script-location --config-settings editable_mode=compat -e ".[test]"
+	@# PYTHONWARNINGS: setuptools' editable build warns about the source folder on every install
+	@PYTHONWARNINGS=ignore $(PIP) install -q --disable-pip-version-check --no-warn-script-location -e ".[test]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
