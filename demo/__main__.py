@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -168,6 +169,23 @@ def capliquify_status(local: cluster_module.LocalCluster) -> str:
     return result.stdout + result.stderr
 
 
+def dashboard_queries(prometheus: prometheus_module.Prometheus) -> None:
+    """Every query of the shipped Grafana dashboards, run against this demo's Prometheus (which
+    scrapes the operator): how many return data."""
+    from controller import dashboards  # the SDK is a dev/test dependency, installed by make
+
+    say(f"The shipped dashboards' queries against this Prometheus ({prometheus.url})")
+    empty, total = [], 0
+    for name in dashboards.DASHBOARDS:
+        for expr in dashboards.queries(json.loads(dashboards.render(name))):
+            total += 1
+            url = f"{prometheus.url}/api/v1/query?{urllib.parse.urlencode({'query': dashboards.concrete(expr, namespace=NAMESPACE)})}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                if not json.load(response)["data"]["result"]:
+                    empty.append(f"{name}: {expr}")
+    print(f"{total - len(empty)} of {total} return data" + "".join(f"\n  no data: {e}" for e in empty), flush=True)
+
+
 def main() -> int:
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="capliquify-demo-"))
     local = cluster_module.LocalCluster(workdir / "cluster")
@@ -271,6 +289,7 @@ def main() -> int:
         print(local.kubectl("get", "capliquify", "-A"), end="", flush=True)
         say("kubectl capliquify status -A")
         print(capliquify_status(local), end="", flush=True)
+        dashboard_queries(prometheus)
         return 0
     except Exception as error:  # noqa: BLE001 - show the logs that explain it
         print(f"demo failed: {error}", file=sys.stderr)
