@@ -29,27 +29,31 @@ OPERATOR = "and on (instance, job) capliquify_leader"  # the operator's own proc
 RATE = "$__rate_interval"
 DIRECTORY = pathlib.Path(__file__).resolve().parents[1] / "charts" / "capliquify-operator" / "dashboards"
 
-Panel = typing.Union[timeseries_builder.Panel, stat_builder.Panel, statetimeline_builder.Panel]
-
 
 def query(expr: str, legend: str = "") -> prometheus_builder.Dataquery:
     built = prometheus_builder.Dataquery().expr(expr).datasource(DATASOURCE)
     return built.legend_format(legend) if legend else built
 
 
+PanelT = typing.TypeVar("PanelT", timeseries_builder.Panel, statetimeline_builder.Panel)
+
+
+def _with_targets(panel: PanelT, queries: typing.Sequence[prometheus_builder.Dataquery]) -> PanelT:
+    """Each query as a target with its own refId (A, B, ...), as Grafana requires."""
+    for ref, target in zip("ABCDEFGH", queries, strict=False):
+        panel = panel.with_target(target.ref_id(ref))
+    return panel
+
+
 def timeseries(title: str, unit: str, description: str, *queries: prometheus_builder.Dataquery,
                width: int = 8) -> timeseries_builder.Panel:
     panel = timeseries_builder.Panel().title(title).unit(unit).description(description).datasource(DATASOURCE)
-    for ref, target in zip("ABCDEFGH", queries, strict=False):
-        panel = panel.with_target(target.ref_id(ref))
-    return panel.height(8).span(width)
+    return _with_targets(panel, queries).height(8).span(width)
 
 
 def timeline(title: str, description: str, *queries: prometheus_builder.Dataquery) -> statetimeline_builder.Panel:
     panel = statetimeline_builder.Panel().title(title).description(description).datasource(DATASOURCE)
-    for ref, target in zip("ABCDEFGH", queries, strict=False):
-        panel = panel.with_target(target.ref_id(ref))
-    return panel.height(8).span(24)
+    return _with_targets(panel, queries).height(8).span(24)
 
 
 def _datasource_variable() -> dashboard_builder.DatasourceVariable:
