@@ -112,7 +112,8 @@ def _run(args: argparse.Namespace) -> int:
     view = view_module.View()
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
-                                           config.railway_interval_seconds, config.allow_loopback_checks)
+                                           config.railway_interval_seconds, config.allow_loopback_checks,
+                                           leading=elector.leading)
     scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
     # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other I/O.
     query_client = egress.GuardedClient(config.allow_loopback_checks, limit=8)
@@ -130,7 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, metric_sources,
                                   leading=elector.leading)
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
-                               kubernetes_rollback.KubernetesRollback(api_client, write),
+                               railway_module.RollbackTargets(
+                                   kubernetes_rollback.KubernetesRollback(api_client, write), railway),
                                scaler.read_service_metrics)
     probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,

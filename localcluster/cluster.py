@@ -29,8 +29,10 @@ AUDIT_POLICY = {
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
     "rules": [
-        # Writes only: the tests count them per user to prove a quiet steady state.
+        # Writes: the tests count them per user to prove a quiet steady state.
         {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        # And reads of Secrets (metadata only: never their data), to count how often tokens are read.
+        {"level": "Metadata", "verbs": ["get"], "resources": [{"group": "", "resources": ["secrets"]}]},
         {"level": "None"},
     ],
 }

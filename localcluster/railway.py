@@ -1,15 +1,25 @@
 """A local Railway: a GraphQL server that validates every document against Railway's
 published schema (`localcluster/railway_schema/`, MIT, origin in its LICENSE; graphql-core) and simulates the state the
-operator reads and changes: service instances (replicas, deployments) and their metrics.
+operator reads and changes: service instances (replicas, per region when `regions` is set),
+their deployments (statuses, `canRollback`, rollbacks) and their metrics.
 
 Documents that do not validate are answered with GraphQL errors, as Railway would, and
 recorded in `invalid` so tests can assert there were none. POST /control sets a service's
-CPU demand (`loadVcpu`, spread over its replicas) and memory usage.
+CPU demand (`loadVcpu`, spread over its replicas), memory usage, HTTP latency and errors,
+starts a deployment (`deploy`: its status and the error rate its code answers with) or
+moves the latest deployment to a status (`deploymentStatus`).
+
+Deployments as Railway keeps them: the newest is `latestDeployment` whatever its status; a
+deployment that succeeds replaces the active one (which becomes REMOVED) and its code is what
+answers (`errorPercent`); one that FAILED leaves the active one serving; a rollback is a new
+deployment of an earlier one's code. Only deployments that once succeeded can be rolled back to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import datetime
 import gzip
 import json
 import pathlib
@@ -58,6 +68,8 @@ class Service:
     healthcheck_path: str | None = None
     healthcheck_timeout: int | None = None
     domains: tuple[str, ...] = ()
+    regions: dict[str, int] = dataclasses.field(default_factory=dict)  # {}: legacy single region
+    pending_regions: dict[str, int] | None = None
 
     @property
     def cpu_usage(self) -> float:
@@ -81,6 +93,11 @@ class RailwaySimulator:
         self.refuse_every = 0
         self.retry_after = 2
         self.arrivals: list[tuple[float, bool]] = []
+        # Every deploymentRollback executed: (time, service id, deployment rolled back to). The
+        # answer to one can be held back `rollback_answer_delay` seconds after it took effect
+        # (a caller that dies meanwhile never learns it succeeded).
+        self.rollbacks: list[tuple[float, str, str]] = []
+        self.rollback_answer_delay = 0.0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -92,12 +109,41 @@ class RailwaySimulator:
 
     def add_service(self, service_id: str, name: str, replicas: int = 1, **settings: typing.Any) -> Service:
         service = Service(name, replicas, **settings)
-        service.deployments.append(self._deployment(service_id))
+        if service.regions:
+            service.replicas = sum(service.regions.values())
         self.services[service_id] = service
+        self._deploy(service_id, "SUCCESS", service.error_percent)
         return service
 
-    def _deployment(self, service_id: str) -> dict[str, typing.Any]:
-        return {"id": str(uuid.uuid4()), "status": "SUCCESS", "serviceId": service_id, "createdAt": time.time()}
+    def _deploy(self, service_id: str, status: str, error_percent: float, rollback_of: str | None = None
+                ) -> dict[str, typing.Any]:
+        service = self.services[service_id]
+        deployment = {"id": str(uuid.uuid4()), "status": status, "serviceId": service_id, "createdAt": time.time(),
+                      "canRollback": False, "errorPercent": error_percent, "rollbackOf": rollback_of}
+        service.deployments.append(deployment)
+        if status == "SUCCESS":
+            self._activate(service, deployment)
+        return deployment
+
+    @staticmethod
+    def _activate(service: Service, deployment: dict[str, typing.Any]) -> None:
+        for other in service.deployments:
+            if other is not deployment and other["status"] == "SUCCESS":
+                other["status"] = "REMOVED"
+        deployment["status"], deployment["canRollback"] = "SUCCESS", True
+        service.error_percent = deployment["errorPercent"]
+
+    @staticmethod
+    def _meta(service: Service) -> dict[str, typing.Any]:
+        """The deployment manifest as Railway's CLI reads it: per-region counts when the service
+        has regions, else only the legacy count."""
+        deploy: dict[str, typing.Any] = {"numReplicas": service.replicas}
+        if service.regions:
+            deploy["multiRegionConfig"] = {region: {"numReplicas": n} for region, n in service.regions.items()}
+        return {"serviceManifest": {"deploy": deploy}}
+
+    def _active(self, service: Service) -> dict[str, typing.Any]:
+        return next((d for d in reversed(service.deployments) if d["status"] == "SUCCESS"), service.deployments[-1])
 
     # -- resolvers (graphql-core's default resolver calls these with info and the arguments) --
     def _instance(self, environmentId: str, serviceId: str) -> Service:  # noqa: N803 - GraphQL names
@@ -112,7 +158,27 @@ class RailwaySimulator:
             service = simulator._instance(environmentId, serviceId)
             latest = service.deployments[-1]
             return {"serviceName": service.name, "numReplicas": service.replicas,
-                    "latestDeployment": {"id": latest["id"], "status": latest["status"]}}
+                    "latestDeployment": {"id": latest["id"], "status": latest["status"],
+                                         "meta": simulator._meta(service)}}
+
+        def deployments(_: typing.Any, __: typing.Any, input: dict, first: int | None = None,  # noqa: A002
+                        **___: typing.Any) -> dict:
+            service = simulator._instance(input.get("environmentId") or "", input.get("serviceId") or "")
+            newest = list(reversed(service.deployments))[:first or 100]
+            return {"edges": [{"cursor": d["id"], "node": {
+                "id": d["id"], "status": d["status"], "canRollback": d["canRollback"],
+                "createdAt": datetime.datetime.fromtimestamp(d["createdAt"], datetime.timezone.utc).isoformat()}}
+                for d in newest], "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}}
+
+        def rollback(_: typing.Any, __: typing.Any, id: str) -> bool:  # noqa: A002
+            found = [(service_id, d) for service_id, service in simulator.services.items()
+                     for d in service.deployments if d["id"] == id]
+            if not found or not found[0][1]["canRollback"]:
+                raise graphql.GraphQLError("Deployment cannot be rolled back to")
+            service_id, target = found[0]
+            simulator._deploy(service_id, "SUCCESS", target["errorPercent"], rollback_of=id)
+            simulator.rollbacks.append((time.monotonic(), service_id, id))
+            return True
 
         def metrics(_: typing.Any, __: typing.Any, measurements: list[str], startDate: typing.Any,  # noqa: N803
                     environmentId: str | None = None, serviceId: str | None = None, **___: typing.Any) -> list:
@@ -145,13 +211,18 @@ class RailwaySimulator:
             service = simulator._instance(environmentId, serviceId)
             if input.get("numReplicas") is not None:
                 service.pending_replicas = int(input["numReplicas"])
+            if input.get("multiRegionConfig") is not None:
+                service.pending_regions = _regions(service.regions, input["multiRegionConfig"])
             return True
 
         def redeploy(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str) -> bool:  # noqa: N803
             service = simulator._instance(environmentId, serviceId)
             if service.pending_replicas is not None:
                 service.replicas, service.pending_replicas = service.pending_replicas, None
-            service.deployments.append(simulator._deployment(serviceId))
+            if service.pending_regions is not None:
+                service.regions, service.pending_regions = service.pending_regions, None
+                service.replicas = sum(service.regions.values())
+            simulator._deploy(serviceId, "SUCCESS", simulator._active(service)["errorPercent"])
             return True
 
         def environment(_: typing.Any, __: typing.Any, id: str, projectId: str | None = None) -> dict:  # noqa: A002, N803
@@ -166,7 +237,7 @@ class RailwaySimulator:
         return {"serviceInstance": service_instance, "metrics": metrics, "serviceInstanceUpdate": update,
                 "environment": environment,
                 "httpDurationMetrics": http_duration, "httpMetricsGroupedByStatus": http_by_status,
-                "serviceInstanceRedeploy": redeploy}
+                "serviceInstanceRedeploy": redeploy, "deployments": deployments, "deploymentRollback": rollback}
 
     # -- HTTP ------------------------------------------------------------------------------
     async def _graphql(self, request: web.Request) -> web.Response:
@@ -199,8 +270,12 @@ class RailwaySimulator:
             return graphql.default_field_resolver(root, info, **args)
 
         with self._lock:
+            rollbacks = len(self.rollbacks)
             result = graphql.execute(self.schema, document, variable_values=body.get("variables") or {},
                                      field_resolver=resolve)
+            rolled_back = len(self.rollbacks) > rollbacks
+        if rolled_back and self.rollback_answer_delay:
+            await asyncio.sleep(self.rollback_answer_delay)
         payload: dict[str, typing.Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]
@@ -213,11 +288,20 @@ class RailwaySimulator:
         service.memory_usage_gb = float(body.get("memoryGb", service.memory_usage_gb))
         service.p95_ms = float(body.get("p95Ms", service.p95_ms))
         service.error_percent = float(body.get("errorPercent", service.error_percent))
-        return web.json_response({"ok": True})
+        with self._lock:
+            if "deploy" in body:
+                deploy = body["deploy"]
+                self._deploy(body["serviceId"], deploy.get("status", "SUCCESS"),
+                             float(deploy.get("errorPercent", self._active(service)["errorPercent"])))
+            if "deploymentStatus" in body:
+                latest = service.deployments[-1]
+                if body["deploymentStatus"] == "SUCCESS":
+                    self._activate(service, latest)
+                else:
+                    latest["status"] = body["deploymentStatus"]
+        return web.json_response({"ok": True, "latestDeployment": service.deployments[-1]["id"]})
 
     def start(self) -> "RailwaySimulator":
-        import asyncio
-
         ready = threading.Event()
 
         def serve() -> None:
@@ -238,10 +322,28 @@ class RailwaySimulator:
 
     def stop(self) -> None:
         if self._loop is not None and self._runner is not None:
-            import asyncio
-
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _regions(current: dict[str, int], config: typing.Any) -> dict[str, int]:
+    """A multiRegionConfig merged over the current regions, as Railway applies one: a region
+    mapped to null is removed; anything malformed is refused (never half applied)."""
+    if not isinstance(config, dict):
+        raise graphql.GraphQLError("multiRegionConfig must be an object")
+    merged = dict(current)
+    for region, entry in config.items():
+        if entry is None:
+            merged.pop(region, None)
+            continue
+        count = entry.get("numReplicas") if isinstance(entry, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 50:
+            raise graphql.GraphQLError(f"invalid numReplicas for region {region}")
+        merged[region] = count
+    merged = {region: n for region, n in merged.items() if n > 0}
+    if sum(merged.values()) > 50:
+        raise graphql.GraphQLError("a maximum of 50 total replicas is supported across all regions")
+    return merged
 
 
 PLATFORM_SERVICES = (("svc-web", "web", True), ("svc-api", "api", True), ("svc-worker", "worker", False),

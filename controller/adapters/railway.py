@@ -1,4 +1,5 @@
-"""Railway's public GraphQL API: read a service instance and its metrics, set its replicas.
+"""Railway's public GraphQL API: read a service instance and its metrics, set its replicas
+(per region when it runs in several), roll a failed deployment back.
 
 Through the guarded client (adapters/egress.py), every request within a total deadline. Every document
 sent is one of the constants below; a unit test validates each against Railway's published
@@ -19,6 +20,7 @@ import typing
 import aiohttp
 
 from controller.adapters import egress
+from controller.core import railway_regions
 from controller.core import ratelimit
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
@@ -31,7 +33,7 @@ _INSTANCE_FIELDS = """
   serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
     serviceName
     numReplicas
-    latestDeployment { id status }
+    latestDeployment { id status meta }
   }"""
 # Everything the service's metrics need: cpu and memory against their limits, and Railway's
 # own HTTP metrics (p95 latency in ms, request counts by status code).
@@ -61,6 +63,33 @@ SET_REPLICAS = """
 mutation CapliquifySetReplicas($environmentId: String!, $serviceId: String!, $replicas: Int!) {
   serviceInstanceUpdate(environmentId: $environmentId, serviceId: $serviceId, input: {numReplicas: $replicas})
   serviceInstanceRedeploy(environmentId: $environmentId, serviceId: $serviceId)
+}
+"""
+
+# Several regions: the whole merged map, as Railway's CLI (`railway scale`) sends it, then the
+# deploy that applies it. serviceInstanceUpdate touches this one service only; an environment
+# patch (environmentPatchCommit) would be a document against the environment's whole config,
+# whose schema the published GraphQL schema does not carry (nothing could validate it here).
+SET_REGIONS = """
+mutation CapliquifySetRegions($environmentId: String!, $serviceId: String!, $multiRegionConfig: JSON!) {
+  serviceInstanceUpdate(environmentId: $environmentId, serviceId: $serviceId,
+                        input: {multiRegionConfig: $multiRegionConfig})
+  serviceInstanceRedeploy(environmentId: $environmentId, serviceId: $serviceId)
+}
+"""
+
+# The rollout guard: a service's recent deployments, and a rollback to one of them.
+DEPLOYMENTS = """
+query CapliquifyDeployments($environmentId: String!, $serviceId: String!) {
+  deployments(first: 20, input: {environmentId: $environmentId, serviceId: $serviceId}) {
+    edges { node { id status canRollback createdAt } }
+  }
+}
+"""
+
+ROLLBACK = """
+mutation CapliquifyRollback($id: String!) {
+  deploymentRollback(id: $id)
 }
 """
 
@@ -96,12 +125,17 @@ query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
 }
 """
 
-DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "metrics": METRICS, "poll": POLL,
-             "environment": ENVIRONMENT}
+DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "set_regions": SET_REGIONS, "metrics": METRICS,
+             "poll": POLL, "environment": ENVIRONMENT, "deployments": DEPLOYMENTS, "rollback": ROLLBACK}
+FAILED_STATUSES = frozenset({"FAILED", "CRASHED"})  # a deployment that failed outright
 
 
 class RailwayError(Exception):
     """A request that did not succeed; the text is stable (it may end up in a condition)."""
+
+
+class RailwayTokenRefused(RailwayError):
+    """Railway refused the token (401/403): it may have been rotated."""
 
 
 class RailwayRateLimited(RailwayError):
@@ -164,6 +198,7 @@ class Instance:
     replicas: int | None
     deployment_id: str | None
     deployment_status: str | None
+    regions: typing.Mapping[str, int] = dataclasses.field(default_factory=dict)  # {} : one region
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +257,7 @@ class RailwayClient:
         if response.truncated:
             raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
         if status in (401, 403):
-            raise RailwayError(f"Railway refused the token (HTTP {status})")
+            raise RailwayTokenRefused(f"Railway refused the token (HTTP {status})")
         try:
             body = json.loads(response.body)
         except (ValueError, UnicodeDecodeError):
@@ -261,7 +296,8 @@ class RailwayClient:
         name, deployment_id, status = data.get("serviceName"), deployment.get("id"), deployment.get("status")
         return Instance(name if isinstance(name, str) and name else service_id, replicas,
                         deployment_id if isinstance(deployment_id, str) else None,
-                        status if isinstance(status, str) else None)
+                        status if isinstance(status, str) else None,
+                        railway_regions.from_meta(deployment.get("meta")))
 
     async def environment(self, project_id: str, environment_id: str) -> tuple[str, list[ServiceSummary]]:
         """The environment's name and its services (a malformed entry is an error, not a guess)."""
@@ -289,13 +325,54 @@ class RailwayClient:
                 names))
         return str(data.get("name") or environment_id), services
 
-    async def set_replicas(self, environment_id: str, service_id: str, replicas: int) -> None:
-        """Railway applies instance settings with a deploy: update, then redeploy."""
-        await self._call(SET_REPLICAS, {"environmentId": environment_id, "serviceId": service_id, "replicas": replicas})
+    async def set_replicas(self, environment_id: str, service_id: str, replicas: int,
+                           regions: typing.Mapping[str, int] | None = None) -> None:
+        """Railway applies instance settings with a deploy: update, then redeploy. With several
+        regions the count goes per region (`regions`, the whole map), never to numReplicas,
+        which would fold them into one."""
+        ids = {"environmentId": environment_id, "serviceId": service_id}
+        if regions:
+            await self._call(SET_REGIONS, {**ids, "multiRegionConfig": {
+                region: {"numReplicas": count} for region, count in sorted(regions.items())}})
+        else:
+            await self._call(SET_REPLICAS, {**ids, "replicas": replicas})
+
+    async def rollback(self, environment_id: str, service_id: str, failed_id: str) -> str:
+        """Roll the failed deployment back to the newest earlier one Railway can roll back to;
+        its id, or "" when the failed one is no longer the newest (a rollback, ours or anyone's,
+        or a new deploy came after it: nothing to do, so a repeated intent never rolls back twice)."""
+        answer = await self._call(DEPLOYMENTS, {"environmentId": environment_id, "serviceId": service_id})
+        deployments = _deployments(answer.get("deployments"))
+        if not deployments or deployments[0]["id"] != failed_id:
+            return ""
+        earlier = next((d for d in deployments[1:] if d["canRollback"] is True), None)
+        if earlier is None:
+            raise RailwayError(f"no deployment before {failed_id} can be rolled back to")
+        await self._call(ROLLBACK, {"id": earlier["id"]})
+        return str(earlier["id"])
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
         return _usage_of(await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
                                                     **_window(now)}))
+
+
+def _deployments(connection: typing.Any) -> list[dict[str, typing.Any]]:
+    """Newest first (by createdAt, whatever order the answer came in); a malformed entry is an
+    error, not a guess (the newest must be known for certain before rolling back)."""
+    edges = connection.get("edges") if isinstance(connection, dict) else None
+    if not isinstance(edges, list):
+        raise RailwayError("malformed answer: deployments is not a list")
+    found = []
+    for edge in edges:
+        node = edge.get("node") if isinstance(edge, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str) or not isinstance(node.get("createdAt"), str):
+            raise RailwayError("malformed answer: a deployment without id or creation time")
+        try:
+            created = datetime.datetime.fromisoformat(node["createdAt"].replace("Z", "+00:00"))
+        except ValueError:
+            raise RailwayError("malformed answer: a deployment's creation time is not a time") from None
+        found.append({**node, "created": created if created.tzinfo else created.replace(tzinfo=datetime.timezone.utc)})
+    return sorted(found, key=lambda d: d["created"], reverse=True)
 
 
 def _window(now: datetime.datetime) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The rollout guard: judge a Deployment's current revision and decide on a rollback.
 
 A new revision is Progressing until it is fully available (then Analyzing for
-`analysis.windowSeconds`, then Healthy) or until its progress deadline passes (Failed).
+`analysis.windowSeconds`, then Healthy) or until its progress deadline passes (Failed); a
+revision its platform reports failed outright (Railway's FAILED/CRASHED) fails at once.
 During analysis, error rate, p95 latency and health are held against the limits. A failed
 revision is rolled back once (`rolledBackRevisions`), never when it is itself the product
 of a rollback (`rollbackRevisions`), never while the Deployment is paused. The intent is
@@ -33,6 +34,9 @@ class DeploymentView:
     observed_generation: int
     paused: bool
     deadline_exceeded: bool  # the Deployment's own Progressing=False/ProgressDeadlineExceeded
+    # The platform says the revision failed outright (a Railway deployment FAILED or CRASHED):
+    # it fails while rolling out or under analysis, without waiting for a deadline or a window.
+    failure: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -109,7 +113,9 @@ def judge(
             state.update(phase=PROGRESSING, reason=f"revision {revision} rolling out")
 
     phase = state.get("phase")
-    if phase == PROGRESSING:
+    if phase in (PROGRESSING, ANALYZING) and deployment.failure is not None:
+        state.update(phase=FAILED, reason=f"revision {revision} {deployment.failure}")
+    elif phase == PROGRESSING:
         started = _parse(state.get("startedAt")) or now
         if deployment.deadline_exceeded or (
             not deployment.complete and now - started > datetime.timedelta(seconds=spec.progressDeadlineSeconds)

@@ -21,6 +21,8 @@ the result is named in the reason:
 5. **step limit** — Pods/Percent policies per period from the count at the period's start
    (every change within the period counted, as HPA does), picked by selectPolicy.
 6. **bounds** — minReplicas/maxReplicas.
+7. **platform** — what the target's platform allows whatever the policy says (a Railway
+   service: at most 50 replicas across its regions, at least one per region it runs in).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import typing
 
 from controller import reasons
 from controller.api import scalingpolicy as api
+from controller.core import world
 
 MetricKey = tuple[str, str | None]  # (type, custom name)
 
@@ -439,14 +442,26 @@ def bound(spec: api.ScalingPolicySpec, desired: int, proposal: Proposal) -> Stag
     return Stage("bounds", desired)
 
 
+def platform_limit(limits: world.ReplicaLimits | None, desired: int) -> Stage:
+    """Stage 7: the target platform's own floor and cap (the policy cannot ask past them)."""
+    if limits is not None and limits.cap is not None and desired > limits.cap:
+        return Stage("platform", limits.cap, limits.cap_why)
+    if limits is not None and desired < limits.floor:
+        return Stage("platform", limits.floor, limits.floor_why)
+    return Stage("platform", desired)
+
+
 def _conditions(
     spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], stages: typing.Sequence[Stage], current: int
 ) -> tuple[tuple[str, str, str], tuple[str, str, str], str | None]:
     """ScalingActive and ScalingLimited (HPA-compatible), and advice when stuck at max."""
-    final = stages[-1]
+    platform, final = stages[-1], stages[-2]  # the platform's stage, then the policy's bounds
     limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     recommendation = None
-    if final.limit and final.limit.startswith("maxReplicas"):
+    if platform.limit:
+        limited = ("True", "TooManyReplicas" if platform.desired < final.desired else "TooFewReplicas",
+                   f"the platform binds: {platform.limit}")
+    elif final.limit and final.limit.startswith("maxReplicas"):
         limited = ("True", "TooManyReplicas", f"the desired replica count is more than the maximum {spec.maxReplicas}")
         pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
         recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
@@ -482,9 +497,10 @@ def decide(
     state: State,
     now: datetime.datetime,
     ready: int | None = None,
+    limits: world.ReplicaLimits | None = None,
 ) -> Outcome:
     """`current` is the workload's replica count (spec), `ready` how many of its pods are
-    ready (None: all of them)."""
+    ready (None: all of them), `limits` what its platform allows."""
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
     history = demand_history(spec, views, state, ready_now, now)
@@ -494,13 +510,14 @@ def decide(
     cooled, able = cool_down(spec, stabilized.desired, current, state, now)
     stepped = step_limit(spec, cooled.desired, current, state.events, now)
     bounded = bound(spec, stepped.desired, proposal)
-    stages = (Stage("proposal", proposal.replicas), stabilized, cooled, stepped, bounded)
+    allowed = platform_limit(limits, bounded.desired)
+    stages = (Stage("proposal", proposal.replicas), stabilized, cooled, stepped, bounded, allowed)
     active, limited, recommendation = _conditions(spec, views, stages, current)
 
-    desired = bounded.desired
+    desired = allowed.desired
     binding = [s for s in stages if s.limit]
     # The stage that set the final count speaks; a stage whose limit a later one undid does not.
-    speaking = next((s for s in reversed(binding) if s.desired == desired or s is bounded), None)
+    speaking = next((s for s in reversed(binding) if s.desired == desired or s in (bounded, allowed)), None)
     limited_by = f"{speaking.name}: {speaking.limit}" if speaking else None
     direction = "Up" if desired > current else "Down" if desired < current else "Hold"
     if direction == "Hold" and limited_by:

@@ -18,6 +18,16 @@ class Container:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReplicaLimits:
+    """What a workload's platform allows whatever a policy asks, and why (said in status)."""
+
+    floor: int = 0
+    cap: int | None = None
+    floor_why: str = ""
+    cap_why: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Workload:
     """A Deployment or StatefulSet as the core needs it."""
 
@@ -36,6 +46,8 @@ class Workload:
     uid: str = ""
     containers: tuple[Container, ...] = ()
     selector: selectors.Selector = selectors.Selector()  # spec.selector: its pods, for the metrics API
+    failure: str | None = None  # its platform reports the current revision failed outright
+    limits: ReplicaLimits | None = None  # its platform's floor and cap on replicas
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """MonitoredService guardian: operator-side health checks and the rollout guard.
 
 Health checks run on a heap of due times with bounded concurrency; their verdicts live in
-memory and reach status only on transitions. The rollout guard judges each Deployment
-target every tick with the pure core and rolls back through the kubectl-equivalent patch,
-after its intent is in status (so a restart neither loses nor repeats it).
+memory and reach status only on transitions. The rollout guard judges each target that can
+be rolled back (a Deployment, a Railway service) every tick with the pure core and rolls back
+through its rollback target (kubectl's `rollout undo`, Railway's deploymentRollback), after
+its intent is in status (so a restart neither loses nor repeats it).
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ import time
 import typing
 import zlib
 
-import kubernetes
-
 from controller import reasons
 from controller.adapters import http_check
-from controller.adapters import kubernetes_rollback
 from controller.api import alertpolicy
 from controller.api import monitoredservice as api
 from controller.core import conditions
@@ -30,11 +28,11 @@ from controller.core import health
 from controller.core import rollout
 from controller.core import scaling
 from controller.core import status as status_module
+from controller.core import targets
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import view as view_module
 from controller.operator import heartbeat
-from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -55,9 +53,19 @@ class ServiceHealth:
 RETAINED_OUTCOMES_SECONDS = 6 * 3600  # the longest burn-rate window
 
 
+class RollbackTarget(typing.Protocol):
+    """Rolls a workload's failed revision back (operator/railway.RollbackTargets)."""
+
+    errors: tuple[type[Exception], ...]  # what a failed rollback raises
+
+    def supports(self, kind: str) -> bool: ...
+
+    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str: ...
+
+
 class Guard:
     def __init__(
-        self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: kubernetes_rollback.KubernetesRollback,
+        self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: RollbackTarget,
         read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
     ) -> None:
@@ -215,11 +223,12 @@ class Guard:
             if not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
                 continue
             spec = self.view.valid(key, api.MonitoredServiceSpec)
-            if spec is None or spec.target.kubernetes is None:
+            if spec is None:
                 continue
-            if spec.target.kubernetes.kind != "Deployment":
+            workload_key = targets.of_service(key[1], spec, None).workload_key
+            if not self.rollbacks.supports(workload_key[1]):
                 continue
-            workload = self.view.world.workload(key[1], "Deployment", spec.target.kubernetes.name)
+            workload = self.view.world.workloads.get(workload_key)
             if workload is not None and workload.revision is not None:
                 candidates.append((key, obj, spec, workload))
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
@@ -236,7 +245,7 @@ class Guard:
             revision=workload.revision, replicas=workload.replicas or 0, updated=workload.updated_replicas,
             available=workload.available_replicas, generation=workload.generation,
             observed_generation=workload.observed_generation, paused=workload.paused,
-            deadline_exceeded=workload.deadline_exceeded)
+            deadline_exceeded=workload.deadline_exceeded, failure=workload.failure)
         current = (obj.get("status") or {}).get("rollout") or {}
         previous = self.verdicts.get(key)
         # The only writer of status.rollout is this guard: its memory is never behind status.
@@ -252,24 +261,30 @@ class Guard:
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
         changed = previous is None or previous.status != verdict.status or previous.condition != verdict.condition
         self.verdicts[key] = verdict
+        event = verdict.event
         if verdict.rollback is not None:
-            # Intent first: status must say pendingRollback before the Deployment is touched.
+            # Intent first: status must say pendingRollback before the target is touched.
             if current.get("pendingRollback") != verdict.rollback:
                 if not await self.evaluator.reconcile_now(key):
                     return
+            if event is not None:
+                # Announced once the intent is in status, before the call: a process that dies
+                # during the call has still said what it started (its successor only finishes it).
+                await self.evaluator.post_event(obj, status_module.EventSpec(*event), now)
+                event = None
             try:
-                to_revision = await pools.run(pools.ACTUATION, self.rollbacks.rollback, key[1], workload.name, verdict.rollback)
-            except (kubernetes.client.ApiException, kubernetes_rollback.RollbackError) as error:
+                to_revision = await self.rollbacks.rollback(workload.kind, key[1], workload.name, verdict.rollback)
+            except self.rollbacks.errors as error:
                 logger.warning("rollback of %s failed: %s", key, error)
                 await self.evaluator.post_event(obj, status_module.EventSpec(
                     "Warning", reasons.ROLLBACK_FAILED, f"revision {verdict.rollback}: {error}"), now)
                 return
             if to_revision:
                 metrics.ROLLBACKS.inc()
-                logger.info("rolled back %s/%s from revision %s to %s", key[1], workload.name, verdict.rollback,
-                            to_revision)
-        if verdict.event is not None:
-            await self.evaluator.post_event(obj, status_module.EventSpec(*verdict.event), now)
+                logger.info("rolled back %s %s/%s from revision %s to %s", workload.kind, key[1], workload.name,
+                            verdict.rollback, to_revision)
+        if event is not None:
+            await self.evaluator.post_event(obj, status_module.EventSpec(*event), now)
         if changed:
             self.evaluator.mark(key)
 

@@ -1,10 +1,16 @@
-"""Railway services in the operator's world: polled, scaled, and their usage as metrics.
+"""Railway services in the operator's world: polled, scaled, rolled back, their usage as metrics.
 
 Every interval each MonitoredService with a Railway target is asked about (one request per
 distinct service: its instance and its metrics together); the answer becomes a workload of kind "Railway" in
-the view's world (readiness, replicas, scaling read it like a Deployment), a failure becomes
-a RailwayUnavailable reason. Scaling a Railway service goes through the same scaler, with
-this class as its scale target for kind "Railway".
+the view's world (readiness, replicas, scaling and the rollout guard read it like a
+Deployment: its latest deployment is its revision, FAILED/CRASHED a failure, Railway's replica
+cap and one replica per region its limits), a failure becomes a RailwayUnavailable reason.
+Scaling and rolling back a Railway service go through the same scaler and guard, with this
+module's targets for kind "Railway".
+
+A token Secret is read once and kept, shared by every service that names it: read again when
+the MonitoredService names another Secret, when Railway refuses the token, and at the latest
+after TOKEN_TTL_SECONDS (the operator may only `get` Secrets, so it cannot watch one change).
 """
 
 from __future__ import annotations
@@ -13,16 +19,19 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import time
 import typing
 
 import kubernetes
 
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_rollback
 from controller.adapters import kubernetes_scale
 from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.api import monitoredservice as api
+from controller.core import railway_regions
 from controller.core import readiness
 from controller.core import scaling
 from controller.core import sources
@@ -37,6 +46,7 @@ logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
 RAILWAY = targets.RAILWAY_KIND  # the workload kind a Railway service goes by in the world
 LIMITED = "Railway is rate-limiting this token; polls resume when it allows"
+TOKEN_TTL_SECONDS = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +63,22 @@ class Binding:
 class RailwayWatcher:
     def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
                  default_endpoint: str, interval_seconds: float = 15.0, allow_loopback: bool = False,
-                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow) -> None:
+                 clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+                 leading: typing.Callable[[], bool] = lambda: True,
+                 monotonic: typing.Callable[[], float] = time.monotonic) -> None:
         self.view, self.evaluator, self.api = view, evaluator, api_
         self.default_endpoint = default_endpoint
         self.interval_seconds = interval_seconds
         self.clock = clock
         self.bindings: dict[tuple[str, str], Binding] = {}  # (namespace, "<env>/<service>")
         self.usage: dict[tuple[str, str], railway.Usage] = {}
+        self.weights: dict[tuple[str, str], dict[str, int]] = {}  # the proportion scaling keeps
+        self.leading, self.monotonic = leading, monotonic
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (namespace, Secret, key) -> (token, read at)
+        self.token_reads = 0
+        # Rollbacks this process made: (namespace, name, failed deployment). Until a poll shows
+        # the deployment it produced, a repeated intent costs no request.
+        self._rolled_back: set[tuple[str, str, str]] = set()
         # Railway calls have a pool of connections of their own: a slow tenant endpoint cannot
         # hold what status writes or other sources need.
         self._http = egress.GuardedClient(allow_loopback, limit=8)
@@ -98,8 +117,10 @@ class RailwayWatcher:
             world.workloads.pop((gone[0], RAILWAY, gone[1]), None)
             world.railway_errors.pop(gone, None)
             world.railway_limited.pop(gone, None)
-        # One read per token Secret per poll, however many services share it.
+            self.weights.pop(gone, None)
         secrets = sorted({(b.namespace, *b.secret) for b, _ in wanted.values()})
+        for stale in [ref for ref in self._tokens if ref not in secrets]:
+            self._tokens.pop(stale)  # no service names it any more
         tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets)), strict=True))
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
                                          for binding, _ in wanted.values()))
@@ -119,26 +140,60 @@ class RailwayWatcher:
                 self.usage.pop(name, None)
             else:
                 instance, usage = result
-                replicas = instance.replicas if instance.replicas is not None else 1
-                ready = replicas if instance.deployment_status == "SUCCESS" else 0
-                world.workloads[(name[0], RAILWAY, name[1])] = world_module.Workload(
-                    RAILWAY, name[0], name[1], replicas=replicas, ready_replicas=ready,
-                    revision=instance.deployment_id)
+                world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
                 world.railway_errors.pop(name, None)
                 world.railway_limited.pop(name, None)
                 self.usage[name] = usage
+                self._observe_regions(name, instance.regions)
             if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
                           world.railway_limited.get(name)):
                 for key in keys:
                     self.evaluator.mark(key, *self.view.dependents(key))
 
+    @staticmethod
+    def _workload(name: tuple[str, str], instance: railway.Instance) -> world_module.Workload:
+        """A Railway service as the core sees a workload; its latest deployment is its revision."""
+        replicas = sum(instance.regions.values()) if instance.regions else (
+            instance.replicas if instance.replicas is not None else 1)
+        succeeded = instance.deployment_status == "SUCCESS"
+        failed = instance.deployment_status in railway.FAILED_STATUSES
+        return world_module.Workload(
+            RAILWAY, name[0], name[1], replicas=replicas, ready_replicas=replicas if succeeded else 0,
+            revision=instance.deployment_id, updated_replicas=replicas if succeeded else 0,
+            available_replicas=replicas if succeeded else 0,
+            failure=f"deployment {instance.deployment_status}" if failed else None,
+            limits=railway_regions.limits(instance.regions))
+
+    def _observe_regions(self, name: tuple[str, str], observed: typing.Mapping[str, int]) -> None:
+        """Keeps the proportion between regions that scaling preserves: the counts first seen,
+        kept while what Railway shows is what that proportion gives (our own scales, or a poll
+        from before one); counts set by someone else become the new proportion. So rounding
+        at small counts never drifts it (2:1 scaled to 5 is 3 + 2, to 50 it is 33 + 17)."""
+        weights = self.weights.get(name)
+        if not observed:
+            self.weights.pop(name, None)
+        elif weights is None or railway_regions.distribute(weights, sum(observed.values())) != dict(observed):
+            self.weights[name] = dict(observed)
+
     async def _token(self, namespace: str, name: str, key: str) -> tuple[str | None, str | None]:
-        """(token, None) or (None, why not)."""
+        """(token, None) or (None, why not): read once and kept (see the module's text); a
+        Secret or key that is missing is not kept, so it is found on the next poll once made."""
+        known = self._tokens.get((namespace, name, key))
+        if known is not None and self.monotonic() - known[1] < TOKEN_TTL_SECONDS:
+            return known[0], None
+        self.token_reads += 1
         try:
             token = await pools.run(pools.KUBE, self.api.secret_value, namespace, name, key)
         except kubernetes.client.ApiException as error:
             return None, f"cannot read the token Secret: {error.status} {error.reason}"
-        return (token.strip(), None) if token is not None else (None, "the token Secret has no such key")
+        if token is None:
+            return None, "the token Secret has no such key"
+        self._tokens[(namespace, name, key)] = (token.strip(), self.monotonic())
+        return token.strip(), None
+
+    def _refused(self, binding: Binding) -> None:
+        """Railway refused the token: the Secret may have been rotated; read it afresh."""
+        self._tokens.pop((binding.namespace, *binding.secret), None)
 
     async def _ask(self, binding: Binding, token: tuple[str | None, str | None]
                    ) -> tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str:
@@ -149,6 +204,9 @@ class RailwayWatcher:
             instance, usage = await client.poll(binding.environment_id, binding.service_id, self.clock())
         except railway.RailwayRateLimited as limited:
             return limited
+        except railway.RailwayTokenRefused as error:
+            self._refused(binding)
+            return str(error)
         except railway.RailwayError as error:
             return str(error)
         return instance, usage
@@ -175,18 +233,43 @@ class RailwayWatcher:
                 ("latencyP95", None): sample(usage.latency_p95, usage.http_sampled_at),
                 ("errorRate", None): sample(usage.error_rate, usage.http_sampled_at)}
 
-    async def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
+    async def _client_for(self, namespace: str, name: str) -> tuple[Binding, railway.RailwayClient]:
         binding = self.bindings.get((namespace, name))
         if binding is None:
             raise railway.RailwayError(f"Railway service {name} is not known yet")
-        token = await pools.run(pools.KUBE, self.api.secret_value, binding.namespace, *binding.secret) or ""
-        await self._client(binding.endpoint, token.strip()).set_replicas(binding.environment_id, binding.service_id, replicas)
+        token, problem = await self._token(binding.namespace, *binding.secret)
+        if token is None:
+            raise railway.RailwayError(problem or "no token")
+        return binding, self._client(binding.endpoint, token)
+
+    async def set_replicas(self, namespace: str, name: str, replicas: int) -> int:
+        binding, client = await self._client_for(namespace, name)
+        per_region = railway_regions.distribute(self.weights.get((namespace, name)) or {}, replicas)
+        try:
+            await client.set_replicas(binding.environment_id, binding.service_id, replicas, per_region)
+        except railway.RailwayTokenRefused:
+            self._refused(binding)
+            raise
         # Railway has no watch: the next poll confirms it; until then the scaler must not act
         # on the old count (it would step twice).
         key = (namespace, RAILWAY, name)
         if key in self.view.world.workloads:
             self.view.world.workloads[key] = dataclasses.replace(self.view.world.workloads[key], replicas=replicas)
         return replicas
+
+    async def rollback(self, namespace: str, name: str, failed_id: str) -> str:
+        """Roll the failed deployment back (the adapter checks it is still the newest, so a
+        repeated intent after a restart does nothing); the deployment rolled back to, or ""."""
+        if (namespace, name, failed_id) in self._rolled_back:
+            return ""
+        if not self.leading():
+            raise railway.RailwayError("not the leader: no Railway call")
+        binding, client = await self._client_for(namespace, name)
+        to = await client.rollback(binding.environment_id, binding.service_id, failed_id)
+        self._rolled_back.add((namespace, name, failed_id))
+        if len(self._rolled_back) > 1000:
+            self._rolled_back = {(namespace, name, failed_id)}
+        return to
 
 
 class RailwaySource:
@@ -212,6 +295,26 @@ class RailwaySource:
                 sample = known.get(request.metric) or scaling.Sample(None, None)
             samples.setdefault(request.owner, {})[request.metric] = sample
         return samples
+
+
+class RollbackTargets:
+    """The rollout guard's targets: a Deployment `rollout undo`-exact, a Railway service through
+    deploymentRollback."""
+
+    errors: tuple[type[Exception], ...] = (kubernetes.client.ApiException, kubernetes_rollback.RollbackError,
+                                           railway.RailwayError)
+
+    def __init__(self, kubernetes_target: kubernetes_rollback.KubernetesRollback, railway_watcher: RailwayWatcher) -> None:
+        self.kubernetes, self.railway = kubernetes_target, railway_watcher
+
+    @staticmethod
+    def supports(kind: str) -> bool:
+        return kind in ("Deployment", RAILWAY)
+
+    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
+        if kind == RAILWAY:
+            return await self.railway.rollback(namespace, name, failed_revision)
+        return await pools.run(pools.ACTUATION, self.kubernetes.rollback, namespace, name, failed_revision)
 
 
 class ScaleTargets:

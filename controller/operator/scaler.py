@@ -198,7 +198,8 @@ class Scaler:
         now = self.clock()
         current_status = obj.get("status") or {}
         state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
-        outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas)
+        outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas,
+                                 limits=workload.limits)
         self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history,
                                                seen=scaling.seen_after(state, outcome.metrics))
 

@@ -82,9 +82,8 @@ def test_railway_service_is_watched_and_scaled(cluster, namespace, operator_fact
     assert len(railway.services["svc-1"].deployments) == 3, "each replica change is applied by one deploy"
     assert railway.invalid == [] and len(railway.documents) > 10
 
-    # A revoked token: Ready=False with Railway's answer, and a Warning.
-    cluster.kubectl("patch", "secret", "railway", "-n", namespace, "--type=merge", "-p",
-                    json.dumps({"stringData": {"token": "revoked"}}))
+    # Railway revokes the token: Ready=False with Railway's answer, and a Warning.
+    railway.token = "rotated"
     cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "RailwayUnavailable", 60,
                      "RailwayUnavailable")
     assert condition(cluster, "msvc", namespace, "Ready")["message"] == \

@@ -93,3 +93,61 @@ def test_the_token_never_goes_to_a_refused_address(endpoint, expected) -> None: 
     with pytest.raises(railway_adapter.RailwayError, match="egress policy") as refused:
         ask(endpoint, "t0ken", lambda client: client.instance("env-1", "svc-1"), allow_loopback=False)
     assert expected in str(refused.value)
+
+
+def control(railway, **body) -> dict:  # noqa: ANN001, ANN003
+    import json
+    import urllib.request
+    request = urllib.request.Request(f"http://127.0.0.1:{railway.port}/control", method="POST",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def test_a_failed_deployment_is_rolled_back_once_to_the_newest_that_can_be(railway) -> None:  # noqa: ANN001
+    good = railway.services["svc-1"].deployments[-1]["id"]
+    control(railway, serviceId="svc-1", deploy={"status": "SUCCESS", "errorPercent": 1})
+    better = railway.services["svc-1"].deployments[-1]["id"]
+    failed = control(railway, serviceId="svc-1", deploy={"status": "FAILED", "errorPercent": 50})["latestDeployment"]
+
+    async def scenario(client):  # noqa: ANN001, ANN202
+        first = await client.rollback("env-1", "svc-1", failed)
+        again = await client.rollback("env-1", "svc-1", failed)  # the same intent once more: nothing
+        return first, again, await client.instance("env-1", "svc-1")
+
+    first, again, after = ask(railway.url, "t0ken", scenario)
+    assert (first, again) == (better, "") and good != better
+    assert [r[2] for r in railway.rollbacks] == [better]
+    assert after.deployment_status == "SUCCESS" and after.deployment_id not in (failed, better)
+    assert railway.services["svc-1"].error_percent == 1  # the code of the deployment rolled back to
+    assert railway.invalid == []
+
+
+def test_no_deployment_to_roll_back_to_is_an_error(railway) -> None:  # noqa: ANN001
+    first = railway.services["svc-1"].deployments[-1]
+    first["canRollback"] = False
+    failed = control(railway, serviceId="svc-1", deploy={"status": "CRASHED"})["latestDeployment"]
+    with pytest.raises(railway_adapter.RailwayError, match="can be rolled back to"):
+        ask(railway.url, "t0ken", lambda client: client.rollback("env-1", "svc-1", failed))
+    assert railway.rollbacks == []
+
+
+def test_malformed_deployments_are_never_guessed_at() -> None:
+    for answer in (None, {"edges": "x"}, {"edges": [{"node": {"id": "a"}}]},
+                   {"edges": [{"node": {"id": "a", "createdAt": "yesterday"}}]}):
+        with pytest.raises(railway_adapter.RailwayError, match="malformed"):
+            railway_adapter._deployments(answer)
+
+
+def test_several_regions_are_scaled_per_region(railway) -> None:  # noqa: ANN001
+    railway.add_service("svc-2", "web", regions={"us-west2": 2, "europe-west4": 1})
+
+    async def scenario(client):  # noqa: ANN001, ANN202
+        before = await client.instance("env-1", "svc-2")
+        await client.set_replicas("env-1", "svc-2", 6, {"us-west2": 4, "europe-west4": 2})
+        return before, await client.instance("env-1", "svc-2")
+
+    before, after = ask(railway.url, "t0ken", scenario)
+    assert before.regions == {"us-west2": 2, "europe-west4": 1} and before.replicas == 3
+    assert after.regions == {"us-west2": 4, "europe-west4": 2} and after.replicas == 6
+    assert railway.invalid == []

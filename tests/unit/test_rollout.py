@@ -106,3 +106,39 @@ def test_restart_during_analysis_resumes_the_window() -> None:
     verdict = step(SPEC, persisted, deploy("2"), 60, rollout.Analysis(30, 100, "Healthy"))
     assert verdict.rollback == "2"
     assert step(SPEC, verdict.status, deploy("2"), 61).event is None
+
+
+def failed(revision: str, status: str) -> rollout.DeploymentView:
+    """A Railway-style revision its platform reports failed outright."""
+    return rollout.DeploymentView(revision=revision, replicas=1, updated=0, available=0, generation=0,
+                                  observed_generation=0, paused=False, deadline_exceeded=False,
+                                  failure=f"deployment {status}")
+
+
+def test_a_revision_that_fails_outright_is_rolled_back_at_once() -> None:
+    state = step(SPEC, {}, deploy("1"), 0).status
+    verdict = step(SPEC, state, failed("2", "FAILED"), 5)  # long before the 60 s deadline
+    assert verdict.rollback == "2" and verdict.status["phase"] == "RolledBack"
+    assert verdict.event[1] == "RolledBack" and "deployment FAILED" in verdict.event[2]
+
+
+def test_a_revision_that_crashes_under_analysis_is_rolled_back_before_the_window_ends() -> None:
+    state = step(SPEC, {}, deploy("1"), 0).status
+    state = step(SPEC, state, deploy("2"), 10).status
+    assert state["phase"] == "Analyzing"
+    verdict = step(SPEC, state, failed("2", "CRASHED"), 20)
+    assert verdict.rollback == "2" and "deployment CRASHED" in verdict.status["reason"]
+
+
+def test_a_healthy_revision_that_crashes_later_is_not_a_failed_rollout() -> None:
+    state = step(SPEC, {}, deploy("1"), 0).status
+    verdict = step(SPEC, state, failed("1", "CRASHED"), 500)
+    assert verdict.rollback is None and verdict.status["phase"] == "Healthy"
+
+
+def test_a_failed_rollback_product_is_not_rolled_back_again() -> None:
+    state = step(SPEC, {}, deploy("1"), 0).status
+    state = step(SPEC, state, failed("2", "FAILED"), 5).status
+    verdict = step(SPEC, state, failed("3", "FAILED"), 15)  # what the rollback produced fails too
+    assert verdict.rollback is None and verdict.status["rollbackRevisions"] == ["3"]
+    assert "is a rollback" in verdict.status["reason"]

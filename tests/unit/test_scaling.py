@@ -8,6 +8,7 @@ import pytest
 
 from controller.api import scalingpolicy as api
 from controller.core import scaling
+from controller.core import world
 
 T0 = datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.timezone.utc)
 NOW = T0 + datetime.timedelta(hours=1)
@@ -215,8 +216,34 @@ def test_period_start_counts_changes_in_both_directions() -> None:
 
 def test_every_stage_is_reported() -> None:
     outcome = scaling.decide(spec(maxReplicas=6), 4, samples(cpu=350, latency=1), state(), NOW)
-    assert [s.name for s in outcome.stages] == ["proposal", "stabilization", "cooldown", "step limit", "bounds"]
+    assert [s.name for s in outcome.stages] == ["proposal", "stabilization", "cooldown", "step limit", "bounds",
+                                                "platform"]
     assert outcome.limited_by == "bounds: maxReplicas 6"
+
+
+RAILWAY_LIMITS = world.ReplicaLimits(floor=2, cap=50, floor_why="one replica per region (2 regions)",
+                                     cap_why="Railway runs at most 50 replicas across all regions")
+
+
+def test_the_platform_cap_binds_and_status_says_so() -> None:
+    outcome = scaling.decide(spec(maxReplicas=80), 40, samples(cpu=140, latency=1), state(), NOW, limits=RAILWAY_LIMITS)
+    assert outcome.desired == 50 and outcome.direction == "Up"
+    assert outcome.limited_by == "platform: Railway runs at most 50 replicas across all regions"
+    assert outcome.scaling_limited == ("True", "TooManyReplicas",
+                                       "the platform binds: Railway runs at most 50 replicas across all regions")
+
+
+def test_the_platform_floor_keeps_every_region() -> None:
+    outcome = scaling.decide(spec(minReplicas=1), 3, samples(cpu=1, latency=1), state(), NOW, limits=RAILWAY_LIMITS)
+    assert outcome.desired == 2 and outcome.limited_by == "platform: one replica per region (2 regions)"
+    assert outcome.scaling_limited[:2] == ("True", "TooFewReplicas")
+    held = scaling.decide(spec(minReplicas=1), 2, samples(cpu=1, latency=1), state(), NOW, limits=RAILWAY_LIMITS)
+    assert held.direction == "Hold"
+
+
+def test_no_platform_limit_within_them() -> None:
+    outcome = scaling.decide(spec(), 4, samples(cpu=90, latency=1), state(), NOW, limits=RAILWAY_LIMITS)
+    assert outcome.desired == 6 and outcome.limited_by is None
 
 
 def test_custom_metric_by_name() -> None:
