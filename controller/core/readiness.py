@@ -18,6 +18,7 @@ from controller.api import common
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
 from controller.core import conditions
+from controller.core import railway_target
 from controller.core import world as world_module
 
 
@@ -105,33 +106,10 @@ def monitored_service(namespace: str, spec: SpecInput, world: world_module.World
     problem = _secret_problem(railway.tokenSecretRef, namespace, world, "Railway token")
     if problem:
         return Assessment(fields, (_ready(False, *problem),), _MSVC_INITIAL)
-    found, ready = _railway_judgement(namespace, railway, world)
+    found, ready = railway_target.judge(namespace, railway, world)
     if found is not None:
         fields["replicas"] = {"desired": found.replicas, "ready": found.ready_replicas}
     return Assessment(fields, (ready,), _MSVC_INITIAL)
-
-
-def railway_name(railway: monitoredservice.RailwayTarget) -> str:
-    """The workload name a Railway service goes by in the world: environment and service."""
-    return f"{railway.environmentId}/{railway.serviceId}"
-
-
-def _railway_judgement(
-    namespace: str, railway: monitoredservice.RailwayTarget, world: world_module.World
-) -> tuple[world_module.Workload | None, conditions.ConditionChange]:
-    name = railway_name(railway)
-    error = world.railway_errors.get((namespace, name))
-    found = world.workload(namespace, "Railway", name)
-    if error is not None:
-        return None, _ready(False, reasons.RAILWAY_UNAVAILABLE, f"Railway service {railway.serviceId}: {error}")
-    if found is None:
-        return None, conditions.ConditionChange(reasons.READY, "Unknown", reasons.AWAITING_OBSERVATION,
-                                                f"waiting for Railway to answer about service {railway.serviceId}")
-    limited = world.railway_limited.get((namespace, name))
-    if limited is not None:
-        return found, _ready(True, reasons.RAILWAY_RATE_LIMITED,
-                             f"Railway service {railway.serviceId} found; last known state kept: {limited}")
-    return found, _ready(True, reasons.TARGET_FOUND, f"Railway service {railway.serviceId} found")
 
 
 def _monitored_target(
@@ -165,7 +143,7 @@ def scaling_policy(namespace: str, spec: SpecInput, world: world_module.World) -
                 (_ready(False, reasons.MONITORED_SERVICE_NOT_READY, f"MonitoredService {msvc_name} has no valid target"),),
             )
         if target.railway is not None:
-            found, ready = _railway_judgement(namespace, target.railway, world)
+            found, ready = railway_target.judge(namespace, target.railway, world)
             railway_fields: dict[str, typing.Any] = {"target": f"Railway/{target.railway.serviceId}"}
             if found is not None and found.replicas is not None:
                 railway_fields["currentReplicas"] = found.replicas

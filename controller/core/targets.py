@@ -12,10 +12,10 @@ import typing
 
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
-from controller.core import readiness
+from controller.core import railway_target
 from controller.core import sources
 
-RAILWAY_KIND = "Railway"
+RAILWAY_KIND = railway_target.KIND
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Target:
 
 def of_service(namespace: str, spec: monitoredservice.MonitoredServiceSpec, default_prometheus: str | None) -> Target:
     if spec.target.railway is not None:
-        kind, name, platform = RAILWAY_KIND, readiness.railway_name(spec.target.railway), sources.RAILWAY
+        kind, name, platform = RAILWAY_KIND, railway_target.name(spec.target.railway), sources.RAILWAY
     else:
         assert spec.target.kubernetes is not None
         kind, name, platform = spec.target.kubernetes.kind, spec.target.kubernetes.name, sources.METRICS_API

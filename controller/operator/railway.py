@@ -32,7 +32,7 @@ from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.api import monitoredservice as api
 from controller.core import railway_regions
-from controller.core import readiness
+from controller.core import railway_target
 from controller.core import scaling
 from controller.core import sources
 from controller.core import targets
@@ -105,7 +105,7 @@ class RailwayWatcher:
             binding = Binding(target.endpoint or self.default_endpoint, key[1],
                               (target.tokenSecretRef.name, target.tokenSecretRef.key),
                               target.environmentId, target.serviceId)
-            found.setdefault((key[1], readiness.railway_name(target)), (binding, []))[1].append(key)
+            found.setdefault((key[1], railway_target.name(target)), (binding, []))[1].append(key)
         return found
 
     async def poll(self) -> None:
