@@ -97,6 +97,9 @@ class RailwaySimulator:
         # answer to one can be held back `rollback_answer_delay` seconds after it took effect
         # (a caller that dies meanwhile never learns it succeeded).
         self.rollbacks: list[tuple[float, str, str]] = []
+        # Injected GraphQL errors inside an HTTP 200: the next `failing_metrics` requests that ask
+        # for metrics get an error on that field and the rest of their data (a partial answer).
+        self.failing_metrics = 0
         self.rollback_answer_delay = 0.0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -183,6 +186,9 @@ class RailwaySimulator:
         def metrics(_: typing.Any, __: typing.Any, measurements: list[str], startDate: typing.Any,  # noqa: N803
                     environmentId: str | None = None, serviceId: str | None = None, **___: typing.Any) -> list:
             service = simulator._instance(environmentId or "", serviceId or "")
+            if simulator.failing_metrics > 0:
+                simulator.failing_metrics -= 1
+                raise graphql.GraphQLError("Problem processing request")
             now = int(time.time())
             values = {"CPU_USAGE": service.cpu_usage, "CPU_LIMIT": service.cpu_limit,
                       "MEMORY_USAGE_GB": service.memory_usage_gb, "MEMORY_LIMIT_GB": service.memory_limit_gb}

@@ -174,6 +174,30 @@ def test_a_429_storm_during_a_scale_up(cluster, namespace, operator_factory, rai
     assert railway.invalid == []
 
 
+def test_graphql_errors_inside_a_200_are_never_acted_on(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Railway answers HTTP 200 with `errors` and the rest of the data (a partial answer) while
+    the load rises: nothing is scaled on it, the service says why; once answers are whole
+    again it scales, once."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects(railway.url)))
+    operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2", "--metrics-interval-seconds=2")
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "TargetFound", 60,
+                     "Railway service found")
+    deployments_before = len(railway.services["svc-1"].deployments)
+    railway.failing_metrics = 10 ** 6
+    load(railway, 2.0)
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "Ready").get("reason") == "RailwayUnavailable", 30,
+                     "the partial answer reported")
+    assert "Problem processing request" in condition(cluster, "msvc", namespace, "Ready")["message"]
+    time.sleep(10)
+    assert railway.services["svc-1"].replicas == 1, "no scale on a partial read"
+    assert len(railway.services["svc-1"].deployments) == deployments_before
+    railway.failing_metrics = 0
+    cluster.wait_for(lambda: railway.services["svc-1"].replicas == 3, 60, "scaled once answers are whole")
+    time.sleep(6)
+    assert len(railway.services["svc-1"].deployments) == deployments_before + 1
+    assert railway.invalid == []
+
+
 EXAMPLE = conftest.REPO / "examples" / "railway" / "production.yaml"
 EXAMPLE_ARGS = ("--project", "prj-platform", "--environment", "env-production",
                 "--target-endpoint", "https://backboard.railway.com/graphql/v2")
