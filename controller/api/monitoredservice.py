@@ -191,7 +191,9 @@ class Analysis(common.ApiModel):
 
 
 class Rollout(common.ApiModel):
-    autoRollback: bool = common.field("Roll back a failed rollout to the previous revision.", default=False)
+    autoRollback: bool = common.field(
+        "Roll back a failed rollout to the previous revision (a Railway service: to the newest earlier "
+        "deployment Railway can roll back to).", default=False)
     progressDeadlineSeconds: int = common.field(
         "A rollout that does not progress within this time has failed.", default=600, ge=30, le=86400
     )
@@ -304,7 +306,7 @@ class RolloutPhase(str, enum.Enum):
 
 
 class RolloutRecord(common.ApiModel):
-    revision: str = common.field("Deployment revision.")
+    revision: str = common.field("The revision: a Deployment's revision number, or a Railway deployment's id.")
     phase: RolloutPhase = common.field("Outcome.")
     reason: str = common.field("Why.", default="", max_length=1024)
     time: datetime.datetime = common.field("When the phase was reached.")
