@@ -46,7 +46,6 @@ async def _not_yet_wired() -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
-    import prometheus_client
 
     from controller.adapters import kubernetes_api
     from controller.adapters import kubernetes_watch
@@ -149,8 +148,8 @@ def _run(args: argparse.Namespace) -> int:
                                                  closers=[guard.checker.close, poster.close, query_client.close,
                                                           railway.close, watcher.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
-    prometheus_client.REGISTRY.register(object_metrics.ObjectMetrics(view, elector.leading))
-    metrics.serve(config.metrics_port)
+    objects_text = object_metrics.ObjectMetrics(view, elector.leading).text
+    metrics.serve(config.metrics_port, objects_text)
     asyncio.run(
         kopf.operator(
             registry=registry,
@@ -361,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
     run.add_argument("--write-concurrency", type=int, default=8, choices=range(1, 33), metavar="1..32",
                      help="status writes and Events in flight at once (the API client keeps 32 connections)")
-    run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge every object this often")
+    run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge objects that are not Ready, or whose status moves with time (health "
+                     "availability), this often; every other object every 10 minutes")
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,
                      help="elect a leader over a Lease so that several replicas can run (on in manifests/ and the chart)")
     run.add_argument("--leader-elect-namespace", default=os.environ.get("POD_NAMESPACE", "capliquify-system"),

@@ -79,6 +79,7 @@ class Guard:
         self._probes = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         evaluator.contributors.append(self.contribute)
+        evaluator.time_dependent.append(self.checked_services)
 
     # -- status ------------------------------------------------------------------------
     def burn_rate(self, namespace: str, name: str, budget: str, long_seconds: int, short_seconds: int) -> float | None:
@@ -96,6 +97,10 @@ class Guard:
                                                     short_seconds, spec.slo.latencyP95Ms)
         return health.multi_window_burn(list(service.outcomes), self.clock(), long_seconds, short_seconds,
                                         spec.slo.availabilityPercent)
+
+    def checked_services(self) -> list[view_module.Key]:
+        """Services whose status moves with time (availability and latency over their SLO window)."""
+        return [key for key in self.services if key in self.view.objects]
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:

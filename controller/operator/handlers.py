@@ -24,6 +24,7 @@ from controller.operator import config as config_module
 from controller.operator import election as election_module
 from controller.operator import loop
 from controller.operator import guard as guard_module
+from controller.operator import heap
 from controller.operator import heartbeat
 from controller.operator import metrics
 from controller.operator import railway as railway_module
@@ -181,8 +182,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     async def start(**_: typing.Any) -> None:
         # Leader and standby alike keep the view warm: a takeover starts from a full view.
         versions = await _warm_up(runtime)
+        heap.freeze("warm-up")
         runtime.tasks = [*_watches(runtime, versions),
-                         asyncio.create_task(runtime.elector.run(), name="leader-election")]
+                         asyncio.create_task(runtime.elector.run(), name="leader-election"),
+                         asyncio.create_task(heap.keep_frozen(), name="heap")]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:

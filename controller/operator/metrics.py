@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import threading
 import time
 import typing
+import wsgiref.simple_server
 
 import prometheus_client
+from prometheus_client import exposition as exposition_module
 
 STARTED = time.monotonic()  # this module is imported as the process starts
 
@@ -89,5 +93,32 @@ def count_write(verb: str) -> None:
     API_WRITES.labels(verb).inc()
 
 
-def serve(port: int, address: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from inside the cluster
-    prometheus_client.start_http_server(port, addr=address)
+class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    def log_message(self, format: str, *args: typing.Any) -> None:  # noqa: A002 - the base's name
+        """A scrape is not worth a log line."""
+
+
+def exposition(extra: typing.Callable[[], str]) -> bytes:
+    """The registry's metrics and `extra`'s (already exposition text), in the classic text format."""
+    return prometheus_client.generate_latest(prometheus_client.REGISTRY) + extra().encode()
+
+
+def serve(port: int, extra: typing.Callable[[], str] = str,
+          address: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from inside the cluster
+    """/metrics on `port`, on a thread per scrape: the registry plus `extra` (the per-object
+    metrics, rendered from a cache of their own text: object_metrics.py)."""
+    def app(environ: dict[str, typing.Any], start_response: typing.Callable[..., typing.Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/favicon.ico":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b""]
+        body = exposition(extra)
+        headers = [("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [body]
+
+    server = wsgiref.simple_server.make_server(address, port, app, exposition_module.ThreadingWSGIServer,
+                                               handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import prometheus_client
+import copy
+
+from prometheus_client import parser
 
 from controller.operator import object_metrics
 from controller.operator import view as view_module
@@ -19,13 +21,16 @@ ODD = {"kind": "ScalingPolicy", "metadata": {"namespace": "shop", "name": "odd",
        "status": {"currentReplicas": "three", "metrics": [{"type": "cpu", "value": None}]}}
 
 
-def scrape(leading: bool) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    view = view_module.View()
-    for obj in (SCP, MSVC, ALP, ODD):
-        view.upsert(dict(obj))
-    registry = prometheus_client.CollectorRegistry()
-    registry.register(object_metrics.ObjectMetrics(view, lambda: leading))
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in registry.collect() for s in f.samples}
+def scrape(leading: bool, view: view_module.View | None = None,
+           exported: object_metrics.ObjectMetrics | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The text a scrape serves, parsed back by prometheus_client's own parser (so it is valid)."""
+    if view is None:
+        view = view_module.View()
+        for obj in (SCP, MSVC, ALP, ODD):
+            view.upsert(copy.deepcopy(obj))
+    exported = exported or object_metrics.ObjectMetrics(view, lambda: leading)
+    families = parser.text_string_to_metric_families(exported.text())
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
 
 
 def test_the_leader_exports_status_as_gauges() -> None:
@@ -48,3 +53,28 @@ def test_the_leader_exports_status_as_gauges() -> None:
 
 def test_a_standby_exports_none() -> None:
     assert scrape(leading=False) == {}
+
+
+def test_text_is_rendered_again_only_when_an_object_changes() -> None:
+    view = view_module.View()
+    view.upsert(copy.deepcopy(SCP))
+    exported = object_metrics.ObjectMetrics(view, lambda: True)
+    key = ("capliquify_scaling_replicas", (("namespace", "shop"), ("policy", "web"), ("state", "desired"),
+                                           ("target", "Deployment/web")))
+    assert scrape(True, view, exported)[key] == 5
+    changed = copy.deepcopy(SCP)
+    changed["metadata"]["resourceVersion"] = "2"
+    changed["status"]["desiredReplicas"] = 7
+    view.upsert(changed)
+    assert scrape(True, view, exported)[key] == 7
+    view.remove(changed)
+    assert scrape(True, view, exported) == {}
+
+
+def test_label_values_are_escaped() -> None:
+    view = view_module.View()
+    odd = copy.deepcopy(SCP)
+    odd["status"]["target"] = 'Deployment/"we\\b"\nx'
+    view.upsert(odd)
+    samples = scrape(True, view)
+    assert any(dict(labels).get("target") == odd["status"]["target"] for _, labels in samples)
