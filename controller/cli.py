@@ -360,8 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
     run.add_argument("--write-concurrency", type=int, default=8, choices=range(1, 33), metavar="1..32",
                      help="status writes and Events in flight at once (the API client keeps 32 connections)")
-    run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge objects that are not Ready, or whose status moves with time (health "
-                     "availability), this often; every other object every 10 minutes")
+    run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge objects that are not Ready, or whose status moves "
+                     "with time (health availability), this often; every other object every 10 minutes")
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,
                      help="elect a leader over a Lease so that several replicas can run (on in manifests/ and the chart)")
     run.add_argument("--leader-elect-namespace", default=os.environ.get("POD_NAMESPACE", "capliquify-system"),
