@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
     from controller.adapters import kubernetes_api
+    from controller.adapters import kubernetes_status
     from controller.adapters import kubernetes_watch
     from controller.adapters import http_check
     from controller.adapters import kubernetes_probes
@@ -109,7 +110,9 @@ def _run(args: argparse.Namespace) -> int:
     write = elector.fence
     api = kubernetes_api.KubeApi(api_client, write)
     view = view_module.View()
-    evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency)
+    status_writer = kubernetes_status.StatusWriter(api_client.configuration, write, api_client.user_agent)
+    evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency,
+                               status_writer=status_writer)
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks,
                                            leading=elector.leading)
@@ -146,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
                                                  elector=elector, watcher=watcher,
                                                  closers=[guard.checker.close, poster.close, query_client.close,
-                                                          railway.close, watcher.close]))
+                                                          railway.close, watcher.close, status_writer.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
     objects_text = object_metrics.ObjectMetrics(view, elector.leading).text
     metrics.serve(config.metrics_port, objects_text)

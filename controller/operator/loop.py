@@ -31,10 +31,19 @@ logger = logging.getLogger(__name__)
 # Each kind's status schema, generated from the same models as the CRDs: what is written fits.
 STATUS_SCHEMAS = {info.kind: crdgen.build_schema(model)["properties"]["status"] for model, info in crdgen.KINDS}
 DEBOUNCE_SECONDS = 0.2
+JUDGE_CHUNK = 200  # objects judged between two yields to the loop
 # What a part of the operator adds to one object's status: fields and conditions, or nothing.
 Contribution = typing.Optional[tuple[dict[str, typing.Any], list[conditions.ConditionChange]]]
 Status = typing.Mapping[str, typing.Any]
 Contributor = typing.Callable[[view_module.Key, Status], Contribution]
+class StatusWriter(typing.Protocol):
+    """Patches an object's status on the event loop (adapters/kubernetes_status.py)."""
+
+    async def patch_status(self, kind: str, namespace: str, name: str,
+                           patch: dict[str, typing.Any]) -> dict[str, typing.Any]: ...
+
+
+Judged = tuple[typing.Mapping[str, typing.Any], dict[str, typing.Any]]  # the object judged, its patch
 RETRY_SECONDS = 5.0
 # How often an object that is Ready and whose status does not move with time is judged again
 # although nothing was reported about it (at 10,000 policies a minute's judgement of all was
@@ -54,9 +63,11 @@ class Evaluator:
         resync_seconds: float,
         write_concurrency: int,
         clock: typing.Callable[[], datetime.datetime] = utcnow,
+        status_writer: StatusWriter | None = None,
     ) -> None:
         self.view = view
         self.api = api
+        self.status_writer = status_writer
         self.resync_seconds = resync_seconds
         self.clock = clock
         self.dirty: set[view_module.Key] = set()
@@ -127,9 +138,13 @@ class Evaluator:
     async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
         present = [key for key in keys if key in self.view.objects]
         await self._refresh_secrets(present)
-        # Judging is synchronous and cheap; only objects that need a write get a task.
+        # Judging is synchronous and cheap; only objects that need a write get a task, started
+        # at once: at start-up (every object written) the API server has writes to work on
+        # while the rest is judged.
         writes = []
-        for key in present:
+        for index, key in enumerate(present):
+            if index % JUDGE_CHUNK == JUDGE_CHUNK - 1:
+                await asyncio.sleep(0)
             try:
                 patch = self.judge(key)
             except Exception:
@@ -138,7 +153,7 @@ class Evaluator:
                 self._retry_later(key)
                 continue
             if patch:
-                writes.append(self._reconcile_guarded(key))
+                writes.append(asyncio.create_task(self._reconcile_guarded(key, (self.view.objects[key], patch))))
             else:
                 metrics.RECONCILES.labels(key[0], "unchanged").inc()
         if writes:
@@ -160,11 +175,11 @@ class Evaluator:
             self.view.world.secrets[(namespace, name)] = found
             self._secrets_fetched[(namespace, name)] = time.monotonic()
 
-    async def _reconcile_guarded(self, key: view_module.Key) -> None:
+    async def _reconcile_guarded(self, key: view_module.Key, judged: Judged | None = None) -> None:
         kind = key[0]
         try:
             with metrics.RECONCILE_SECONDS.labels(kind).time():
-                result = await self.reconcile(key)
+                result = await self.reconcile(key, judged)
             metrics.RECONCILES.labels(kind, result).inc()
         except kubernetes.client.ApiException as error:
             if error.status == 404:
@@ -226,17 +241,24 @@ class Evaluator:
         except kubernetes.client.ApiException as error:
             logger.warning("posting event %s failed: %s", event.reason, error.reason)
 
-    async def reconcile(self, key: view_module.Key) -> str:
-        """Judge one object; patch and announce only what changed. Returns the outcome."""
+    async def reconcile(self, key: view_module.Key, judged: Judged | None = None) -> str:
+        """Judge one object; patch and announce only what changed. Returns the outcome.
+        `judged`: the object as a round judged it and the patch it got, used as it is unless
+        the object or anything contributing to its status changed since (then judged again)."""
         kind, namespace, _ = key
-        current = self.view.objects[key].get("status") or {}
+        obj = self.view.objects[key]
+        current = obj.get("status") or {}
         now = self.clock()
-        patch = self.judge(key)
+        fresh = judged is not None and judged[0] is obj and key not in self.dirty
+        patch = judged[1] if judged is not None and fresh else self.judge(key)
         if not patch:
             return "unchanged"
         logger.debug("patching %s/%s/%s status: %s", *key, sorted(patch))
         async with self._writes:
-            updated = await pools.run(pools.KUBE, self.api.patch_status, kind, namespace, key[2], patch)
+            if self.status_writer is not None:
+                updated = await self.status_writer.patch_status(kind, namespace, key[2], patch)
+            else:
+                updated = await pools.run(pools.KUBE, self.api.patch_status, kind, namespace, key[2], patch)
         self.view.upsert(updated)
         events = status_module.transition_events(current.get("conditions") or [], updated["status"]["conditions"])
         for event in events:

@@ -39,6 +39,7 @@ FAMILIES = (
     ("capliquify_alert_state", "1 per alert that is Pending, Firing or Resolved.", "AlertPolicy"),
 )
 Lines = dict[str, list[str]]  # family name -> its sample lines for one object
+Rendered = dict[str, str]  # family name -> one object's lines of it, joined
 
 
 def _sample(lines: Lines, name: str, labels: typing.Sequence[tuple[str, object]], value: float) -> None:
@@ -115,7 +116,7 @@ class ObjectMetrics:
     def __init__(self, view: view_module.View, leading: typing.Callable[[], bool]) -> None:
         self._view = view
         self._leading = leading
-        self._cache: dict[view_module.Key, tuple[str, Lines]] = {}  # key -> (resourceVersion, lines)
+        self._cache: dict[view_module.Key, tuple[str, Rendered]] = {}  # key -> (resourceVersion, text)
         self._lock = threading.Lock()  # scrapes may overlap (one thread each)
 
     def text(self) -> str:
@@ -140,10 +141,10 @@ class ObjectMetrics:
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
                 cached = self._cache.get(key)
                 if cached is None or cached[0] != version or not version:
-                    cached = (version, render(obj))
+                    cached = (version, {name: "".join(lines) for name, lines in render(obj).items()})
                     self._cache[key] = cached
-                for name, lines in cached[1].items():
-                    by_family[name].extend(lines)
+                for name, text in cached[1].items():
+                    by_family[name].append(text)
         for gone in [key for key in self._cache if key not in seen]:
             del self._cache[gone]
         out = []
