@@ -361,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--railway-endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT),
                      help="Railway GraphQL endpoint for targets that do not name one")
     run.add_argument("--railway-interval-seconds", type=float, default=15.0, help="poll Railway services this often")
-    run.add_argument("--write-concurrency", type=int, default=8, choices=range(1, 33), metavar="1..32",
-                     help="status writes and Events in flight at once (the API client keeps 32 connections)")
+    run.add_argument("--write-concurrency", type=int, default=32, choices=range(1, 33), metavar="1..32",
+                     help="status writes and Events in flight at once (the clients keep 32 connections)")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge objects that are not Ready, or whose status moves "
                      "with time (health availability), this often; every other object every 10 minutes")
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,

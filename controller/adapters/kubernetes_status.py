@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import typing
 
 import aiohttp
@@ -24,6 +25,7 @@ from controller.adapters import kubernetes_watch
 DEADLINE_SECONDS = 25.0
 CONNECT_SECONDS = 5.0
 BODY_LIMIT = 4 * 1024 * 1024  # etcd keeps at most 1.5 MB an object
+TOKEN_SECONDS = 10.0
 
 
 class StatusWriter:
@@ -34,6 +36,7 @@ class StatusWriter:
         self.user_agent = user_agent
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._token_read: tuple[str | None, float] | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -42,6 +45,14 @@ class StatusWriter:
             self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
                 total=DEADLINE_SECONDS, connect=CONNECT_SECONDS))
         return self._session
+
+    def _token(self) -> str | None:
+        """The bearer token, read again every TOKEN_SECONDS (a projected token rotates within the
+        hour; reading it per request was a visible part of a write's CPU at 10,000)."""
+        now = time.monotonic()
+        if self._token_read is None or now - self._token_read[1] > TOKEN_SECONDS:
+            self._token_read = (kubernetes_api.bearer_token(self.configuration), now)
+        return self._token_read[0]
 
     async def close(self) -> None:
         if self._session is not None:
@@ -56,11 +67,16 @@ class StatusWriter:
                f"{namespace}/{kubernetes_api.PLURALS[kind]}/{name}/status")
         headers = {"Content-Type": "application/merge-patch+json", "Accept": "application/json",
                    "User-Agent": self.user_agent}
-        token = kubernetes_api.bearer_token(self.configuration)  # read per request: tokens rotate
+        token = self._token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # A kubeconfig's tls-server-name is the name the API server's certificate is checked against.
+        extra: dict[str, typing.Any] = {}
+        if getattr(self.configuration, "tls_server_name", None):
+            extra["server_hostname"] = self.configuration.tls_server_name
         try:
-            async with self._open().patch(url, data=json.dumps({"status": patch}), headers=headers) as response:
+            async with self._open().patch(url, data=json.dumps({"status": patch}), headers=headers,
+                                          **extra) as response:
                 body = await response.content.read(BODY_LIMIT + 1)
                 if response.status >= 300:
                     raise kubernetes.client.ApiException(status=response.status, reason=response.reason)
