@@ -77,13 +77,17 @@ class StatusWriter:
         try:
             async with self._open().patch(url, data=json.dumps({"status": patch}), headers=headers,
                                           **extra) as response:
-                body = await response.content.read(BODY_LIMIT + 1)
                 if response.status >= 300:
                     raise kubernetes.client.ApiException(status=response.status, reason=response.reason)
+                chunks, size = [], 0
+                async for chunk in response.content.iter_chunked(64 * 1024):  # the whole body, in pieces
+                    size += len(chunk)
+                    if size > BODY_LIMIT:
+                        raise kubernetes.client.ApiException(status=0, reason="the API server's answer is too large")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise kubernetes.client.ApiException(status=0, reason=f"status patch failed: {type(error).__name__}") from None
-        if len(body) > BODY_LIMIT:
-            raise kubernetes.client.ApiException(status=0, reason="the API server's answer is too large")
         try:
             updated = json.loads(body)
         except ValueError:

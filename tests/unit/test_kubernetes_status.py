@@ -54,6 +54,24 @@ def test_a_merge_patch_of_status_on_the_subresource() -> None:
     assert updated["metadata"]["resourceVersion"] == "7" and writes == ["patch"]
 
 
+def test_a_large_answer_is_read_whole() -> None:
+    """An answer that arrives in many pieces (a real object is kilobytes; one read returns what
+    has arrived so far) is read to its end before it is parsed."""
+    big = {"metadata": {"name": "web", "resourceVersion": "9"}, "status": {"checks": ["x" * 1000] * 600}}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        text = json.dumps(big).encode()
+        for start in range(0, len(text), 7000):
+            await response.write(text[start:start + 7000])
+            await asyncio.sleep(0.001)
+        await response.write_eof()
+        return response
+
+    assert _patch(handler) == big
+
+
 @pytest.mark.parametrize("answer,status", [
     (lambda: web.json_response({"kind": "Status", "code": 404}, status=404), 404),
     (lambda: web.Response(text="not json"), 0),
