@@ -75,7 +75,6 @@ class RailwayWatcher:
         self.weights: dict[tuple[str, str], dict[str, int]] = {}  # the proportion scaling keeps
         self.leading, self.monotonic = leading, monotonic
         self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (namespace, Secret, key) -> (token, read at)
-        self.token_reads = 0
         # Rollbacks this process made: (namespace, name, failed deployment). Until a poll shows
         # the deployment it produced, a repeated intent costs no request.
         self._rolled_back: set[tuple[str, str, str]] = set()
@@ -181,7 +180,6 @@ class RailwayWatcher:
         known = self._tokens.get((namespace, name, key))
         if known is not None and self.monotonic() - known[1] < TOKEN_TTL_SECONDS:
             return known[0], None
-        self.token_reads += 1
         try:
             token = await pools.run(pools.KUBE, self.api.secret_value, namespace, name, key)
         except kubernetes.client.ApiException as error:
