@@ -36,6 +36,8 @@ JUDGE_CHUNK = 200  # objects judged between two yields to the loop
 Contribution = typing.Optional[tuple[dict[str, typing.Any], list[conditions.ConditionChange]]]
 Status = typing.Mapping[str, typing.Any]
 Contributor = typing.Callable[[view_module.Key, Status], Contribution]
+
+
 class StatusWriter(typing.Protocol):
     """Patches an object's status on the event loop (adapters/kubernetes_status.py)."""
 
