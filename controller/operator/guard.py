@@ -230,10 +230,10 @@ class Guard:
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:
                 continue
-            workload_key = targets.of_service(key[1], spec, None).workload_key
-            if not self.rollbacks.supports(workload_key[1]):
+            kind, name, _ = targets.workload_of(spec)  # every 2 s: not the whole Target
+            if not self.rollbacks.supports(kind):
                 continue
-            workload = self.view.world.workloads.get(workload_key)
+            workload = self.view.world.workloads.get((key[1], kind, name))
             if workload is not None and workload.revision is not None:
                 candidates.append((key, obj, spec, workload))
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
