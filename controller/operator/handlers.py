@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 import typing
 
 import kopf
@@ -111,9 +112,10 @@ async def _warm_up(runtime: Runtime) -> dict[tuple[str, str | None], str]:
     half-filled view (which would flap Ready and post false Warnings). Returns each listing's
     resourceVersion: the watches carry on from there, so this is the only listing."""
     versions = {}
+    started = time.monotonic()
     for kind, namespace in _kinds_and_namespaces(runtime):
         versions[kind, namespace] = await _list_into_view(runtime, kind, namespace)
-    logger.info("view warmed up: %d custom objects, %d workloads",
+    logger.info("view warmed up in %.1f s: %d custom objects, %d workloads", time.monotonic() - started,
                 len(runtime.view.objects), len(runtime.view.world.workloads))
     runtime.evaluator.count_watched()  # a standby says so too: its view is warm
     runtime.evaluator.mark_all()
@@ -159,11 +161,13 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         """Called once this replica holds the Lease (at once without --leader-elect)."""
         # Scaling and metrics read first, so that each object's first verdict (readiness, the
         # scaling decision, metrics) is one status write rather than two (issue 10).
+        started = time.monotonic()
         try:
             await asyncio.wait_for(asyncio.gather(runtime.scaler.round(), runtime.snapshots.round()),
                                    FIRST_READ_DEADLINE_SECONDS)
         except Exception as error:  # a slow or failing source only delays its own part
             logger.warning("first scaling/metrics read did not complete: %s", type(error).__name__)
+        logger.info("first scaling and metrics read in %.1f s", time.monotonic() - started)
         runtime.evaluator.mark_all()  # judge everything the warm view holds, now as the leader
         runtime.tasks += [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),

@@ -118,6 +118,8 @@ class Evaluator:
                     await self.round(keys)
                 if not judged_all:  # the first round covers the whole view (mark_all above)
                     metrics.ALL_JUDGED_SECONDS.set(time.monotonic() - metrics.STARTED)
+                    logger.info("first verdicts for %d objects, %.1f s after start", len(keys),
+                                time.monotonic() - metrics.STARTED)
                     judged_all = True
                     heap.freeze("the first verdicts")  # every object was replaced by its written status
             except Exception:  # one bad round must not end the loop (liveness would fail)
