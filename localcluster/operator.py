@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 from localcluster import cluster as cluster_module
@@ -60,8 +61,10 @@ class OperatorProcess:
         except OSError:
             return False
 
-    def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+    def metrics_text(self, *names: str) -> str:
+        """Its /metrics; only the families `names` when given (the operator renders nothing else)."""
+        query = "?" + urllib.parse.urlencode([("name[]", name) for name in names]) if names else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics{query}", timeout=5) as response:
             return response.read().decode()
 
     def log(self) -> str:

@@ -119,18 +119,22 @@ class ObjectMetrics:
         self._cache: dict[view_module.Key, tuple[str, Rendered]] = {}  # key -> (resourceVersion, text)
         self._lock = threading.Lock()  # scrapes may overlap (one thread each)
 
-    def text(self) -> str:
+    def text(self, names: typing.Optional[frozenset[str]] = None) -> str:
+        """The per-object families, or those of them in `names` (none asked: nothing rendered)."""
         if not self._leading():
             self._cache.clear()
             return ""
+        wanted = [family for family in FAMILIES if names is None or family[0] in names]
+        if not wanted:
+            return ""
         try:
             with self._lock:
-                return self._render()
+                return self._render(wanted)
         except Exception as error:  # a scrape never breaks the operator; the next one tries again
             logger.warning("object metrics not collected: %s", type(error).__name__)
             return ""
 
-    def _render(self) -> str:
+    def _render(self, wanted: typing.Sequence[tuple[str, str, str]]) -> str:
         by_family: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
         seen = set()
         for kind, render in RENDERERS.items():
@@ -148,7 +152,7 @@ class ObjectMetrics:
         for gone in [key for key in self._cache if key not in seen]:
             del self._cache[gone]
         out = []
-        for name, help_text, _ in FAMILIES:
+        for name, help_text, _ in wanted:
             out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
             out.extend(by_family[name])
         return "".join(out)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import socket
+import urllib.parse
+import urllib.request
 
 from prometheus_client import parser
 
+from controller.operator import metrics
 from controller.operator import object_metrics
 from controller.operator import view as view_module
 
@@ -78,3 +82,44 @@ def test_label_values_are_escaped() -> None:
     view.upsert(odd)
     samples = scrape(True, view)
     assert any(dict(labels).get("target") == odd["status"]["target"] for _, labels in samples)
+
+
+def test_a_scrape_asking_for_one_gauge_renders_no_object_series() -> None:
+    rendered = []
+
+    class Counting(object_metrics.ObjectMetrics):
+        def _render(self, wanted):  # noqa: ANN001, ANN202 - the base's signature
+            rendered.append([name for name, _, _ in wanted])
+            return super()._render(wanted)
+
+    view = view_module.View()
+    view.upsert(copy.deepcopy(SCP))
+    view.upsert(copy.deepcopy(MSVC))
+    exported = Counting(view, lambda: True)
+    assert exported.text(frozenset({"capliquify_all_judged_seconds"})) == ""
+    assert rendered == []
+    only = exported.text(frozenset({"capliquify_service_health"}))
+    assert rendered == [["capliquify_service_health"]]
+    assert "capliquify_service_health{" in only and "capliquify_scaling_replicas" not in only
+
+
+def test_the_metrics_server_honours_name_filters() -> None:
+    asked = []
+    port = free_port()
+    metrics.serve(port, lambda names: asked.append(names) or 'capliquify_scaling_replicas{policy="web"} 5\n',
+                  address="127.0.0.1")
+    query = urllib.parse.urlencode([("name[]", "capliquify_all_judged_seconds")])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{query}", timeout=5) as response:
+        filtered = response.read().decode()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        whole = response.read().decode()
+    assert asked == [frozenset({"capliquify_all_judged_seconds"}), None]
+    assert [line.split()[2] for line in filtered.splitlines() if line.startswith("# TYPE")] == [
+        "capliquify_all_judged_seconds"]
+    assert "capliquify_reconciles_total" in whole and "capliquify_reconciles_total" not in filtered
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
