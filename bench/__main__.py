@@ -5,6 +5,7 @@ failover: bench/scaling.py), and health checks at scale (bench/health.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 import tempfile
@@ -15,7 +16,8 @@ from bench import scaling as scaling_bench
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--suites", default="scaling,health", help="scaling, health, or both")
+    parser.add_argument("--suites", default="scaling,health",
+                        help="scaling, health, services (start-up with a MonitoredService per policy: not by default)")
     parser.add_argument("--sizes", default="100,1000,5000,10000", help="ScalingPolicy counts")
     parser.add_argument("--failover-at", type=int, default=1000, help="the size at which failover is measured")
     parser.add_argument("--kills", type=int, default=5, help="leader kills for the failover median")
@@ -38,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         text = scaling_bench.table(rows)
         print("\n" + text)
         (out / "scaling.md").write_text(text + "\n")
+    if "services" in suites:
+        size = int(args.sizes.split(",")[-1])
+        print(f"== start-up: {size} ScalingPolicies + {size} MonitoredServices", flush=True)
+        with tempfile.TemporaryDirectory(prefix=f"capliquify-bench-services-{size}-") as directory:
+            row = scaling_bench.start_up_with_services(size, pathlib.Path(directory))
+        print(f"  {row}", flush=True)
+        (out / "services.json").write_text(json.dumps(row) + "\n")
     if "health" in suites:
         print(f"== {args.checks} health checks every {args.check_interval}s", flush=True)
         with tempfile.TemporaryDirectory(prefix="capliquify-bench-health-") as directory:

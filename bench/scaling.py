@@ -15,6 +15,9 @@ the operators' own /metrics and /proc:
   everything is judged, and the writes it made meanwhile and in the 30 s after;
 - failover: the leader killed (SIGKILL) with a warm standby beside it, seconds until the
   standby leads and has completed its first scaling round; the median of several kills.
+
+`start_up_with_services` (`python -m bench --suites services --sizes N`, not run by default):
+start-up and restart with a MonitoredService beside each policy.
 """
 
 from __future__ import annotations
@@ -41,11 +44,16 @@ ELECTION = ("--leader-elect",)  # controller-runtime's timings: lease 15 s, rene
 QUIET_SECONDS = 30
 
 
-def objects(count: int) -> list[dict]:
+def objects(count: int, services: bool = False) -> list[dict]:
+    """N Deployments with a ScalingPolicy each; and a MonitoredService each with `services`."""
     docs = []
     for index in range(count):
         name = f"w{index}"
         docs.append(measure.idle_deployment(name, NAMESPACE))
+        if services:
+            docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+                         "metadata": {"name": name, "namespace": NAMESPACE},
+                         "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}}}})
         docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
                      "metadata": {"name": name, "namespace": NAMESPACE},
                      "spec": {"targetRef": {"kubernetes": {"kind": "Deployment", "name": name}},
@@ -172,6 +180,42 @@ def failover(bench: Bench, leader: operator_module.OperatorProcess, count: int, 
         leader.process.wait(timeout=10)
         leader = standby
     return {"failover_s_median": round(statistics.median(times), 1), "failover_s": [round(t, 1) for t in times]}
+
+
+def start_up_with_services(count: int, workdir: pathlib.Path) -> dict[str, typing.Any]:
+    """Start-up and restart only, with a MonitoredService beside each ScalingPolicy (issue 10
+    names 10,000 of each): twice the first verdicts, each one status write."""
+    local = cluster_module.LocalCluster(workdir / "cluster", log=lambda m: print(f"  {m}", flush=True))
+    exporter = exporter_module.Exporter(NAMESPACE, count, cluster_module.free_port())
+    prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{exporter.port}"], scrape_seconds=5)
+    bench = Bench(local, prometheus, workdir)
+    try:
+        local.start()
+        operator_module.install(local)
+        local.kubectl("create", "namespace", NAMESPACE)
+        create(local, objects(count, services=True))
+        exporter.start()
+        prometheus.start()
+        time.sleep(RATE_WINDOW_SECONDS + 10)
+        leader = bench.operator()
+        first = wait_judged(local, leader, 900)
+        print(f"  first verdict for all {2 * count} objects in {first:.0f}s", flush=True)
+        local.wait_for(lambda: settled(local) == count, 300, f"{count} policies evaluated", interval=5)
+        row = {"objects": 2 * count, "first_verdicts_s": round(first),
+               "startup_status_writes_per_object": round(
+                   value(leader, "capliquify_api_writes_total", 'verb="patch"') / (2 * count), 2),
+               "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
+               "peak_rss_mb": round(measure.peak_rss_mb(leader.process.pid)) if leader.process else 0}
+        leader.stop()
+        _, figures = restart(bench)
+        row.update(figures)
+        return row
+    finally:
+        bench.stop_all()
+        prometheus.stop()
+        exporter.stop()
+        local.stop()
+        local.remove()
 
 
 def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> dict[str, typing.Any]:
