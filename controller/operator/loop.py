@@ -53,6 +53,13 @@ RETRY_SECONDS = 5.0
 SETTLED_RESYNC_SECONDS = 600.0
 
 
+def write_priority(obj: typing.Mapping[str, typing.Any], patch: typing.Mapping[str, typing.Any]) -> int:
+    """0 for a write that announces a problem (a Warning Event), 1 for any other."""
+    before = (obj.get("status") or {}).get("conditions") or []
+    events = status_module.transition_events(before, patch.get("conditions") or before)
+    return 0 if any(event.type == status_module.WARNING for event in events) else 1
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -74,6 +81,7 @@ class Evaluator:
         self.clock = clock
         self.dirty: set[view_module.Key] = set()
         self._wake = asyncio.Event()
+        self.write_concurrency = write_concurrency
         self._writes = asyncio.Semaphore(write_concurrency)
         self._secrets_fetched: dict[tuple[str, str], float] = {}
         # Other parts (scaling, health, alerting) add their own fields and conditions here, so
@@ -142,26 +150,42 @@ class Evaluator:
     async def round(self, keys: typing.Iterable[view_module.Key]) -> None:
         present = [key for key in keys if key in self.view.objects]
         await self._refresh_secrets(present)
-        # Judging is synchronous and cheap; only objects that need a write get a task, started
-        # at once: at start-up (every object written) the API server has writes to work on
-        # while the rest is judged.
-        writes = []
-        for index, key in enumerate(present):
-            if index % JUDGE_CHUNK == JUDGE_CHUNK - 1:
-                await asyncio.sleep(0)
+        # Judging is synchronous and cheap; what needs a write is queued at once and written by
+        # a bounded set of writers while the rest is judged: at start-up (every object written)
+        # the API server has writes to work on meanwhile. Problems go first: at 10,000 objects a
+        # broken one's Warning must not wait behind thousands of "all is well" writes.
+        queue: asyncio.PriorityQueue[tuple[int, int, view_module.Key, Judged]] = asyncio.PriorityQueue()
+        writers: list[asyncio.Task[None]] = []
+        try:
+            for index, key in enumerate(present):
+                if index % JUDGE_CHUNK == JUDGE_CHUNK - 1:
+                    await asyncio.sleep(0)
+                try:
+                    patch = self.judge(key)
+                except Exception:
+                    metrics.RECONCILE_ERRORS.labels(key[0]).inc()
+                    logger.exception("judging %s failed; retrying", key)
+                    self._retry_later(key)
+                    continue
+                if not patch:
+                    metrics.RECONCILES.labels(key[0], "unchanged").inc()
+                    continue
+                obj = self.view.objects[key]
+                queue.put_nowait((write_priority(obj, patch), index, key, (obj, patch)))
+                if len(writers) < self.write_concurrency:
+                    writers.append(asyncio.create_task(self._write_from(queue)))
+            await queue.join()
+        finally:
+            for writer in writers:
+                writer.cancel()
+
+    async def _write_from(self, queue: asyncio.PriorityQueue[tuple[int, int, view_module.Key, Judged]]) -> None:
+        while True:
+            _, _, key, judged = await queue.get()
             try:
-                patch = self.judge(key)
-            except Exception:
-                metrics.RECONCILE_ERRORS.labels(key[0]).inc()
-                logger.exception("judging %s failed; retrying", key)
-                self._retry_later(key)
-                continue
-            if patch:
-                writes.append(asyncio.create_task(self._reconcile_guarded(key, (self.view.objects[key], patch))))
-            else:
-                metrics.RECONCILES.labels(key[0], "unchanged").inc()
-        if writes:
-            await asyncio.gather(*writes)
+                await self._reconcile_guarded(key, judged)
+            finally:
+                queue.task_done()
 
     async def _refresh_secrets(self, keys: list[view_module.Key]) -> None:
         wanted = {
