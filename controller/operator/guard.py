@@ -225,7 +225,9 @@ class Guard:
     async def rollout_round(self) -> None:
         candidates = []
         for key, obj in list(self.view.of_kind(KIND).items()):
-            if not conditions.is_true((obj.get("status") or {}).get("conditions") or [], reasons.READY):
+            # Ready as written, or as readiness judges it before a first write: so the first
+            # verdict carries the rollout too (one status write per object at start-up).
+            if not self.evaluator.is_ready(key):
                 continue
             spec = self.view.valid(key, api.MonitoredServiceSpec)
             if spec is None:

@@ -159,15 +159,16 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     async def start_acting() -> None:
         """Called once this replica holds the Lease (at once without --leader-elect)."""
-        # Scaling and metrics read first, so that each object's first verdict (readiness, the
-        # scaling decision, metrics) is one status write rather than two (issue 10).
+        # Scaling, metrics and rollouts read first, so that each object's first verdict
+        # (readiness, the scaling decision, metrics, the rollout's phase) is one status write
+        # rather than two (issue 10).
         started = time.monotonic()
         try:
-            await asyncio.wait_for(asyncio.gather(runtime.scaler.round(), runtime.snapshots.round()),
-                                   FIRST_READ_DEADLINE_SECONDS)
+            await asyncio.wait_for(asyncio.gather(runtime.scaler.round(), runtime.snapshots.round(),
+                                                  runtime.guard.rollout_round()), FIRST_READ_DEADLINE_SECONDS)
         except Exception as error:  # a slow or failing source only delays its own part
-            logger.warning("first scaling/metrics read did not complete: %s", type(error).__name__)
-        logger.info("first scaling and metrics read in %.1f s", time.monotonic() - started)
+            logger.warning("first scaling/metrics/rollout read did not complete: %s", type(error).__name__)
+        logger.info("first scaling, metrics and rollout read in %.1f s", time.monotonic() - started)
         runtime.evaluator.mark_all()  # judge everything the warm view holds, now as the leader
         runtime.tasks += [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),

@@ -8,6 +8,7 @@ import asyncio
 import typing
 
 from controller import reasons
+from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import view as view_module
 
@@ -85,3 +86,36 @@ def test_write_priority_follows_the_warning_it_announces() -> None:
     assert loop.write_priority({"status": {"conditions": [not_ready]}}, {"conditions": [ready]}) == 1
     assert loop.write_priority({"status": {"conditions": [ready]}}, {"conditions": [not_ready]}) == 0
     assert loop.write_priority({"status": {"conditions": [ready]}}, {"currentReplicas": 3}) == 1
+
+
+class DeploymentsOnly:
+    errors = (RuntimeError,)
+
+    def supports(self, kind: str) -> bool:
+        return kind == "Deployment"
+
+    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
+        raise AssertionError("nothing fails here")
+
+
+def test_a_services_first_verdict_carries_its_rollout() -> None:
+    """The guard judges rollouts of services not yet written Ready (as readiness would judge
+    them), so the first status write has the rollout too: one write per object at start-up."""
+    view = view_module.View()
+    settled = deployment("web")
+    settled["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "3"}
+    settled["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    view.upsert(settled)
+    view.upsert({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+                 "metadata": {"namespace": NAMESPACE, "name": "web", "generation": 1, "resourceVersion": "1"},
+                 "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}}}})
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+
+    async def no_metrics(*_: typing.Any) -> dict:
+        return {}
+
+    guard = guard_module.Guard(view, evaluator, None, DeploymentsOnly(), no_metrics)  # type: ignore[arg-type]
+    asyncio.run(guard.rollout_round())
+    patch = evaluator.judge(("MonitoredService", NAMESPACE, "web"))
+    assert patch["rollout"]["phase"] == "Healthy" and patch["rollout"]["revision"] == "3"
+    assert next(c for c in patch["conditions"] if c["type"] == reasons.READY)["status"] == "True"
