@@ -46,13 +46,6 @@ def healthy(local: cluster_module.LocalCluster) -> int:
     return sum(1 for item in items if item.get("status", {}).get("health") == "Healthy")
 
 
-def observed(local: cluster_module.LocalCluster) -> int:
-    """Deployments their controller has seen (status for the current generation)."""
-    items = json.loads(local.kubectl("get", "deployments", "-n", NAMESPACE, "-o", "json"))["items"]
-    return sum(1 for item in items
-               if (item.get("status") or {}).get("observedGeneration") == item["metadata"].get("generation"))
-
-
 def run(checks: int, interval: int, measure_seconds: int, workdir: pathlib.Path) -> dict:
     services = checks // CHECKS_PER_SERVICE
     ports = [cluster_module.free_port() for _ in range(SERVER_PORTS)]
@@ -65,10 +58,10 @@ def run(checks: int, interval: int, measure_seconds: int, workdir: pathlib.Path)
         local.kubectl("create", "namespace", NAMESPACE)
         docs = objects(services, interval, ports)
         local.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
-        # The operator starts onto settled workloads: a Deployment its controller has not yet
-        # seen is a rollout in progress to the guard (Progressing, then Analyzing), and those
-        # real transitions' writes would land in the steady window measured below.
-        local.wait_for(lambda: observed(local) == services, 300, f"{services} Deployments observed", interval=2)
+        # A Deployment its controller has not yet seen is a rollout in progress to the guard
+        # (Progressing, then Analyzing): real transitions, whose writes would land in the window.
+        local.wait_for(lambda: measure.deployments_settled(local, NAMESPACE) == services, 300,
+                       f"{services} Deployments settled", interval=2)
         operator = operator_module.OperatorProcess(
             local, workdir / "operator.log", "--allow-loopback-checks", "--log-level=WARNING").start()
         pid = operator.process.pid  # type: ignore[union-attr]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
+import typing
 
 
 def idle_deployment(name: str, namespace: str) -> dict:
@@ -13,6 +15,16 @@ def idle_deployment(name: str, namespace: str) -> dict:
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
                      "template": {"metadata": {"labels": {"app": name}},
                                   "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}}
+
+
+def deployments_settled(local: typing.Any, namespace: str) -> int:
+    """Deployments their controller has seen and given a revision: the operator starts onto
+    settled workloads (one not yet seen is a rollout in progress to the rollout guard, and the
+    controller's own churn would share the API server with the phase measured)."""
+    items = json.loads(local.kubectl("get", "deployments", "-n", namespace, "-o", "json"))["items"]
+    return sum(1 for item in items
+               if (item.get("status") or {}).get("observedGeneration") == item["metadata"].get("generation")
+               and "deployment.kubernetes.io/revision" in (item["metadata"].get("annotations") or {}))
 
 
 def metric(text: str, name: str) -> float:

@@ -84,7 +84,9 @@ def kwok_node(name: str) -> dict[str, typing.Any]:
 class LocalCluster:
     """One control plane in `workdir`; `start()` returns when the API is ready."""
 
-    def __init__(self, workdir: pathlib.Path | None = None, log=None) -> None:  # noqa: ANN001
+    def __init__(self, workdir: pathlib.Path | None = None, log=None,  # noqa: ANN001
+                 controller_manager_args: tuple[str, ...] = ()) -> None:
+        self.controller_manager_args = controller_manager_args
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="capliquify-cluster-"))
         self.pki = self.workdir / "pki"
         self.logs = self.workdir / "logs"
@@ -177,6 +179,7 @@ class LocalCluster:
             # kwok's nodes never die; a long grace keeps a busy 2-core machine from marking
             # them NotReady, which would mark every pod unready for good.
             "--node-monitor-grace-period=10m", "--node-startup-grace-period=10m",
+            *self.controller_manager_args,
         ])
         self._spawn("kube-scheduler", [
             str(bin_dir / "kube-scheduler"), f"--kubeconfig={sched_config}",
