@@ -22,6 +22,7 @@ start-up and restart with a MonitoredService beside each policy.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -185,46 +186,10 @@ def failover(bench: Bench, leader: operator_module.OperatorProcess, count: int, 
     return {"failover_s_median": round(statistics.median(times), 1), "failover_s": [round(t, 1) for t in times]}
 
 
-def start_up_with_services(count: int, workdir: pathlib.Path) -> dict[str, typing.Any]:
-    """Start-up and restart only, with a MonitoredService beside each ScalingPolicy (issue 10
-    names 10,000 of each): twice the first verdicts, each one status write."""
-    local = cluster_module.LocalCluster(workdir / "cluster", log=lambda m: print(f"  {m}", flush=True),
-                                        controller_manager_args=CONTROLLER_MANAGER_ARGS)
-    exporter = exporter_module.Exporter(NAMESPACE, count, cluster_module.free_port())
-    prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{exporter.port}"], scrape_seconds=5)
-    bench = Bench(local, prometheus, workdir)
-    try:
-        local.start()
-        operator_module.install(local)
-        local.kubectl("create", "namespace", NAMESPACE)
-        create(local, objects(count, services=True))
-        exporter.start()
-        prometheus.start()
-        time.sleep(RATE_WINDOW_SECONDS + 10)
-        local.wait_for(lambda: measure.deployments_settled(local, NAMESPACE) == count, 1800,
-                       f"{count} Deployments settled", interval=10)
-        leader = bench.operator()
-        first = wait_judged(local, leader, 900)
-        print(f"  first verdict for all {2 * count} objects in {first:.0f}s", flush=True)
-        local.wait_for(lambda: settled(local) == count, 300, f"{count} policies evaluated", interval=5)
-        row = {"objects": 2 * count, "first_verdicts_s": round(first),
-               "startup_status_writes_per_object": round(
-                   value(leader, "capliquify_api_writes_total", 'verb="patch"') / (2 * count), 2),
-               "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
-               "peak_rss_mb": round(measure.peak_rss_mb(leader.process.pid)) if leader.process else 0}
-        leader.stop()
-        _, figures = restart(bench)
-        row.update(figures)
-        return row
-    finally:
-        bench.stop_all()
-        prometheus.stop()
-        exporter.stop()
-        local.stop()
-        local.remove()
-
-
-def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> dict[str, typing.Any]:
+@contextlib.contextmanager
+def prepared(count: int, workdir: pathlib.Path, services: bool = False) -> typing.Iterator[Bench]:
+    """A fresh control plane with the objects, the exporter and Prometheus, ready for an operator
+    to start: Prometheus' rate window filled, every Deployment seen by its controller."""
     local = cluster_module.LocalCluster(workdir / "cluster", log=lambda m: print(f"  {m}", flush=True),
                                         controller_manager_args=CONTROLLER_MANAGER_ARGS)
     exporter = exporter_module.Exporter(NAMESPACE, count, cluster_module.free_port())
@@ -235,8 +200,9 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> 
         operator_module.install(local)
         local.kubectl("create", "namespace", NAMESPACE)
         started = time.monotonic()
-        create(local, objects(count))
-        print(f"  created {count} Deployments + {count} ScalingPolicies in {time.monotonic() - started:.0f}s", flush=True)
+        create(local, objects(count, services))
+        print(f"  created {count} Deployments + {count} ScalingPolicies{' + MonitoredServices' if services else ''} "
+              f"in {time.monotonic() - started:.0f}s", flush=True)
         exporter.start()
         prometheus.start()
         # The operator starts onto a Prometheus that has been running: rate() reads low until its
@@ -244,6 +210,36 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> 
         time.sleep(RATE_WINDOW_SECONDS + 10)
         local.wait_for(lambda: measure.deployments_settled(local, NAMESPACE) == count, 1800,
                        f"{count} Deployments settled", interval=10)
+        yield bench
+    finally:
+        bench.stop_all()
+        prometheus.stop()
+        exporter.stop()
+        local.stop()
+        local.remove()
+
+
+def start_up_with_services(count: int, workdir: pathlib.Path) -> dict[str, typing.Any]:
+    """Start-up and restart only, with a MonitoredService beside each ScalingPolicy (issue 10
+    names 10,000 of each): twice the first verdicts, each one status write."""
+    with prepared(count, workdir, services=True) as bench:
+        leader = bench.operator()
+        first = wait_judged(bench.local, leader, 900)
+        print(f"  first verdict for all {2 * count} objects in {first:.0f}s", flush=True)
+        bench.local.wait_for(lambda: settled(bench.local) == count, 300, f"{count} policies evaluated", interval=5)
+        row = {"objects": 2 * count, "first_verdicts_s": round(first),
+               "startup_status_writes_per_object": round(
+                   value(leader, "capliquify_api_writes_total", 'verb="patch"') / (2 * count), 2),
+               "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
+               "peak_rss_mb": round(measure.peak_rss_mb(leader.process.pid)) if leader.process else 0}
+        leader.stop()
+        _, figures = restart(bench)
+        row.update(figures)
+        return row
+
+
+def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> dict[str, typing.Any]:
+    with prepared(count, workdir) as bench:
         row: dict[str, typing.Any] = {"policies": count}
         leader, figures = start_up(bench, count)
         row.update(figures)
@@ -258,12 +254,6 @@ def run_size(count: int, rounds: int, workdir: pathlib.Path, kills: int = 0) -> 
         if kills:
             row.update(failover(bench, leader, count, kills))
         return row
-    finally:
-        bench.stop_all()
-        prometheus.stop()
-        exporter.stop()
-        local.stop()
-        local.remove()
 
 
 HEADER = ("| policies | CPU s / 30 s round | standby CPU s / round | round wall s | peak RSS MB | Prometheus queries / round "
