@@ -6,7 +6,8 @@ import json
 import os
 import pathlib
 import re
-import typing
+
+from localcluster import cluster as cluster_module
 
 
 def idle_deployment(name: str, namespace: str) -> dict:
@@ -17,7 +18,7 @@ def idle_deployment(name: str, namespace: str) -> dict:
                                   "spec": {"containers": [{"name": "app", "image": "bench/app:1"}]}}}}
 
 
-def deployments_settled(local: typing.Any, namespace: str) -> int:
+def deployments_settled(local: cluster_module.LocalCluster, namespace: str) -> int:
     """Deployments their controller has seen and given a revision: the operator starts onto
     settled workloads (one not yet seen is a rollout in progress to the rollout guard, and the
     controller's own churn would share the API server with the phase measured)."""

@@ -120,14 +120,18 @@ def wait_judged(local: cluster_module.LocalCluster, operator: operator_module.Op
     return judged(operator)
 
 
-def start_up(bench: Bench, count: int) -> tuple[operator_module.OperatorProcess, dict]:
+def start_up(bench: Bench, count: int, judged_objects: int | None = None) -> tuple[operator_module.OperatorProcess, dict]:
+    """A leader onto `count` policies (and `judged_objects` objects in all, when there are
+    others): seconds until all are judged, and the status writes and Events that took."""
+    judged_objects = judged_objects or count
     leader = bench.operator()
     first = wait_judged(bench.local, leader, 900)
-    print(f"  first verdict for all {count} in {first:.0f}s", flush=True)
+    print(f"  first verdict for all {judged_objects} objects in {first:.0f}s", flush=True)
     bench.local.wait_for(lambda: settled(bench.local) == count, 300, f"{count} policies evaluated", interval=5)
     return leader, {
         "first_verdicts_s": round(first),
-        "startup_status_writes_per_object": round(value(leader, "capliquify_api_writes_total", 'verb="patch"') / count, 2),
+        "startup_status_writes_per_object": round(
+            value(leader, "capliquify_api_writes_total", 'verb="patch"') / judged_objects, 2),
         "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
     }
 
@@ -223,15 +227,10 @@ def start_up_with_services(count: int, workdir: pathlib.Path) -> dict[str, typin
     """Start-up and restart only, with a MonitoredService beside each ScalingPolicy (issue 10
     names 10,000 of each): twice the first verdicts, each one status write."""
     with prepared(count, workdir, services=True) as bench:
-        leader = bench.operator()
-        first = wait_judged(bench.local, leader, 900)
-        print(f"  first verdict for all {2 * count} objects in {first:.0f}s", flush=True)
-        bench.local.wait_for(lambda: settled(bench.local) == count, 300, f"{count} policies evaluated", interval=5)
-        row = {"objects": 2 * count, "first_verdicts_s": round(first),
-               "startup_status_writes_per_object": round(
-                   value(leader, "capliquify_api_writes_total", 'verb="patch"') / (2 * count), 2),
-               "startup_events": int(value(leader, "capliquify_api_writes_total", 'verb="create"')),
-               "peak_rss_mb": round(measure.peak_rss_mb(leader.process.pid)) if leader.process else 0}
+        leader, figures = start_up(bench, count, judged_objects=2 * count)
+        row: dict[str, typing.Any] = {"objects": 2 * count, **figures}
+        if leader.process is not None:
+            row["peak_rss_mb"] = round(measure.peak_rss_mb(leader.process.pid))
         leader.stop()
         _, figures = restart(bench)
         row.update(figures)
