@@ -25,6 +25,7 @@ import typing
 
 from prometheus_client import utils
 
+from controller.operator import metrics
 from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class ObjectMetrics:
         self._cache: dict[view_module.Key, tuple[str, Rendered]] = {}  # key -> (resourceVersion, text)
         self._lock = threading.Lock()  # scrapes may overlap (one thread each)
 
-    def text(self, names: typing.Optional[frozenset[str]] = None) -> str:
+    def text(self, names: metrics.Names = None) -> str:
         """The per-object families, or those of them in `names` (none asked: nothing rendered)."""
         if not self._leading():
             self._cache.clear()
