@@ -11,6 +11,10 @@ import pydantic
 from controller.api import common
 
 SECONDS_PER_DAY = 86400
+PERIOD_MAX_SECONDS = 1800  # the longest step-limit period
+INTERVAL_MIN_SECONDS = 5  # the shortest evaluation interval
+# Scale events the step limit may need: every one within the longest period, at most one per round.
+SCALE_EVENTS_KEPT = PERIOD_MAX_SECONDS // INTERVAL_MIN_SECONDS
 
 
 class MetricType(str, enum.Enum):
@@ -135,7 +139,7 @@ class PolicyType(str, enum.Enum):
 class ScalingStepPolicy(common.ApiModel):
     type: PolicyType = common.field("Pods: a number of replicas; Percent: a percentage of current replicas.")
     value: int = common.field("How many replicas (Pods) or percent (Percent) may change per period.", ge=1)
-    periodSeconds: int = common.field("Length of the period the value applies to.", ge=1, le=1800)
+    periodSeconds: int = common.field("Length of the period the value applies to.", ge=1, le=PERIOD_MAX_SECONDS)
 
 
 class SelectPolicy(str, enum.Enum):
@@ -294,7 +298,7 @@ class ScalingPolicySpec(common.ApiModel):
     )
     behavior: Behavior = common.field("Stabilization, cooldowns and step limits.", default_factory=Behavior)
     evaluationIntervalSeconds: int = common.field(
-        "How often the policy is evaluated (15 s: HPA's sync period).", default=15, ge=5, le=3600
+        "How often the policy is evaluated (15 s: HPA's sync period).", default=15, ge=INTERVAL_MIN_SECONDS, le=3600
     )
     onMetricsUnavailable: OnMetricsUnavailable = common.field(
         "What to do when a metric has no fresh sample.", default_factory=OnMetricsUnavailable
@@ -337,6 +341,12 @@ class Decision(common.ApiModel):
     time: datetime.datetime = common.field("When the decision was made.")
 
 
+class ScaleChange(common.ApiModel):
+    fromReplicas: int = common.field("Replicas before the change.", alias="from", ge=0)
+    toReplicas: int = common.field("Replicas after the change.", alias="to", ge=0)
+    time: datetime.datetime = common.field("When the change was made.")
+
+
 class ScalingPolicyStatus(common.BaseStatus):
     target: str | None = common.field("The scaled workload, e.g. Deployment/web.", default=None)
     currentReplicas: int | None = common.field("Replicas the workload has.", default=None, ge=0)
@@ -351,6 +361,10 @@ class ScalingPolicyStatus(common.BaseStatus):
     )
     recommendation: str | None = common.field(
         "Advice when the policy is stuck at a bound.", default=None, max_length=1024
+    )
+    scaleEvents: list[ScaleChange] = common.field(
+        "Every change of replicas made within the longest step-limit period (1800 s), newest first: what the "
+        "step limit counts, however many there were.", default_factory=list, max_length=SCALE_EVENTS_KEPT
     )
 
 

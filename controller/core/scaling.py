@@ -468,9 +468,14 @@ def _conditions(
     elif final.limit and final.limit.startswith("minReplicas"):
         limited = ("True", "TooFewReplicas", f"the desired replica count is less than the minimum {spec.minReplicas}")
     else:
-        step = next((s for s in stages if s.name == "step limit"), None)
-        if step is not None and step.limit and step.desired == final.desired:
-            limited = ("True", "ScaleUpLimit" if final.desired > current else "ScaleDownLimit",
+        at = next((i for i, s in enumerate(stages) if s.name == "step limit"), 0)
+        step = stages[at]
+        if at and step.limit and step.desired == final.desired:
+            # Named by the direction asked of the step limit (its input against the current
+            # count), not by where it let the count land: a scale-up held at the current count,
+            # selectPolicy Disabled included, is ScaleUpLimit (HPA's convertDesiredReplicasWithBehaviorRate).
+            asked = stages[at - 1].desired
+            limited = ("True", "ScaleUpLimit" if asked > current else "ScaleDownLimit",
                        f"limited by {step.name}: {step.limit}")
     invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
     if invalid:

@@ -13,10 +13,29 @@ import datetime
 import typing
 
 from controller import reasons
+from controller.api import scalingpolicy as api
 from controller.core import conditions
 from controller.core import scaling
 
-HISTORY = 10
+HISTORY = 10  # recentDecisions, for people; the step limit reads scaleEvents
+EVENT_HORIZON = datetime.timedelta(seconds=api.PERIOD_MAX_SECONDS)
+
+
+def kept_events(events: typing.Iterable[scaling.ScaleEvent], now: datetime.datetime) -> tuple[scaling.ScaleEvent, ...]:
+    """The scale events a step limit may still count (within the longest period), newest first.
+    Kept by age, not by number: more scales inside a period than a fixed depth would otherwise
+    be forgotten, and the step limit would allow more change than configured."""
+    recent = sorted((e for e in events if now - e.time <= EVENT_HORIZON), key=lambda e: e.time, reverse=True)
+    return tuple(recent[: api.SCALE_EVENTS_KEPT])
+
+
+def _parse(text: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def _event(entry: typing.Mapping[str, typing.Any]) -> scaling.ScaleEvent | None:
+    moment = _parse(entry.get("time"))
+    return None if moment is None else scaling.ScaleEvent(moment, entry["from"], entry["to"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +100,10 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
         fields["recentDecisions"] = [decision, *(current.get("recentDecisions") or [])][:HISTORY]
     if record.actuated:
         stamp = _stamp(record.time)
+        done = scaling.ScaleEvent(_parse(stamp), outcome.current, outcome.desired)  # type: ignore[arg-type]
+        earlier = (e for e in map(_event, current.get("scaleEvents") or []) if e is not None)
+        fields["scaleEvents"] = [{"from": e.from_replicas, "to": e.to_replicas, "time": _stamp(e.time)}
+                                 for e in kept_events((done, *earlier), record.time)]
         fields["lastScaleTime"] = stamp
         fields["lastScaleUpTime" if outcome.desired > outcome.current else "lastScaleDownTime"] = stamp
     def bands(entries: typing.Iterable[typing.Mapping[str, typing.Any]]) -> list[tuple[typing.Any, ...]]:
@@ -109,15 +132,13 @@ def state_from_status(
     status: typing.Mapping[str, typing.Any], observing_since: datetime.datetime,
     memory: scaling.State | None,
 ) -> scaling.State:
-    """Cooldowns and period events from status (they survive restarts); windows from memory."""
-    def parse(text: str | None) -> datetime.datetime | None:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-    events = tuple(
-        scaling.ScaleEvent(parse(d["time"]), d["from"], d["to"])  # type: ignore[arg-type]
-        for d in status.get("recentDecisions") or []
-        if d.get("actuated") and d.get("time")
-    )
+    """Cooldowns and period events from status (they survive restarts); windows from memory.
+    Events come from scaleEvents, and from recentDecisions for a status written before it."""
+    parse = _parse
+    decided = [d for d in status.get("recentDecisions") or [] if d.get("actuated")]
+    found = (_event(entry) for entry in [*(status.get("scaleEvents") or []), *decided])
+    unique = {(e.time, e.from_replicas, e.to_replicas): e for e in found if e is not None}
+    events = tuple(sorted(unique.values(), key=lambda e: e.time, reverse=True))  # step_limit reads by age
     seen = dict(memory.seen) if memory else {}
     for entry in status.get("metrics") or []:
         key = (entry.get("type"), entry.get("name"))

@@ -14,6 +14,7 @@ import typing
 
 from controller.api import scalingpolicy
 from controller.core import scaling
+from controller.core import scaling_status
 from controller.sim import hpa as hpa_module
 from controller.sim import plant as plant_module
 from controller.sim import traces as traces_module
@@ -53,7 +54,7 @@ class PolicyController:
             self.reasons.append((observation.at, f"{outcome.current}->{outcome.desired} {outcome.reason}"))
             event = scaling.ScaleEvent(now, observation.replicas, outcome.desired)
             up = outcome.desired > observation.replicas
-            state = dataclasses.replace(state, events=(event, *state.events)[:10],
+            state = dataclasses.replace(state, events=scaling_status.kept_events((event, *state.events), now),
                                         last_scale_up=now if up else state.last_scale_up,
                                         last_scale_down=state.last_scale_down if up else now)
         self.state = state

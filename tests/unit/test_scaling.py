@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -276,3 +277,48 @@ def test_absurd_numbers_never_overflow(value: float, scale_up: float) -> None:
     outcome = scaling.decide(policy, 4, {("cpu", None): scaling.Sample(value, NOW)}, state(), NOW, ready=4)
     assert 2 <= outcome.desired <= 20
     assert len(outcome.reason) < 1024
+
+
+# -- ScalingLimited is named by the direction asked of the step limit (HPA's table). --
+
+HELD_UP = spec(up={"policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]})
+
+
+@pytest.mark.parametrize("policy,current,cpu,events,expected", [
+    # +2 per 60 s already spent (4 -> 6 30 s ago): a scale-up held at the current count.
+    (HELD_UP, 6, 140, (scaling.ScaleEvent(ago(30), 4, 6),), (6, "ScaleUpLimit")),
+    (HELD_UP, 4, 140, (), (6, "ScaleUpLimit")),  # limited, not held
+    (spec(up={"selectPolicy": "Disabled"}), 4, 140, (), (4, "ScaleUpLimit")),
+    (spec(down={"selectPolicy": "Disabled"}), 8, 5, (), (8, "ScaleDownLimit")),
+    (spec(down={"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}), 8, 5,
+     (scaling.ScaleEvent(ago(30), 9, 8),), (8, "ScaleDownLimit")),
+])
+def test_scaling_limited_reason_follows_the_direction_asked(policy, current, cpu, events, expected) -> None:  # noqa: ANN001
+    outcome = scaling.decide(policy, current, samples(cpu=cpu, latency=1), state(events=events), NOW)
+    assert (outcome.desired, outcome.scaling_limited[1]) == expected, outcome.scaling_limited
+    assert outcome.scaling_limited[0] == "True"
+
+
+def test_the_step_limit_remembers_15_scales_inside_a_period_through_status() -> None:
+    """+20 pods per 30 min, spent one at a time: after 15 scale-ups (2 -> 17), recorded in
+    status as the operator records them, only 5 more are allowed (a status 10 deep forgot 5)."""
+    from controller.core import scaling_status
+
+    policy = spec(up={"policies": [{"type": "Pods", "value": 20, "periodSeconds": 1800}]}, maxReplicas=100)
+    base = scaling.decide(policy, 2, samples(cpu=80, latency=1), state(), NOW)
+    status: dict = {}
+    for step in range(15):
+        outcome = dataclasses.replace(base, direction="Up", current=2 + step, desired=3 + step)
+        fields, _ = scaling_status.assess(scaling_status.Record(outcome, ago(60 * (15 - step)), actuated=True), status)
+        status.update(fields)
+    restored = scaling_status.state_from_status(status, LONG_AGO, None)
+    outcome = scaling.decide(policy, 17, samples(cpu=700, latency=1), restored, NOW)
+    assert outcome.desired == 22 and outcome.scaling_limited[1] == "ScaleUpLimit", outcome.reason
+    assert len(status["recentDecisions"]) == 10  # for people; the step limit read all 15
+
+
+def test_scale_events_older_than_the_longest_period_are_dropped() -> None:
+    from controller.core import scaling_status
+
+    events = [scaling.ScaleEvent(ago(seconds), 2, 3) for seconds in (10, 1799, 1801, 4000)]
+    assert [e.time for e in scaling_status.kept_events(events, NOW)] == [ago(10), ago(1799)]
