@@ -31,6 +31,7 @@ from controller.core import status as status_module
 from controller.core import targets
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import per_object
 from controller.operator import view as view_module
 from controller.operator import heartbeat
 
@@ -72,8 +73,10 @@ class Guard:
         self.view, self.evaluator, self.checker, self.rollbacks = view, evaluator, checker, rollback
         self.read_metrics = read_metrics
         self.clock = clock
-        self.services: dict[view_module.Key, ServiceHealth] = {}
-        self.verdicts: dict[view_module.Key, rollout.Verdict] = {}
+        # Kept per object (by uid), not per name: a service deleted and created again under the
+        # same name starts with no probe history and no verdict, and deleted ones cost nothing.
+        self.services: per_object.PerObject[ServiceHealth] = per_object.PerObject(view)
+        self.verdicts: per_object.PerObject[rollout.Verdict] = per_object.PerObject(view)
         self._heap: list[tuple[float, view_module.Key, str]] = []
         self._scheduled: set[tuple[view_module.Key, str]] = set()
         self._probes = asyncio.Semaphore(concurrency)
@@ -223,6 +226,8 @@ class Guard:
                 logger.exception("rollout round failed")
 
     async def rollout_round(self) -> None:
+        self.services.prune()  # every 2 s, so what deleted services held goes soon after them
+        self.verdicts.prune()
         candidates = []
         for key, obj in list(self.view.of_kind(KIND).items()):
             # Ready as written, or as readiness judges it before a first write: so the first
@@ -239,7 +244,7 @@ class Guard:
             if workload is not None and workload.revision is not None:
                 candidates.append((key, obj, spec, workload))
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
-                     or (self.verdicts.get(c[0]) and self.verdicts[c[0]].status.get("phase") == "Analyzing")]
+                     or ((verdict := self.verdicts.get(c[0])) is not None and verdict.status.get("phase") == "Analyzing")]
         samples = await self.read_metrics([(c[0], c[2]) for c in analysing],
                                           (("errorRate", None), ("latencyP95", None))) if analysing else {}
         for key, obj, spec, workload in candidates:

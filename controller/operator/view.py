@@ -55,14 +55,16 @@ class View:
         # (at 10,000 ScalingPolicies a scan of everything per loop per second was a third of the CPU).
         self._by_kind: dict[str, dict[Key, dict[str, typing.Any]]] = {}
         self.world = world_module.World()
-        self._parsed: dict[Key, tuple[int, pydantic.BaseModel | pydantic.ValidationError]] = {}
+        self._parsed: dict[Key, tuple[tuple[str, int], pydantic.BaseModel | pydantic.ValidationError]] = {}
         self._references: dict[Key, set[tuple[str, ...]]] = {}
         self._referrers: dict[tuple[str, ...], set[Key]] = {}
 
     def parsed(self, key: Key, model: type[ModelT]) -> ModelT | pydantic.ValidationError:
         """The object's spec as `model`, parsed once per generation (specs change only with it)."""
         obj = self.objects[key]
-        generation = (obj.get("metadata") or {}).get("generation") or 0
+        meta = obj.get("metadata") or {}
+        # By uid too: an object recreated under the same name starts again at generation 1.
+        generation = (str(meta.get("uid") or ""), meta.get("generation") or 0)
         cached = self._parsed.get(key)
         if cached is not None and cached[0] == generation and isinstance(cached[1], (model, pydantic.ValidationError)):
             return cached[1]

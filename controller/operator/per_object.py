@@ -1,0 +1,78 @@
+"""State the operator keeps in memory for one object, valid only for that object.
+
+A name is not an identity: an object deleted and created again under the same name (or
+deleted while a watch was broken, and re-listed as a new object) is a different object, and
+must not inherit the old one's probe history, rollout verdict or anything else. So every
+entry remembers the uid of the object it was made for; an entry whose object is gone from
+the view, or whose uid differs from the one the view now holds, does not exist: reads skip
+and drop it, and `prune()` (also run by every iteration) removes all of them, so memory
+returns to nothing once the objects are gone.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+
+from controller.operator import view as view_module
+
+T = typing.TypeVar("T")
+
+
+def uid_of(view: view_module.View, key: view_module.Key) -> str | None:
+    """The uid of the object the view holds under `key`, or None when it holds none."""
+    obj = view.objects.get(key)
+    if obj is None:
+        return None
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
+    """A dict by object key whose entries die with their object (see the module's text)."""
+
+    def __init__(self, view: view_module.View) -> None:
+        self._view = view
+        self._items: dict[view_module.Key, tuple[str, T]] = {}
+
+    def _live(self, key: view_module.Key) -> tuple[str, T] | None:
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if entry[0] != uid_of(self._view, key):
+            del self._items[key]  # another object now, or none: the old state is gone with it
+            return None
+        return entry
+
+    def __getitem__(self, key: view_module.Key) -> T:
+        entry = self._live(key)
+        if entry is None:
+            raise KeyError(key)
+        return entry[1]
+
+    def __setitem__(self, key: view_module.Key, value: T) -> None:
+        uid = uid_of(self._view, key)
+        if uid is None:
+            return  # an object deleted while its result was on the way: nothing to keep
+        self._items[key] = (uid, value)
+
+    def __delitem__(self, key: view_module.Key) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> typing.Iterator[view_module.Key]:
+        self.prune()
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        self.prune()
+        return len(self._items)
+
+    def prune(self) -> int:
+        """Drops the entries of objects deleted or replaced; how many were dropped."""
+        stale = [key for key, (uid, _) in self._items.items() if uid != uid_of(self._view, key)]
+        for key in stale:
+            del self._items[key]
+        return len(stale)
+
+    def stored(self) -> int:
+        """Entries held right now, stale ones included (what memory holds; for tests and metrics)."""
+        return len(self._items)

@@ -1,0 +1,170 @@
+"""State kept for deleted objects is pruned, and a name recreated is a new object (issue 21):
+the guard's probe history and rollout verdicts die with their object (by uid), and the view's
+parsed spec is never another object's."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import typing
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from controller.api import monitoredservice as api
+from controller.core import health
+from controller.operator import guard as guard_module
+from controller.operator import loop
+from controller.operator import per_object
+from controller.operator import view as view_module
+
+NAMESPACE = "shop"
+VERSIONS = itertools.count(1)  # etcd's resourceVersions only grow, across objects too
+
+
+def service(name: str, uid: str, interval: int = 10) -> dict[str, typing.Any]:
+    return {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+            "metadata": {"namespace": NAMESPACE, "name": name, "generation": 1, "uid": uid,
+                         "resourceVersion": str(next(VERSIONS))},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
+                     "healthChecks": [{"name": "http", "intervalSeconds": interval,
+                                       "http": {"url": f"http://{name}.shop.svc:8080/health", "timeoutSeconds": 1}}]}}
+
+
+def deployment(name: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"namespace": NAMESPACE, "name": name, "generation": 1, "uid": f"d-{name}",
+                         "annotations": {"deployment.kubernetes.io/revision": "3"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}}},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+
+
+class Failing:
+    """Every probe fails: a service with a long history of failures."""
+
+    async def probe(self, check: api.HttpCheck) -> health.ProbeResult:
+        return health.ProbeResult(False, None, "connection refused")
+
+
+class NoEvents:
+    def create_event(self, obj: typing.Any, event: typing.Any, now: typing.Any) -> None:
+        pass
+
+
+class DeploymentsOnly:
+    errors = (RuntimeError,)
+
+    def supports(self, kind: str) -> bool:
+        return kind == "Deployment"
+
+    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
+        raise AssertionError("nothing rolls back here")
+
+
+async def no_metrics(*_: typing.Any) -> dict:
+    return {}
+
+
+def guard_over(view: view_module.View) -> guard_module.Guard:
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+    return guard_module.Guard(view, evaluator, Failing(), DeploymentsOnly(), no_metrics)  # type: ignore[arg-type]
+
+
+def probe_all(guard: guard_module.Guard, times: int) -> None:
+    async def run() -> None:
+        for key in list(guard.view.of_kind("MonitoredService")):
+            spec = guard.view.valid(key, api.MonitoredServiceSpec)
+            assert spec is not None
+            for _ in range(times):
+                await guard._probe(key, spec.healthChecks[0], 0.0)
+    asyncio.run(run())
+
+
+def test_a_service_recreated_under_its_name_inherits_no_probe_history_nor_verdict() -> None:
+    key = ("MonitoredService", NAMESPACE, "web")
+    for missed_delete in (False, True):  # seen deleted, or deleted while the watch was broken
+        view = view_module.View()
+        view.upsert(deployment("web"))
+        old = service("web", "uid-old")
+        view.upsert(old)
+        guard = guard_over(view)
+        probe_all(guard, 5)
+        asyncio.run(guard.rollout_round())
+        assert guard.services[key].states["http"].healthy is False and len(guard.services[key].outcomes) == 5
+        assert key in guard.verdicts
+        if not missed_delete:
+            view.remove(old)
+        view.upsert(service("web", "uid-new"))  # the same name, another object
+        assert guard.services.get(key) is None, "no probe history from the old object"
+        assert guard.verdicts.get(key) is None, "no rollout verdict from the old object"
+        assert guard.burn_rate(NAMESPACE, "web", "burnRate", 3600, 300) is None
+        contribution = guard.contribute(key, {})
+        assert contribution is None or "health" not in contribution[0]
+        probe_all(guard, 1)
+        assert len(guard.services[key].outcomes) == 1, "history starts with the new object"
+
+
+def test_state_returns_to_zero_once_every_service_is_deleted() -> None:
+    view = view_module.View()
+    objects = [service(f"s{index}", f"uid-{index}") for index in range(40)]
+    for obj in objects:
+        view.upsert(deployment(obj["metadata"]["name"]))
+        view.upsert(obj)
+    guard = guard_over(view)
+    probe_all(guard, 3)
+    asyncio.run(guard.rollout_round())
+    assert len(guard.services) == 40 and len(guard.verdicts) == 40
+    for obj in objects:
+        view.remove(obj)
+    asyncio.run(guard.rollout_round())  # the guard's 2 s tick prunes
+    assert held(guard.services) == 0 and held(guard.verdicts) == 0
+
+
+def held(state: typing.Any) -> int:
+    """Entries in memory, stale ones included (a plain dict on the old code holds them all)."""
+    return state.stored() if isinstance(state, per_object.PerObject) else len(state)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "delete", "recreate", "set", "prune"]),
+                          st.sampled_from(["a", "b", "c"])), max_size=40))
+def test_per_object_state_is_only_ever_the_current_objects(steps: list[tuple[str, str]]) -> None:
+    """Whatever happens to objects, an entry is readable only while the object it was written
+    for (same uid) is in the view, and prune() leaves exactly those."""
+    view = view_module.View()
+    state: per_object.PerObject[int] = per_object.PerObject(view)
+    written: dict[view_module.Key, str] = {}  # key -> uid the value was written for
+    uids = 0
+    for action, name in steps:
+        key = ("MonitoredService", NAMESPACE, name)
+        if action in ("put", "recreate") or (action == "set" and key not in view.objects):
+            if action == "recreate" or key not in view.objects:
+                uids += 1
+                view.upsert(service(name, f"u{uids}"))
+        if action == "delete" and key in view.objects:
+            view.remove(copy.deepcopy(view.objects[key]))
+        if action == "set":
+            state[key] = uids
+            written[key] = per_object.uid_of(view, key) or ""
+        if action == "prune":
+            state.prune()
+            assert state.stored() == sum(1 for k, uid in written.items() if per_object.uid_of(view, k) == uid)
+        for other in [("MonitoredService", NAMESPACE, n) for n in "abc"]:
+            live = other in written and per_object.uid_of(view, other) == written[other]
+            assert (other in state) == live
+    for obj in list(view.objects.values()):
+        view.remove(copy.deepcopy(obj))
+    assert len(state) == 0 and state.stored() == 0
+
+
+def test_the_views_parsed_spec_is_never_a_previous_objects() -> None:
+    """A recreated object of the same name and generation (a delete the watch missed) is parsed
+    afresh: the old spec would carry the old object's checks and targets."""
+    view = view_module.View()
+    view.upsert(service("web", "uid-old", interval=10))
+    key = ("MonitoredService", NAMESPACE, "web")
+    assert view.valid(key, api.MonitoredServiceSpec).healthChecks[0].intervalSeconds == 10  # type: ignore[union-attr]
+    view.upsert(service("web", "uid-new", interval=30))
+    assert view.valid(key, api.MonitoredServiceSpec).healthChecks[0].intervalSeconds == 30  # type: ignore[union-attr]
