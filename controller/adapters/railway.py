@@ -155,12 +155,14 @@ class RateLimiter:
     again on its next round."""
 
     QUEUE_SECONDS = 2.0
+    PRUNE_SECONDS = 60.0  # how often idle buckets are forgotten
 
     def __init__(self, per_second: float = 5.0, burst: float = 10.0,
                  clock: typing.Callable[[], float] = time.monotonic, wall: typing.Callable[[], float] = time.time) -> None:
         self.per_second, self.burst = per_second, burst
         self.clock, self.wall = clock, wall
         self._buckets: dict[str, ratelimit.Bucket] = {}
+        self._pruned_at = clock()
 
     @staticmethod
     def key(token: str) -> str:
@@ -169,7 +171,21 @@ class RateLimiter:
     def _bucket(self, key: str) -> ratelimit.Bucket:
         return self._buckets.get(key) or ratelimit.full(self.burst, self.per_second, self.clock())
 
+    def prune(self) -> None:
+        """Forgets idle buckets (ratelimit.idle: a new one would act the same), so tokens no
+        longer used, or rotated, or whose Secret is gone, hold no memory."""
+        now = self.clock()
+        self._pruned_at = now
+        for key in [key for key, bucket in self._buckets.items() if ratelimit.idle(bucket, now)]:
+            del self._buckets[key]
+
+    def held(self) -> int:
+        """Buckets in memory (the tokens used within the last minute or so, and paused ones)."""
+        return len(self._buckets)
+
     async def acquire(self, key: str) -> None:
+        if self.clock() - self._pruned_at >= self.PRUNE_SECONDS:
+            self.prune()  # at most once a minute: one pass over the tokens in use
         while True:
             bucket, wait = ratelimit.take(self._bucket(key), self.clock())
             self._buckets[key] = bucket

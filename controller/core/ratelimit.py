@@ -36,6 +36,13 @@ def take(bucket: Bucket, now: float) -> tuple[Bucket, float]:
     return refilled, (1.0 - level) / bucket.per_second
 
 
+def idle(bucket: Bucket, now: float) -> bool:
+    """Refilled to its burst and not paused: such a bucket acts exactly as a new `full` one
+    would from now on, so forgetting it loses nothing (how per-token state stays bounded)."""
+    level = bucket.level + max(0.0, now - bucket.at) * bucket.per_second
+    return now >= bucket.blocked_until and level >= bucket.capacity
+
+
 def block(bucket: Bucket, now: float, seconds: float) -> Bucket:
     """The server asked for a pause: nothing is sent before it ends, and the burst is spent."""
     return dataclasses.replace(bucket, blocked_until=max(bucket.blocked_until, now + seconds), level=0.0, at=now)

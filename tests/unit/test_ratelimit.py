@@ -7,6 +7,9 @@ import asyncio
 import email.utils
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from controller.adapters import railway
 from controller.core import ratelimit
@@ -66,3 +69,57 @@ def test_the_limiter_refuses_rather_than_exceeds_and_never_keys_by_the_token() -
         await limiter.acquire(key)  # the pause is over and the bucket has refilled
 
     asyncio.run(scenario())
+
+
+# -- bounded state: idle buckets are forgotten, and forgetting one changes nothing -------------
+
+ops = st.lists(st.tuples(st.floats(0, 30), st.sampled_from(["take", "block"]), st.floats(0, 20)), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(1, 20), st.floats(0.1, 10), ops, st.floats(0, 100), ops)
+def test_an_idle_bucket_acts_as_a_new_one(capacity: float, rate: float, before: list, gap: float, after: list) -> None:
+    """Whatever happened before, once `idle` says so a new full bucket gives the same answers
+    for every later request and pause: pruning it is invisible."""
+    bucket, now = ratelimit.full(capacity, rate, 0.0), 0.0
+    for step, op, seconds in before:
+        now += step
+        bucket = ratelimit.take(bucket, now)[0] if op == "take" else ratelimit.block(bucket, now, seconds)
+    now += gap
+    if not ratelimit.idle(bucket, now):
+        return
+    fresh = ratelimit.full(capacity, rate, now)
+    for step, op, seconds in after:
+        now += step
+        if op == "take":
+            (bucket, wait), (fresh, wait_fresh) = ratelimit.take(bucket, now), ratelimit.take(fresh, now)
+            assert wait == pytest.approx(wait_fresh, abs=1e-6)
+        else:
+            bucket, fresh = ratelimit.block(bucket, now, seconds), ratelimit.block(fresh, now, seconds)
+
+
+def test_a_paused_or_spent_bucket_is_not_idle() -> None:
+    spent = ratelimit.take(ratelimit.full(2, 1, 0), 0)[0]
+    assert not ratelimit.idle(spent, 0.5) and ratelimit.idle(spent, 1.0)
+    paused = ratelimit.block(ratelimit.full(2, 100, 0), 0, 30)
+    assert not ratelimit.idle(paused, 29) and ratelimit.idle(paused, 30)
+
+
+def test_the_limiters_buckets_return_to_none_once_tokens_go_idle() -> None:
+    now = [0.0]
+    limiter = railway.RateLimiter(per_second=5, burst=10, clock=lambda: now[0], wall=lambda: 1e9)
+
+    async def use(keys: list[str]) -> None:
+        for key in keys:
+            await limiter.acquire(key)
+
+    asyncio.run(use([f"token-{index}" for index in range(500)]))
+    limiter.note("paused", 429, {"Retry-After": "600"})
+    assert len(limiter._buckets) == 501
+    now[0] += limiter.PRUNE_SECONDS
+    asyncio.run(use(["another"]))  # any request prunes, at most once a minute
+    assert set(limiter._buckets) == {"paused", "another"}, "idle tokens forgotten; a pause is kept"
+    assert limiter.limited_for("paused") > 0
+    now[0] += 600
+    limiter.prune()
+    assert len(limiter._buckets) == 0
