@@ -1,9 +1,14 @@
 """The one way out: every outbound HTTP request goes through a guarded aiohttp session.
 
 The policy itself is pure (`core/egress.py`); this file applies it where it matters — on
-the address the connection is actually made to (the resolver refuses after DNS, so there is
-no window for a name to rebind between check and connect) — and gives every request a total
-deadline, no redirects, no proxy from the environment, and a body size limit.
+the address each socket is actually connected to. `guarded_connector` is the only way this
+project builds a connector for tenant egress (a test searches the tree for any other): its
+dial point (`DialGuard`, aiohttp's socket factory) sees the final IP of every connection
+attempt — an IP literal from the URL, which aiohttp never gives the resolver, and every
+address a name resolved to alike — and refuses before the socket exists. The resolver
+refuses too (a whole answer, with the name's reason), so a name cannot rebind between check
+and connect. Every request also has a total deadline, no redirects, no proxy from the
+environment, and a body size limit.
 """
 
 from __future__ import annotations
@@ -15,7 +20,11 @@ import typing
 import aiohttp
 from aiohttp import abc as aiohttp_abc
 
+from controller.adapters import shares
 from controller.core import egress
+
+AddrInfo = tuple[int, int, int, str, tuple[typing.Any, ...]]
+SocketFactory = typing.Callable[[AddrInfo], socket.socket]
 
 
 class EgressRefused(OSError):
@@ -24,10 +33,12 @@ class EgressRefused(OSError):
 
 
 class GuardedResolver(aiohttp_abc.AbstractResolver):
-    """Resolves like aiohttp does, then refuses forbidden addresses (no DNS-rebinding gap)."""
+    """Resolves like aiohttp does, then refuses forbidden addresses (no DNS-rebinding gap).
 
-    def __init__(self, allow_loopback: bool) -> None:
-        self._inner = aiohttp.ThreadedResolver()
+    `inner` is the system resolver unless a test gives one that asks no DNS server."""
+
+    def __init__(self, allow_loopback: bool, inner: aiohttp_abc.AbstractResolver | None = None) -> None:
+        self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
         self._allow_loopback = allow_loopback
 
     async def resolve(self, host: str, port: int = 0,
@@ -40,6 +51,54 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:
+    """Why the connection about to be made to `addr_info` is refused, or None.
+
+    Only an address the event loop connects to without a further lookup passes: asyncio
+    hands anything `inet_pton` does not read (`127.1`, a zone id `::1%lo`, a name) to
+    getaddrinfo at connect time, which would dial an address nobody judged."""
+    family, _, _, _, sockaddr = addr_info
+    host = sockaddr[0] if isinstance(sockaddr, tuple) and sockaddr else None
+    if not isinstance(host, str):
+        return "the connection has no IP address to judge"
+    try:
+        socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        return f"{host!r} is not an address the connection can be made to without a lookup"
+    return egress.refused_address(host, allow_loopback)
+
+
+class DialGuard:
+    """aiohttp's socket factory: the single point every connection passes, with its final IP.
+
+    aiohttp calls it once per address it is about to connect to — a literal from the URL
+    and each address a name resolved to — so judging here covers both by construction.
+    `then` makes the socket (a test records what was dialled); by default a plain one."""
+
+    def __init__(self, allow_loopback: bool, then: SocketFactory | None = None) -> None:
+        self._allow_loopback = allow_loopback
+        self._then = then
+
+    def __call__(self, addr_info: AddrInfo) -> socket.socket:
+        refusal = dial_refusal(addr_info, self._allow_loopback)
+        if refusal is not None:
+            raise EgressRefused(refusal)
+        if self._then is not None:
+            return self._then(addr_info)
+        family, type_, proto, _, _ = addr_info
+        return socket.socket(family=family, type=type_, proto=proto)
+
+
+def guarded_connector(allow_loopback: bool, *, limit: int, ttl_dns_cache: int | None = 30,
+                      resolver: aiohttp_abc.AbstractResolver | None = None,
+                      dial: SocketFactory | None = None) -> aiohttp.TCPConnector:
+    """The connector every tenant-directed session uses: the guarded resolver and the dial
+    point. `resolver` and `dial` are for tests (no DNS traffic; record what is dialled)."""
+    return aiohttp.TCPConnector(limit=limit, ttl_dns_cache=ttl_dns_cache,
+                                resolver=GuardedResolver(allow_loopback, inner=resolver),
+                                socket_factory=DialGuard(allow_loopback, then=dial))
 
 
 def refusal_of(error: BaseException) -> str | None:
@@ -63,6 +122,23 @@ async def read_limited(content: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def contains(content: aiohttp.StreamReader, needle: bytes | None, limit: int, read_size: int) -> bool:
+    """Whether `needle` occurs within the first `limit` bytes of a body, reading it as it
+    streams: one read's buffer and the needle's length are held, never the body."""
+    carried, size = b"", 0
+    found = needle is None
+    while size < limit:
+        chunk = await content.read(min(read_size, limit - size))
+        if not chunk:
+            break
+        size += len(chunk)
+        if not found and needle is not None:
+            window = carried + chunk
+            found = needle in window
+            carried = window[-(len(needle) - 1):] if len(needle) > 1 else b""
+    return found
+
+
 RATE_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
@@ -78,9 +154,14 @@ class Response(typing.NamedTuple):
 class GuardedClient:
     """One pooled session for one purpose (checks, notifications, metrics), its own limit."""
 
-    def __init__(self, allow_loopback: bool, limit: int = 64) -> None:
+    def __init__(self, allow_loopback: bool, limit: int = 64, *, resolver: aiohttp_abc.AbstractResolver | None = None,
+                 dial: SocketFactory | None = None, per_key: int | None = None) -> None:
         self.allow_loopback = allow_loopback
         self._limit = limit
+        # A tenant (else a destination host) holds at most `per_key` of the connections:
+        # one slow namespace cannot take every place (adapters/shares.py).
+        self.shares = shares.FairShares(limit, per_key or limit)
+        self._resolver, self._dial = resolver, dial  # tests only: see guarded_connector
         self._session: aiohttp.ClientSession | None = None
 
     def refused(self, url: str) -> str | None:
@@ -88,8 +169,7 @@ class GuardedClient:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit, resolver=GuardedResolver(self.allow_loopback),
-                                             ttl_dns_cache=30)
+            connector = guarded_connector(self.allow_loopback, limit=self._limit, resolver=self._resolver, dial=self._dial)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
 
@@ -101,11 +181,17 @@ class GuardedClient:
         if refusal is not None:
             raise EgressRefused(refusal)
         try:
-            async with self.session().request(method, url, allow_redirects=False,
-                                              timeout=aiohttp.ClientTimeout(total=deadline), **kwargs) as response:
-                body = await read_limited(response.content, body_limit + 1)
+            async with self.shares.hold(shares.key_for(url)), \
+                    self.session().request(method, url, allow_redirects=False,
+                                           timeout=aiohttp.ClientTimeout(total=deadline), **kwargs) as response:
                 kept = {name: response.headers[name][:64] for name in RATE_HEADERS if name in response.headers}
-                return Response(response.status, body[:body_limit], len(body) > body_limit, kept)
+                if response.content_length is not None and response.content_length > body_limit:
+                    return Response(response.status, b"", True, kept)  # said so up front: nothing read
+                body = await read_limited(response.content, body_limit + 1)
+                # Past the limit: the answer is refused, and not kept (its bytes would stay
+                # alive with the Response however little of it the caller reads).
+                truncated = len(body) > body_limit
+                return Response(response.status, b"" if truncated else body, truncated, kept)
         except aiohttp.ClientConnectorError as error:
             refusal = refusal_of(error)
             if refusal is not None:

@@ -26,8 +26,7 @@ class HttpChecker:
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._concurrency,
-                                             resolver=egress.GuardedResolver(self.allow_loopback), ttl_dns_cache=30)
+            connector = egress.guarded_connector(self.allow_loopback, limit=self._concurrency)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
 

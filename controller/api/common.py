@@ -22,8 +22,12 @@ class ApiModel(pydantic.BaseModel):
 
 # An http(s) URL with a host, a port within 1–65535 when given, no user info and no white
 # space. Which addresses it may reach is the egress policy's call (core/egress.py), at send time.
+# The host is ASCII letters, digits, dots, hyphens and underscores, or a bracketed IPv6
+# literal without a zone: the HTTP client folds Unicode hosts (IDNA/NFKC: `①②⑦.0.0.1`,
+# `１２７．０．０．１` are 127.0.0.1 to it), so an object never stores a host that reads as one
+# thing and connects to another; percent signs (encoding, zone ids) are refused for the same reason.
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-HTTP_URL = r"^https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:?#\[\]@]+)(:" + _PORT + r")?([/?#][^\s]*)?$"
+HTTP_URL = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:" + _PORT + r")?([/?#][^\s]*)?$"
 
 def field(description: str, default: typing.Any = ..., **kwargs: typing.Any) -> typing.Any:
     """A field with a mandatory description (the CRD generator refuses a field without one)."""

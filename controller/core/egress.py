@@ -1,9 +1,12 @@
 """The egress policy: which addresses the operator may send traffic (and credentials) to. Pure.
 
 Every outbound connection — health checks, Prometheus, Railway, Slack, SMS, webhooks, SMTP,
-Alertmanager — is judged here on the address it will actually connect to (the adapters'
-resolver asks after DNS, so a name cannot rebind around it). Refused: cloud metadata
-addresses, link-local, unspecified, multicast, loopback unless allowed, and any of those
+Alertmanager — is judged by `refused_address` on the address it actually connects to: the
+adapters' dial point (adapters/egress.py) calls it with the final IP of every socket, IP
+literals and resolved names alike, so a name cannot rebind around it and a literal cannot
+skip it. `refused_url` is the early, clear refusal on the URL as the HTTP client reads it
+(yarl, aiohttp's own parser: one normalisation, not two). Refused: cloud metadata addresses,
+link-local, unspecified and 0.0.0.0/8, multicast, loopback unless allowed, and any of those
 hidden inside an IPv6 form that carries an IPv4 address (mapped ::ffff:a.b.c.d, compatible
 ::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32).
 """
@@ -11,12 +14,14 @@ hidden inside an IPv6 form that carries an IPv4 address (mapped ::ffff:a.b.c.d, 
 from __future__ import annotations
 
 import ipaddress
-import urllib.parse
+
+import yarl
 
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
 ))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 
@@ -50,7 +55,9 @@ def refused_address(address: str, allow_loopback: bool) -> str | None:
         return f"{shown} is a cloud metadata address"
     if ip.is_link_local:
         return f"{shown} is link-local"
-    if ip.is_unspecified or ip.is_multicast or ip.is_reserved and not ip.is_private:
+    # 0.0.0.0/8 is "this host on this network" (RFC 1122), a source address only: Linux
+    # connects 0.0.0.0 to itself, and newer kernels route the rest of /8 as if unicast.
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved and not ip.is_private or ip in THIS_NETWORK:
         return f"{shown} is not a unicast address"
     if ip.is_loopback and not allow_loopback:
         return f"{shown} is loopback (the operator's own host); --allow-loopback-egress permits it"
@@ -60,48 +67,94 @@ def refused_address(address: str, allow_loopback: bool) -> str | None:
 def refused_url(url: str, allow_loopback: bool) -> str | None:
     """Why a URL is refused before any lookup: its scheme, its port, or a literal address.
 
-    A name is judged later on what it resolves to; a literal is judged here, including the
-    forms `urlsplit` and the resolver read as numbers (`http://2852039166/`, `http://0/`)."""
+    Never raises, whatever the string: a URL that cannot be read is refused with a reason.
+    The host judged is the host the HTTP client will dial: yarl is aiohttp's own URL parser,
+    so the IDNA/NFKC normalisation (`①②⑦.0.0.1`, `１２７．０．０．１` and `127。0。0。1` are all
+    127.0.0.1 to the client) is the same code here and there, not a second opinion. A name
+    is judged later on what it resolves to; a literal is judged here, including the forms
+    the system resolver reads as numbers (`http://2852039166/`, `http://0x7f.1/`, `http://0/`)."""
+    if not isinstance(url, str):
+        return "the URL is not text"
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         return "the URL has white space or control characters in it"
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "the URL cannot be parsed (a port must be 0–65535)"
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        return f"scheme {parts.scheme or '(none)'!r} is not allowed (http or https)"
-    if not parts.hostname:
+    target = dialled(url)
+    if isinstance(target, str):
+        return target
+    scheme, host, port = target
+    if scheme not in ALLOWED_SCHEMES:
+        return f"scheme {scheme or '(none)'!r} is not allowed (http or https)"
+    if not host:
         return "the URL has no host"
     if port == 0:
         return "port 0 is not a port"
-    host = parts.hostname
-    literal = _literal_address(host)
-    return refused_address(literal, allow_loopback) if literal is not None else None
+    return refused_host(host, allow_loopback)
 
 
-def _literal_address(host: str) -> str | None:
-    """`host` as an address when it is one, in the dotted, bracketed or numeric forms."""
+def dialled(url: str) -> tuple[str, str, int | None] | str:
+    """(scheme, host, port) exactly as aiohttp reads `url` — the host IDNA-encoded and
+    NFKC-normalised, an IPv6 literal without brackets — or why it cannot be read."""
+    try:
+        parsed = yarl.URL(url)
+        return parsed.scheme.lower(), parsed.raw_host or "", parsed.port
+    except Exception:  # noqa: BLE001 -- yarl's failures are not a closed set (ValueError, UnicodeError, ...); each is a refusal
+        # The parser's message is not kept: it quotes the URL, and a URL may come from a Secret.
+        return "the URL cannot be parsed (its host must be a valid name or address, its port 1–65535)"
+
+
+def refused_host(host: str, allow_loopback: bool) -> str | None:
+    """Why `host`, as the HTTP client reads it (`dialled`), is refused before any lookup.
+
+    A literal is judged as the address it is; so is a name the system resolver reads as a
+    number (it never asks DNS for `0x7f.1`, it returns 127.0.0.1). A percent sign (an IPv6
+    zone id, or percent-encoding the client does not decode) is refused: the event loop would
+    hand such a host to the resolver as a name at connect time, past any judgement."""
+    if "%" in host:
+        return "the host has a percent sign in it (percent-encoding or an IPv6 zone id)"
+    for candidate in {host, host.rstrip(".")}:  # a trailing dot does not make an address a name
+        literal = literal_address(candidate)
+        if literal is not None:
+            return refused_address(literal, allow_loopback)
+    return None
+
+
+def literal_address(host: str) -> str | None:
+    """`host` as an address when it is one: IPv6, dotted IPv4, or any form `inet_aton` reads
+    (the system resolver reads those as numbers before it asks DNS anything)."""
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    if host.isdigit() or (host.lower().startswith("0x") and all(c in "0123456789abcdef" for c in host[2:].lower())):
-        value = int(host, 0) if host.lower().startswith("0x") else int(host)
-        if value <= 0xFFFFFFFF:
-            return str(ipaddress.IPv4Address(value))
-    parts = host.split(".")
-    if 1 < len(parts) <= 4 and all(p.isdigit() for p in parts):  # inet_aton's short forms: 127.1, 10.0.1
-        try:
-            *head, last = [int(p) for p in parts]
-            value = 0
-            for index, part in enumerate(head):
-                if part > 255:
-                    return None
-                value |= part << (24 - 8 * index)
-            if last >= 1 << (8 * (4 - len(head))):
-                return None
-            return str(ipaddress.IPv4Address(value | last))
-        except ValueError:
+    value = inet_aton(host)
+    return str(ipaddress.IPv4Address(value)) if value is not None else None
+
+
+_DIGITS = {8: frozenset("01234567"), 10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
+
+
+def inet_aton(text: str) -> int | None:
+    """The address glibc's `inet_aton` (as getaddrinfo uses it) reads in `text`, or None.
+
+    One to four parts separated by dots, each decimal, octal (leading 0) or hex (0x); the
+    last fills the bytes left (`127.1` is 127.0.0.1, `2130706433` is too). Only ASCII digits:
+    `int()` would also take Unicode digits and underscores, which the C library does not."""
+    parts = text.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    values = []
+    for part in parts:
+        if part[:2] in ("0x", "0X"):
+            digits, base = part[2:], 16
+        elif part[:1] == "0" and len(part) > 1:
+            digits, base = part[1:], 8
+        else:
+            digits, base = part, 10
+        if not digits or not set(digits) <= _DIGITS[base]:
             return None
-    return None
+        values.append(int(digits, base))
+    *head, last = values
+    if any(v > 0xFF for v in head) or last >= 1 << (8 * (4 - len(head))):
+        return None
+    value = last
+    for index, part_value in enumerate(head):
+        value |= part_value << (24 - 8 * index)
+    return value
