@@ -11,6 +11,9 @@ module's targets for kind "Railway".
 A token Secret is read once and kept, shared by every service that names it: read again when
 the MonitoredService names another Secret, when Railway refuses the token, and at the latest
 after TOKEN_TTL_SECONDS (the operator may only `get` Secrets, so it cannot watch one change).
+A kept token belongs to the objects (by uid) it was read for: once none of them is left it is
+forgotten, even if objects of the same names (a namespace deleted and made again, perhaps by
+someone else) name a Secret of the same name.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import typing
 
 import kubernetes
 
+from controller.adapters import boundary
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_rollback
@@ -74,7 +78,9 @@ class RailwayWatcher:
         self.usage: dict[tuple[str, str], railway.Usage] = {}
         self.weights: dict[tuple[str, str], dict[str, int]] = {}  # the proportion scaling keeps
         self.leading, self.monotonic = leading, monotonic
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}  # (namespace, Secret, key) -> (token, read at)
+        # (namespace, Secret, key) -> (token, read at, uids of the MonitoredServices naming it then)
+        self._tokens: dict[tuple[str, str, str], tuple[str, float, frozenset[str]]] = {}
+        self._readers: dict[tuple[str, str, str], frozenset[str]] = {}  # who names each Secret, as of the last poll
         # Rollbacks this process made: (namespace, name, failed deployment). Until a poll shows
         # the deployment it produced, a repeated intent costs no request.
         self._rolled_back: set[tuple[str, str, str]] = set()
@@ -117,37 +123,49 @@ class RailwayWatcher:
             world.railway_errors.pop(gone, None)
             world.railway_limited.pop(gone, None)
             self.weights.pop(gone, None)
-        secrets = sorted({(b.namespace, *b.secret) for b, _ in wanted.values()})
-        for stale in [ref for ref in self._tokens if ref not in secrets]:
-            self._tokens.pop(stale)  # no service names it any more
+        readers: dict[tuple[str, str, str], set[str]] = {}
+        for binding, keys in wanted.values():
+            readers.setdefault((binding.namespace, *binding.secret), set()).update(
+                str((self.view.objects.get(key, {}).get("metadata") or {}).get("uid") or "") for key in keys)
+        self._readers = {ref: frozenset(uids) for ref, uids in readers.items()}
+        secrets = sorted(readers)
+        for stale in [ref for ref, kept in self._tokens.items() if not kept[2] & self._readers.get(ref, frozenset())]:
+            self._tokens.pop(stale)  # no object it was read for names it any more
         tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets)), strict=True))
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
                                          for binding, _ in wanted.values()))
         for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
-            self.bindings[name] = binding
-            before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                      world.railway_limited.get(name))
-            if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
-                # Held back, not failed: the last known state stands (acting on "gone" would be
-                # a wrong action); the condition says why it is not fresher.
-                world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
-            elif isinstance(result, (str, railway.RailwayError)):
-                result = str(result)
-                world.railway_limited.pop(name, None)
-                world.workloads.pop((name[0], RAILWAY, name[1]), None)
-                world.railway_errors[name] = result
-                self.usage.pop(name, None)
-            else:
-                instance, usage = result
-                world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
-                world.railway_errors.pop(name, None)
-                world.railway_limited.pop(name, None)
-                self.usage[name] = usage
-                self._observe_regions(name, instance.regions)
-            if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                          world.railway_limited.get(name)):
-                for key in keys:
-                    self.evaluator.mark(key, *self.view.dependents(key))
+            with boundary.tenant("Railway poll", name):  # one service's answer never ends the poll
+                self._apply(name, binding, keys, result)
+
+    def _apply(self, name: tuple[str, str], binding: Binding, keys: list[view_module.Key],
+               result: tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str) -> None:
+        """One service's poll result into the world (and its objects marked when it changed)."""
+        world = self.view.world
+        self.bindings[name] = binding
+        before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                  world.railway_limited.get(name))
+        if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
+            # Held back, not failed: the last known state stands (acting on "gone" would be
+            # a wrong action); the condition says why it is not fresher.
+            world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
+        elif isinstance(result, (str, railway.RailwayError)):
+            result = str(result)
+            world.railway_limited.pop(name, None)
+            world.workloads.pop((name[0], RAILWAY, name[1]), None)
+            world.railway_errors[name] = result
+            self.usage.pop(name, None)
+        else:
+            instance, usage = result
+            world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
+            world.railway_errors.pop(name, None)
+            world.railway_limited.pop(name, None)
+            self.usage[name] = usage
+            self._observe_regions(name, instance.regions)
+        if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                      world.railway_limited.get(name)):
+            for key in keys:
+                self.evaluator.mark(key, *self.view.dependents(key))
 
     @staticmethod
     def _workload(name: tuple[str, str], instance: railway.Instance) -> world_module.Workload:
@@ -174,6 +192,7 @@ class RailwayWatcher:
         elif weights is None or railway_regions.distribute(weights, sum(observed.values())) != dict(observed):
             self.weights[name] = dict(observed)
 
+    @boundary.contained("reading a Railway token", lambda error: (None, f"cannot read the token Secret: {boundary.describe(error)}"))
     async def _token(self, namespace: str, name: str, key: str) -> tuple[str | None, str | None]:
         """(token, None) or (None, why not): read once and kept (see the module's text); a
         Secret or key that is missing is not kept, so it is found on the next poll once made."""
@@ -186,13 +205,15 @@ class RailwayWatcher:
             return None, f"cannot read the token Secret: {error.status} {error.reason}"
         if token is None:
             return None, "the token Secret has no such key"
-        self._tokens[(namespace, name, key)] = (token.strip(), self.monotonic())
+        self._tokens[(namespace, name, key)] = (token.strip(), self.monotonic(),
+                                                self._readers.get((namespace, name, key), frozenset()))
         return token.strip(), None
 
     def _refused(self, binding: Binding) -> None:
         """Railway refused the token: the Secret may have been rotated; read it afresh."""
         self._tokens.pop((binding.namespace, *binding.secret), None)
 
+    @boundary.contained("a Railway poll", boundary.describe)
     async def _ask(self, binding: Binding, token: tuple[str | None, str | None]
                    ) -> tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str:
         if token[0] is None:

@@ -168,3 +168,60 @@ def test_the_views_parsed_spec_is_never_a_previous_objects() -> None:
     assert view.valid(key, api.MonitoredServiceSpec).healthChecks[0].intervalSeconds == 10  # type: ignore[union-attr]
     view.upsert(service("web", "uid-new", interval=30))
     assert view.valid(key, api.MonitoredServiceSpec).healthChecks[0].intervalSeconds == 30  # type: ignore[union-attr]
+
+
+# -- the Railway token cache belongs to the objects it was read for ---------------------------
+
+class Secrets:
+    """The API's secret_value over a dict: (namespace, name, key) -> value; counts reads."""
+
+    def __init__(self, values: dict[tuple[str, str, str], str]) -> None:
+        self.values, self.reads = values, 0
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        self.reads += 1
+        return self.values.get((namespace, name, key))
+
+
+def railway_service(name: str, uid: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+            "metadata": {"namespace": NAMESPACE, "name": name, "generation": 1, "uid": uid,
+                         "resourceVersion": str(next(VERSIONS))},
+            "spec": {"target": {"railway": {"projectId": "p", "environmentId": "env-1", "serviceId": "svc-1",
+                                            "tokenSecretRef": {"name": "railway", "key": "token"},
+                                            "endpoint": "https://railway.example/graphql"}}}}
+
+
+def test_a_railway_token_is_forgotten_with_the_objects_it_was_read_for() -> None:
+    from controller.operator import railway as railway_module
+
+    view = view_module.View()
+    secrets = Secrets({(NAMESPACE, "railway", "token"): "old-tenants-token"})
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+    watcher = railway_module.RailwayWatcher(view, evaluator, secrets, "https://railway.example/graphql")  # type: ignore[arg-type]
+    used: list[str | None] = []
+
+    async def ask(binding: typing.Any, token: tuple[str | None, str | None]) -> str:
+        used.append(token[0])
+        return "not asked: a test"
+
+    watcher._ask = ask  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        old = railway_service("api", "uid-old")
+        view.upsert(old)
+        await watcher.poll()
+        await watcher.poll()
+        assert secrets.reads == 1, "kept between polls while its object lives"
+        # The namespace is deleted and made again (by someone else): same names, new objects.
+        view.remove(old)
+        secrets.values[(NAMESPACE, "railway", "token")] = "new-tenants-token"
+        view.upsert(railway_service("api", "uid-new"))
+        await watcher.poll()
+        view.remove(view.objects[("MonitoredService", NAMESPACE, "api")])
+        await watcher.poll()
+        await watcher.close()
+
+    asyncio.run(scenario())
+    assert used == ["old-tenants-token", "old-tenants-token", "new-tenants-token"]
+    assert watcher._tokens == {}, "nothing kept once no object names the Secret"
