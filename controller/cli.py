@@ -40,10 +40,6 @@ def _configure_logging(log_format: str, level: str) -> None:
     logging.getLogger("kopf.activities").setLevel(logging.WARNING)
 
 
-async def _not_yet_wired() -> None:
-    raise RuntimeError("the elector's start callback is set by handlers.register")
-
-
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
 
@@ -99,14 +95,16 @@ def _run(args: argparse.Namespace) -> int:
     api_client = kubernetes_api.load_config(config.kubeconfig, connections=pools.KUBE_THREADS)
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
     # renew deadline, writes nothing.
+    # The Lease has a client (connections) of its own, as it has a pool of its own: a renewal
+    # never waits behind status writes (handlers.register binds the acting loops to it).
+    lease_client = kubernetes_api.load_config(config.kubeconfig, connections=2)
     elector = election_module.Elector(
-        kubernetes_lease.LeaseStore(api_client, args.leader_elect_namespace, args.leader_elect_name)
+        kubernetes_lease.LeaseStore(lease_client, args.leader_elect_namespace, args.leader_elect_name)
         if args.leader_elect else None,
         election.Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
-                        args.leader_elect_retry_period),
-        on_started_leading=_not_yet_wired)
+                        args.leader_elect_retry_period))
     # The identity in every request's User-Agent: the audit log tells which replica wrote what.
-    api_client.user_agent = f"capliquify-operator ({elector.identity})"
+    api_client.user_agent = lease_client.user_agent = f"capliquify-operator ({elector.identity})"
     write = elector.fence
     api = kubernetes_api.KubeApi(api_client, write)
     view = view_module.View()

@@ -12,6 +12,14 @@ from __future__ import annotations
 import dataclasses
 
 
+class NotLeader(RuntimeError):
+    """A side effect was attempted by a replica that does not (or no longer) hold the Lease.
+
+    Raised by every fence: the Kubernetes adapters' on-write hook, and the hooks Railway and
+    the notifiers call immediately before each send (adapters raise it without knowing who leads).
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class Timing:
     lease_duration: float = 15.0
@@ -21,6 +29,16 @@ class Timing:
     def __post_init__(self) -> None:
         if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
             raise ValueError("need 0 < retry period < renew deadline < lease duration")
+
+    @property
+    def first_round_deadline(self) -> float:
+        """How long a new leader waits for its first reads before it judges everything anyway.
+
+        Renewal does not wait for them (it runs on its own schedule); this bounds how long a
+        slow tenant can hold back every other tenant's first verdict. Half the renew deadline:
+        well inside the lease, and a read still in flight then is its own tenant's delay.
+        """
+        return self.renew_deadline / 2
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ writes no annotations, so objects delete cleanly whether or not the operator is 
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import dataclasses
 import functools
 import logging
@@ -36,7 +37,7 @@ from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 CUSTOM_KINDS = tuple(kubernetes_api.PLURALS)
-FIRST_READ_DEADLINE_SECONDS = 20.0
+STOP_SECONDS = 5.0  # acting tasks that do not end this long after cancellation: unhealthy
 
 
 @dataclasses.dataclass
@@ -54,7 +55,9 @@ class Runtime:
     watcher: kubernetes_watch.Watcher
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # leader and standby alike
+    acting: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # the leader's, this term
+    heartbeats_before: set[str] = dataclasses.field(default_factory=set)  # loops beating before acting
 
 
 def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> None:
@@ -143,6 +146,27 @@ def _watches(runtime: Runtime, versions: dict[tuple[str, str | None], str]) -> l
             for (kind, namespace), since in versions.items()]
 
 
+async def _after(first: asyncio.Task[None], loop_: typing.Callable[[], typing.Awaitable[None]]) -> None:
+    """A loop that starts once its first round ends (however late, however it ended): never two
+    rounds of one kind at once. Cancelling this cancels the first round too."""
+    try:
+        await first
+    except Exception as error:  # a slow or failing source only delays its own part
+        logger.warning("%s did not complete: %s", first.get_name(), type(error).__name__)
+    await loop_()
+
+
+def _leader_state(runtime: Runtime) -> list[tuple[object, str]]:
+    """Every container the acting components hold empty before anything ran: what they learn
+    while leading (decisions, probe history, the alert outbox, tasks spawned). A replica that
+    stops acting clears them all, so a later term never judges from a stale term's memory; a
+    container added to a component later is covered without naming it here."""
+    containers = (collections.abc.MutableMapping, collections.abc.MutableSet, collections.abc.MutableSequence)
+    return [(owner, name) for owner in (runtime.evaluator, runtime.scaler, runtime.guard, runtime.snapshots,
+                                        runtime.alerter, runtime.railway)
+            for name, value in vars(owner).items() if isinstance(value, containers) and not len(value)]
+
+
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.login(registry=registry)
     def login(**_: typing.Any) -> kopf.ConnectionInfo:
@@ -158,30 +182,55 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         )
 
     async def start_acting() -> None:
-        """Called once this replica holds the Lease (at once without --leader-elect)."""
+        """A task of its own once this replica holds the Lease (at once without --leader-elect):
+        the renewal never waits for it."""
+        runtime.heartbeats_before = heartbeat.expected()
         # Scaling, metrics and rollouts read first, so that each object's first verdict
         # (readiness, the scaling decision, metrics, the rollout's phase) is one status write
-        # rather than two (issue 10).
+        # rather than two (issue 10). Bounded well inside the lease: after the deadline
+        # everything is judged anyway, and a first read still in flight (one tenant's hanging
+        # Prometheus) delays only its own loop's start, never the others' (issue 21).
         started = time.monotonic()
-        try:
-            await asyncio.wait_for(asyncio.gather(runtime.scaler.round(), runtime.snapshots.round(),
-                                                  runtime.guard.rollout_round()), FIRST_READ_DEADLINE_SECONDS)
-        except Exception as error:  # a slow or failing source only delays its own part
-            logger.warning("first scaling/metrics/rollout read did not complete: %s", type(error).__name__)
-        logger.info("first scaling, metrics and rollout read in %.1f s", time.monotonic() - started)
+        firsts = {name: asyncio.create_task(first, name=f"first-{name}") for name, first in (
+            ("scaling", runtime.scaler.round()), ("metrics", runtime.snapshots.round()),
+            ("rollouts", runtime.guard.rollout_round()))}
+        runtime.acting += firsts.values()
+        _, pending = await asyncio.wait(firsts.values(), timeout=runtime.elector.timing.first_round_deadline)
+        logger.info("first scaling, metrics and rollout read in %.1f s%s", time.monotonic() - started,
+                    f" ({', '.join(sorted(t.get_name() for t in pending))} still reading)" if pending else "")
         runtime.evaluator.mark_all()  # judge everything the warm view holds, now as the leader
-        runtime.tasks += [
+        runtime.acting += [
             asyncio.create_task(runtime.evaluator.run(), name="evaluation-loop"),
-            asyncio.create_task(runtime.scaler.run(), name="scaling-loop"),
+            asyncio.create_task(_after(firsts["scaling"], runtime.scaler.run), name="scaling-loop"),
             asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
-            asyncio.create_task(runtime.guard.run_rollouts(), name="rollout-guard"),
-            asyncio.create_task(runtime.snapshots.run(), name="metrics-snapshots"),
+            asyncio.create_task(_after(firsts["rollouts"], runtime.guard.run_rollouts), name="rollout-guard"),
+            asyncio.create_task(_after(firsts["metrics"], runtime.snapshots.run), name="metrics-snapshots"),
             asyncio.create_task(runtime.alerter.run(), name="alerting"),
             asyncio.create_task(runtime.railway.run(), name="railway"),
             asyncio.create_task(_relist(runtime), name="relist"),
         ]
 
-    runtime.elector._on_started_leading = start_acting
+    leader_state = _leader_state(runtime)  # taken now, before anything has run
+
+    async def stop_acting() -> bool:
+        """The Lease is lost: cancel every acting task and forget what this term learnt, so a
+        later term starts from status as a fresh process would. False when a task would not stop."""
+        tasks, runtime.acting = runtime.acting, []
+        for task in tasks:
+            task.cancel()
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        heartbeat.forget(*(heartbeat.expected() - runtime.heartbeats_before))  # not stalls: stopped
+        for owner, name in leader_state:
+            container = getattr(owner, name)
+            for item in list(container) if isinstance(container, (set, list)) else ():
+                if isinstance(item, asyncio.Task):
+                    item.cancel()  # work a loop spawned (a health check in flight) stops with it
+            container.clear()
+        return not pending
+
+    runtime.elector.bind(start_acting, stop_acting)
 
     @kopf.on.startup(registry=registry)
     async def start(**_: typing.Any) -> None:
@@ -194,13 +243,13 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: typing.Any) -> None:
-        alerting = next((task for task in runtime.tasks if task.get_name() == "alerting"), None)
+        alerting = next((task for task in runtime.acting if task.get_name() == "alerting"), None)
         if alerting is not None and not alerting.done():
             try:  # the round in flight finishes and its outcomes reach status
                 await asyncio.wait_for(runtime.alerter.stop(), timeout=20)
             except asyncio.TimeoutError:
                 logger.warning("alerting did not finish within 20 s of shutdown")
-        for task in runtime.tasks:
+        for task in [*runtime.tasks, *runtime.acting]:
             task.cancel()
         await runtime.elector.release()
         for close in runtime.closers:
@@ -209,11 +258,12 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:
         # The election task ends by itself without --leader-elect (it only starts the loops).
-        stopped = [task.get_name() for task in runtime.tasks if task.done()
-                   and not (task.get_name() == "leader-election" and not runtime.elector.enabled)]
+        stopped = [task.get_name() for task in [*runtime.tasks, *runtime.acting] if task.done()
+                   and not (task.get_name() == "leader-election" and not runtime.elector.enabled)
+                   and not task.get_name().startswith("first-")]  # a first round ends by design
         if not runtime.tasks or stopped:
             raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
         stalled = heartbeat.stalled()
         if stalled:
             raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
-        return "leading" if runtime.elector.was_leader else "standby"
+        return "leading" if runtime.elector.acting else "standby"

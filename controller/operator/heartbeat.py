@@ -33,3 +33,14 @@ def stalled(now: float | None = None) -> list[str]:
     moment = time.monotonic() if now is None else now
     return sorted(name for name, period in _periods.items()
                   if moment - _last.get(name, moment) > max(STALL_SECONDS, 3 * period))
+
+
+def expected() -> set[str]:
+    return set(_periods)
+
+
+def forget(*names: str) -> None:
+    """`name` no longer runs on purpose (a replica that stopped acting): not a stall."""
+    for name in names:
+        _periods.pop(name, None)
+        _last.pop(name, None)

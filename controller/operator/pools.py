@@ -21,7 +21,11 @@ KUBE = concurrent.futures.ThreadPoolExecutor(KUBE_THREADS, thread_name_prefix="k
 # Actuation: scale patches, rollbacks, probe applies (rare). Railway and every other HTTP
 # peer go through aiohttp (adapters/egress.py), with a connection limit per purpose instead.
 ACTUATION = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="actuate")
+# The Lease alone (with a client and connections of its own): a renewal never waits for a
+# thread or a connection behind status writes, lists or a tenant's slow call. Two threads: a
+# call stuck until its request timeout still leaves one for the next attempt.
+LEASE = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="lease")
 
 
-async def run(pool: concurrent.futures.ThreadPoolExecutor, call: typing.Callable[..., T], *args: typing.Any) -> T:
+async def run(pool: concurrent.futures.Executor, call: typing.Callable[..., T], *args: typing.Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(call, *args))

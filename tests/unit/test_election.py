@@ -1,10 +1,23 @@
-"""Leader election decisions (client-go semantics), pure: expiry by observed time, fencing."""
+"""Leader election (client-go semantics): the pure decisions (expiry by observed time,
+fencing), and the elector's loop (renewal on its own schedule, standing down to standby)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import signal
+import threading
+import typing
+
+import kopf
 import pytest
 
+from controller.adapters import kubernetes_lease
 from controller.core import election
+from controller.operator import election as election_module
+from controller.operator import handlers
+from controller.operator import heartbeat
+from controller.operator import pools
 
 TIMING = election.Timing(lease_duration=15, renew_deadline=10, retry_period=2)
 
@@ -52,3 +65,289 @@ def test_the_leader_stops_acting_before_anyone_can_take_over() -> None:
 def test_inconsistent_timings_are_refused(timing: tuple[float, float, float]) -> None:
     with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
         election.Timing(*timing)
+
+
+# -- the elector's loop, with a fake clock, a fake Lease and no threads (issue 21) ------------
+
+class FakeClock:
+    """Monotonic time that moves only when the elector sleeps: renewals are counted, not timed."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class FakeLease:
+    """One Lease in memory, with client-go's optimistic concurrency on its version."""
+
+    def __init__(self) -> None:
+        self.record: election.Record | None = None
+        self.renewals = 0
+        self.failing = False
+        namespace, name = "capliquify-system", "capliquify-operator"
+        self.namespace, self.name = namespace, name
+
+    def _bump(self, holder: str | None, transitions: int) -> None:
+        version = int(self.record.version) + 1 if self.record else 1
+        self.record = election.Record(holder, transitions, str(version))
+
+    def read(self) -> election.Record | None:
+        if self.failing:
+            raise OSError("the API server is unreachable")
+        return self.record
+
+    def write(self, me: str, step: election.Step, current: election.Record | None, duration: float) -> None:
+        if self.failing:
+            raise OSError("the API server is unreachable")
+        if current != self.record:
+            raise kubernetes_lease.Conflict()
+        self.renewals += step.action == "renew"
+        self._bump(me, step.transitions)
+
+    def release(self, me: str, current: election.Record) -> None:
+        self._bump(None, current.transitions)
+
+    def taken_by(self, other: str) -> None:
+        self._bump(other, (self.record.transitions if self.record else 0) + 1)
+
+
+class Inline(concurrent.futures.Executor):
+    """Runs a Lease call at once on the caller's thread: the fake clock alone orders events."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: concurrent.futures.Future[typing.Any] = concurrent.futures.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class Acting:
+    """The acting side: a start that hangs on its first read (one tenant's Prometheus) and a
+    stop that records being called."""
+
+    def __init__(self, stops: bool = True) -> None:
+        self.starts = 0
+        self.cancelled = 0
+        self.stopped = 0
+        self.stops = stops
+
+    async def start(self) -> None:
+        self.starts += 1
+        try:
+            await asyncio.Event().wait()  # the first read never answers
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    async def stop(self) -> bool:
+        self.stopped += 1
+        return self.stops
+
+
+@pytest.fixture
+def kills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    sent: list[int] = []
+    monkeypatch.setattr(election_module.os, "kill", lambda pid, sig: sent.append(sig))
+    return sent
+
+
+def elector(lease: FakeLease, clock: FakeClock, acting: Acting, me: str = "a",
+            pool: concurrent.futures.Executor | None = None) -> election_module.Elector:
+    made = election_module.Elector(lease, TIMING, identity=me, clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
+                                   pool=pool or Inline())
+    made.bind(acting.start, acting.stop)
+    return made
+
+
+async def until(condition: typing.Callable[[], bool], what: str) -> None:
+    """Waits for `condition` in real time (the fake clock runs as fast as the loop spins)."""
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0)
+    try:
+        await asyncio.wait_for(poll(), 5)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"never: {what}") from None
+
+
+def test_renewal_goes_on_while_the_first_read_hangs(kills: list[int]) -> None:
+    """Issue 21, 'HA unseats itself': a new leader whose first read never answers keeps
+    renewing on its own schedule (a minute of fake time: 30 renewals), keeps acting and never
+    sends itself SIGTERM. The old loop awaited the start inside the renewal: one renewal, then
+    'lost the Lease' after the renew deadline and SIGTERM to itself."""
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting()
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: clock.now >= 1060, "a minute of fake time")
+        assert acting.starts == 1 and acting.cancelled == 0
+        assert lease.renewals >= 25, lease.renewals
+        assert me.leading() and me.acting and lease.record and lease.record.holder == "a"
+        assert lease.record.transitions == 0, "no other holder ever"
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == []
+
+
+def test_a_lost_lease_cancels_acting_keeps_a_standby_that_leads_again(kills: list[int]) -> None:
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting()
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: me.acting and acting.starts == 1, "leads")
+        lease.taken_by("b")  # another replica holds it now (this one was paused, say)
+        await until(lambda: acting.stopped == 1, "stands down")
+        assert not me.acting and acting.cancelled == 1, "the acting tasks were cancelled"
+        with pytest.raises(election.NotLeader):
+            me.fence("patch")
+        with pytest.raises(election.NotLeader):
+            me.fence_send("webhook")
+        assert not run.done(), "still running: a standby"
+        # It stays a standby while b renews (b's writes move the version), then takes over
+        # once b releases the Lease.
+        for _ in range(5):
+            lease.taken_by("b")
+            await clock.sleep(TIMING.retry_period)
+        assert not me.acting and acting.starts == 1
+        assert lease.record is not None
+        lease.release("b", lease.record)
+        await until(lambda: me.acting and acting.starts == 2, "leads again")
+        assert me.terms == 2 and me.leading()
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == []
+
+
+def test_a_leader_that_cannot_renew_is_fenced_at_its_deadline_then_stands_down(kills: list[int]) -> None:
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting()
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: me.acting, "leads")
+        lease.failing = True
+        renewed = clock.now
+        await until(lambda: clock.now >= renewed + TIMING.renew_deadline, "the renew deadline")
+        with pytest.raises(election.NotLeader):
+            me.fence_send("railway")  # refused from the deadline on, whatever the loop is doing
+        await until(lambda: acting.stopped == 1, "stands down")
+        assert not me.acting
+        lease.failing = False  # the API server is back and the Lease still names it
+        await until(lambda: me.acting and acting.starts == 2, "renews and leads again")
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == []
+
+
+def test_acting_that_will_not_stop_is_unhealthy_and_only_then_restarts(kills: list[int]) -> None:
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting(stops=False)
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: me.acting, "leads")
+        lease.taken_by("b")
+        await until(lambda: bool(kills), "SIGTERM")
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == [signal.SIGTERM]
+
+
+def test_lease_calls_do_not_queue_behind_a_full_api_pool(kills: list[int]) -> None:
+    """Every thread of the API pool busy (status writes, a slow list): renewals go on, in
+    the Lease's own pool. Through the shared pool they waited, past the renew deadline."""
+    release = threading.Event()
+    busy = [pools.KUBE.submit(release.wait, 30) for _ in range(pools.KUBE_THREADS + 4)]
+
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting()
+        me = election_module.Elector(lease, TIMING, identity="a", clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+        me.bind(acting.start, acting.stop)
+        run = asyncio.create_task(me.run())
+        await until(lambda: lease.renewals >= 5, "renewals with the API pool full")
+        assert me.acting
+        run.cancel()
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        concurrent.futures.wait(busy)
+    assert kills == []
+
+
+def test_without_leader_election_it_always_acts_and_sends() -> None:
+    me = election_module.Elector(None, TIMING)
+    me.fence_send("webhook")
+    me.fence("patch")
+    assert me.leading()
+
+
+# -- what the kopf layer starts and stops with each term ---------------------------------------
+
+class Part:
+    """A stand-in for one acting component: its first round may hang (one tenant's Prometheus),
+    its loops learn things and spawn work, all of which must end with the term."""
+
+    def __init__(self, name: str, first_hangs: bool = False) -> None:
+        self.name, self.first_hangs = name, first_hangs
+        self.learnt: dict[str, int] = {}
+        self.spawned: set[asyncio.Task[None]] = set()
+        self.loops: list[str] = []
+        self.relist_seconds = 3600.0
+
+    async def round(self) -> None:
+        if self.first_hangs:
+            await asyncio.Event().wait()
+        self.learnt["first"] = 1
+
+    rollout_round = round
+
+    async def run(self, loop_name: str = "run") -> None:
+        self.loops.append(loop_name)
+        self.learnt[loop_name] = 1
+        heartbeat.expect(f"test-{self.name}-{loop_name}", 1.0)
+        self.spawned.add(asyncio.create_task(asyncio.Event().wait()))  # a check in flight
+        await asyncio.Event().wait()
+
+    async def run_checks(self) -> None:
+        await self.run("checks")
+
+    async def run_rollouts(self) -> None:
+        await self.run("rollouts")
+
+    def mark_all(self) -> None:
+        self.learnt["marked"] = 1
+
+
+def test_a_term_starts_past_a_hanging_first_read_and_ends_with_nothing_left(kills: list[int]) -> None:
+    """The kopf layer's start and stop (handlers.register): the first reads are bounded inside
+    the lease and a hanging one delays only its own loop; losing the Lease cancels every acting
+    task, the work they spawned, their heartbeats, and everything the term learnt."""
+    async def scenario() -> None:
+        clock, lease = FakeClock(), FakeLease()
+        timing = election.Timing(lease_duration=0.6, renew_deadline=0.4, retry_period=0.1)
+        me = election_module.Elector(lease, timing, identity="a", clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
+                                     pool=Inline())
+        scaler, others = Part("scaler", first_hangs=True), Part("others")
+        runtime = handlers.Runtime(config=others, view=None, evaluator=others, api=None, scaler=scaler,  # type: ignore[arg-type]
+                                   guard=others, snapshots=others, alerter=others, railway=others, elector=me,
+                                   watcher=None)
+        handlers.register(kopf.OperatorRegistry(), runtime)
+        run = asyncio.create_task(me.run())
+        await until(lambda: "checks" in others.loops and "rollouts" in others.loops, "loops past the hanging read")
+        assert scaler.loops == [], "scaling starts once its own first round ends"
+        assert me.acting and lease.renewals > 0
+        assert {t.get_name() for t in runtime.acting} >= {"first-scaling", "evaluation-loop", "alerting"}
+        spawned = set(others.spawned)
+        lease.taken_by("b")
+        await until(lambda: not others.learnt and not runtime.acting, "stood down")
+        run.cancel()
+        await asyncio.sleep(0)
+        assert all(task.done() for task in spawned), "spawned work was cancelled"
+        assert not scaler.learnt and not others.spawned
+        assert not [name for name in heartbeat.expected() if name.startswith("test-")], "no stall reported"
+    asyncio.run(scenario())
+    assert kills == []
