@@ -51,6 +51,21 @@ def build_rollback_patch(
     ]
 
 
+def guarded(deployment: typing.Mapping[str, typing.Any], patch: list[dict[str, typing.Any]]) -> list[dict[str, typing.Any]]:
+    """The patch, applied only to the very object it was built from: JSON patch `test` ops on
+    its uid (not a Deployment recreated under the name) and resourceVersion (not one changed
+    since: a new rollout, someone's edit, our own earlier rollback). The API server applies a
+    JSON patch atomically, so a failed test leaves the Deployment untouched."""
+    meta = deployment["metadata"]
+    return [{"op": "test", "path": "/metadata/uid", "value": meta["uid"]},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}, *patch]
+
+
+def precondition_failed(error: kubernetes.client.ApiException) -> bool:
+    """A JSON patch `test` that failed (422 "testing value ... failed"), or a conflict (409)."""
+    return error.status == 409 or (error.status == 422 and "testing value" in str(error.body or ""))
+
+
 class KubernetesRollback:
     def __init__(self, api_client: kubernetes.client.ApiClient, on_write: typing.Callable[[str], None]) -> None:
         self._apps = kubernetes.client.AppsV1Api(api_client)
@@ -68,5 +83,11 @@ class KubernetesRollback:
         revision, patch = build_rollback_patch(deployment, replica_sets, bad_revision)
         self._on_write("patch")
         # A list body is sent as application/json-patch+json, as kubectl sends it.
-        self._apps.patch_namespaced_deployment(name, namespace, patch, _request_timeout=TIMEOUT_SECONDS)
+        try:
+            self._apps.patch_namespaced_deployment(name, namespace, guarded(deployment, patch),
+                                                   _request_timeout=TIMEOUT_SECONDS)
+        except kubernetes.client.ApiException as error:
+            if precondition_failed(error):  # nothing was applied; the guard judges it afresh next tick
+                raise RollbackError(f"Deployment {name} changed while its rollback was prepared; not applied") from None
+            raise
         return revision
