@@ -150,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
                                                           railway.close, watcher.close, status_writer.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
     objects_text = object_metrics.ObjectMetrics(view, elector.leading).text
-    metrics.serve(config.metrics_port, objects_text)
+    metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
     asyncio.run(
         kopf.operator(
             registry=registry,
@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             standalone=True,
             clusterwide=config.clusterwide,
             namespaces=list(config.namespaces),
-            liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
+            liveness_endpoint=f"http://{args.bind_address}:{config.health_port}/healthz",
         )
     )
     return 0
@@ -340,8 +340,17 @@ def _railway_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    import importlib.metadata
+    try:
+        return importlib.metadata.version("capliquify-operator")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="capliquify", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator")
@@ -351,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="default Prometheus for MonitoredServices that name none")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")))
     run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
+    # Pods on a host's network (several operators on one host) each listen on their own pod IP.
+    run.add_argument("--bind-address", default=os.environ.get("CAPLIQUIFY_BIND_ADDRESS", "0.0.0.0"),  # noqa: S104
+                     help="address the /metrics and /healthz servers listen on (default all)")
     run.add_argument("--rate-window", default=os.environ.get("CAPLIQUIFY_RATE_WINDOW", "2m"),
                      help="range of rate() in the default queries ($window)")
     run.add_argument("--metrics-interval-seconds", type=float, default=30.0,
