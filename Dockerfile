@@ -1,18 +1,38 @@
-# The operator image. Built where a container engine exists (not on the dev machines).
-# Release builds pin the base by digest: --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest>
-# (resolved by the release job from the registry; the tag alone is for local builds).
-ARG PYTHON_IMAGE=python:3.11-slim
-FROM ${PYTHON_IMAGE} AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY controller ./controller
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The operator's image. One file for both builds:
+# - `make image` (hack/image/build.sh): buildah, no daemon, no registry; BASE_IMAGE is a Debian
+#   root filesystem made here from Debian's packages (hack/image/base.sh).
+# - the release (.github/workflows/release.yaml): BASE_IMAGE=python:3.11-slim@sha256:<digest>,
+#   pinned by digest, for each platform.
+# The context's wheelhouse/ holds the project's wheel and requirements.txt, the dependencies
+# pinned to the versions the tests ran with (hack/image/pins.py). `make image` also puts every
+# dependency's wheel there (downloaded by the host's pip for the base's python 3.11 and
+# platform) and installs with PIP_FLAGS=--no-index: the build touches no network. The release
+# passes PIP_FLAGS="" and pip fetches the pins for each platform. Both stages use the same
+# base: the venv's interpreter is its python3.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS build
+ARG PIP_FLAGS=--no-index
+COPY wheelhouse/ /wheels/
+RUN python3 -m venv /opt/capliquify \
+ && /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check ${PIP_FLAGS} \
+      --find-links /wheels -r /wheels/requirements.txt
+RUN /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl \
+ && /opt/capliquify/bin/pip uninstall --yes --quiet pip setuptools
 
-FROM ${PYTHON_IMAGE}
-RUN useradd --uid 10001 --no-create-home capliquify
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-USER 10001
+FROM ${BASE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="capliquify-operator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="https://github.com/capliquify/operator" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/capliquify /opt/capliquify
+# Bytecode was compiled at install: the root filesystem is read-only in the shipped manifests.
+ENV PATH=/opt/capliquify/bin:/usr/local/bin:/usr/bin:/bin \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# Numeric: the kubelet's runAsNonRoot check needs a number, and the slim base has no such user.
+USER 10001:10001
 EXPOSE 8080 8081
-ENTRYPOINT ["capliquify"]
+# Exec form, absolute path: nothing at run time needs a shell.
+ENTRYPOINT ["/opt/capliquify/bin/capliquify"]
 CMD ["run", "--log-format=json"]

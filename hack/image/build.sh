@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make image`: the operator's image built with buildah (no container daemon, vfs storage,
+# chroot isolation) from a base made here (base.sh), written as a docker-archive that
+# `ctr images import` and `kind load image-archive` accept. Prints the archive's path last.
+#   CAPLIQUIFY_IMAGE   the image's name (default localhost/capliquify-operator:<version>)
+#   IMAGE_ARCHIVE      where the archive goes (default dist/capliquify-operator-<version>.tar)
+# The buildah store and the base are cached under ~/.cache/capliquify; the dependency layer is
+# downloaded once into ~/.cache/capliquify/image-wheels (the base's python is 3.11: BASE_PYTHON).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+PY="${PY:-$repo/.venv/bin/python}"
+version="$("$PY" -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["project"]["version"])' "$repo/pyproject.toml")"
+image="${CAPLIQUIFY_IMAGE:-localhost/capliquify-operator:$version}"
+archive="${IMAGE_ARCHIVE:-$repo/dist/capliquify-operator-$version.tar}"
+cache_root="${CAPLIQUIFY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/capliquify}"
+command -v buildah >/dev/null || { echo "build.sh: buildah is required (make apt installs it)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "build.sh: buildah's vfs store and chroot isolation need root here" >&2; exit 1; }
+B=(buildah --root "$cache_root/buildah/root" --runroot "$cache_root/buildah/run" --storage-driver vfs)
+started=$SECONDS
+
+base_tar="$(bash "$here/base.sh")"
+base="localhost/capliquify-base:$(basename "$(dirname "$base_tar")" | sed 's/^image-base-//')"
+if ! "${B[@]}" inspect --type image "$base" >/dev/null 2>&1; then
+  echo "build.sh: importing the base root filesystem as $base" >&2
+  ctr="$("${B[@]}" from scratch)"
+  "${B[@]}" add "$ctr" "$base_tar" / >/dev/null
+  "${B[@]}" config --env PATH=/usr/local/bin:/usr/bin:/bin --cmd '["/usr/bin/python3"]' "$ctr"
+  "${B[@]}" commit --quiet --rm "$ctr" "$base" >/dev/null
+fi
+
+context="$(mktemp -d)"
+trap 'rm -rf "$context"' EXIT
+mkdir "$context/wheelhouse"
+cp "$repo/Dockerfile" "$context/Containerfile"
+# The project's wheel, built from this checkout; its dependencies pinned to the venv's versions
+# and downloaded as binary wheels for the base's interpreter and platform, whatever this host's
+# python is (the build stage installs with --no-index: no network inside the build, whose
+# TLS trust store would be the base's, not this machine's).
+"$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$context/wheelhouse" "$repo" >&2
+"$PY" "$here/pins.py" >"$context/wheelhouse/requirements.txt"
+wheels="$cache_root/image-wheels"
+mkdir -p "$wheels"
+# pip does not widen an explicit manylinux_2_36 to the older glibc tags it implies: list them
+# (bookworm's glibc is 2.36).
+platforms=()
+for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_$(uname -m)"); done
+"$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --dest "$wheels" \
+  --python-version "${BASE_PYTHON:-3.11}" --implementation cp "${platforms[@]}" \
+  -r "$context/wheelhouse/requirements.txt" >&2
+cp "$wheels"/*.whl "$context/wheelhouse/"
+
+echo "build.sh: building $image on $base" >&2
+"${B[@]}" bud --quiet --layers --pull-never --isolation chroot \
+  --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" \
+  -f "$context/Containerfile" -t "$image" "$context" >&2
+mkdir -p "$(dirname "$archive")"
+rm -f "$archive"
+"${B[@]}" push --quiet "$image" "docker-archive:$archive:$image" >&2
+echo "build.sh: $image -> $archive ($(du -h "$archive" | cut -f1)) in $(( SECONDS - started )) s" >&2
+echo "$archive"
