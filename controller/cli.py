@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
                                status_writer=status_writer)
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks,
-                                           leading=elector.leading)
+                                           leading=elector.leading, fence=elector.fence_send)
     scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
     # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other I/O.
     query_client = egress.GuardedClient(config.allow_loopback_checks, limit=8)
@@ -137,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
-    poster = notify.HttpPoster(config.allow_loopback_checks)
+    poster = notify.HttpPoster(config.allow_loopback_checks, fence=elector.fence_send)  # at each send
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
                                      config.alert_interval_seconds, leading=elector.leading, burn_rate=guard.burn_rate)
     watcher = kubernetes_watch.Watcher(api_client.configuration, api_client.user_agent,

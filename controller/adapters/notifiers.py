@@ -14,7 +14,7 @@ from controller.api import alertpolicy as api
 def registry(poster: notify.HttpPoster) -> dict[str, notify.Notifier]:
     return {
         api.ChannelKind.SLACK.value: notify_slack.SlackNotifier(poster),
-        api.ChannelKind.EMAIL.value: notify_email.EmailNotifier(poster.allow_loopback),
+        api.ChannelKind.EMAIL.value: notify_email.EmailNotifier(poster.allow_loopback, poster.fence),
         api.ChannelKind.SMS.value: notify_sms.SmsNotifier(poster),
         api.ChannelKind.WEBHOOK.value: notify_webhook.WebhookNotifier(poster),
         api.ChannelKind.ALERTMANAGER.value: notify_alertmanager.AlertmanagerNotifier(poster),

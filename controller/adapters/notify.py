@@ -49,8 +49,11 @@ class Notifier(typing.Protocol):
 class HttpPoster:
     """One aiohttp session behind the egress guard, shared by the HTTP notifiers."""
 
-    def __init__(self, allow_loopback: bool) -> None:
+    def __init__(self, allow_loopback: bool, fence: typing.Callable[[str], None] = lambda _: None) -> None:
         self.allow_loopback = allow_loopback
+        # Called immediately before each send, after the Secret reads and any connection wait:
+        # raises (the operator's NotLeader) when this replica may no longer act.
+        self.fence = fence
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, *, json_body: typing.Any = None, data: bytes | None = None,
@@ -67,6 +70,7 @@ class HttpPoster:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=64, resolver=egress.GuardedResolver(self.allow_loopback))
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        self.fence("notification")
         try:
             async with self._session.post(url, json=json_body, data=data, headers=headers, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as response:

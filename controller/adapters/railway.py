@@ -246,16 +246,23 @@ class RailwayClient:
     """One token against one endpoint, through the guarded client: the address checked is the
     address connected to, every request has a total deadline and a body limit."""
 
-    def __init__(self, endpoint: str, token: str, client: egress.GuardedClient, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, endpoint: str, token: str, client: egress.GuardedClient, limiter: RateLimiter | None = None,
+                 fence: typing.Callable[[str], None] = lambda _: None) -> None:
         self.endpoint = endpoint
+        # Called immediately before a call with an effect leaves (after any rate-limit wait):
+        # raises when this replica may no longer act (the operator's leadership fence).
+        self._fence = fence
         self._client = client
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._limiter = limiter
         self._key = RateLimiter.key(token)
 
-    async def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+    async def _call(self, document: str, variables: typing.Mapping[str, typing.Any],
+                    effect: str | None = None) -> dict[str, typing.Any]:
         if self._limiter is not None:
             await self._limiter.acquire(self._key)
+        if effect is not None:
+            self._fence(effect)  # at the call: the wait above may have outlasted leadership
         try:
             response = await self._client.request(
                 "POST", self.endpoint, deadline=DEADLINE_SECONDS, body_limit=BODY_LIMIT,
@@ -349,9 +356,9 @@ class RailwayClient:
         ids = {"environmentId": environment_id, "serviceId": service_id}
         if regions:
             await self._call(SET_REGIONS, {**ids, "multiRegionConfig": {
-                region: {"numReplicas": count} for region, count in sorted(regions.items())}})
+                region: {"numReplicas": count} for region, count in sorted(regions.items())}}, effect="railway scale")
         else:
-            await self._call(SET_REPLICAS, {**ids, "replicas": replicas})
+            await self._call(SET_REPLICAS, {**ids, "replicas": replicas}, effect="railway scale")
 
     async def rollback(self, environment_id: str, service_id: str, failed_id: str) -> str:
         """Roll the failed deployment back to the newest earlier one Railway can roll back to;
@@ -364,7 +371,7 @@ class RailwayClient:
         earlier = next((d for d in deployments[1:] if d["canRollback"] is True), None)
         if earlier is None:
             raise RailwayError(f"no deployment before {failed_id} can be rolled back to")
-        await self._call(ROLLBACK, {"id": earlier["id"]})
+        await self._call(ROLLBACK, {"id": earlier["id"]}, effect="railway rollback")
         return str(earlier["id"])
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:

@@ -25,6 +25,7 @@ from controller.api import alertpolicy as api
 from controller.api import common
 from controller.api import monitoredservice
 from controller.core import alerting
+from controller.core import election
 from controller.core import outbox
 from controller.core import readiness
 from controller.core import status as status_module
@@ -148,7 +149,13 @@ class Alerter:
         if channel is None:
             error = f"channel {delivery['channel']} is no longer declared"
         else:
-            error = await self._send(key, spec, channel, delivery, now)
+            try:
+                error = await self._send(key, spec, channel, delivery, now)
+            except election.NotLeader:
+                # Refused at the call (leadership ended during the Secret read or the wait for
+                # a connection): nothing left, nothing failed; Pending for whoever holds the Lease.
+                logger.info("delivery %s not sent: this replica no longer leads", delivery["key"])
+                return
         metrics.NOTIFICATIONS.labels(notifiers.kind_of(channel) if channel else "unknown",
                                      "sent" if error is None else "failed").inc()
         state = self.state.get(key)
@@ -187,6 +194,8 @@ class Alerter:
 
         try:
             await self.registry[notifiers.kind_of(channel)].send(channel, message, secret)
+        except election.NotLeader:
+            raise  # the fence, not a failure of this delivery
         except notify.DeliveryError as error:
             logger.warning("delivery %s failed: %s", delivery["key"], error)
             return str(error)

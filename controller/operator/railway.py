@@ -68,6 +68,7 @@ class RailwayWatcher:
                  default_endpoint: str, interval_seconds: float = 15.0, allow_loopback: bool = False,
                  clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
                  leading: typing.Callable[[], bool] = lambda: True,
+                 fence: typing.Callable[[str], None] = lambda _: None,
                  monotonic: typing.Callable[[], float] = time.monotonic) -> None:
         self.view, self.evaluator, self.api = view, evaluator, api_
         self.default_endpoint = default_endpoint
@@ -77,6 +78,7 @@ class RailwayWatcher:
         self.usage: dict[tuple[str, str], railway.Usage] = {}
         self.weights: dict[tuple[str, str], dict[str, int]] = {}  # the proportion scaling keeps
         self.leading, self.monotonic = leading, monotonic
+        self.fence = fence  # raises unless this replica may act: called by the client at each scale/rollback
         # (namespace, Secret, key) -> (token, read at, uids of the MonitoredServices naming it then)
         self._tokens: dict[tuple[str, str, str], tuple[str, float, frozenset[str]]] = {}
         self._readers: dict[tuple[str, str, str], frozenset[str]] = {}  # who names each Secret, as of the last poll
@@ -221,7 +223,7 @@ class RailwayWatcher:
         return instance, usage
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
-        return railway.RailwayClient(endpoint, token, self._http, self.limiter)
+        return railway.RailwayClient(endpoint, token, self._http, self.limiter, self.fence)
 
     async def close(self) -> None:
         await self._http.close()
