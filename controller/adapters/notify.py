@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import re
 import typing
 import urllib.parse
 
@@ -62,10 +63,10 @@ class HttpPoster:
         SMS gateway) is never echoed: errors name its host at most, and never quote the answer
         (a receiver may reflect the request, token and all)."""
         where = _where(url)
+        if url_is_secret and where is None:  # whatever else it is, no part of it is named
+            raise DeliveryError("the URL in the Secret is not an http(s) URL with a host")
         refusal = egress_policy.refused_url(url, self.allow_loopback)
         if refusal is not None:
-            if url_is_secret and where is None:
-                raise DeliveryError("the URL in the Secret is not an http(s) URL with a host")
             raise DeliveryError(f"refused by the egress policy: {refusal if not url_is_secret else where}")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=64, resolver=egress.GuardedResolver(self.allow_loopback))
@@ -94,14 +95,19 @@ class HttpPoster:
             await self._session.close()
 
 
+_HOST = re.compile(r"[a-z0-9.\-:]+")  # a DNS name or an IP literal (urlsplit lowercases; IPv6 unbracketed)
+
+
 def _where(url: str) -> str | None:
-    """host[:port] of a URL, or None: never the path, query or credentials it may carry."""
+    """host[:port] of an http(s) URL, or None: never the path, query or credentials it may
+    carry, and nothing of a value that is not an http(s) URL with a plain host name or address:
+    the "host" of `x://token`, `//token` or `mailto://token` is the Secret's value itself."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError:
         return None
-    if not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not _HOST.fullmatch(parts.hostname):
         return None
     return parts.hostname + (f":{port}" if port else "")
 
