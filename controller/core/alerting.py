@@ -158,13 +158,19 @@ Ack = tuple[str, frozenset[str] | None]  # who; the alerts acknowledged (None: e
 
 
 def parse_ack(value: str) -> Ack:
-    """The ack annotation: `<who>` acknowledges every firing alert of the policy;
-    `[<who>:] <rule>/<service>[, <rule>[/<service>] ...]` only those (a rule alone: all its services)."""
-    who, _, targets = value.partition(":") if ":" in value else ("", "", value)
+    """The ack annotation: `<who>` (holding neither ':' nor '/') or `<who>:` acknowledges every
+    firing alert of the policy; `[<who>:] <rule>/<service>[, <rule>[/<service>] ...]` only those
+    (a rule alone: all its services). The name is everything before the LAST ':', taken as
+    written: alerts never hold a ':' (rule and service names cannot) while user names may
+    (`system:serviceaccount:ns:sa`, OIDC issuers), and the admission policy accepts a new value
+    only if this reads the requesting user's name from it (controller/admission.ack_accepted)."""
+    who, colon, targets = value.rpartition(":")
+    if not colon:
+        if "/" not in value:
+            return value[:253], None  # a name alone: the whole policy
+        targets = value
     items = frozenset(t.strip() for t in targets.split(",") if t.strip())
-    if not any("/" in t for t in items) and not who:
-        return value.strip()[:253], None  # a name alone: the whole policy (as before)
-    return (who.strip() or "ack")[:253], items
+    return (who or "ack")[:253], items or None
 
 
 def acknowledges(ack: Ack, rule: str, service: str) -> bool:
