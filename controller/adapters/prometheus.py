@@ -30,11 +30,12 @@ class PrometheusSource:
         self._client, self.url = client, url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
-    async def query(self, promql: str) -> queries.QueryResult:
+    async def query(self, promql: str, at: float | None = None) -> queries.QueryResult:
+        """The answer to `promql` evaluated at `at` (Unix seconds; Prometheus' now if None)."""
         try:
             response = await self._client.request(
                 "POST", f"{self.url}/api/v1/query", deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
-                data={"query": promql, "timeout": f"{TIMEOUT_SECONDS:g}s"}, headers=self._headers)
+                data=form(promql, at), headers=self._headers)
         except egress.EgressRefused as refused:
             return queries.QueryResult(error=f"refused by the egress policy: {refused}")
         except asyncio.TimeoutError:
@@ -45,6 +46,17 @@ class PrometheusSource:
         except (aiohttp.ClientError, ValueError) as error:
             return queries.QueryResult(error=f"{self.url}: {type(error).__name__}")
         return parse(response.status, response.body, response.truncated)
+
+
+def form(promql: str, at: float | None) -> dict[str, str]:
+    """An instant query's form. `time` is the instant it is evaluated at: a round sends every
+    query with the same one, so the metrics it compares (cpu against latency, one workload
+    against another, a rollout's error rate against its latency) are of one moment, not of
+    whenever each request happened to arrive. Without it Prometheus takes its own "now"."""
+    fields = {"query": promql, "timeout": f"{TIMEOUT_SECONDS:g}s"}
+    if at is not None:
+        fields["time"] = f"{at:.3f}"
+    return fields
 
 
 def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryResult:

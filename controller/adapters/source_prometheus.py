@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import time
 import typing
 
 from controller.adapters import egress
@@ -39,10 +40,12 @@ class BatchedPrometheus:
     name = sources.PROMETHEUS
 
     def __init__(self, client: egress.GuardedClient, secret_value: SecretValue, rate_window: str,
-                 on_query: typing.Callable[[int], None], concurrency: int = 8) -> None:
+                 on_query: typing.Callable[[int], None], concurrency: int = 8,
+                 clock: typing.Callable[[], float] = time.time) -> None:
         self._client, self._secret_value, self.rate_window = client, secret_value, rate_window
         self._on_query = on_query
         self._queries = asyncio.Semaphore(concurrency)
+        self._clock = clock  # the instant a round's queries are evaluated at (prometheus.form)
 
     async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
         needs = []
@@ -54,7 +57,8 @@ class BatchedPrometheus:
                           queries.Need(request.owner, request.metric, target.namespace, target.name)))
         grouped = queries.plan(needs)
         keys = list(grouped)
-        results = await asyncio.gather(*(self._one(source, query) for source, query in keys))
+        at = self._clock()  # one instant for every query of the round
+        results = await asyncio.gather(*(self._one(source, query, at) for source, query in keys))
         self._on_query(sum(1 for source, query in keys if source.url and query))
         samples: metric_source.Samples = {}
         for (source, query), result in zip(keys, results, strict=True):
@@ -66,7 +70,7 @@ class BatchedPrometheus:
                 samples.setdefault(need.owner, {})[need.metric] = sample
         return samples
 
-    async def _one(self, source: SourceKey, query: str) -> queries.QueryResult:
+    async def _one(self, source: SourceKey, query: str, at: float | None = None) -> queries.QueryResult:
         if not source.url:
             return queries.QueryResult(error=sources.NO_SOURCE)
         if not query:
@@ -76,7 +80,7 @@ class BatchedPrometheus:
             if source.auth is not None and source.namespace is not None:
                 token = await self._secret_value(source.namespace, *source.auth)
             async with self._queries:
-                return await prometheus.PrometheusSource(self._client, source.url, token).query(query)
+                return await prometheus.PrometheusSource(self._client, source.url, token).query(query, at)
         except Exception as error:  # one source's failure is that source's error, never the round's
             logger.warning("metric query against %s failed: %s", source.url, type(error).__name__)
             return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
