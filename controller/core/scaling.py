@@ -157,6 +157,8 @@ UNITS = {"cpu": "%", "memory": "%", "latencyP95": "ms", "errorRate": "%", "reque
 
 
 def fmt(value: float, key: MetricKey) -> str:
+    if not math.isfinite(value):  # a forecast past float's range reads "inf", never an exception
+        return f"{value}" + UNITS.get(key[0], "")
     text = f"{value:.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
     return text + UNITS.get(key[0], "")
 
@@ -240,7 +242,9 @@ def _fit(points: typing.Sequence[tuple[datetime.datetime, float]], now: datetime
     if denominator == 0:
         return None
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / denominator
-    return mean_y - slope * mean_x, slope
+    intercept = mean_y - slope * mean_x
+    # Sums of values near float's limit overflow (inf - inf is NaN): no trend, not an exception.
+    return (intercept, slope) if math.isfinite(intercept) and math.isfinite(slope) else None
 
 
 def _ready(current: int, ready: int | None) -> int:
@@ -252,7 +256,10 @@ def _needed(demand: float, per_replica: float) -> int:
     if per_replica <= 0:
         return 10**9 if demand > 0 else 0
     ratio = demand / per_replica
-    return 10**9 if ratio >= 10**9 else math.ceil(ratio - 1e-9)
+    # NaN (inf / inf at float's edges) sizes nothing: as many as allowed, never a scale-down blind.
+    if ratio >= 10**9 or math.isnan(ratio):
+        return 10**9
+    return -10**9 if ratio <= -10**9 else math.ceil(ratio - 1e-9)  # -inf has no ceiling either
 
 
 def landing(view: MetricView, up: bool) -> float:
@@ -261,7 +268,7 @@ def landing(view: MetricView, up: bool) -> float:
     far from scale-up as from scale-down, so that a small rise cannot reverse it."""
     if view.target is not None:
         return view.target
-    return view.scale_up if up else (view.scale_up + view.scale_down) / 2
+    return view.scale_up if up else view.scale_up / 2 + view.scale_down / 2  # halves first: no overflow
 
 
 def propose(
@@ -317,8 +324,8 @@ def demand_history(
     history = {}
     for view in views:
         points = tuple((t, d) for t, d in state.history.get(view.key, ()) if now - t <= keep)
-        if view.value is not None and ready > 0:
-            points += ((now, view.value * ready),)
+        if view.value is not None and ready > 0 and math.isfinite(view.value * ready):
+            points += ((now, view.value * ready),)  # a demand past float's range is no point of a fit
         history[view.key] = points
     return history
 
