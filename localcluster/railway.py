@@ -84,6 +84,9 @@ class RailwaySimulator:
         self.environment_id = environment_id
         self.environment_name = environment_name
         self.services: dict[str, Service] = {}
+        # Where metric timestamps and deployment times come from: a test that compares runs
+        # made seconds apart gives it a fixed instant.
+        self.clock: typing.Callable[[], float] = time.time
         self.documents: list[str] = []
         self.invalid: list[tuple[str, list[str]]] = []
         self.port = cluster_module.free_port()
@@ -121,7 +124,7 @@ class RailwaySimulator:
     def _deploy(self, service_id: str, status: str, error_percent: float, rollback_of: str | None = None
                 ) -> dict[str, typing.Any]:
         service = self.services[service_id]
-        deployment = {"id": str(uuid.uuid4()), "status": status, "serviceId": service_id, "createdAt": time.time(),
+        deployment = {"id": str(uuid.uuid4()), "status": status, "serviceId": service_id, "createdAt": self.clock(),
                       "canRollback": False, "errorPercent": error_percent, "rollbackOf": rollback_of}
         service.deployments.append(deployment)
         if status == "SUCCESS":
@@ -189,7 +192,7 @@ class RailwaySimulator:
             if simulator.failing_metrics > 0:
                 simulator.failing_metrics -= 1
                 raise graphql.GraphQLError("Problem processing request")
-            now = int(time.time())
+            now = int(simulator.clock())
             values = {"CPU_USAGE": service.cpu_usage, "CPU_LIMIT": service.cpu_limit,
                       "MEMORY_USAGE_GB": service.memory_usage_gb, "MEMORY_LIMIT_GB": service.memory_limit_gb}
             return [{"measurement": m, "values": [{"ts": now - 30, "value": values.get(m, 0.0)},
@@ -203,13 +206,13 @@ class RailwaySimulator:
                           **___: typing.Any) -> dict:
             service = simulator._instance(environmentId, serviceId)
             return {"samples": [{"ts": ts, "p50": service.p95_ms / 2, "p90": service.p95_ms * 0.9, "p95": service.p95_ms,
-                                 "p99": service.p95_ms * 1.5} for ts in steps(int(time.time()))]}
+                                 "p99": service.p95_ms * 1.5} for ts in steps(int(simulator.clock()))]}
 
         def http_by_status(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str,  # noqa: N803
                            **___: typing.Any) -> list:
             service = simulator._instance(environmentId, serviceId)
             failed = service.requests_per_step * service.error_percent / 100
-            stamps = steps(int(time.time()))
+            stamps = steps(int(simulator.clock()))
             return [{"statusCode": code, "samples": [{"ts": ts, "value": value} for ts in stamps]}
                     for code, value in ((200, service.requests_per_step - failed), (503, failed))]
 
