@@ -1,0 +1,117 @@
+"""YAML handed to `capliquify validate` / `simulate` is bounded (issue 21): an alias bomb is
+refused in one line with a non-zero exit instead of expanding into hundreds of megabytes;
+recursive aliases, deep nesting, broken YAML and unreadable files are one line too."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from controller import cli
+from controller.core import bounded_yaml
+
+
+def bomb(levels: int) -> str:
+    """The classic "billion laughs", as the name of a ScalingPolicy (printed in every problem)."""
+    names = "abcdefghij"[:levels]
+    lines = ['  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"  {name}: &{name} [" + ",".join([f"*{names[index]}"] * 9) + "]" for index, name in enumerate(names[1:])]
+    return ("x:\n" + "\n".join(lines) + "\napiVersion: ops.capliquify.io/v1alpha1\nkind: ScalingPolicy\n"
+            f"metadata: {{name: *{names[-1]}}}\nspec: {{}}\n")
+
+
+def validate(tmp_path: pathlib.Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    path = tmp_path / "input.yaml"
+    path.write_text(text)
+    code = cli.main(["validate", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_an_alias_bomb_is_refused_in_one_line(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = bomb(7)  # 9**7 = 4.8 million strings once expanded
+    assert len(text) < 520
+    code, out, err = validate(tmp_path, text, capsys)
+    assert code != 0
+    assert len(out) + len(err) < 1000, f"{len(out) + len(err)} bytes of output"
+    assert err.count("\n") == 1 and "refused: aliases expand" in err
+
+
+@pytest.mark.parametrize("text,words", [
+    ("a: &a [*a]\n", "recursive alias"),
+    ("a: &a {b: *a}\n", "recursive alias"),
+    ("[" * 1200 + "]" * 1200 + "\n", "nested too deeply"),
+    ("a: [1, 2\nb: c\n", "not YAML: line"),
+    ("a: !!python/object:os.system {}\n", "not YAML"),
+    ("apiVersion: v1\nkind: ScalingPolicy\nmetadata: [not, a, map]\nspec: {}\n", "ScalingPolicy/#0"),
+])
+def test_hostile_yaml_is_one_line_never_a_traceback(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+                                                     text: str, words: str) -> None:
+    code, out, err = validate(tmp_path, text, capsys)
+    assert code != 0 and words in err, err
+    assert "Traceback" not in err and all(len(line) < 400 for line in err.splitlines())
+
+
+def test_an_unreadable_file_is_one_line(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", str(tmp_path / "missing.yaml")]) != 0
+    assert "cannot read: No such file or directory" in capsys.readouterr().err
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00kind")
+    assert cli.main(["validate", str(binary)]) != 0
+    assert "not UTF-8 text" in capsys.readouterr().err
+
+
+def test_ordinary_aliases_still_load(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = ("apiVersion: ops.capliquify.io/v1alpha1\n"
+            "kind: ScalingPolicy\nmetadata: {name: web, labels: &labels {app: web, team: shop}, annotations: *labels}\n"
+            "spec: {targetRef: {kubernetes: {kind: Deployment, name: web}}, minReplicas: 1, maxReplicas: 5,\n"
+            "       metrics: [{type: cpu, scaleUp: 70, scaleDown: 30}]}\n")
+    code, out, err = validate(tmp_path, text, capsys)
+    assert (code, err) == (0, "") and "1 object(s) checked, 0 problem(s)" in out
+
+
+def test_simulate_refuses_a_bomb_too(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(bomb(7).replace("kind: ScalingPolicy", "kind: AlertPolicy"))
+    assert cli.main(["simulate", str(policy), "--series", str(policy)]) == 2
+    assert "refused: aliases expand" in capsys.readouterr().err
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(yaml_values)
+def test_without_aliases_it_loads_what_safe_load_loads(value: object) -> None:
+    text = yaml.safe_dump(value)
+    assert bounded_yaml.load_all(text) == list(yaml.safe_load_all(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=6))
+def test_the_expansion_counted_is_the_expansion_built(fan_outs: list[int]) -> None:
+    """Chains of anchors (each level `fan_out` aliases of the previous): the size computed from
+    the graph equals the number of nodes the fully expanded document has."""
+    lines = ["l0: &l0 [x]"]
+    for level, fan_out in enumerate(fan_outs, 1):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * fan_out) + "]")
+    text = "\n".join(lines) + "\n"
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    _, expanded = bounded_yaml.expansion(node)
+    assert expanded == _count(yaml.safe_load(text))
+
+
+def _count(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + sum(_count(item) for item in value)
+    if isinstance(value, dict):
+        return 1 + sum(_count(key) + _count(item) for key, item in value.items())
+    return 1
