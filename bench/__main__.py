@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 
@@ -16,8 +18,8 @@ from bench import scaling as scaling_bench
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--suites", default="scaling,health",
-                        help="scaling, health, services (start-up with a MonitoredService per policy: not by default)")
+    parser.add_argument("--suites", default="scaling,health,isolation",
+                        help="scaling, health, isolation, services (start-up with a MonitoredService per policy: not by default)")
     parser.add_argument("--sizes", default="100,1000,5000,10000", help="ScalingPolicy counts")
     parser.add_argument("--failover-at", type=int, default=1000, help="the size at which failover is measured")
     parser.add_argument("--kills", type=int, default=5, help="leader kills for the failover median")
@@ -25,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks", type=int, default=2000, help="health checks (10 per MonitoredService)")
     parser.add_argument("--check-interval", type=int, default=10)
     parser.add_argument("--measure-seconds", type=int, default=60)
+    parser.add_argument("--fuzz-examples", type=int, default=1000,
+                        help="examples of the isolation fuzzer (suite isolation; make test runs 100)")
     args = parser.parse_args(argv)
     suites = set(args.suites.split(","))
     out = pathlib.Path(".bench")
@@ -55,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         text = health_bench.table([row])
         print("\n" + text)
         (out / "health.md").write_text(text + "\n")
+    if "isolation" in suites:
+        # The differential isolation fuzzer of the unit tests with a larger, randomised budget
+        # (tests/unit/test_isolation_fuzz.py): a failure prints the tenant that broke isolation.
+        print(f"== isolation fuzzer: {args.fuzz_examples} random tenants", flush=True)
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                 "tests/unit/test_isolation_fuzz.py"],
+                                env={**os.environ, "CAPLIQUIFY_FUZZ_EXAMPLES": str(args.fuzz_examples)})
+        if result.returncode != 0:
+            return result.returncode
     return 0
 
 
