@@ -69,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
     from controller.operator import sources as sources_module
+    from controller.adapters import budget
     from controller.adapters import egress
     from controller.adapters import source_metrics_api
     from controller.adapters import source_prometheus
@@ -116,8 +117,10 @@ def _run(args: argparse.Namespace) -> int:
                                            config.railway_interval_seconds, config.allow_loopback_checks,
                                            leading=elector.leading, fence=elector.fence_send)
     scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
-    # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other I/O.
-    query_client = egress.GuardedClient(config.allow_loopback_checks, limit=8)
+    # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other
+    # I/O; within it one namespace holds at most its share (sizes: adapters/budget.py).
+    query_client = egress.GuardedClient(config.allow_loopback_checks, limit=budget.PROMETHEUS_CONNECTIONS,
+                                        per_key=budget.PROMETHEUS_PER_NAMESPACE)
 
     async def secret_value(namespace: str, name: str, key: str) -> str | None:
         return await pools.run(pools.KUBE, api.secret_value, namespace, name, key)

@@ -7,12 +7,13 @@ import time
 
 import aiohttp
 
+from controller.adapters import budget
 from controller.adapters import egress
 from controller.api import monitoredservice as api
 from controller.core import egress as egress_policy
 from controller.core import health
 
-BODY_LIMIT = 64 * 1024
+BODY_LIMIT = budget.HEALTH_BODY  # how far into a body `bodyContains` looks
 
 
 EgressRefused = egress.EgressRefused  # one type, wherever a refusal is caught
@@ -43,8 +44,10 @@ class HttpChecker:
         try:
             async with session.get(check.url, timeout=aiohttp.ClientTimeout(total=check.timeoutSeconds),
                                    allow_redirects=False) as response:
-                body = (await egress.read_limited(response.content, BODY_LIMIT)).decode(errors="replace")
-                ok, message = health.judge_response(response.status, body, check)
+                # Searched as it streams: 256 probes in flight never hold 256 bodies.
+                needle = check.bodyContains.encode() if check.bodyContains is not None else None
+                found = await egress.contains(response.content, needle, BODY_LIMIT, budget.HEALTH_READ)
+                ok, message = health.judge_response(response.status, (check.bodyContains or "") if found else "", check)
         except EgressRefused:
             raise
         except aiohttp.ClientConnectorError as error:

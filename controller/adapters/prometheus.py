@@ -9,29 +9,37 @@ source alone, never an exception in the caller's round.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import math
 import typing
 
 import aiohttp
 
+from controller.adapters import answers
+from controller.adapters import budget
 from controller.adapters import egress
+from controller.adapters import shares
 from controller.core import queries
 
 TIMEOUT_SECONDS = 10.0
-BODY_LIMIT = 16 * 1024 * 1024
-SERIES_LIMIT = 200_000
+BODY_LIMIT = budget.PROMETHEUS_ANSWER  # worked out from the pod's memory limit (budget.py)
+SERIES_LIMIT = budget.PROMETHEUS_SERIES
+Wanted = typing.AbstractSet[tuple[str, str]]  # the (namespace, workload) pairs a round can use
 
 
 class PrometheusSource:
     """One Prometheus server with one set of credentials."""
 
-    def __init__(self, client: egress.GuardedClient, url: str, token: str | None = None) -> None:
+    def __init__(self, client: egress.GuardedClient, url: str, token: str | None = None,
+                 lane: answers.ParseLane | None = None) -> None:
         self._client, self.url = client, url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._lane = lane or answers.LANE
 
-    async def query(self, promql: str, at: float | None = None) -> queries.QueryResult:
-        """The answer to `promql` evaluated at `at` (Unix seconds; Prometheus' now if None)."""
+    async def query(self, promql: str, at: float | None = None, *, wanted: Wanted | None = None) -> queries.QueryResult:
+        """The answer, narrowed to the series of `wanted` if given (see `narrowed`), evaluated at
+        `at` (Unix seconds; Prometheus' now if None)."""
         try:
             response = await self._client.request(
                 "POST", f"{self.url}/api/v1/query", deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
@@ -45,7 +53,17 @@ class PrometheusSource:
             return queries.QueryResult(error=f"cannot connect to {self.url}")
         except (aiohttp.ClientError, ValueError) as error:
             return queries.QueryResult(error=f"{self.url}: {type(error).__name__}")
-        return parse(response.status, response.body, response.truncated)
+        if len(response.body) <= budget.INLINE_PARSE:
+            return narrowed(parse(response.status, response.body, response.truncated), wanted)
+        # A large answer is parsed in the parser process (answers.py): not on the loop, and
+        # its document never in this process. What comes back is only what the round uses.
+        frozen = frozenset(wanted) if wanted is not None else None
+        try:
+            return await self._lane.run(shares.key_for(self.url), parse_narrowed,
+                                        response.status, response.body, response.truncated, frozen)
+        except concurrent.futures.process.BrokenProcessPool:
+            return queries.QueryResult(error="the answer could not be parsed (the parser process ended)")
+
 
 
 def form(promql: str, at: float | None) -> dict[str, str]:
@@ -62,7 +80,7 @@ def form(promql: str, at: float | None) -> dict[str, str]:
 def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryResult:
     """An instant-query answer as a QueryResult; every malformation is a stable error text."""
     if truncated:
-        return queries.QueryResult(error=f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
+        return queries.QueryResult(error=f"the answer is larger than {BODY_LIMIT / budget.MiB:.1f} MiB")
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -115,3 +133,23 @@ def _series(item: typing.Any) -> queries.Series | None:
     if not isinstance(labels, dict) or sample is None:
         return None
     return queries.Series(labels={str(k): str(v) for k, v in labels.items()}, value=sample[1], timestamp=sample[0])
+
+
+def narrowed(result: queries.QueryResult, wanted: Wanted | None) -> queries.QueryResult:
+    """Only the series a round can use: one per wanted (namespace, workload) (the last, as
+    `queries.index` picks), or the answer's single series (`queries.sample_for` reads an
+    answer of one series without those labels as every asker's). So what a round keeps
+    grows with the operator's own objects, never with what a Prometheus chose to send."""
+    if wanted is None or result.error is not None or len(result.series) <= 1:
+        return result
+    kept: dict[tuple[str, str], queries.Series] = {}
+    for series in result.series:
+        key = (series.labels.get("namespace", ""), series.labels.get("workload", ""))
+        if key in wanted:
+            kept[key] = queries.Series({"namespace": key[0], "workload": key[1]}, series.value, series.timestamp)
+    return queries.QueryResult(series=tuple(kept.values()))
+
+
+def parse_narrowed(status: int, body: bytes, truncated: bool, wanted: Wanted | None) -> queries.QueryResult:
+    """`parse` then `narrowed`: what the parser process runs (answers.py)."""
+    return narrowed(parse(status, body, truncated), wanted)

@@ -13,10 +13,14 @@ import typing
 from controller.adapters import egress
 from controller.adapters import metric_source
 from controller.adapters import prometheus
+from controller.adapters import shares
 from controller.core import queries
 from controller.core import sources
 
 logger = logging.getLogger(__name__)
+# A round waits at most this long for any query: one request's deadline, and a little for a
+# share to come free. Past it, a query is its own namespace's error and the round goes on.
+ROUND_SECONDS = prometheus.TIMEOUT_SECONDS + 2.0
 SecretValue = typing.Callable[[str, str, str], typing.Awaitable[str | None]]
 
 
@@ -40,11 +44,11 @@ class BatchedPrometheus:
     name = sources.PROMETHEUS
 
     def __init__(self, client: egress.GuardedClient, secret_value: SecretValue, rate_window: str,
-                 on_query: typing.Callable[[int], None], concurrency: int = 8,
-                 clock: typing.Callable[[], float] = time.time) -> None:
+                 on_query: typing.Callable[[int], None], clock: typing.Callable[[], float] = time.time) -> None:
+        # No semaphore of its own: a first-come one let one namespace's queued queries stand
+        # in front of everyone's. The client's fair shares bound the connections instead.
         self._client, self._secret_value, self.rate_window = client, secret_value, rate_window
         self._on_query = on_query
-        self._queries = asyncio.Semaphore(concurrency)
         self._clock = clock  # the instant a round's queries are evaluated at (prometheus.form)
 
     async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
@@ -58,7 +62,8 @@ class BatchedPrometheus:
         grouped = queries.plan(needs)
         keys = list(grouped)
         at = self._clock()  # one instant for every query of the round
-        results = await asyncio.gather(*(self._one(source, query, at) for source, query in keys))
+        results = await asyncio.gather(*(self._charged(source, query, grouped[(source, query)], at)
+                                         for source, query in keys))
         self._on_query(sum(1 for source, query in keys if source.url and query))
         samples: metric_source.Samples = {}
         for (source, query), result in zip(keys, results, strict=True):
@@ -70,7 +75,23 @@ class BatchedPrometheus:
                 samples.setdefault(need.owner, {})[need.metric] = sample
         return samples
 
-    async def _one(self, source: SourceKey, query: str, at: float | None = None) -> queries.QueryResult:
+    async def _charged(self, source: SourceKey, query: str, needs: typing.Sequence[queries.Need],
+                       at: float | None = None) -> queries.QueryResult:
+        """One query, charged to the namespace asking (its connections and parses come from
+        that namespace's share: adapters/shares.py) and bounded by the round's deadline: a
+        query still queued behind its own namespace's slow ones is that namespace's error,
+        and the round goes on without it."""
+        namespaces = {need.namespace for need in needs}
+        tenant = source.namespace or (next(iter(namespaces)) if len(namespaces) == 1 else None)
+        wanted = frozenset((need.namespace, need.workload) for need in needs)
+        with shares.tenant(tenant):
+            try:
+                return await asyncio.wait_for(self._one(source, query, wanted, at), ROUND_SECONDS)
+            except asyncio.TimeoutError:
+                return queries.QueryResult(error=f"no answer within the round's {ROUND_SECONDS:g}s")
+
+    async def _one(self, source: SourceKey, query: str, wanted: prometheus.Wanted | None = None,
+                   at: float | None = None) -> queries.QueryResult:
         if not source.url:
             return queries.QueryResult(error=sources.NO_SOURCE)
         if not query:
@@ -79,8 +100,7 @@ class BatchedPrometheus:
             token = None
             if source.auth is not None and source.namespace is not None:
                 token = await self._secret_value(source.namespace, *source.auth)
-            async with self._queries:
-                return await prometheus.PrometheusSource(self._client, source.url, token).query(query, at)
+            return await prometheus.PrometheusSource(self._client, source.url, token).query(query, at, wanted=wanted)
         except Exception as error:  # one source's failure is that source's error, never the round's
             logger.warning("metric query against %s failed: %s", source.url, type(error).__name__)
             return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")

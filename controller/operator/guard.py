@@ -13,6 +13,7 @@ import asyncio
 import collections
 import dataclasses
 import datetime
+import functools
 import heapq
 import logging
 import time
@@ -20,7 +21,9 @@ import typing
 import zlib
 
 from controller import reasons
+from controller.adapters import budget
 from controller.adapters import http_check
+from controller.adapters import shares
 from controller.api import alertpolicy
 from controller.api import monitoredservice as api
 from controller.core import conditions
@@ -79,8 +82,14 @@ class Guard:
         self.verdicts: per_object.PerObject[rollout.Verdict] = per_object.PerObject(view)
         self._heap: list[tuple[float, view_module.Key, str]] = []
         self._scheduled: set[tuple[view_module.Key, str]] = set()
-        self._probes = asyncio.Semaphore(concurrency)
+        # Places for probes in flight; one namespace holds at most its share (a namespace of
+        # slow endpoints waits behind itself, others' checks run on time).
+        self._probes = shares.FairShares(concurrency, min(concurrency, budget.HEALTH_PER_NAMESPACE))
         self._tasks: set[asyncio.Task[None]] = set()
+        # Checks whose previous run has not finished (waiting for a place, or probing): a due
+        # run of one of them is skipped, never started beside it (669 probes were pending
+        # after 20 s of slow endpoints when each due time started a new one).
+        self._in_flight: set[tuple[view_module.Key, str]] = set()
         evaluator.contributors.append(self.contribute)
         evaluator.time_dependent.append(self.checked_services)
 
@@ -174,11 +183,19 @@ class Guard:
                 # Drift-free, but never a burst of catch-up probes after a stall.
                 following = due + check.intervalSeconds
                 heapq.heappush(self._heap, (following if following > now else now + check.intervalSeconds, key, name))
+                if (key, name) in self._in_flight:
+                    metrics.HEALTH_CHECKS_SKIPPED.inc()
+                    continue
+                self._in_flight.add((key, name))
                 task = asyncio.create_task(self._probe(key, check, due))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(functools.partial(self._finished, (key, name)))
             wait = min(self._heap[0][0] - time.monotonic(), TICK_SECONDS) if self._heap else TICK_SECONDS
             await asyncio.sleep(max(wait, 0.005))
+
+    def _finished(self, run: tuple[view_module.Key, str], _: asyncio.Task[None]) -> None:
+        self._in_flight.discard(run)
 
     def _check(self, key: view_module.Key, name: str) -> api.HealthCheck | None:
         if key not in self.view.objects:
@@ -190,7 +207,7 @@ class Guard:
 
     async def _probe(self, key: view_module.Key, check: api.HealthCheck, due: float) -> None:
         service = self.services.setdefault(key, ServiceHealth())
-        async with self._probes:
+        async with self._probes.hold(key[1]):
             metrics.HEALTH_CHECK_LAG.observe(max(0.0, time.monotonic() - due))
             try:
                 result = await self.checker.probe(check.http)

@@ -37,6 +37,8 @@ HEALTH_PROBES = prometheus_client.Counter("capliquify_health_probes_total", "Hea
 HEALTH_CHECK_LAG = prometheus_client.Histogram(
     "capliquify_health_check_lag_seconds", "Delay between a health check falling due and its probe starting.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+HEALTH_CHECKS_SKIPPED = prometheus_client.Counter(
+    "capliquify_health_checks_skipped_total", "Health-check runs skipped: the previous run of the check was still in flight.")
 ROLLBACKS = prometheus_client.Counter("capliquify_rollbacks_total", "Rollbacks performed.")
 API_WRITES = prometheus_client.Counter("capliquify_api_writes_total", "Write requests sent to the API server.", ["verb"])
 WATCH_EVENTS = prometheus_client.Counter(

@@ -1,6 +1,13 @@
 """What `kubectl capliquify` prints, from the objects as the API server returns them (pure:
 no client, no clock). Every value comes from status, which the operator keeps bounded; a
-field an older operator did not write shows as "-"."""
+field an older operator did not write shows as "-".
+
+Status carries text from others (a Prometheus' error, a receiver's, names, an ack's author),
+and a terminal obeys the control sequences it is sent (`ESC]52` writes the clipboard, `ESC[2J`
+clears the screen, a newline forges a row). So every string of every object is made printable
+as it enters (`printable`: a control character shown as its escape, `\x1b`), before anything
+here reads it: nothing printed can carry one, whichever field it came from.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,25 @@ class Row:
 
 
 HEADER = ("NAMESPACE", "SERVICE", "TARGET", "HEALTH", "REPLICAS", "DECISION", "WHY", "FIRING", "ROLLOUT")
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would not print as itself (C0/C1 controls, DEL,
+    format characters such as bidi overrides, line and paragraph separators) as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def clean(value: typing.Any) -> typing.Any:
+    """A copy of an object (from the API server's JSON) with every string, key or value, printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, typing.Mapping):
+        return {clean(key): clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(item) for item in value]
+    return value
 
 
 def _meta(obj: Obj) -> tuple[str, str]:
@@ -88,6 +114,7 @@ def status_rows(services: typing.Sequence[Obj], policies: typing.Sequence[Obj],
                 alert_policies: typing.Sequence[Obj]) -> list[Row]:
     """One row per MonitoredService (with the ScalingPolicy that scales it), then one per
     ScalingPolicy that scales a workload directly."""
+    services, policies, alert_policies = clean(services), clean(policies), clean(alert_policies)
     rows, used = [], set()
     for service in services:
         namespace, name = _meta(service)
@@ -126,6 +153,7 @@ def status_table(rows: typing.Sequence[Row], all_namespaces: bool) -> str:
 
 def why(policy: Obj) -> str:
     """The decision history of one ScalingPolicy, each with the stage that limited it."""
+    policy = clean(policy)
     namespace, name = _meta(policy)
     status = _status(policy)
     lines = [f"ScalingPolicy {namespace}/{name} → {status.get('target') or MISSING}: "

@@ -1,0 +1,70 @@
+"""The memory budget, and every answer-size cap and connection count derived from it.
+
+A cap chosen on its own says nothing about the process: six Prometheus answers of 16 MiB,
+each parsed into ~7x its size at once, added 700 MB to a pod whose limit is 512 Mi. Here the
+caps are worked out from the limit instead (a unit test holds the arithmetic, and the
+memory benchmark measures it: `python -m bench --suites memory`).
+
+    pod limit (manifests/base/deployment.yaml)               512 MiB
+    the operator's own state (view, records, clients)        320 MiB  (README's bench: 276 MB
+                                                                      at 5,000 policies; the
+                                                                      parser process ~40 MB)
+    answers in flight, all clients together                  192 MiB  = 512 - 320
+
+Per client, what one answer byte costs while it is in flight:
+
+- Prometheus: each of its C connections holds its body (x2 while the pieces are joined);
+  the lane sends one body to the parser process (x1 pickled) and that process holds the
+  body and the parsed document (x(1 + E), E the worst growth of a JSON text into Python
+  objects, measured: `[{},{},...]` is x25). So an answer may be
+  128 MiB / (2C + 1 + (1 + E)) = 128 MiB / 46 = 2.78 MiB, about 30,000 series of
+  `sum by (namespace, workload)`: three times the 10,000 workloads of the largest bench.
+- Railway: its connections hold their bodies (x2 each) and its answers are parsed on the
+  loop one at a time (x(1 + E)): 512 KiB x (2 x 8 + 29) = 22.5 MiB. A poll answer is a few KiB.
+- Health checks: a body is searched as it streams (`bodyContains`), never held whole: one
+  read buffer per probe, 256 x 2 x 16 KiB = 8 MiB at most.
+- Notifications: 4 KiB of a receiver's answer, 64 connections: 0.5 MiB.
+
+128 + 22.5 + 8 + 0.5 = 159 MiB <= 192 MiB.
+"""
+
+from __future__ import annotations
+
+MiB = 1024 * 1024
+POD_LIMIT = 512 * MiB  # manifests/base/deployment.yaml's limits.memory (a unit test compares)
+STATE = 320 * MiB
+ANSWERS = POD_LIMIT - STATE
+
+# The worst growth of a JSON text parsed by json.loads, bytes of Python objects per byte of
+# text (a unit test measures the worst shapes and holds this above them).
+JSON_EXPANSION = 28
+
+PROMETHEUS_CONNECTIONS = 8
+PROMETHEUS_PER_NAMESPACE = 2  # four slow namespaces at once before a fifth waits (one deadline at most)
+PROMETHEUS_PARSERS = 1  # answers parsed at once, in the parser process
+PROMETHEUS_BUDGET = 128 * MiB
+PROMETHEUS_ANSWER = PROMETHEUS_BUDGET // (2 * PROMETHEUS_CONNECTIONS + 1 + (1 + JSON_EXPANSION) * PROMETHEUS_PARSERS)
+# A series costs at least ~60 bytes of answer (`{"metric":{},"value":[0,"0"]},`); more series
+# than an answer this size can carry legitimately is not a Prometheus answering a policy.
+PROMETHEUS_SERIES = 50_000
+# Answers smaller than this are parsed on the loop (a few ms at most): the process hop is for
+# the large ones.
+INLINE_PARSE = 64 * 1024
+
+RAILWAY_CONNECTIONS = 8
+RAILWAY_PER_NAMESPACE = 2
+RAILWAY_ANSWER = 512 * 1024
+RAILWAY_BUDGET = RAILWAY_ANSWER * (2 * RAILWAY_CONNECTIONS + 1 + JSON_EXPANSION)
+
+HEALTH_CONNECTIONS = 256
+HEALTH_PER_NAMESPACE = 32  # eight namespaces of slow checks before a ninth waits
+HEALTH_READ = 16 * 1024  # one read's buffer: bodies stream past it
+HEALTH_BODY = 64 * 1024  # how far into a body `bodyContains` looks
+HEALTH_BUDGET = HEALTH_CONNECTIONS * 2 * HEALTH_READ
+
+NOTIFY_CONNECTIONS = 64
+NOTIFY_PER_HOST = 16
+NOTIFY_ANSWER = 4096
+NOTIFY_BUDGET = NOTIFY_CONNECTIONS * 2 * NOTIFY_ANSWER
+
+IN_FLIGHT = PROMETHEUS_BUDGET + RAILWAY_BUDGET + HEALTH_BUDGET + NOTIFY_BUDGET

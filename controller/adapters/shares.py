@@ -1,0 +1,133 @@
+"""Fair shares of a shared client: one tenant holds at most its share, the others proceed.
+
+Every outbound client the operator shares between tenants (Prometheus, Railway, health
+checks, notifications) has a fixed number of connections, sized from the memory budget
+(adapters/budget.py). A plain semaphore hands them out first come, first served: one
+namespace with 32 hanging queries took all 8 Prometheus connections and every other
+namespace waited behind it, deadline after deadline. `FairShares` gives out the same
+places with two rules instead:
+
+- one key (a namespace; failing that, a destination host) holds at most `per_key` places;
+- a place that comes free goes to the waiting key that holds the fewest (ties: the one
+  waiting longest), never simply to the next in line.
+
+So a slow tenant can fill only its own share; a tenant arriving while the pool is full
+waits for the first place to come free (at most one of the holders' deadlines), and then
+goes ahead of everyone with more.
+
+Which tenant a request belongs to travels in a context variable (`TENANT`), set by the loop
+that works for that tenant (each asyncio task has its own copy), so the clients below it
+need no new parameter: a request without a tenant is charged to its destination host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import contextvars
+import itertools
+import typing
+import urllib.parse
+
+TENANT: contextvars.ContextVar[str | None] = contextvars.ContextVar("capliquify_tenant", default=None)
+
+
+def key_for(url: str) -> tuple[str, str]:
+    """The share a request to `url` is charged to: its tenant if one is set, else its host."""
+    tenant = TENANT.get()
+    if tenant is not None:
+        return ("namespace", tenant)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return ("host", f"{parts.hostname}:{parts.port}")
+    except ValueError:
+        return ("host", "")
+
+
+@contextlib.contextmanager
+def tenant(namespace: str | None) -> typing.Iterator[None]:
+    """`with shares.tenant(ns):` — requests made inside are charged to namespace `ns`."""
+    token = TENANT.set(namespace)
+    try:
+        yield
+    finally:
+        TENANT.reset(token)
+
+
+class FairShares:
+    """At most `total` holders at once and at most `per_key` of one key (see the module)."""
+
+    def __init__(self, total: int, per_key: int) -> None:
+        if total < 1 or not 1 <= per_key <= total:
+            raise ValueError(f"a fair share needs 1 <= per_key <= total (got {per_key}, {total})")
+        self.total, self.per_key = total, per_key
+        self.busy = 0
+        self.held: collections.Counter[typing.Hashable] = collections.Counter()
+        self._waiting: dict[typing.Hashable, collections.deque[tuple[int, asyncio.Future[None]]]] = {}
+        self._order = itertools.count()
+
+    def waiting(self) -> int:
+        return sum(len(queue) for queue in self._waiting.values())
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: typing.Hashable) -> typing.AsyncIterator[None]:
+        await self.acquire(key)
+        try:
+            yield
+        finally:
+            self.release(key)
+
+    async def acquire(self, key: typing.Hashable) -> None:
+        """A place for `key`; every acquire is paired with one `release(key)`."""
+        # Invariant (kept by _wake): while places are free, nobody waits who could take one.
+        # So a key under its cap may go at once whenever a place is free.
+        if self.busy < self.total and self.held[key] < self.per_key:
+            self._take(key)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, collections.deque()).append((next(self._order), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(key)  # granted, then cancelled before it ran: give it back
+            else:
+                self._forget(key, future)
+            raise
+
+    def _take(self, key: typing.Hashable) -> None:
+        self.busy += 1
+        self.held[key] += 1
+
+    def release(self, key: typing.Hashable) -> None:
+        self.busy -= 1
+        self.held[key] -= 1
+        if self.held[key] <= 0:
+            del self.held[key]
+        self._wake()
+
+    def _forget(self, key: typing.Hashable, future: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is None:
+            return
+        for entry in queue:
+            if entry[1] is future:
+                queue.remove(entry)
+                break
+        if not queue:
+            del self._waiting[key]
+
+    def _wake(self) -> None:
+        while self.busy < self.total:
+            eligible = [(self.held[k], q[0][0], k) for k, q in self._waiting.items() if self.held[k] < self.per_key]
+            if not eligible:
+                return
+            _, _, key = min(eligible, key=lambda e: (e[0], e[1]))
+            _, future = self._waiting[key].popleft()
+            if not self._waiting[key]:
+                del self._waiting[key]
+            if future.done():  # cancelled while waiting
+                continue
+            self._take(key)  # the place is the waiter's from now: nobody can slip in between
+            future.set_result(None)

@@ -1,0 +1,356 @@
+"""Fair shares (issue 21, "Starvation and memory"): one namespace's slow or large answers
+cannot hold what another namespace needs, over real loopback servers.
+
+- `FairShares`, searched by hypothesis: never more than its places, never more than a key's
+  share, never a free place while someone who may take it waits, and everyone served;
+- one namespace's 32 hanging Prometheus queries: another namespace's query reaches its server
+  at once and the round ends within one deadline (it took four);
+- a health check never overlaps itself, and a neighbour's 1 s check keeps its schedule;
+- an oversize answer is a typed error without being held; a large one is parsed off the loop
+  and comes back narrowed to the series the round uses;
+- the memory arithmetic of adapters/budget.py holds, against the manifest and measured growth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import time
+import tracemalloc
+import typing
+
+import yaml
+from aiohttp import web
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from controller.adapters import answers
+from controller.adapters import budget
+from controller.adapters import egress
+from controller.adapters import http_check
+from controller.adapters import metric_source
+from controller.adapters import prometheus
+from controller.adapters import shares
+from controller.adapters import source_prometheus
+from controller.core import targets
+from controller.operator import guard as guard_module
+from controller.operator import loop
+from controller.operator import metrics
+from controller.operator import view as view_module
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+# -- FairShares ---------------------------------------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(total=st.integers(1, 6), share=st.integers(1, 6),
+       holders=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=40))
+def test_fair_shares_never_exceed_a_share_never_idle_and_serve_everyone(
+        total: int, share: int, holders: list[tuple[int, int]]) -> None:
+    per_key = min(share, total)
+    pool = shares.FairShares(total, per_key)
+    served: list[int] = []
+
+    def check() -> None:
+        assert pool.busy <= total
+        assert all(count <= per_key for count in pool.held.values())
+        assert pool.busy == sum(pool.held.values())
+        if pool.busy < total:  # a free place: nobody waits who could take it
+            assert all(pool.held[key] >= per_key for key in pool._waiting)
+
+    async def holder(index: int, key: int, steps: int) -> None:
+        async with pool.hold(key):
+            check()
+            for _ in range(steps):
+                await asyncio.sleep(0)
+                check()
+        served.append(index)
+
+    async def run() -> None:
+        await asyncio.gather(*(holder(i, key, steps) for i, (key, steps) in enumerate(holders)))
+
+    asyncio.run(run())
+    assert sorted(served) == list(range(len(holders)))
+    assert pool.busy == 0 and not pool.held and pool.waiting() == 0
+
+
+def test_a_freed_place_goes_to_the_key_holding_fewest_and_cancelled_waiters_give_theirs_back() -> None:
+    async def run() -> list[str]:
+        pool = shares.FairShares(2, 2)
+        order: list[str] = []
+        release_a = asyncio.Event()
+
+        async def hold(key: str, until: asyncio.Event | None = None) -> None:
+            async with pool.hold(key):
+                order.append(key)
+                if until is not None:
+                    await until.wait()
+
+        first = [asyncio.create_task(hold("a", release_a)) for _ in range(2)]  # a fills the pool
+        await asyncio.sleep(0)
+        more_a = [asyncio.create_task(hold("a")) for _ in range(3)]  # a queues first...
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(hold("c"))
+        b = asyncio.create_task(hold("b"))  # ...b later, yet b goes next
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        release_a.set()
+        await asyncio.gather(*first, *more_a, b, return_exceptions=True)
+        assert pool.busy == 0 and pool.waiting() == 0
+        return order
+
+    order = asyncio.run(run())
+    assert order[:2] == ["a", "a"] and order[2] == "b" and "c" not in order
+
+
+# -- loopback servers -------------------------------------------------------------------
+
+class Servers:
+    """aiohttp servers on 127.0.0.1: `routes` path -> handler; records when each path was hit."""
+
+    def __init__(self, routes: dict[str, typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]]) -> None:
+        self.routes = routes
+        self.hits: list[tuple[float, str]] = []
+
+    async def __aenter__(self) -> str:
+        app = web.Application()
+        for path, handler in self.routes.items():
+            async def recorded(request: web.Request, handler: typing.Any = handler, path: str = path) -> web.StreamResponse:
+                self.hits.append((time.monotonic(), path))
+                return typing.cast(web.StreamResponse, await handler(request))
+            app.router.add_route("*", path, recorded)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.runner.cleanup()
+
+
+async def hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(60)
+    return web.Response()
+
+
+def vector(pairs: typing.Iterable[tuple[str, str]], value: str = "42") -> bytes:
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"namespace": ns, "workload": wl}, "value": [1764000000.5, value]} for ns, wl in pairs]}}).encode()
+
+
+async def _no_secret(*_: str) -> str | None:
+    return None
+
+
+def test_one_namespaces_32_hanging_queries_do_not_delay_another_namespace(monkeypatch: typing.Any) -> None:
+    deadline = 1.0
+    monkeypatch.setattr(prometheus, "TIMEOUT_SECONDS", deadline)
+    monkeypatch.setattr(source_prometheus, "ROUND_SECONDS", deadline + 0.5)
+
+    async def fast(request: web.Request) -> web.Response:
+        return web.Response(body=vector([("b", "web")]), content_type="application/json")
+
+    async def run() -> tuple[float, float, dict]:
+        servers = Servers({"/a/api/v1/query": hang, "/b/api/v1/query": fast})
+        async with servers as base:
+            client = egress.GuardedClient(True, limit=budget.PROMETHEUS_CONNECTIONS, per_key=budget.PROMETHEUS_PER_NAMESPACE)
+            source = source_prometheus.BatchedPrometheus(client, _no_secret, "2m", lambda _: None)
+            requests = [metric_source.Request(("ScalingPolicy", "a", f"p{i}"), ("custom", f"q{i}"), targets.Target(
+                "a", "Deployment", f"w{i}", prometheus_url=f"{base}/a", custom={f"q{i}": f"slow_query_{i}"}))
+                for i in range(32)]
+            requests.append(metric_source.Request(("ScalingPolicy", "b", "p"), ("cpu", None),
+                                                  targets.Target("b", "Deployment", "web", prometheus_url=f"{base}/b")))
+            started = time.monotonic()
+            samples = await source.read(requests)
+            took = time.monotonic() - started
+            await client.close()
+        b_hit = next(at for at, path in servers.hits if path.startswith("/b")) - started
+        return took, b_hit, samples
+
+    took, b_hit, samples = asyncio.run(run())
+    b = samples[("ScalingPolicy", "b", "p")][("cpu", None)]
+    assert b.value == 42.0 and b.error is None
+    assert b_hit < 0.5, f"namespace b's query waited {b_hit:.2f}s behind namespace a's"
+    # One deadline and the round's margin (it took 4 deadlines: 32 queries, 8 at a time).
+    assert took < 2 * deadline, f"the round took {took:.2f}s"
+    a_errors = {samples[("ScalingPolicy", "a", f"p{i}")][("custom", f"q{i}")].error for i in range(32)}
+    assert None not in a_errors
+
+
+# -- health checks ------------------------------------------------------------------------
+
+def _service(namespace: str, name: str, url: str, interval: int, timeout: int) -> dict[str, typing.Any]:
+    return {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+            "metadata": {"namespace": namespace, "name": name, "generation": 1, "uid": f"{namespace}-{name}",
+                         "resourceVersion": "1"},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
+                     "healthChecks": [{"name": "http", "intervalSeconds": interval, "failureThreshold": 3,
+                                       "http": {"url": url, "timeoutSeconds": timeout}}]}}
+
+
+class NoEvents:
+    def create_event(self, obj: typing.Any, event: typing.Any, now: typing.Any) -> None:
+        pass
+
+
+async def _no_metrics(*_: typing.Any) -> dict:
+    return {}
+
+
+def test_a_check_never_overlaps_itself_and_a_neighbours_1s_check_keeps_its_schedule() -> None:
+    seconds = 6.0
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def run() -> tuple[list[float], int, float, int]:
+        servers = Servers({"/slow": hang, "/ok": ok})
+        async with servers as base:
+            view = view_module.View()
+            for index in range(24):  # a namespace of slow endpoints: 24 checks, each past its 1 s timeout
+                view.upsert(_service("slow", f"s{index}", f"{base}/slow", 1, 1))
+            view.upsert(_service("b", "web", f"{base}/ok", 1, 1))
+            evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+            checker = http_check.HttpChecker(allow_loopback=True)
+            guard = guard_module.Guard(view, evaluator, checker, None, _no_metrics)  # type: ignore[arg-type]
+            guard._probes = shares.FairShares(8, 2)  # small, so that the slow namespace could fill it
+            skipped = metrics.HEALTH_CHECKS_SKIPPED._value.get()
+            most_tasks = 0
+            runner = asyncio.create_task(guard.run_checks())
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                await asyncio.sleep(0.05)
+                most_tasks = max(most_tasks, len(guard._tasks))
+            runner.cancel()
+            for task in list(guard._tasks):
+                task.cancel()
+            await asyncio.gather(runner, *guard._tasks, return_exceptions=True)
+            await checker.close()
+        b_hits = [at - started for at, path in servers.hits if path == "/ok"]
+        slow_hits = sum(1 for _, path in servers.hits if path == "/slow")
+        return b_hits, most_tasks, metrics.HEALTH_CHECKS_SKIPPED._value.get() - skipped, slow_hits
+
+    b_hits, most_tasks, skipped, slow_hits = asyncio.run(run())
+    # Never more runs in flight than checks (the old scheduler started one per due time).
+    assert most_tasks <= 25, most_tasks
+    assert skipped > 0
+    # The slow namespace probes 2 at a time (its share): it cannot have probed more than that allows.
+    assert slow_hits <= 2 * (seconds / 1.0) + 2
+    # b's 1 s check ran about once a second throughout (spread start within its first interval).
+    assert len(b_hits) >= seconds - 2, b_hits
+    gaps = [later - earlier for earlier, later in zip(b_hits, b_hits[1:], strict=False)]
+    assert max(gaps) < 1.6, gaps
+
+
+# -- size and parsing ---------------------------------------------------------------------
+
+def test_an_oversize_answer_is_a_typed_error_and_never_held() -> None:
+    size = 64 * budget.MiB
+
+    async def flood(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if request.path.startswith("/told"):
+            response.content_length = size
+        await response.prepare(request)
+        chunk = b" " * (256 * 1024)
+        try:
+            for _ in range(size // len(chunk)):
+                await response.write(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up: what we wanted
+        return response
+
+    async def run() -> tuple[list[str | None], int]:
+        async with Servers({"/flood/api/v1/query": flood, "/told/api/v1/query": flood}) as base:
+            client = egress.GuardedClient(True, limit=2)
+            tracemalloc.start()
+            try:
+                errors = [(await prometheus.PrometheusSource(client, f"{base}/flood").query("up")).error,
+                          (await prometheus.PrometheusSource(client, f"{base}/told").query("up")).error]
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+                await client.close()
+        return errors, peak
+
+    errors, peak = asyncio.run(run())
+    assert all(error is not None and "larger than 2.8 MiB" in error for error in errors), errors
+    assert peak < 3 * budget.PROMETHEUS_ANSWER, f"{peak / budget.MiB:.1f} MiB held for a refused answer"
+
+
+def test_a_large_answer_is_parsed_off_the_loop_and_narrowed_to_what_the_round_uses() -> None:
+    pairs = [(f"ns{i % 50}", f"w{i}") for i in range(25_000)]
+    body = vector(pairs)
+    assert budget.INLINE_PARSE < len(body) <= budget.PROMETHEUS_ANSWER
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def run() -> tuple[prometheus.queries.QueryResult, float]:
+        gaps: list[float] = []
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.002)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        lane = answers.ParseLane()
+        async with Servers({"/p/api/v1/query": answer}) as base:
+            client = egress.GuardedClient(True, limit=2)
+            source = prometheus.PrometheusSource(client, f"{base}/p", lane=lane)
+            await source.query("warm-up", wanted={("ns1", "w1")})  # the parser process starts once
+            tick = asyncio.create_task(ticker())
+            await asyncio.sleep(0.02)
+            gaps.clear()
+            result = await source.query("up", wanted={("ns3", "w3"), ("ns7", "w7"), ("nowhere", "x")})
+            tick.cancel()
+            await client.close()
+        lane.close()
+        return result, max(gaps)
+
+    result, worst_gap = asyncio.run(run())
+    assert result.error is None
+    assert sorted((s.labels["namespace"], s.labels["workload"]) for s in result.series) == [("ns3", "w3"), ("ns7", "w7")]
+    # json.loads of this answer on the loop (or in a thread: it holds the lock) is ~0.1 s.
+    assert worst_gap < 0.05, f"the loop stood still for {worst_gap:.3f}s"
+
+
+def test_series_beyond_the_cap_are_that_querys_error() -> None:
+    body = vector((f"n{i}", "w") for i in range(budget.PROMETHEUS_SERIES + 1))
+    result = prometheus.parse_narrowed(200, body, False, frozenset({("n1", "w")}))
+    assert result.error is not None and "more than" in result.error and not result.series
+
+
+# -- the arithmetic ---------------------------------------------------------------------
+
+def test_the_memory_budget_adds_up_against_the_manifests_limit() -> None:
+    documents = yaml.safe_load_all((REPO / "manifests/base/deployment.yaml").read_text())
+    deployment = next(d for d in documents if d and d.get("kind") == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["memory"] == f"{budget.POD_LIMIT // budget.MiB}Mi"
+    assert budget.IN_FLIGHT <= budget.ANSWERS
+    per_byte = 2 * budget.PROMETHEUS_CONNECTIONS + 1 + (1 + budget.JSON_EXPANSION) * budget.PROMETHEUS_PARSERS
+    assert budget.PROMETHEUS_ANSWER * per_byte <= budget.PROMETHEUS_BUDGET
+    assert prometheus.BODY_LIMIT == budget.PROMETHEUS_ANSWER and http_check.BODY_LIMIT == budget.HEALTH_BODY
+
+
+def test_json_growth_stays_within_the_budgets_expansion() -> None:
+    """The worst shapes a hostile answer can take, measured: the budget's factor holds above them."""
+    n = 256 * 1024
+    shapes = [b"[" + b",".join([b"{}"] * (n // 3)) + b"]", b"[" + b",".join([b"[]"] * (n // 3)) + b"]",
+              b"[" + b",".join([b"[0]"] * (n // 4)) + b"]", b"[" + b",".join([b"1.5"] * (n // 4)) + b"]",
+              b"{" + b",".join(b'"%d":{}' % i for i in range(n // 10)) + b"}", vector((f"n{i}", "w") for i in range(n // 80))]
+    for body in shapes:
+        tracemalloc.start()
+        document = json.loads(body)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del document
+        assert peak / len(body) < budget.JSON_EXPANSION, (body[:20], peak / len(body))
