@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
+import itertools
 import signal
 import threading
 import typing
 
 import kopf
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from controller.adapters import kubernetes_lease
 from controller.core import election
@@ -122,7 +128,10 @@ class Inline(concurrent.futures.Executor):
 
     def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
         future: concurrent.futures.Future[typing.Any] = concurrent.futures.Future()
-        future.set_result(fn(*args, **kwargs))
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # as a worker thread would hand it back
+            future.set_exception(error)
         return future
 
 
@@ -351,3 +360,120 @@ def test_a_term_starts_past_a_hanging_first_read_and_ends_with_nothing_left(kill
         assert not [name for name in heartbeat.expected() if name.startswith("test-")], "no stall reported"
     asyncio.run(scenario())
     assert kills == []
+
+
+# -- two replicas, one Lease, faults chosen by hypothesis, in virtual time ---------------------
+
+class VirtualTime:
+    """One monotonic clock for both replicas; each replica sleeps on it, and a paused replica
+    (SIGSTOP, a stall) wakes no earlier than its pause ends."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.paused_until: dict[str, float] = {}
+        self._sleepers: list[tuple[float, int, str, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleeper(self, who: str) -> typing.Callable[[float], typing.Awaitable[None]]:
+        async def sleep(seconds: float) -> None:
+            woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), who, woken))
+            await woken
+        return sleep
+
+    async def run_until(self, end: float, check: typing.Callable[[], None]) -> None:
+        while True:
+            for _ in range(20):  # let every woken task run to its next sleep
+                await asyncio.sleep(0)
+            check()
+            if not self._sleepers or self._sleepers[0][0] > end:
+                self.now = max(self.now, end)
+                return
+            wake, order, who, woken = heapq.heappop(self._sleepers)
+            resume = self.paused_until.get(who, 0.0)
+            if resume > wake:
+                heapq.heappush(self._sleepers, (resume, order, who, woken))  # still paused
+                continue
+            self.now = max(self.now, wake)
+            woken.set_result(None)
+
+
+class Partitioned:
+    """One replica's way to the shared Lease: refused while that replica is cut off."""
+
+    def __init__(self, lease: FakeLease, cut: typing.Callable[[], bool]) -> None:
+        self.lease, self.cut = lease, cut
+        self.namespace, self.name = lease.namespace, lease.name
+
+    def read(self) -> election.Record | None:
+        if self.cut():
+            raise OSError("partitioned")
+        return self.lease.read()
+
+    def write(self, *args: typing.Any) -> None:
+        if self.cut():
+            raise OSError("partitioned")
+        self.lease.write(*args)
+
+
+FAULT = st.tuples(st.floats(0, 90), st.sampled_from(["pause", "partition"]), st.sampled_from(["a", "b"]),
+                  st.floats(0.5, 40))
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # kills: only appended to
+@given(faults=st.lists(FAULT, max_size=6), first_hangs=st.booleans())
+def test_two_replicas_never_both_pass_the_fence_whatever_pauses_and_partitions(
+        faults: list[tuple[float, str, str, float]], first_hangs: bool, kills: list[int]) -> None:
+    """Searches for a break of the election's promises under pauses and partitions of either
+    replica at any moment: at no instant do both replicas' fences pass; a replica whose fence
+    refuses stops acting within one retry period of running again; nobody sends itself SIGTERM;
+    and once the faults end, one replica leads and acts within a lease duration and a few retries."""
+    async def scenario() -> None:
+        clock, lease = VirtualTime(), FakeLease()
+        cut: dict[str, tuple[float, float]] = {}
+        replicas, actings = {}, {}
+        for who in ("a", "b"):
+            store = Partitioned(lease, lambda who=who: cut.get(who, (0.0, 0.0))[0] <= clock.now < cut.get(who, (0.0, 0.0))[1])
+            acting = Acting()
+            if not first_hangs:
+                acting.start = _returns  # type: ignore[method-assign]
+            replicas[who] = election_module.Elector(store, TIMING, identity=who, clock=clock,  # type: ignore[arg-type]
+                                                    sleep=clock.sleeper(who), pool=Inline())
+            replicas[who].bind(acting.start, acting.stop)
+            actings[who] = acting
+        refused_since: dict[str, float] = {}
+
+        def check() -> None:
+            passing = [who for who, me in replicas.items() if me.leading()]
+            assert len(passing) <= 1, f"two leaders at {clock.now}: {passing}"
+            for who, me in replicas.items():
+                if me.acting and not me.leading() and clock.paused_until.get(who, 0.0) <= clock.now:
+                    since = refused_since.setdefault(who, clock.now)
+                    assert clock.now - since <= TIMING.retry_period + 1e-9, f"{who} acts on, fenced, at {clock.now}"
+                else:
+                    refused_since.pop(who, None)
+
+        runs = [asyncio.create_task(me.run()) for me in replicas.values()]
+        end = 0.0
+        for at, kind, who, duration in sorted(faults):
+            await clock.run_until(at, check)
+            if kind == "pause":
+                clock.paused_until[who] = max(clock.paused_until.get(who, 0.0), clock.now + duration)
+            else:
+                cut[who] = (clock.now, clock.now + duration)
+            end = max(end, clock.now + duration)
+        await clock.run_until(end + TIMING.lease_duration + 4 * TIMING.retry_period, check)
+        leading = [who for who, me in replicas.items() if me.leading() and me.acting]
+        assert len(leading) == 1, f"after the faults: {leading}"
+        for run in runs:
+            run.cancel()
+    asyncio.run(scenario())
+    assert kills == []
+
+
+async def _returns() -> None:
+    """An acting start whose first reads answered: it returns, the loops run on."""
