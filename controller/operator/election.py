@@ -184,4 +184,6 @@ class Elector:
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        logger.error("starting to act failed: %r", task.exception())
+        # Holding the Lease without acting would keep every standby from acting too: unhealthy.
+        logger.error("starting to act failed (%r): unhealthy, SIGTERM to itself", task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -477,3 +477,20 @@ def test_two_replicas_never_both_pass_the_fence_whatever_pauses_and_partitions(
 
 async def _returns() -> None:
     """An acting start whose first reads answered: it returns, the loops run on."""
+
+
+def test_a_start_that_fails_is_unhealthy(kills: list[int]) -> None:
+    """Holding the Lease without acting would keep the standbys from acting too: restart."""
+    async def scenario() -> None:
+        clock, lease = FakeClock(), FakeLease()
+        me = election_module.Elector(lease, TIMING, identity="a", clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
+                                     pool=Inline())
+
+        async def broken() -> None:
+            raise RuntimeError("a bug in start-up")
+        me.bind(broken, Acting().stop)
+        run = asyncio.create_task(me.run())
+        await until(lambda: bool(kills), "SIGTERM")
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == [signal.SIGTERM]
