@@ -109,6 +109,7 @@ class Evaluator:
             if time.monotonic() >= next_resync:
                 self._secrets_fetched.clear()  # re-read for the objects judged now, not for all
                 if not judged_all or time.monotonic() >= next_full_resync:
+                    self.prune_secrets()
                     self.mark_all()
                     next_full_resync = time.monotonic() + SETTLED_RESYNC_SECONDS
                 else:
@@ -186,6 +187,16 @@ class Evaluator:
                 await self._reconcile_guarded(key, judged)
             finally:
                 queue.task_done()
+
+    def prune_secrets(self) -> None:
+        """Forgets what is known of Secrets no object names any more (their keys, kept for
+        readiness): otherwise every Secret ever named stays, and a name made again later (a
+        namespace deleted and recreated) would start from what the old one had."""
+        named = {(key[1], name) for key in list(self.view.objects)
+                 for name in readiness.secret_refs(key[0], self.view.parsed(key, readiness.SPEC_MODELS[key[0]]))}
+        for ref in [ref for ref in self.view.world.secrets if ref not in named]:
+            del self.view.world.secrets[ref]
+            self._secrets_fetched.pop(ref, None)
 
     async def _refresh_secrets(self, keys: list[view_module.Key]) -> None:
         wanted = {

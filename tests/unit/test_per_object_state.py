@@ -225,3 +225,28 @@ def test_a_railway_token_is_forgotten_with_the_objects_it_was_read_for() -> None
     asyncio.run(scenario())
     assert used == ["old-tenants-token", "old-tenants-token", "new-tenants-token"]
     assert watcher._tokens == {}, "nothing kept once no object names the Secret"
+
+
+# -- what is known of Secrets goes with the last object naming them ----------------------------
+
+class SecretKeys(NoEvents):
+    def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
+        return frozenset({"token"})
+
+
+def test_secrets_no_object_names_are_forgotten() -> None:
+    view = view_module.View()
+    evaluator = loop.Evaluator(view, SecretKeys(), 60.0, 4)  # type: ignore[arg-type]
+    objects = [railway_service(f"api-{index}", f"uid-{index}") for index in range(3)]
+    for index, obj in enumerate(objects):
+        obj["spec"]["target"]["railway"]["tokenSecretRef"]["name"] = f"railway-{index}"
+        view.upsert(obj)
+    asyncio.run(evaluator._refresh_secrets(list(view.objects)))
+    assert len(view.world.secrets) == 3
+    view.remove(objects[0])
+    evaluator.prune_secrets()
+    assert set(view.world.secrets) == {(NAMESPACE, "railway-1"), (NAMESPACE, "railway-2")}, "still named: kept"
+    for obj in objects[1:]:
+        view.remove(obj)
+    evaluator.prune_secrets()
+    assert view.world.secrets == {} and evaluator._secrets_fetched == {}
