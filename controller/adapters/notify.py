@@ -69,7 +69,7 @@ class HttpPoster:
         if refusal is not None:
             raise DeliveryError(f"refused by the egress policy: {refusal if not url_is_secret else where}")
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=64, resolver=egress.GuardedResolver(self.allow_loopback))
+            connector = egress.guarded_connector(self.allow_loopback, limit=64, ttl_dns_cache=10)  # the dial point judges literals too
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         self.fence("notification")
         try:

@@ -114,6 +114,10 @@ def refused_host(host: str, allow_loopback: bool) -> str | None:
         literal = literal_address(candidate)
         if literal is not None:
             return refused_address(literal, allow_loopback)
+    # aiohttp takes a host with a colon, or of digits and dots only, for an address and never
+    # gives it to the resolver; one that is no address would reach the event loop as is.
+    if ":" in host or host.replace(".", "").isdigit():
+        return "the host looks like an IP address but is not one"
     return None
 
 
