@@ -43,6 +43,7 @@ def _configure_logging(log_format: str, level: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
+    import kubernetes
 
     from controller.adapters import kubernetes_api
     from controller.adapters import kubernetes_status
@@ -94,7 +95,13 @@ def _run(args: argparse.Namespace) -> int:
         write_concurrency=args.write_concurrency,
     )
     _configure_logging(config.log_format, args.log_level)
-    api_client = kubernetes_api.load_config(config.kubeconfig, connections=pools.KUBE_THREADS)
+    try:
+        api_client = kubernetes_api.load_config(config.kubeconfig, connections=pools.KUBE_THREADS)
+    except kubernetes.config.ConfigException as error:
+        # The image's default command run outside a pod, or a bad kubeconfig: say which, no traceback.
+        print(f"capliquify run: no Kubernetes credentials: not in a pod (KUBERNETES_SERVICE_HOST unset) and "
+              f"no usable kubeconfig (--kubeconfig or KUBECONFIG): {error}", file=sys.stderr)
+        return 2
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
     # renew deadline, writes nothing.
     # The Lease has a client (connections) of its own, as it has a pool of its own: a renewal
