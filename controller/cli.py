@@ -160,7 +160,11 @@ def _run(args: argparse.Namespace) -> int:
                                                  closers=[guard.checker.close, poster.close, query_client.close,
                                                           railway.close, watcher.close, status_writer.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
-    objects_text = object_metrics.ObjectMetrics(view, elector.leading).text
+    # The per-object series name every tenant's objects (namespaces, services, alert rules,
+    # revisions) to whoever can reach /metrics, which listens where the scrape and the kubelet
+    # reach it: so they are served only when asked for (--object-metrics; the chart asks when
+    # its dashboards, which read them, are enabled). The operator's own series name no object.
+    objects_text = object_metrics.ObjectMetrics(view, elector.leading).text if args.object_metrics else _no_objects
     metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
     asyncio.run(
         kopf.operator(
@@ -372,6 +376,10 @@ def _railway_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_objects(names: typing.Any) -> str:
+    return ""
+
+
 def _version() -> str:
     import importlib.metadata
     try:
@@ -392,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="default Prometheus for MonitoredServices that name none")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")))
     run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
+    run.add_argument("--object-metrics", action="store_true",
+                     default=os.environ.get("CAPLIQUIFY_OBJECT_METRICS", "").lower() in ("1", "true", "yes"),
+                     help="serve the per-object series (capliquify_scaling_replicas, ...: every tenant's objects, "
+                          "by name) on /metrics; off by default")
     # Pods on a host's network (several operators on one host) each listen on their own pod IP.
     run.add_argument("--bind-address", default=os.environ.get("CAPLIQUIFY_BIND_ADDRESS", "0.0.0.0"),  # noqa: S104
                      help="address the /metrics and /healthz servers listen on (default all)")

@@ -52,7 +52,7 @@ def test_every_dashboard_query_returns_data(cluster, namespace, demo_stack, oper
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(
         objects(demo_stack.prometheus.url, demo_stack.app_url, f"{hooks.url}/hook")))
     operator = operator_factory("--rate-window=10s", "--metrics-interval-seconds=2", "--alert-interval-seconds=1",
-                                "--allow-loopback-egress")
+                                "--allow-loopback-egress", "--object-metrics")  # the dashboards read them
     scraper = prometheus_module.Prometheus(
         tmp_path / "operator-prometheus", [], scrape_seconds=2,
         extra_jobs=[prometheus_module.static_job("capliquify-operator", f"127.0.0.1:{operator.metrics_port}")]).start()
