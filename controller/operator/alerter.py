@@ -31,6 +31,7 @@ from controller.core import readiness
 from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import per_object
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
 from controller.operator import heartbeat
@@ -54,7 +55,9 @@ class Alerter:
         self.registry = registry
         self.interval_seconds = interval_seconds
         self.clock = clock
-        self.state: dict[view_module.Key, dict[str, typing.Any]] = {}
+        # Per object (uid), not per name: a policy made again under its name (or a namespace
+        # recreated by someone else) inherits no alerts and no pending deliveries of the old one.
+        self.state: per_object.PerObject[dict[str, typing.Any]] = per_object.PerObject(view)
         self._round = asyncio.Lock()
         self._stopping = False
         evaluator.contributors.append(self.contribute)

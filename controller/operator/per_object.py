@@ -2,11 +2,12 @@
 
 A name is not an identity: an object deleted and created again under the same name (or
 deleted while a watch was broken, and re-listed as a new object) is a different object, and
-must not inherit the old one's probe history, rollout verdict or anything else. So every
-entry remembers the uid of the object it was made for; an entry whose object is gone from
-the view, or whose uid differs from the one the view now holds, does not exist: reads skip
-and drop it, and `prune()` (also run by every iteration) removes all of them, so memory
-returns to nothing once the objects are gone.
+must not inherit the old one's probe history, rollout verdict, alerts or anything else. So
+every entry remembers the uid of the object it was made for (None: written while no object
+held the name). An entry is never read for another object: once the view holds a different
+uid under its key, reads drop it. Work still in flight for a deleted object may read back
+what it wrote, as with a dict, until `prune()` (also run by every iteration) removes every
+entry whose object is gone or replaced, so memory returns to nothing once objects are gone.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
 
     def __init__(self, view: view_module.View) -> None:
         self._view = view
-        self._items: dict[view_module.Key, tuple[str, T]] = {}
+        self._items: dict[view_module.Key, tuple[str | None, T]] = {}
 
-    def _live(self, key: view_module.Key) -> tuple[str, T] | None:
+    def _live(self, key: view_module.Key) -> tuple[str | None, T] | None:
         entry = self._items.get(key)
         if entry is None:
             return None
-        if entry[0] != uid_of(self._view, key):
-            del self._items[key]  # another object now, or none: the old state is gone with it
+        current = uid_of(self._view, key)
+        if current is not None and entry[0] != current:
+            del self._items[key]  # another object holds the name now: the old state is gone
             return None
         return entry
 
@@ -50,10 +52,7 @@ class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
         return entry[1]
 
     def __setitem__(self, key: view_module.Key, value: T) -> None:
-        uid = uid_of(self._view, key)
-        if uid is None:
-            return  # an object deleted while its result was on the way: nothing to keep
-        self._items[key] = (uid, value)
+        self._items[key] = (uid_of(self._view, key), value)
 
     def __delitem__(self, key: view_module.Key) -> None:
         del self._items[key]
@@ -68,7 +67,8 @@ class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
 
     def prune(self) -> int:
         """Drops the entries of objects deleted or replaced; how many were dropped."""
-        stale = [key for key, (uid, _) in self._items.items() if uid != uid_of(self._view, key)]
+        stale = [key for key, (uid, _) in self._items.items()
+                 if (current := uid_of(self._view, key)) is None or uid != current]
         for key in stale:
             del self._items[key]
         return len(stale)
