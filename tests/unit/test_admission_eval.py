@@ -1,0 +1,232 @@
+"""The generated admission policy evaluated offline (cel-python, as controller/celcheck.py
+does for the CRDs' rules) with an `authorizer` that refuses everything and records what it
+was asked: which rules run for which change. Hypothesis draws sets of changes to full-featured
+objects; each change's expected effect is written here from what the operator does with the
+field, not read from the policy. tests/integration/test_isolation.py runs the real thing."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import typing
+
+import celpy
+import hypothesis
+import pytest
+import yaml
+from celpy import celtypes
+from hypothesis import strategies as st
+
+from controller import admission
+from controller import reasons
+
+POLICY = next(doc for doc in yaml.safe_load_all(admission.render()) if doc["kind"] == "ValidatingAdmissionPolicy")
+ENVIRONMENT = celpy.Environment()
+PLURAL = {"MonitoredService": "monitoredservices", "ScalingPolicy": "scalingpolicies", "AlertPolicy": "alertpolicies"}
+
+
+def _step(key: str, receiver: celtypes.MapType, value: typing.Any) -> celtypes.MapType:
+    return celtypes.MapType({**receiver, celtypes.StringType(key): value})
+
+
+Right = tuple[str, str, str, str]  # resource, subresource, name, verb
+
+
+class Authorizer:
+    """kube-apiserver's `authorizer` library over a fixed set of rights (cel-python evaluates
+    both sides of `||`, so which checks ran says nothing; what was refused does)."""
+
+    def __init__(self, rights: typing.Collection[Right]) -> None:
+        self.rights = rights
+        self.functions: dict[str, typing.Callable[..., typing.Any]] = {
+            step: functools.partial(_step, step) for step in ("group", "resource", "subresource", "namespace", "name", "check")}
+        self.functions["allowed"] = self._allowed
+        # The Kubernetes strings library's substring(start), which cel-python lacks.
+        self.functions["substring"] = lambda text, start: celtypes.StringType(text[int(start):])
+
+    def _allowed(self, receiver: celtypes.MapType) -> celtypes.BoolType:
+        asked = {str(key): str(value) for key, value in receiver.items()}
+        assert asked["namespace"] == "shop"
+        right = (asked["resource"], asked.get("subresource", ""), asked.get("name", "*"), asked["check"])
+        return celtypes.BoolType(right in self.rights)
+
+
+CURRENT: list[Authorizer] = []  # the programs are built once; their functions ask the current one
+
+
+def _current(name: str) -> typing.Callable[..., typing.Any]:
+    return lambda *args: CURRENT[-1].functions[name](*args)
+
+
+@functools.lru_cache(maxsize=None)
+def _program(expression: str) -> typing.Any:
+    functions = {name: _current(name) for name in ("group", "resource", "subresource", "namespace", "name", "check",
+                                                   "allowed", "substring")}
+    return ENVIRONMENT.program(ENVIRONMENT.compile(expression), functions=functions)
+
+
+def admit(obj: dict, old: dict | None, user: str = "u", rights: typing.Collection[Right] = (),
+          only: str = "") -> set[str]:
+    """The fields named by the rules that refuse `user` (holding `rights`) writing `obj` over `old`."""
+    CURRENT.append(Authorizer(rights))
+    kind = PLURAL[obj["kind"]]
+
+    activation = {
+        "object": celpy.json_to_cel(obj), "oldObject": None if old is None else celpy.json_to_cel(old),
+        "request": celpy.json_to_cel({"resource": {"resource": kind}, "userInfo": {"username": user},
+                                      "operation": "CREATE" if old is None else "UPDATE"}),
+        "authorizer": celtypes.MapType({})}
+
+    def run(expression: str, variables: dict) -> typing.Any:
+        return _program(expression).evaluate({**activation, "variables": celtypes.MapType(variables)})
+
+    variables: dict = {}
+    for variable in POLICY["spec"]["variables"]:
+        variables[celtypes.StringType(variable["name"])] = run(variable["expression"], variables)
+    refused = set()
+    for rule in POLICY["spec"]["validations"]:
+        if not rule["expression"].startswith(f"variables.kind != '{kind}' ||"):
+            continue  # the rule's first term holds: evaluating it would only cost time
+        if only not in rule["expression"]:
+            continue
+        if not run(rule["expression"], variables):
+            refused.add(str(run(rule["messageExpression"], variables)).split(":")[0])
+    return refused
+
+
+def _meta(name: str) -> dict:
+    return {"name": name, "namespace": "shop", "annotations": {"note": "x"}, "labels": {"team": "a"}}
+
+
+# Full-featured objects, defaults spelled out as the API server stores them.
+SERVICE: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService", "metadata": _meta("web"), "spec": {
+    "target": {"kubernetes": {"kind": "StatefulSet", "name": "db"}},
+    "healthChecks": [{"name": "http", "http": {"url": "http://db:8080/healthz", "expectStatus": [200], "timeoutSeconds": 5},
+                      "intervalSeconds": 60, "failureThreshold": 3, "successThreshold": 1, "startPeriodSeconds": 0}],
+    "probes": {"manage": True, "check": "http", "liveness": False},
+    "metrics": {"prometheus": {"url": "http://prometheus:9090", "authSecretRef": {"name": "prom", "key": "token"}},
+                "queries": {}, "custom": []},
+    "slo": {"availabilityPercent": 99.9, "windowSeconds": 3600},
+    "rollout": {"autoRollback": True, "progressDeadlineSeconds": 600,
+                "analysis": {"windowSeconds": 300, "maxErrorRatePercent": 5, "maxLatencyP95Ms": 2000,
+                             "requireHealthyChecks": True}}}}
+RAILWAY: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService", "metadata": _meta("api"), "spec": {
+    "target": {"railway": {"projectId": "p", "environmentId": "e", "serviceId": "s",
+                           "tokenSecretRef": {"name": "railway", "key": "token"}}},
+    "healthChecks": [], "probes": {"manage": False}, "metrics": {"queries": {}, "custom": []},
+    "slo": {"availabilityPercent": 99.9}, "rollout": {"autoRollback": False}}}
+POLICY_DIRECT: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy", "metadata": _meta("db"), "spec": {
+    "targetRef": {"kubernetes": {"kind": "StatefulSet", "name": "db"}}, "minReplicas": 1, "maxReplicas": 10,
+    "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}], "mode": "Auto"}}
+POLICY_VIA: dict[str, typing.Any] = {**copy.deepcopy(POLICY_DIRECT), "metadata": _meta("via"),
+              "spec": {**copy.deepcopy(POLICY_DIRECT["spec"]), "targetRef": {"monitoredService": "web"}}}
+ALERTS: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "AlertPolicy", "metadata": _meta("pager"), "spec": {
+    "serviceRef": "web", "sendResolved": True,
+    "rules": [{"name": "Down", "metric": "health", "op": "==", "threshold": 0, "severity": "critical"}],
+    "channels": [{"name": "slack", "slack": {"webhookSecretRef": {"name": "slack", "key": "url"}}},
+                 {"name": "hook", "webhook": {"url": "http://receiver:8080/", "hmacSecretRef": {"name": "hmac", "key": "k"}}},
+                 {"name": "mail", "email": {"smtpSecretRef": {"name": "smtp", "key": "s"}, "to": ["a@example.com"]}},
+                 {"name": "sms", "sms": {"gatewaySecretRef": {"name": "sms", "key": "s"}, "to": ["+15550100"]}},
+                 {"name": "am", "alertmanager": {"url": "http://alertmanager:9093"}}],
+    "routes": [{"severity": "critical", "channels": ["slack"]}],
+    "silences": []}}
+
+SCALE, ROLLBACK, PROBES = "spec.target.kubernetes", "spec.rollout.autoRollback", "spec.probes.manage"
+PROM, TOKEN, ACK = "spec.metrics.prometheus.authSecretRef", "spec.target.railway.tokenSecretRef", \
+    f"metadata.annotations[{reasons.ACK_ANNOTATION}]"
+
+# (object, path, new value, the rules that must then ask for the author's right), from what the
+# operator does with each field: a field only reported on asks for nothing.
+CHANGES: list[tuple[dict, str | tuple[str, ...], typing.Any, set[str]]] = [
+    (SERVICE, "metadata.annotations.note", "y", set()),
+    (SERVICE, "metadata.labels.team", "b", set()),
+    (SERVICE, "metadata.finalizers", ["ops.capliquify.io/finalizer"], set()),
+    (SERVICE, "spec.slo.availabilityPercent", 99.0, set()),
+    (SERVICE, "spec.target.kubernetes.name", "other", {SCALE, ROLLBACK, PROBES}),
+    (SERVICE, "spec.target.kubernetes.kind", "Deployment", {SCALE, ROLLBACK, PROBES}),
+    (SERVICE, "spec.metrics.prometheus.url", "http://evil:9090", {SCALE, ROLLBACK, PROM}),
+    (SERVICE, "spec.metrics.queries.errorRate", "vector(100)", {SCALE, ROLLBACK}),
+    (SERVICE, "spec.rollout.analysis.maxErrorRatePercent", 0, {ROLLBACK}),
+    (SERVICE, "spec.healthChecks.0.http.url", "http://db:8080/always-failing", {ROLLBACK, PROBES}),
+    (SERVICE, "spec.probes.liveness", True, {PROBES}),
+    (RAILWAY, "spec.target.railway.endpoint", "http://evil:1/graphql", {TOKEN}),
+    (RAILWAY, "metadata.annotations.note", "y", set()),
+    (POLICY_DIRECT, "spec.maxReplicas", 100, {"spec.targetRef.kubernetes"}),
+    (POLICY_DIRECT, ("metadata", "annotations", reasons.PAUSED_ANNOTATION), "true", set()),
+    (POLICY_VIA, "spec.minReplicas", 0, {"spec.targetRef.monitoredService"}),
+    (POLICY_VIA, "metadata.labels.team", "b", set()),
+    (ALERTS, ("metadata", "annotations", reasons.ACK_ANNOTATION), "u: Down/web", set()),
+    (ALERTS, ("metadata", "annotations", reasons.ACK_ANNOTATION), "someone-else: Down/web", {ACK}),
+    (ALERTS, "spec.rules.0.threshold", 1, set()),
+    (ALERTS, "spec.silences", [{"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z", "matchers": []}], set()),
+    (ALERTS, "spec.routes.0.channels", ["slack", "hook"], set()),
+    (ALERTS, "spec.channels.1.webhook.url", "http://evil:1/", {"spec.channels[1]"}),  # a signing oracle otherwise
+    (ALERTS, "spec.channels.2.email.to", ["evil@example.com"], {"spec.channels[2]"}),
+    (ALERTS, "spec.channels.0.slack.webhookSecretRef.name", "another", {"spec.channels[0]"}),
+]
+
+
+def _set(obj: dict, path: str | tuple[str, ...], value: typing.Any) -> None:
+    *steps, last = path.split(".") if isinstance(path, str) else path
+    for step in steps:
+        obj = obj[int(step)] if isinstance(obj, list) else obj.setdefault(step, {})
+    if isinstance(obj, list):
+        obj[int(last)] = value
+    else:
+        obj[last] = value
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(st.sampled_from([SERVICE, RAILWAY, POLICY_DIRECT, POLICY_VIA, ALERTS]).flatmap(
+    lambda base: st.tuples(st.just(base), st.lists(st.sampled_from([c for c in CHANGES if c[0] is base]), unique_by=lambda c: c[1]))))
+def test_an_update_asks_for_exactly_the_rights_its_changes_need(drawn: tuple[dict, list]) -> None:
+    base, changes = drawn
+    new = copy.deepcopy(base)
+    for _, path, value, _ in changes:
+        _set(new, path, value)
+    expected = set().union(*(rules for *_, rules in changes)) if changes else set()
+    assert admit(new, base) == expected, [c[1] for c in changes]
+
+
+@pytest.mark.parametrize("obj,expected", [
+    (SERVICE, {SCALE, ROLLBACK, PROBES, PROM}),
+    (RAILWAY, {TOKEN}),
+    (POLICY_DIRECT, {"spec.targetRef.kubernetes"}),
+    (POLICY_VIA, {"spec.targetRef.monitoredService"}),
+    (ALERTS, {"spec.channels[0]", "spec.channels[1]", "spec.channels[2]", "spec.channels[3]"}),
+])
+def test_a_create_asks_for_every_right_the_object_uses(obj: dict, expected: set[str]) -> None:
+    assert admit(obj, None) == expected
+
+
+def test_each_right_is_asked_of_the_kind_actually_named() -> None:
+    """A StatefulSet is checked against statefulsets (scale, patch) only; rights on a
+    Deployment of the same name, or on another name, do not count."""
+    statefulset = {("statefulsets", "scale", "db", "update"), ("statefulsets", "", "db", "patch")}
+    assert admit(SERVICE, None, rights=statefulset | {("secrets", "", "prom", "get")}) == set()
+    deployment = {("deployments", "scale", "db", "update"), ("deployments", "", "db", "patch"),
+                  ("statefulsets", "scale", "other", "update"), ("secrets", "", "prom", "get")}
+    assert admit(SERVICE, None, rights=deployment) == {SCALE, ROLLBACK, PROBES}
+    assert admit(SERVICE, None, rights={("statefulsets", "scale", "db", "update"),
+                                        ("secrets", "", "prom", "get")}) == {ROLLBACK, PROBES}
+    assert admit(POLICY_DIRECT, None, rights={("statefulsets", "scale", "db", "update")}) == set()
+    assert admit(POLICY_DIRECT, None, rights={("deployments", "scale", "db", "update")}) == {"spec.targetRef.kubernetes"}
+    # Through a service the kind is unknown at admission: the scale of both kinds, every name.
+    either = [{("deployments", "scale", "*", "update")}, {("statefulsets", "scale", "*", "update")}]
+    for rights in either:
+        assert admit(POLICY_VIA, None, rights=rights) == {"spec.targetRef.monitoredService"}
+    assert admit(POLICY_VIA, None, rights=either[0] | either[1]) == set()
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(user=st.text(min_size=0, max_size=12, alphabet=st.sampled_from("ab:/ ,é")),
+                  value=st.text(min_size=1, max_size=16, alphabet=st.sampled_from("ab:/ ,é")),
+                  own=st.booleans())
+def test_the_ack_rule_in_cel_is_ack_accepted(user: str, value: str, own: bool) -> None:
+    """The policy's CEL for the ack, run, says what admission.ack_accepted (property-tested
+    against parse_ack in test_admission.py) says."""
+    if own:
+        value = user + value
+    new = copy.deepcopy(ALERTS)
+    new["metadata"]["annotations"][reasons.ACK_ANNOTATION] = value
+    assert (ACK not in admit(new, ALERTS, user, only="variables.ack")) is admission.ack_accepted(user, value), (user, value)
