@@ -124,6 +124,8 @@ def refused_host(host: str, allow_loopback: bool) -> str | None:
 def literal_address(host: str) -> str | None:
     """`host` as an address when it is one: IPv6, dotted IPv4, or any form `inet_aton` reads
     (the system resolver reads those as numbers before it asks DNS anything)."""
+    if host == "*":  # glibc's getaddrinfo reads "*" as no host at all: ::1 and 127.0.0.1
+        return "127.0.0.1"
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
