@@ -12,8 +12,12 @@ import typing
 
 import kubernetes
 
+from controller.adapters import boundary
+from controller.core import numbers
+
 TIMEOUT_SECONDS = (5, 20)
 REVISION = "deployment.kubernetes.io/revision"
+MAX_REVISION = 2**63 - 1  # the deployment controller's revision is an int64
 # kubectl's annotationsToSkip: never copied from the ReplicaSet, never dropped from the Deployment.
 SKIPPED_ANNOTATIONS = frozenset({
     "kubectl.kubernetes.io/last-applied-configuration", REVISION, "deployment.kubernetes.io/revision-history",
@@ -34,8 +38,14 @@ def build_rollback_patch(
     uid = deployment["metadata"]["uid"]
     owned = [rs for rs in replica_sets
              if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])]
-    older = [(int(rs["metadata"].get("annotations", {}).get(REVISION, "0")), rs) for rs in owned]
-    older = [(revision, rs) for revision, rs in older if 0 < revision < int(bad_revision)]
+    try:
+        bad = numbers.integer(bad_revision, 1, MAX_REVISION, "revision")
+    except numbers.NumberError as error:
+        raise RollbackError(f"{error}: nothing to roll back from") from None
+    # A ReplicaSet whose revision annotation is not a revision (anyone who may edit the
+    # namespace's ReplicaSets can write one) is no candidate; it must not stop the rollback,
+    # nor the guard's round for other services (it once raised ValueError there every 2 s).
+    older = [(revision, rs) for rs in owned if (revision := _revision(rs)) is not None and 0 < revision < bad]
     if not older:
         raise RollbackError(f"no revision older than {bad_revision} to roll back to")
     revision, previous = max(older, key=lambda pair: pair[0])
@@ -49,6 +59,21 @@ def build_rollback_patch(
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]
+
+
+def _revision(replica_set: typing.Mapping[str, typing.Any]) -> int | None:
+    annotations = (replica_set.get("metadata") or {}).get("annotations") or {}
+    try:
+        return numbers.integer(annotations.get(REVISION, "0"), 0, MAX_REVISION, "revision")
+    except numbers.NumberError:
+        return None
+
+
+def _typed(error: Exception) -> typing.NoReturn:
+    """This rollback's failure as one of the errors its caller expects (ApiException and
+    RollbackError pass as they are): a malformed object is this service's failed rollback,
+    never the guard's."""
+    raise RollbackError(boundary.describe(error)) from None
 
 
 def guarded(deployment: typing.Mapping[str, typing.Any], patch: list[dict[str, typing.Any]]) -> list[dict[str, typing.Any]]:
@@ -72,6 +97,7 @@ class KubernetesRollback:
         self._client = api_client
         self._on_write = on_write
 
+    @boundary.contained_sync("a rollback", _typed, (kubernetes.client.ApiException, RollbackError))
     def rollback(self, namespace: str, name: str, bad_revision: str) -> str:
         deployment = self._client.sanitize_for_serialization(
             self._apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT_SECONDS))

@@ -17,9 +17,11 @@ import typing
 import aiohttp
 
 from controller.adapters import answers
+from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import shares
+from controller.core import numbers
 from controller.core import queries
 
 TIMEOUT_SECONDS = 10.0
@@ -77,8 +79,16 @@ def form(promql: str, at: float | None) -> dict[str, str]:
     return fields
 
 
+def _malformed(error: Exception) -> queries.QueryResult:
+    return queries.QueryResult(error=f"malformed answer: {boundary.describe(error)}")
+
+
+@boundary.contained_sync("parsing a Prometheus answer", _malformed)
 def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryResult:
-    """An instant-query answer as a QueryResult; every malformation is a stable error text."""
+    """An instant-query answer as a QueryResult; every malformation is a stable error text.
+
+    Inside its own boundary: whatever an answer makes this code raise is this request's
+    error, never the round's (the batch parses every request's answer in one place)."""
     if truncated:
         return queries.QueryResult(error=f"the answer is larger than {BODY_LIMIT / budget.MiB:.1f} MiB")
     try:
@@ -116,13 +126,17 @@ def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryRes
 
 
 def _sample(value: typing.Any) -> tuple[float, float] | None:
+    """(timestamp, value) of a `[time, "value"]` pair, built by core/numbers: a time datetime
+    can hold (a timestamp of 1e20 once raised outside this parse, in every tenant's round), a
+    value that is a number or ±Inf. NaN is Prometheus' "no data": kept as NaN here, so that
+    the source says so for this series (source_prometheus.py) rather than "no series"."""
     if not isinstance(value, list) or len(value) != 2:
         return None
     try:
-        timestamp, number = float(value[0]), float(value[1])
-    except (TypeError, ValueError):
+        timestamp = numbers.finite(value[0], 0.0, numbers.MAX_EPOCH, "timestamp")
+        return timestamp, math.nan if numbers.is_nan(value[1]) else numbers.reading(value[1])
+    except numbers.NumberError:
         return None
-    return (timestamp, number) if math.isfinite(timestamp) else None
 
 
 def _series(item: typing.Any) -> queries.Series | None:

@@ -19,13 +19,17 @@ import typing
 
 import aiohttp
 
+from controller.adapters import boundary
 from controller.adapters import egress
+from controller.core import numbers
 from controller.core import railway_regions
 from controller.core import ratelimit
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
 BODY_LIMIT = 4 * 1024 * 1024
+MAX_REPLICAS = 100_000  # far past Railway's own cap (50): a larger count is a malformed answer
+F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
 
 # The selections the documents below share, so that a poll asks exactly what the separate
 # queries ask.
@@ -298,14 +302,14 @@ class RailwayClient:
 
     async def instance(self, environment_id: str, service_id: str) -> Instance:
         answer = await self._call(INSTANCE, {"environmentId": environment_id, "serviceId": service_id})
-        return self._instance_from(answer.get("serviceInstance"), environment_id, service_id)
+        return _parsed(self._instance_from)(answer.get("serviceInstance"), environment_id, service_id)
 
     async def poll(self, environment_id: str, service_id: str, now: datetime.datetime) -> tuple[Instance, Usage]:
         """The instance and its usage in one request (one spend of the token's budget; and a
         rate limit cannot leave a poll with one half and not the other)."""
         answer = await self._call(POLL, {"environmentId": environment_id, "serviceId": service_id,
                                          **_window(now)})
-        return self._instance_from(answer.get("serviceInstance"), environment_id, service_id), _usage_of(answer)
+        return _poll_answer(answer, environment_id, service_id)
 
     @staticmethod
     def _instance_from(data: object, environment_id: str, service_id: str) -> Instance:
@@ -314,8 +318,11 @@ class RailwayClient:
         deployment = data.get("latestDeployment")
         deployment = deployment if isinstance(deployment, dict) else {}
         replicas = data.get("numReplicas")
-        if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0):
-            raise RailwayError("malformed answer: numReplicas is not a count")
+        if replicas is not None:
+            try:  # JSON's int only, and a count a workload can have (10**400 is not one)
+                replicas = numbers.integer(replicas if not isinstance(replicas, str) else None, 0, MAX_REPLICAS)
+            except numbers.NumberError:
+                raise RailwayError("malformed answer: numReplicas is not a count") from None
         name, deployment_id, status = data.get("serviceName"), deployment.get("id"), deployment.get("status")
         return Instance(name if isinstance(name, str) and name else service_id, replicas,
                         deployment_id if isinstance(deployment_id, str) else None,
@@ -375,8 +382,23 @@ class RailwayClient:
         return str(earlier["id"])
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:
-        return _usage_of(await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
-                                                    **_window(now)}))
+        return _parsed(_usage_of)(await self._call(METRICS, {"environmentId": environment_id, "serviceId": service_id,
+                                                             **_window(now)}))
+
+
+def _malformed(error: Exception) -> typing.NoReturn:
+    raise RailwayError(f"malformed answer: {boundary.describe(error)}") from None
+
+
+def _parsed(parse: F) -> F:
+    """`parse` inside the request's boundary: whatever an answer makes it raise is this
+    request's RailwayError (one service's `10**400` once stopped every service's poll)."""
+    return boundary.contained_sync("parsing a Railway answer", _malformed, (RailwayError,))(parse)
+
+
+@boundary.contained_sync("parsing a Railway answer", _malformed, (RailwayError,))
+def _poll_answer(answer: typing.Mapping[str, typing.Any], environment_id: str, service_id: str) -> tuple[Instance, Usage]:
+    return RailwayClient._instance_from(answer.get("serviceInstance"), environment_id, service_id), _usage_of(answer)
 
 
 def _deployments(connection: typing.Any) -> list[dict[str, typing.Any]]:
@@ -426,10 +448,11 @@ def usage_from(results: typing.Sequence[typing.Mapping[str, typing.Any]]) -> Usa
     def percent(usage: str, limit: str) -> float | None:
         if usage not in latest or limit not in latest or latest[limit][1] <= 0:
             return None
-        return round(100 * latest[usage][1] / latest[limit][1], 3)
+        # Finite parts can still overflow (1e308 / 1e-300): a result past float's range is absent.
+        return numbers.finite_or_none(round(100 * latest[usage][1] / latest[limit][1], 3))
 
     stamps = [ts for ts, _ in latest.values()]
-    sampled = datetime.datetime.fromtimestamp(max(stamps), tz=datetime.timezone.utc) if stamps else None
+    sampled = numbers.epoch(max(stamps)) if stamps else None
     return Usage(percent("CPU_USAGE", "CPU_LIMIT"), percent("MEMORY_USAGE_GB", "MEMORY_LIMIT_GB"), sampled)
 
 
@@ -457,9 +480,10 @@ def http_from(
     errors = None
     if counts:
         all_requests, failed = counts[max(counts)]
-        errors = round(100 * failed / all_requests, 3) if all_requests > 0 else 0.0
+        # Sums of finite counts can overflow to inf (and inf / inf is NaN): then it is absent.
+        errors = numbers.finite_or_none(round(100 * failed / all_requests, 3) if all_requests > 0 else 0.0)
     stamps = [ts for ts, _ in latency_points] + list(counts)
-    at = datetime.datetime.fromtimestamp(max(stamps), tz=datetime.timezone.utc) if stamps else None
+    at = numbers.epoch(max(stamps)) if stamps else None
     return latency, errors, at
 
 
@@ -469,13 +493,18 @@ def _samples(result: typing.Any) -> list[typing.Mapping[str, typing.Any]]:
 
 
 def _int(value: typing.Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 253402300800 else None
+    """A JSON int that is a time datetime can hold (ts) or a status code; else absent."""
+    if isinstance(value, str):
+        return None  # JSON's int only (core/numbers also reads decimal texts: not here)
+    try:
+        return numbers.integer(value, 0, int(numbers.MAX_EPOCH))
+    except numbers.NumberError:
+        return None
 
 
 def _finite(value: typing.Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+    """A JSON number (never text) that is finite; `10**400` is absent, not an OverflowError."""
+    return None if isinstance(value, str) else numbers.finite_or_none(value)
 
 
 def _point(value: typing.Any) -> tuple[int, float] | None:
@@ -483,7 +512,7 @@ def _point(value: typing.Any) -> tuple[int, float] | None:
     if not isinstance(value, dict):
         return None
     try:
-        ts, number = int(value["ts"]), float(value["value"])
-    except (KeyError, TypeError, ValueError, OverflowError):
+        ts = int(numbers.finite(value.get("ts"), 0.0, numbers.MAX_EPOCH, "ts"))
+        return ts, numbers.finite(value.get("value"))
+    except numbers.NumberError:
         return None
-    return (ts, number) if 0 <= ts < 253402300800 and math.isfinite(number) else None

@@ -7,14 +7,18 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import math
 import time
 import typing
 
+from controller.adapters import boundary
 from controller.adapters import egress
 from controller.adapters import metric_source
 from controller.adapters import prometheus
 from controller.adapters import shares
+from controller.core import numbers
 from controller.core import queries
+from controller.core import scaling
 from controller.core import sources
 
 logger = logging.getLogger(__name__)
@@ -52,27 +56,30 @@ class BatchedPrometheus:
         self._clock = clock  # the instant a round's queries are evaluated at (prometheus.form)
 
     async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
+        """Every tenant's part runs inside a boundary (adapters/boundary.py): its query text,
+        its request and parse (`_one`), its sample (`_sample_of`); one tenant's answer can
+        only ever be that tenant's error."""
+        samples: metric_source.Samples = {}
         needs = []
         for request in requests:
-            target = request.target
-            query = queries.resolve(request.metric, target.overrides, target.custom, self.rate_window,
-                                    target.namespace, target.name)
-            needs.append((source_key(target), query or "",
-                          queries.Need(request.owner, request.metric, target.namespace, target.name)))
+            with boundary.tenant("planning a Prometheus query", request.owner) as guard:
+                target = request.target
+                query = queries.resolve(request.metric, target.overrides, target.custom, self.rate_window,
+                                        target.namespace, target.name)
+                needs.append((source_key(target), query or "",
+                              queries.Need(request.owner, request.metric, target.namespace, target.name)))
+            if guard.failed:
+                samples.setdefault(request.owner, {})[request.metric] = scaling.Sample(None, None, guard.error)
         grouped = queries.plan(needs)
         keys = list(grouped)
         at = self._clock()  # one instant for every query of the round
         results = await asyncio.gather(*(self._charged(source, query, grouped[(source, query)], at)
                                          for source, query in keys))
         self._on_query(sum(1 for source, query in keys if source.url and query))
-        samples: metric_source.Samples = {}
         for (source, query), result in zip(keys, results, strict=True):
             indexed = queries.index(result)
             for need in grouped[(source, query)]:
-                sample = queries.sample_for(need, result, indexed, _from_epoch)
-                if sample.value is None and sample.error is None:
-                    sample = dataclasses.replace(sample, query=query)  # no series: say which query found nothing
-                samples.setdefault(need.owner, {})[need.metric] = sample
+                samples.setdefault(need.owner, {})[need.metric] = _sample_of(need, query, result, indexed)
         return samples
 
     async def _charged(self, source: SourceKey, query: str, needs: typing.Sequence[queries.Need],
@@ -90,6 +97,7 @@ class BatchedPrometheus:
             except asyncio.TimeoutError:
                 return queries.QueryResult(error=f"no answer within the round's {ROUND_SECONDS:g}s")
 
+    @boundary.contained("a Prometheus query", lambda error: queries.QueryResult(error=boundary.describe(error)))
     async def _one(self, source: SourceKey, query: str, wanted: prometheus.Wanted | None = None,
                    at: float | None = None) -> queries.QueryResult:
         if not source.url:
@@ -106,5 +114,21 @@ class BatchedPrometheus:
             return queries.QueryResult(error=f"{source.url}: {type(error).__name__}")
 
 
+NAN = "the query answered NaN (no data)"
+
+
+@boundary.contained_sync("a Prometheus sample", lambda error: scaling.Sample(None, None, boundary.describe(error)))
+def _sample_of(need: queries.Need, query: str, result: queries.QueryResult,
+               indexed: typing.Mapping[tuple[str, str], queries.Series]) -> scaling.Sample:
+    """One tenant's sample from a (shared) answer. NaN is "no data": an error for this sample
+    (it holds a scale-down, never resolves or fires an alert), never a value."""
+    sample = queries.sample_for(need, result, indexed, _from_epoch)
+    if sample.value is not None and math.isnan(sample.value):
+        return scaling.Sample(None, None, NAN)
+    if sample.value is None and sample.error is None:
+        sample = dataclasses.replace(sample, query=query)  # no series: say which query found nothing
+    return sample
+
+
 def _from_epoch(timestamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    return numbers.epoch(timestamp)  # the parse admitted only times datetime can hold

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import operator
 import typing
 
 from controller.api import alertpolicy as api
 from controller.core import conditions
+from controller.core import numbers
 
 OPS: typing.Mapping[str, typing.Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -72,8 +74,8 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
     for (metric, custom), sample in (samples or {}).items():
         values[f"custom:{custom}" if metric == "custom" else metric] = sample.value if sample.error is None else None
     values["health"] = HEALTH_VALUES.get(status.get("health") or "")
-    availability = status.get("availabilityPercent")
-    values["availability"] = float(availability) if isinstance(availability, (int, float)) else None
+    # Read back from status, which anyone with rights on it may have written: only a finite number counts.
+    values["availability"] = numbers.finite_or_none(status.get("availabilityPercent"))
     history = (status.get("rollout") or {}).get("history") or []
     recent = [entry.get("phase") for entry in history if now - parse_time(entry["time"]) <= ROLLBACK_WINDOW]
     values["rollbacks"] = float(recent.count("RolledBack"))
@@ -182,20 +184,22 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
           now: datetime.datetime) -> dict[str, typing.Any]:
     alert = dict(old)
     state = old["state"]
-    if value is None:
-        return alert  # no data: hold
+    if value is None or math.isnan(value):
+        return alert  # no data (NaN is Prometheus' "no data"): hold; it never fires nor resolves
+    # ±Inf compares as itself: a p95 past the top histogram bucket (an outage) is +Inf and is
+    # above any `>` threshold (docs/alerting.md). Status shows such a value as absent (`_kept`).
     holds = OPS[_plain(rule.op)](value, rule.threshold)
     stamp = conditions.format_time(now)
     if state in (INACTIVE, RESOLVED) and holds:
         # A re-fire remembers when the last firing last notified: flap damping reads it.
         previous = old.get("lastNotified") or old.get("previousNotified")
-        alert = {"state": PENDING, "since": stamp, "value": round(value, 3), "previousNotified": previous}
+        alert = {"state": PENDING, "since": stamp, "value": _kept(value), "previousNotified": previous}
         state = PENDING
     if state == PENDING:
         if not holds:
             return {"state": INACTIVE}
         if (now - parse_time(alert["since"])).total_seconds() >= rule.forSeconds:
-            return {"state": FIRING, "since": stamp, "value": round(value, 3), "notifications": 0,
+            return {"state": FIRING, "since": stamp, "value": _kept(value), "notifications": 0,
                     "escalationLevel": 0, "previousNotified": alert.get("previousNotified")}
         return alert
     if state == FIRING:
@@ -204,7 +208,7 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
             return alert
         cleared = alert.setdefault("clearedAt", stamp)
         if (now - parse_time(cleared)).total_seconds() >= rule.keepFiringForSeconds:
-            return {**alert, "state": RESOLVED, "since": stamp, "value": round(value, 3), "clearedAt": None}
+            return {**alert, "state": RESOLVED, "since": stamp, "value": _kept(value), "clearedAt": None}
     return alert
 
 
@@ -230,8 +234,8 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
     if state not in (FIRING, RESOLVED) or silenced(spec, labels, now):
         return []
     fired_at = parse_time(alert["since"] if state == FIRING else old.get("since", alert["since"]))
-    shown = alert.get("value") if value is None else round(value, 3)
-    text = render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": f"{shown:g}" if shown is not None else "?",
+    shown = alert.get("value") if value is None or math.isnan(value) else value
+    text = render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": _text(shown),
                                  "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
     base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
 
@@ -270,6 +274,21 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: ty
         out += to(route_channels(spec, step.channels, step.channelKinds), ESCALATION_KIND, f"escalation{number}")
         alert["escalationLevel"] = number
     return out
+
+
+def _kept(value: float) -> float | None:
+    """A value as status.alerts keeps it: rounded, and None when not finite (JSON cannot say
+    Infinity: the API server refuses the whole patch, and the page would never be sent)."""
+    return numbers.shown(round(value, 3)) if math.isfinite(value) else None
+
+
+def _text(value: float | None) -> str:
+    """A value in a notification's text, as Prometheus writes it (`+Inf`); `?` when unknown."""
+    if value is None or math.isnan(value):
+        return "?"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{round(value, 3):g}"
 
 
 def _plain(value: typing.Any) -> str:

@@ -18,6 +18,7 @@ import typing
 import kubernetes
 
 from controller import reasons
+from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import notifiers
 from controller.adapters import notify
@@ -85,7 +86,8 @@ class Alerter:
         async with self._round:
             self._stopping = True
             for key in list(self.state):
-                await self.evaluator.reconcile_now(key)
+                with boundary.tenant("alerting at shutdown", key):
+                    await self.evaluator.reconcile_now(key)
 
     async def round(self) -> None:
         now = self.clock()
@@ -93,11 +95,12 @@ class Alerter:
             del self.state[key]
         sends = []
         for key, obj in list(self.view.of_kind(KIND).items()):
-            spec = self.view.valid(key, api.AlertPolicySpec)
-            if spec is None:
-                continue
-            if await self._evaluate(key, obj, spec, now):
-                sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
+            with boundary.tenant("alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc()):
+                spec = self.view.valid(key, api.AlertPolicySpec)
+                if spec is None:
+                    continue
+                if await self._evaluate(key, obj, spec, now):
+                    sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
         if sends:
             await asyncio.gather(*(self._deliver(key, spec, delivery) for key, spec, delivery in sends))
 
@@ -143,6 +146,7 @@ class Alerter:
             observations.append(alerting.Observation(name, {**observation.values, **burn}))
         return observations
 
+    @boundary.contained("a delivery", lambda error: metrics.RECONCILE_ERRORS.labels(KIND).inc())
     async def _deliver(self, key: view_module.Key, spec: api.AlertPolicySpec, delivery: dict[str, typing.Any]) -> None:
         if not self.leading():
             return  # fenced: it stays Pending in the outbox for whoever holds the Lease

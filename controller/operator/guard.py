@@ -21,6 +21,7 @@ import typing
 import zlib
 
 from controller import reasons
+from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import http_check
 from controller.adapters import shares
@@ -157,13 +158,14 @@ class Guard:
     def _schedule_new(self) -> None:
         now = time.monotonic()
         for key in list(self.view.of_kind(KIND)):
-            spec = self.view.valid(key, api.MonitoredServiceSpec)
-            if spec is None:
-                continue
-            for check in spec.healthChecks:
-                if (key, check.name) not in self._scheduled:
-                    self._scheduled.add((key, check.name))
-                    heapq.heappush(self._heap, (now + _spread(key, check), key, check.name))
+            with boundary.tenant("health-check schedule", key):
+                spec = self.view.valid(key, api.MonitoredServiceSpec)
+                if spec is None:
+                    continue
+                for check in spec.healthChecks:
+                    if (key, check.name) not in self._scheduled:
+                        self._scheduled.add((key, check.name))
+                        heapq.heappush(self._heap, (now + _spread(key, check), key, check.name))
 
     async def run_checks(self) -> None:
         last_sync = 0.0
@@ -247,25 +249,27 @@ class Guard:
         self.verdicts.prune()
         candidates = []
         for key, obj in list(self.view.of_kind(KIND).items()):
-            # Ready as written, or as readiness judges it before a first write: so the first
-            # verdict carries the rollout too (one status write per object at start-up).
-            if not self.evaluator.is_ready(key):
-                continue
-            spec = self.view.valid(key, api.MonitoredServiceSpec)
-            if spec is None:
-                continue
-            kind, name, _ = targets.workload_of(spec)  # every 2 s: not the whole Target
-            if not self.rollbacks.supports(kind):
-                continue
-            workload = self.view.world.workloads.get((key[1], kind, name))
-            if workload is not None and workload.revision is not None:
-                candidates.append((key, obj, spec, workload))
+            with boundary.tenant("rollout guard", key):  # one service's object is its own problem
+                # Ready as written, or as readiness judges it before a first write: so the first
+                # verdict carries the rollout too (one status write per object at start-up).
+                if not self.evaluator.is_ready(key):
+                    continue
+                spec = self.view.valid(key, api.MonitoredServiceSpec)
+                if spec is None:
+                    continue
+                kind, name, _ = targets.workload_of(spec)  # every 2 s: not the whole Target
+                if not self.rollbacks.supports(kind):
+                    continue
+                workload = self.view.world.workloads.get((key[1], kind, name))
+                if workload is not None and workload.revision is not None:
+                    candidates.append((key, obj, spec, workload))
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
                      or ((verdict := self.verdicts.get(c[0])) is not None and verdict.status.get("phase") == "Analyzing")]
         samples = await self.read_metrics([(c[0], c[2]) for c in analysing],
                                           (("errorRate", None), ("latencyP95", None))) if analysing else {}
         for key, obj, spec, workload in candidates:
-            await self._judge(key, obj, spec, workload, samples.get(key, {}))
+            with boundary.tenant("rollout guard", key):  # a failure judging one never skips the rest
+                await self._judge(key, obj, spec, workload, samples.get(key, {}))
 
     async def _judge(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], spec: api.MonitoredServiceSpec,
                      workload: typing.Any, samples: dict[scaling.MetricKey, scaling.Sample]) -> None:

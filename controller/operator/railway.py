@@ -27,6 +27,7 @@ import typing
 
 import kubernetes
 
+from controller.adapters import boundary
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_rollback
@@ -104,14 +105,15 @@ class RailwayWatcher:
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
         for key in list(self.view.of_kind(KIND)):
-            spec = self.view.valid(key, api.MonitoredServiceSpec)
-            if spec is None or spec.target.railway is None:
-                continue
-            target = spec.target.railway
-            binding = Binding(target.endpoint or self.default_endpoint, key[1],
-                              (target.tokenSecretRef.name, target.tokenSecretRef.key),
-                              target.environmentId, target.serviceId)
-            found.setdefault((key[1], railway_target.name(target)), (binding, []))[1].append(key)
+            with boundary.tenant("Railway poll", key):
+                spec = self.view.valid(key, api.MonitoredServiceSpec)
+                if spec is None or spec.target.railway is None:
+                    continue
+                target = spec.target.railway
+                binding = Binding(target.endpoint or self.default_endpoint, key[1],
+                                  (target.tokenSecretRef.name, target.tokenSecretRef.key),
+                                  target.environmentId, target.serviceId)
+                found.setdefault((key[1], railway_target.name(target)), (binding, []))[1].append(key)
         return found
 
     async def poll(self) -> None:
@@ -136,30 +138,37 @@ class RailwayWatcher:
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
                                          for binding, _ in wanted.values()))
         for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
-            self.bindings[name] = binding
-            before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                      world.railway_limited.get(name))
-            if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
-                # Held back, not failed: the last known state stands (acting on "gone" would be
-                # a wrong action); the condition says why it is not fresher.
-                world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
-            elif isinstance(result, (str, railway.RailwayError)):
-                result = str(result)
-                world.railway_limited.pop(name, None)
-                world.workloads.pop((name[0], RAILWAY, name[1]), None)
-                world.railway_errors[name] = result
-                self.usage.pop(name, None)
-            else:
-                instance, usage = result
-                world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
-                world.railway_errors.pop(name, None)
-                world.railway_limited.pop(name, None)
-                self.usage[name] = usage
-                self._observe_regions(name, instance.regions)
-            if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                          world.railway_limited.get(name)):
-                for key in keys:
-                    self.evaluator.mark(key, *self.view.dependents(key))
+            with boundary.tenant("Railway poll", name):  # one service's answer never ends the poll
+                self._apply(name, binding, keys, result)
+
+    def _apply(self, name: tuple[str, str], binding: Binding, keys: list[view_module.Key],
+               result: tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str) -> None:
+        """One service's poll result into the world (and its objects marked when it changed)."""
+        world = self.view.world
+        self.bindings[name] = binding
+        before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                  world.railway_limited.get(name))
+        if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
+            # Held back, not failed: the last known state stands (acting on "gone" would be
+            # a wrong action); the condition says why it is not fresher.
+            world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
+        elif isinstance(result, (str, railway.RailwayError)):
+            result = str(result)
+            world.railway_limited.pop(name, None)
+            world.workloads.pop((name[0], RAILWAY, name[1]), None)
+            world.railway_errors[name] = result
+            self.usage.pop(name, None)
+        else:
+            instance, usage = result
+            world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
+            world.railway_errors.pop(name, None)
+            world.railway_limited.pop(name, None)
+            self.usage[name] = usage
+            self._observe_regions(name, instance.regions)
+        if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
+                      world.railway_limited.get(name)):
+            for key in keys:
+                self.evaluator.mark(key, *self.view.dependents(key))
 
     @staticmethod
     def _workload(name: tuple[str, str], instance: railway.Instance) -> world_module.Workload:
@@ -186,6 +195,7 @@ class RailwayWatcher:
         elif weights is None or railway_regions.distribute(weights, sum(observed.values())) != dict(observed):
             self.weights[name] = dict(observed)
 
+    @boundary.contained("reading a Railway token", lambda error: (None, f"cannot read the token Secret: {boundary.describe(error)}"))
     async def _token(self, namespace: str, name: str, key: str) -> tuple[str | None, str | None]:
         """(token, None) or (None, why not): read once and kept (see the module's text); a
         Secret or key that is missing is not kept, so it is found on the next poll once made."""
@@ -206,6 +216,7 @@ class RailwayWatcher:
         """Railway refused the token: the Secret may have been rotated; read it afresh."""
         self._tokens.pop((binding.namespace, *binding.secret), None)
 
+    @boundary.contained("a Railway poll", boundary.describe)
     async def _ask(self, binding: Binding, token: tuple[str | None, str | None]
                    ) -> tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str:
         if token[0] is None:

@@ -19,6 +19,7 @@ import typing
 import kubernetes
 
 from controller import reasons
+from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import metric_source
 from controller.adapters import railway
@@ -99,11 +100,12 @@ class Scaler:
         now = time.monotonic()
         due = []
         for key in self.view.of_kind(KIND):
-            if self.next_due.get(key, 0.0) > now:
-                continue
-            if not self.evaluator.is_ready(key):
-                continue  # readiness says why (target missing, invalid spec)
-            due.append(key)
+            with boundary.tenant("scaling", key):
+                if self.next_due.get(key, 0.0) > now:
+                    continue
+                if not self.evaluator.is_ready(key):
+                    continue  # readiness says why (target missing, invalid spec)
+                due.append(key)
         return due
 
     async def round(self) -> None:
@@ -116,20 +118,21 @@ class Scaler:
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
         resolved: dict[view_module.Key, targets.Target] = {}
         for key in due:
-            spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
-            if spec is None:
-                continue  # readiness reports InvalidSpec
-            # Due times sit on a grid of the interval, so policies sharing an interval share a
-            # round (and its queries), however their first evaluations were spread.
-            interval = spec.evaluationIntervalSeconds
-            self.next_due[key] = (time.monotonic() // interval + 1) * interval
-            target = self._target(key, spec)
-            if isinstance(target, str):
-                self.unsupported[key] = target
-                self.evaluator.mark(key)
-                continue
-            self.unsupported.pop(key, None)
-            specs[key], resolved[key] = spec, target
+            with boundary.tenant("scaling", key):
+                spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
+                if spec is None:
+                    continue  # readiness reports InvalidSpec
+                # Due times sit on a grid of the interval, so policies sharing an interval share a
+                # round (and its queries), however their first evaluations were spread.
+                interval = spec.evaluationIntervalSeconds
+                self.next_due[key] = (time.monotonic() // interval + 1) * interval
+                target = self._target(key, spec)
+                if isinstance(target, str):
+                    self.unsupported[key] = target
+                    self.evaluator.mark(key)
+                    continue
+                self.unsupported.pop(key, None)
+                specs[key], resolved[key] = spec, target
 
         samples = await self.sources.read([
             self._request(key, metric_key, resolved[key])
@@ -139,10 +142,11 @@ class Scaler:
         # seconds (status writes, watch events and health checks waited behind them).
         decisions = []
         for index, key in enumerate(specs):
-            if index % DECISION_CHUNK == DECISION_CHUNK - 1:
-                await asyncio.sleep(0)
-            decisions.append(asyncio.create_task(
-                self._decide_and_act(key, specs[key], resolved[key], samples.get(key, {}), owners)))
+            with boundary.tenant("scaling", key):  # each decision is contained too (_decide_and_act)
+                if index % DECISION_CHUNK == DECISION_CHUNK - 1:
+                    await asyncio.sleep(0)
+                decisions.append(asyncio.create_task(
+                    self._decide_and_act(key, specs[key], resolved[key], samples.get(key, {}), owners)))
         await asyncio.gather(*decisions)
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 
@@ -185,16 +189,18 @@ class Scaler:
         for key, target in resolved.items():
             owners.setdefault(target.workload_key, []).append(key[2])
         for key in self.view.of_kind(KIND):
-            if key in resolved:
-                continue
-            spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
-            if spec is None:
-                continue
-            other = self._target(key, spec)
-            if isinstance(other, targets.Target):
-                owners.setdefault(other.workload_key, []).append(key[2])
+            with boundary.tenant("scaling", key):
+                if key in resolved:
+                    continue
+                spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
+                if spec is None:
+                    continue
+                other = self._target(key, spec)
+                if isinstance(other, targets.Target):
+                    owners.setdefault(other.workload_key, []).append(key[2])
         return owners
 
+    @boundary.contained("a scaling decision", lambda error: metrics.RECONCILE_ERRORS.labels(KIND).inc())
     async def _decide_and_act(
         self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec, target: targets.Target,
         samples: dict[scaling.MetricKey, scaling.Sample], owners: dict[tuple[str, str, str], list[str]],

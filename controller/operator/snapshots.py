@@ -18,6 +18,7 @@ import typing
 
 
 from controller import reasons
+from controller.adapters import boundary
 from controller.api import monitoredservice as api
 from controller.core import conditions
 from controller.core import scaling
@@ -81,20 +82,22 @@ class Snapshots:
         services = []
         now = self.clock()
         for key in list(self.view.of_kind(KIND)):
-            if only_new and key in self.readings:
-                continue
-            if not self.evaluator.is_ready(key):
-                continue
-            spec = self.view.valid(key, api.MonitoredServiceSpec)
-            if spec is None:
-                continue
-            services.append((key, spec))
+            with boundary.tenant("metrics snapshot", key):
+                if only_new and key in self.readings:
+                    continue
+                if not self.evaluator.is_ready(key):
+                    continue
+                spec = self.view.valid(key, api.MonitoredServiceSpec)
+                if spec is None:
+                    continue
+                services.append((key, spec))
         if not services:
             return
         samples = await self.read_metrics(services)
         now = self.clock()
         for key, _ in services:
-            self._store(key, Reading(now, samples.get(key, {})))
+            with boundary.tenant("metrics snapshot", key):  # a value one service's status holds is its own problem
+                self._store(key, Reading(now, samples.get(key, {})))
 
     def _store(self, key: view_module.Key, reading: Reading) -> None:
         obj = self.view.objects.get(key)

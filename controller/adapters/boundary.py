@@ -1,0 +1,111 @@
+"""One error boundary per tenant request: whatever one tenant's answer or object makes the
+code raise is that tenant's error, never the round's.
+
+Two forms of the same rule. `tenant(what, key)` is a context manager for the body of a loop
+over tenants: an exception inside ends that tenant's iteration only. `contained(fallback)`
+wraps a per-tenant coroutine (a query, a poll, a decision) run among others by `gather`:
+an exception becomes `fallback(error)`, the request's own typed result or error. Parsing and
+number conversion happen inside these boundaries (adapters/prometheus.py, railway.py), so a
+malformed answer can never reach code that iterates other tenants.
+
+Cancellation (asyncio.CancelledError, a BaseException) passes through: shutdown and
+deadlines still work. The log names the tenant, the exception type and where it was raised,
+never the exception's text (it may quote a tenant's value, or a Secret's).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+import types
+import typing
+
+logger = logging.getLogger(__name__)
+F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
+MARK = "__tenant_boundary__"  # set on every function wrapped by `contained` (a test looks for it)
+
+
+def where(error: BaseException) -> str:
+    """`file:line` of the innermost frame that raised, for the log."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+
+
+def describe(error: BaseException) -> str:
+    """A stable text for a condition: the type alone (a message may carry a tenant's value)."""
+    return f"internal error ({type(error).__name__})"
+
+
+class tenant:  # lower case: it reads as a statement, `with boundary.tenant(...)`
+    """`with tenant("scaling", key): ...` — an Exception in the body is logged and swallowed;
+    `failed` says whether it happened, `error` its stable text."""
+
+    def __init__(self, what: str, key: typing.Hashable, on_error: typing.Callable[[str], None] | None = None) -> None:
+        self.what, self.key, self.on_error = what, key, on_error
+        self.failed = False
+        self.error: str | None = None
+
+    def __enter__(self) -> tenant:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: types.TracebackType | None) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        self.failed, self.error = True, describe(error)
+        logger.warning("%s for %s failed: %s at %s", self.what, self.key, type(error).__name__, where(error))
+        if self.on_error is not None:
+            try:
+                self.on_error(self.error)
+            except Exception as nested:  # the boundary itself must never raise
+                logger.warning("%s for %s: its error handler failed: %s", self.what, self.key, type(nested).__name__)
+        return True
+
+
+def contained(what: str, fallback: typing.Callable[[Exception], typing.Any],
+              passes: tuple[type[Exception], ...] = ()) -> typing.Callable[[F], F]:
+    """Decorates a per-tenant coroutine function: an Exception it raises becomes
+    `fallback(error)` (which returns the request's error value, of the function's own return
+    type, or raises its typed error); the typed errors in `passes` go through as they are.
+    The function's signature is kept as it is."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        async def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            try:
+                return await function(*args, **kwargs)
+            except passes:
+                raise
+            except Exception as error:
+                logger.warning("%s failed: %s at %s", what, type(error).__name__, where(error))
+                return fallback(error)
+
+        setattr(wrapper, MARK, what)
+        return typing.cast(F, wrapper)
+
+    return decorate
+
+
+def contained_sync(what: str, fallback: typing.Callable[[Exception], typing.Any],
+                   passes: tuple[type[Exception], ...] = ()) -> typing.Callable[[F], F]:
+    """`contained` for a plain function (a parse run per request)."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+            try:
+                return function(*args, **kwargs)
+            except passes:
+                raise
+            except Exception as error:
+                logger.warning("%s failed: %s at %s", what, type(error).__name__, where(error))
+                return fallback(error)
+
+        setattr(wrapper, MARK, what)
+        return typing.cast(F, wrapper)
+
+    return decorate
