@@ -8,7 +8,8 @@ skip it. `refused_url` is the early, clear refusal on the URL as the HTTP client
 (yarl, aiohttp's own parser: one normalisation, not two). Refused: cloud metadata addresses,
 link-local, unspecified and 0.0.0.0/8, multicast, loopback unless allowed, and any of those
 hidden inside an IPv6 form that carries an IPv4 address (mapped ::ffff:a.b.c.d, compatible
-::a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001::/32).
+::a.b.c.d, translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16,
+Teredo 2001::/32).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
 ))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIIT = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765)
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -33,7 +35,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.sixtofour
     if ip.teredo is not None:
         return ip.teredo[1]
-    if ip in NAT64:
+    if ip in NAT64 or ip in SIIT:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if int(ip) >> 32 == 0 and int(ip) > 1:  # IPv4-compatible ::a.b.c.d (deprecated, still routed by some stacks)
         return ipaddress.IPv4Address(int(ip))
@@ -46,11 +48,14 @@ def refused_address(address: str, allow_loopback: bool) -> str | None:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
-    shown = str(ip)
     if isinstance(ip, ipaddress.IPv6Address):
         inner = embedded_ipv4(ip)
         if inner is not None:
-            ip, shown = inner, f"{ip} (IPv4 {inner})"
+            return _refused_ip(inner, f"{ip} (IPv4 {inner})", allow_loopback)
+    return _refused_ip(ip, str(ip), allow_loopback)
+
+
+def _refused_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, shown: str, allow_loopback: bool) -> str | None:
     if ip in METADATA_ADDRESSES:
         return f"{shown} is a cloud metadata address"
     if ip.is_link_local:
