@@ -12,12 +12,13 @@ import asyncio
 import datetime
 import json
 import logging
-import math
 import typing
 
 import kubernetes
 
+from controller.adapters import boundary
 from controller.adapters import metric_source
+from controller.core import numbers
 from controller.core import scaling
 from controller.core import selectors
 from controller.core import sources
@@ -44,15 +45,19 @@ class MetricsApiSource:
         # A workload's pods are picked out of its namespace once per round, not once per metric.
         selected: dict[tuple[str, selectors.Selector], list[utilization.Pod]] = {}
         for request in requests:
-            answer = by_namespace[request.target.namespace]
-            if isinstance(answer, str):
-                sample = scaling.Sample(None, None, answer)
-            else:
-                pods, usage = answer
-                key = (request.target.namespace, request.selector)
-                if key not in selected:
-                    selected[key] = [pod for pod in pods if pod.ready and selectors.matches(request.selector, pod.labels)]
-                sample = utilization.utilization(request.metric[0], request.selector, selected[key], usage)
+            sample = scaling.Sample(None, None, "not read")
+            with boundary.tenant("a metrics API sample", request.owner) as guard:  # one workload's pods are its own problem
+                answer = by_namespace[request.target.namespace]
+                if isinstance(answer, str):
+                    sample = scaling.Sample(None, None, answer)
+                else:
+                    pods, usage = answer
+                    key = (request.target.namespace, request.selector)
+                    if key not in selected:
+                        selected[key] = [pod for pod in pods if pod.ready and selectors.matches(request.selector, pod.labels)]
+                    sample = utilization.utilization(request.metric[0], request.selector, selected[key], usage)
+            if guard.failed:
+                sample = scaling.Sample(None, None, guard.error)
             samples.setdefault(request.owner, {})[request.metric] = sample
         return samples
 
@@ -95,7 +100,7 @@ def _quantity(text: typing.Any) -> float | None:
         value = float(kubernetes.utils.parse_quantity(text))
     except (ValueError, TypeError, ArithmeticError):
         return None
-    return value if math.isfinite(value) and value >= 0 else None
+    return numbers.finite_or_none(value, 0.0)  # through the one constructor: finite, not negative
 
 
 def _mapping(value: typing.Any) -> typing.Mapping[str, typing.Any]:
@@ -113,7 +118,9 @@ def pod_of(item: typing.Mapping[str, typing.Any]) -> utilization.Pod:
     containers = _items(spec.get("containers"))
     for resource in utilization.RESOURCES:
         values = [_quantity(_mapping(_mapping(c.get("resources")).get("requests")).get(resource)) for c in containers]
-        requests[resource] = None if not values or None in values else sum(v for v in values if v is not None)
+        # A sum of finite quantities can still overflow: then it is absent, like a missing request.
+        requests[resource] = None if not values or None in values else numbers.finite_or_none(
+            sum(v for v in values if v is not None))
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in _items(status.get("conditions")))
     labels = {str(k): str(v) for k, v in _mapping(meta.get("labels")).items()}
     return utilization.Pod(str(meta.get("name", "")), labels, ready, requests)
@@ -124,8 +131,9 @@ def usage_of(item: typing.Mapping[str, typing.Any]) -> utilization.Usage:
     for container in _items(item.get("containers")):
         for resource in utilization.RESOURCES:
             value = _quantity(_mapping(container.get("usage")).get(resource))
-            if value is not None:
-                totals[resource] = totals.get(resource, 0.0) + value
+            total = numbers.finite_or_none(totals.get(resource, 0.0) + value) if value is not None else None
+            if total is not None:
+                totals[resource] = total
     stamp = item.get("timestamp")
     try:
         sampled_at = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) if isinstance(stamp, str) else None

@@ -15,6 +15,7 @@ import typing
 
 from controller import reasons
 from controller.core import conditions
+from controller.core import numbers
 from controller.core import scaling
 
 BUILTIN = ("cpu", "memory", "latencyP95", "errorRate", "requestRate", "requestQueue")
@@ -56,14 +57,17 @@ def condition(samples: typing.Mapping[scaling.MetricKey, scaling.Sample]) -> con
                      if sample.error and sample.error.startswith("invalid query"))
     if invalid:
         return _metrics(False, reasons.INVALID_METRIC_QUERY, "; ".join(f"{label}: {error}" for label, error in invalid))
-    read = [_label(key) for key, sample in samples.items() if _value(sample) is not None]
+    # +Inf (a quantile past the top bucket: an outage) is read, and said, though status cannot carry it.
+    read = [_label(key) + _infinity(sample) for key, sample in samples.items()
+            if _value(sample) is not None or _infinity(sample)]
     failed = [sample.error for sample in samples.values() if sample.error]
     if not read and failed:
         return _metrics(False, reasons.METRICS_UNAVAILABLE, sorted(failed)[0])
     if not read:
         return _metrics(False, reasons.NO_DATA, "no query returned data for this workload")
     no_series = [_label(key) + (f" (query {scaling.short_query(sample.query)})" if sample.query else "")
-                 for key, sample in samples.items() if _value(sample) is None and not sample.error]
+                 for key, sample in samples.items() if _value(sample) is None and not sample.error
+                 and not _infinity(sample)]
     failed_labels = [_label(key) for key, sample in samples.items() if _value(sample) is None and sample.error]
     message = f"read {', '.join(read)}"
     if no_series:  # the source answered and nothing matched: named, so a missing exporter is seen
@@ -84,7 +88,8 @@ def assess(
     # A failed query says nothing about the value: the last one read stays, with its time,
     # and the condition says why it is not fresh. No data (the series is gone) removes it.
     values = {key: _current(current, *key) if sample.error else _value(sample) for key, sample in samples.items()}
-    stale = set(current.get("custom") or {}) - {name for kind, name in values if kind == "custom"}
+    written = current.get("custom")
+    stale = set(written if isinstance(written, dict) else {}) - {name for kind, name in values if kind == "custom"}
     source = next((samples[key].source for key in RESOURCE_KEYS if key in samples and samples[key].source), None)
     moved = stale or source != current.get("source") or any(
         material(kind, _current(current, kind, name), value) for (kind, name), value in values.items())
@@ -108,8 +113,17 @@ def unavailable(reason: str, message: str) -> Snapshot:
 
 
 def _current(current: typing.Mapping[str, typing.Any], kind: str, name: str | None) -> float | None:
-    value = (current.get("custom") or {}).get(name) if kind == "custom" else current.get(kind)
-    return float(value) if value is not None else None
+    # Read back from status, which anyone with rights on it may have written: a finite number or nothing.
+    custom = current.get("custom")
+    value = (custom if isinstance(custom, dict) else {}).get(name) if kind == "custom" else current.get(kind)
+    return numbers.finite_or_none(value)
+
+
+def _infinity(sample: scaling.Sample) -> str:
+    """" +Inf" / " -Inf" for an infinite value read without error, else ""."""
+    if sample.error or sample.value is None or not math.isinf(sample.value):
+        return ""
+    return " +Inf" if sample.value > 0 else " -Inf"
 
 
 def _order(item: tuple[scaling.MetricKey, typing.Any]) -> tuple[int, str]:

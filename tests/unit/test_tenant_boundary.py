@@ -22,11 +22,13 @@ from controller.adapters import egress
 from controller.adapters import kubernetes_rollback
 from controller.adapters import metric_source
 from controller.adapters import prometheus
+from controller.adapters import source_metrics_api
 from controller.adapters import source_prometheus
 from controller.api import alertpolicy
 from controller.core import alerting
 from controller.core import bounded
 from controller.core import scaling
+from controller.core import snapshot
 from controller.core import targets
 from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
@@ -112,7 +114,7 @@ def prometheus_answers(draw: st.DrawFn) -> bytes:
 
 
 @hypothesis.given(prometheus_answers())
-@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.settings(max_examples=200, deadline=None, database=None)
 @hypothesis.example(vector(A, 1e20, "1"))
 @hypothesis.example(vector(A, 10**400, 10**400))
 @hypothesis.example(b'{"status": "success", "data": {"resultType": "scalar", "result": [1e999, "NaN"]}}')
@@ -197,6 +199,18 @@ def test_no_railway_answer_of_service_a_changes_service_bs_poll(document: typing
                            else _dumps(document))
     b = watcher.samples(B, "env-1/svc-1")
     assert b is not None and b[("cpu", None)].value == 25.0
+
+
+@hypothesis.given(JSONISH, JSONISH)
+@hypothesis.settings(max_examples=100, deadline=None, database=None)
+@hypothesis.example("1e308", "1e308")  # two containers of 1e308: the sum overflowed to inf
+def test_metrics_api_documents_of_any_shape_parse_without_an_exception(pod: typing.Any, usage: typing.Any) -> None:
+    for document in (pod, {"metadata": {"name": "p"}, "spec": {"containers": [{"resources": {"requests": {"cpu": pod}}}] * 2}},
+                     {"containers": [{"usage": {"cpu": usage, "memory": usage}}] * 2, "timestamp": usage}):
+        if isinstance(document, dict):
+            parsed_pod, parsed_usage = source_metrics_api.pod_of(document), source_metrics_api.usage_of(document)
+            assert all(v is None or (math.isfinite(v) and v >= 0) for v in parsed_pod.requests.values())
+            assert all(math.isfinite(v) and v >= 0 for v in parsed_usage.usage.values())
 
 
 # -- the rollout guard: a ReplicaSet revision annotation that is not a number ------------------
@@ -358,6 +372,22 @@ def test_an_alert_policy_with_infinity_and_nan_reaches_status_fitted() -> None:
     fitted = bounded.fit_fields({"alerts": alerts}, patch)
     json.dumps(fitted, allow_nan=False)
     assert all("value" not in a for a in fitted["alerts"])
+
+
+def test_a_snapshot_says_inf_and_writes_no_infinity() -> None:
+    result = snapshot.assess({("cpu", None): scaling.Sample(40.0, NOW), ("latencyP95", None): scaling.Sample(math.inf, NOW)},
+                             None, NOW)
+    assert result.condition.message == "read cpu, latencyP95 +Inf" and result.condition.status == "True"
+    assert result.fields["metrics"]["latencyP95"] is None and result.fields["metrics"]["cpu"] == 40.0
+    json.dumps(result.fields, allow_nan=False)
+
+
+@pytest.mark.parametrize("written", [{"cpu": "abc"}, {"cpu": 10**400}, {"custom": 3}, {"custom": {"q": "x"}},
+                                     {"cpu": True}])
+def test_a_snapshot_against_a_status_anyone_may_have_written_never_raises(written: dict[str, typing.Any]) -> None:
+    result = snapshot.assess({("cpu", None): scaling.Sample(40.0, NOW), ("custom", "q"): scaling.Sample(1.0, NOW)},
+                             written, NOW)
+    assert result.fields["metrics"]["cpu"] == 40.0
 
 
 # -- a search: no loop over tenants outside a boundary ---------------------------------------------
