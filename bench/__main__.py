@@ -1,6 +1,7 @@
 """Benchmark: the operator at 100, 1,000, 5,000 and 10,000 ScalingPolicies against the local
 control plane and a real Prometheus (start-up, steady rounds, a warm standby, a restart and
-failover: bench/scaling.py), and health checks at scale (bench/health.py)."""
+failover: bench/scaling.py), health checks at scale (bench/health.py), and peak memory while
+tenants answer with the largest bodies the caps allow (bench/memory.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ import sys
 import tempfile
 
 from bench import health as health_bench
+from bench import memory as memory_bench
 from bench import scaling as scaling_bench
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--suites", default="scaling,health,isolation",
-                        help="scaling, health, isolation, services (start-up with a MonitoredService per policy: not by default)")
+    parser.add_argument("--suites", default="scaling,health,isolation,memory",
+                        help="scaling, health, isolation, memory, services (start-up with a MonitoredService per policy: "
+                             "not by default)")
+    parser.add_argument("--memory-tenants", type=int, default=8, help="tenant namespaces of the memory suite")
+    parser.add_argument("--memory-workloads", type=int, default=4, help="workloads per tenant of the memory suite")
     parser.add_argument("--sizes", default="100,1000,5000,10000", help="ScalingPolicy counts")
     parser.add_argument("--failover-at", type=int, default=1000, help="the size at which failover is measured")
     parser.add_argument("--kills", type=int, default=5, help="leader kills for the failover median")
@@ -33,6 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     suites = set(args.suites.split(","))
     out = pathlib.Path(".bench")
     out.mkdir(exist_ok=True)
+    if "memory" in suites:
+        print(f"== memory: {args.memory_tenants} tenants answering at the caps", flush=True)
+        with tempfile.TemporaryDirectory(prefix="capliquify-bench-memory-") as directory:
+            row = memory_bench.run(args.memory_tenants, args.memory_workloads, args.measure_seconds,
+                                   pathlib.Path(directory))
+        print(f"  {row}", flush=True)
+        text = memory_bench.table([row])
+        print("\n" + text)
+        (out / "memory.md").write_text(text + "\n")
     if "scaling" in suites:
         rows = []
         for size in (int(s) for s in args.sizes.split(",")):

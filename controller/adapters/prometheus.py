@@ -9,7 +9,6 @@ source alone, never an exception in the caller's round.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import math
 import typing
@@ -63,9 +62,8 @@ class PrometheusSource:
         try:
             return await self._lane.run(shares.key_for(self.url), parse_narrowed,
                                         response.status, response.body, response.truncated, frozen)
-        except concurrent.futures.process.BrokenProcessPool:
-            return queries.QueryResult(error="the answer could not be parsed (the parser process ended)")
-
+        except answers.ParserFailed as failed:
+            return queries.QueryResult(error=f"the answer could not be parsed ({failed})")
 
 
 def form(promql: str, at: float | None) -> dict[str, str]:
