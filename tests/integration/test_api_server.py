@@ -141,6 +141,17 @@ INVALID = [
     ("prometheus-url-with-credentials", _doc("MonitoredService", {**MSVC, "metrics": {"prometheus": {
         "url": "http://admin:hunter2@prometheus:9090"}}}),
      "spec.metrics.prometheus.url", "should match", True),
+    # Hosts the HTTP client folds to another address (issue 21): ASCII hosts only, no zone ids.
+    ("check-url-fullwidth-loopback", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://１２７．０．０．１:8080/h", "bodyContains": "x"}}]}),
+     "spec.healthChecks[0].http.url", "should match", True),
+    ("webhook-url-unicode-digits", _doc("AlertPolicy", {**ALP, "channels": [{"name": "hook", "webhook": {"url": "http://①②⑦.0.0.1/x"}}]}),
+     "spec.channels[0].webhook.url", "should match", True),
+    ("prometheus-url-ideographic-dots", _doc("MonitoredService", {**MSVC, "metrics": {"prometheus": {
+        "url": "http://169。254。169。254/"}}}),
+     "spec.metrics.prometheus.url", "should match", True),
+    ("alertmanager-url-zone-id", _doc("AlertPolicy", {**ALP, "channels": [{"name": "am", "alertmanager": {"url": "http://[fe80::1%25eth0]:9093"}}]}),
+     "spec.channels[0].alertmanager.url", "should match", True),
 ]
 
 
