@@ -3,20 +3,22 @@
 #   root filesystem made here from Debian's packages (hack/image/base.sh).
 # - the release (.github/workflows/release.yaml): BASE_IMAGE=python:3.11-slim@sha256:<digest>,
 #   pinned by digest, for each platform.
-# The context's wheelhouse/ holds the project's wheel and requirements.txt, the dependencies
-# pinned to the versions the tests ran with (hack/image/pins.py). `make image` also puts every
-# dependency's wheel there (downloaded by the host's pip for the base's python 3.11 and
-# platform) and installs with PIP_FLAGS=--no-index: the build touches no network. The release
-# passes PIP_FLAGS="" and pip fetches the pins for each platform. Both stages use the same
-# base: the venv's interpreter is its python3.
+# The context's wheelhouse/deps/ holds requirements.txt, the dependencies pinned to the
+# versions the tests ran with (hack/image/pins.py), and wheelhouse/project/ the project's wheel.
+# `make image` also puts every dependency's wheel in deps/ (downloaded by the host's pip for the
+# base's python 3.11 and platform) and installs with PIP_FLAGS=--no-index: the build touches no
+# network. The release passes PIP_FLAGS="" and pip fetches the pins for each platform.
+# Both stages use the same base: the venv's interpreter is its python3.
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ARG PIP_FLAGS=--no-index
-COPY wheelhouse/ /wheels/
+# Dependencies first: their layer is reused while the pins do not change.
+COPY wheelhouse/deps/ /wheels/deps/
 RUN python3 -m venv /opt/capliquify \
  && /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check ${PIP_FLAGS} \
-      --find-links /wheels -r /wheels/requirements.txt
-RUN /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl \
+      --find-links /wheels/deps -r /wheels/deps/requirements.txt
+COPY wheelhouse/project/ /wheels/project/
+RUN /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/project/*.whl \
  && /opt/capliquify/bin/pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE_IMAGE}

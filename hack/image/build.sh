@@ -31,14 +31,14 @@ fi
 
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
-mkdir "$context/wheelhouse"
+mkdir -p "$context/wheelhouse/deps" "$context/wheelhouse/project"
 cp "$repo/Dockerfile" "$context/Containerfile"
 # The project's wheel, built from this checkout; its dependencies pinned to the venv's versions
 # and downloaded as binary wheels for the base's interpreter and platform, whatever this host's
 # python is (the build stage installs with --no-index: no network inside the build, whose
 # TLS trust store would be the base's, not this machine's).
-"$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$context/wheelhouse" "$repo" >&2
-"$PY" "$here/pins.py" >"$context/wheelhouse/requirements.txt"
+"$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$context/wheelhouse/project" "$repo" >&2
+"$PY" "$here/pins.py" >"$context/wheelhouse/deps/requirements.txt"
 wheels="$cache_root/image-wheels"
 mkdir -p "$wheels"
 # pip does not widen an explicit manylinux_2_36 to the older glibc tags it implies: list them
@@ -47,8 +47,13 @@ platforms=()
 for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_$(uname -m)"); done
 "$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: --dest "$wheels" \
   --python-version "${BASE_PYTHON:-3.11}" --implementation cp "${platforms[@]}" \
-  -r "$context/wheelhouse/requirements.txt" >&2
-cp "$wheels"/*.whl "$context/wheelhouse/"
+  -r "$context/wheelhouse/deps/requirements.txt" >&2
+# Only the pinned ones: a stale wheel in the cache would change the layer for nothing.
+while IFS="=" read -r name _ version; do
+  found="$(ls "$wheels"/*.whl | grep -i "/$(echo "$name" | tr - _)-$version-" || true)"
+  [ -n "$found" ] || { echo "build.sh: no wheel of $name $version in $wheels" >&2; exit 1; }
+  cp $found "$context/wheelhouse/deps/"
+done <"$context/wheelhouse/deps/requirements.txt"
 
 echo "build.sh: building $image on $base" >&2
 "${B[@]}" bud --quiet --layers --pull-never --isolation chroot \
