@@ -86,9 +86,12 @@ def guarded(deployment: typing.Mapping[str, typing.Any], patch: list[dict[str, t
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}, *patch]
 
 
-def precondition_failed(error: kubernetes.client.ApiException) -> bool:
-    """A JSON patch `test` that failed (422 "testing value ... failed"), or a conflict (409)."""
-    return error.status == 409 or (error.status == 422 and "testing value" in str(error.body or ""))
+def changed(before: typing.Mapping[str, typing.Any], now: typing.Mapping[str, typing.Any]) -> bool:
+    """Whether `now` is another object, or another version of it, than `before` (the API server
+    answers a failed `test` op with a bare 422 "Invalid", as it answers an invalid patch: so
+    a refusal is read as a failed precondition only when the object did change)."""
+    return any(before["metadata"].get(field) != (now.get("metadata") or {}).get(field)
+               for field in ("uid", "resourceVersion"))
 
 
 class KubernetesRollback:
@@ -113,7 +116,9 @@ class KubernetesRollback:
             self._apps.patch_namespaced_deployment(name, namespace, guarded(deployment, patch),
                                                    _request_timeout=TIMEOUT_SECONDS)
         except kubernetes.client.ApiException as error:
-            if precondition_failed(error):  # nothing was applied; the guard judges it afresh next tick
+            if error.status in (409, 422) and changed(deployment, self._client.sanitize_for_serialization(
+                    self._apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT_SECONDS))):
+                # Nothing was applied; the guard judges the Deployment afresh on its next tick.
                 raise RollbackError(f"Deployment {name} changed while its rollback was prepared; not applied") from None
             raise
         return revision

@@ -40,7 +40,8 @@ def _pointer(document: typing.Any, path: str) -> tuple[typing.Any, str]:
 
 class ApiServer:
     """The apps API over one stored Deployment, applying a JSON patch as the API server does:
-    all ops or none, a failed `test` answered 422 "testing value ... failed"."""
+    all ops or none, a failed `test` answered with the bare 422 "Invalid" the real one sends
+    (tests/integration/test_rollback_precondition.py shows it)."""
 
     def __init__(self, change_between_read_and_patch: typing.Callable[[dict], None] | None = None) -> None:
         self.stored = deployment()
@@ -71,8 +72,8 @@ class ApiServer:
 
 def _unprocessable(path: str) -> kubernetes.client.ApiException:
     error = kubernetes.client.ApiException(status=422, reason="Unprocessable Entity")
-    error.body = json.dumps({"kind": "Status", "status": "Failure", "code": 422,
-                             "message": f"the server rejected our request: testing value {path} failed: test failed"})
+    error.body = json.dumps({"kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
+                             "message": "the server rejected our request due to an error in our request"})
     return error
 
 
@@ -109,9 +110,18 @@ def test_a_rollback_never_lands_on_a_changed_deployment(change: typing.Callable[
     assert server.stored == before, "nothing of the patch applied"
 
 
+class Refusing(ApiServer):
+    """Refuses the patch although nothing changed (an invalid template, say)."""
+
+    def patch_namespaced_deployment(self, name: str, namespace: str, patch: list[dict[str, typing.Any]],
+                                    **_: typing.Any) -> dict[str, typing.Any]:
+        raise _unprocessable("/spec/template")
+
+
 def test_other_refusals_stay_what_they_are() -> None:
-    assert rb.precondition_failed(_unprocessable("/metadata/uid"))
-    assert rb.precondition_failed(kubernetes.client.ApiException(status=409))
-    invalid = kubernetes.client.ApiException(status=422)
-    invalid.body = '{"message": "spec.template.spec.containers: Required value"}'
-    assert not rb.precondition_failed(invalid)
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        rollback(Refusing())
+    assert refused.value.status == 422, "not a changed Deployment: the API's own refusal"
+    assert rb.changed(deployment(), {"metadata": {"uid": UID, "resourceVersion": "6"}})
+    assert rb.changed(deployment(), {"metadata": {"uid": "other", "resourceVersion": "5"}})
+    assert not rb.changed(deployment(), deployment())
