@@ -186,7 +186,7 @@ def test_a_non_finite_value_in_a_list_item_is_left_out_not_null() -> None:
 NOW = datetime.datetime(2026, 11, 1, 13, 0, tzinfo=datetime.timezone.utc)
 NUMBERS = st.one_of(st.floats(), st.sampled_from([1e308, -1e308, math.inf, -math.inf, math.nan, 5e-324, 0.0]))
 VALUES = st.one_of(st.none(), NUMBERS)
-THRESHOLDS = st.one_of(st.floats(0, FLOAT_MAX), st.sampled_from([0.0, 5e-324, 1e300, 1e308, FLOAT_MAX]))
+THRESHOLDS = st.one_of(st.floats(0, FLOAT_MAX), st.sampled_from([0.0, 5e-324, 1e300, 1e308, FLOAT_MAX, math.inf]))  # YAML has .inf
 
 
 @st.composite
@@ -196,7 +196,10 @@ def decisions(draw: st.DrawFn) -> tuple[typing.Any, ...]:
                               unique=True)):
         a, b = draw(THRESHOLDS), draw(THRESHOLDS)
         hypothesis.assume(a != b)
-        metrics.append({"type": kind, "scaleUp": max(a, b), "scaleDown": min(a, b)})
+        metric = {"type": kind, "scaleUp": max(a, b), "scaleDown": min(a, b)}
+        if draw(st.booleans()):
+            metric["target"] = draw(st.floats(min(a, b), max(a, b), allow_infinity=False).filter(math.isfinite))
+        metrics.append(metric)
     policy = api.ScalingPolicySpec.model_validate({
         "targetRef": {"monitoredService": "web"}, "metrics": metrics,
         "minReplicas": 1, "maxReplicas": draw(st.integers(1, 10000)),
