@@ -17,9 +17,8 @@ import socket
 import threading
 import typing
 
-import yaml
-
 from controller.adapters import notify
+from controller.core import bounded_yaml
 from controller.api import alertpolicy as api
 from controller.core import egress as egress_policy
 
@@ -96,8 +95,9 @@ def build_message(sender: str, to: list[str], message: notify.Message) -> email.
 
 def _settings(text: str) -> dict[str, typing.Any]:
     try:
-        settings = yaml.safe_load(text)
-    except yaml.YAMLError:
+        # Bounded: an alias bomb in a Secret must not expand when a value is used as text.
+        settings = bounded_yaml.load(text, bounded_yaml.SECRET_ALIAS_NODES)
+    except bounded_yaml.YamlRefused:
         settings = None
     if not isinstance(settings, dict) or not settings.get("host") or not settings.get("from"):
         raise notify.DeliveryError("SMTP secret must be YAML with host and from (port, username, password, starttls)")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import yaml
-
 from controller.adapters import notify
+from controller.core import bounded_yaml
 from controller.api import alertpolicy as api
 
 SMS_LIMIT = 160
@@ -28,8 +27,9 @@ class SmsNotifier:
 
 def _settings(text: str) -> dict:
     try:
-        settings = yaml.safe_load(text)
-    except yaml.YAMLError:
+        # Bounded: an alias bomb in a Secret must not expand when a value is used as text.
+        settings = bounded_yaml.load(text, bounded_yaml.SECRET_ALIAS_NODES)
+    except bounded_yaml.YamlRefused:
         settings = None
     if not isinstance(settings, dict) or not isinstance(settings.get("url"), str):
         raise notify.DeliveryError("SMS gateway secret must be YAML with url (and token)")

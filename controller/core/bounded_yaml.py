@@ -17,6 +17,7 @@ import typing
 import yaml
 
 MAX_ALIAS_NODES = 100_000  # nodes aliases may add beyond those written out (a manifest uses a handful)
+SECRET_ALIAS_NODES = 1_000  # a Secret's few settings (SMTP, SMS gateway) need none
 
 
 class YamlRefused(ValueError):
