@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                   "under that name", file=sys.stderr)
             return 1
         cluster.annotate("alp", namespace, name, reasons.ACK_ANNOTATION, views.ack_value(who, args.alert))
-        print(f"alertpolicy/{name}: {args.alert} acknowledged by {who}"
+        print(f"alertpolicy/{name}: {args.alert} acknowledged by {views.printable(who)}"
               + ("" if firing in (True, None) else
                  " (it is not firing now: the ack applies if it is when the operator next looks)"))
         return 0
@@ -148,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             message = json.loads(error.body or "{}").get("message") or message
         except ValueError:
             pass
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {views.printable(str(message))}", file=sys.stderr)  # it may quote objects' text
         return 1
     except kubernetes.config.ConfigException as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {views.printable(str(error))}", file=sys.stderr)
         return 1
 
 

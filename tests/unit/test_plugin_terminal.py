@@ -75,3 +75,34 @@ def test_nothing_an_object_holds_reaches_the_terminal_as_a_control(found: tuple[
 def test_a_control_character_is_shown_not_obeyed() -> None:
     assert views.printable("a\x1b[2Jb\u202ec\nd") == "a\\x1b[2Jb\\u202ec\\nd"
     assert views.printable("plain text, accents é and 日本") == "plain text, accents é and 日本"
+
+
+def test_the_ack_command_prints_no_control_sequence_from_the_api_server(capsys: typing.Any, monkeypatch: typing.Any) -> None:
+    """Its other outputs: the name the API server says you are, and an API error's message."""
+    from controller.plugin import main as plugin_main
+
+    class Hostile:
+        default_namespace = "shop"
+
+        def __init__(self, *args: typing.Any) -> None:
+            pass
+
+        def get(self, *args: str) -> dict:
+            return {}
+
+        def whoami(self) -> str:
+            return "oidc:\x1b]52;c;aGk=\x07mallory"
+
+        def annotate(self, *args: str) -> None:
+            error = plugin_main.kubernetes.client.ApiException(status=422, reason="Invalid")
+            error.body = '{"message": "admission denied: \\u001b[2J\\u001b[Hall clear"}'
+            raise error
+
+    monkeypatch.setattr(plugin_main, "Cluster", Hostile)
+    assert plugin_main.main(["ack", "alp/prod", "LoginAttack/web"]) == 1
+    err = capsys.readouterr().err
+    assert printed_safely(err) and "\\x1b[2J" in err, repr(err)
+    monkeypatch.setattr(Hostile, "annotate", lambda *args: None)
+    assert plugin_main.main(["ack", "alp/prod", "LoginAttack/web"]) == 0
+    out = capsys.readouterr().out
+    assert printed_safely(out) and "\\x1b]52" in out, repr(out)
