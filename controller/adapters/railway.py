@@ -20,6 +20,7 @@ import typing
 import aiohttp
 
 from controller.adapters import boundary
+from controller.adapters import budget
 from controller.adapters import egress
 from controller.core import numbers
 from controller.core import railway_regions
@@ -27,7 +28,7 @@ from controller.core import ratelimit
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
-BODY_LIMIT = 4 * 1024 * 1024
+BODY_LIMIT = budget.RAILWAY_ANSWER  # a poll's answer is a few KiB; the cap is from the memory budget
 MAX_REPLICAS = 100_000  # far past Railway's own cap (50): a larger count is a malformed answer
 F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
 
@@ -282,7 +283,7 @@ class RailwayClient:
         if status == 429:
             raise RailwayRateLimited(pause or 1.0)
         if response.truncated:
-            raise RailwayError(f"the answer is larger than {BODY_LIMIT // (1024 * 1024)} MiB")
+            raise RailwayError(f"the answer is larger than {BODY_LIMIT // 1024} KiB")
         if status in (401, 403):
             raise RailwayTokenRefused(f"Railway refused the token (HTTP {status})")
         try:

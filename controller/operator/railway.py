@@ -28,12 +28,14 @@ import typing
 import kubernetes
 
 from controller.adapters import boundary
+from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_rollback
 from controller.adapters import kubernetes_scale
 from controller.adapters import metric_source
 from controller.adapters import railway
+from controller.adapters import shares
 from controller.api import monitoredservice as api
 from controller.core import railway_regions
 from controller.core import railway_target
@@ -51,6 +53,9 @@ KIND = api.KIND.kind
 RAILWAY = targets.RAILWAY_KIND  # the workload kind a Railway service goes by in the world
 LIMITED = "Railway is rate-limiting this token; polls resume when it allows"
 TOKEN_TTL_SECONDS = 300.0
+# A poll waits at most this long for any service: one request's deadline, and a little for the
+# token's rate limit and a share of the connections. Past it, that service's own error.
+POLL_SECONDS = railway.DEADLINE_SECONDS + railway.RateLimiter.QUEUE_SECONDS + 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +93,9 @@ class RailwayWatcher:
         self._rolled_back: set[tuple[str, str, str]] = set()
         # Railway calls have a pool of connections of their own: a slow tenant endpoint cannot
         # hold what status writes or other sources need.
-        self._http = egress.GuardedClient(allow_loopback, limit=8)
+        # Within it, one namespace holds at most its share (adapters/shares.py, sizes budget.py).
+        self._http = egress.GuardedClient(allow_loopback, limit=budget.RAILWAY_CONNECTIONS,
+                                          per_key=budget.RAILWAY_PER_NAMESPACE)
         # One budget per token across every service, poll and scale (Railway limits per token).
         self.limiter = railway.RateLimiter()
 
@@ -223,7 +230,11 @@ class RailwayWatcher:
             return token[1] or "no token"
         client = self._client(binding.endpoint, token[0])
         try:
-            instance, usage = await client.poll(binding.environment_id, binding.service_id, self.clock())
+            with shares.tenant(binding.namespace):  # its connections come from its namespace's share
+                instance, usage = await asyncio.wait_for(
+                    client.poll(binding.environment_id, binding.service_id, self.clock()), POLL_SECONDS)
+        except asyncio.TimeoutError:
+            return f"no answer within the poll's {POLL_SECONDS:g}s"
         except railway.RailwayRateLimited as limited:
             return limited
         except railway.RailwayTokenRefused as error:
@@ -268,7 +279,8 @@ class RailwayWatcher:
         binding, client = await self._client_for(namespace, name)
         per_region = railway_regions.distribute(self.weights.get((namespace, name)) or {}, replicas)
         try:
-            await client.set_replicas(binding.environment_id, binding.service_id, replicas, per_region)
+            with shares.tenant(namespace):
+                await client.set_replicas(binding.environment_id, binding.service_id, replicas, per_region)
         except railway.RailwayTokenRefused:
             self._refused(binding)
             raise
@@ -287,7 +299,8 @@ class RailwayWatcher:
         if not self.leading():
             raise railway.RailwayError("not the leader: no Railway call")
         binding, client = await self._client_for(namespace, name)
-        to = await client.rollback(binding.environment_id, binding.service_id, failed_id)
+        with shares.tenant(namespace):
+            to = await client.rollback(binding.environment_id, binding.service_id, failed_id)
         self._rolled_back.add((namespace, name, failed_id))
         if len(self._rolled_back) > 1000:
             self._rolled_back = {(namespace, name, failed_id)}

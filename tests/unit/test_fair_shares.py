@@ -14,6 +14,7 @@ cannot hold what another namespace needs, over real loopback servers.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import pathlib
 import time
@@ -38,6 +39,7 @@ from controller.core import targets
 from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import railway as railway_module
 from controller.operator import view as view_module
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -179,6 +181,68 @@ def test_one_namespaces_32_hanging_queries_do_not_delay_another_namespace(monkey
     assert took < 2 * deadline, f"the round took {took:.2f}s"
     a_errors = {samples[("ScalingPolicy", "a", f"p{i}")][("custom", f"q{i}")].error for i in range(32)}
     assert None not in a_errors
+
+
+NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def railway_answer() -> bytes:
+    """A poll's answer: 0.5 of a 2-CPU limit used (cpu 25%)."""
+    ts = int(NOW.timestamp())
+    return json.dumps({"data": {
+        "serviceInstance": {"serviceName": "web", "numReplicas": 2, "latestDeployment": {"id": "d1", "status": "SUCCESS"}},
+        "metrics": [{"measurement": "CPU_USAGE", "values": [{"ts": ts, "value": 0.5}]},
+                    {"measurement": "CPU_LIMIT", "values": [{"ts": ts, "value": 2}]}]}}).encode()
+
+
+class _Marks:
+    def mark(self, *keys: typing.Any) -> None:
+        pass
+
+
+class _Secrets:
+    def secret_value(self, namespace: str, name: str, key: str) -> str:
+        return f"token-{namespace}"
+
+
+def _railway_service(namespace: str, name: str, endpoint: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+            "metadata": {"namespace": namespace, "name": name, "generation": 1, "resourceVersion": "1",
+                         "uid": f"{namespace}-{name}"},
+            "spec": {"target": {"railway": {"projectId": "p-1", "environmentId": "env-1", "serviceId": f"svc-{name}",
+                                            "endpoint": endpoint, "tokenSecretRef": {"name": "railway", "key": "token"}}}}}
+
+
+def test_one_namespaces_hanging_railway_services_do_not_hold_another_namespaces_poll(monkeypatch: typing.Any) -> None:
+    deadline = 1.0
+    monkeypatch.setattr(railway_module.railway, "DEADLINE_SECONDS", deadline)
+    monkeypatch.setattr(railway_module, "POLL_SECONDS", deadline + 0.5)
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=railway_answer(), content_type="application/json")
+
+    async def run() -> tuple[float, float, railway_module.RailwayWatcher]:
+        servers = Servers({"/a/graphql": hang, "/b/graphql": answer})
+        async with servers as base:
+            view = view_module.View()
+            for index in range(24):  # namespace a: 24 services whose endpoint never answers
+                view.upsert(_railway_service("a", f"s{index}", f"{base}/a/graphql"))
+            view.upsert(_railway_service("b", "web", f"{base}/b/graphql"))
+            watcher = railway_module.RailwayWatcher(view, _Marks(), _Secrets(), f"{base}/b/graphql",  # type: ignore[arg-type]
+                                                    allow_loopback=True, clock=lambda: NOW)
+            started = time.monotonic()
+            await watcher.poll()
+            took = time.monotonic() - started
+            await watcher.close()
+        b_hit = next(at for at, path in servers.hits if path.startswith("/b")) - started
+        return took, b_hit, watcher
+
+    took, b_hit, watcher = asyncio.run(run())
+    b = watcher.samples("b", "env-1/svc-web")
+    assert b is not None and b[("cpu", None)].value == 25.0
+    assert b_hit < 0.5, f"namespace b's poll waited {b_hit:.2f}s behind namespace a's"
+    assert took < 2 * deadline, f"the poll took {took:.2f}s"  # 24 hanging services, 8 at a time: 3 deadlines
+    assert watcher.view.world.railway_errors.get(("a", "env-1/svc-s0")) is not None
 
 
 # -- health checks ------------------------------------------------------------------------
