@@ -7,6 +7,8 @@ import datetime
 import json
 import re
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -102,13 +104,21 @@ def test_one_leader_acts_a_standby_takes_over_and_a_paused_leader_stands_down(cl
     time.sleep(max(0.0, 30 - (time.monotonic() - paused)))
     woke = time.time()
     standby.process.send_signal(signal.SIGCONT)
-    cluster.wait_for(lambda: standby.process.poll() is not None, 20, "the paused leader exits on waking")
-    assert "lost the Lease" in standby.log()
+    # On waking it stands down and stays on as a standby (issue 21: it no longer exits).
+    cluster.wait_for(lambda: "lost the Lease" in standby.log(), 20, "the paused leader stands down on waking")
+    assert standby.process.poll() is None and metric(standby, "capliquify_leader") == 0.0
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(msvc("d")))
     _wait_condition(cluster, "msvc", "d", namespace, "True", "TargetFound")
     after = writes_by(cluster, woke)
     assert not [event["requestURI"] for _, who, event in after if who == paused_identity], "it did not act after waking"
     assert any(who == identity(newcomer) for _, who, _ in after), "the new leader does"
+
+    # The replica that stood down can lead again: the newcomer dies, it takes over and acts.
+    newcomer.process.kill()
+    cluster.wait_for(lambda: leader_of([standby]) == [standby], 20, "the stood-down replica leads again")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(msvc("e")))
+    _wait_condition(cluster, "msvc", "e", namespace, "True", "TargetFound")
+    assert standby.log().count("became the leader") == 2
 
 
 def test_a_clean_shutdown_hands_the_lease_over_at_once(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
@@ -194,3 +204,117 @@ def test_kill_9_of_the_leader_during_a_firing_alert_and_a_load_step(cluster, nam
             assert [e.get("count", 1) for e in found] == [1], found
     finally:
         hook.stop()
+
+
+class Hanging:
+    """One tenant's Prometheus in an outage: it accepts every connection and never answers."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(128)
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.held.append(connection)  # read nothing, answer nothing, close nothing
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def stop(self) -> None:
+        self.server.close()
+        for connection in self.held:
+            connection.close()
+
+
+def lease(cluster) -> dict:  # noqa: ANN001
+    found = json.loads(cluster.kubectl("get", "lease", "capliquify-operator", "-n", "capliquify-system", "-o", "json"))
+    return found["spec"]
+
+
+def took_over_and_scaled(cluster, since: float, who: str, namespace: str) -> tuple[float, float]:  # noqa: ANN001
+    """(when `who` took the Lease, when it first scaled in `namespace`), epoch s, from the audit log."""
+    writes = [(at, event) for at, by, event in writes_by(cluster, since) if by == who]
+    assert writes and writes[0][1]["objectRef"]["resource"] == "leases", "its first write takes the Lease"
+    scales = [at for at, event in writes if event["objectRef"].get("subresource") == "scale"
+              and event["objectRef"].get("namespace") == namespace]
+    assert scales, "it scaled"
+    return writes[0][0], scales[0]
+
+
+def test_a_hanging_prometheus_never_unseats_the_leader(cluster, namespace, demo_stack, operator_factory) -> None:  # noqa: ANN001
+    """Issue 21: tenant A's Prometheus accepts and never answers while two replicas run. The
+    leader keeps the Lease (no SIGTERM, no transition), tenant B's ScalingPolicy scales within
+    two of its intervals of the takeover, and kill -9 of the leader still fails over. (The old
+    elector awaited the first reads, 10 s on A's query, inside its renewal: past the 4 s renew
+    deadline it 'lost the Lease' and sent itself SIGTERM, and so did every successor.)"""
+    hanging = Hanging()
+    tenant_a = f"{namespace}-a"
+    interval = 10
+    cluster.kubectl("create", "namespace", tenant_a)
+    try:
+        cluster.kubectl("apply", "-n", tenant_a, "-f", "-", input=yaml.safe_dump_all([
+            WEB, test_scaling.msvc(hanging.url),
+            test_scaling.policy(metrics=[{"type": "cpu", "scaleUp": 70, "scaleDown": 30}])]))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+            test_scaling.msvc(demo_stack.prometheus.url),
+            # 400 % / pods at this load: it scales a step per round up to 19 pods, never done by the kill.
+            test_scaling.policy(metrics=[{"type": "cpu", "scaleUp": 20, "scaleDown": 5}], maxReplicas=20,
+                                evaluationIntervalSeconds=interval, behavior={
+                                    "scaleUp": {"cooldownSeconds": 0, "policies": [
+                                        {"type": "Pods", "value": 1, "periodSeconds": 4}]},
+                                    "scaleDown": {"stabilizationWindowSeconds": 300}})]))
+        demo_stack.start_load(test_scaling.HEAVY_RATE)  # 200 % at 2 pods
+        time.sleep(20)  # B's load is in its Prometheus (rate window 10 s) before anyone leads
+
+        began = time.time()
+        flags = (*ELECTION, "--rate-window=10s", "--allow-loopback-egress")
+        operators = [operator_factory(*flags), operator_factory(*flags)]
+        cluster.wait_for(lambda: len(leader_of(operators)) == 1, 30, "one leader", interval=0.2)
+        leader = leader_of(operators)[0]
+        standby = next(op for op in operators if op is not leader)
+        held = lease(cluster)
+        assert held["holderIdentity"] == identity(leader)
+
+        cluster.wait_for(lambda: test_scaling.replicas(cluster, namespace) >= 3, 3 * interval, "B scales", interval=0.2)
+        # Timed by the API server's audit log: the Lease taken (the leader's first write) to B's scale.
+        led, first_scale = took_over_and_scaled(cluster, began, identity(leader), namespace)
+        print(f"tenant B's first scale {first_scale - led:.1f}s after the takeover (interval {interval}s)")
+        assert first_scale - led <= 2 * interval, f"{first_scale - led:.1f}s"
+
+        time.sleep(3 * 6)  # three lease durations with A hanging throughout
+        assert hanging.held, "A's queries reached its hanging Prometheus"
+        for operator in operators:
+            assert operator.process.poll() is None, operator.log()[-3000:]
+            assert "lost the Lease" not in operator.log() and "SIGTERM" not in operator.log()
+        now = lease(cluster)
+        assert (now["holderIdentity"], now.get("leaseTransitions")) == (
+            held["holderIdentity"], held.get("leaseTransitions")), "no transition while A hangs"
+        assert leader_of(operators) == [leader]
+
+        # kill -9 of the leader: the standby takes over (with A still hanging) and B scales on.
+        before = test_scaling.replicas(cluster, namespace)
+        leader.process.kill()
+        killed = time.time()
+        cluster.wait_for(lambda: leader_of([standby]) == [standby], 20, "takeover", interval=0.2)
+        cluster.wait_for(lambda: test_scaling.replicas(cluster, namespace) > before, 6 + 3 * interval,
+                         "B scales under the new leader", interval=0.2)
+        time.sleep(1)  # the audit log is written asynchronously
+        led, next_scale = took_over_and_scaled(cluster, killed, identity(standby), namespace)
+        print(f"failover: the standby took the Lease {led - killed:.1f}s after kill -9 (lease 6 s); "
+              f"B's next scale {next_scale - killed:.1f}s after the kill, {next_scale - led:.1f}s after the takeover")
+        assert led - killed <= 6 + 1 + 3, f"{led - killed:.1f}s"
+        assert next_scale - led <= 2 * interval, f"{next_scale - led:.1f}s"
+        time.sleep(2 * 6)
+        assert standby.process.poll() is None and "lost the Lease" not in standby.log()
+        assert lease(cluster)["holderIdentity"] == identity(standby)
+    finally:
+        hanging.stop()
+        cluster.kubectl("delete", "namespace", tenant_a, "--wait=false")
