@@ -187,9 +187,12 @@ def _service_rules() -> list[dict[str, str]]:
               f"{kubernetes} && {manage} && {changed(*(f'spec.{field}' for field in PROBE_INPUTS))}",
               on_workload("patch"),
               f"'spec.probes.manage: ' + {USER} + ' may not patch ' + {_kind_name(workload)}"),
-        # A Secret with where it is sent: a kept token sent to a new endpoint is a new use of it.
+        # A Railway service is scaled and rolled back with its token: what the token is used
+        # for, and where it is sent (a kept token sent to a new endpoint is a new use of it),
+        # is checked as the right to read it.
         _rule("monitoredservices", f"has(object.spec.target) && has(object.spec.target.railway) && "
-                                   f"{changed('spec.target')}",
+                                   f"({changed(*(f'spec.{field}' for field in SCALE_INPUTS))} || ({rollback} && "
+                                   f"{changed(*(f'spec.{field}' for field in ROLLBACK_INPUTS))}))",
               _SECRET.format(name="object.spec.target.railway.tokenSecretRef.name"),
               f"'spec.target.railway.tokenSecretRef: ' + {USER} + "
               "' may not read Secret ' + object.spec.target.railway.tokenSecretRef.name"),

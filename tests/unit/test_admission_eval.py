@@ -151,6 +151,9 @@ CHANGES: list[tuple[dict, str | tuple[str, ...], typing.Any, set[str]]] = [
     (SERVICE, "spec.probes.liveness", True, {PROBES}),
     (RAILWAY, "spec.target.railway.endpoint", "http://evil:1/graphql", {TOKEN}),
     (RAILWAY, "metadata.annotations.note", "y", set()),
+    (RAILWAY, "spec.metrics.queries.cpu", "vector(100)", {TOKEN}),  # what a ScalingPolicy through it scales on
+    (RAILWAY, "spec.rollout.autoRollback", True, {TOKEN}),  # a rollback with the token
+    (RAILWAY, "spec.slo.availabilityPercent", 99.0, set()),
     (POLICY_DIRECT, "spec.maxReplicas", 100, {"spec.targetRef.kubernetes"}),
     (POLICY_DIRECT, ("metadata", "annotations", reasons.PAUSED_ANNOTATION), "true", set()),
     (POLICY_VIA, "spec.minReplicas", 0, {"spec.targetRef.monitoredService"}),
