@@ -7,9 +7,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
+# The image (buildah, debootstrap) and the real nodes (containerd, runc, the CNI loopback plugin).
+APT_PACKAGES += buildah debootstrap containerd runc containernetworking-plugins
 KUBECTL := $(shell command -v kubectl)
 
-.PHONY: all deps apt venv controlplane crds dashboards lint test test-unit test-integration demo bench bench-quality clean
+.PHONY: all deps apt venv controlplane image node crds dashboards lint test test-unit test-integration demo bench bench-quality clean
 
 all: test
 
@@ -38,6 +40,16 @@ controlplane:
 	@bash hack/controlplane/build.sh
 
 deps: apt venv controlplane
+
+# The operator's image, no container daemon (hack/image/build.sh): dist/capliquify-operator-<version>.tar,
+# a docker-archive for `ctr images import` or `kind load image-archive`. Needs root.
+image: apt venv
+	@echo "==> Image: buildah from a Debian base made here (first time: a few minutes; the base is cached)"
+	@PY=$(PY) bash hack/image/build.sh
+
+# The real nodes' kubelet (pinned k8s.io/kubernetes, like the control plane) and pause binary.
+node: apt
+	@bash hack/node/build.sh
 
 crds: venv
 	$(PY) -m controller crds crds --chart charts/capliquify-operator
