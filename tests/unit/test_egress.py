@@ -44,6 +44,7 @@ NAMES: dict[str, list[str]] = {
     "lan.test": ["10.0.0.7"],
     "public.test": ["93.184.216.34"],
     "xn--bcher-kva.test": ["127.0.0.1"],  # bücher.test, IDNA-encoded by the client
+    "scoped.test": ["::1%1"],  # an answer with a zone id: asyncio would look it up again at connect time
 }
 
 
@@ -292,7 +293,7 @@ def urls(draw: st.DrawFn, port: int) -> str:
 # -- The differential: the guard's verdict is the verdict on what the client connects to ----------
 
 BYPASSES = ["*", "①②⑦.0.0.1", "１２７．０．０．１", "127。0。0。1", "１６９．２５４．１６９．２５４", "⓪ｘ７ｆ.1", "[::ffff:127.0.0.1]",
-            "0x7f.1", "0177.0.0.1", "2130706433", "127.1", "[::1%25lo]", "LOCALHOST", "rebind.test", "bücher.test",
+            "0x7f.1", "0177.0.0.1", "2130706433", "127.1", "[::1%25lo]", "LOCALHOST", "rebind.test", "bücher.test", "scoped.test",
             "[64:ff9b::a9fe:a9fe]", "[2002:a9fe:a9fe::1]", "[::7f00:1]", "[::ffff:0:a9fe:a9fe]", "127.0.0.1.",
             "[2001:0:4136:e378:8000:63bf:5601:5601]"]
 
