@@ -55,6 +55,10 @@ class FakeHttp:
                 return egress.Response(200, body, False)
         raise AssertionError(url)
 
+    async def exchange(self, method: str, url: str, then: typing.Callable[[egress.Response], typing.Awaitable[typing.Any]],
+                       **kwargs: typing.Any) -> typing.Any:
+        return await then(await self.request(method, url, **kwargs))
+
 
 def vector(namespace: str, timestamp: typing.Any, value: typing.Any) -> bytes:
     return json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
