@@ -110,12 +110,12 @@ def refused_host(host: str, allow_loopback: bool) -> str | None:
     """Why `host`, as the HTTP client reads it (`dialled`), is refused before any lookup.
 
     A literal is judged as the address it is; so is a name the system resolver reads as a
-    number (it never asks DNS for `0x7f.1`, it returns 127.0.0.1). A percent sign (an IPv6
-    zone id, or percent-encoding the client does not decode) is refused: the event loop would
-    hand such a host to the resolver as a name at connect time, past any judgement."""
+    number (it never asks DNS for `0x7f.1`, it returns 127.0.0.1). A percent sign is refused:
+    with an IPv6 zone id the event loop looks the address up again at connect time, past any
+    judgement, and percent-encoding in a name is never decoded by the client (it means nothing)."""
     if "%" in host:
         return "the host has a percent sign in it (percent-encoding or an IPv6 zone id)"
-    for candidate in {host, host.rstrip(".")}:  # a trailing dot does not make an address a name
+    for candidate in dict.fromkeys((host, host.rstrip("."))):  # a trailing dot does not make an address a name
         literal = literal_address(candidate)
         if literal is not None:
             return refused_address(literal, allow_loopback)
