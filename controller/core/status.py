@@ -49,14 +49,16 @@ def build_status_patch(
     A field the assessment sets to None is removed; fields it does not mention are left
     to whoever owns them (scaling, health, alerting write their own parts). With the
     status `schema`, every value is fitted to it before it is compared, so what is written
-    always fits and an over-long message does not look new every round.
+    always fits and an over-long message does not look new every round; with or without it,
+    a number that is not finite is never written.
     """
     desired: dict[str, typing.Any] = {k: v for k, v in assessment.initial.items() if k not in current}
     desired.update(assessment.fields)
     desired["conditions"] = conditions.apply(current.get("conditions") or [], assessment.conditions, now, generation)
     desired["observedGeneration"] = generation
-    if schema is not None:
-        desired = bounded.fit_fields(desired, schema)
+    # Fitted always: without a schema nothing is cut, but no NaN or Infinity is ever written
+    # (a patch that spells one is refused whole, and the object is wedged).
+    desired = bounded.fit_fields(desired, schema or {})
     return {key: value for key, value in desired.items() if _differs(current.get(key), value)}
 
 

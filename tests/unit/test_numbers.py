@@ -19,7 +19,9 @@ from controller import crdgen
 from controller.api import scalingpolicy as api
 from controller.core import bounded
 from controller.core import numbers
+from controller.core import readiness
 from controller.core import scaling
+from controller.core import status
 
 FLOAT_MAX = sys.float_info.max
 # Everything JSON (Python's json accepts NaN and Infinity too) or an annotation can hold.
@@ -236,3 +238,13 @@ def test_decide_on_1e308_on_the_predictive_path() -> None:
     state = scaling.State(observing_since=NOW - datetime.timedelta(hours=1), history=history)
     outcome = scaling.decide(policy, 4, {("cpu", None): scaling.Sample(1e308, NOW)}, state, NOW, ready=4)
     assert outcome.direction == "Up" and 4 < outcome.desired <= 20
+
+
+def test_a_status_patch_without_a_schema_still_carries_no_infinity() -> None:
+    """Every status patch goes through bounded.fit, schema or not: a kind without a known
+    schema must not write `Infinity` either (the API server refuses the whole patch)."""
+    assessment = readiness.Assessment({"metrics": {"latencyP95": math.inf, "cpu": 3.0},
+                                       "alerts": [{"rule": "r", "value": math.nan}]}, ())
+    patch = status.build_status_patch({}, assessment, NOW, 1, None)
+    json.dumps(patch, allow_nan=False)
+    assert patch["metrics"] == {"latencyP95": None, "cpu": 3.0} and patch["alerts"] == [{"rule": "r"}]
