@@ -18,15 +18,34 @@ import yaml
 
 MAX_ALIAS_NODES = 100_000  # nodes aliases may add beyond those written out (a manifest uses a handful)
 SECRET_ALIAS_NODES = 1_000  # a Secret's few settings (SMTP, SMS gateway) need none
+MAX_DEPTH = 100  # nesting (a manifest goes ~20 deep); the parser recurses per level, so bounded by us,
+#                  not by whatever recursion limit the process happens to have
 
 
 class YamlRefused(ValueError):
     """Not YAML, or YAML refused (the reason is one line)."""
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing nesting past MAX_DEPTH as it composes."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: typing.Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise YamlRefused(f"refused: nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES) -> list[typing.Any]:
     """Every document of `text`, each checked by `expansion` before it is constructed."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     documents = []
     try:
         while loader.check_node():

@@ -45,7 +45,7 @@ def test_an_alias_bomb_is_refused_in_one_line(tmp_path: pathlib.Path, capsys: py
 @pytest.mark.parametrize("text,words", [
     ("a: &a [*a]\n", "recursive alias"),
     ("a: &a {b: *a}\n", "recursive alias"),
-    ("[" * 1200 + "]" * 1200 + "\n", "nested too deeply"),
+    ("[" * 1200 + "]" * 1200 + "\n", "nested deeper than 100 levels"),
     ("a: [1, 2\nb: c\n", "not YAML: line"),
     ("a: !!python/object:os.system {}\n", "not YAML"),
     ("apiVersion: v1\nkind: ScalingPolicy\nmetadata: [not, a, map]\nspec: {}\n", "ScalingPolicy/#0"),
