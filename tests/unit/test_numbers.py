@@ -4,9 +4,11 @@ constructor every adapter parse uses; status never carries a non-finite number (
 
 from __future__ import annotations
 
+import ast
 import datetime
 import json
 import math
+import pathlib
 import sys
 import typing
 
@@ -248,3 +250,47 @@ def test_a_status_patch_without_a_schema_still_carries_no_infinity() -> None:
     patch = status.build_status_patch({}, assessment, NOW, 1, None)
     json.dumps(patch, allow_nan=False)
     assert patch["metrics"] == {"latencyP95": None, "cpu": 3.0} and patch["alerts"] == [{"rule": "r"}]
+
+
+# -- a search: numbers from outside are built by core/numbers only --------------------------------
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# Conversions that stay, each with why it cannot raise on a tenant's value. Anything new that
+# converts with float()/int()/fromtimestamp/math.is* in an adapter must go through core/numbers
+# (or be added here with its reason, in review).
+ALLOWED = {
+    ("kubernetes_lease.py", "int(duration)"): "the operator's own flag",
+    ("kubernetes_probes.py", "int(applied.metadata.generation)"): "the API server's int64, typed by its client",
+    ("kubernetes_scale.py", "int(scale.spec.replicas)"): "the API server's int32, typed by its client",
+    ("source_metrics_api.py", "float(kubernetes.utils.parse_quantity(text))"):
+        "float of a Decimal never raises (inf/nan at worst), inside try; the result goes through numbers",
+    ("source_prometheus.py", "math.isnan(sample.value)"): "a float core/numbers built (never a huge int)",
+    ("railway.py", "math.ceil(seconds)"): "a wait core/ratelimit bounded to [0, MAX_WAIT_SECONDS]",
+    ("railway.py", "round(100 * failed / all_requests, 3)"):
+        "floats built by numbers, all_requests > 0: inf or nan at worst, then numbers.finite_or_none",
+    ("railway.py", "round(100 * latest[usage][1] / latest[limit][1], 3)"):
+        "floats built by numbers, the limit > 0: inf at worst, then numbers.finite_or_none",
+    ("view.py", "int(current['metadata']['resourceVersion'])"): "inside try/except (ValueError, TypeError, KeyError)",
+    ("view.py", "int(incoming['metadata']['resourceVersion'])"): "inside try/except (ValueError, TypeError, KeyError)",
+}
+
+
+def test_adapters_convert_numbers_only_through_core_numbers() -> None:
+    """The class of bug behind three findings (OverflowError from float(10**400) and
+    fromtimestamp(1e20), ValueError from int("abc")): a conversion outside core/numbers."""
+    found = set()
+    for path in [*sorted((REPO / "controller/adapters").glob("*.py")), REPO / "controller/operator/view.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = ast.unparse(node.func)
+            if not (name in ("float", "int") or name.endswith("fromtimestamp") or name in (
+                    "math.isfinite", "math.isnan", "math.isinf", "math.ceil", "math.floor", "round")):
+                continue
+            argument = node.args[0]
+            if isinstance(argument, ast.Constant) or ast.unparse(argument).startswith("numbers."):
+                continue
+            found.add((path.name, ast.unparse(node)))
+    unexplained = sorted(found - set(ALLOWED))
+    assert not unexplained, f"convert through core/numbers (or say why it cannot raise): {unexplained}"
+    assert not set(ALLOWED) - found, f"stale entries: {sorted(set(ALLOWED) - found)}"

@@ -22,6 +22,7 @@ from controller.adapters import egress
 from controller.adapters import kubernetes_rollback
 from controller.adapters import metric_source
 from controller.adapters import prometheus
+from controller.adapters import railway
 from controller.adapters import source_metrics_api
 from controller.adapters import source_prometheus
 from controller.api import alertpolicy
@@ -405,6 +406,9 @@ CONTAINED = [
     (scaler_module.Scaler, "_decide_and_act"), (railway_module.RailwayWatcher, "_ask"),
     (railway_module.RailwayWatcher, "_token"), (alerter_module.Alerter, "_deliver"),
     (source_prometheus.BatchedPrometheus, "_one"),
+    # and each request's parse, where an answer's numbers are built
+    (prometheus, "parse"), (source_prometheus, "_sample_of"), (railway, "_poll_answer"),
+    (kubernetes_rollback.KubernetesRollback, "rollback"),
 ]
 
 
@@ -436,7 +440,7 @@ def test_every_loop_over_tenants_runs_each_inside_a_boundary(name: str) -> None:
 
 
 @pytest.mark.parametrize("owner,method", CONTAINED, ids=[m for _, m in CONTAINED])
-def test_every_per_tenant_coroutine_run_by_gather_is_contained(owner: type, method: str) -> None:
+def test_every_per_tenant_coroutine_run_by_gather_is_contained(owner: typing.Any, method: str) -> None:
     assert getattr(getattr(owner, method), boundary.MARK, None), f"{owner.__name__}.{method} has no boundary"
 
 
