@@ -50,7 +50,8 @@ class _Worker:
 
     async def call(self, payload: bytes) -> typing.Any:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(answer_worker.HEADER.pack(len(payload)) + payload)
+        self.process.stdin.write(answer_worker.HEADER.pack(len(payload)))
+        self.process.stdin.write(payload)  # not joined to its header: that would be one more copy
         await self.process.stdin.drain()
         header = await self.process.stdout.readexactly(answer_worker.HEADER.size)
         (size,) = answer_worker.HEADER.unpack(header)
@@ -93,9 +94,14 @@ class ParseLane:
         raises ParserFailed if it raised there or the process ended (a new one starts for
         the next answer)."""
         self._bind()
-        payload = pickle.dumps((call.__module__, call.__name__, args), protocol=pickle.HIGHEST_PROTOCOL)
         await self.shares.acquire(key)
+        try:  # pickled only now: a copy of every waiting answer once sat in this queue
+            payload = pickle.dumps((call.__module__, call.__name__, args), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:
+            self.shares.release(key)
+            raise
         exchange = asyncio.ensure_future(self._exchange(key, payload))
+        del payload
         # Shielded: a caller cancelled by its deadline leaves the exchange to finish (and to
         # give back its place and its worker) rather than leave an answer in the pipe.
         return typing.cast(T, await asyncio.shield(exchange))

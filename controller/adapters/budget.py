@@ -63,7 +63,7 @@ HEALTH_BODY = 64 * 1024  # how far into a body `bodyContains` looks
 HEALTH_BUDGET = HEALTH_CONNECTIONS * 2 * HEALTH_READ
 
 NOTIFY_CONNECTIONS = 64
-NOTIFY_PER_HOST = 16
+NOTIFY_PER_NAMESPACE = 16  # a namespace (else a receiver host) of hanging receivers holds a quarter
 NOTIFY_ANSWER = 4096
 NOTIFY_BUDGET = NOTIFY_CONNECTIONS * 2 * NOTIFY_ANSWER
 

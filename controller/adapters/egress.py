@@ -27,6 +27,9 @@ AddrInfo = tuple[int, int, int, str, tuple[typing.Any, ...]]
 SocketFactory = typing.Callable[[AddrInfo], socket.socket]
 
 
+T = typing.TypeVar("T")
+
+
 class EgressRefused(OSError):
     """The destination is refused by the egress policy (an OSError, so aiohttp's connector
     carries it through as the connection error)."""
@@ -177,13 +180,23 @@ class GuardedClient:
                       **kwargs: typing.Any) -> Response:
         """One request within `deadline` seconds in total (connect, send, every byte back);
         raises EgressRefused, asyncio.TimeoutError or aiohttp.ClientError."""
+        return await self.exchange(method, url, _as_is, deadline=deadline, body_limit=body_limit, **kwargs)
+
+    async def exchange(self, method: str, url: str, then: typing.Callable[[Response], typing.Awaitable[T]], *,
+                       deadline: float, body_limit: int, **kwargs: typing.Any) -> T:
+        """`request`, and `then` done with its answer while the share is still held: an answer
+        waiting for its parse keeps its place, so the answers this client holds in memory are
+        never more than its connections (a parse queue once held dozens of them)."""
         refusal = self.refused(url)
         if refusal is not None:
             raise EgressRefused(refusal)
+        async with self.shares.hold(shares.key_for(url)):
+            return await then(await self._request(method, url, deadline, body_limit, **kwargs))
+
+    async def _request(self, method: str, url: str, deadline: float, body_limit: int, **kwargs: typing.Any) -> Response:
         try:
-            async with self.shares.hold(shares.key_for(url)), \
-                    self.session().request(method, url, allow_redirects=False,
-                                           timeout=aiohttp.ClientTimeout(total=deadline), **kwargs) as response:
+            async with self.session().request(method, url, allow_redirects=False,
+                                              timeout=aiohttp.ClientTimeout(total=deadline), **kwargs) as response:
                 kept = {name: response.headers[name][:64] for name in RATE_HEADERS if name in response.headers}
                 if response.content_length is not None and response.content_length > body_limit:
                     return Response(response.status, b"", True, kept)  # said so up front: nothing read
@@ -202,3 +215,7 @@ class GuardedClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _as_is(response: Response) -> Response:
+    return response

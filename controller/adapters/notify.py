@@ -16,7 +16,9 @@ import urllib.parse
 
 import aiohttp
 
+from controller.adapters import budget
 from controller.adapters import egress
+from controller.adapters import shares
 from controller.api import alertpolicy as api
 from controller.api import common
 from controller.core import alerting
@@ -55,6 +57,9 @@ class HttpPoster:
         # Called immediately before each send, after the Secret reads and any connection wait:
         # raises (the operator's NotLeader) when this replica may no longer act.
         self.fence = fence
+        # One namespace (the alerter says whose delivery this is; else one receiver host)
+        # holds at most its share of the connections (adapters/shares.py).
+        self.shares = shares.FairShares(budget.NOTIFY_CONNECTIONS, budget.NOTIFY_PER_NAMESPACE)
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, *, json_body: typing.Any = None, data: bytes | None = None,
@@ -69,9 +74,16 @@ class HttpPoster:
         if refusal is not None:
             raise DeliveryError(f"refused by the egress policy: {refusal if not url_is_secret else where}")
         if self._session is None:
-            connector = egress.guarded_connector(self.allow_loopback, limit=64, ttl_dns_cache=10)  # the dial point judges literals too
+            connector = egress.guarded_connector(self.allow_loopback, limit=budget.NOTIFY_CONNECTIONS,
+                                                 ttl_dns_cache=10)  # the dial point judges literals too
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        self.fence("notification")
+        async with self.shares.hold(shares.key_for(url)):
+            return await self._post(url, where, json_body, data, headers, url_is_secret)
+
+    async def _post(self, url: str, where: str | None, json_body: typing.Any, data: bytes | None,
+                    headers: typing.Mapping[str, str] | None, url_is_secret: bool) -> str:
+        assert self._session is not None
+        self.fence("notification")  # after the wait for a share: leadership may have ended meanwhile
         try:
             async with self._session.post(url, json=json_body, data=data, headers=headers, allow_redirects=False,
                                           timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as response:

@@ -41,9 +41,14 @@ class PrometheusSource:
     async def query(self, promql: str, at: float | None = None, *, wanted: Wanted | None = None) -> queries.QueryResult:
         """The answer, narrowed to the series of `wanted` if given (see `narrowed`), evaluated at
         `at` (Unix seconds; Prometheus' now if None)."""
+        async def parsed(response: egress.Response) -> queries.QueryResult:
+            return await self._parse(response, wanted)
+
         try:
-            response = await self._client.request(
-                "POST", f"{self.url}/api/v1/query", deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
+            # Parsed within the request's share of the client: an answer waiting for the parser
+            # holds its namespace's place, so answers in memory never outnumber connections.
+            return await self._client.exchange(
+                "POST", f"{self.url}/api/v1/query", parsed, deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
                 data=form(promql, at), headers=self._headers)
         except egress.EgressRefused as refused:
             return queries.QueryResult(error=f"refused by the egress policy: {refused}")
@@ -54,6 +59,8 @@ class PrometheusSource:
             return queries.QueryResult(error=f"cannot connect to {self.url}")
         except (aiohttp.ClientError, ValueError) as error:
             return queries.QueryResult(error=f"{self.url}: {type(error).__name__}")
+
+    async def _parse(self, response: egress.Response, wanted: Wanted | None) -> queries.QueryResult:
         if len(response.body) <= budget.INLINE_PARSE:
             return narrowed(parse(response.status, response.body, response.truncated), wanted)
         # A large answer is parsed in the parser process (answers.py): not on the loop, and

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import typing
 
@@ -22,6 +23,7 @@ from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import notifiers
 from controller.adapters import notify
+from controller.adapters import shares
 from controller.api import alertpolicy as api
 from controller.api import common
 from controller.api import monitoredservice
@@ -41,6 +43,10 @@ from controller.operator import pools
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
 STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified")
+# A round waits at most this long for its deliveries (one HTTP delivery's deadline and a
+# little): a namespace of hanging receivers must not hold every other namespace's next round.
+# A delivery still going on goes on; it is not started again while it does.
+DELIVERY_WAIT_SECONDS = notify.TIMEOUT_SECONDS + 2.0
 
 
 class Alerter:
@@ -60,6 +66,7 @@ class Alerter:
         # recreated by someone else) inherits no alerts and no pending deliveries of the old one.
         self.state: per_object.PerObject[dict[str, typing.Any]] = per_object.PerObject(view)
         self._round = asyncio.Lock()
+        self._sending: dict[str, asyncio.Task[None]] = {}  # delivery key -> its attempt in flight
         self._stopping = False
         evaluator.contributors.append(self.contribute)
 
@@ -85,6 +92,8 @@ class Alerter:
         """Let the round in flight finish, then write what it changed (graceful restarts)."""
         async with self._round:
             self._stopping = True
+            if self._sending:  # deliveries a round stopped waiting for: their outcomes too
+                await asyncio.wait(list(self._sending.values()), timeout=DELIVERY_WAIT_SECONDS)
             for key in list(self.state):
                 with boundary.tenant("alerting at shutdown", key):
                     await self.evaluator.reconcile_now(key)
@@ -101,8 +110,27 @@ class Alerter:
                     continue
                 if await self._evaluate(key, obj, spec, now):
                     sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
-        if sends:
-            await asyncio.gather(*(self._deliver(key, spec, delivery) for key, spec, delivery in sends))
+        await self._dispatch(sends)
+
+    async def _dispatch(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]) -> None:
+        """Starts each delivery not already in flight and waits for them at most
+        DELIVERY_WAIT_SECONDS; one still going finishes on its own (and writes its outcome)."""
+        started = []
+        for key, spec, delivery in sends:
+            if delivery["key"] in self._sending:
+                continue  # its last attempt is still in flight (past an earlier round's wait)
+            task = asyncio.create_task(self._deliver(key, spec, delivery))
+            self._sending[delivery["key"]] = task
+            task.add_done_callback(functools.partial(self._sent, delivery["key"]))
+            started.append(task)
+        if started:
+            await asyncio.wait(started, timeout=DELIVERY_WAIT_SECONDS)
+
+    def _sent(self, name: str, task: asyncio.Task[None]) -> None:
+        if self._sending.get(name) is task:
+            del self._sending[name]
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("delivery %s failed: %s", name, type(task.exception()).__name__)
 
     async def _evaluate(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
                         spec: api.AlertPolicySpec, now: datetime.datetime) -> bool:
@@ -200,7 +228,8 @@ class Alerter:
             return value
 
         try:
-            await self.registry[notifiers.kind_of(channel)].send(channel, message, secret)
+            with shares.tenant(key[1]):  # its connections come from its namespace's share
+                await self.registry[notifiers.kind_of(channel)].send(channel, message, secret)
         except election.NotLeader:
             raise  # the fence, not a failure of this delivery
         except notify.DeliveryError as error:

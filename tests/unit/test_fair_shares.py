@@ -32,10 +32,12 @@ from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import http_check
 from controller.adapters import metric_source
+from controller.adapters import notify
 from controller.adapters import prometheus
 from controller.adapters import shares
 from controller.adapters import source_prometheus
 from controller.core import targets
+from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import metrics
@@ -431,3 +433,69 @@ def test_a_parser_process_that_dies_is_that_answers_error_and_the_next_answer_ge
 
     first, failed, third = asyncio.run(run())
     assert (first, failed, third) == ("one", "the parser process ended", "three")
+
+
+# -- notifications ------------------------------------------------------------------------
+
+def test_one_namespaces_hanging_receivers_do_not_hold_another_namespaces_notification(monkeypatch: typing.Any) -> None:
+    monkeypatch.setattr(notify, "TIMEOUT_SECONDS", 1.0)
+
+    async def received(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def run() -> float:
+        servers = Servers({"/a": hang, "/b": received})
+        async with servers as base:
+            poster = notify.HttpPoster(allow_loopback=True)
+
+            async def post(namespace: str) -> None:
+                with shares.tenant(namespace):
+                    try:
+                        await poster.post(f"{base}/{namespace}", json_body={})
+                    except notify.DeliveryError:
+                        pass  # a's: cut at the deadline
+
+            started = time.monotonic()
+            hanging = [asyncio.create_task(post("a")) for _ in range(budget.NOTIFY_CONNECTIONS * 2)]
+            await asyncio.sleep(0.1)
+            await post("b")
+            b_done = time.monotonic() - started
+            await asyncio.gather(*hanging)
+            await poster.close()
+        return b_done
+
+    assert asyncio.run(run()) < 0.6  # not after a's first wave of deadlines (1 s)
+
+
+def test_an_alerting_round_waits_one_deadline_at_most_and_never_restarts_a_delivery_in_flight(
+        monkeypatch: typing.Any) -> None:
+    monkeypatch.setattr(alerter_module, "DELIVERY_WAIT_SECONDS", 0.5)
+    view = view_module.View()
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+    alerter = alerter_module.Alerter(view, evaluator, None, None, {})  # type: ignore[arg-type]
+    starts: list[str] = []
+
+    async def deliver(key: typing.Any, spec: typing.Any, delivery: dict[str, typing.Any]) -> None:
+        starts.append(delivery["key"])
+        if key[1] == "a":
+            await asyncio.sleep(30)  # a receiver that never answers (its own deadline is longer)
+
+    alerter._deliver = deliver  # type: ignore[method-assign]
+
+    async def run() -> tuple[float, float]:
+        sends = [(("AlertPolicy", ns, "p"), None, {"key": f"{ns}-{i}"}) for ns in ("a", "b") for i in range(3)]
+        started = time.monotonic()
+        await alerter._dispatch(sends)  # type: ignore[arg-type]
+        first = time.monotonic() - started
+        started = time.monotonic()
+        await alerter._dispatch(sends)  # type: ignore[arg-type]
+        second = time.monotonic() - started
+        for task in list(alerter._sending.values()):
+            task.cancel()
+        await asyncio.sleep(0)
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first < 1.0 and second < 1.0
+    # b's ran in both rounds; a's, still in flight after the first, were not started again.
+    assert sorted(starts) == sorted(["a-0", "a-1", "a-2", "b-0", "b-1", "b-2", "b-0", "b-1", "b-2"])
