@@ -317,7 +317,7 @@ class Part:
     async def run(self, loop_name: str = "run") -> None:
         self.loops.append(loop_name)
         self.learnt[loop_name] = 1
-        heartbeat.expect(f"test-{self.name}-{loop_name}", 1.0)
+        heartbeat.expect(f"term-{self.name}-{loop_name}", 1.0)
         self.spawned.add(asyncio.create_task(asyncio.Event().wait()))  # a check in flight
         await asyncio.Event().wait()
 
@@ -357,7 +357,7 @@ def test_a_term_starts_past_a_hanging_first_read_and_ends_with_nothing_left(kill
         await asyncio.sleep(0)
         assert all(task.done() for task in spawned), "spawned work was cancelled"
         assert not scaler.learnt and not others.spawned
-        assert not [name for name in heartbeat.expected() if name.startswith("test-")], "no stall reported"
+        assert not [name for name in heartbeat.expected() if name.startswith("term-")], "no stall reported"
     asyncio.run(scenario())
     assert kills == []
 
