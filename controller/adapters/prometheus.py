@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import typing
 
 import aiohttp
@@ -139,7 +138,7 @@ def _sample(value: typing.Any) -> tuple[float, float] | None:
         return None
     try:
         timestamp = numbers.finite(value[0], 0.0, numbers.MAX_EPOCH, "timestamp")
-        return timestamp, math.nan if numbers.is_nan(value[1]) else numbers.reading(value[1])
+        return timestamp, numbers.sample(value[1])
     except numbers.NumberError:
         return None
 

@@ -79,6 +79,13 @@ def reading(value: object, what: str = "value") -> float:
     return number
 
 
+def sample(value: object, what: str = "value") -> float:
+    """A sample value exactly as Prometheus writes one: a number, ±Inf, or NaN (its "no data",
+    which the caller must turn into an error at once, see adapters/source_prometheus.py);
+    anything else raises NumberError. One conversion per value (a parse of 200,000 series)."""
+    return _float(value, what)
+
+
 def is_nan(value: object) -> bool:
     """Whether `value` is NaN as a number or as text ("NaN"): Prometheus' "no data"."""
     try:

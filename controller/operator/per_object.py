@@ -5,9 +5,11 @@ deleted while a watch was broken, and re-listed as a new object) is a different 
 must not inherit the old one's probe history, rollout verdict, alerts or anything else. So
 every entry remembers the uid of the object it was made for (None: written while no object
 held the name). An entry is never read for another object: once the view holds a different
-uid under its key, reads drop it. Work still in flight for a deleted object may read back
-what it wrote, as with a dict, until `prune()` (also run by every iteration) removes every
-entry whose object is gone or replaced, so memory returns to nothing once objects are gone.
+uid under its key, reads drop it. Otherwise it behaves as the dict it replaces: work still
+in flight for a deleted object may read back what it wrote, and iteration lists every entry
+held (so a loop that forgets what deleted objects left still finds them), until `prune()`
+removes every entry whose object is gone or replaced: memory returns to nothing once objects
+are gone.
 """
 
 from __future__ import annotations
@@ -58,11 +60,9 @@ class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
         del self._items[key]
 
     def __iter__(self) -> typing.Iterator[view_module.Key]:
-        self.prune()
-        return iter(list(self._items))
+        return iter(list(self._items))  # a copy: callers delete while they iterate
 
     def __len__(self) -> int:
-        self.prune()
         return len(self._items)
 
     def prune(self) -> int:
@@ -74,5 +74,5 @@ class PerObject(collections.abc.MutableMapping[view_module.Key, T]):
         return len(stale)
 
     def stored(self) -> int:
-        """Entries held right now, stale ones included (what memory holds; for tests and metrics)."""
+        """Entries held right now, stale ones included (what memory holds)."""
         return len(self._items)

@@ -33,6 +33,7 @@ from controller.core import status as status_module
 from controller.core import targets
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import per_object
 from controller.operator import view as view_module
 from controller.operator import heartbeat
 from controller.operator import pools
@@ -68,9 +69,11 @@ class Scaler:
         self.sources = metric_sources or sources_module.Sources({})
         self.clock = clock
         self.started_at = clock()
-        self.records: dict[view_module.Key, scaling_status.Record] = {}
-        self.unsupported: dict[view_module.Key, str] = {}
-        self.memory: dict[view_module.Key, scaling.State] = {}
+        # Per object (uid), not per name: a policy made again under its name starts with no
+        # decision in status, no stabilization window and no cooldown of the old one.
+        self.records: per_object.PerObject[scaling_status.Record] = per_object.PerObject(view)
+        self.unsupported: per_object.PerObject[str] = per_object.PerObject(view)
+        self.memory: per_object.PerObject[scaling.State] = per_object.PerObject(view)
         self.next_due: dict[view_module.Key, float] = {}
         evaluator.contributors.append(self.contribute)
 

@@ -157,6 +157,7 @@ def test_per_object_state_is_never_another_objects(steps: list[tuple[str, str]])
                 assert written[other] == current, "read for another object than it was written for"
     for obj in list(view.objects.values()):
         view.remove(copy.deepcopy(obj))
+    state.prune()
     assert len(state) == 0 and state.stored() == 0
 
 
@@ -269,3 +270,23 @@ def test_an_alert_policy_made_again_under_its_name_inherits_no_alerts_nor_delive
     assert alerter.contribute(key, {}) is not None
     view.upsert({**old, "metadata": {**old["metadata"], "uid": "uid-new", "resourceVersion": str(next(VERSIONS))}})
     assert alerter.contribute(key, {}) is None and alerter.state.get(key) is None
+
+
+def test_a_scaling_policy_made_again_under_its_name_inherits_no_decision_window_or_cooldown() -> None:
+    from controller.operator import scaler as scaler_module
+
+    view = view_module.View()
+    old = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
+           "metadata": {"namespace": NAMESPACE, "name": "web", "uid": "uid-old", "resourceVersion": str(next(VERSIONS))},
+           "spec": {}}
+    view.upsert(old)
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+    scaler = scaler_module.Scaler(view, evaluator, None, None, None)  # type: ignore[arg-type]
+    key = ("ScalingPolicy", NAMESPACE, "web")
+    record, state = object(), object()
+    scaler.records[key], scaler.memory[key] = record, state  # type: ignore[assignment]
+    scaler.unsupported[key] = "old reason"
+    assert scaler.records.get(key) is record and scaler.memory.get(key) is state
+    view.upsert({**old, "metadata": {**old["metadata"], "uid": "uid-new", "resourceVersion": str(next(VERSIONS))}})
+    assert scaler.records.get(key) is None and scaler.memory.get(key) is None and key not in scaler.unsupported
+    assert scaler.contribute(key, {}) is None, "the new object's status starts empty"
