@@ -24,6 +24,7 @@ from controller.core import probes
 from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
+from controller.operator import per_object
 from controller.operator import view as view_module
 from controller.operator import pools
 
@@ -47,8 +48,9 @@ class Failure:
 class ProbeManager:
     def __init__(self, view: view_module.View, evaluator: loop.Evaluator, target: kubernetes_probes.ProbeTarget) -> None:
         self.view, self.evaluator, self.target = view, evaluator, target
-        self.applied: dict[view_module.Key, Applied] = {}
-        self.failures: dict[view_module.Key, Failure] = {}
+        # Per object (uid): a service made again under its name inherits no apply record or back-off.
+        self.applied: per_object.PerObject[Applied] = per_object.PerObject(view)
+        self.failures: per_object.PerObject[Failure] = per_object.PerObject(view)
         self._applying: set[view_module.Key] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         evaluator.contributors.append(self.contribute)
@@ -89,6 +91,8 @@ class ProbeManager:
         return None
 
     async def _apply(self, key: view_module.Key, kind: str, name: str, plan: probes.Plan) -> None:
+        self.applied.prune()  # what deleted services left goes at the next apply (applies are rare)
+        self.failures.prune()
         obj = self.view.objects.get(key)
         try:
             assert plan.apply is not None

@@ -24,6 +24,7 @@ from controller.core import conditions
 from controller.core import scaling
 from controller.core import snapshot
 from controller.operator import loop
+from controller.operator import per_object
 from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class Snapshots:
         self.view, self.evaluator, self.read_metrics = view, evaluator, read_metrics
         self.interval_seconds = interval_seconds
         self.clock = clock
-        self.readings: dict[view_module.Key, Reading] = {}
+        # Per object (uid): a service made again under its name starts with no reading of the old.
+        self.readings: per_object.PerObject[Reading] = per_object.PerObject(view)
         evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:

@@ -290,3 +290,22 @@ def test_a_scaling_policy_made_again_under_its_name_inherits_no_decision_window_
     view.upsert({**old, "metadata": {**old["metadata"], "uid": "uid-new", "resourceVersion": str(next(VERSIONS))}})
     assert scaler.records.get(key) is None and scaler.memory.get(key) is None and key not in scaler.unsupported
     assert scaler.contribute(key, {}) is None, "the new object's status starts empty"
+
+
+def test_snapshots_and_probe_records_are_per_object_too() -> None:
+    from controller.operator import probes as probes_module
+    from controller.operator import snapshots as snapshots_module
+
+    view = view_module.View()
+    old = service("web", "uid-old")
+    view.upsert(old)
+    evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+    snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics)
+    probe_manager = probes_module.ProbeManager(view, evaluator, None)  # type: ignore[arg-type]
+    key = ("MonitoredService", NAMESPACE, "web")
+    snapshots.readings[key] = object()  # type: ignore[assignment]
+    probe_manager.applied[key] = probes_module.Applied(3, {"appliedGeneration": 3})
+    probe_manager.failures[key] = probes_module.Failure(0.0, "old failure")
+    view.upsert(service("web", "uid-new"))
+    assert snapshots.contribute(key, {}) is None
+    assert probe_manager.applied.get(key) is None and probe_manager.failures.get(key) is None
