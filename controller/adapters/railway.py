@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import math
+import re
 import time
 import typing
 
@@ -133,6 +134,7 @@ query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
 DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "set_regions": SET_REGIONS, "metrics": METRICS,
              "poll": POLL, "environment": ENVIRONMENT, "deployments": DEPLOYMENTS, "rollback": ROLLBACK}
 FAILED_STATUSES = frozenset({"FAILED", "CRASHED"})  # a deployment that failed outright
+MUTATION = re.compile(r"\s*mutation\s+(\w+)")  # a document with an effect, and its operation's name
 
 
 class RailwayError(Exception):
@@ -254,20 +256,22 @@ class RailwayClient:
     def __init__(self, endpoint: str, token: str, client: egress.GuardedClient, limiter: RateLimiter | None = None,
                  fence: typing.Callable[[str], None] = lambda _: None) -> None:
         self.endpoint = endpoint
-        # Called immediately before a call with an effect leaves (after any rate-limit wait):
-        # raises when this replica may no longer act (the operator's leadership fence).
+        # Called immediately before every mutation leaves (after any rate-limit wait): raises
+        # when this replica may no longer act (the operator's leadership fence).
         self._fence = fence
         self._client = client
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self._limiter = limiter
         self._key = RateLimiter.key(token)
 
-    async def _call(self, document: str, variables: typing.Mapping[str, typing.Any],
-                    effect: str | None = None) -> dict[str, typing.Any]:
+    async def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
         if self._limiter is not None:
             await self._limiter.acquire(self._key)
-        if effect is not None:
-            self._fence(effect)  # at the call: the wait above may have outlasted leadership
+        mutation = MUTATION.match(document)
+        if mutation is not None:
+            # Every mutation, by its operation type (no call site can forget): at the call, as
+            # the wait above may have outlasted leadership.
+            self._fence(f"Railway {mutation.group(1)}")
         try:
             response = await self._client.request(
                 "POST", self.endpoint, deadline=DEADLINE_SECONDS, body_limit=BODY_LIMIT,
@@ -364,9 +368,9 @@ class RailwayClient:
         ids = {"environmentId": environment_id, "serviceId": service_id}
         if regions:
             await self._call(SET_REGIONS, {**ids, "multiRegionConfig": {
-                region: {"numReplicas": count} for region, count in sorted(regions.items())}}, effect="railway scale")
+                region: {"numReplicas": count} for region, count in sorted(regions.items())}})
         else:
-            await self._call(SET_REPLICAS, {**ids, "replicas": replicas}, effect="railway scale")
+            await self._call(SET_REPLICAS, {**ids, "replicas": replicas})
 
     async def rollback(self, environment_id: str, service_id: str, failed_id: str) -> str:
         """Roll the failed deployment back to the newest earlier one Railway can roll back to;
@@ -379,7 +383,7 @@ class RailwayClient:
         earlier = next((d for d in deployments[1:] if d["canRollback"] is True), None)
         if earlier is None:
             raise RailwayError(f"no deployment before {failed_id} can be rolled back to")
-        await self._call(ROLLBACK, {"id": earlier["id"]}, effect="railway rollback")
+        await self._call(ROLLBACK, {"id": earlier["id"]})
         return str(earlier["id"])
 
     async def usage(self, environment_id: str, service_id: str, now: datetime.datetime) -> Usage:

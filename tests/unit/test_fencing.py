@@ -156,4 +156,36 @@ def test_railway_scale_and_rollback_are_fenced_after_the_rate_limit_wait(railway
     mutations = [d for d in railway.documents if d.lstrip().startswith("mutation")]
     assert mutations == [], mutations
     assert railway.rollbacks == []
-    assert leadership.asked == ["railway scale", "railway scale", "railway rollback"]
+    assert leadership.asked == ["Railway CapliquifySetReplicas", "Railway CapliquifySetRegions",
+                                "Railway CapliquifyRollback"]
+
+
+@pytest.mark.parametrize("name", sorted(railway_adapter.DOCUMENTS))
+def test_every_railway_mutation_is_fenced_and_no_query_is(name: str) -> None:
+    """Searches every document the adapter can send: a mutation (by its operation type, so a
+    new one is covered without naming it) never leaves a replica that does not lead; a query
+    does (a standby may poll)."""
+    document = railway_adapter.DOCUMENTS[name]
+    http = receivers.HttpReceiver()
+    leadership = Leadership(leading=False)
+
+    async def scenario() -> None:
+        guarded = egress.GuardedClient(True)
+        try:
+            client = railway_adapter.RailwayClient(f"{http.url}/graphql", "t0ken", guarded, None, leadership.fence)
+            try:
+                await client._call(document, {})
+            except railway_adapter.RailwayError:
+                pass  # the receiver's "ok" is no GraphQL answer: sent, which is what is asked
+        finally:
+            await guarded.close()
+    try:
+        if document.lstrip().startswith("mutation"):
+            with pytest.raises(election.NotLeader):
+                asyncio.run(scenario())
+            assert http.requests == [] and len(leadership.asked) == 1
+        else:
+            asyncio.run(scenario())
+            assert len(http.requests) == 1 and leadership.asked == []
+    finally:
+        http.stop()
