@@ -309,3 +309,33 @@ def test_snapshots_and_probe_records_are_per_object_too() -> None:
     view.upsert(service("web", "uid-new"))
     assert snapshots.contribute(key, {}) is None
     assert probe_manager.applied.get(key) is None and probe_manager.failures.get(key) is None
+
+
+# -- a search: no new per-object map keyed by name alone ---------------------------------------
+
+# Maps and sets keyed by an object's key that are NOT PerObject, each with why that is safe.
+KEYED_BY_NAME_ON_PURPOSE = {
+    "view.py:objects": "the view itself: what holds the uid",
+    "view.py:_parsed": "cached by (uid, generation)",
+    "view.py:_references": "rebuilt on every upsert, dropped on remove",
+    "per_object.py:_items": "PerObject's own storage, with the uid",
+    "loop.py:dirty": "keys to judge: judging a new object of the name is right",
+    "object_metrics.py:_cache": "cached by resourceVersion, which a new object never shares",
+    "scaler.py:next_due": "timing only (read every tick for every policy: kept a dict for speed)",
+    "probes.py:_applying": "an apply in flight for that name, discarded when it ends",
+    "guard.py:_scheduled": "a check's place in the schedule; its probes go to PerObject state",
+    "guard.py:_in_flight": "a probe in flight for that check, discarded when it ends",
+}
+
+
+def test_no_per_object_state_is_keyed_by_name_alone() -> None:
+    """Every map or set of the operator layer keyed by an object's key is PerObject, or listed
+    above with the reason a recreated name cannot inherit anything through it."""
+    import pathlib
+    import re
+
+    declared = re.compile(r"self\.(\w+): (?:dict|set)\[(?:tuple\[)?(?:view_module\.)?Key\b")
+    root = pathlib.Path(per_object.__file__).parent
+    found = {f"{path.name}:{match.group(1)}" for path in sorted(root.glob("*.py"))
+             for match in declared.finditer(path.read_text())}
+    assert found - set(KEYED_BY_NAME_ON_PURPOSE) == set(), "keep it in a PerObject, or say here why not"
