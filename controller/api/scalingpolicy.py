@@ -261,6 +261,17 @@ class Predictive(common.ApiModel):
     )
 
 
+class Saturation(common.ApiModel):
+    """A saturated pod's CPU cannot read above 100 %: it shows the demand served, not the demand
+    offered. The requests turned away show in the error rate; with this on, a CPU reading at or
+    above `cpuAbove` is divided by the share of requests served (1 - errorRate), so a scale-up
+    under overload is sized for the demand offered in one step instead of climbing by ×1.4 per
+    pod start-up (or jumping to maxReplicas on a latency reading). Needs an errorRate metric."""
+
+    enabled: bool = common.field("Size scale-ups under overload for the demand offered.", default=False)
+    cpuAbove: float = common.field("CPU (percent) from which pods count as saturated.", default=90, ge=50, le=100)
+
+
 class ScalingPolicySpec(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
@@ -305,6 +316,8 @@ class ScalingPolicySpec(common.ApiModel):
     )
     mode: Mode = common.field("DryRun decides, records and emits but does not actuate.", default=Mode.ACTIVE)
     predictive: Predictive = common.field("Optional trend-based early scale-up.", default_factory=Predictive)
+    saturation: Saturation = common.field(
+        "Optional: under overload, CPU corrected by the error rate (the demand turned away).", default_factory=Saturation)
 
     @pydantic.model_validator(mode="after")
     def _bounds(self) -> "ScalingPolicySpec":

@@ -271,10 +271,28 @@ def landing(view: MetricView, up: bool) -> float:
     return view.scale_up if up else view.scale_up / 2 + view.scale_down / 2  # halves first: no overflow
 
 
+SATURATED_SERVED_FLOOR = 0.05  # at most ×20: an error rate near 100 % is an outage, not demand
+
+
+def offered(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...]) -> tuple[MetricView, ...]:
+    """With `saturation` on: a saturated CPU reading divided by the share of requests served
+    (1 - errorRate), the demand offered; every other view as it is."""
+    errors = next((v.value for v in views if v.key == ("errorRate", None) and v.value is not None), None)
+    if not spec.saturation.enabled or errors is None or errors <= 0:
+        return views
+    served = max(1 - errors / 100, SATURATED_SERVED_FLOOR)
+    return tuple(
+        dataclasses.replace(v, value=v.value / served, label=f"cpu (offered: {fmt(v.value, v.key)} served, "
+                                                             f"errorRate {fmt(errors, ('errorRate', None))})")
+        if v.key == ("cpu", None) and v.value is not None and v.value >= spec.saturation.cpuAbove else v
+        for v in views)
+
+
 def propose(
-    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int, ready: int
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int, ready: int, measured: int | None = None
 ) -> Proposal:
-    """Stage 1: (proposed replicas, direction, reason) from the metrics alone."""
+    """Stage 1: (proposed replicas, direction, reason) from the metrics alone. `measured`: the
+    ready pods the metrics average over on the way up (`ready_before`), `ready` when None."""
     usable = [v for v in views if v.value is not None]
     missing = [v for v in views if v.missing]
     above = [v for v in usable if v.band == "above"]
@@ -282,13 +300,16 @@ def propose(
     if above and ready == 0 and current > 0:
         return Proposal(current, "Hold", f"no ready pod yet; waiting for {current} starting")
     if above:
-        base = max(ready, 1)
+        base = max(min(ready, ready if measured is None else measured), 1)
         worst = max(above, key=lambda v: _needed(base * v.value, landing(v, True)))  # type: ignore[operator]
         needed = _needed(base * worst.value, landing(worst, True))  # type: ignore[operator]
         reason = f"{worst.label} {fmt(worst.value, worst.key)} > {fmt(worst.scale_up, worst.key)} (scale-up threshold)"  # type: ignore[arg-type]
         if needed <= current and unready > 0:
             # HPA's rule: pods not yet ready are taken as idle capacity; they will carry it.
             return Proposal(current, "Hold", f"{reason}, but {unready} starting pod(s) cover it")
+        if needed <= current and base < ready:
+            return Proposal(current, "Hold", f"{reason}, but {ready - base} pod(s) ready since the last "
+                                             "evaluation, not yet in the average, cover it")
         return Proposal(max(needed, current + 1), "Up", reason)
     if missing:
         names = ", ".join(f"{v.label} ({v.problem})" for v in missing)
@@ -315,13 +336,28 @@ def propose(
     ))
 
 
+# Kept beside the metrics' demand: the ready count of the previous evaluation.
+READY: MetricKey = ("readyReplicas", None)
+
+
+def ready_before(state: State, ready: int) -> int:
+    """The ready pods a metric can be taken to average over. A pod that became ready since the
+    last evaluation has no usage of its own yet (a rate needs samples after its start; the
+    metrics API skips it; HPA ignores it for one metric window): the average is over the
+    others, and multiplying it by today's ready count would count the newest pods' share twice
+    (a second scale-up right after every first one)."""
+    previous = state.history.get(READY, ())
+    return min(ready, int(previous[-1][1])) if previous else ready
+
+
 def demand_history(
     spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], state: State, ready: int, now: datetime.datetime
 ) -> dict[MetricKey, tuple[tuple[datetime.datetime, float], ...]]:
     """Each metric's demand (value × ready replicas) over the predictive window: demand does
     not move when replicas do, so the fit does not mistake our own scaling for a trend."""
     keep = datetime.timedelta(seconds=spec.predictive.horizonSeconds * PREDICTIVE_WINDOW_HORIZONS)
-    history = {}
+    # This round's ready count: the next round's `ready_before`.
+    history: dict[MetricKey, tuple[tuple[datetime.datetime, float], ...]] = {READY: ((now, float(ready)),)}
     for view in views:
         points = tuple((t, d) for t, d in state.history.get(view.key, ()) if now - t <= keep)
         if view.value is not None and ready > 0 and math.isfinite(view.value * ready):
@@ -516,7 +552,7 @@ def decide(
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
     history = demand_history(spec, views, state, ready_now, now)
-    proposal = propose(spec, views, current, ready_now)
+    proposal = propose(spec, offered(spec, views), current, ready_now, ready_before(state, ready_now))
     proposal = predict(spec, views, history, proposal, current, now)
     stabilized, recommendations = stabilize(spec, proposal, current, state, now)
     cooled, able = cool_down(spec, stabilized.desired, current, state, now)

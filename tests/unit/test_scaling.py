@@ -322,3 +322,28 @@ def test_scale_events_older_than_the_longest_period_are_dropped() -> None:
 
     events = [scaling.ScaleEvent(ago(seconds), 2, 3) for seconds in (10, 1799, 1801, 4000)]
     assert [e.time for e in scaling_status.kept_events(events, NOW)] == [ago(10), ago(1799)]
+
+
+def test_saturation_sizes_a_scale_up_for_the_demand_offered() -> None:
+    """4 pods saturated (cpu 100 %) turning away 60 % of requests serve 40 % of the demand:
+    it needs 4 × 100 / 0.4 / 70 = 15 replicas. Without the correction: 6 (cpu), a climb."""
+    metrics = [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}, {"type": "errorRate", "scaleUp": 50, "scaleDown": 1}]
+    overload = {("cpu", None): scaling.Sample(100, NOW), ("errorRate", None): scaling.Sample(60, NOW)}
+    plain = scaling.decide(spec(metrics=metrics), 4, overload, state(), NOW)
+    corrected = scaling.decide(spec(metrics=metrics, saturation={"enabled": True}), 4, overload, state(), NOW)
+    assert (plain.desired, corrected.desired) == (6, 15), corrected.reason
+    assert "offered" in corrected.reason and corrected.metrics[0].value == 100  # status shows what was measured
+    below = {("cpu", None): scaling.Sample(80, NOW), ("errorRate", None): scaling.Sample(60, NOW)}
+    assert scaling.decide(spec(metrics=metrics, saturation={"enabled": True}), 4, below, state(), NOW).desired == 5
+
+
+def test_a_pod_ready_since_the_last_round_is_not_counted_twice() -> None:
+    """5 ready pods at 82 % last round; the 6th became ready since and has no usage of its own
+    yet, so 82 % is still the 5 pods' average: 5 × 82 / 70 needs 6, which exist. Multiplied by
+    6 it asked for 8: a second scale-up right after every first one."""
+    before = state(history={scaling.READY: ((ago(15), 5.0),)})
+    held = scaling.decide(spec(), 6, samples(cpu=82, latency=1), before, NOW, ready=6)
+    assert (held.direction, held.desired) == ("Hold", 6), held.reason
+    steady = state(history={scaling.READY: ((ago(15), 6.0),)})
+    assert scaling.decide(spec(), 6, samples(cpu=82, latency=1), steady, NOW, ready=6).desired == 8
+    assert held.history[scaling.READY] == ((NOW, 6.0),)  # the next round's count
