@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import traceback
 import types
 import typing
@@ -33,6 +34,28 @@ def where(error: BaseException) -> str:
         return "?"
     frame = frames[-1]
     return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+
+
+LOG_EVERY_SECONDS = 60.0
+_logged: dict[tuple[str, str, str], tuple[float, int]] = {}  # (what, type, where) -> (last logged, suppressed since)
+
+
+def _log(what: str, key: typing.Hashable, error: BaseException) -> None:
+    """A warning per kind of failure (what, type, where) at most once a minute, counting the
+    rest: a bug that fails every tenant must not log 10,000 lines a second."""
+    kind = type(error).__name__
+    at = where(error)
+    signature = (what, kind, at)
+    now = time.monotonic()
+    last, suppressed = _logged.get(signature, (-LOG_EVERY_SECONDS, 0))
+    if now - last < LOG_EVERY_SECONDS:
+        _logged[signature] = (last, suppressed + 1)
+        return
+    if len(_logged) > 1000:
+        _logged.clear()  # bounded: kinds of failure, not tenants, are its keys
+    _logged[signature] = (now, 0)
+    more = f" ({suppressed} more like it since the last such warning)" if suppressed else ""
+    logger.warning("%s for %s failed: %s at %s%s", what, key, kind, at, more)
 
 
 def describe(error: BaseException) -> str:
@@ -57,7 +80,7 @@ class tenant:  # lower case: it reads as a statement, `with boundary.tenant(...)
         if error is None or not isinstance(error, Exception):
             return False
         self.failed, self.error = True, describe(error)
-        logger.warning("%s for %s failed: %s at %s", self.what, self.key, type(error).__name__, where(error))
+        _log(self.what, self.key, error)
         if self.on_error is not None:
             try:
                 self.on_error(self.error)
@@ -81,7 +104,7 @@ def contained(what: str, fallback: typing.Callable[[Exception], typing.Any],
             except passes:
                 raise
             except Exception as error:
-                logger.warning("%s failed: %s at %s", what, type(error).__name__, where(error))
+                _log(what, function.__qualname__, error)
                 return fallback(error)
 
         setattr(wrapper, MARK, what)
@@ -102,7 +125,7 @@ def contained_sync(what: str, fallback: typing.Callable[[Exception], typing.Any]
             except passes:
                 raise
             except Exception as error:
-                logger.warning("%s failed: %s at %s", what, type(error).__name__, where(error))
+                _log(what, function.__qualname__, error)
                 return fallback(error)
 
         setattr(wrapper, MARK, what)

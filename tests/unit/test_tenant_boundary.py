@@ -452,3 +452,13 @@ def test_the_boundary_keeps_cancellation_and_says_no_value() -> None:
     with pytest.raises(asyncio.CancelledError):
         with boundary.tenant("x", "k"):
             raise asyncio.CancelledError
+
+
+def test_a_failure_of_every_tenant_logs_once_a_minute_not_once_each(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug that fails all 10,000 tenants must not write 10,000 lines a round."""
+    boundary._logged.clear()
+    for index in range(10000):
+        with boundary.tenant("scaling", ("ScalingPolicy", "ns", f"p{index}")):
+            raise KeyError("x")
+    records = [r for r in caplog.records if r.name == "controller.adapters.boundary"]
+    assert len(records) == 1 and "p0" in records[0].getMessage()
