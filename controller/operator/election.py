@@ -65,6 +65,7 @@ class Elector:
         self._start: asyncio.Task[None] | None = None  # the acting start of the current term
         self.acting = False  # this replica's acting loops run (it leads, or is about to)
         self.terms = 0  # how many times this process has started leading
+        self._longest_gap = 0.0  # between two renewals in this term: how close it came to its deadline
 
     def bind(self, on_started_leading: StartActing, on_stopped_leading: StopActing) -> None:
         """The kopf layer's start and stop of the acting loops (built after the elector)."""
@@ -112,7 +113,9 @@ class Elector:
         assert self._on_started_leading is not None, "bind() the acting loops first"
         self.acting = True
         self.terms += 1
+        self._longest_gap = 0.0
         metrics.LEADER.set(1)
+        metrics.LEASE_RENEWAL_GAP.set(0)
         # A task of its own: whatever the first reads wait for, the next renewal does not.
         self._start = asyncio.create_task(self._on_started_leading(), name="start-acting")
         self._start.add_done_callback(_log_failure)
@@ -164,6 +167,9 @@ class Elector:
             logger.warning("%s of the Lease failed: %s", step.action, type(error).__name__)
             return
         # The renewal counts from before it was sent: the deadline is never overestimated.
+        if step.action == "renew" and self.acting and self._renewed_at is not None:
+            self._longest_gap = max(self._longest_gap, started - self._renewed_at)
+            metrics.LEASE_RENEWAL_GAP.set(self._longest_gap)
         self._renewed_at = started
         if step.action != "renew" or not self.acting:
             logger.info("became the leader (%s)", step.action)

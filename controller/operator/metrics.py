@@ -64,6 +64,9 @@ LEADER = prometheus_client.Gauge("capliquify_leader", "1 while this replica hold
 FENCED_WRITES = prometheus_client.Counter(
     "capliquify_fenced_writes_total", "Writes refused because this replica did not hold the Lease."
 )
+LEASE_RENEWAL_GAP = prometheus_client.Gauge(
+    "capliquify_lease_renewal_gap_max_seconds",
+    "Longest time between two successful Lease renewals in this leader's term (it stops acting at the renew deadline).")
 ALL_JUDGED_SECONDS = prometheus_client.Gauge(
     "capliquify_all_judged_seconds",
     "Seconds from process start until every watched object had been judged once while leading "

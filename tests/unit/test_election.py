@@ -23,6 +23,7 @@ from controller.core import election
 from controller.operator import election as election_module
 from controller.operator import handlers
 from controller.operator import heartbeat
+from controller.operator import metrics
 from controller.operator import pools
 
 TIMING = election.Timing(lease_duration=15, renew_deadline=10, retry_period=2)
@@ -494,3 +495,16 @@ def test_a_start_that_fails_is_unhealthy(kills: list[int]) -> None:
         run.cancel()
     asyncio.run(scenario())
     assert kills == [signal.SIGTERM]
+
+
+def test_the_longest_gap_between_renewals_is_reported(kills: list[int]) -> None:
+    """`capliquify_lease_renewal_gap_max_seconds`: one retry period while nothing interferes,
+    whatever the first read does (what the integration test reads on the real control plane)."""
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), FakeLease(), Acting()
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: lease.renewals >= 10, "renewals")
+        assert metrics.LEASE_RENEWAL_GAP._value.get() == TIMING.retry_period
+        run.cancel()
+    asyncio.run(scenario())
