@@ -1,8 +1,9 @@
 """Load traces (requests/s over time): built-in shapes of real load, or any CSV.
 
 Built-ins are deterministic (seeded noise) and scale with `peak`, so the same shape can be
-run at any capacity per replica. CSV: a header `t,load` (seconds, requests/s); the load
-between two rows is interpolated linearly and holds after the last one.
+run at any capacity per replica. CSV: a header `t,load` (seconds, requests/s), optionally
+gzip-compressed (`.csv.gz`: the real traces in bench/traces/); the load between two rows is
+interpolated linearly and holds after the last one. `window` cuts a part of a trace.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import bisect
 import csv
 import dataclasses
+import gzip
 import math
 import pathlib
 import random
@@ -91,7 +93,8 @@ def built_in(name: str, scale: float = 1.0) -> Trace:
 def from_csv(path: pathlib.Path) -> Trace:
     times: list[float] = []
     loads: list[float] = []
-    with path.open(newline="") as handle:
+    opened = gzip.open(path, "rt", newline="") if path.name.endswith(".gz") else path.open(newline="")
+    with opened as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"t", "load"} <= set(reader.fieldnames):
             raise ValueError("a trace CSV needs the header t,load (seconds, requests/s)")
@@ -115,4 +118,13 @@ def from_csv(path: pathlib.Path) -> Trace:
             return loads[-1]
         t0, t1 = times[index - 1], times[index]
         return loads[index - 1] + (loads[index] - loads[index - 1]) * (t - t0) / (t1 - t0)
-    return Trace(path.stem, int(math.ceil(times[-1])) + 1, load_at, f"{path.name}: {len(times)} points")
+    name = path.name.removesuffix(".gz").removesuffix(".csv")
+    return Trace(name, int(math.ceil(times[-1])) + 1, load_at, f"{path.name}: {len(times)} points")
+
+
+def window(trace: Trace, start: int, duration: int, name: str) -> Trace:
+    """`duration` seconds of `trace` from `start`, as a trace of its own starting at 0."""
+    if start < 0 or duration <= 0 or start + duration > trace.duration:
+        raise ValueError(f"window {start}+{duration}s lies outside {trace.name} ({trace.duration}s)")
+    return Trace(name, duration, lambda t: trace.load(start + t),
+                 f"{trace.name} from {start}s for {duration}s")

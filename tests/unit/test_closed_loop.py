@@ -13,6 +13,7 @@ from controller.sim import plant
 from controller.sim import traces
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "examples" / "scalingpolicy.yaml"
+REAL_WEEK = pathlib.Path(__file__).resolve().parents[2] / "bench" / "traces" / "nasa-july-1-7.csv.gz"
 
 
 def default_spec() -> scalingpolicy.ScalingPolicySpec:
@@ -85,6 +86,18 @@ def test_csv_trace_interpolates_and_refuses_garbage(tmp_path) -> None:  # noqa: 
         bad.write_text(text)
         with pytest.raises(ValueError, match=words):
             traces.from_csv(bad)
+
+
+def test_the_real_week_reads_compressed_and_cuts_into_windows() -> None:
+    """bench/traces/ holds the NASA week gzip-compressed: 15 s rows, p99 scaled to 490 req/s."""
+    week = traces.from_csv(REAL_WEEK)
+    assert week.name == "nasa-july-1-7" and week.duration == 7 * 86400 - 14
+    day2 = traces.window(week, 86400, 6 * 3600, "day 2 00h")
+    assert (day2.duration, day2.load(0), day2.load(100)) == (21600, week.load(86400), week.load(86500))
+    loads = sorted(week.load(t) for t in range(0, week.duration, 15))
+    assert loads[int(len(loads) * 0.99)] == pytest.approx(490, abs=1)
+    with pytest.raises(ValueError, match="outside"):
+        traces.window(week, week.duration - 10, 60, "past the end")
 
 
 def test_cli_closed_loop_prints_a_scorecard_and_a_plot(tmp_path, capsys) -> None:  # noqa: ANN001
