@@ -352,7 +352,7 @@ def _railway_import(args: argparse.Namespace) -> int:
         return 2
 
     async def read() -> tuple[str, list[railway_adapter.ServiceSummary]]:
-        client = egress.GuardedClient(args.allow_loopback_egress, limit=2)
+        client = egress.GuardedClient(args.allow_loopback_egress, limit=2, per_key=2)  # one user's own import
         try:
             return await railway_adapter.RailwayClient(args.endpoint, token, client).environment(args.project, args.environment)
         finally:

@@ -9,6 +9,7 @@ import aiohttp
 
 from controller.adapters import budget
 from controller.adapters import egress
+from controller.adapters import shares
 from controller.api import monitoredservice as api
 from controller.core import egress as egress_policy
 from controller.core import health
@@ -23,6 +24,9 @@ class HttpChecker:
     def __init__(self, allow_loopback: bool, concurrency: int = 256) -> None:
         self.allow_loopback = allow_loopback
         self._concurrency = concurrency
+        # One namespace (the guard says whose check this is; else one host) holds at most its
+        # share of the connections (adapters/shares.py).
+        self.shares = shares.FairShares(concurrency, min(concurrency, budget.HEALTH_PER_NAMESPACE))
         self._session: aiohttp.ClientSession | None = None
 
     async def _client(self) -> aiohttp.ClientSession:
@@ -40,7 +44,11 @@ class HttpChecker:
         if refusal is not None:
             raise EgressRefused(refusal)
         session = await self._client()
-        started = time.perf_counter()
+        async with self.shares.hold(shares.key_for(check.url)):
+            return await self._probe(session, check)
+
+    async def _probe(self, session: aiohttp.ClientSession, check: api.HttpCheck) -> health.ProbeResult:
+        started = time.perf_counter()  # once it has its place: a wait for one is not latency
         try:
             async with session.get(check.url, timeout=aiohttp.ClientTimeout(total=check.timeoutSeconds),
                                    allow_redirects=False) as response:

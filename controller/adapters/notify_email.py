@@ -18,6 +18,7 @@ import threading
 import typing
 
 from controller.adapters import notify
+from controller.adapters import shares
 from controller.core import bounded_yaml
 from controller.api import alertpolicy as api
 from controller.core import egress as egress_policy
@@ -33,13 +34,15 @@ class EmailNotifier:
     def __init__(self, allow_loopback: bool, fence: typing.Callable[[str], None] = lambda _: None) -> None:
         self.allow_loopback = allow_loopback
         self.fence = fence  # raises unless this replica may act: called right before the mail goes
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        # One namespace (else one SMTP server) holds at most one of the pool's threads: a
+        # namespace of servers that drip to the 30 s watchdog cannot hold everyone's mail.
+        self._slots = shares.FairShares(CONCURRENCY, 1)
 
     async def send(self, channel: api.Channel, message: notify.Message, secret: notify.SecretReader) -> None:
         assert channel.email is not None
         settings = _settings(await secret(channel.email.smtpSecretRef))
         mail = build_message(settings["from"], list(channel.email.to), message)
-        async with self._slots:
+        async with self._slots.hold(shares.key_for(f"smtp://{settings['host']}:{settings['port']}")):
             await asyncio.get_running_loop().run_in_executor(POOL, self._deliver, settings, mail)
 
     def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage) -> None:

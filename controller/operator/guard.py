@@ -212,7 +212,8 @@ class Guard:
         async with self._probes.hold(key[1]):
             metrics.HEALTH_CHECK_LAG.observe(max(0.0, time.monotonic() - due))
             try:
-                result = await self.checker.probe(check.http)
+                with shares.tenant(key[1]):
+                    result = await self.checker.probe(check.http)
             except http_check.EgressRefused as refused:
                 if service.refused.get(check.name) != str(refused):
                     service.refused[check.name] = str(refused)

@@ -13,6 +13,7 @@ cannot hold what another namespace needs, over real loopback servers.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import datetime
 import json
@@ -499,3 +500,32 @@ def test_an_alerting_round_waits_one_deadline_at_most_and_never_restarts_a_deliv
     assert first < 1.0 and second < 1.0
     # b's ran in both rounds; a's, still in flight after the first, were not started again.
     assert sorted(starts) == sorted(["a-0", "a-1", "a-2", "b-0", "b-1", "b-2", "b-0", "b-1", "b-2"])
+
+
+# -- the class of bug, searched for -----------------------------------------------------------
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        or (isinstance(node.func, ast.Name) and node.func.id == name))]
+
+
+def test_every_client_that_reaches_tenants_hands_out_fair_shares() -> None:
+    """A new client of tenants' endpoints cannot be first-come-first-served by accident: every
+    class that builds a guarded connector (egress.py's rule: the only connector for tenant
+    egress) also builds a FairShares and charges its requests to `shares.key_for`, and every
+    GuardedClient is given its per-namespace share explicitly."""
+    sources = {path: ast.parse(path.read_text()) for path in (REPO / "controller").rglob("*.py")}
+    classes = 0
+    for path, tree in sources.items():
+        for cls in (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)):
+            if not _calls(cls, "guarded_connector"):
+                continue
+            classes += 1
+            where = f"{path.relative_to(REPO)}:{cls.name}"
+            assert _calls(cls, "FairShares"), f"{where} builds a connector for tenants without FairShares"
+            assert _calls(cls, "key_for"), f"{where} never charges a request to its tenant (shares.key_for)"
+        for call in _calls(tree, "GuardedClient"):
+            assert any(k.arg == "per_key" for k in call.keywords), \
+                f"{path.relative_to(REPO)}:{call.lineno}: a GuardedClient without per_key (its whole pool is one tenant's)"
+    assert classes >= 3  # GuardedClient, HttpChecker, HttpPoster: the search sees them
