@@ -129,7 +129,7 @@ async def contains(content: aiohttp.StreamReader, needle: bytes | None, limit: i
     """Whether `needle` occurs within the first `limit` bytes of a body, reading it as it
     streams: one read's buffer and the needle's length are held, never the body."""
     carried, size = b"", 0
-    found = needle is None
+    found = not needle  # None (nothing to look for) or b"" (found in any body, the empty one too)
     while size < limit:
         chunk = await content.read(min(read_size, limit - size))
         if not chunk:

@@ -529,3 +529,29 @@ def test_every_client_that_reaches_tenants_hands_out_fair_shares() -> None:
             assert any(k.arg == "per_key" for k in call.keywords), \
                 f"{path.relative_to(REPO)}:{call.lineno}: a GuardedClient without per_key (its whole pool is one tenant's)"
     assert classes >= 3  # GuardedClient, HttpChecker, HttpPoster: the search sees them
+
+
+class _Chunks:
+    """A StreamReader's `read(n)`: returns at most n bytes of what has arrived, piece by piece."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = list(pieces)
+
+    async def read(self, n: int) -> bytes:
+        while self.pieces and not self.pieces[0]:
+            self.pieces.pop(0)
+        if not self.pieces:
+            return b""
+        head, self.pieces[0] = self.pieces[0][:n], self.pieces[0][n:]
+        return head
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=200), needle=st.one_of(st.none(), st.binary(max_size=6)),
+       cuts=st.lists(st.integers(0, 200), max_size=8), limit=st.integers(0, 220), read_size=st.integers(1, 16))
+def test_a_body_searched_as_it_streams_finds_exactly_what_the_whole_body_holds(
+        body: bytes, needle: bytes | None, cuts: list[int], limit: int, read_size: int) -> None:
+    bounds = [0, *sorted(c for c in cuts if c <= len(body)), len(body)]
+    pieces = [body[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    found = asyncio.run(egress.contains(_Chunks(pieces), needle, limit, read_size))  # type: ignore[arg-type]
+    assert found == (needle is None or needle in body[:limit])
