@@ -1,8 +1,10 @@
 """One error boundary per tenant request: whatever one tenant's answer or object makes the
 code raise is that tenant's error, never the round's.
 
-Two forms of the same rule. `tenant(what, key)` is a context manager for the body of a loop
-over tenants: an exception inside ends that tenant's iteration only. `contained(fallback)`
+Three forms of the same rule. A loop over tenants wraps each tenant's body in `try` with
+`except Exception as failure: boundary.failed(failure, what, key)` (free until it raises:
+loops pass over every tenant every second); `tenant(what, key)` is the same as a context
+manager, where readability beats 0.9 µs a tenant. `contained(fallback)`
 wraps a per-tenant coroutine (a query, a poll, a decision) run among others by `gather`:
 an exception becomes `fallback(error)`, the request's own typed result or error. Parsing and
 number conversion happen inside these boundaries (adapters/prometheus.py, railway.py), so a
@@ -61,6 +63,29 @@ def _log(what: str, key: typing.Hashable, error: BaseException) -> None:
 def describe(error: BaseException) -> str:
     """A stable text for a condition: the type alone (a message may carry a tenant's value)."""
     return f"internal error ({type(error).__name__})"
+
+
+def failed(error: Exception, what: str, key: typing.Hashable,
+           on_error: typing.Callable[[str], None] | None = None) -> str:
+    """The boundary as an except clause, for loops that pass over every tenant every second:
+
+        for key in keys:
+            try:
+                ...
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "scaling", key)
+
+    A `try` costs nothing until it raises; a `with tenant(...)` costs ~0.9 µs a tenant (9 ms a
+    pass over 10,000, ~1 CPU-s per 30 s round for the loops that run each second). Logs as
+    `tenant` does; returns the stable text."""
+    text = describe(error)
+    _log(what, key, error)
+    if on_error is not None:
+        try:
+            on_error(text)
+        except Exception as nested:  # the boundary itself must never raise
+            logger.warning("%s for %s: its error handler failed: %s", what, key, type(nested).__name__)
+    return text
 
 
 class tenant:  # lower case: it reads as a statement, `with boundary.tenant(...)`

@@ -45,8 +45,7 @@ class MetricsApiSource:
         # A workload's pods are picked out of its namespace once per round, not once per metric.
         selected: dict[tuple[str, selectors.Selector], list[utilization.Pod]] = {}
         for request in requests:
-            sample = scaling.Sample(None, None, "not read")
-            with boundary.tenant("a metrics API sample", request.owner) as guard:  # one workload's pods are its own problem
+            try:
                 answer = by_namespace[request.target.namespace]
                 if isinstance(answer, str):
                     sample = scaling.Sample(None, None, answer)
@@ -56,8 +55,8 @@ class MetricsApiSource:
                     if key not in selected:
                         selected[key] = [pod for pod in pods if pod.ready and selectors.matches(request.selector, pod.labels)]
                     sample = utilization.utilization(request.metric[0], request.selector, selected[key], usage)
-            if guard.failed:
-                sample = scaling.Sample(None, None, guard.error)
+            except Exception as failure:  # one workload's pods are its own problem
+                sample = scaling.Sample(None, None, boundary.failed(failure, "a metrics API sample", request.owner))
             samples.setdefault(request.owner, {})[request.metric] = sample
         return samples
 

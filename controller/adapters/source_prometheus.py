@@ -55,31 +55,54 @@ class BatchedPrometheus:
         self._on_query = on_query
         self._clock = clock  # the instant a round's queries are evaluated at (prometheus.form)
 
-    async def read(self, requests: typing.Sequence[metric_source.Request]) -> metric_source.Samples:
+    streams = True  # read() takes on_owner (operator/sources.py)
+
+    async def read(self, requests: typing.Sequence[metric_source.Request],
+                   on_owner: metric_source.OnOwner | None = None) -> metric_source.Samples:
         """Every tenant's part runs inside a boundary (adapters/boundary.py): its query text,
         its request and parse (`_one`), its sample (`_sample_of`); one tenant's answer can
-        only ever be that tenant's error."""
+        only ever be that tenant's error. `on_owner(owner, samples)` is called as soon as all
+        of an owner's samples are in: a tenant whose queries hang holds back no other's."""
         samples: metric_source.Samples = {}
         needs = []
         for request in requests:
-            with boundary.tenant("planning a Prometheus query", request.owner) as guard:
+            try:
                 target = request.target
                 query = queries.resolve(request.metric, target.overrides, target.custom, self.rate_window,
                                         target.namespace, target.name)
                 needs.append((source_key(target), query or "",
                               queries.Need(request.owner, request.metric, target.namespace, target.name)))
-            if guard.failed:
-                samples.setdefault(request.owner, {})[request.metric] = scaling.Sample(None, None, guard.error)
+            except Exception as failure:  # this request's problem alone
+                samples.setdefault(request.owner, {})[request.metric] = scaling.Sample(
+                    None, None, boundary.failed(failure, "planning a Prometheus query", request.owner))
         grouped = queries.plan(needs)
-        keys = list(grouped)
         at = self._clock()  # one instant for every query of the round
-        results = await asyncio.gather(*(self._charged(source, query, grouped[(source, query)], at)
-                                         for source, query in keys))
-        self._on_query(sum(1 for source, query in keys if source.url and query))
-        for (source, query), result in zip(keys, results, strict=True):
-            indexed = queries.index(result)
-            for need in grouped[(source, query)]:
-                samples.setdefault(need.owner, {})[need.metric] = _sample_of(need, query, result, indexed)
+        self._on_query(sum(1 for source, query in grouped if source.url and query))
+        outstanding: dict[typing.Hashable, int] = {}
+        for group in grouped.values():
+            for need in group:
+                outstanding[need.owner] = outstanding.get(need.owner, 0) + 1
+        for owner in {request.owner for request in requests} - outstanding.keys():
+            if on_owner is not None:  # nothing to wait for (its planning failed)
+                on_owner(owner, samples.get(owner, {}))
+        tasks = {asyncio.ensure_future(self._charged(source, query, group, at)): (query, group)
+                 for (source, query), group in grouped.items()}
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    query, group = tasks[task]
+                    result = task.result()
+                    indexed = queries.index(result)
+                    for need in group:
+                        samples.setdefault(need.owner, {})[need.metric] = _sample_of(need, query, result, indexed)
+                        outstanding[need.owner] -= 1
+                        if outstanding[need.owner] == 0 and on_owner is not None:
+                            on_owner(need.owner, samples[need.owner])
+        finally:
+            for task in pending:
+                task.cancel()  # the read was cancelled: so are its queries
         return samples
 
     async def _charged(self, source: SourceKey, query: str, needs: typing.Sequence[queries.Need],

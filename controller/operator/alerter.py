@@ -95,8 +95,10 @@ class Alerter:
             if self._sending:  # deliveries a round stopped waiting for: their outcomes too
                 await asyncio.wait(list(self._sending.values()), timeout=DELIVERY_WAIT_SECONDS)
             for key in list(self.state):
-                with boundary.tenant("alerting at shutdown", key):
+                try:
                     await self.evaluator.reconcile_now(key)
+                except Exception as failure:  # this tenant's problem alone
+                    boundary.failed(failure, "alerting at shutdown", key)
 
     async def round(self) -> None:
         now = self.clock()
@@ -104,12 +106,14 @@ class Alerter:
             del self.state[key]
         sends = []
         for key, obj in list(self.view.of_kind(KIND).items()):
-            with boundary.tenant("alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc()):
+            try:
                 spec = self.view.valid(key, api.AlertPolicySpec)
                 if spec is None:
                     continue
                 if await self._evaluate(key, obj, spec, now):
                     sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc())
         await self._dispatch(sends)
 
     async def _dispatch(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]) -> None:

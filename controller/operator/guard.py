@@ -158,7 +158,7 @@ class Guard:
     def _schedule_new(self) -> None:
         now = time.monotonic()
         for key in list(self.view.of_kind(KIND)):
-            with boundary.tenant("health-check schedule", key):
+            try:
                 spec = self.view.valid(key, api.MonitoredServiceSpec)
                 if spec is None:
                     continue
@@ -166,6 +166,8 @@ class Guard:
                     if (key, check.name) not in self._scheduled:
                         self._scheduled.add((key, check.name))
                         heapq.heappush(self._heap, (now + _spread(key, check), key, check.name))
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "health-check schedule", key)
 
     async def run_checks(self) -> None:
         last_sync = 0.0
@@ -250,7 +252,7 @@ class Guard:
         self.verdicts.prune()
         candidates = []
         for key, obj in list(self.view.of_kind(KIND).items()):
-            with boundary.tenant("rollout guard", key):  # one service's object is its own problem
+            try:
                 # Ready as written, or as readiness judges it before a first write: so the first
                 # verdict carries the rollout too (one status write per object at start-up).
                 if not self.evaluator.is_ready(key):
@@ -264,13 +266,17 @@ class Guard:
                 workload = self.view.world.workloads.get((key[1], kind, name))
                 if workload is not None and workload.revision is not None:
                     candidates.append((key, obj, spec, workload))
+            except Exception as failure:  # one service's object is its own problem
+                boundary.failed(failure, "rollout guard", key)
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
                      or ((verdict := self.verdicts.get(c[0])) is not None and verdict.status.get("phase") == "Analyzing")]
         samples = await self.read_metrics([(c[0], c[2]) for c in analysing],
                                           (("errorRate", None), ("latencyP95", None))) if analysing else {}
         for key, obj, spec, workload in candidates:
-            with boundary.tenant("rollout guard", key):  # a failure judging one never skips the rest
+            try:
                 await self._judge(key, obj, spec, workload, samples.get(key, {}))
+            except Exception as failure:  # a failure judging one never skips the rest
+                boundary.failed(failure, "rollout guard", key)
 
     async def _judge(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], spec: api.MonitoredServiceSpec,
                      workload: typing.Any, samples: dict[scaling.MetricKey, scaling.Sample]) -> None:

@@ -112,7 +112,7 @@ class RailwayWatcher:
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
         for key in list(self.view.of_kind(KIND)):
-            with boundary.tenant("Railway poll", key):
+            try:
                 spec = self.view.valid(key, api.MonitoredServiceSpec)
                 if spec is None or spec.target.railway is None:
                     continue
@@ -121,6 +121,8 @@ class RailwayWatcher:
                                   (target.tokenSecretRef.name, target.tokenSecretRef.key),
                                   target.environmentId, target.serviceId)
                 found.setdefault((key[1], railway_target.name(target)), (binding, []))[1].append(key)
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "Railway poll", key)
         return found
 
     async def poll(self) -> None:
@@ -145,8 +147,10 @@ class RailwayWatcher:
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
                                          for binding, _ in wanted.values()))
         for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
-            with boundary.tenant("Railway poll", name):  # one service's answer never ends the poll
+            try:
                 self._apply(name, binding, keys, result)
+            except Exception as failure:  # one service's answer never ends the poll
+                boundary.failed(failure, "Railway poll", name)
 
     def _apply(self, name: tuple[str, str], binding: Binding, keys: list[view_module.Key],
                result: tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str) -> None:

@@ -103,12 +103,14 @@ class Scaler:
         now = time.monotonic()
         due = []
         for key in self.view.of_kind(KIND):
-            with boundary.tenant("scaling", key):
+            try:
                 if self.next_due.get(key, 0.0) > now:
                     continue
                 if not self.evaluator.is_ready(key):
                     continue  # readiness says why (target missing, invalid spec)
                 due.append(key)
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "scaling", key)
         return due
 
     async def round(self) -> None:
@@ -121,7 +123,7 @@ class Scaler:
         specs: dict[view_module.Key, scalingpolicy.ScalingPolicySpec] = {}
         resolved: dict[view_module.Key, targets.Target] = {}
         for key in due:
-            with boundary.tenant("scaling", key):
+            try:
                 spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
                 if spec is None:
                     continue  # readiness reports InvalidSpec
@@ -136,6 +138,8 @@ class Scaler:
                     continue
                 self.unsupported.pop(key, None)
                 specs[key], resolved[key] = spec, target
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "scaling", key)
 
         samples = await self.sources.read([
             self._request(key, metric_key, resolved[key])
@@ -145,11 +149,13 @@ class Scaler:
         # seconds (status writes, watch events and health checks waited behind them).
         decisions = []
         for index, key in enumerate(specs):
-            with boundary.tenant("scaling", key):  # each decision is contained too (_decide_and_act)
+            try:
                 if index % DECISION_CHUNK == DECISION_CHUNK - 1:
                     await asyncio.sleep(0)
                 decisions.append(asyncio.create_task(
                     self._decide_and_act(key, specs[key], resolved[key], samples.get(key, {}), owners)))
+            except Exception as failure:  # each decision is contained too (_decide_and_act)
+                boundary.failed(failure, "scaling", key)
         await asyncio.gather(*decisions)
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 
@@ -192,7 +198,7 @@ class Scaler:
         for key, target in resolved.items():
             owners.setdefault(target.workload_key, []).append(key[2])
         for key in self.view.of_kind(KIND):
-            with boundary.tenant("scaling", key):
+            try:
                 if key in resolved:
                     continue
                 spec = self.view.valid(key, scalingpolicy.ScalingPolicySpec)
@@ -201,6 +207,8 @@ class Scaler:
                 other = self._target(key, spec)
                 if isinstance(other, targets.Target):
                     owners.setdefault(other.workload_key, []).append(key[2])
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "scaling", key)
         return owners
 
     @boundary.contained("a scaling decision", lambda error: metrics.RECONCILE_ERRORS.labels(KIND).inc())

@@ -84,7 +84,7 @@ class Snapshots:
         services = []
         now = self.clock()
         for key in list(self.view.of_kind(KIND)):
-            with boundary.tenant("metrics snapshot", key):
+            try:
                 if only_new and key in self.readings:
                     continue
                 if not self.evaluator.is_ready(key):
@@ -93,13 +93,17 @@ class Snapshots:
                 if spec is None:
                     continue
                 services.append((key, spec))
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "metrics snapshot", key)
         if not services:
             return
         samples = await self.read_metrics(services)
         now = self.clock()
         for key, _ in services:
-            with boundary.tenant("metrics snapshot", key):  # a value one service's status holds is its own problem
+            try:
                 self._store(key, Reading(now, samples.get(key, {})))
+            except Exception as failure:  # a value one service's status holds is its own problem
+                boundary.failed(failure, "metrics snapshot", key)
 
     def _store(self, key: view_module.Key, reading: Reading) -> None:
         obj = self.view.objects.get(key)

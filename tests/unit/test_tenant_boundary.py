@@ -425,8 +425,16 @@ def _tenant_loops(tree: ast.AST) -> typing.Iterator[ast.For | ast.AsyncFor]:
 
 
 def _wrapped(node: ast.For | ast.AsyncFor) -> bool:
-    return len(node.body) == 1 and isinstance(node.body[0], ast.With) and any(
-        ast.unparse(item.context_expr).startswith("boundary.tenant(") for item in node.body[0].items)
+    """The loop's whole body is one boundary: `with boundary.tenant(...)`, or a `try` whose
+    `except Exception` hands the failure to `boundary.failed`."""
+    if len(node.body) != 1:
+        return False
+    body = node.body[0]
+    if isinstance(body, ast.With):
+        return any(ast.unparse(item.context_expr).startswith("boundary.tenant(") for item in body.items)
+    return isinstance(body, ast.Try) and any(
+        handler.type is not None and ast.unparse(handler.type) == "Exception"
+        and "boundary.failed(" in ast.unparse(handler) for handler in body.handlers)
 
 
 @pytest.mark.parametrize("name", sorted(LOOPS))
@@ -442,6 +450,15 @@ def test_every_loop_over_tenants_runs_each_inside_a_boundary(name: str) -> None:
 @pytest.mark.parametrize("owner,method", CONTAINED, ids=[m for _, m in CONTAINED])
 def test_every_per_tenant_coroutine_run_by_gather_is_contained(owner: typing.Any, method: str) -> None:
     assert getattr(getattr(owner, method), boundary.MARK, None), f"{owner.__name__}.{method} has no boundary"
+
+
+def test_the_except_form_says_no_value_and_counts() -> None:
+    counted: list[str] = []
+    try:
+        raise OverflowError("10**400 from a tenant")
+    except Exception as failure:
+        text = boundary.failed(failure, "x", "k", counted.append)
+    assert text == counted[0] == "internal error (OverflowError)"
 
 
 def test_the_boundary_keeps_cancellation_and_says_no_value() -> None:
