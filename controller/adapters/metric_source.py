@@ -16,6 +16,9 @@ from controller.core import selectors
 from controller.core import targets
 
 Samples = dict[typing.Hashable, dict[scaling.MetricKey, scaling.Sample]]
+# Called with an owner and its samples as soon as they are all in (a source that can say so
+# early sets `streams = True` and takes `on_owner` in read()).
+OnOwner = typing.Callable[[typing.Hashable, dict[scaling.MetricKey, scaling.Sample]], None]
 
 
 @dataclasses.dataclass(frozen=True)

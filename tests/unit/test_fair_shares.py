@@ -37,12 +37,14 @@ from controller.adapters import notify
 from controller.adapters import prometheus
 from controller.adapters import shares
 from controller.adapters import source_prometheus
+from controller.core import sources as core_sources
 from controller.core import targets
 from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import railway as railway_module
+from controller.operator import sources as sources_module
 from controller.operator import view as view_module
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -555,3 +557,40 @@ def test_a_body_searched_as_it_streams_finds_exactly_what_the_whole_body_holds(
     pieces = [body[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     found = asyncio.run(egress.contains(_Chunks(pieces), needle, limit, read_size))  # type: ignore[arg-type]
     assert found == (needle is None or needle in body[:limit])
+
+
+def test_each_owners_samples_are_told_as_soon_as_they_are_in_not_when_the_round_ends(monkeypatch: typing.Any) -> None:
+    """operator/sources.py with on_owner: a namespace whose Prometheus hangs holds back its own
+    samples only; another's are told at once, while the read still waits for the hanging ones."""
+    deadline = 1.0
+    monkeypatch.setattr(prometheus, "TIMEOUT_SECONDS", deadline)
+
+    async def fast(request: web.Request) -> web.Response:
+        return web.Response(body=vector([("b", "web")]), content_type="application/json")
+
+    async def run() -> tuple[dict[typing.Any, float], float, dict]:
+        async with Servers({"/a/api/v1/query": hang, "/b/api/v1/query": fast}) as base:
+            client = egress.GuardedClient(True, limit=budget.PROMETHEUS_CONNECTIONS, per_key=budget.PROMETHEUS_PER_NAMESPACE)
+            sources = sources_module.Sources({core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(
+                client, _no_secret, "2m", lambda _: None)})
+            requests = [metric_source.Request(("ScalingPolicy", "a", "p"), (metric, None), targets.Target(
+                "a", "Deployment", "w", prometheus_url=f"{base}/a")) for metric in ("cpu", "memory")]
+            requests += [metric_source.Request(("ScalingPolicy", "b", "p"), (metric, None), targets.Target(
+                "b", "Deployment", "web", prometheus_url=f"{base}/b")) for metric in ("cpu", "memory")]
+            told: dict[typing.Any, float] = {}
+            started = time.monotonic()
+
+            def tell(owner: typing.Hashable, _: object) -> None:
+                told.setdefault(owner, time.monotonic() - started)
+
+            samples = await sources.read(requests, on_owner=tell)
+            took = time.monotonic() - started
+            await client.close()
+        return told, took, samples
+
+    told, took, samples = asyncio.run(run())
+    assert told[("ScalingPolicy", "b", "p")] < 0.5 <= deadline <= took
+    assert told[("ScalingPolicy", "a", "p")] >= deadline
+    assert samples[("ScalingPolicy", "b", "p")][("cpu", None)].value == 42.0
+    assert samples[("ScalingPolicy", "b", "p")][("cpu", None)].source == core_sources.PROMETHEUS
+    assert samples[("ScalingPolicy", "a", "p")][("cpu", None)].error is not None
