@@ -30,7 +30,7 @@ from controller.core import ratelimit
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
 BODY_LIMIT = budget.RAILWAY_ANSWER  # a poll's answer is a few KiB; the cap is from the memory budget
-MAX_REPLICAS = 100_000  # far past Railway's own cap (50): a larger count is a malformed answer
+MAX_REPLICAS = 10_000  # the CRDs' maxReplicas bound, far past Railway's own cap (50): more is a malformed answer
 F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
 
 # The selections the documents below share, so that a poll asks exactly what the separate
@@ -337,9 +337,14 @@ class RailwayClient:
     async def environment(self, project_id: str, environment_id: str) -> tuple[str, list[ServiceSummary]]:
         """The environment's name and its services (a malformed entry is an error, not a guess)."""
         data = (await self._call(ENVIRONMENT, {"environmentId": environment_id, "projectId": project_id})).get("environment")
+        return _parsed(self._environment_from)(data, project_id, environment_id)
+
+    @staticmethod
+    def _environment_from(data: object, project_id: str, environment_id: str) -> tuple[str, list[ServiceSummary]]:
         if not isinstance(data, dict):
             raise RailwayError(f"Railway knows no environment {environment_id} in project {project_id}")
-        edges = (data.get("serviceInstances") or {}).get("edges")
+        instances = data.get("serviceInstances")
+        edges = instances.get("edges") if isinstance(instances, dict) else None
         if not isinstance(edges, list):
             raise RailwayError("malformed answer: serviceInstances is not a list")
         services = []
@@ -353,11 +358,9 @@ class RailwayClient:
             names = tuple(d["domain"] for kind in ("customDomains", "serviceDomains") for d in domains.get(kind) or []
                           if isinstance(d, dict) and isinstance(d.get("domain"), str))
             services.append(ServiceSummary(
-                node["serviceId"], node["serviceName"],
-                replicas if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 0 else None,
+                node["serviceId"], node["serviceName"], _count(replicas, 0, MAX_REPLICAS),
                 path if isinstance(path, str) and path.startswith("/") else None,
-                timeout if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout > 0 else None,
-                names))
+                _count(timeout, 1, 86400), names))
         return str(data.get("name") or environment_id), services
 
     async def set_replicas(self, environment_id: str, service_id: str, replicas: int,
@@ -377,7 +380,7 @@ class RailwayClient:
         its id, or "" when the failed one is no longer the newest (a rollback, ours or anyone's,
         or a new deploy came after it: nothing to do, so a repeated intent never rolls back twice)."""
         answer = await self._call(DEPLOYMENTS, {"environmentId": environment_id, "serviceId": service_id})
-        deployments = _deployments(answer.get("deployments"))
+        deployments = _parsed(_deployments)(answer.get("deployments"))
         if not deployments or deployments[0]["id"] != failed_id:
             return ""
         earlier = next((d for d in deployments[1:] if d["canRollback"] is True), None)
@@ -503,6 +506,15 @@ def _int(value: typing.Any) -> int | None:
         return None  # JSON's int only (core/numbers also reads decimal texts: not here)
     try:
         return numbers.integer(value, 0, int(numbers.MAX_EPOCH))
+    except numbers.NumberError:
+        return None
+
+
+def _count(value: typing.Any, lo: int, hi: int) -> int | None:
+    """A JSON int in [lo, hi] (a count, a timeout), else absent: `10**400` replicas imported
+    as maxReplicas would be an object the API server refuses."""
+    try:
+        return numbers.integer(value if not isinstance(value, str) else None, lo, hi)
     except numbers.NumberError:
         return None
 

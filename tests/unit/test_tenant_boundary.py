@@ -99,7 +99,8 @@ JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from([10**400, -(10**400), 1e20, 2**63]),
               st.floats(), st.text(max_size=8), st.sampled_from(["NaN", "+Inf", "-Inf", "1e400", "①"])),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(["status", "data", "resultType", "result", "metric", "value", "namespace", "workload", "x"]),
+        st.sampled_from(["status", "data", "resultType", "result", "metric", "value", "namespace", "workload", "x",
+                         "serviceInstances", "edges", "node", "numReplicas", "serviceId", "serviceName", "domains"]),
         children, max_size=4),
     max_leaves=12)
 
@@ -479,3 +480,30 @@ def test_a_failure_of_every_tenant_logs_once_a_minute_not_once_each(caplog: pyte
             raise KeyError("x")
     records = [r for r in caplog.records if r.name == "controller.adapters.boundary"]
     assert len(records) == 1 and "p0" in records[0].getMessage()
+
+
+def railway_environment(document: typing.Any) -> tuple[str, list[railway.ServiceSummary]] | str:
+    endpoint = "https://railway.example/graphql"
+    client = railway.RailwayClient(endpoint, "t", FakeHttp({endpoint: _dumps(document)}))  # type: ignore[arg-type]
+    try:
+        return asyncio.run(client.environment("p", "e"))
+    except railway.RailwayError as error:
+        return str(error)
+
+
+def test_an_environment_answer_that_lies_is_a_railway_error_for_import() -> None:
+    """`capliquify railway import` prints a clear error, never a traceback: a list where an
+    object belongs raised AttributeError; 10**400 replicas became maxReplicas 10**400."""
+    assert railway_environment({"data": {"environment": {"serviceInstances": [1]}}}) == \
+        "malformed answer: serviceInstances is not a list"
+    node = {"serviceId": "s", "serviceName": "web", "numReplicas": 10**400, "healthcheckTimeout": 10**400}
+    name, services = railway_environment({"data": {"environment": {"name": "prod", "serviceInstances": {
+        "edges": [{"node": node}]}}}})  # type: ignore[misc]
+    assert services[0].replicas is None and services[0].healthcheck_timeout is None
+
+
+@hypothesis.given(JSONISH)
+@hypothesis.settings(max_examples=150, deadline=None, database=None)
+def test_no_environment_answer_raises_anything_but_a_railway_error(document: typing.Any) -> None:
+    railway_environment({"data": {"environment": document}})
+    railway_environment({"data": {"environment": {"serviceInstances": {"edges": [{"node": document}]}}}})
