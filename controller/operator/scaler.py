@@ -141,21 +141,52 @@ class Scaler:
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "scaling", key)
 
-        samples = await self.sources.read([
-            self._request(key, metric_key, resolved[key])
-            for key, spec in specs.items() for metric_key in (scaling.metric_key(m) for m in spec.metrics)])
         owners = self._owners_by_workload(specs, resolved)
-        # Started in chunks with a yield between: 10,000 decisions at once held the loop for
-        # seconds (status writes, watch events and health checks waited behind them).
-        decisions = []
-        for index, key in enumerate(specs):
-            try:
-                if index % DECISION_CHUNK == DECISION_CHUNK - 1:
+        # Each policy is decided as soon as its samples are in (operator/sources.py, on_owner):
+        # a namespace whose Prometheus hangs delays its own decisions, not the round's.
+        arrived: list[tuple[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]] = []
+        wake = asyncio.Event()
+
+        def ready(owner: typing.Hashable, got: dict[scaling.MetricKey, scaling.Sample]) -> None:
+            arrived.append((typing.cast(view_module.Key, owner), got))
+            wake.set()
+
+        reading = asyncio.ensure_future(self.sources.read([
+            self._request(key, metric_key, resolved[key])
+            for key, spec in specs.items() for metric_key in (scaling.metric_key(m) for m in spec.metrics)],
+            on_owner=ready))
+        decisions: list[asyncio.Task[None]] = []
+        begun: set[view_module.Key] = set()
+        try:
+            while True:
+                # Started in chunks with a yield between: 10,000 decisions at once held the loop
+                # for seconds (status writes, watch events and health checks waited behind them).
+                while arrived:
+                    batch, arrived[:] = arrived[:DECISION_CHUNK], arrived[DECISION_CHUNK:]
+                    for key, got in batch:
+                        try:
+                            if key in specs and key not in begun:
+                                begun.add(key)
+                                decisions.append(asyncio.create_task(
+                                    self._decide_and_act(key, specs[key], resolved[key], got, owners)))
+                        except Exception as failure:  # each decision is contained too (_decide_and_act)
+                            boundary.failed(failure, "scaling", key)
                     await asyncio.sleep(0)
-                decisions.append(asyncio.create_task(
-                    self._decide_and_act(key, specs[key], resolved[key], samples.get(key, {}), owners)))
-            except Exception as failure:  # each decision is contained too (_decide_and_act)
-                boundary.failed(failure, "scaling", key)
+                if reading.done():
+                    samples = reading.result()
+                    arrived += [(key, samples.get(key, {})) for key in specs if key not in begun]  # never told
+                    if not arrived:
+                        break
+                    continue
+                wake.clear()
+                woken = asyncio.ensure_future(wake.wait())
+                await asyncio.wait({reading, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+        except BaseException:
+            reading.cancel()
+            for task in decisions:
+                task.cancel()
+            raise
         await asyncio.gather(*decisions)
         metrics.SCALING_ROUND_SECONDS.observe(time.perf_counter() - started)
 

@@ -44,6 +44,7 @@ from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import railway as railway_module
+from controller.operator import scaler as scaler_module
 from controller.operator import sources as sources_module
 from controller.operator import view as view_module
 
@@ -594,3 +595,58 @@ def test_each_owners_samples_are_told_as_soon_as_they_are_in_not_when_the_round_
     assert samples[("ScalingPolicy", "b", "p")][("cpu", None)].value == 42.0
     assert samples[("ScalingPolicy", "b", "p")][("cpu", None)].source == core_sources.PROMETHEUS
     assert samples[("ScalingPolicy", "a", "p")][("cpu", None)].error is not None
+
+
+def _deployment(namespace: str, name: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"namespace": namespace, "name": name, "generation": 1, "uid": f"d-{namespace}",
+                         "annotations": {"deployment.kubernetes.io/revision": "1"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}},
+            "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2,
+                       "availableReplicas": 2}}
+
+
+def test_a_scaling_round_decides_each_policy_when_its_samples_arrive(monkeypatch: typing.Any) -> None:
+    """One namespace's hanging Prometheus: the other's policy is decided at once, not when the
+    round's last query gives up (the scaler decides as Sources tells each owner)."""
+    deadline = 1.0
+    monkeypatch.setattr(prometheus, "TIMEOUT_SECONDS", deadline)
+
+    async def fast(request: web.Request) -> web.Response:
+        return web.Response(body=vector([("b", "web")]), content_type="application/json")
+
+    async def run() -> dict[str, float]:
+        async with Servers({"/a/api/v1/query": hang, "/b/api/v1/query": fast}) as base:
+            view = view_module.View()
+            for ns in ("a", "b"):
+                view.upsert(_deployment(ns, "web"))
+                view.upsert({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+                             "metadata": {"namespace": ns, "name": "web", "generation": 1, "uid": f"m-{ns}",
+                                          "resourceVersion": "1"},
+                             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+                                      "metrics": {"prometheus": {"url": f"{base}/{ns}"}}}})
+                view.upsert({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
+                             "metadata": {"namespace": ns, "name": "web", "generation": 1, "uid": f"p-{ns}",
+                                          "resourceVersion": "1"},
+                             "spec": {"targetRef": {"monitoredService": "web"}, "minReplicas": 1, "maxReplicas": 5,
+                                      "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}]}})
+            evaluator = loop.Evaluator(view, NoEvents(), 60.0, 4)  # type: ignore[arg-type]
+            client = egress.GuardedClient(True, limit=budget.PROMETHEUS_CONNECTIONS, per_key=budget.PROMETHEUS_PER_NAMESPACE)
+            scaler = scaler_module.Scaler(view, evaluator, None, None, None, sources_module.Sources({  # type: ignore[arg-type]
+                core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(client, _no_secret, "2m", lambda _: None)}))
+            decided: dict[str, float] = {}
+            started = time.monotonic()
+
+            async def decide(key: typing.Any, spec: typing.Any, target: typing.Any, samples: typing.Any,
+                             owners: typing.Any) -> None:
+                decided[key[1]] = time.monotonic() - started
+                assert key[1] == "a" or samples[("cpu", None)].value == 42.0
+
+            scaler._decide_and_act = decide  # type: ignore[method-assign]
+            await scaler.round()
+            await client.close()
+        return decided
+
+    decided = asyncio.run(run())
+    assert decided["b"] < 0.5, decided
+    assert decided["a"] >= deadline, decided
