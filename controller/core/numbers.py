@@ -16,6 +16,7 @@ import datetime
 import math
 import re
 import sys
+import typing
 
 MAX = sys.float_info.max
 # Seconds since the epoch that datetime can hold (up to 9999-12-31T23:59:59Z).
@@ -30,35 +31,38 @@ class NumberError(ValueError):
 
 
 def _float(value: object, what: str) -> float:
-    """`value` (JSON's int, float or a numeric text) as a float, which may be ±Inf or NaN."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise NumberError(f"{what} is not a number")
-    if isinstance(value, int):
+    """`value` (JSON's int, float or a numeric text) as a float, which may be ±Inf or NaN.
+    Exact types first: this runs twice per series of a 200,000-series answer."""
+    kind = type(value)
+    if kind is float:
+        return typing.cast(float, value)
+    if kind is str:
+        text = typing.cast(str, value)
+        if len(text) > _TEXT_LIMIT:
+            raise NumberError(f"{what} is not a number")
+        try:
+            return float(text)  # "NaN", "+Inf", "-Inf", "1e400" parse; the callers judge them
+        except ValueError:
+            raise NumberError(f"{what} is not a number") from None
+    if kind is int:
+        number = typing.cast(int, value)
         # An int past float's range (JSON has no limit on digits) is "too large", not a crash.
-        if -MAX <= value <= MAX:
-            return float(value)
-        return math.inf if value > 0 else -math.inf  # (copysign would convert it, and overflow)
-    if isinstance(value, float):
-        return value
-    text = value.strip()
-    if len(text) > _TEXT_LIMIT:
-        raise NumberError(f"{what} is not a number")
-    try:
-        return float(text)  # "NaN", "+Inf", "-Inf", "1e400" parse; the checks below judge them
-    except ValueError:
-        raise NumberError(f"{what} is not a number") from None
+        if -MAX <= number <= MAX:
+            return float(number)
+        return math.inf if number > 0 else -math.inf  # (copysign would convert it, and overflow)
+    raise NumberError(f"{what} is not a number")  # bool, None, lists, maps, subclasses
 
 
 def finite(value: object, lo: float = -MAX, hi: float = MAX, what: str = "value") -> float:
     """`value` as a float in [lo, hi]; NaN, ±Inf, huge ints, bools and non-numbers raise NumberError."""
     number = _float(value, what)
+    if lo <= number <= hi and -MAX <= number <= MAX:  # NaN fails every comparison, ±Inf the second
+        return number
     if math.isnan(number):
         raise NumberError(f"{what} is NaN")
     if math.isinf(number):
         raise NumberError(f"{what} is not finite")
-    if not lo <= number <= hi:
-        raise NumberError(f"{what} is out of range [{lo:g}, {hi:g}]")
-    return number
+    raise NumberError(f"{what} is out of range [{lo:g}, {hi:g}]")
 
 
 def finite_or_none(value: object, lo: float = -MAX, hi: float = MAX) -> float | None:
