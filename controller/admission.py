@@ -53,7 +53,8 @@ PROBE_INPUTS = ("target", "probes", "healthChecks")  # the probes are built from
 # tests/unit/test_admission.py fails on a spec field that is neither checked nor listed here.
 INERT = {
     "monitoredservices": {"slo"},
-    "alertpolicies": {"selector", "serviceRef", "rules", "routes", "sendResolved", "silences"},
+    "alertpolicies": {"selector", "serviceRef", "rules", "routes", "defaultRoute", "sendResolved", "silences",
+                      "inhibitRules"},  # routes and inhibitions name channels, whose Secrets are checked
     "scalingpolicies": set[str](),
 }
 

@@ -39,6 +39,10 @@ class Message:
     policy: str
     sent_at: datetime.datetime
     valid_for: datetime.timedelta  # how long a firing alert stands without a repeat (Alertmanager endsAt)
+    # The alert's labels (its rule's, alertname, severity, service, namespace, alertpolicy) and
+    # its rule's annotations: forwarded to receivers that take them (webhook, Alertmanager).
+    labels: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    annotations: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def resolved(self) -> bool:
@@ -129,7 +133,8 @@ def body(message: Message) -> dict[str, typing.Any]:
     n = message.notification
     return {"version": "1", "key": n.key, "kind": n.kind, "namespace": message.namespace, "policy": message.policy,
             "rule": n.rule, "service": n.service, "severity": n.severity, "summary": n.summary,
-            "firedAt": stamp(n.fired_at), "sentAt": stamp(message.sent_at)}
+            "firedAt": stamp(n.fired_at), "sentAt": stamp(message.sent_at),
+            "labels": dict(message.labels), "annotations": {**message.annotations, "summary": n.summary}}
 
 
 def stamp(moment: datetime.datetime) -> str:

@@ -16,9 +16,11 @@ class AlertmanagerNotifier:
         # A firing alert stands until it is repeated or resolved; resolved ends now.
         ends = message.sent_at if message.resolved else message.sent_at + message.valid_for
         alert = {
-            "labels": {"alertname": n.rule, "service": n.service, "namespace": message.namespace,
+            # The rule's labels too (Alertmanager routes, groups and inhibits on them); the
+            # operator's own win, as in the alert's label set.
+            "labels": {**message.labels, "alertname": n.rule, "service": n.service, "namespace": message.namespace,
                        "severity": n.severity, "alertpolicy": message.policy},
-            "annotations": {"summary": n.summary},
+            "annotations": {**message.annotations, "summary": n.summary},
             "startsAt": notify.stamp(n.fired_at),
             "endsAt": notify.stamp(ends),
         }

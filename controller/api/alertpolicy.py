@@ -10,6 +10,7 @@ import pydantic
 
 from controller.api import common
 from controller.api import monitoredservice
+from controller.api import matchers
 
 # The admission policy checks one Secret per channel (controller/admission.py): a bound keeps
 # its authorizer checks within the API server's cost budget.
@@ -122,6 +123,13 @@ class Rule(common.ApiModel):
         default="{{rule}} on {{service}}: {{value}} {{op}} {{threshold}}",
         max_length=1024,
     )
+    annotations: dict[
+        typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
+        typing.Annotated[str, pydantic.StringConstraints(max_length=1024)],
+    ] = common.field(
+        "Annotations forwarded to webhooks and Alertmanager (e.g. description, runbook_url); {{service}}, "
+        "{{threshold}}, {{op}}, {{rule}} are replaced. `summary` is always the notification's text.",
+        default_factory=dict, max_length=8)
 
 
 class SlackChannel(common.ApiModel):
@@ -189,30 +197,116 @@ class Escalation(common.ApiModel):
     )
 
 
-class Route(common.ApiModel):
-    """Where a matching alert goes, how often it repeats and how it escalates (Alertmanager's
-    route tree, flat): routes are tried in order and the first that matches wins, unless it
-    says `continue`. A channel matches by name or by kind."""
+MAX_MATCHERS = 8  # per route, silence or inhibition side
+MatcherText = typing.Annotated[str, pydantic.StringConstraints(min_length=1, max_length=matchers.MAX_LENGTH)]
+LabelName = typing.Annotated[str, pydantic.StringConstraints(min_length=1, max_length=63)]
+_MATCHERS_SHAPE = common.cel(
+    f"self.all(m, m.matches('{matchers.CEL_SHAPE}'))",
+    "each matcher is name=value, name!=value, name=~regex or name!~regex (a Prometheus label name, then a value)")
+
+
+def _check_matchers(texts: typing.Sequence[str], where: str) -> None:
+    try:
+        matchers.parse_all(texts)
+    except matchers.MatcherError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def _matchers_field(what: str) -> typing.Any:
+    return common.field(
+        f"{what}, in Alertmanager's syntax: `name=value`, `name!=value`, `name=~regex`, `name!~regex` "
+        "(RE2, anchored at both ends; a label the alert does not carry is the empty string). An alert carries "
+        "its rule's labels and alertname (the rule), severity, service, namespace and alertpolicy.",
+        default_factory=list, max_length=MAX_MATCHERS, json_schema_extra={"x-kubernetes-validations": [_MATCHERS_SHAPE]})
+
+
+class RouteSettings(common.ApiModel):
+    """What a route sends and how often; an unset setting is inherited from the parent route
+    (the top-level routes' parent is `defaultRoute`), as in Alertmanager's route tree."""
+
+    channels: list[str] = common.field("Channel names; with channelKinds empty too, the parent's channels.",
+                                       default_factory=list, max_length=16)
+    channelKinds: list[ChannelKind] = common.field(
+        "Every channel of these kinds.", default_factory=list, max_length=5
+    )
+    groupBy: list[LabelName] | None = common.field(
+        "Labels whose values put alerts in one group (one notification per group); `...` alone groups by "
+        "every label (each alert its own group). Inherited when unset.", default=None, max_length=16)
+    groupWaitSeconds: int | None = common.field(
+        "How long a new group waits for more alerts before its first notification. Inherited when unset.",
+        default=None, ge=0, le=86400)
+    groupIntervalSeconds: int | None = common.field(
+        "How long a group waits before notifying about alerts added to or resolved in it. Inherited when unset.",
+        default=None, ge=1, le=86400)
+    repeatIntervalSeconds: int | None = common.field(
+        "Re-notify a still-firing alert this often; inherited when unset (defaultRoute: 900).",
+        default=None, ge=60, le=7 * 86400)
+    escalation: list[Escalation] | None = common.field("Escalation steps; inherited when unset.", default=None,
+                                                       max_length=8)
+
+    @pydantic.model_validator(mode="after")
+    def _group_by_all_alone(self) -> "RouteSettings":
+        if self.groupBy and "..." in self.groupBy and len(self.groupBy) > 1:
+            raise ValueError("groupBy: '...' groups by every label and stands alone")
+        return self
+
+
+class RouteBase(RouteSettings):
+    """A route: matched against the alert's labels; the first matching route among siblings
+    wins unless it says `continue`; a matching route whose children match none is the match."""
 
     model_config = pydantic.ConfigDict(populate_by_name=True)
 
     name: str | None = common.field("A name for status and docs.", default=None, max_length=63)
-    severity: Severity | None = common.field("Match alerts of this severity; any severity when unset.", default=None)
+    severity: Severity | None = common.field(
+        "Match alerts of this severity (the same as the matcher severity=\"...\"); any severity when unset.",
+        default=None)
     match: dict[
         typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
         typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
-    ] = common.field("Match alerts whose rule carries all these labels.", default_factory=dict, max_length=8)
+    ] = common.field("Labels the alert must carry with these values (equality matchers).",
+                     default_factory=dict, max_length=8)
+    matchers: list[MatcherText] = _matchers_field("Matchers the alert's labels must all satisfy")
     continue_: bool = common.field(
-        "Also try the routes after this one when it matches (they send the firing and resolved "
-        "notifications; repeats and escalation follow the first matching route).", default=False, alias="continue")
-    channels: list[str] = common.field("Channel names.", default_factory=list, max_length=16)
-    channelKinds: list[ChannelKind] = common.field(
-        "Every channel of these kinds.", default_factory=list, max_length=5
-    )
-    repeatIntervalSeconds: int = common.field(
-        "Re-notify a still-firing alert this often.", default=900, ge=60, le=7 * 86400
-    )
-    escalation: list[Escalation] = common.field("Escalation steps.", default_factory=list, max_length=8)
+        "Also try the routes after this one when it matches; each matched route sends, repeats and escalates "
+        "on its own.", default=False, alias="continue")
+
+    @pydantic.model_validator(mode="after")
+    def _readable(self) -> "RouteBase":
+        _check_matchers(self.matchers, f"route {self.name or ''} matchers".replace("  ", " "))
+        return self
+
+
+# The tree's size is bounded so that the API server's CEL cost estimate of "every channel a
+# route names is declared" stays within budget over every level: 16 top-level routes, 4
+# children each, 2 grandchildren each (208 routes), and at most 2 escalation steps below the
+# top (a nested route that sets none inherits its parent's).
+NESTED_ESCALATION_STEPS = 2
+
+
+class Route3(RouteBase):
+    """A route at the tree's third level (no children: the depth is bounded)."""
+
+    escalation: list[Escalation] | None = common.field("Escalation steps; inherited when unset.", default=None,
+                                                       max_length=NESTED_ESCALATION_STEPS)
+
+
+class Route2(RouteBase):
+    escalation: list[Escalation] | None = common.field("Escalation steps; inherited when unset.", default=None,
+                                                       max_length=NESTED_ESCALATION_STEPS)
+    routes: list[Route3] = common.field("Child routes, tried in order.", default_factory=list, max_length=2)
+
+
+class Route(RouteBase):
+    """Where a matching alert goes, how often it repeats and how it escalates (Alertmanager's
+    route tree, three levels deep). A channel matches by name or by kind."""
+
+    routes: list[Route2] = common.field("Child routes, tried in order.", default_factory=list, max_length=4)
+
+
+class DefaultRoute(RouteSettings):
+    """Alertmanager's root route: every route inherits its settings, and an alert that no
+    route matches is sent to its channels."""
 
 
 def _seed_routes() -> list[Route]:
@@ -251,18 +345,49 @@ class Silence(common.ApiModel):
     )
 
     start: datetime.datetime = common.field("Start of the silence.")
-    end: datetime.datetime = common.field("End of the silence.")
+    end: datetime.datetime = common.field("End of the silence (still silenced at that instant, as Alertmanager).")
     matchers: dict[
         typing.Literal["rule", "service", "severity"],
         typing.Annotated[str, pydantic.StringConstraints(max_length=253)],
-    ] = common.field("Labels an alert must carry to be silenced: rule, service, severity.", default_factory=dict,
-                     max_length=3)
+    ] = common.field("Equality on rule, service, severity (the older form; labelMatchers says more).",
+                     default_factory=dict, max_length=3)
+    labelMatchers: list[MatcherText] = _matchers_field("Matchers the alert's labels must all satisfy to be silenced")
     comment: str = common.field("Why.", default="", max_length=1024)
 
+    @pydantic.model_validator(mode="after")
+    def _readable(self) -> "Silence":
+        _check_matchers(self.labelMatchers, "silence labelMatchers")
+        return self
 
+
+class InhibitRule(common.ApiModel):
+    """Alertmanager's inhibition: while an alert matching `sourceMatchers` fires, the
+    notifications of alerts matching `targetMatchers` that carry the same values of the
+    `equal` labels are held back (states still move)."""
+
+    sourceMatchers: list[MatcherText] = _matchers_field("Matchers of the inhibiting (firing) alert")
+    targetMatchers: list[MatcherText] = _matchers_field("Matchers of the alerts held back")
+    equal: list[LabelName] = common.field(
+        "Labels whose values source and target must share (a label both lack counts as equal).",
+        default_factory=list, max_length=8)
+
+    @pydantic.model_validator(mode="after")
+    def _readable(self) -> "InhibitRule":
+        _check_matchers(self.sourceMatchers, "inhibitRules sourceMatchers")
+        _check_matchers(self.targetMatchers, "inhibitRules targetMatchers")
+        return self
+
+
+def _channels_exist(route: str) -> str:
+    return (f"{route}.channels.all(c, self.channels.exists(ch, ch.name == c)) && "
+            f"(!has({route}.escalation) || {route}.escalation.all(e, e.channels.all(c, "
+            "self.channels.exists(ch, ch.name == c))))")
+
+
+# Every level of the tree (it is three deep, so the rule is written out, not recursive).
 _ROUTE_CHANNELS_EXIST = (
-    "self.routes.all(r, r.channels.all(c, self.channels.exists(ch, ch.name == c)) && "
-    "r.escalation.all(e, e.channels.all(c, self.channels.exists(ch, ch.name == c))))"
+    "self.routes.all(r, " + _channels_exist("r") + " && r.routes.all(r2, " + _channels_exist("r2")
+    + " && r2.routes.all(r3, " + _channels_exist("r3") + ")))"
 )
 
 
@@ -278,6 +403,11 @@ class AlertPolicySpec(common.ApiModel):
                     "!has(self.routes) || !has(self.channels) || " + _ROUTE_CHANNELS_EXIST,
                     "every channel named in routes (and their escalation) must be declared in spec.channels",
                     ".routes",
+                ),
+                common.cel(
+                    "!has(self.defaultRoute) || " + _channels_exist("self.defaultRoute"),
+                    "every channel named in defaultRoute (and its escalation) must be declared in spec.channels",
+                    ".defaultRoute",
                 ),
             ]
         }
@@ -298,22 +428,40 @@ class AlertPolicySpec(common.ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     routes: list[Route] = common.field(
-        "Routes tried in order, first match wins (by severity and rule labels); defaults to the seed table.",
+        "Routes tried in order, first match wins unless it says continue (matching the alert's labels); "
+        "the children of defaultRoute; defaults to the seed table.",
         default_factory=_seed_routes,
         max_length=16,
     )
+    defaultRoute: DefaultRoute | None = common.field(
+        "The root of the route tree (Alertmanager's top-level route): its settings are inherited by every "
+        "route, and an alert no route matches goes to its channels (none when unset: such an alert is not sent).",
+        default=None)
     sendResolved: bool = common.field("Notify when an alert resolves.", default=True)
     silences: list[Silence] = common.field("Time-bounded silences.", default_factory=list, max_length=32)
+    inhibitRules: list[InhibitRule] = common.field(
+        "While a source alert fires, its targets' notifications are held back.", default_factory=list,
+        max_length=16)
 
     @pydantic.model_validator(mode="after")
     def _references(self) -> "AlertPolicySpec":
         if (self.selector is None) == (self.serviceRef is None):
             raise ValueError("exactly one of selector or serviceRef is required")
         declared = {channel.name for channel in self.channels}
-        named = {c for r in self.routes for c in (*r.channels, *(c for e in r.escalation for c in e.channels))}
+        named = {c for r in _all_routes(self) for c in (*r.channels, *(c for e in r.escalation or [] for c in e.channels))}
         if named - declared:
             raise ValueError(f"routes name undeclared channels: {', '.join(sorted(named - declared))}")
         return self
+
+
+def _all_routes(spec: AlertPolicySpec) -> list[RouteSettings]:
+    """defaultRoute and every route of the tree."""
+    out: list[RouteSettings] = [spec.defaultRoute] if spec.defaultRoute is not None else []
+    for route in spec.routes:
+        out.append(route)
+        for child in route.routes:
+            out += [child, *child.routes]
+    return out
 
 
 class AlertState(str, enum.Enum):
@@ -321,6 +469,15 @@ class AlertState(str, enum.Enum):
     PENDING = "Pending"
     FIRING = "Firing"
     RESOLVED = "Resolved"
+
+
+class RouteProgress(common.ApiModel):
+    """A further matched route's own repeats and escalation (a route reached through `continue`)."""
+
+    route: str = common.field("The route's path in the tree, e.g. routes[2] or routes[0].routes[1].", max_length=63)
+    lastNotified: datetime.datetime | None = common.field("Last notification through this route.", default=None)
+    notifications: int = common.field("Notifications through this route for this firing.", default=0, ge=0)
+    escalationLevel: int = common.field("Escalation steps of this route taken.", default=0, ge=0)
 
 
 class AlertStatus(common.ApiModel):
@@ -338,6 +495,9 @@ class AlertStatus(common.ApiModel):
     previousNotified: datetime.datetime | None = common.field(
         "Last notification of this alert's previous firing (flap damping counts the route's repeat interval from it).",
         default=None)
+    continued: list[RouteProgress] = common.field(
+        "Routes after the first that matched (continue), each repeating and escalating on its own.",
+        default_factory=list, max_length=16)
     damped: bool | None = common.field(
         "True while a re-fire within the route's repeat interval of the last notification is not notified "
         "(flap damping); it is notified if it is still firing when the interval has passed.", default=None)

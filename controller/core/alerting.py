@@ -18,8 +18,10 @@ import operator
 import typing
 
 from controller.api import alertpolicy as api
+from controller.api import matchers
 from controller.core import conditions
 from controller.core import numbers
+from controller.core import routing
 
 OPS: typing.Mapping[str, typing.Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -47,6 +49,7 @@ class Notification:
     severity: str
     summary: str
     fired_at: datetime.datetime
+    route: str = ""  # the route's path in the tree that sent it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,15 +110,47 @@ def burn_rate_windows(spec: api.AlertPolicySpec) -> set[tuple[str, int, int]]:
 
 
 def route_channels(spec: api.AlertPolicySpec, names: typing.Sequence[str],
-                   kinds: typing.Sequence[api.ChannelKind]) -> list[str]:
+                   kinds: typing.Sequence[api.ChannelKind | str]) -> list[str]:
     wanted = {_plain(kind) for kind in kinds}
     return [c.name for c in spec.channels
             if c.name in names or any(getattr(c, kind) is not None for kind in wanted)]
 
 
+# The older silence form names `rule`; the alert's label for it is `alertname`.
+_SILENCE_KEYS = {"rule": "alertname"}
+
+
 def silenced(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str], now: datetime.datetime) -> bool:
-    return any(s.start <= now < s.end and all(labels.get(k) == v for k, v in s.matchers.items())
+    """Whether an active silence matches: active from `start` to `end` inclusive (Alertmanager:
+    a silence is expired only after its end), all its matchers holding on the alert's labels."""
+    return any(s.start <= now <= s.end
+               and all(labels.get(_SILENCE_KEYS.get(k, k), "") == v for k, v in s.matchers.items())
+               and matchers.match_all(routing.parsed(s.labelMatchers), labels)
                for s in spec.silences)
+
+
+def inhibited(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str],
+              firing: typing.Sequence[typing.Mapping[str, str]]) -> bool:
+    """Whether a firing alert of the policy (not the alert itself) inhibits this one: it
+    matches a rule's source matchers, this one its target matchers, and both carry the same
+    value (or neither the label) for each of the rule's `equal` labels."""
+    for rule in spec.inhibitRules:
+        if not matchers.match_all(routing.parsed(rule.targetMatchers), labels):
+            continue
+        for source in firing:
+            if source is labels or source == labels:
+                continue
+            if matchers.match_all(routing.parsed(rule.sourceMatchers), source) and all(
+                    source.get(name, "") == labels.get(name, "") for name in rule.equal):
+                return True
+    return False
+
+
+def rule_annotations(rule: api.Rule, service: str) -> dict[str, str]:
+    """A rule's annotations as forwarded (templates filled but {{value}}, which a delivery
+    does not keep: the notification's summary carries it)."""
+    values = {"rule": rule.name, "service": service, "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)}
+    return {name: render(text, values) for name, text in rule.annotations.items()}
 
 
 def render(template: str, values: typing.Mapping[str, str]) -> str:
@@ -132,13 +167,15 @@ def evaluate(
     last_ack: str | None,
     now: datetime.datetime,
     policy_id: str,
+    namespace: str = "",
+    policy: str = "",
 ) -> Evaluation:
+    """Steps every (rule, service) alert, then decides notifications: after all states are
+    known, so that an inhibition sees every alert firing now."""
     before = {(a["rule"], a["service"]): a for a in previous}
     new_ack = parse_ack(ack) if ack and ack != last_ack else None
-    alerts, notifications, transitions = [], [], []
+    stepped = []
     for rule in spec.rules:
-        matched = matching_routes(spec, rule)
-        route = matched[0] if matched else None
         for observation in observations:
             old = dict(before.get((rule.name, observation.service)) or {"state": INACTIVE})
             value = observation.values.get(metric_name(rule))
@@ -146,13 +183,20 @@ def evaluate(
             alert.update(rule=rule.name, service=observation.service)
             if new_ack and alert["state"] == FIRING and acknowledges(new_ack, rule.name, observation.service):
                 alert["acknowledgedBy"] = new_ack[0]
-            if alert["state"] != old["state"]:
-                transitions.append((f"{rule.name}/{observation.service}", old["state"], alert["state"]))
-            if route is not None:
-                notifications += _notify(spec, rule, route, old, alert, value, now, policy_id, matched[1:])
-            if alert["state"] != INACTIVE and not (
-                    alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
-                alerts.append({k: v for k, v in alert.items() if v is not None})
+            labels = routing.alert_labels(rule, observation.service, namespace, policy)
+            stepped.append((rule, old, alert, value, labels))
+    firing = [labels for _, _, alert, _, labels in stepped if alert["state"] == FIRING]
+    alerts, notifications, transitions = [], [], []
+    for rule, old, alert, value, labels in stepped:
+        if alert["state"] != old["state"]:
+            transitions.append((f"{rule.name}/{alert['service']}", old["state"], alert["state"]))
+        held = silenced(spec, labels, now) or inhibited(spec, labels, firing)
+        routes = routing.match(spec, labels)
+        if not held:
+            notifications += _notify(spec, rule, routes, old, alert, value, now, policy_id)
+        if alert["state"] != INACTIVE and not (
+                alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
+            alerts.append({k: v for k, v in alert.items() if v is not None and v != []})
     return Evaluation(alerts, notifications, transitions, ack if ack else None)
 
 
@@ -212,68 +256,93 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
     return alert
 
 
-def matching_routes(spec: api.AlertPolicySpec, rule: api.Rule) -> list[api.Route]:
-    """The routes a rule's alerts take: the first match, and those after it while `continue`."""
-    matched = []
-    for route in spec.routes:
-        if route.severity is not None and _plain(route.severity) != _plain(rule.severity):
-            continue
-        if any(rule.labels.get(label) != value for label, value in route.match.items()):
-            continue
-        matched.append(route)
-        if not route.continue_:
-            break
-    return matched
+def matching_routes(spec: api.AlertPolicySpec, rule: api.Rule, service: str = "", namespace: str = "",
+                    policy: str = "") -> list[routing.Resolved]:
+    """The routes an alert of this rule (on this service) takes, settings resolved."""
+    return routing.match(spec, routing.alert_labels(rule, service, namespace, policy))
 
 
-def _notify(spec: api.AlertPolicySpec, rule: api.Rule, route: api.Route, old: typing.Mapping[str, typing.Any],
-            alert: dict[str, typing.Any], value: float | None, now: datetime.datetime,
-            policy_id: str, also: typing.Sequence[api.Route] = ()) -> list[Notification]:
+def _notify(spec: api.AlertPolicySpec, rule: api.Rule, routes: typing.Sequence[routing.Resolved],
+            old: typing.Mapping[str, typing.Any], alert: dict[str, typing.Any], value: float | None,
+            now: datetime.datetime, policy_id: str) -> list[Notification]:
+    """What this alert sends now through each matched route. The first route's progress is
+    the alert's own fields (as before routes could continue); each further route keeps its
+    own in `continued`, so it repeats and escalates on its own interval."""
     state = alert["state"]
-    labels = {"rule": rule.name, "service": alert["service"], "severity": _plain(rule.severity)}
-    if state not in (FIRING, RESOLVED) or silenced(spec, labels, now):
+    if state not in (FIRING, RESOLVED) or not routes:
         return []
     fired_at = parse_time(alert["since"] if state == FIRING else old.get("since", alert["since"]))
+    base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
+    if state == RESOLVED:
+        if not (old.get("state") == FIRING and spec.sendResolved and old.get("notifications")):
+            return []
+        text = _resolved_text(rule, alert["service"], old.get("value"), value)
+        everyone = _unique(c for route in routes for c in route_channels(spec, route.channels, route.channel_kinds))
+        return [Notification(f"{base}/resolved/{c}", c, RESOLVED_KIND, rule.name, alert["service"],
+                             _plain(rule.severity), text, fired_at, routes[0].path) for c in everyone]
     shown = alert.get("value") if value is None or math.isnan(value) else value
     text = render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": _text(shown),
                                  "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
-    base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
+    first, *further = routes
+    out = _route_notices(spec, rule, first, alert, alert, now, fired_at, base, text, "")
+    kept = {entry.get("route"): entry for entry in alert.get("continued") or []}
+    progress = []
+    for route in further:
+        entry = dict(kept.get(route.path) or {"route": route.path})
+        out += _route_notices(spec, rule, route, alert, entry, now, fired_at, base, text, route.path)
+        progress.append({k: v for k, v in entry.items() if v is not None})
+    alert["continued"] = progress or None
+    return out
 
+
+def _route_notices(spec: api.AlertPolicySpec, rule: api.Rule, route: routing.Resolved, alert: dict[str, typing.Any],
+                   progress: dict[str, typing.Any], now: datetime.datetime, fired_at: datetime.datetime, base: str,
+                   text: str, suffix_route: str) -> list[Notification]:
+    """One route's firing, repeat and escalation notices; `progress` is where this route
+    keeps its count, last notification and escalation level (the alert itself for the first
+    route). Keys of the first route are as they always were; a further route's carry its path."""
     def to(channels: typing.Sequence[str], kind: str, suffix: str) -> list[Notification]:
-        summary = f"[RESOLVED] {text}" if kind == RESOLVED_KIND else text
-        return [Notification(f"{base}/{suffix}/{channel}", channel, kind, rule.name, alert["service"],
-                             _plain(rule.severity), summary, fired_at) for channel in channels]
+        tag = f"{suffix}@{suffix_route}" if suffix_route else suffix
+        return [Notification(f"{base}/{tag}/{channel}", channel, kind, rule.name, alert["service"],
+                             _plain(rule.severity), text, fired_at, route.path) for channel in channels]
 
     out: list[Notification] = []
-    main = route_channels(spec, route.channels, route.channelKinds)
-    everyone = list(main)
-    for extra in also:  # `continue`: later matching routes get the firing and resolved notices
-        everyone += [c for c in route_channels(spec, extra.channels, extra.channelKinds) if c not in everyone]
-    if state == RESOLVED:
-        if old.get("state") == FIRING and spec.sendResolved and old.get("notifications"):
-            out += to(everyone, RESOLVED_KIND, "resolved")
-        return out
+    main = route_channels(spec, route.channels, route.channel_kinds)
     acked = bool(alert.get("acknowledgedBy"))
-    sent = int(alert.get("notifications") or 0)
-    last = alert.get("lastNotified")
+    sent = int(progress.get("notifications") or 0)
+    last = progress.get("lastNotified")
     previous = alert.get("previousNotified")
-    if sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeatIntervalSeconds:
+    if not suffix_route and sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeat:
         alert["damped"] = True  # flapping: re-fired within the cooldown of the last notification
-    elif sent == 0:
-        alert["damped"] = None
-        out += to(everyone, FIRING_KIND, "firing")
-    elif not acked and last and (now - parse_time(last)).total_seconds() >= route.repeatIntervalSeconds:
+    elif sent == 0 and not (suffix_route and alert.get("damped")):
+        if not suffix_route:
+            alert["damped"] = None
+        out += to(main, FIRING_KIND, "firing")
+    elif sent and not acked and last and (now - parse_time(last)).total_seconds() >= route.repeat:
         out += to(main, REPEAT_KIND, f"repeat{sent}")
     if out:
-        alert["notifications"] = sent + 1
-        alert["lastNotified"] = conditions.format_time(now)
-    level = int(alert.get("escalationLevel") or 0)
+        progress["notifications"] = sent + 1
+        progress["lastNotified"] = conditions.format_time(now)
+    level = int(progress.get("escalationLevel") or 0)
     for number, step in enumerate(sorted(route.escalation, key=lambda e: e.afterSeconds), start=1):
         if acked or alert.get("damped") or number <= level or (now - fired_at).total_seconds() < step.afterSeconds:
             continue
         out += to(route_channels(spec, step.channels, step.channelKinds), ESCALATION_KIND, f"escalation{number}")
-        alert["escalationLevel"] = number
+        progress["escalationLevel"] = number
     return out
+
+
+def _resolved_text(rule: api.Rule, service: str, fired_value: typing.Any, now_value: float | None) -> str:
+    """A resolved notice reads as resolved: the summary as it was when firing (its value then),
+    and the value now, which no longer satisfies the rule."""
+    then = numbers.finite_or_none(fired_value)
+    summary = render(rule.summary, {"rule": rule.name, "service": service, "value": _text(then),
+                                    "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
+    return f"[RESOLVED] {summary} (now {_text(now_value)})"
+
+
+def _unique(items: typing.Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def _kept(value: float) -> float | None:

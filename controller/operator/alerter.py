@@ -31,6 +31,7 @@ from controller.core import alerting
 from controller.core import election
 from controller.core import outbox
 from controller.core import readiness
+from controller.core import routing
 from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
@@ -143,7 +144,8 @@ class Alerter:
         base = self.state.get(key) or {name: current.get(name) for name in STATUS_FIELDS}
         ack = ((obj.get("metadata") or {}).get("annotations") or {}).get(reasons.ACK_ANNOTATION)
         result = alerting.evaluate(spec, self._observe(key[1], spec, now), base.get("alerts") or [], ack,
-                                   base.get("lastAck"), now, obj["metadata"].get("uid", ""))
+                                   base.get("lastAck"), now, obj["metadata"].get("uid", ""),
+                                   namespace=key[1], policy=key[2])
         deliveries = outbox.enqueue(base.get("deliveries") or [], result.notifications, now)
         fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack,
                   "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or base.get("lastNotified")}
@@ -212,15 +214,17 @@ class Alerter:
 
     async def _send(self, key: view_module.Key, spec: api.AlertPolicySpec, channel: api.Channel,
                     delivery: dict[str, typing.Any], now: datetime.datetime) -> str | None:
-        rule_spec = next((r for r in spec.rules if r.name == delivery["alert"].partition("/")[0]), None)
-        matched = alerting.matching_routes(spec, rule_spec) if rule_spec is not None else []
-        route = matched[0] if matched else None
         rule, _, service = delivery["alert"].partition("/")
+        rule_spec = next((r for r in spec.rules if r.name == rule), None)
+        # The alert's labels and annotations as the rule says now (status keeps neither).
+        labels = routing.alert_labels(rule_spec, service, key[1], key[2]) if rule_spec is not None else {}
+        matched = routing.match(spec, labels) if rule_spec is not None else []
         message = notify.Message(
             alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],
                                   delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"])),
             namespace=key[1], policy=key[2], sent_at=now,
-            valid_for=datetime.timedelta(seconds=3 * (route.repeatIntervalSeconds if route else 900)))
+            valid_for=datetime.timedelta(seconds=3 * (matched[0].repeat if matched else routing.DEFAULT_REPEAT_SECONDS)),
+            labels=labels, annotations=alerting.rule_annotations(rule_spec, service) if rule_spec is not None else {})
 
         async def secret(ref: common.SecretKeyRef) -> str:
             try:

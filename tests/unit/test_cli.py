@@ -49,7 +49,8 @@ def test_simulate_alert_policy(tmp_path, capsys) -> None:  # noqa: ANN001
     out = capsys.readouterr().out
     assert "30  errorRate=9 -> HighErrorRate/service: Inactive -> Pending" in out
     assert "150  errorRate=9 -> HighErrorRate/service: Pending -> Firing; notify ops-slack (firing)" in out
-    assert "notify ops-mail (resolved): [RESOLVED] service error rate 0.2% > 5%" in out
+    # A resolved notice reads as resolved: the condition as it fired, and the value now (issue 23).
+    assert "notify ops-mail (resolved): [RESOLVED] service error rate 9% > 5% (now 0.2)" in out
 
 
 def test_simulate_refuses_a_timeline_without_times(tmp_path, capsys) -> None:  # noqa: ANN001
