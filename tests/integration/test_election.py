@@ -298,6 +298,9 @@ def test_a_hanging_prometheus_never_unseats_the_leader(cluster, namespace, demo_
         assert (now["holderIdentity"], now.get("leaseTransitions")) == (
             held["holderIdentity"], held.get("leaseTransitions")), "no transition while A hangs"
         assert leader_of(operators) == [leader]
+        gap = metric(leader, "capliquify_lease_renewal_gap_max_seconds")
+        print(f"longest gap between the leader's renewals while A hung: {gap:.2f}s (retry 1 s, deadline 4 s)")
+        assert 0 < gap < 2, "renewal kept its own schedule"
 
         # kill -9 of the leader: the standby takes over (with A still hanging) and B scales on.
         before = test_scaling.replicas(cluster, namespace)
@@ -314,6 +317,9 @@ def test_a_hanging_prometheus_never_unseats_the_leader(cluster, namespace, demo_
         assert next_scale - led <= 2 * interval, f"{next_scale - led:.1f}s"
         time.sleep(2 * 6)
         assert standby.process.poll() is None and "lost the Lease" not in standby.log()
+        gap = metric(standby, "capliquify_lease_renewal_gap_max_seconds")
+        print(f"and the new leader's: {gap:.2f}s")
+        assert 0 < gap < 2
         assert lease(cluster)["holderIdentity"] == identity(standby)
     finally:
         hanging.stop()
