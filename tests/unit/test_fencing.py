@@ -18,6 +18,11 @@ from controller.api import alertpolicy as api
 from controller.api import common
 from controller.core import alerting
 from controller.core import election
+from controller.core import outbox
+from controller.operator import alerter as alerter_module
+from controller.operator import loop
+from controller.operator import metrics
+from controller.operator import view as view_module
 from localcluster import receivers
 from tests.unit import test_railway
 
@@ -189,3 +194,37 @@ def test_every_railway_mutation_is_fenced_and_no_query_is(name: str) -> None:
             assert len(http.requests) == 1 and leadership.asked == []
     finally:
         http.stop()
+
+
+class Refused:
+    """A notifier whose send is refused by the fence (leadership ended during its Secret read)."""
+
+    async def send(self, channel: api.Channel, message: notify.Message, secret: notify.SecretReader) -> None:
+        raise election.NotLeader("not the leader: notification refused")
+
+
+class NoSnapshots:
+    interval_seconds = 30.0
+    readings: dict = {}
+
+
+def test_a_send_refused_at_the_call_stays_pending_not_failed() -> None:
+    """The alerter takes the fence's refusal as 'not mine to send', not as a failed attempt:
+    the delivery stays Pending with its attempt count, for whoever holds the Lease (the old
+    code counted NotLeader as an 'unexpected' failure, attempt by attempt until Failed)."""
+    view = view_module.View()
+    evaluator = loop.Evaluator(view, None, 60.0, 4)  # type: ignore[arg-type]
+    alerter = alerter_module.Alerter(view, evaluator, None, NoSnapshots(), {"webhook": Refused()})  # type: ignore[arg-type]
+    spec = api.AlertPolicySpec.model_validate({
+        "serviceRef": "web", "rules": [{"name": "HighErrorRate", "metric": "errorRate", "threshold": 5,
+                                        "severity": "critical"}],
+        "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/hook"}}],
+        "routes": [{"severity": "critical", "channels": ["hook"]}]})
+    key = ("AlertPolicy", "shop", "web")
+    deliveries = outbox.enqueue([], [alerting.Notification(
+        "k-1", "hook", "firing", "HighErrorRate", "web", "critical", "errors", MESSAGE.sent_at)], MESSAGE.sent_at)
+    alerter.state[key] = {"deliveries": deliveries, "lastNotified": None}
+    sent_before = metrics.NOTIFICATIONS.labels("webhook", "failed")._value.get()
+    asyncio.run(alerter._deliver(key, spec, dict(deliveries[0])))
+    assert alerter.state[key]["deliveries"] == deliveries, "untouched: Pending, attempt 1, no message"
+    assert metrics.NOTIFICATIONS.labels("webhook", "failed")._value.get() == sent_before
