@@ -508,3 +508,41 @@ def test_the_longest_gap_between_renewals_is_reported(kills: list[int]) -> None:
         assert metrics.LEASE_RENEWAL_GAP._value.get() == TIMING.retry_period
         run.cancel()
     asyncio.run(scenario())
+
+
+def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
+    """handlers._leader_state over the real components, built as `capliquify run` builds them:
+    every per-object memory a term learns is among what a stand-down clears (a later term
+    starts from status, as a fresh process), and nothing the standby needs (view, wiring) is."""
+    from controller.adapters import egress
+    from controller.adapters import http_check
+    from controller.operator import alerter as alerter_module
+    from controller.operator import guard as guard_module
+    from controller.operator import loop
+    from controller.operator import railway as railway_module
+    from controller.operator import scaler as scaler_module
+    from controller.operator import snapshots as snapshots_module
+    from controller.operator import view as view_module
+
+    async def build() -> list[tuple[object, str]]:
+        view = view_module.View()
+        evaluator = loop.Evaluator(view, None, 60.0, 4)  # type: ignore[arg-type]
+        railway = railway_module.RailwayWatcher(view, evaluator, None, "http://127.0.0.1:9/graphql")  # type: ignore[arg-type]
+        scaler = scaler_module.Scaler(view, evaluator, None, None, None)  # type: ignore[arg-type]
+        guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(True), None,  # type: ignore[arg-type]
+                                   scaler.read_service_metrics)
+        snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics)
+        alerter = alerter_module.Alerter(view, evaluator, None, snapshots, {"webhook": object()})  # type: ignore[arg-type,dict-item]
+        runtime = handlers.Runtime(config=None, view=view, evaluator=evaluator, api=None, scaler=scaler,  # type: ignore[arg-type]
+                                   guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
+                                   elector=election_module.Elector(None, TIMING), watcher=None)  # type: ignore[arg-type]
+        assert isinstance(railway._http, egress.GuardedClient)
+        return handlers._leader_state(runtime)
+    cleared = {(type(owner).__name__, name) for owner, name in asyncio.run(build())}
+    must = {("Alerter", "state"), ("Scaler", "records"), ("Scaler", "memory"), ("Scaler", "next_due"),
+            ("Scaler", "unsupported"), ("Guard", "services"), ("Guard", "verdicts"), ("Guard", "_tasks"),
+            ("Snapshots", "readings"), ("RailwayWatcher", "bindings"), ("RailwayWatcher", "usage"),
+            ("RailwayWatcher", "_rolled_back"), ("Evaluator", "dirty"),
+            ("Guard", "_in_flight")}  # a check cancelled mid-run must not look in flight next term
+    assert must <= cleared, must - cleared
+    assert not {name for _, name in cleared} & {"contributors", "time_dependent", "registry", "view"}
