@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
                                railway_module.RollbackTargets(
                                    kubernetes_rollback.KubernetesRollback(api_client, write), railway),
                                scaler.read_service_metrics)
-    probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
+    probes = probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
     poster = notify.HttpPoster(config.allow_loopback_checks, fence=elector.fence_send)  # at each send
@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
-                                                 elector=elector, watcher=watcher,
+                                                 elector=elector, watcher=watcher, probes=probes,
                                                  closers=[guard.checker.close, poster.close, query_client.close,
                                                           railway.close, watcher.close, status_writer.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))

@@ -29,6 +29,7 @@ from controller.operator import guard as guard_module
 from controller.operator import heap
 from controller.operator import heartbeat
 from controller.operator import metrics
+from controller.operator import probes as probes_module
 from controller.operator import railway as railway_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
@@ -53,6 +54,7 @@ class Runtime:
     railway: railway_module.RailwayWatcher
     elector: election_module.Elector
     watcher: kubernetes_watch.Watcher
+    probes: probes_module.ProbeManager | None = None  # a contributor with a term's memory of its own
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # leader and standby alike
@@ -162,8 +164,9 @@ def _leader_state(runtime: Runtime) -> list[tuple[object, str]]:
     stops acting clears them all, so a later term never judges from a stale term's memory; a
     container added to a component later is covered without naming it here."""
     containers = (collections.abc.MutableMapping, collections.abc.MutableSet, collections.abc.MutableSequence)
-    return [(owner, name) for owner in (runtime.evaluator, runtime.scaler, runtime.guard, runtime.snapshots,
-                                        runtime.alerter, runtime.railway)
+    owners = (runtime.evaluator, runtime.scaler, runtime.guard, runtime.snapshots, runtime.alerter, runtime.railway,
+              runtime.probes)
+    return [(owner, name) for owner in owners if owner is not None
             for name, value in vars(owner).items() if isinstance(value, containers) and not len(value)]
 
 

@@ -519,6 +519,7 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
     from controller.operator import alerter as alerter_module
     from controller.operator import guard as guard_module
     from controller.operator import loop
+    from controller.operator import probes as probes_module
     from controller.operator import railway as railway_module
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
@@ -533,9 +534,11 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
                                    scaler.read_service_metrics)
         snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics)
         alerter = alerter_module.Alerter(view, evaluator, None, snapshots, {"webhook": object()})  # type: ignore[arg-type,dict-item]
+        probes = probes_module.ProbeManager(view, evaluator, None)  # type: ignore[arg-type]
         runtime = handlers.Runtime(config=None, view=view, evaluator=evaluator, api=None, scaler=scaler,  # type: ignore[arg-type]
                                    guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
-                                   elector=election_module.Elector(None, TIMING), watcher=None)  # type: ignore[arg-type]
+                                   elector=election_module.Elector(None, TIMING), watcher=None,  # type: ignore[arg-type]
+                                   probes=probes)
         assert isinstance(railway._http, egress.GuardedClient)
         return handlers._leader_state(runtime)
     cleared = {(type(owner).__name__, name) for owner, name in asyncio.run(build())}
@@ -543,6 +546,7 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
             ("Scaler", "unsupported"), ("Guard", "services"), ("Guard", "verdicts"), ("Guard", "_tasks"),
             ("Snapshots", "readings"), ("RailwayWatcher", "bindings"), ("RailwayWatcher", "usage"),
             ("RailwayWatcher", "_rolled_back"), ("Evaluator", "dirty"),
-            ("Guard", "_in_flight")}  # a check cancelled mid-run must not look in flight next term
+            ("Guard", "_in_flight"), ("ProbeManager", "applied"), ("ProbeManager", "_applying"),
+            ("ProbeManager", "_tasks")}  # a check cancelled mid-run must not look in flight next term
     assert must <= cleared, must - cleared
     assert not {name for _, name in cleared} & {"contributors", "time_dependent", "registry", "view"}
