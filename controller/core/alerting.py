@@ -351,13 +351,13 @@ def _kept(value: float) -> float | None:
     return numbers.shown(round(value, 3)) if math.isfinite(value) else None
 
 
-def _text(value: float | None) -> str:
-    """A value in a notification's text, as Prometheus writes it (`+Inf`); `?` when unknown."""
-    if value is None or math.isnan(value):
-        return "?"
-    if math.isinf(value):
+def _text(value: typing.Any) -> str:
+    """A value in a notification's text, as Prometheus writes it (`+Inf`); `?` when unknown.
+    Any value: the one shown may be read back from status, which anyone may have written."""
+    if isinstance(value, float) and math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return f"{round(value, 3):g}"
+    number = numbers.finite_or_none(value if not isinstance(value, str) else None)
+    return "?" if number is None else f"{round(number, 3):g}"
 
 
 def _plain(value: typing.Any) -> str:
