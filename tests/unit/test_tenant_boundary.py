@@ -507,3 +507,15 @@ def test_an_environment_answer_that_lies_is_a_railway_error_for_import() -> None
 def test_no_environment_answer_raises_anything_but_a_railway_error(document: typing.Any) -> None:
     railway_environment({"data": {"environment": document}})
     railway_environment({"data": {"environment": {"serviceInstances": {"edges": [{"node": document}]}}}})
+
+
+@pytest.mark.parametrize("written", ["abc", 10**400, [1], None, math.nan])
+def test_a_firing_alert_whose_status_value_anyone_wrote_still_repeats(written: typing.Any) -> None:
+    """The value a repeat shows is read back from status: a string there raised ValueError
+    (format code 'g' for str) and the policy's alerting stopped."""
+    since = alerting.conditions.format_time(NOW - datetime.timedelta(hours=2))
+    firing = [{"rule": "slow", "service": "web", "state": "Firing", "since": since, "value": written,
+               "notifications": 1, "lastNotified": since}]
+    result = evaluate(None, firing)
+    assert [a["state"] for a in result.alerts] == [alerting.FIRING]
+    assert result.notifications and "?" in result.notifications[0].summary
