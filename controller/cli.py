@@ -15,12 +15,11 @@ import re
 import sys
 import typing
 
-import pydantic
 import yaml
 
 from controller import admission
-from controller import celcheck
 from controller import crdgen
+from controller import validation
 from controller.core import bounded_yaml
 from controller.adapters import railway as railway_adapter
 
@@ -179,30 +178,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-MODELS_BY_KIND = {info.kind: model for model, info in crdgen.KINDS}
+MODELS_BY_KIND = validation.MODELS
 
 
 def validate_documents(documents: typing.Iterable[typing.Any]) -> list[str]:
-    """Problems found in CapLiquify objects among `documents` (others are skipped)."""
-    problems = []
-    for index, document in enumerate(documents):
-        if not isinstance(document, dict) or document.get("kind") not in MODELS_BY_KIND:
-            continue
-        meta = document.get("metadata")
-        name = (meta or {}).get("name") if isinstance(meta, dict) else None
-        name = name[:253] if isinstance(name, str) and name else f"#{index}"  # a name is at most 253
-        body = {key: document[key] for key in ("spec", "status") if key in document}
-        try:
-            model = MODELS_BY_KIND[document["kind"]].model_validate(body)
-        except pydantic.ValidationError as error:
-            for detail in error.errors():
-                where = ".".join(str(part) for part in detail["loc"])
-                problems.append(f"{document['kind']}/{name}: {where}: {detail['msg']}")
-            continue
-        # The API server evaluates the CRD's CEL rules on the defaulted object: so do we.
-        spec = model.model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]
-        problems += [f"{document['kind']}/{name}: {v}" for v in celcheck.spec_violations(document["kind"], spec)]
-    return problems
+    """Every problem the API server would find in CapLiquify objects among `documents`
+    (controller/validation.py; documents of other groups are skipped)."""
+    return [problem for index, document in enumerate(documents) for problem in validation.check(index, document).problems]
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -214,11 +196,16 @@ def _validate(args: argparse.Namespace) -> int:
         except ValueError as error:
             problems.append(f"{path}: {error}")
             continue
-        checked += sum(1 for d in documents if isinstance(d, dict) and d.get("kind") in MODELS_BY_KIND)
-        problems += [f"{path}: {problem}" for problem in validate_documents(documents)]
+        if not any(document is not None for document in documents):
+            problems.append(f"{path}: no objects in the file")  # kubectl apply: "no objects passed to apply"
+        for index, document in enumerate(documents):
+            result = validation.check(index, document)
+            checked += result.ours
+            problems += [f"{path}: {problem}" for problem in result.problems]
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{checked} object(s) checked, {len(problems)} problem(s) (types, bounds and the CRDs' CEL rules)")
+    print(f"{checked} object(s) checked, {len(problems)} problem(s) "
+          "(kinds, names, types, bounds, list keys and the CRDs' CEL rules)")
     return 1 if problems else 0
 
 

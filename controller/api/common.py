@@ -29,6 +29,11 @@ class ApiModel(pydantic.BaseModel):
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 HTTP_URL = r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:" + _PORT + r")?([/?#][^\s]*)?$"
 
+# An object's name as the API server requires it (a DNS-1123 subdomain): a reference to a
+# workload or a MonitoredService by any other name (`../x`) can never resolve, so it is refused.
+OBJECT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
 def field(description: str, default: typing.Any = ..., **kwargs: typing.Any) -> typing.Any:
     """A field with a mandatory description (the CRD generator refuses a field without one)."""
     if "default_factory" in kwargs:

@@ -15,7 +15,8 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 class KubernetesTarget(common.ApiModel):
     kind: typing.Literal["Deployment", "StatefulSet"] = common.field("Kind of the workload.", default="Deployment")
-    name: str = common.field("Name of the workload in this namespace.", min_length=1, max_length=253)
+    name: str = common.field("Name of the workload in this namespace.", min_length=1, max_length=253,
+                             pattern=common.OBJECT_NAME)
 
 
 class RailwayTarget(common.ApiModel):
@@ -56,8 +57,8 @@ class HttpCheck(common.ApiModel):
     url: str = common.field(
         "URL to GET; http or https.", min_length=1, max_length=2048, pattern=common.HTTP_URL
     )
-    expectStatus: list[int] = common.field(
-        "Status codes counted as success.", default_factory=lambda: [200], min_length=1, max_length=20
+    expectStatus: list[typing.Annotated[int, pydantic.Field(ge=100, le=599)]] = common.field(
+        "Status codes counted as success (HTTP statuses, 100-599).", default_factory=lambda: [200], min_length=1, max_length=20
     )
     bodyContains: str | None = common.field("Substring the body must contain.", default=None, max_length=1024)
     timeoutSeconds: int = common.field("Per-request timeout.", default=5, ge=1, le=60)

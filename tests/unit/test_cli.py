@@ -21,7 +21,7 @@ def test_bad_manifest_names_the_field(tmp_path, capsys) -> None:  # noqa: ANN001
     assert cli.main(["validate", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "ScalingPolicy/x: spec.minReplicas" in err
-    assert "spec.metrics.0.type" in err
+    assert "spec.metrics[0].type" in err  # the API server's spelling of a field
 
 
 SIMULATE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "simulate" / "load-spike.csv"
