@@ -236,7 +236,11 @@ def render() -> str:
 
 
 def render_chart() -> str:
-    return "{{- if .Values.admission.enabled }}\n" + render() + "{{- end }}\n"
+    # Cluster-scoped: named after the release (charts/.../_helpers.tpl), as two releases must not
+    # claim one policy; the text is otherwise manifests/' own.
+    scoped = '{{ include "capliquify.clusterName" . }}-author-rights'
+    text = render().replace(f"name: {NAME}\n", f"name: {scoped}\n").replace(f"policyName: {NAME}\n", f"policyName: {scoped}\n")
+    return "{{- if .Values.admission.enabled }}\n" + text + "{{- end }}\n"
 
 
 def write(manifests: pathlib.Path, chart: pathlib.Path | None) -> list[pathlib.Path]:

@@ -44,8 +44,11 @@ def test_committed_admission_policy_is_the_generated_one() -> None:
 def test_admission_policy_matches_kustomize_base_and_can_be_turned_off() -> None:
     base = [doc for doc in yaml.safe_load_all((REPO / "manifests/base/admission.yaml").read_text()) if doc]
     rendered = render()
-    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
-        assert by_kind(rendered, kind)["spec"] == by_kind(base, kind)["spec"]
+    assert by_kind(rendered, "ValidatingAdmissionPolicy")["spec"] == by_kind(base, "ValidatingAdmissionPolicy")["spec"]
+    # The binding names the release's own policy (release-scoped names; the test below).
+    binding = by_kind(rendered, "ValidatingAdmissionPolicyBinding")["spec"]
+    assert binding == {**by_kind(base, "ValidatingAdmissionPolicyBinding")["spec"],
+                       "policyName": "capliquify-capliquify-operator-author-rights"}
     assert not [d for d in render({"admission": {"enabled": False}}) if d["kind"].startswith("ValidatingAdmission")]
 
 
@@ -91,6 +94,66 @@ def test_deployment_args(values, expected) -> None:  # noqa: ANN001
     assert all(arg in args for arg in expected), args
 
 
+def test_one_replica_without_election_is_allowed() -> None:
+    deployment = by_kind(render({"replicas": 1, "leaderElection": {"enabled": False}}), "Deployment")
+    assert deployment["spec"]["replicas"] == 1 and "--leader-elect" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_scrape_annotation_follows_metrics_port_and_pod_annotations_override_it() -> None:
+    pod = by_kind(render({"metricsPort": 9100}), "Deployment")["spec"]["template"]
+    assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": "9100"}
+    assert {"name": "metrics", "containerPort": 9100} in pod["spec"]["containers"][0]["ports"]
+    off = by_kind(render({"podAnnotations": {"prometheus.io/scrape": "false", "team": "platform"}}), "Deployment")
+    assert off["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "false", "prometheus.io/port": "8080", "team": "platform"}
+
+
+def test_memory_limit_holds_the_benchmarks_peak() -> None:
+    """661 MB peak RSS at 10,000 ScalingPolicies + 10,000 MonitoredServices (README, make bench)."""
+    units = {"Mi": 2**20, "Gi": 2**30}
+    for resources in (by_kind(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"],
+                      by_kind([d for d in yaml.safe_load_all((REPO / "manifests/base/deployment.yaml").read_text()) if d],
+                              "Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"]):
+        limit = resources["limits"]["memory"]
+        assert int(limit[:-2]) * units[limit[-2:]] > 661e6 * 1.25, resources
+
+
+def test_extras_reach_the_pod() -> None:
+    values = {"extraArgs": ["--rate-window=5m"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+              "imagePullSecrets": [{"name": "registry"}], "priorityClassName": "system-cluster-critical",
+              "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
+              "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                  {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ops"]}]}]}}},
+              "serviceAccount": {"annotations": {"iam.example.com/role": "capliquify"}}}
+    rendered = render(values)
+    pod = by_kind(rendered, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["args"][-1] == "--rate-window=5m"
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in container["env"]
+    assert pod["imagePullSecrets"] == [{"name": "registry"}] and pod["priorityClassName"] == "system-cluster-critical"
+    assert pod["tolerations"] == values["tolerations"] and pod["affinity"] == values["affinity"]
+    assert by_kind(rendered, "ServiceAccount")["metadata"]["annotations"] == {"iam.example.com/role": "capliquify"}
+
+
+def test_cluster_scoped_names_are_the_releases_own() -> None:
+    def names(release: str) -> dict[str, str]:
+        chart = helm.Chart.load(str(CHART))
+        rendered = chart.render(None, name=release, namespace="ops", is_install=True)
+        docs = [doc for name, text in rendered.items() if name.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc]
+        return {d["kind"]: d["metadata"]["name"] for d in docs
+                if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")} | {
+            "roleRef": by_kind(docs, "ClusterRoleBinding")["roleRef"]["name"],
+            "policyName": by_kind(docs, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"]}
+
+    assert names("team-a") == {"ClusterRole": "team-a-capliquify-operator", "ClusterRoleBinding": "team-a-capliquify-operator",
+                               "roleRef": "team-a-capliquify-operator",
+                               "ValidatingAdmissionPolicy": "team-a-capliquify-operator-author-rights",
+                               "ValidatingAdmissionPolicyBinding": "team-a-capliquify-operator-author-rights",
+                               "policyName": "team-a-capliquify-operator-author-rights"}
+    # A release named as the operator keeps manifests/' names for the ClusterRole.
+    assert names("capliquify-operator")["ClusterRole"] == "capliquify-operator"
+
+
 GOLDEN = REPO / "tests" / "golden"
 FULL_VALUES = {
     "replicas": 3, "watchNamespaces": ["shop", "billing"], "prometheusUrl": "http://prometheus.monitoring:9090",
@@ -101,6 +164,10 @@ FULL_VALUES = {
                    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},
     "nodeSelector": {"kubernetes.io/os": "linux"},
     "dashboards": {"enabled": True},
+    "metricsPort": 9100, "extraArgs": ["--rate-window=5m"], "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+    "imagePullSecrets": [{"name": "registry"}], "priorityClassName": "system-cluster-critical",
+    "serviceAccount": {"annotations": {"iam.example.com/role": "capliquify"}},
+    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ops", "effect": "NoSchedule"}],
 }
 
 
@@ -129,6 +196,10 @@ def test_render_matches_the_golden_file(name: str, values: dict | None) -> None:
     ({"monitoring": {"serviceMonitr": {"enabled": True}}}, "serviceMonitr"),
     ({"watchNamespaces": ["Not A Namespace"]}, "/watchNamespaces/0"),
     ({"prometheusUrl": "prometheus:9090"}, "/prometheusUrl"),
+    # Several replicas without election would all act (scale, roll back, notify) at once.
+    ({"replicas": 3, "leaderElection": {"enabled": False}}, "/leaderElection/enabled"),
+    ({"extraArgs": ["rate-window=5m"]}, "/extraArgs/0"),
+    ({"imagePullSecrets": ["my-registry"]}, "/imagePullSecrets/0"),
 ])
 def test_values_schema_refuses_bad_values_naming_them(values: dict, field: str) -> None:
     with pytest.raises(Exception, match=field):

@@ -1,4 +1,14 @@
 {{- define "capliquify.name" -}}capliquify-operator{{- end -}}
+{{/* Cluster-scoped objects (ClusterRole, its binding, the admission policy) are named after the
+     release, so two releases (namespaced installs, say) never claim the same object. A release
+     named capliquify-operator keeps the plain name, as manifests/ have it. */}}
+{{- define "capliquify.clusterName" -}}
+{{- if eq .Release.Name (include "capliquify.name" .) -}}
+{{ .Release.Name }}
+{{- else -}}
+{{ printf "%s-%s" .Release.Name (include "capliquify.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+{{- end -}}
 {{- define "capliquify.labels" -}}
 app.kubernetes.io/name: {{ include "capliquify.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
