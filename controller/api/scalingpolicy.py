@@ -33,7 +33,8 @@ class KubernetesWorkloadRef(common.ApiModel):
     kind: typing.Literal["Deployment", "StatefulSet"] = common.field(
         "Kind of the workload.", default="Deployment"
     )
-    name: str = common.field("Name of the workload in the policy's namespace.", min_length=1, max_length=253)
+    name: str = common.field("Name of the workload in the policy's namespace.", min_length=1, max_length=253,
+                             pattern=common.OBJECT_NAME)
 
 
 class TargetRef(common.ApiModel):
@@ -55,6 +56,7 @@ class TargetRef(common.ApiModel):
         default=None,
         min_length=1,
         max_length=253,
+        pattern=common.OBJECT_NAME,
     )
     kubernetes: KubernetesWorkloadRef | None = common.field(
         "A Deployment or StatefulSet scaled directly; metrics then come from default queries.", default=None

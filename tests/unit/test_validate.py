@@ -177,3 +177,8 @@ def test_yaml_timestamps_are_sent_as_text() -> None:
 def test_a_name_with_control_characters_is_shown_on_one_line() -> None:
     found = problems({**SCP, "metadata": {"name": "web\n\x1b[31mred"}})
     assert all("\n" not in p and "\x1b" not in p for p in found)
+
+
+@pytest.mark.parametrize("target_ref", [{"monitoredService": "../x"}, {"kubernetes": {"name": "web/../../x"}}])
+def test_a_scaling_target_is_a_valid_object_name(target_ref: dict) -> None:
+    assert any("String should match pattern" in p for p in problems(edited(SCP, targetRef=target_ref)))
