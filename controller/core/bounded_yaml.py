@@ -45,9 +45,10 @@ class _Loader(yaml.SafeLoader):
 
 def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES) -> list[typing.Any]:
     """Every document of `text`, each checked by `expansion` before it is constructed."""
-    loader = _Loader(text)
     documents = []
+    loader = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -62,7 +63,8 @@ def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES) -> list[typing.A
     except RecursionError:
         raise YamlRefused("refused: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
@@ -111,6 +113,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _one_line(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.reader.ReaderError):
+        return f"not YAML: character #x{error.character:04x} at position {error.position} is not allowed"
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or type(error).__name__
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

@@ -48,7 +48,8 @@ def test_an_alias_bomb_is_refused_in_one_line(tmp_path: pathlib.Path, capsys: py
     ("[" * 1200 + "]" * 1200 + "\n", "nested deeper than 100 levels"),
     ("a: [1, 2\nb: c\n", "not YAML: line"),
     ("a: !!python/object:os.system {}\n", "not YAML"),
-    ("apiVersion: v1\nkind: ScalingPolicy\nmetadata: [not, a, map]\nspec: {}\n", "ScalingPolicy/#0"),
+    ("kind: \x1f\n", "not YAML: character #x001f at position 6 is not allowed"),
+    ("apiVersion: v1\nkind: ScalingPolicy\nmetadata: [not, a, map]\nspec: {}\n", "ScalingPolicy/#"),
 ])
 def test_hostile_yaml_is_one_line_never_a_traceback(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
                                                      text: str, words: str) -> None:
@@ -151,3 +152,32 @@ def test_no_yaml_is_loaded_but_through_bounded_yaml() -> None:
                  for path in sorted(root.rglob("*.py")) if path.name != "bounded_yaml.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1) if loading.search(line)]
     assert offenders == [], offenders
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=25)
+kinds = st.sampled_from(["ScalingPolicy", "MonitoredService", "AlertPolicy", "Other"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda kind, meta, spec: yaml.safe_dump({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": kind,
+                                                       "metadata": meta, "spec": spec}),
+              kinds, json_values, json_values)))
+def test_validate_answers_anything_in_lines_never_a_traceback(text: str) -> None:
+    import contextlib
+    import io
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8", errors="surrogatepass") as handle:
+        handle.write(text)
+        handle.flush()
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["validate", handle.name])
+    assert code in (0, 1)
+    assert "object(s) checked" in out.getvalue()
+    assert len(out.getvalue()) + len(err.getvalue()) < 200 + 40 * len(text) + 2000, "output grows with the input only"
