@@ -43,6 +43,9 @@ class Message:
     # its rule's annotations: forwarded to receivers that take them (webhook, Alertmanager).
     labels: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
     annotations: typing.Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # A group's notification: its alerts ({alert, state, labels, annotations}), one per line
+    # of its summary; empty for one alert's notification.
+    members: tuple[typing.Mapping[str, typing.Any], ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -134,7 +137,8 @@ def body(message: Message) -> dict[str, typing.Any]:
     return {"version": "1", "key": n.key, "kind": n.kind, "namespace": message.namespace, "policy": message.policy,
             "rule": n.rule, "service": n.service, "severity": n.severity, "summary": n.summary,
             "firedAt": stamp(n.fired_at), "sentAt": stamp(message.sent_at),
-            "labels": dict(message.labels), "annotations": {**message.annotations, "summary": n.summary}}
+            "labels": dict(message.labels), "annotations": {**message.annotations, "summary": n.summary},
+            **({"group": n.group, "alerts": [dict(m) for m in message.members]} if n.group else {})}
 
 
 def stamp(moment: datetime.datetime) -> str:

@@ -503,6 +503,18 @@ class AlertStatus(common.ApiModel):
         "(flap damping); it is notified if it is still firing when the interval has passed.", default=None)
 
 
+class GroupStatus(common.ApiModel):
+    """An alert group of a route with groupBy: what it last told and when."""
+
+    key: str = common.field("The route's path and the groupBy labels' values, e.g. routes[0]{service=\"web\"}.",
+                            max_length=1024)
+    since: datetime.datetime | None = common.field("When the group began (its first alert).", default=None)
+    lastNotified: datetime.datetime | None = common.field("The group's last notification.", default=None)
+    notifications: int = common.field("Notifications the group sent.", default=0, ge=0)
+    alerts: list[typing.Annotated[str, pydantic.StringConstraints(max_length=320)]] = common.field(
+        "The firing alerts (rule/service) its last notification listed.", default_factory=list, max_length=500)
+
+
 class DeliveryOutcome(str, enum.Enum):
     SENT = "Sent"
     FAILED = "Failed"
@@ -521,6 +533,10 @@ class Delivery(common.ApiModel):
     summary: str = common.field("The text sent.", default="", max_length=1024)
     firedAt: datetime.datetime | None = common.field("When the alert started firing.", default=None)
     message: str = common.field("Error or detail.", default="", max_length=1024)
+    group: str | None = common.field("For a group's notification: the group's key.", default=None, max_length=1024)
+    alerts: list[typing.Annotated[str, pydantic.StringConstraints(max_length=330)]] = common.field(
+        "For a group's notification: its alerts, rule/service=firing or =resolved.", default_factory=list,
+        max_length=100)
 
 
 class AlertPolicyStatus(common.BaseStatus):
@@ -530,6 +546,8 @@ class AlertPolicyStatus(common.BaseStatus):
     lastAck: str | None = common.field(
         "The ack annotation value last applied (a new value acknowledges the alerts firing then).", default=None)
     alerts: list[AlertStatus] = common.field("Alert states per rule and service.", default_factory=list, max_length=500)
+    groups: list[GroupStatus] = common.field(
+        "Alert groups of routes with groupBy (one notification per group).", default_factory=list, max_length=200)
     deliveries: list[Delivery] = common.field(
         "Log of deliveries, newest first: the last 50 done, and every one still pending (the outbox).",
         default_factory=list, max_length=200)

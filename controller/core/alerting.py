@@ -20,6 +20,7 @@ import typing
 from controller.api import alertpolicy as api
 from controller.api import matchers
 from controller.core import conditions
+from controller.core import grouping
 from controller.core import numbers
 from controller.core import routing
 
@@ -50,6 +51,8 @@ class Notification:
     summary: str
     fired_at: datetime.datetime
     route: str = ""  # the route's path in the tree that sent it
+    group: str = ""  # a group's notification: the group's key
+    alerts: tuple[str, ...] = ()  # a group's notification: rule/service=firing|resolved
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Evaluation:
     notifications: list[Notification]
     transitions: list[tuple[str, str, str]]  # (rule/service, from, to) for Events
     last_ack: str | None
+    groups: list[dict[str, typing.Any]] = dataclasses.field(default_factory=list)  # status.groups
 
     @property
     def firing(self) -> int:
@@ -169,9 +173,11 @@ def evaluate(
     policy_id: str,
     namespace: str = "",
     policy: str = "",
+    groups: typing.Sequence[typing.Mapping[str, typing.Any]] = (),
 ) -> Evaluation:
     """Steps every (rule, service) alert, then decides notifications: after all states are
-    known, so that an inhibition sees every alert firing now."""
+    known, so that an inhibition sees every alert firing now and a group all its alerts.
+    `groups` is status.groups as last written (routes with groupBy)."""
     before = {(a["rule"], a["service"]): a for a in previous}
     new_ack = parse_ack(ack) if ack and ack != last_ack else None
     stepped = []
@@ -187,6 +193,7 @@ def evaluate(
             stepped.append((rule, old, alert, value, labels))
     firing = [labels for _, _, alert, _, labels in stepped if alert["state"] == FIRING]
     alerts, notifications, transitions = [], [], []
+    gathered: dict[str, grouping.Gathered] = {}
     for rule, old, alert, value, labels in stepped:
         if alert["state"] != old["state"]:
             transitions.append((f"{rule.name}/{alert['service']}", old["state"], alert["state"]))
@@ -194,10 +201,57 @@ def evaluate(
         routes = routing.match(spec, labels)
         if not held:
             notifications += _notify(spec, rule, routes, old, alert, value, now, policy_id)
+            _gather(gathered, rule, routes, alert, labels, value)
         if alert["state"] != INACTIVE and not (
                 alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
             alerts.append({k: v for k, v in alert.items() if v is not None and v != []})
-    return Evaluation(alerts, notifications, transitions, ack if ack else None)
+    kept, flushes = grouping.step(groups, gathered, now, policy_id, spec.sendResolved)
+    notifications += [notice for flush in flushes for notice in _group_notices(spec, flush)]
+    return Evaluation(alerts, notifications, transitions, ack if ack else None, kept)
+
+
+def _gather(gathered: dict[str, grouping.Gathered], rule: api.Rule, routes: typing.Sequence[routing.Resolved],
+            alert: typing.Mapping[str, typing.Any], labels: typing.Mapping[str, str], value: float | None) -> None:
+    """Puts a firing alert into its group on each grouped route it takes; a resolved one is
+    offered to them too (a group lists it if it had told it as firing)."""
+    if alert["state"] not in (FIRING, RESOLVED):
+        return
+    name = f"{rule.name}/{alert['service']}"
+    if alert["state"] == FIRING:
+        member = grouping.Member(name, _firing_text(rule, alert, value), bool(alert.get("acknowledgedBy")),
+                                 _plain(rule.severity))
+    else:
+        member = grouping.Member(name, f"[RESOLVED] {rule.name} on {alert['service']} (now {_text(value)})", False,
+                                 _plain(rule.severity))
+    for route in routes:
+        if not grouping.grouped(route):
+            continue
+        key, shared = grouping.group_key(route, labels)
+        group = gathered.setdefault(key, grouping.Gathered(route, shared))
+        (group.firing if alert["state"] == FIRING else group.resolved).append(member)
+
+
+def group_members(spec: api.AlertPolicySpec, listed: typing.Sequence[str], namespace: str, policy: str
+                  ) -> list[dict[str, typing.Any]]:
+    """A group delivery's alerts (`rule/service=firing|resolved`, as the outbox keeps them)
+    with their labels and annotations as the rules say now, for receivers that list them."""
+    members = []
+    for item in listed:
+        alert, _, state = item.rpartition("=")
+        rule_name, _, service = alert.partition("/")
+        rule = next((r for r in spec.rules if r.name == rule_name), None)
+        if rule is None:
+            continue  # the rule was removed since: its alert is no longer described
+        members.append({"alert": alert, "state": state, "labels": routing.alert_labels(rule, service, namespace, policy),
+                        "annotations": rule_annotations(rule, service)})
+    return members
+
+
+def _group_notices(spec: api.AlertPolicySpec, flush: grouping.Flush) -> list[Notification]:
+    listed = (*(f"{m.alert}=firing" for m in flush.firing), *(f"{m.alert}=resolved" for m in flush.resolved))
+    return [Notification(f"{flush.key}/{channel}", channel, flush.kind, "", "", flush.severity, flush.summary,
+                         flush.since, flush.route.path, flush.group, listed)
+            for channel in route_channels(spec, flush.route.channels, flush.route.channel_kinds)]
 
 
 Ack = tuple[str, frozenset[str] | None]  # who; the alerts acknowledged (None: every firing one)
@@ -265,27 +319,28 @@ def matching_routes(spec: api.AlertPolicySpec, rule: api.Rule, service: str = ""
 def _notify(spec: api.AlertPolicySpec, rule: api.Rule, routes: typing.Sequence[routing.Resolved],
             old: typing.Mapping[str, typing.Any], alert: dict[str, typing.Any], value: float | None,
             now: datetime.datetime, policy_id: str) -> list[Notification]:
-    """What this alert sends now through each matched route. The first route's progress is
-    the alert's own fields (as before routes could continue); each further route keeps its
-    own in `continued`, so it repeats and escalates on its own interval."""
+    """What this alert sends now through each matched route on its own (a grouped route
+    sends through its group, and only escalates here). The first route's progress is the
+    alert's own fields (as before routes could continue); each further route keeps its own in
+    `continued`, so it repeats and escalates on its own interval."""
     state = alert["state"]
     if state not in (FIRING, RESOLVED) or not routes:
         return []
     fired_at = parse_time(alert["since"] if state == FIRING else old.get("since", alert["since"]))
     base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
+    kept = {entry.get("route"): entry for entry in alert.get("continued") or []}
     if state == RESOLVED:
-        if not (old.get("state") == FIRING and spec.sendResolved and old.get("notifications")):
+        if not (old.get("state") == FIRING and spec.sendResolved):
             return []
+        told = [route for index, route in enumerate(routes) if not grouping.grouped(route)
+                and (old if index == 0 else kept.get(route.path) or {}).get("notifications")]
         text = _resolved_text(rule, alert["service"], old.get("value"), value)
-        everyone = _unique(c for route in routes for c in route_channels(spec, route.channels, route.channel_kinds))
+        everyone = _unique(c for route in told for c in route_channels(spec, route.channels, route.channel_kinds))
         return [Notification(f"{base}/resolved/{c}", c, RESOLVED_KIND, rule.name, alert["service"],
                              _plain(rule.severity), text, fired_at, routes[0].path) for c in everyone]
-    shown = alert.get("value") if value is None or math.isnan(value) else value
-    text = render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": _text(shown),
-                                 "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
+    text = _firing_text(rule, alert, value)
     first, *further = routes
     out = _route_notices(spec, rule, first, alert, alert, now, fired_at, base, text, "")
-    kept = {entry.get("route"): entry for entry in alert.get("continued") or []}
     progress = []
     for route in further:
         entry = dict(kept.get(route.path) or {"route": route.path})
@@ -293,6 +348,12 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, routes: typing.Sequence[r
         progress.append({k: v for k, v in entry.items() if v is not None})
     alert["continued"] = progress or None
     return out
+
+
+def _firing_text(rule: api.Rule, alert: typing.Mapping[str, typing.Any], value: float | None) -> str:
+    shown = alert.get("value") if value is None or math.isnan(value) else value
+    return render(rule.summary, {"rule": rule.name, "service": alert["service"], "value": _text(shown),
+                                 "threshold": f"{rule.threshold:g}", "op": _plain(rule.op)})
 
 
 def _route_notices(spec: api.AlertPolicySpec, rule: api.Rule, route: routing.Resolved, alert: dict[str, typing.Any],
@@ -312,7 +373,9 @@ def _route_notices(spec: api.AlertPolicySpec, rule: api.Rule, route: routing.Res
     sent = int(progress.get("notifications") or 0)
     last = progress.get("lastNotified")
     previous = alert.get("previousNotified")
-    if not suffix_route and sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeat:
+    if grouping.grouped(route):
+        pass  # its firing, repeats and resolution go through its group (core/grouping.py)
+    elif not suffix_route and sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeat:
         alert["damped"] = True  # flapping: re-fired within the cooldown of the last notification
     elif sent == 0 and not (suffix_route and alert.get("damped")):
         if not suffix_route:

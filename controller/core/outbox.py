@@ -27,7 +27,8 @@ def enqueue(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]],
     known = {d.get("key") for d in deliveries}
     queued = [{"time": conditions.format_time(now), "channel": n.channel, "alert": f"{n.rule}/{n.service}",
                "kind": n.kind, "outcome": PENDING, "attempt": 1, "key": n.key, "severity": n.severity,
-               "summary": n.summary[:1024], "firedAt": conditions.format_time(n.fired_at)}
+               "summary": n.summary[:1024], "firedAt": conditions.format_time(n.fired_at),
+               **({"group": n.group[:1024], "alerts": list(n.alerts[:100])} if n.group else {})}
               for n in notifications if n.key not in known]
     return trim([*reversed(queued), *map(dict, deliveries)])
 

@@ -81,13 +81,15 @@ def alerting_run(spec: alertpolicy.AlertPolicySpec, series: typing.Sequence[Poin
                  until: float | None = None, service: str = "service") -> list[Row]:
     end = until if until is not None else (series[-1].at if series else 0) + 2 * step
     alerts: list[dict[str, typing.Any]] = []
+    groups: list[dict[str, typing.Any]] = []  # routes with groupBy keep their groups between steps
     rows, at = [], 0.0
     while at <= end:
         now = EPOCH + datetime.timedelta(seconds=at)
         values = values_at(series, at)
         named = {**values, **{f"custom:{name}": value for name, value in values.items()}}
-        result = alerting.evaluate(spec, [alerting.Observation(service, named)], alerts, None, None, now, "simulate")
-        alerts = result.alerts
+        result = alerting.evaluate(spec, [alerting.Observation(service, named)], alerts, None, None, now, "simulate",
+                                   groups=groups)
+        alerts, groups = result.alerts, result.groups
         happened = [f"{alert}: {before} -> {after}" for alert, before, after in result.transitions]
         happened += [f"notify {n.channel} ({n.kind}): {n.summary}" for n in result.notifications]
         rows.append(Row(at, values, 0, "; ".join(happened)))

@@ -43,7 +43,7 @@ from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
-STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified")
+STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified", "groups")
 # A round waits at most this long for its deliveries (one HTTP delivery's deadline and a
 # little): a namespace of hanging receivers must not hold every other namespace's next round.
 # A delivery still going on goes on; it is not started again while it does.
@@ -145,9 +145,9 @@ class Alerter:
         ack = ((obj.get("metadata") or {}).get("annotations") or {}).get(reasons.ACK_ANNOTATION)
         result = alerting.evaluate(spec, self._observe(key[1], spec, now), base.get("alerts") or [], ack,
                                    base.get("lastAck"), now, obj["metadata"].get("uid", ""),
-                                   namespace=key[1], policy=key[2])
+                                   namespace=key[1], policy=key[2], groups=base.get("groups") or [])
         deliveries = outbox.enqueue(base.get("deliveries") or [], result.notifications, now)
-        fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack,
+        fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack, "groups": result.groups,
                   "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or base.get("lastNotified")}
         self.state[key] = fields
         for alert, before, after in result.transitions:
@@ -219,12 +219,16 @@ class Alerter:
         # The alert's labels and annotations as the rule says now (status keeps neither).
         labels = routing.alert_labels(rule_spec, service, key[1], key[2]) if rule_spec is not None else {}
         matched = routing.match(spec, labels) if rule_spec is not None else []
+        if delivery.get("group"):  # a group's notification: its route is named by the group's key
+            matched = [r for r in routing.walk(spec) if delivery["group"].startswith(r.path + "{")]
         message = notify.Message(
             alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],
-                                  delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"])),
+                                  delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"]),
+                                  group=delivery.get("group") or "", alerts=tuple(delivery.get("alerts") or ())),
             namespace=key[1], policy=key[2], sent_at=now,
             valid_for=datetime.timedelta(seconds=3 * (matched[0].repeat if matched else routing.DEFAULT_REPEAT_SECONDS)),
-            labels=labels, annotations=alerting.rule_annotations(rule_spec, service) if rule_spec is not None else {})
+            labels=labels, annotations=alerting.rule_annotations(rule_spec, service) if rule_spec is not None else {},
+            members=tuple(alerting.group_members(spec, delivery.get("alerts") or [], key[1], key[2])))
 
         async def secret(ref: common.SecretKeyRef) -> str:
             try:
