@@ -247,6 +247,13 @@ def group_members(spec: api.AlertPolicySpec, listed: typing.Sequence[str], names
     return members
 
 
+def group_labels(group: str) -> dict[str, str]:
+    """The labels a group's alerts share (its groupBy labels), read back from its key
+    (`routes[0]{service="web"}`, written by grouping.group_key)."""
+    inside = group[group.find("{"):]
+    return {m.name: m.value for m in matchers.parse_set(inside)} if inside not in ("", "{}") else {}
+
+
 def _group_notices(spec: api.AlertPolicySpec, flush: grouping.Flush) -> list[Notification]:
     listed = (*(f"{m.alert}=firing" for m in flush.firing), *(f"{m.alert}=resolved" for m in flush.resolved))
     return [Notification(f"{flush.key}/{channel}", channel, flush.kind, "", "", flush.severity, flush.summary,

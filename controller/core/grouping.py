@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import typing
 
+from controller.api import matchers
 from controller.core import conditions
 from controller.core import routing
 
@@ -72,7 +73,8 @@ def grouped(route: routing.Resolved) -> bool:
 
 def group_key(route: routing.Resolved, labels: typing.Mapping[str, str]) -> tuple[str, dict[str, str]]:
     values = {name: labels.get(name, "") for name in sorted(route.group_by)}
-    text = ",".join(f'{name}="{value}"' for name, value in values.items())
+    # Written as matchers (values escaped), so that alerting.group_labels reads them back.
+    text = ",".join(str(matchers.Matcher(name, matchers.EQUAL, value)) for name, value in values.items())
     return f"{route.path}{{{text}}}", values
 
 

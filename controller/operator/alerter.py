@@ -221,6 +221,7 @@ class Alerter:
         matched = routing.match(spec, labels) if rule_spec is not None else []
         if delivery.get("group"):  # a group's notification: its route is named by the group's key
             matched = [r for r in routing.walk(spec) if delivery["group"].startswith(r.path + "{")]
+            labels = alerting.group_labels(delivery["group"])
         message = notify.Message(
             alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],
                                   delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"]),

@@ -126,3 +126,12 @@ def test_without_group_by_each_alert_is_told_at_once_as_before() -> None:
     spec.routes[0].groupBy = None  # inherits the default `...`: every alert its own notification
     run = Run(spec)
     assert len(run.at(0, INCIDENT)) == 10 and run.groups == []
+
+
+def test_a_groups_labels_are_read_back_from_its_key_whatever_they_hold() -> None:
+    spec = policy(groupBy=["team", "service"])
+    spec.rules[0].labels = {"team": 'pay"ments, EU'}
+    run = Run(spec)
+    run.at(0, {"web": RULES[:1]})
+    [told] = run.at(30, {"web": RULES[:1]})
+    assert alerting.group_labels(told.group) == {"service": "web", "team": 'pay"ments, EU'}

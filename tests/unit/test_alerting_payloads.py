@@ -95,3 +95,24 @@ def test_alertmanager_payload(kind: str) -> None:
         channel, messages()[kind], lambda ref: asyncio.sleep(0, "")))
     assert poster.posted[0]["url"] == "http://127.0.0.1:9093/api/v2/alerts"
     golden(f"notify-alertmanager-{kind}.json", poster.posted[0]["body"])
+
+
+def test_a_groups_payloads() -> None:
+    base = policy().model_dump(mode="json", by_alias=True, exclude_none=True)
+    spec = api.AlertPolicySpec.model_validate({
+        **base, "rules": [*base["rules"], {**base["rules"][0], "name": "HighMemoryPage", "threshold": 90}],
+        "routes": [{"channels": ["hook", "am"], "groupBy": ["service"], "repeatIntervalSeconds": 300}]})
+    result = alerting.evaluate(spec, [alerting.Observation("web", {"memory": 97.0})], [], None, None, T0, "uid-1",
+                               namespace="shop", policy="prod-alerts")
+    hook = next(n for n in result.notifications if n.channel == "hook")
+    message = notify.Message(hook, "shop", "prod-alerts", T0, datetime.timedelta(seconds=900),
+                             labels=alerting.group_labels(hook.group),
+                             members=tuple(alerting.group_members(spec, hook.alerts, "shop", "prod-alerts")))
+    webhook, am = Capture(), Capture()
+    asyncio.run(notify_webhook.WebhookNotifier(typing.cast(notify.HttpPoster, webhook)).send(
+        spec.channels[0], message, lambda ref: asyncio.sleep(0, "")))
+    asyncio.run(notify_alertmanager.AlertmanagerNotifier(typing.cast(notify.HttpPoster, am)).send(
+        spec.channels[1], message, lambda ref: asyncio.sleep(0, "")))
+    assert alerting.group_labels(hook.group) == {"service": "web"}
+    golden("notify-webhook-group.json", webhook.posted[0]["body"])
+    golden("notify-alertmanager-group.json", am.posted[0]["body"])
