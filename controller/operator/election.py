@@ -43,6 +43,9 @@ NotLeader = election.NotLeader  # the operator layer's name for it, kept for its
 StartActing = typing.Callable[[], typing.Coroutine[typing.Any, typing.Any, None]]
 # Returns whether every acting task stopped; False means the process is unhealthy.
 StopActing = typing.Callable[[], typing.Awaitable[bool]]
+# Test-only, off unless set: a broken fence that lets every write and send through, so that the
+# soak (bench/soak.py) can show its invariants catch one. Never set it in a deployment.
+BREAK_FENCE = os.environ.get("CAPLIQUIFY_TEST_BREAK_FENCE") == "1"
 
 
 async def _nothing_to_stop() -> bool:
@@ -82,14 +85,14 @@ class Elector:
 
     def fence(self, verb: str) -> None:
         """The on-write hook: counts the write, and refuses it unless this replica leads."""
-        if not self.leading():
+        if not self.leading() and not BREAK_FENCE:
             metrics.FENCED_WRITES.inc()
             raise NotLeader(f"not the leader: {verb} refused")
         metrics.count_write(verb)
 
     def fence_send(self, what: str) -> None:
         """The hook Railway and the notifiers call immediately before a request leaves."""
-        if not self.leading():
+        if not self.leading() and not BREAK_FENCE:
             metrics.FENCED_WRITES.inc()
             raise NotLeader(f"not the leader: {what} refused")
 

@@ -550,3 +550,26 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
             ("ProbeManager", "_tasks")}  # a check cancelled mid-run must not look in flight next term
     assert must <= cleared, must - cleared
     assert not {name for _, name in cleared} & {"contributors", "time_dependent", "registry", "view"}
+
+
+def test_the_test_only_broken_fence_is_off_by_default_and_lets_a_stale_leader_write(
+        kills: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """CAPLIQUIFY_TEST_BREAK_FENCE exists for the soak's own check (bench/soak.py): unset, a
+    replica past its renew deadline is refused; set, the same write goes through."""
+    import os
+    import subprocess
+    import sys
+    code = "from controller.operator import election; print(election.BREAK_FENCE)"
+    env = {k: v for k, v in os.environ.items() if k != "CAPLIQUIFY_TEST_BREAK_FENCE"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+    assert subprocess.run([sys.executable, "-c", code], env={**env, "CAPLIQUIFY_TEST_BREAK_FENCE": "1"},
+                          capture_output=True, text=True, check=True).stdout.strip() == "True"
+    clock = FakeClock()
+    me = elector(FakeLease(), clock, Acting())
+    assert not me.leading()
+    with pytest.raises(election.NotLeader):
+        me.fence("patch")
+    monkeypatch.setattr(election_module, "BREAK_FENCE", True)
+    me.fence("patch")
+    me.fence_send("webhook")
