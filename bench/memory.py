@@ -38,9 +38,9 @@ def manifest_limit_mib() -> int:
     documents = yaml.safe_load_all((REPO / "manifests/base/deployment.yaml").read_text())
     deployment = next(d for d in documents if d and d.get("kind") == "Deployment")
     limit = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
-    match = re.fullmatch(r"(\d+)Mi", limit)
-    assert match, f"the manifest's memory limit {limit!r} is not in Mi"
-    return int(match.group(1))
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", limit)
+    assert match, f"the manifest's memory limit {limit!r} is not in Mi or Gi"
+    return int(match.group(1)) * (1024 if match.group(2) == "Gi" else 1)
 
 
 def objects(tenants: int, workloads: int, port: int) -> list[dict]:

@@ -1,15 +1,16 @@
 """The memory budget, and every answer-size cap and connection count derived from it.
 
 A cap chosen on its own says nothing about the process: six Prometheus answers of 16 MiB,
-each parsed into ~7x its size at once, added 700 MB to a pod whose limit is 512 Mi. Here the
+each parsed into ~7x its size at once, added 700 MB to a pod whose limit was 512 Mi. Here the
 caps are worked out from the limit instead (a unit test holds the arithmetic, and the
 memory benchmark measures it: `python -m bench --suites memory`).
 
-    pod limit (manifests/base/deployment.yaml)               512 MiB
-    the operator's own state (view, records, clients)        320 MiB  (README's bench: 276 MB
-                                                                      at 5,000 policies; the
+    pod limit (manifests/base/deployment.yaml)              1024 MiB
+    the operator's own state (view, records, clients)        768 MiB  (README's bench: 661 MB
+                                                                      at 10,000 policies and
+                                                                      10,000 services; the
                                                                       parser process ~40 MB)
-    answers in flight, all clients together                  192 MiB  = 512 - 320
+    answers in flight, all clients together                  256 MiB  = 1024 - 768
 
 Per client, what one answer byte costs while it is in flight:
 
@@ -25,14 +26,14 @@ Per client, what one answer byte costs while it is in flight:
   read buffer per probe, 256 x 2 x 16 KiB = 8 MiB at most.
 - Notifications: 4 KiB of a receiver's answer, 64 connections: 0.5 MiB.
 
-128 + 22.5 + 8 + 0.5 = 159 MiB <= 192 MiB.
+128 + 22.5 + 8 + 0.5 = 159 MiB <= 256 MiB.
 """
 
 from __future__ import annotations
 
 MiB = 1024 * 1024
-POD_LIMIT = 512 * MiB  # manifests/base/deployment.yaml's limits.memory (a unit test compares)
-STATE = 320 * MiB
+POD_LIMIT = 1024 * MiB  # manifests/base/deployment.yaml's limits.memory (a unit test compares)
+STATE = 768 * MiB
 ANSWERS = POD_LIMIT - STATE
 
 # The worst growth of a JSON text parsed by json.loads, bytes of Python objects per byte of
