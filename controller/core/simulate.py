@@ -91,7 +91,8 @@ def alerting_run(spec: alertpolicy.AlertPolicySpec, series: typing.Sequence[Poin
                                    groups=groups)
         alerts, groups = result.alerts, result.groups
         happened = [f"{alert}: {before} -> {after}" for alert, before, after in result.transitions]
-        happened += [f"notify {n.channel} ({n.kind}): {n.summary}" for n in result.notifications]
+        # A group's text has a line per alert: one row each still (" | " between its lines).
+        happened += [f"notify {n.channel} ({n.kind}): {n.summary.replace(chr(10), ' | ')}" for n in result.notifications]
         rows.append(Row(at, values, 0, "; ".join(happened)))
         at += step
     return rows

@@ -48,9 +48,12 @@ def test_simulate_alert_policy(tmp_path, capsys) -> None:  # noqa: ANN001
                      "--until", "700"]) == 0
     out = capsys.readouterr().out
     assert "30  errorRate=9 -> HighErrorRate/service: Inactive -> Pending" in out
-    assert "150  errorRate=9 -> HighErrorRate/service: Pending -> Firing; notify ops-slack (firing)" in out
-    # A resolved notice reads as resolved: the condition as it fired, and the value now (issue 23).
-    assert "notify ops-mail (resolved): [RESOLVED] service error rate 9% > 5% (now 0.2)" in out
+    assert "150  errorRate=9 -> HighErrorRate/service: Pending -> Firing\n" in out
+    # The example groups warnings by service (groupWait 30 s): one message per service, listing
+    # its alerts, and a resolved one that reads as resolved (issue 23).
+    assert "180  errorRate=9 -> notify ops-slack (firing): [FIRING:1] service=service | - service error rate 9% > 5%" in out
+    assert ("notify ops-mail (resolved): [RESOLVED:0] service=service (1 resolved) | "
+            "- [RESOLVED] HighErrorRate on service (now 0.2)") in out
 
 
 def test_simulate_refuses_a_timeline_without_times(tmp_path, capsys) -> None:  # noqa: ANN001
