@@ -83,6 +83,7 @@ def test_the_ack_command_prints_no_control_sequence_from_the_api_server(capsys: 
 
     class Hostile:
         default_namespace = "shop"
+        host = "https://127.0.0.1:6443"
 
         def __init__(self, *args: typing.Any) -> None:
             pass
