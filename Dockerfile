@@ -21,6 +21,16 @@ COPY wheelhouse/project/ /wheels/project/
 RUN /opt/capliquify/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/project/*.whl \
  && /opt/capliquify/bin/pip uninstall --yes --quiet pip setuptools
 
+# The examples' workload (manifests/examples; the tests on real nodes): an HTTP server whose
+# /health can be made to fail (hack/image/testapp.py), standard library only, on the same base.
+# `--target demo-web`; the operator (the last stage) is the default target.
+FROM ${BASE_IMAGE} AS demo-web
+COPY wheelhouse/app/testapp.py /app/web.py
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["python3", "/app/web.py"]
+
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="capliquify-operator" \

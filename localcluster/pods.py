@@ -1,7 +1,7 @@
 """The operator installed as users install it, on the real nodes (localcluster/node.py):
 `kubectl apply -k` of an overlay on manifests/ whose only changes are the image (kustomize's
 image override, to the image `make image` built) and what a host-network pod on a loopback
-node needs. Also the test workload's image (hack/image/testapp.py).
+node needs.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from localcluster import cluster as cluster_module
 from localcluster import node as node_module
 
 IMAGE_BUILD = cluster_module.REPO / "hack" / "image" / "build.sh"
-TESTAPP = cluster_module.REPO / "hack" / "image" / "testapp.py"
 SHIPPED_IMAGE = "ghcr.io/capliquify/operator"  # what manifests/ and the chart name
-TESTAPP_IMAGE = "localhost/capliquify-testapp:1"
 MANIFESTS = cluster_module.REPO / "manifests"
 
 
@@ -40,13 +38,12 @@ def image_name(archive: pathlib.Path) -> str:
     return json.loads(listing)[0]["RepoTags"][0]
 
 
-def testapp_archive(operator_archive: pathlib.Path) -> pathlib.Path:
-    """The test workload: testapp.py on the operator's image (its python3), rebuilt when either changes."""
-    archive = operator_archive.with_name("capliquify-testapp.tar")
-    if archive.exists() and archive.stat().st_mtime > max(operator_archive.stat().st_mtime, TESTAPP.stat().st_mtime):
-        return archive
-    return node_module.image_archive(TESTAPP_IMAGE, {TESTAPP: "/app/testapp.py"}, ["/usr/bin/python3", "/app/testapp.py"],
-                                     archive, base=f"docker-archive:{operator_archive}")
+def demo_archive(operator_archive: pathlib.Path) -> pathlib.Path:
+    """The examples' workload (hack/image/testapp.py), which `make image` writes beside the operator."""
+    archive = operator_archive.with_name(operator_archive.name.replace("capliquify-operator-", "capliquify-demo-web-"))
+    if not archive.exists():
+        raise FileNotFoundError(f"{archive}: hack/image/build.sh writes it beside {operator_archive.name}")
+    return archive
 
 
 def operator_overlay(directory: pathlib.Path, local: cluster_module.LocalCluster, image: str,

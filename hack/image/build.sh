@@ -3,7 +3,8 @@
 # chroot isolation) from a base made here (base.sh), written as a docker-archive that
 # `ctr images import` and `kind load image-archive` accept. Prints the archive's path last.
 #   CAPLIQUIFY_IMAGE   the image's name (default localhost/capliquify-operator:<version>)
-#   IMAGE_ARCHIVE      where the archive goes (default dist/capliquify-operator-<version>.tar)
+#   IMAGE_ARCHIVE      where the archive goes (default dist/capliquify-operator-<version>.tar);
+#                      the examples' workload goes beside it (capliquify-demo-web-<version>.tar)
 # The buildah store and the base are cached under ~/.cache/capliquify; the dependency layer is
 # downloaded once into ~/.cache/capliquify/image-wheels (the base's python is 3.11: BASE_PYTHON).
 set -euo pipefail
@@ -32,7 +33,7 @@ fi
 # Skip the build when the archive was made from these very inputs (the integration tests call
 # this every run): the base, the Containerfile, the pins, and the package's sources (not the
 # README, which the wheel carries only as its description).
-inputs="$( (echo "$base $image"; cat "$repo/Dockerfile" "$repo/pyproject.toml"; "$PY" "$here/pins.py";
+inputs="$( (echo "$base $image"; cat "$repo/Dockerfile" "$repo/pyproject.toml" "$here/testapp.py"; "$PY" "$here/pins.py";
            cd "$repo" && find controller -name '*.py' -o -name '*.yaml' -o -name '*.json' | LC_ALL=C sort | xargs cat) \
          | sha256sum | cut -c1-16)"
 if [ -s "$archive" ] && [ "$(cat "$archive.inputs" 2>/dev/null)" = "$inputs" ]; then
@@ -44,7 +45,8 @@ rm -f "$archive.inputs"
 
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
-mkdir -p "$context/wheelhouse/deps" "$context/wheelhouse/project"
+mkdir -p "$context/wheelhouse/deps" "$context/wheelhouse/project" "$context/wheelhouse/app"
+cp "$here/testapp.py" "$context/wheelhouse/app/"
 cp "$repo/Dockerfile" "$context/Containerfile"
 # The project's wheel, built from this checkout; its dependencies pinned to the venv's versions
 # and downloaded as binary wheels for the base's interpreter and platform, whatever this host's
@@ -72,9 +74,15 @@ echo "build.sh: building $image on $base" >&2
 "${B[@]}" bud --quiet --layers --pull-never --isolation chroot \
   --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" \
   -f "$context/Containerfile" -t "$image" "$context" >&2
+# The examples' workload, beside it: dist/capliquify-demo-web-<version>.tar.
+demo="${image%%/*}/capliquify-demo-web:$version"
+demo_archive="$(dirname "$archive")/capliquify-demo-web-$version.tar"
+"${B[@]}" bud --quiet --layers --pull-never --isolation chroot --target demo-web \
+  --build-arg "BASE_IMAGE=$base" -f "$context/Containerfile" -t "$demo" "$context" >&2
 mkdir -p "$(dirname "$archive")"
-rm -f "$archive"
+rm -f "$archive" "$demo_archive"
 "${B[@]}" push --quiet "$image" "docker-archive:$archive:$image" >&2
+"${B[@]}" push --quiet "$demo" "docker-archive:$demo_archive:$demo" >&2
 echo "$inputs" >"$archive.inputs"
 echo "build.sh: $image -> $archive ($(du -h "$archive" | cut -f1)) in $(( SECONDS - started )) s" >&2
 echo "$archive"

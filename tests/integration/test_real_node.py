@@ -34,18 +34,19 @@ class Real(typing.NamedTuple):
     local: cluster_module.LocalCluster
     nodes: list[node_module.RealNode]
     health_port: int
+    demo_image: str
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[Real]:
     archive = pods.build_image()
-    testapp = pods.testapp_archive(archive)
+    demo = pods.demo_archive(archive)
     local = cluster_module.LocalCluster(tmp_path_factory.mktemp("real-cluster"))
     nodes: list[node_module.RealNode] = []
     try:
         local.start()
         for index in range(2):
-            nodes.append(node_module.RealNode(local, index, [archive, testapp]))
+            nodes.append(node_module.RealNode(local, index, [archive, demo]))
             nodes[-1].start()
         metrics_port, health_port = cluster_module.free_port(), cluster_module.free_port()
         overlay = pods.operator_overlay(tmp_path_factory.mktemp("overlay"), local, pods.image_name(archive),
@@ -53,7 +54,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[Real]:
         pods.install(local, overlay)
         local.wait_for(lambda: len([p for p in pods.operator_pods(local) if pods.ready(p)]) == 2, 180,
                        "two operator pods Ready (the kubelet's readiness probe on /healthz)")
-        yield Real(local, nodes, health_port)
+        yield Real(local, nodes, health_port, pods.image_name(demo))
     finally:
         for real_node in nodes:
             real_node.stop()
@@ -113,7 +114,7 @@ def test_the_leader_pod_deleted_the_other_takes_over_and_acts(real: Real) -> Non
     print(f"handover after the leader pod's deletion: {took:.1f} s")
 
 
-def testapp(port: int) -> dict[str, typing.Any]:
+def testapp(image: str, port: int) -> dict[str, typing.Any]:
     """The workload on real node 0 (its address is the health check's host), Recreate: one
     host port, so a new revision's pod replaces the old one on the same node."""
     env = [{"name": "PORT", "value": str(port)},
@@ -124,7 +125,7 @@ def testapp(port: int) -> dict[str, typing.Any]:
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {**node_module.PLACEMENT, "hostNetwork": True,
                                        "nodeSelector": {"kubernetes.io/hostname": "capliquify-node-0"},
-                                       "containers": [{"name": "web", "image": pods.TESTAPP_IMAGE, "imagePullPolicy": "Never",
+                                       "containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
                                                        "env": env}]}}}}
 
 
@@ -150,8 +151,8 @@ def test_a_managed_probe_is_executed_by_the_kubelet_and_a_bad_rollout_is_rolled_
                                           "intervalSeconds": 2, "failureThreshold": 2}],
                         # Readiness only: the test turns health off and on, a liveness probe would restart it.
                         "probes": {"manage": True, "liveness": False},
-                        "rollout": {"autoRollback": True, "progressDeadlineSeconds": 30, "analysis": {"windowSeconds": 0}}}}
-    local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([testapp(port), service]))
+                        "rollout": {"autoRollback": True, "progressDeadlineSeconds": 45, "analysis": {"windowSeconds": 0}}}}
+    local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([testapp(real.demo_image, port), service]))
 
     def probe() -> dict[str, typing.Any]:
         container = web_pod(local).get("spec", {}).get("containers", [{}])[0]
@@ -165,22 +166,32 @@ def test_a_managed_probe_is_executed_by_the_kubelet_and_a_bad_rollout_is_rolled_
     local.wait_for(lambda: not pods.ready(web_pod(local)), 30, "the web pod unready (kubelet's readiness probe)")
     post(f"http://{address}:{port}/recover")
     local.wait_for(lambda: pods.ready(web_pod(local)), 30, "the web pod Ready again")
-    local.wait_for(lambda: (local.kubectl("get", "msvc", "web", "-n", APPS, "-o", "jsonpath={.status.rollout.phase}")
-                            == "Healthy"), 60, "the rollout guard's Healthy verdict")
+    local.wait_for(lambda: rollout(local).get("phase") == "Healthy", 60, "the rollout guard's Healthy verdict")
+    good = rollout(local)["revision"]
 
     # A version whose readiness really fails (the same probe, an app that answers 503).
     local.kubectl("set", "env", "deployment/web", "-n", APPS, "START_FAILING=1")
     local.wait_for(lambda: any(e["name"] == "START_FAILING" for e in web_pod(local).get("spec", {}).get("containers", [{}])[0]
                                .get("env", [])), 60, "the bad revision's pod")
-    # Rolled back by the guard once the rollout misses its 30 s deadline; the old revision's pod Ready.
-    local.wait_for(lambda: "START_FAILING" not in local.kubectl("get", "deployment", "web", "-n", APPS, "-o",
-                                                                "jsonpath={.spec.template.spec.containers[0].env[*].name}"),
-                   120, "the template rolled back")
+    bad = revision(local)
+    assert int(bad) > int(good)
+    # Rolled back by the guard once the rollout misses its 45 s deadline; the old revision's pod Ready.
+    local.wait_for(lambda: bad in rollout(local).get("rolledBackRevisions", []), 120, f"revision {bad} rolled back")
     local.wait_for(lambda: pods.ready(web_pod(local))
                    and not any(e["name"] == "START_FAILING" for e in web_pod(local)["spec"]["containers"][0]["env"]),
                    90, "the previous revision's pod Ready again")
-    status = json.loads(local.kubectl("get", "msvc", "web", "-n", APPS, "-o", "json"))["status"]["rollout"]
-    assert status["rolledBackRevisions"] and status["history"][0]["phase"] == "RolledBack", status
+    local.wait_for(lambda: rollout(local).get("phase") == "Healthy" and rollout(local).get("revision") not in (good, bad),
+                   60, "the rollback's revision Healthy")
+    assert rollout(local)["revision"] in rollout(local)["rollbackRevisions"], rollout(local)
+
+
+def rollout(local: cluster_module.LocalCluster) -> dict[str, typing.Any]:
+    return json.loads(local.kubectl("get", "msvc", "web", "-n", APPS, "-o", "json")).get("status", {}).get("rollout") or {}
+
+
+def revision(local: cluster_module.LocalCluster) -> str:
+    deployment = json.loads(local.kubectl("get", "deployment", "web", "-n", APPS, "-o", "json"))
+    return deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
 
 
 def test_every_node_stays_where_it_belongs(real: Real) -> None:
