@@ -18,6 +18,7 @@ import typing
 import yaml
 
 from controller import admission
+from controller import cliparse
 from controller import crdgen
 from controller import validation
 from controller.core import bounded_yaml
@@ -96,11 +97,17 @@ def _run(args: argparse.Namespace) -> int:
     _configure_logging(config.log_format, args.log_level)
     try:
         api_client = kubernetes_api.load_config(config.kubeconfig, connections=pools.KUBE_THREADS)
-    except kubernetes.config.ConfigException as error:
-        # The image's default command run outside a pod, or a bad kubeconfig: say which, no traceback.
+    except (kubernetes.config.ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError, KeyError,
+            ValueError) as error:
+        # The image's default command run outside a pod, or a bad kubeconfig (the client's loader
+        # fails inside itself on a malformed file): say which, no traceback.
         print(f"capliquify run: no Kubernetes credentials: not in a pod (KUBERNETES_SERVICE_HOST unset) and "
-              f"no usable kubeconfig (--kubeconfig or KUBECONFIG): {error}", file=sys.stderr)
+              f"no usable kubeconfig (--kubeconfig or KUBECONFIG): {cliparse.first_line(error)}", file=sys.stderr)
         return 2
+    unreachable = _api_server_unreachable(api_client)
+    if unreachable:
+        print(f"capliquify run: {unreachable}", file=sys.stderr)
+        return 1
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
     # renew deadline, writes nothing.
     # The Lease has a client (connections) of its own, as it has a pool of its own: a renewal
@@ -178,6 +185,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_server_unreachable(api_client: typing.Any, attempts: int = 3, pause: float = 2.0) -> str | None:
+    """Why no API server answers at start-up (one line, as kubectl says it), or None. An operator
+    that cannot reach its API server at all exits, to be restarted, rather than log a traceback
+    a second from every loop; a start-up that races the API server's own is retried a little."""
+    import time
+
+    import kubernetes
+    import urllib3
+
+    problem = None
+    retries = logging.getLogger("urllib3.connectionpool")
+    level, retries.level = retries.level, logging.ERROR  # the pool's own retry warnings: the one line says it
+    try:
+        for attempt in range(attempts):
+            try:
+                kubernetes.client.VersionApi(api_client).get_code(_request_timeout=(5, 10))
+                return None
+            except kubernetes.client.ApiException as error:
+                problem = cliparse.server_error(error.status, error.reason, error.body)
+                if error.status in (401, 403):  # credentials the server refuses: waiting will not help
+                    return problem
+            except urllib3.exceptions.HTTPError as error:
+                problem = cliparse.connection_error(error, api_client.configuration.host)
+            if attempt + 1 < attempts:
+                time.sleep(pause)
+    finally:
+        retries.setLevel(level)
+    return problem
+
+
 MODELS_BY_KIND = validation.MODELS
 
 
@@ -221,22 +258,44 @@ def read_documents(path: str | pathlib.Path) -> list[typing.Any]:
 
 
 def read_series(path: pathlib.Path) -> list:
-    """A timeline from CSV (header `t,<metric>,...`) or YAML (a list of {t: ..., <metric>: ...})."""
+    """A timeline from CSV (header `t,<metric>,...`) or YAML (a list of {t: ..., <metric>: ...});
+    any fault is a ValueError naming the file, the point and the column, in one line."""
     from controller.core import simulate
 
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read: {error.strerror or type(error).__name__}") from None
     if path.suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        rows: list[dict[str, typing.Any]] = [
-            {k: (float(v) if v not in ("", None) else None) for k, v in row.items()} for row in reader]
+        rows: typing.Any = list(csv.DictReader(io.StringIO(text)))
     else:
-        rows = bounded_yaml.load(text) or []
+        try:
+            rows = bounded_yaml.load(text) or []
+        except bounded_yaml.YamlRefused as error:
+            raise ValueError(f"{path}: {error}") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: a timeline is a list of points, got a {type(rows).__name__}")
+
+    def number(index: int, key: typing.Any, value: typing.Any) -> float | None:
+        if value is None or value == "":
+            return None
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{path}: point {index + 1}: {validation.shown(key)}: not a number: "
+                             f"{validation.shown(value)}") from None
+
     points = []
-    for row in rows:
-        if not isinstance(row, dict) or "t" not in row:
-            raise ValueError(f"{path}: every point needs t (seconds from the start): {row!r}")
-        points.append(simulate.Point(float(row["t"]), {k: (None if v is None else float(v))
-                                                        for k, v in row.items() if k != "t"}))
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or number(index, "t", row.get("t")) is None:
+            raise ValueError(f"{path}: point {index + 1}: every point needs t (seconds from the start): "
+                             f"{validation.shown(row)}")
+        points.append(simulate.Point(typing.cast(float, number(index, "t", row["t"])),
+                                     {str(k): number(index, k, v) for k, v in row.items() if k != "t"}))
     return sorted(points, key=lambda p: p.at)
 
 
@@ -249,7 +308,10 @@ def _closed_loop(args: argparse.Namespace, spec: typing.Any) -> int:
 
     try:
         trace = traces.built_in(args.trace) if args.trace in traces.BUILT_IN else traces.from_csv(pathlib.Path(args.trace))
-    except (ValueError, OSError) as error:
+    except OSError as error:
+        print(f"{args.trace}: cannot read: {error.strerror or type(error).__name__}", file=sys.stderr)
+        return 2
+    except ValueError as error:
         print(f"{args.trace}: {error}", file=sys.stderr)
         return 2
     model = plant.Model(capacity=args.capacity, startup_seconds=args.startup, metric_window_seconds=args.window,
@@ -319,10 +381,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _crds(args: argparse.Namespace) -> int:
-    written = crdgen.write_all(pathlib.Path(args.directory))
-    if args.chart:
-        written += crdgen.write_chart_crds(pathlib.Path(args.chart) / "crds")
-    written += admission.write(pathlib.Path(args.manifests), pathlib.Path(args.chart) if args.chart else None)
+    try:
+        written = crdgen.write_all(pathlib.Path(args.directory))
+        if args.chart:
+            written += crdgen.write_chart_crds(pathlib.Path(args.chart) / "crds")
+        written += admission.write(pathlib.Path(args.manifests), pathlib.Path(args.chart) if args.chart else None)
+    except OSError as error:
+        print(f"capliquify crds: cannot write {error.filename}: {error.strerror or type(error).__name__}", file=sys.stderr)
+        return 1
     for path in written:
         print(path)
     return 0
@@ -375,25 +441,28 @@ def _version() -> str:
         return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="capliquify", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = cliparse.Parser(prog="capliquify", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cliparse.subcommands(parser, dest="command", required=True, metavar="COMMAND",
+                               help="what to do (capliquify COMMAND --help for its options)")
 
     run = sub.add_parser("run", help="run the operator")
-    run.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); default all")
-    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig; in-cluster when unset")
+    run.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); every namespace when unset")
+    run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig ($KUBECONFIG); in-cluster when unset")
     run.add_argument("--prometheus-url", default=os.environ.get("CAPLIQUIFY_PROMETHEUS_URL"),
                      help="default Prometheus for MonitoredServices that name none")
-    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")))
-    run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")))
+    run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")),
+                     help="port of /metrics (Prometheus); $CAPLIQUIFY_METRICS_PORT")
+    run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")),
+                     help="port of /healthz and the election's own series; $CAPLIQUIFY_HEALTH_PORT")
     run.add_argument("--object-metrics", action="store_true",
                      default=os.environ.get("CAPLIQUIFY_OBJECT_METRICS", "").lower() in ("1", "true", "yes"),
                      help="serve the per-object series (capliquify_scaling_replicas, ...: every tenant's objects, "
-                          "by name) on /metrics; off by default")
+                          "by name) on /metrics")
     # Pods on a host's network (several operators on one host) each listen on their own pod IP.
     run.add_argument("--bind-address", default=os.environ.get("CAPLIQUIFY_BIND_ADDRESS", "0.0.0.0"),  # noqa: S104
-                     help="address the /metrics and /healthz servers listen on (default all)")
+                     help="address the /metrics and /healthz servers listen on (0.0.0.0: all)")
     run.add_argument("--rate-window", default=os.environ.get("CAPLIQUIFY_RATE_WINDOW", "2m"),
                      help="range of rate() in the default queries ($window)")
     run.add_argument("--metrics-interval-seconds", type=float, default=30.0,
@@ -418,15 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--leader-elect-retry-period", type=float, default=2.0, help="seconds between attempts")
     run.add_argument("--relist-seconds", type=float, default=300.0,
                      help="list every kind this often and forget what was deleted while a watch was broken")
-    run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"))
-    run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"))
+    run.add_argument("--log-format", choices=("text", "json"), default=os.environ.get("CAPLIQUIFY_LOG_FORMAT", "text"),
+                     help="log lines as text or one JSON object each; $CAPLIQUIFY_LOG_FORMAT")
+    run.add_argument("--log-level", default=os.environ.get("CAPLIQUIFY_LOG_LEVEL", "INFO"),
+                     type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="least severe level logged; $CAPLIQUIFY_LOG_LEVEL")
     run.add_argument("--allow-loopback-egress", "--allow-loopback-checks", dest="allow_loopback_checks",
                      action="store_true",
                      help="allow health checks and notifications to loopback addresses (tests, local demo)")
     run.set_defaults(func=_run)
 
     check = sub.add_parser("validate", help="check manifests against the API types offline")
-    check.add_argument("files", nargs="+")
+    check.add_argument("files", nargs="+", help="YAML files (objects of other groups in them are skipped)")
     check.set_defaults(func=_validate)
 
     sim = sub.add_parser("simulate", help="what-if: run a ScalingPolicy or AlertPolicy over a metric timeline offline")
@@ -443,20 +514,21 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--lag", type=int, default=0, help="plant: seconds a metric is late")
     sim.add_argument("--slo", type=float, default=0.9,
                      help="plant: the SLO is violated while load exceeds this share of ready capacity")
-    sim.add_argument("--plot", help="closed loop: write a PNG of load, replicas and utilisation (matplotlib)")
+    sim.add_argument("--plot", help="closed loop: write a PNG of load, replicas and utilisation (matplotlib); none when unset")
     sim.add_argument("--replicas", type=int, default=2, help="ScalingPolicy: replicas at t=0")
     sim.add_argument("--step", type=float, default=5.0, help="AlertPolicy: evaluation step in seconds")
-    sim.add_argument("--until", type=float, help="stop at this many seconds (default: two steps past the last point)")
+    sim.add_argument("--until", type=float, help="stop at this many seconds; two steps past the last point when unset")
     sim.add_argument("--all", action="store_true", help="print every evaluation, not only changes")
     sim.set_defaults(func=_simulate)
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the API types")
-    crds.add_argument("directory", nargs="?", default="crds")
-    crds.add_argument("--chart", help="also write the CRDs into this Helm chart's crds/ folder")
+    crds.add_argument("directory", nargs="?", default="crds", help="where the CRDs and their kustomization are written")
+    crds.add_argument("--chart", help="also write the CRDs into this Helm chart's crds/ folder; not written when unset")
     crds.add_argument("--manifests", default="manifests", help="where manifests/base/admission.yaml is written")
     crds.set_defaults(func=_crds)
 
-    railway_cli = sub.add_parser("railway", help="Railway helpers").add_subparsers(dest="railway_command", required=True)
+    railway_cli = cliparse.subcommands(sub.add_parser("railway", help="Railway helpers"), dest="railway_command", required=True,
+                                       metavar="COMMAND", help="import: a policy set from an environment")
     importing = railway_cli.add_parser(
         "import", help="print a MonitoredService, ScalingPolicy and AlertPolicy per service of an environment (YAML)")
     importing.add_argument("--project", required=True, help="Railway project ID")
@@ -464,13 +536,19 @@ def main(argv: list[str] | None = None) -> int:
     importing.add_argument("--token-secret", default="railway-token",
                            help="the Secret the MonitoredServices name for the token (key: token)")
     importing.add_argument("--token-env", default="RAILWAY_TOKEN", help="environment variable holding the API token")
-    importing.add_argument("--endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT))
-    importing.add_argument("--target-endpoint", help="the endpoint the MonitoredServices name (default: --endpoint)")
-    importing.add_argument("--max-replicas", type=int, default=20, choices=range(1, 1001), metavar="1..1000")
+    importing.add_argument("--endpoint", default=os.environ.get("CAPLIQUIFY_RAILWAY_ENDPOINT", railway_adapter.DEFAULT_ENDPOINT),
+                           help="Railway GraphQL endpoint read from; $CAPLIQUIFY_RAILWAY_ENDPOINT")
+    importing.add_argument("--target-endpoint", help="the endpoint the MonitoredServices name; --endpoint when unset")
+    importing.add_argument("--max-replicas", type=int, default=20, choices=range(1, 1001), metavar="1..1000",
+                           help="maxReplicas of each ScalingPolicy written")
     importing.add_argument("--allow-loopback-egress", action="store_true", help="allow a loopback endpoint (local Railway)")
     importing.set_defaults(func=_railway_import)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return int(args.func(args))
 
 

@@ -5,13 +5,16 @@ kubeconfig and rights; writes only the ack annotation."""
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import typing
 
 import kubernetes
+import urllib3
+import yaml
 
 import controller
+from controller import cliparse
 from controller import reasons
 from controller.plugin import views
 
@@ -19,10 +22,39 @@ PLURALS = {"msvc": "monitoredservices", "scp": "scalingpolicies", "alp": "alertp
 TIMEOUT_SECONDS = (5, 30)
 
 
+class KubeconfigError(Exception):
+    """The kubeconfig cannot be used (the message is one line, in kubectl's manner)."""
+
+
+def load_configuration(kubeconfig: str | None, context: str | None) -> typing.Any:
+    """The client configuration from a kubeconfig, or a KubeconfigError saying why not."""
+    path = kubeconfig or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    if not os.path.exists(path):
+        if kubeconfig or os.environ.get("KUBECONFIG"):
+            raise KubeconfigError(f"error: stat {path}: no such file or directory")
+        raise KubeconfigError(f"error: no kubeconfig: {path} does not exist (set --kubeconfig or $KUBECONFIG)")
+    configuration = kubernetes.client.Configuration()
+    try:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+    except kubernetes.config.ConfigException as error:
+        raise KubeconfigError(f"error: {path}: {cliparse.first_line(error)}") from None
+    except OSError as error:
+        raise KubeconfigError(f"error: {path}: {error.strerror or type(error).__name__}") from None
+    except yaml.YAMLError as error:
+        raise KubeconfigError(f"error: {path}: not YAML: {cliparse.first_line(error)}") from None
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        # The client's loader indexes whatever the file holds (a list, a number where a map
+        # belongs) and fails inside itself: the file is malformed, and that is what to say.
+        raise KubeconfigError(f"error: {path}: not a kubeconfig ({type(error).__name__}: {cliparse.first_line(error)})") from None
+    # kubectl does not retry a refused connection: say so at once instead of after three tries.
+    configuration.retries = 0
+    return configuration
+
+
 class Cluster:
     def __init__(self, kubeconfig: str | None, context: str | None, impersonate: str | None = None) -> None:
-        configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        configuration = load_configuration(kubeconfig, context)
+        self.host = str(configuration.host)
         self.client = kubernetes.client.ApiClient(configuration)
         if impersonate:  # kubectl's --as: the API server then knows the caller as that user
             self.client.set_default_header("Impersonate-User", impersonate)
@@ -31,8 +63,8 @@ class Cluster:
             contexts, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
             chosen = next((c for c in contexts if c["name"] == context), active) if context else active
             self.default_namespace = (chosen.get("context") or {}).get("namespace") or "default"
-        except kubernetes.config.ConfigException:
-            self.default_namespace = "default"
+        except (kubernetes.config.ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError, KeyError, ValueError):
+            self.default_namespace = "default"  # it loaded above: only the namespace is the loader's to miss
 
     def list(self, short_name: str, namespace: str | None) -> list[dict[str, typing.Any]]:
         plural = PLURALS[short_name]
@@ -82,11 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-n", "--namespace", help="namespace (default: the context's)")
     common.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (status)")
     common.add_argument("--kubeconfig", help="path to the kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-    common.add_argument("--context", help="kubeconfig context")
+    common.add_argument("--context", help="kubeconfig context; its current context when unset")
     common.add_argument("--as", dest="as_user", metavar="USER", help="act as USER (impersonation, as kubectl's --as)")
-    parser = argparse.ArgumentParser(prog="kubectl capliquify", parents=[common],
-                                     description="What the CapLiquify operator decided, and why.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = cliparse.Parser(prog="kubectl capliquify", parents=[common],
+                             description="What the CapLiquify operator decided, and why.")
+    commands = cliparse.subcommands(parser, dest="command", required=True, metavar="COMMAND",
+                                    help="status, why or ack (kubectl capliquify COMMAND --help for its options)")
     commands.add_parser("status", parents=[common],
                         help="every service: health, replicas now/desired, last decision and why, firing alerts, last rollout")
     why = commands.add_parser("why", parents=[common], help="a ScalingPolicy's decisions, each with the stage that limited it")
@@ -103,56 +136,65 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "ack" and args.by is not None:
-            print("error: --by is no longer accepted: an ack is recorded under your own name, as the API server "
-                  "knows you (kubectl auth whoami); --as USER acts as another user if you may impersonate them",
-                  file=sys.stderr)
-            return 2
-        cluster = Cluster(args.kubeconfig, args.context, args.as_user)
-        namespace: str = args.namespace or cluster.default_namespace
-        if args.command == "status":
-            scope = None if args.all_namespaces else namespace
-            rows = views.status_rows(cluster.list("msvc", scope), cluster.list("scp", scope), cluster.list("alp", scope))
-            print(views.status_table(rows, all_namespaces=scope is None) if rows else
-                  f"No MonitoredServices or ScalingPolicies in {scope or 'any namespace'}.")
-            return 0
-        if args.command == "why":
-            print(views.why(cluster.get("scp", namespace, _named(args.policy, "scp"))))
-            return 0
-        name = _named(args.policy, "alp")
-        rule, slash, service = args.alert.partition("/")
-        if not (rule and slash and service) or ":" in args.alert or "," in args.alert:
-            print(f"error: the alert is RULE/SERVICE, got {args.alert!r}", file=sys.stderr)
-            return 2
-        try:
-            alerts = (cluster.get("alp", namespace, name).get("status") or {}).get("alerts") or []
-            firing: bool | None = any((a.get("rule"), a.get("service"), a.get("state")) == (rule, service, "Firing")
-                                      for a in alerts)
-        except kubernetes.client.ApiException as error:
-            if error.status != 403:
-                raise
-            firing = None  # an on-call role may hold `patch` alone: the ack needs nothing more
-        who = cluster.whoami()
-        if not who:
-            print("error: the API server did not say who you are (SelfSubjectReview), and an ack is recorded "
-                  "under that name", file=sys.stderr)
-            return 1
-        cluster.annotate("alp", namespace, name, reasons.ACK_ANNOTATION, views.ack_value(who, args.alert))
-        print(f"alertpolicy/{name}: {args.alert} acknowledged by {views.printable(who)}"
-              + ("" if firing in (True, None) else
-                 " (it is not firing now: the ack applies if it is when the operator next looks)"))
-        return 0
+        return _main(args)
+    except KubeconfigError as error:
+        print(error, file=sys.stderr)
+        return 1
     except kubernetes.client.ApiException as error:
-        message = error.reason
-        try:
-            message = json.loads(error.body or "{}").get("message") or message
-        except ValueError:
-            pass
-        print(f"error: {views.printable(str(message))}", file=sys.stderr)  # it may quote objects' text
+        print(cliparse.server_error(error.status, error.reason, error.body), file=sys.stderr)
         return 1
-    except kubernetes.config.ConfigException as error:
-        print(f"error: {views.printable(str(error))}", file=sys.stderr)
+    except urllib3.exceptions.HTTPError as error:
+        print(cliparse.connection_error(error, args.server_host), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `kubectl capliquify status | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(args: argparse.Namespace) -> int:
+    args.server_host = None
+    if args.command == "ack" and args.by is not None:
+        print("error: --by is no longer accepted: an ack is recorded under your own name, as the API server "
+              "knows you (kubectl auth whoami); --as USER acts as another user if you may impersonate them",
+              file=sys.stderr)
+        return 2
+    cluster = Cluster(args.kubeconfig, args.context, args.as_user)
+    args.server_host = getattr(cluster, "host", None)  # for the line saying which server did not answer
+    namespace: str = args.namespace or cluster.default_namespace
+    if args.command == "status":
+        scope = None if args.all_namespaces else namespace
+        rows = views.status_rows(cluster.list("msvc", scope), cluster.list("scp", scope), cluster.list("alp", scope))
+        print(views.status_table(rows, all_namespaces=scope is None) if rows else
+              f"No MonitoredServices or ScalingPolicies in {scope or 'any namespace'}.")
+        return 0
+    if args.command == "why":
+        print(views.why(cluster.get("scp", namespace, _named(args.policy, "scp"))))
+        return 0
+    name = _named(args.policy, "alp")
+    rule, slash, service = args.alert.partition("/")
+    if not (rule and slash and service) or ":" in args.alert or "," in args.alert:
+        print(f"error: the alert is RULE/SERVICE, got {args.alert!r}", file=sys.stderr)
+        return 2
+    try:
+        alerts = (cluster.get("alp", namespace, name).get("status") or {}).get("alerts") or []
+        firing: bool | None = any((a.get("rule"), a.get("service"), a.get("state")) == (rule, service, "Firing")
+                                  for a in alerts)
+    except kubernetes.client.ApiException as error:
+        if error.status != 403:
+            raise
+        firing = None  # an on-call role may hold `patch` alone: the ack needs nothing more
+    who = cluster.whoami()
+    if not who:
+        print("error: the API server did not say who you are (SelfSubjectReview), and an ack is recorded "
+              "under that name", file=sys.stderr)
+        return 1
+    cluster.annotate("alp", namespace, name, reasons.ACK_ANNOTATION, views.ack_value(who, args.alert))
+    print(f"alertpolicy/{name}: {args.alert} acknowledged by {views.printable(who)}"
+          + ("" if firing in (True, None) else
+             " (it is not firing now: the ack applies if it is when the operator next looks)"))
+    return 0
 
 
 if __name__ == "__main__":
