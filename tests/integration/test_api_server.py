@@ -152,6 +152,26 @@ INVALID = [
      "spec.metrics.prometheus.url", "should match", True),
     ("alertmanager-url-zone-id", _doc("AlertPolicy", {**ALP, "channels": [{"name": "am", "alertmanager": {"url": "http://[fe80::1%25eth0]:9093"}}]}),
      "spec.channels[0].alertmanager.url", "should match", True),
+    # The first hour (issue 24): names that are no object's, statuses that are no HTTP status,
+    # list-map keys given twice, a number written as text.
+    ("target-name-path", _doc("MonitoredService", {"target": {"kubernetes": {"name": "../x"}}}),
+     "spec.target.kubernetes.name", "should match", True),
+    ("scaling-target-name-path", _doc("ScalingPolicy", {"targetRef": {"monitoredService": "../x"}}),
+     "spec.targetRef.monitoredService", "should match", True),
+    ("expect-status-999", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "expectStatus": [999]}}]}),
+     "spec.healthChecks[0].http.expectStatus[0]", "should be less than or equal to 599", True),
+    ("duplicate-check-names", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h"}}, {"name": "api", "http": {"url": "http://127.0.0.1:1/i"}}]}),
+     "spec.healthChecks[1]", "Duplicate value", True),
+    ("duplicate-rule-names", _doc("AlertPolicy", {**ALP, "rules": [
+        {"name": "R", "metric": "cpu", "threshold": 1}, {"name": "R", "metric": "memory", "threshold": 1}]}),
+     "spec.rules[1]", "Duplicate value", True),
+    ("duplicate-channel-names", _doc("AlertPolicy", {**ALP, "channels": [
+        {"name": "hook", "webhook": {"url": "http://127.0.0.1:9/x"}}, {"name": "hook", "webhook": {"url": "http://127.0.0.1:9/y"}}]}),
+     "spec.channels[1]", "Duplicate value", True),
+    ("integer-as-text", _doc("ScalingPolicy", {**SCP, "minReplicas": "2"}),
+     "spec.minReplicas", "must be of type integer", True),
 ]
 
 
@@ -165,6 +185,22 @@ def test_invalid_objects_are_rejected(cluster, namespace, doc, field, words, off
     assert words in message, message
     if offline:  # capliquify validate refuses the same object without a cluster (models + the CRDs' CEL)
         assert cli.validate_documents([doc]), f"capliquify validate accepted {doc}"
+
+
+def test_validate_names_every_field_the_api_server_names(cluster, namespace) -> None:  # noqa: ANN001
+    """One object with a type error, a bound, a CEL rule broken and a key given twice: every field
+    the API server names in its one answer, `capliquify validate` names too (issue 24)."""
+    doc = _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "timeoutSeconds": 30}, "intervalSeconds": 10},
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/i", "timeoutSeconds": "5", "expectStatus": [42]}}]})
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(doc))
+    named = {field for field in ("spec.healthChecks[0].http.timeoutSeconds", "spec.healthChecks[1].http.timeoutSeconds",
+                                 "spec.healthChecks[1].http.expectStatus[0]", "spec.healthChecks[1]")
+             if f"{field}:" in refused.value.stderr}
+    offline = "\n".join(cli.validate_documents([doc]))
+    assert named, refused.value.stderr
+    assert all(f"{field}:" in offline for field in named), (named, offline)
 
 
 def test_valid_minimal_objects_get_seed_defaults(cluster, namespace) -> None:  # noqa: ANN001
