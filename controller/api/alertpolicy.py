@@ -119,7 +119,7 @@ class Rule(common.ApiModel):
         typing.Annotated[str, pydantic.StringConstraints(max_length=63)],
     ] = common.field("Labels routes match on, e.g. type: security.", default_factory=dict, max_length=8)
     summary: str = common.field(
-        "Message template; {{service}}, {{value}}, {{threshold}}, {{rule}} are replaced.",
+        "Message template; {{service}}, {{value}}, {{op}} (the comparison, e.g. >), {{threshold}}, {{rule}} are replaced.",
         default="{{rule}} on {{service}}: {{value}} {{op}} {{threshold}}",
         max_length=1024,
     )
@@ -549,7 +549,8 @@ class AlertPolicyStatus(common.BaseStatus):
     groups: list[GroupStatus] = common.field(
         "Alert groups of routes with groupBy (one notification per group).", default_factory=list, max_length=200)
     deliveries: list[Delivery] = common.field(
-        "Log of deliveries, newest first: the last 50 done, and every one still pending (the outbox).",
+        "Log of deliveries, newest first: the last 50 done, and up to 150 still pending (the outbox; past that the "
+        "oldest pending one is given up, and its entry says so).",
         default_factory=list, max_length=200)
 
 

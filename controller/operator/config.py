@@ -60,7 +60,8 @@ def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     # Our Events are posted by the evaluation loop; kopf posts only its own failures.
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = reasons.COMPONENT
-    # One replica (Recreate) serves a cluster; peering would add writes for nothing.
+    # Replicas elect their leader over our own Lease (operator/election.py); kopf's peering would
+    # be a second, unfenced election writing annotations for nothing.
     settings.peering.standalone = True
     # The CRDs must exist at start-up; no list/watch of CRDs or namespaces is needed (least privilege).
     settings.scanning.disabled = True
