@@ -64,9 +64,9 @@ for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_$(
   --python-version "${BASE_PYTHON:-3.11}" --implementation cp "${platforms[@]}" \
   -r "$context/wheelhouse/deps/requirements.txt" >&2
 # Only the pinned ones: a stale wheel in the cache would change the layer for nothing.
-while IFS="=" read -r name _ version; do
-  found="$(ls "$wheels"/*.whl | grep -i "/$(echo "$name" | tr - _)-$version-" || true)"
-  [ -n "$found" ] || { echo "build.sh: no wheel of $name $version in $wheels" >&2; exit 1; }
+while IFS="=" read -r pin_name _ pin_version; do
+  found="$(ls "$wheels"/*.whl | grep -i "/$(echo "$pin_name" | tr - _)-$pin_version-" || true)"
+  [ -n "$found" ] || { echo "build.sh: no wheel of $pin_name $pin_version in $wheels" >&2; exit 1; }
   cp $found "$context/wheelhouse/deps/"
 done <"$context/wheelhouse/deps/requirements.txt"
 
