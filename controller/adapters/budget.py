@@ -41,7 +41,10 @@ ANSWERS = POD_LIMIT - STATE
 JSON_EXPANSION = 28
 
 PROMETHEUS_CONNECTIONS = 8
-PROMETHEUS_PER_NAMESPACE = 2  # four slow namespaces at once before a fifth waits (one deadline at most)
+# A namespace's share: past it only while a share's worth stays free (shares.FairShares), so
+# one slow namespace uses at most 6 of 8 and never makes another wait; it takes four slow
+# namespaces before a fifth waits (one deadline at most).
+PROMETHEUS_PER_NAMESPACE = 2
 PROMETHEUS_PARSERS = 1  # answers parsed at once, in the parser process
 PROMETHEUS_BUDGET = 128 * MiB
 PROMETHEUS_ANSWER = PROMETHEUS_BUDGET // (2 * PROMETHEUS_CONNECTIONS + 1 + (1 + JSON_EXPANSION) * PROMETHEUS_PARSERS)
@@ -58,13 +61,13 @@ RAILWAY_ANSWER = 512 * 1024
 RAILWAY_BUDGET = RAILWAY_ANSWER * (2 * RAILWAY_CONNECTIONS + 1 + JSON_EXPANSION)
 
 HEALTH_CONNECTIONS = 256
-HEALTH_PER_NAMESPACE = 32  # eight namespaces of slow checks before a ninth waits
+HEALTH_PER_NAMESPACE = 32  # one namespace alone: up to 224 probes in flight; 32 always left
 HEALTH_READ = 16 * 1024  # one read's buffer: bodies stream past it
 HEALTH_BODY = 64 * 1024  # how far into a body `bodyContains` looks
 HEALTH_BUDGET = HEALTH_CONNECTIONS * 2 * HEALTH_READ
 
 NOTIFY_CONNECTIONS = 64
-NOTIFY_PER_NAMESPACE = 16  # a namespace (else a receiver host) of hanging receivers holds a quarter
+NOTIFY_PER_NAMESPACE = 16  # a namespace (else a receiver host) of hanging receivers: 48 at most
 NOTIFY_ANSWER = 4096
 NOTIFY_BUDGET = NOTIFY_CONNECTIONS * 2 * NOTIFY_ANSWER
 

@@ -7,13 +7,16 @@ namespace with 32 hanging queries took all 8 Prometheus connections and every ot
 namespace waited behind it, deadline after deadline. `FairShares` gives out the same
 places with two rules instead:
 
-- one key (a namespace; failing that, a destination host) holds at most `per_key` places;
+- one key (a namespace; failing that, a destination host) holds up to `per_key` places,
+  and more only while `reserve` places (as many as a share) stay free for whoever comes
+  next: one tenant alone may use most of the pool, never all of it;
 - a place that comes free goes to the waiting key that holds the fewest (ties: the one
   waiting longest), never simply to the next in line.
 
-So a slow tenant can fill only its own share; a tenant arriving while the pool is full
-waits for the first place to come free (at most one of the holders' deadlines), and then
-goes ahead of everyone with more.
+So one slow tenant can never make a newcomer wait: at least `reserve` places stay free
+beside it. A tenant arriving while several slow ones have filled the pool waits for the
+first place to come free (at most one of the holders' deadlines), and then goes ahead of
+everyone with more.
 
 Which tenant a request belongs to travels in a context variable (`TENANT`), set by the loop
 that works for that tenant (each asyncio task has its own copy), so the clients below it
@@ -56,12 +59,14 @@ def tenant(namespace: str | None) -> typing.Iterator[None]:
 
 
 class FairShares:
-    """At most `total` holders at once and at most `per_key` of one key (see the module)."""
+    """At most `total` holders at once; a key past `per_key` only while `reserve` (by default
+    a share) stay free (see the module)."""
 
-    def __init__(self, total: int, per_key: int) -> None:
+    def __init__(self, total: int, per_key: int, reserve: int | None = None) -> None:
         if total < 1 or not 1 <= per_key <= total:
             raise ValueError(f"a fair share needs 1 <= per_key <= total (got {per_key}, {total})")
         self.total, self.per_key = total, per_key
+        self.reserve = min(per_key if reserve is None else reserve, total)
         self.busy = 0
         self.held: collections.Counter[typing.Hashable] = collections.Counter()
         self._waiting: dict[typing.Hashable, collections.deque[tuple[int, asyncio.Future[None]]]] = {}
@@ -80,9 +85,9 @@ class FairShares:
 
     async def acquire(self, key: typing.Hashable) -> None:
         """A place for `key`; every acquire is paired with one `release(key)`."""
-        # Invariant (kept by _wake): while places are free, nobody waits who could take one.
-        # So a key under its cap may go at once whenever a place is free.
-        if self.busy < self.total and self.held[key] < self.per_key:
+        # Invariant (kept by _wake): nobody waits who may take a place. So a key that may take
+        # one goes at once: it passes nobody.
+        if self.may_take(key):
             self._take(key)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -95,6 +100,13 @@ class FairShares:
             else:
                 self._forget(key, future)
             raise
+
+    def may_take(self, key: typing.Hashable) -> bool:
+        if self.busy >= self.total:
+            return False
+        if self.held[key] < self.per_key:
+            return True
+        return self.busy + 1 <= self.total - self.reserve  # past its share: the reserve stays free
 
     def _take(self, key: typing.Hashable) -> None:
         self.busy += 1
@@ -120,7 +132,7 @@ class FairShares:
 
     def _wake(self) -> None:
         while self.busy < self.total:
-            eligible = [(self.held[k], q[0][0], k) for k, q in self._waiting.items() if self.held[k] < self.per_key]
+            eligible = [(self.held[k], q[0][0], k) for k, q in self._waiting.items() if self.may_take(k)]
             if not eligible:
                 return
             _, _, key = min(eligible, key=lambda e: (e[0], e[1]))
