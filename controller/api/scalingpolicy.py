@@ -274,6 +274,40 @@ class Saturation(common.ApiModel):
     cpuAbove: float = common.field("CPU (percent) from which pods count as saturated.", default=90, ge=50, le=100)
 
 
+class Staffing(common.ApiModel):
+    """Square-root staffing on cpu (queueing theory's Halfin-Whitt rule): spare capacity grows
+    with the square root of the busy capacity, not in proportion to it. At 2-4 replicas one
+    replica is a large share, and a 20 % rise within a pod's start-up is common in real traffic;
+    at 15, the same spare percentage is replicas idle. With this on, cpu's scaleUp, target and
+    scaleDown become, at each count, the utilisation at which `busy + spare × √busy` replicas
+    are ready, each capped at the metric's own value: cooler at a few replicas, as hot as the
+    metric says at many."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "!self.enabled || (self.scaleUpSpare <= self.targetSpare && self.targetSpare <= self.scaleDownSpare)",
+                    "spares must be ordered: scaleUpSpare <= targetSpare <= scaleDownSpare",
+                ),
+            ]
+        }
+    )
+
+    enabled: bool = common.field("Square-root staffing on cpu.", default=False)
+    scaleUpSpare: float = common.field("Scale up when the spare replicas fall below this × √busy.", default=0.4,
+                                       ge=0, le=10)
+    targetSpare: float = common.field("A scale sizes for this × √busy spare replicas.", default=0.6, ge=0, le=10)
+    scaleDownSpare: float = common.field("Scale down when the spare replicas exceed this × √busy.", default=1.3,
+                                         ge=0, le=10)
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> "Staffing":
+        if self.enabled and not self.scaleUpSpare <= self.targetSpare <= self.scaleDownSpare:
+            raise ValueError("spares must be ordered: scaleUpSpare <= targetSpare <= scaleDownSpare")
+        return self
+
+
 class ScalingPolicySpec(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
@@ -320,6 +354,8 @@ class ScalingPolicySpec(common.ApiModel):
     predictive: Predictive = common.field("Optional trend-based early scale-up.", default_factory=Predictive)
     saturation: Saturation = common.field(
         "Optional: under overload, CPU corrected by the error rate (the demand turned away).", default_factory=Saturation)
+    staffing: Staffing = common.field(
+        "Optional: cpu thresholds by square-root staffing (cooler at a few replicas).", default_factory=Staffing)
 
     @pydantic.model_validator(mode="after")
     def _bounds(self) -> "ScalingPolicySpec":

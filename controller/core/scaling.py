@@ -288,6 +288,33 @@ def offered(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...]) -> tuple
         for v in views)
 
 
+def _busy_share(replicas: int, spare: float) -> float:
+    """The utilisation (percent) at which `replicas` = busy + spare × √busy: √busy solves
+    x² + spare·x − replicas = 0."""
+    root = (-spare + math.sqrt(spare * spare + 4 * replicas)) / 2
+    return 100 * root * root / replicas
+
+
+def staffed(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], ready: int) -> tuple[MetricView, ...]:
+    """With `staffing` on: cpu's thresholds at this count by square-root staffing, each capped
+    at the metric's own (status keeps showing the spec's)."""
+    staffing = spec.staffing
+    if not staffing.enabled or ready <= 0:
+        return views
+    out = []
+    for view in views:
+        if view.key == ("cpu", None) and view.value is not None:
+            up = min(view.scale_up, _busy_share(ready, staffing.scaleUpSpare))
+            down = min(view.scale_down, _busy_share(ready, staffing.scaleDownSpare))
+            busy = ready * view.value / 100
+            sized = busy + staffing.targetSpare * math.sqrt(busy)
+            target = 100 * busy / sized if sized > 0 else up
+            target = min(max(min(target, landing(view, True)), down), up)
+            view = dataclasses.replace(view, scale_up=up, scale_down=down, target=target)
+        out.append(view)
+    return tuple(out)
+
+
 def propose(
     spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int, ready: int, measured: int | None = None
 ) -> Proposal:
@@ -552,7 +579,8 @@ def decide(
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
     history = demand_history(spec, views, state, ready_now, now)
-    proposal = propose(spec, offered(spec, views), current, ready_now, ready_before(state, ready_now))
+    proposal = propose(spec, staffed(spec, offered(spec, views), ready_now), current, ready_now,
+                       ready_before(state, ready_now))
     proposal = predict(spec, views, history, proposal, current, now)
     stabilized, recommendations = stabilize(spec, proposal, current, state, now)
     cooled, able = cool_down(spec, stabilized.desired, current, state, now)

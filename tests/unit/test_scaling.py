@@ -347,3 +347,26 @@ def test_a_pod_ready_since_the_last_round_is_not_counted_twice() -> None:
     steady = state(history={scaling.READY: ((ago(15), 6.0),)})
     assert scaling.decide(spec(), 6, samples(cpu=82, latency=1), steady, NOW, ready=6).desired == 8
     assert held.history[scaling.READY] == ((NOW, 6.0),)  # the next round's count
+
+
+STAFFED = [{"type": "cpu", "scaleUp": 78, "target": 76, "scaleDown": 66}]
+
+
+def test_square_root_staffing_keeps_spare_at_a_few_replicas_and_runs_hot_at_many() -> None:
+    """busy + 1.3 × √busy replicas: at 4 that is 53 % (one replica is a quarter of the capacity),
+    at 12 it reaches the metric's own 66 %. Without staffing 4 × 55 % loses a replica."""
+    staffing = {"enabled": True, "scaleUpSpare": 0.42, "targetSpare": 0.62, "scaleDownSpare": 1.3}
+    plain, staffed = spec(metrics=STAFFED), spec(metrics=STAFFED, staffing=staffing)
+    assert scaling.decide(plain, 4, {("cpu", None): scaling.Sample(55, NOW)}, state(), NOW).desired == 3
+    held = scaling.decide(staffed, 4, {("cpu", None): scaling.Sample(55, NOW)}, state(), NOW)
+    assert (held.direction, held.desired) == ("Hold", 4), held.reason
+    many = scaling.decide(staffed, 12, {("cpu", None): scaling.Sample(60, NOW)}, state(), NOW)
+    assert many.desired == 10 == scaling.decide(plain, 12, {("cpu", None): scaling.Sample(60, NOW)}, state(), NOW).desired
+    assert held.metrics[0].scale_down == 66  # status shows the spec's thresholds
+
+
+def test_square_root_staffing_shares() -> None:
+    assert scaling._busy_share(4, 1.3) == pytest.approx(52.8, abs=0.1)
+    assert scaling._busy_share(2, 0.42) == pytest.approx(74.4, abs=0.1)
+    with pytest.raises(ValueError, match="ordered"):
+        spec(staffing={"enabled": True, "scaleUpSpare": 1, "targetSpare": 0.5, "scaleDownSpare": 2})
