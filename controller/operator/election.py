@@ -31,6 +31,7 @@ import typing
 import uuid
 
 import kubernetes
+import urllib3
 
 from controller.adapters import kubernetes_lease
 from controller.core import election
@@ -43,6 +44,9 @@ NotLeader = election.NotLeader  # the operator layer's name for it, kept for its
 StartActing = typing.Callable[[], typing.Coroutine[typing.Any, typing.Any, None]]
 # Returns whether every acting task stopped; False means the process is unhealthy.
 StopActing = typing.Callable[[], typing.Awaitable[bool]]
+# A Lease call that failed is one failed attempt, whatever failed: the client's urllib3 raises
+# MaxRetryError (no OSError) when the API server drops connections mid-TLS (issue 26's soak).
+CALL_FAILED = (asyncio.TimeoutError, kubernetes.client.ApiException, OSError, urllib3.exceptions.HTTPError)
 # Test-only, off unless set: a broken fence that lets every write and send through, so that the
 # soak (bench/soak.py) can show its invariants catch one. Never set it in a deployment.
 BREAK_FENCE = os.environ.get("CAPLIQUIFY_TEST_BREAK_FENCE") == "1"
@@ -150,7 +154,7 @@ class Elector:
         assert self.store is not None
         try:
             current = await asyncio.wait_for(pools.run(self._pool, self.store.read), self.timing.retry_period * 2)
-        except (asyncio.TimeoutError, kubernetes.client.ApiException, OSError) as error:
+        except CALL_FAILED as error:
             logger.warning("reading the Lease failed: %s", type(error).__name__)
             return
         now = self.clock()
@@ -166,7 +170,7 @@ class Elector:
                                              self.timing.lease_duration), self.timing.retry_period * 2)
         except kubernetes_lease.Conflict:
             return  # someone else moved first; read again next time
-        except (asyncio.TimeoutError, kubernetes.client.ApiException, OSError) as error:
+        except CALL_FAILED as error:
             logger.warning("%s of the Lease failed: %s", step.action, type(error).__name__)
             return
         # The renewal counts from before it was sent: the deadline is never overestimated.

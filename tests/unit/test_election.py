@@ -573,3 +573,32 @@ def test_the_test_only_broken_fence_is_off_by_default_and_lets_a_stale_leader_wr
     monkeypatch.setattr(election_module, "BREAK_FENCE", True)
     me.fence("patch")
     me.fence_send("webhook")
+
+
+def test_an_api_server_that_drops_the_lease_call_mid_tls_does_not_end_the_election(kills: list[int]) -> None:
+    """Found by the soak (issue 26, seed 7): the API server restarted behind a proxy, the Lease
+    read failed with urllib3's MaxRetryError (an SSL EOF after three retries), which is no
+    OSError: it ended the election task. The replica then never renewed, never stood down and
+    never led again, its capliquify_leader still 1. A failed call must be one failed attempt."""
+    import urllib3
+
+    class Dropping(FakeLease):
+        def read(self) -> election.Record | None:
+            if self.failing:
+                raise urllib3.exceptions.MaxRetryError(None, "/leases", urllib3.exceptions.SSLError("EOF"))  # type: ignore[arg-type]
+            return self.record
+
+    async def scenario() -> None:
+        clock, lease, acting = FakeClock(), Dropping(), Acting()
+        me = elector(lease, clock, acting)
+        run = asyncio.create_task(me.run())
+        await until(lambda: me.acting, "leads")
+        lease.failing = True
+        await until(lambda: acting.stopped == 1 or run.done(), "stands down at its deadline")
+        assert not run.done(), run.exception()
+        assert not me.acting
+        lease.failing = False
+        await until(lambda: me.acting and acting.starts == 2, "leads again once the API server answers")
+        run.cancel()
+    asyncio.run(scenario())
+    assert kills == []
