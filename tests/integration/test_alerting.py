@@ -8,12 +8,14 @@ import hashlib
 import hmac
 import json
 import time
+import typing
 import urllib.request
 
 import pytest
 import yaml
 
 from localcluster import alertmanager as alertmanager_module
+from localcluster import prometheus as prometheus_module
 from localcluster import receivers
 
 pytestmark = pytest.mark.integration
@@ -136,3 +138,104 @@ def test_fires_to_every_channel_once_across_a_restart_and_resolves(cluster, name
     assert [e["type"] for e in events(cluster, namespace, "AlertFiring")] == ["Warning"]
     assert [e["type"] for e in events(cluster, namespace, "AlertResolved")] == ["Normal"]
     print("deliveries:", [(d["channel"], d["kind"], d["attempt"]) for d in status["deliveries"]])
+
+
+# -- Issue 23: label routes, groups and inhibition on the real control plane. ------------------
+
+SERVICES = {"web": ("a", "b", "c", "d"), "api": ("a", "b", "c", "d"), "db": ("a", "b")}  # 10 warnings
+
+
+def incident_objects(prometheus_url: str, http: receivers.HttpReceiver) -> list[dict]:
+    """Three services (each a Deployment and a MonitoredService with custom signals a..d and
+    down, all `vector(0)` until driven) and a policy: warnings grouped by service to /chat,
+    a critical to /page on its own, and an inhibition of a service's warnings by its critical."""
+    docs: list[dict] = []
+    for name in SERVICES:
+        docs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+                     "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                              "template": {"metadata": {"labels": {"app": name}},
+                                           "spec": {"containers": [{"name": name, "image": "example/app:1"}]}}}})
+        docs.append({"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": name, "labels": {"tier": "prod"}},
+                     "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
+                              "metrics": {"prometheus": {"url": prometheus_url},
+                                          "custom": [{"name": signal, "query": "vector(0)"}
+                                                     for signal in ("a", "b", "c", "d", "down")]}}})
+    rules = [{"name": f"Signal{s.upper()}", "metric": "custom", "customName": s, "threshold": 0.5, "severity": "warning",
+              "labels": {"team": "shop"}} for s in ("a", "b", "c", "d")]
+    rules.append({"name": "Down", "metric": "custom", "customName": "down", "threshold": 0.5, "severity": "critical"})
+    docs.append({"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "incident"}, "spec": {
+        "selector": {"matchLabels": {"tier": "prod"}},
+        "rules": rules,
+        "channels": [{"name": "chat", "webhook": {"url": f"{http.url}/chat"}},
+                     {"name": "page", "webhook": {"url": f"{http.url}/page"}}],
+        "defaultRoute": {"channels": ["chat"], "repeatIntervalSeconds": 3600},
+        "routes": [
+            {"name": "critical", "matchers": ['severity="critical"'], "channels": ["page"]},
+            {"name": "team-warnings", "matchers": ['team="shop"', 'severity=~"warning|info"'],
+             "groupBy": ["service"], "groupWaitSeconds": 5, "groupIntervalSeconds": 10},
+        ],
+        "inhibitRules": [{"sourceMatchers": ['severity="critical"'], "targetMatchers": ['severity="warning"'],
+                          "equal": ["service"]}],
+    }})
+    return docs
+
+
+def drive_signals(cluster, namespace: str, service: str, firing: typing.Iterable[str]) -> None:  # noqa: ANN001
+    on = set(firing)
+    custom = [{"name": s, "query": f"vector({1 if s in on else 0})"} for s in ("a", "b", "c", "d", "down")]
+    cluster.kubectl("patch", "msvc", service, "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"spec": {"metrics": {"custom": custom}}}))
+
+
+def group_messages(http: receivers.HttpReceiver, path: str) -> list[dict]:
+    return [json.loads(request.body) for request in http.delivered(path)]
+
+
+def test_an_incident_of_ten_alerts_reaches_the_receiver_as_its_groups_say(cluster, namespace, operator_factory,
+                                                                          tmp_path) -> None:  # noqa: ANN001
+    http = receivers.HttpReceiver()
+    prometheus = prometheus_module.Prometheus(tmp_path / "prometheus", [], scrape_seconds=5)
+    prometheus.start()
+    try:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(
+            incident_objects(prometheus.url, http)))
+        operator_factory("--metrics-interval-seconds=2", "--alert-interval-seconds=1", "--allow-loopback-egress")
+        cluster.wait_for(lambda: get(cluster, "alp", namespace, "incident").get("status", {}).get("ruleCount") == 5,
+                         60, "the policy judged")
+
+        # 10 warnings across 3 services: 3 messages (one per service) listing 4, 4 and 2 alerts.
+        started = time.monotonic()
+        for service, signals in SERVICES.items():
+            drive_signals(cluster, namespace, service, signals)
+        cluster.wait_for(lambda: len(http.delivered("/chat")) >= 3, 60, "three group messages")
+        time.sleep(12)  # past a group interval: nothing changed, nothing more is sent
+        messages = group_messages(http, "/chat")
+        print(f"incident: {len(messages)} messages for 10 alerts, the last "
+              f"{http.delivered('/chat')[-1].at - started:.1f}s after the signals were driven")
+        assert len(messages) == 3, [m["summary"] for m in messages]
+        by_service = {m["labels"]["service"]: m for m in messages}
+        assert {s: len(m["alerts"]) for s, m in by_service.items()} == {"web": 4, "api": 4, "db": 2}
+        assert all(m["kind"] == "firing" and m["summary"].startswith("[FIRING:") for m in messages)
+        assert by_service["db"]["alerts"][0]["labels"]["team"] == "shop", "rule labels forwarded"
+        assert http.delivered("/page") == []
+        status = get(cluster, "alp", namespace, "incident")["status"]
+        assert status["firing"] == 10 and len(status["groups"]) == 3
+
+        # db goes down: its critical pages; its warnings are held while it fires, even a new one.
+        drive_signals(cluster, namespace, "db", ("a", "b", "c", "down"))
+        cluster.wait_for(lambda: len(http.delivered("/page")) == 1, 60, "critical paged")
+        time.sleep(15)
+        assert [m["labels"]["service"] for m in group_messages(http, "/chat")[3:]] == [], \
+            "the inhibited warnings of db (and its new one) send nothing"
+        assert json.loads(http.delivered("/page")[0].body)["rule"] == "Down"
+
+        # db recovers: the critical resolves; its three warnings still firing are told as one group.
+        drive_signals(cluster, namespace, "db", ("a", "b", "c"))
+        cluster.wait_for(lambda: len(http.delivered("/page")) == 2, 60, "critical resolved")
+        cluster.wait_for(lambda: len(http.delivered("/chat")) == 4, 60, "db's warnings told again")
+        told = group_messages(http, "/chat")[3]
+        assert told["labels"]["service"] == "db" and len(told["alerts"]) == 3
+        assert json.loads(http.delivered("/page")[1].body)["kind"] == "resolved"
+    finally:
+        prometheus.stop()
+        http.stop()
