@@ -11,7 +11,7 @@ APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
 APT_PACKAGES += buildah debootstrap containerd runc containernetworking-plugins
 KUBECTL := $(shell command -v kubectl)
 
-.PHONY: all deps apt venv controlplane image node crds dashboards lint test test-unit test-integration demo bench bench-quality clean
+.PHONY: all deps apt venv controlplane image node crds dashboards lint test test-unit test-integration demo bench bench-quality soak clean
 
 all: test
 
@@ -81,6 +81,16 @@ demo: deps
 
 bench: deps
 	$(PY) -m bench
+
+# Overlapping faults on a seeded schedule, invariants checked from outside (bench/soak.py,
+# docs/reliability.md): `make soak DURATION=3600 SEED=7`; a failing run prints its replay line.
+DURATION ?= 3600
+SEED ?=
+NAMESPACES ?= 5
+PER_NAMESPACE ?= 20
+soak: deps
+	$(PY) -m bench.soak --duration $(DURATION) --namespaces $(NAMESPACES) --per-namespace $(PER_NAMESPACE) \
+	  $(if $(SEED),--seed $(SEED),)
 
 # Scaling quality against the HPA v2 port on the closed-loop simulator (simulated time; seconds).
 bench-quality: venv

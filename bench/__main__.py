@@ -16,13 +16,15 @@ import tempfile
 from bench import health as health_bench
 from bench import memory as memory_bench
 from bench import scaling as scaling_bench
+from bench import soak as soak_bench
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--suites", default="scaling,health,isolation,memory",
-                        help="scaling, health, isolation, memory, services (start-up with a MonitoredService per policy: "
-                             "not by default)")
+    parser.add_argument("--suites", default="scaling,health,isolation,memory,soak",
+                        help="scaling, health, isolation, memory, soak, services (start-up with a MonitoredService per "
+                             "policy: not by default)")
+    parser.add_argument("--soak-seconds", type=int, default=300, help="the soak suite's duration (make soak: longer)")
     parser.add_argument("--memory-tenants", type=int, default=8, help="tenant namespaces of the memory suite")
     parser.add_argument("--memory-workloads", type=int, default=4, help="workloads per tenant of the memory suite")
     parser.add_argument("--sizes", default="100,1000,5000,10000", help="ScalingPolicy counts")
@@ -73,6 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         text = health_bench.table([row])
         print("\n" + text)
         (out / "health.md").write_text(text + "\n")
+    if "soak" in suites:
+        # A short soak (bench/soak.py): overlapping faults on a seeded schedule, invariants from outside.
+        print(f"== soak: {args.soak_seconds}s of faults", flush=True)
+        with tempfile.TemporaryDirectory(prefix="capliquify-bench-soak-") as directory:
+            row = soak_bench.run(args.soak_seconds, 26, namespaces=3, per_namespace=2, workdir=pathlib.Path(directory))
+        text = soak_bench.table([row])
+        print("\n" + text)
+        (out / "soak.md").write_text(text + "\n")
+        (out / "soak.json").write_text(json.dumps(row, indent=1) + "\n")
+        if not row["passed"]:
+            print(json.dumps(row["violations"], indent=1))
+            return 1
     if "isolation" in suites:
         # The differential isolation fuzzer of the unit tests with a larger, randomised budget
         # (tests/unit/test_isolation_fuzz.py): a failure prints the tenant that broke isolation.

@@ -1,0 +1,767 @@
+"""The soak (issue 26): faults on a seeded random schedule, overlapping, against the real local
+control plane with two operator replicas as their ServiceAccount, and invariants checked from
+the outside (the API server's audit log, the receivers' logs, the workloads' scale history).
+
+    python -m bench.soak --duration 300 --seed 7            # `make soak DURATION=300 SEED=7`
+    python -m bench.soak --duration 120 --break-fence       # the harness's own check
+
+What runs: per namespace, `per_namespace` Deployments (kwok's pods) with a MonitoredService, a
+ScalingPolicy and an AlertPolicy each; an exporter whose gauges the harness moves (`soak_cpu`, the
+work per ready replica; `soak_errors`, a percentage in seeded episodes), scraped every second by
+Debian's Prometheus; the receivers (a webhook, an SMTP server, Debian's Alertmanager). Every
+endpoint the operator talks to is behind toxiproxy: each replica's API server connection, the
+Prometheus the objects name, and each receiver.
+
+Invariants (each a list of violations in the report; the run fails on any):
+- writes: no write of the operator's ServiceAccount from a replica other than the last to take
+  or renew the Lease at the moment the API server received it (audit log);
+- notifications: each error episode delivered to the webhook and to email exactly once per
+  firing (one idempotency key; re-sends of the same key are counted, not duplicates) and its
+  resolution likewise; nothing delivered that no episode explains; each firing seen in
+  Alertmanager;
+- scaling: every replica count of the scale history within [min, max]; no change beyond the
+  step limit (one pod per 10 s either way); no scale-down while Prometheus had answered nothing
+  for longer than staleAfterSeconds;
+- convergence: after the last fault every object is true to the world (ScalingPolicy status =
+  the Deployment's replicas and ScalingActive; MonitoredService's error rate read back; every
+  episode resolved) within two intervals; the p50/p99 of the time it took are reported;
+- the operator's RSS and open sockets: reported at start and end of the longest-lived process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import http.server
+import json
+import os
+import pathlib
+import random
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import typing
+
+import kubernetes
+import yaml
+
+from localcluster import alertmanager as alertmanager_module
+from localcluster import cluster as cluster_module
+from localcluster import faults as faults_module
+from localcluster import hostile
+from localcluster import operator as operator_module
+from localcluster import prometheus as prometheus_module
+from localcluster import receivers
+from localcluster import toxiproxy as toxiproxy_module
+
+GROUP = "ops.capliquify.io/v1alpha1"
+LEASE_DURATION, RENEW_DEADLINE, RETRY = 6, 4, 1
+FLAGS = ("--leader-elect", f"--leader-elect-lease-duration={LEASE_DURATION}",
+         f"--leader-elect-renew-deadline={RENEW_DEADLINE}", f"--leader-elect-retry-period={RETRY}",
+         "--resync-seconds=10", "--metrics-interval-seconds=2", "--alert-interval-seconds=1",
+         "--allow-loopback-egress")
+INTERVAL = 5  # ScalingPolicy evaluationIntervalSeconds
+MIN_REPLICAS, MAX_REPLICAS = 1, 8
+STEP, STEP_PERIOD = 1, 10  # pods per period, both ways
+STALE_AFTER = 15
+THRESHOLD = 5  # errorRate > 5 % fires
+EPISODE = (30.0, 45.0)  # seconds of errors; at least as long a quiet gap after
+SETTLE = 60  # seconds after the last fault, load held still, to measure convergence
+CONVERGE_BOUND = 2 * INTERVAL
+
+
+def log(message: str) -> None:
+    print(f"[soak {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- the world the operator looks at ---------------------------------------------------------
+
+class Exporter:
+    """`soak_cpu{namespace,workload}` = 100 × demand / ready replicas (the load per replica falls
+    as the workload scales) and `soak_errors` (percent), the values the harness moves."""
+
+    def __init__(self) -> None:
+        self.demand: dict[tuple[str, str], float] = {}
+        self.errors: dict[tuple[str, str], float] = {}
+        self.ready: dict[tuple[str, str], int] = {}
+        self.port = cluster_module.free_port()
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = exporter.render()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def cpu(self, key: tuple[str, str]) -> float:
+        return 100.0 * self.demand.get(key, 1.0) / max(1, self.ready.get(key, 1))
+
+    def render(self) -> bytes:
+        lines = []
+        for key in list(self.demand):
+            labels = f'namespace="{key[0]}",workload="{key[1]}"'
+            lines.append(f"soak_cpu{{{labels}}} {self.cpu(key):.3f}")
+            lines.append(f"soak_errors{{{labels}}} {self.errors.get(key, 0.0):.3f}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class ScaleHistory:
+    """Every Deployment's spec.replicas as it changes, from a watch (the admin's, straight to the
+    API server); ready replicas for the exporter."""
+
+    def __init__(self, local: cluster_module.LocalCluster, exporter: Exporter, stop: threading.Event) -> None:
+        self.api = kubernetes.client.AppsV1Api(kubernetes.config.new_client_from_config(str(local.kubeconfig)))
+        self.exporter, self.stop = exporter, stop
+        self.replicas: dict[tuple[str, str], int] = {}
+        self.changes: list[tuple[float, tuple[str, str], int, int]] = []  # (time, key, from, to)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "ScaleHistory":
+        self.thread.start()
+        return self
+
+    def _seen(self, item: typing.Any) -> None:
+        key = (item.metadata.namespace, item.metadata.name)
+        now, replicas = time.time(), item.spec.replicas
+        before = self.replicas.get(key)
+        if before is not None and before != replicas:
+            self.changes.append((now, key, before, replicas))
+        self.replicas[key] = replicas
+        self.exporter.ready[key] = item.status.ready_replicas or 0
+
+    def _run(self) -> None:
+        version = None
+        while not self.stop.is_set():  # ends with the run
+            try:
+                if version is None:
+                    listing = self.api.list_deployment_for_all_namespaces(label_selector="soak=1", _request_timeout=10)
+                    for item in listing.items:
+                        self._seen(item)
+                    version = listing.metadata.resource_version
+                for event in kubernetes.watch.Watch().stream(
+                        self.api.list_deployment_for_all_namespaces, label_selector="soak=1",
+                        resource_version=version, timeout_seconds=20, _request_timeout=30):
+                    self._seen(event["object"])
+                    version = event["object"].metadata.resource_version
+                    if self.stop.is_set():
+                        return
+            except kubernetes.client.ApiException as error:
+                if error.status == 410:
+                    version = None
+                time.sleep(1)
+            except Exception:  # noqa: BLE001 - the API server restarts under it: watch again
+                time.sleep(1)
+
+
+def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp_secret: str,
+            alertmanager_url: str) -> list[dict]:
+    name = f"w{index}"
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "namespace": namespace, "labels": {"soak": "1"}},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                           "template": {"metadata": {"labels": {"app": name}},
+                                        "spec": {"containers": [{"name": "app", "image": "soak/app:1"}]}}}}
+    msvc = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
+                     "metrics": {"prometheus": {"url": prometheus_url},
+                                 "queries": {"cpu": "soak_cpu", "errorRate": "soak_errors"}}}}
+    policy = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name, "namespace": namespace},
+              "spec": {"targetRef": {"monitoredService": name}, "minReplicas": MIN_REPLICAS,
+                       "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
+                       "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                       "behavior": {
+                           "scaleUp": {"cooldownSeconds": 0, "policies": [
+                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]},
+                           "scaleDown": {"stabilizationWindowSeconds": 15, "cooldownSeconds": 0, "policies": [
+                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]}},
+                       "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": STALE_AFTER}}}
+    alerts = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": name, "namespace": namespace},
+              "spec": {"serviceRef": name,
+                       "rules": [{"name": "SoakErrors", "metric": "errorRate", "op": ">", "threshold": THRESHOLD,
+                                  "forSeconds": 2, "severity": "critical"}],
+                       "channels": [{"name": "hook", "webhook": {"url": hook_url}},
+                                    {"name": "mail", "email": {"smtpSecretRef": {"name": smtp_secret, "key": "config"},
+                                                               "to": ["ops@example.com"]}},
+                                    {"name": "am", "alertmanager": {"url": alertmanager_url}}],
+                       "routes": [{"severity": "critical", "channelKinds": ["webhook", "email", "alertmanager"],
+                                   "repeatIntervalSeconds": 3600}]}}
+    return [deployment, msvc, policy, alerts]
+
+
+@dataclasses.dataclass(frozen=True)
+class Episode:
+    key: tuple[str, str]
+    start: float  # seconds from the run's start
+    end: float
+
+
+def episodes(seed: int, keys: list[tuple[str, str]], start: float, end: float) -> list[Episode]:
+    """Seeded error episodes per service, each followed by a quiet gap at least as long."""
+    rng = random.Random(seed * 7919 + 1)
+    found = []
+    for key in keys:
+        at = start + rng.uniform(0, EPISODE[1])
+        while True:
+            length = rng.uniform(*EPISODE)
+            if at + length > end:
+                break
+            found.append(Episode(key, round(at, 1), round(at + length, 1)))
+            at += length + rng.uniform(EPISODE[0], 2 * EPISODE[1])
+    return found
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+class Soak:
+    def __init__(self, local: cluster_module.LocalCluster, workdir: pathlib.Path, seed: int, duration: float,
+                 namespaces: int, per_namespace: int, break_fence: bool = False, mean_gap: float = 8.0) -> None:
+        self.local, self.workdir, self.seed, self.duration = local, workdir, seed, duration
+        self.namespaces = [f"soak-{seed}-{i}" for i in range(namespaces)]
+        self.per_namespace, self.break_fence = per_namespace, break_fence
+        self.keys = [(ns, f"w{i}") for ns in self.namespaces for i in range(per_namespace)]
+        self.warmup = 30.0
+        self.faults_end = max(self.warmup + 10, duration - SETTLE)
+        self.schedule = faults_module.schedule(seed, self.warmup, self.faults_end, mean_gap)
+        self.episodes = episodes(seed, self.keys, self.warmup - 20, self.faults_end - 5)
+        self.stop = threading.Event()
+        self.replicas: dict[str, operator_module.OperatorProcess] = {}
+        self.all_replicas: list[operator_module.OperatorProcess] = []
+        self.stopped: set[str] = set()  # slots whose process is SIGSTOPped now
+        self.injected: list[tuple[float, faults_module.Fault, str]] = []  # (started, fault, what it hit)
+        self.no_data: list[tuple[float, float]] = []  # epoch windows when Prometheus answered nothing
+        self.samples: dict[int, list[tuple[float, float, int]]] = {}  # pid -> (t, rss MB, sockets)
+        self.am_seen: set[tuple[str, str, str]] = set()  # (namespace, service, startsAt)
+        self.began = 0.0
+        self.last_fault_end = 0.0
+        self.errors: list[str] = []
+        self.converged: dict[tuple[str, str, str], float] = {}  # object -> seconds after the last fault
+
+    # setup -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.toxiproxy = toxiproxy_module.Toxiproxy(self.workdir / "toxiproxy").start()
+        self.exporter = Exporter()
+        for key in self.keys:
+            self.exporter.demand[key] = 1.0
+        self.prometheus = prometheus_module.Prometheus(self.workdir / "prometheus",
+                                                       [f"127.0.0.1:{self.exporter.port}"], scrape_seconds=1)
+        self.prometheus.start()
+        self.garbage = hostile.HostileServer(hostile.http_reply(b"<html>not json{{{", content_type="text/html"))
+        self.hook = receivers.HttpReceiver()
+        self.smtp = receivers.SmtpReceiver()
+        self.alertmanager = alertmanager_module.Alertmanager(self.workdir / "alertmanager").start()
+        tp = self.toxiproxy
+        prom = tp.proxy("prometheus", f"127.0.0.1:{self.prometheus.port}")
+        hook = tp.proxy("hook", self.hook.url.split("//")[1])
+        smtp = tp.proxy("smtp", f"127.0.0.1:{self.smtp.port}")
+        am = tp.proxy("alertmanager", self.alertmanager.url.split("//")[1])
+        api = f"127.0.0.1:{self.local.apiserver_port}"
+        self.api_proxies = {"a": tp.proxy("api-a", api), "b": tp.proxy("api-b", api)}
+        self.history = ScaleHistory(self.local, self.exporter, self.stop)
+        docs: list[dict] = []
+        for namespace in self.namespaces:
+            self.local.kubectl("create", "namespace", namespace)
+            host, port = smtp.split(":")
+            docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "smtp", "namespace": namespace},
+                         "stringData": {"config": yaml.safe_dump({"host": host, "port": int(port),
+                                                                  "from": "soak@example.com"})}})
+            for index in range(self.per_namespace):
+                docs += objects(namespace, index, f"http://{prom}", f"http://{hook}/hook", "smtp", f"http://{am}")
+        for start in range(0, len(docs), 400):
+            self.local.kubectl("apply", "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List",
+                                                                         "items": docs[start:start + 400]}))
+        self.history.start()
+        self.local.wait_for(lambda: len(self.history.replicas) == len(self.keys) and all(
+            self.exporter.ready.get(k, 0) >= 1 for k in self.keys), 120, "the Deployments' pods are ready")
+        time.sleep(3)  # Prometheus has scraped the exporter
+        for slot in ("a", "b"):
+            self.start_replica(slot)
+
+    def start_replica(self, slot: str) -> operator_module.OperatorProcess:
+        index = len(self.all_replicas)
+        process = operator_module.OperatorProcess(self.local, self.workdir / f"operator-{index}-{slot}.log", *FLAGS)
+        config = yaml.safe_load(process.kubeconfig.read_text())
+        config["clusters"][0]["cluster"]["server"] = f"https://{self.api_proxies[slot]}"
+        own = self.workdir / f"operator-{slot}.kubeconfig"
+        own.write_text(yaml.safe_dump(config))
+        process.kubeconfig = own
+        if self.break_fence:
+            os.environ["CAPLIQUIFY_TEST_BREAK_FENCE"] = "1"
+        try:
+            process.start()
+        finally:
+            os.environ.pop("CAPLIQUIFY_TEST_BREAK_FENCE", None)
+        self.replicas[slot] = process
+        self.all_replicas.append(process)
+        return process
+
+    # observing the replicas --------------------------------------------------------------------
+    def is_leader(self, slot: str) -> bool:
+        process = self.replicas[slot]
+        if slot in self.stopped or process.process is None or process.process.poll() is not None:
+            return False
+        try:
+            text = process.metrics_text("capliquify_leader")
+        except OSError:
+            return False
+        return any(line.startswith("capliquify_leader ") and float(line.split()[-1]) == 1.0
+                   for line in text.splitlines())
+
+    def holder(self) -> str | None:
+        """The slot whose replica the Lease names now (the admin's read, straight to the API server)."""
+        found = self.local.kubectl("get", "lease", "capliquify-operator", "-n", operator_module.OPERATOR_NAMESPACE,
+                                   "-o", "jsonpath={.spec.holderIdentity}", check=False).strip()
+        for slot, process in self.replicas.items():
+            if found and f"leader election as {found} " in process.log():
+                return slot
+        return None
+
+    def slot_of(self, role: str) -> str:
+        held = self.holder()
+        leaders = [held] if held else [slot for slot in ("a", "b") if self.is_leader(slot)]
+        if role == "leader":
+            return leaders[0] if leaders else "a"
+        others = [slot for slot in ("a", "b") if slot not in leaders]
+        return others[0] if others else "b"
+
+    def sample(self) -> None:
+        now = time.time()
+        for process in list(self.replicas.values()):
+            if process.process is None or process.process.poll() is not None:
+                continue
+            pid = process.process.pid
+            with contextlib.suppress(OSError):
+                status = pathlib.Path(f"/proc/{pid}/status").read_text()
+                rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+                sockets = sum(1 for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir()
+                              if os.readlink(fd).startswith("socket:"))
+                self.samples.setdefault(pid, []).append((now, rss, sockets))
+
+    def watch_alertmanager(self) -> None:
+        with contextlib.suppress(Exception):
+            for alert in self.alertmanager.alerts():
+                labels = alert.get("labels", {})
+                self.am_seen.add((labels.get("namespace", ""), labels.get("service", ""), alert.get("startsAt", "")))
+
+    # faults -------------------------------------------------------------------------------------
+    def inject(self, fault: faults_module.Fault) -> None:
+        try:
+            self._inject(fault)
+        except Exception as error:  # noqa: BLE001 - a fault that could not be injected is reported
+            self.errors.append(f"{fault}: {type(error).__name__}: {error}")
+        self.last_fault_end = max(self.last_fault_end, time.time())
+
+    def _inject(self, fault: faults_module.Fault) -> None:
+        tp, kind, seconds = self.toxiproxy, fault.kind, fault.seconds
+        started = time.time()
+        what = ""
+        if kind in ("kill-leader", "kill-standby"):
+            slot = self.slot_of(kind.split("-")[1])
+            process = self.replicas[slot]
+            what = f"replica {slot} pid {process.process.pid}"  # type: ignore[union-attr]
+            process.process.kill()  # type: ignore[union-attr]
+            process.process.wait(timeout=10)  # type: ignore[union-attr]
+            self.injected.append((started, fault, what))
+            time.sleep(seconds)
+            self.start_replica(slot)
+        elif kind in ("stop-leader", "stop-standby"):
+            slot = self.slot_of(kind.split("-")[1])
+            process = self.replicas[slot]
+            what = f"replica {slot} pid {process.process.pid}"  # type: ignore[union-attr]
+            self.stopped.add(slot)
+            process.process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            self.injected.append((started, fault, what))
+            time.sleep(seconds)
+            process.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            self.stopped.discard(slot)
+        elif kind in ("apiserver-restart", "etcd-restart"):
+            name = "kube-apiserver" if kind == "apiserver-restart" else "etcd"
+            self.injected.append((started, fault, name))
+            took = faults_module.restart_component(self.local, name, seconds)
+            what = f"{name} back after {took:.1f}s"
+        elif kind == "prometheus-stop":
+            self.injected.append((started, fault, "prometheus"))
+            self.prometheus.stop()
+            time.sleep(seconds)
+            self.prometheus.start()
+            self.no_data.append((started, time.time()))
+        elif kind == "prometheus-slow":
+            self.injected.append((started, fault, "prometheus"))
+            tp.add_toxic("prometheus", "slow", "latency", {"latency": fault.param("latency_ms")})
+            time.sleep(seconds)
+            tp.remove_toxic("prometheus", "slow")
+        elif kind == "prometheus-garbage":
+            self.injected.append((started, fault, "prometheus"))
+            tp.set_upstream("prometheus", f"127.0.0.1:{self.garbage.port}")
+            tp.enable("prometheus", False)  # closes the connections kept alive to the real one
+            tp.enable("prometheus", True)
+            time.sleep(seconds)
+            tp.set_upstream("prometheus", f"127.0.0.1:{self.prometheus.port}")
+            tp.enable("prometheus", False)
+            tp.enable("prometheus", True)
+            self.no_data.append((started, time.time()))
+        elif kind.startswith("receiver-"):
+            receiver = str(fault.param("receiver"))
+            self.injected.append((started, fault, receiver))
+            if kind == "receiver-5xx" and receiver == "hook":
+                self.hook.fail["/hook"] = 10**9
+                time.sleep(seconds)
+                self.hook.fail["/hook"] = 0
+            else:
+                toxic = {"receiver-timeout": ("timeout", {"timeout": 0}),
+                         "receiver-reset": ("reset_peer", {"timeout": 0}),
+                         # SMTP and Alertmanager have no 5xx switch: their connections reset at once
+                         "receiver-5xx": ("reset_peer", {"timeout": 0})}[kind]
+                tp.add_toxic(receiver, "fault", toxic[0], toxic[1])
+                time.sleep(seconds)
+                tp.remove_toxic(receiver, "fault")
+        elif kind.startswith("api-"):
+            proxy = f"api-{fault.param('replica')}"
+            self.injected.append((started, fault, proxy))
+            toxic = {"api-latency": ("latency", {"latency": fault.param("latency_ms")}),
+                     "api-bandwidth": ("bandwidth", {"rate": fault.param("kb_per_s")}),
+                     "api-reset": ("reset_peer", {"timeout": 0})}[kind]
+            tp.add_toxic(proxy, "fault", toxic[0], toxic[1])
+            time.sleep(seconds)
+            tp.remove_toxic(proxy, "fault")
+        log(f"fault done: {fault}" + (f" ({what})" if what else ""))
+
+    # the load ------------------------------------------------------------------------------------
+    def drive(self, rng: random.Random, elapsed: float, settle: bool) -> None:
+        for key in self.keys:
+            if not settle:
+                self.exporter.demand[key] = min(6.0, max(0.3, self.exporter.demand[key] * rng.uniform(0.7, 1.4)))
+            else:
+                self.exporter.demand[key] = 1.5
+        erring = {e.key for e in self.episodes if e.start <= elapsed < e.end}
+        for key in self.keys:
+            self.exporter.errors[key] = 50.0 if key in erring else 0.0
+
+    def run(self) -> dict:
+        log(f"seed {self.seed}: {len(self.keys)} objects of each kind in {len(self.namespaces)} namespaces, "
+            f"{self.duration:.0f}s, {len(self.schedule)} faults, {len(self.episodes)} error episodes"
+            + (", fence BROKEN (CAPLIQUIFY_TEST_BREAK_FENCE=1)" if self.break_fence else ""))
+        for fault in self.schedule:
+            log(f"  schedule {fault}")
+        self.setup()
+        self.began = time.time()
+        self.audit_from = self.began - 60
+        rng = random.Random(self.seed * 104729 + 3)
+        threads: list[threading.Thread] = []
+        pending = list(self.schedule)
+        next_load = 0.0
+        settle_started: float | None = None
+        deadline = self.began + self.duration + 120  # bounded even when a fault overruns
+        try:
+            while time.time() < deadline:
+                elapsed = time.time() - self.began
+                while pending and pending[0].at <= elapsed:
+                    fault = pending.pop(0)
+                    log(f"fault: {fault}")
+                    thread = threading.Thread(target=self.inject, args=(fault,), daemon=True)
+                    thread.start()
+                    threads.append(thread)
+                faults_over = not pending and not any(t.is_alive() for t in threads)
+                if faults_over and settle_started is None and elapsed >= self.faults_end:
+                    settle_started = time.time()
+                    self.last_fault_end = max(self.last_fault_end, settle_started)
+                    log("last fault over: load held still, measuring convergence")
+                    self.drive(rng, elapsed, settle=True)
+                if elapsed >= next_load and settle_started is None:
+                    self.drive(rng, elapsed, settle=False)
+                    next_load = elapsed + 5
+                if int(elapsed) % 5 == 0:
+                    self.sample()
+                    self.watch_alertmanager()
+                if settle_started is not None:
+                    self.convergence_poll()
+                    if time.time() - settle_started >= SETTLE and time.time() - self.began >= self.duration:
+                        break
+                time.sleep(1)
+            for thread in threads:
+                thread.join(timeout=60)
+            self.sample()
+            return self.check()
+        finally:
+            self.teardown()
+
+    # convergence ----------------------------------------------------------------------------------
+    def convergence_poll(self) -> None:
+        now = time.time() - self.last_fault_end
+        try:
+            items = json.loads(self.local.kubectl("get", "scp,msvc", "-A", "-o", "json"))["items"]
+        except Exception:  # noqa: BLE001 - the next poll
+            return
+        for item in items:
+            meta = item["metadata"]
+            key = (meta["namespace"], meta["name"])
+            if key not in self.exporter.demand:
+                continue
+            status = item.get("status", {})
+            if item["kind"] == "ScalingPolicy":
+                active = any(c["type"] == "ScalingActive" and c["status"] == "True"
+                             for c in status.get("conditions", []))
+                ok = active and status.get("currentReplicas") == self.history.replicas.get(key)
+            else:
+                rate = (status.get("metrics") or {}).get("errorRate")
+                ok = rate is not None and rate < THRESHOLD
+            name = ("scp" if item["kind"] == "ScalingPolicy" else "msvc", *key)
+            if ok:
+                self.converged.setdefault(name, max(0.0, now))  # type: ignore[arg-type]
+            else:
+                self.converged.pop(name, None)  # type: ignore[arg-type]
+        sent = [json.loads(r.body) for r in self.hook.delivered("/hook")]
+        for key in self.keys:  # every episode's resolution delivered to the webhook
+            mine = [b for b in sent if (b.get("namespace"), b.get("service")) == key]
+            if not mine or mine[-1].get("kind") == "resolved":
+                self.converged.setdefault(("alp", *key), max(0.0, now))
+            else:
+                self.converged.pop(("alp", *key), None)
+
+    # invariants ----------------------------------------------------------------------------------
+    def identities(self) -> dict[str, str]:
+        found = {}
+        for index, process in enumerate(self.all_replicas):
+            match = re.search(r"leader election as (\S+) on Lease", process.log())
+            if match:
+                found[match.group(1)] = f"replica {index}"
+        return found
+
+    def check_writes(self) -> tuple[list[str], int]:
+        holder: str | None = None
+        violations, writes = [], 0
+        events = []
+        for event in self.local.audit_events():
+            if event.get("user", {}).get("username") != operator_module.OPERATOR_USER:
+                continue
+            if event.get("verb") not in ("create", "update", "patch", "delete"):
+                continue
+            at = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+            if at < self.audit_from:
+                continue
+            agent = re.search(r"capliquify-operator \((\S+)\)", event.get("userAgent", ""))
+            events.append((at, agent.group(1) if agent else "?", event))
+        for at, who, event in sorted(events, key=lambda row: row[0]):
+            code = event.get("responseStatus", {}).get("code", 0)
+            ref = event.get("objectRef", {})
+            if ref.get("resource") == "leases":
+                if code < 300:
+                    holder = who
+                continue
+            writes += 1
+            if who != holder:
+                violations.append(f"{datetime.datetime.fromtimestamp(at):%H:%M:%S.%f} {who} wrote "
+                                  f"{event['verb']} {event.get('requestURI', '')} ({code}) while {holder} held the Lease")
+        return violations, writes
+
+    def check_notifications(self) -> dict:
+        violations: list[str] = []
+        deliveries: list[tuple[str, str, str, str, str, float]] = []  # (channel, ns, svc, kind, key, firedAt)
+        resends = 0
+        seen_keys: set[tuple[str, str]] = set()
+        for request in self.hook.delivered("/hook"):
+            body = json.loads(request.body)
+            fired = datetime.datetime.fromisoformat(body["firedAt"].replace("Z", "+00:00")).timestamp()
+            if ("hook", body["key"]) in seen_keys:
+                resends += 1
+                continue
+            seen_keys.add(("hook", body["key"]))
+            deliveries.append(("webhook", body["namespace"], body["service"], body["kind"], body["key"], fired))
+        for message in self.smtp.messages:
+            key = message["X-CapLiquify-Key"]
+            text = message.get_payload(decode=True).decode() if not message.is_multipart() else ""
+            fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+            if ("email", key) in seen_keys:
+                resends += 1
+                continue
+            seen_keys.add(("email", key))
+            namespace, _, service = fields.get("service", "/").partition("/")
+            fired = datetime.datetime.fromisoformat(fields["firing since"].replace("Z", "+00:00")).timestamp()
+            deliveries.append(("email", namespace, service, fields.get("kind", ""), key, fired))
+        by_episode: dict[tuple[Episode, str, str], list[str]] = {}
+        for channel, namespace, service, kind, key, fired in deliveries:
+            found = [e for e in self.episodes if e.key == (namespace, service)
+                     and self.began + e.start - 2 <= fired <= self.began + e.end + 30]
+            if not found:
+                violations.append(f"{channel} {kind} for {namespace}/{service} fired at "
+                                  f"{fired - self.began:.1f}s: no error episode explains it")
+                continue
+            by_episode.setdefault((found[0], channel, kind), []).append(key)
+        expected = sent = missed = duplicates = 0
+        for episode in self.episodes:
+            for channel in ("webhook", "email"):
+                for kind in ("firing", "resolved"):
+                    expected += 1
+                    keys = by_episode.get((episode, channel, kind), [])
+                    sent += len(keys)
+                    if not keys:
+                        missed += 1
+                        violations.append(f"missed: {channel} {kind} of {episode.key[0]}/{episode.key[1]} "
+                                          f"errors {episode.start:.0f}-{episode.end:.0f}s")
+                    elif len(keys) > 1:
+                        duplicates += len(keys) - 1
+                        violations.append(f"duplicate: {channel} {kind} of {episode.key} keys {keys}")
+        am_missing = 0
+        for episode in self.episodes:
+            if not any((ns, svc) == episode.key for ns, svc, _ in self.am_seen):
+                am_missing += 1
+        return {"violations": violations, "expected": expected, "sent": sent, "missed": missed,
+                "duplicates": duplicates, "resends": resends, "alertmanager_missing": am_missing}
+
+    def check_scaling(self) -> list[str]:
+        violations = []
+        per_key: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
+        for at, key, before, after in self.history.changes:
+            per_key.setdefault(key, []).append((at, before, after))
+            if not MIN_REPLICAS <= after <= MAX_REPLICAS:
+                violations.append(f"{key} scaled to {after} outside [{MIN_REPLICAS}, {MAX_REPLICAS}]")
+            if abs(after - before) > STEP:
+                violations.append(f"{key} scaled {before} -> {after} at {at - self.began:.1f}s: beyond the step of {STEP}")
+            if after < before:
+                for start, end in self.no_data:
+                    if start + STALE_AFTER + 2 < at <= end:
+                        violations.append(f"{key} scaled down {before} -> {after} at {at - self.began:.1f}s with no "
+                                          f"data since {start - self.began:.1f}s")
+        for key, changes in per_key.items():
+            for index, (at, before, after) in enumerate(changes):
+                direction = (after > before) - (after < before)
+                window = [c for c in changes[:index + 1] if at - c[0] < STEP_PERIOD - 1
+                          and ((c[2] > c[1]) - (c[2] < c[1])) == direction]
+                if sum(abs(c[2] - c[1]) for c in window) > STEP:
+                    violations.append(f"{key} {len(window)} steps the same way within {STEP_PERIOD}s at "
+                                      f"{at - self.began:.1f}s: {[(round(c[0] - self.began, 1), c[1], c[2]) for c in window]}")
+        return violations
+
+    def check(self) -> dict:
+        writes_violations, writes = self.check_writes()
+        notes = self.check_notifications()
+        scaling = self.check_scaling()
+        converged = self.converged
+        total = 2 * len(self.keys) + len(self.keys)
+        times = sorted(converged.values())
+        unconverged = total - len(converged)
+        slow = [f"{name} converged {t:.1f}s after the last fault (bound {CONVERGE_BOUND}s)"
+                for name, t in converged.items() if t > CONVERGE_BOUND]
+        longest = max(self.samples.values(), key=lambda rows: rows[-1][0] - rows[0][0], default=[])
+        after_warmup = [row for row in longest if row[0] >= self.began + self.warmup] or longest
+        kinds: dict[str, int] = {}
+        for _, fault, _ in self.injected:
+            kinds[fault.kind] = kinds.get(fault.kind, 0) + 1
+        report = {
+            "seed": self.seed, "duration_s": round(time.time() - self.began), "objects_per_kind": len(self.keys),
+            "namespaces": len(self.namespaces), "break_fence": self.break_fence,
+            "faults": kinds, "faults_total": sum(kinds.values()), "fault_errors": self.errors,
+            "episodes": len(self.episodes), "notifications_expected": notes["expected"],
+            "notifications_sent": notes["sent"], "duplicates": notes["duplicates"], "missed": notes["missed"],
+            "resends_same_key": notes["resends"], "alertmanager_missing": notes["alertmanager_missing"],
+            "writes": writes, "writes_by_non_leaders": len(writes_violations),
+            "scale_changes": len(self.history.changes), "scaling_violations": len(scaling),
+            "converged": len(converged), "unconverged": unconverged, "slow_to_converge": len(slow),
+            "convergence_p50_s": round(statistics.median(times), 1) if times else None,
+            "convergence_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1) if times else None,
+            "rss_mb_start": round(after_warmup[0][1]) if after_warmup else None,
+            "rss_mb_end": round(after_warmup[-1][1]) if after_warmup else None,
+            "sockets_start": after_warmup[0][2] if after_warmup else None,
+            "sockets_end": after_warmup[-1][2] if after_warmup else None,
+            "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
+                           "scaling": scaling[:50], "convergence": slow[:50]},
+            "workdir": str(self.workdir),
+        }
+        report["passed"] = not (writes_violations or notes["violations"] or scaling or unconverged or slow
+                                or notes["alertmanager_missing"])
+        return report
+
+    def teardown(self) -> None:
+        self.stop.set()
+        for process in self.all_replicas:
+            if process.process is not None and process.process.poll() is None:
+                with contextlib.suppress(OSError):
+                    process.process.send_signal(signal.SIGCONT)
+                process.stop()
+        for closer in ("hook", "smtp", "alertmanager", "prometheus", "exporter", "toxiproxy"):
+            thing = getattr(self, closer, None)
+            if thing is not None:
+                with contextlib.suppress(Exception):
+                    thing.stop()
+        if getattr(self, "garbage", None) is not None:
+            self.garbage.close()
+        for namespace in self.namespaces:
+            self.local.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| seed | duration s | objects / kind | faults (by kind) | notifications sent / expected | duplicates | "
+             "missed | writes by non-leaders / writes | scaling violations | convergence p50 / p99 s | "
+             "RSS MB start / end | sockets start / end | passed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items()))
+        lines.append(f"| {r['seed']} | {r['duration_s']} | {r['objects_per_kind']} | {r['faults_total']}: {kinds} | "
+                     f"{r['notifications_sent']} / {r['notifications_expected']} | {r['duplicates']} | {r['missed']} | "
+                     f"{r['writes_by_non_leaders']} / {r['writes']} | {r['scaling_violations']} | "
+                     f"{r['convergence_p50_s']} / {r['convergence_p99_s']} | {r['rss_mb_start']} / {r['rss_mb_end']} | "
+                     f"{r['sockets_start']} / {r['sockets_end']} | {'yes' if r['passed'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def run(duration: float, seed: int, namespaces: int, per_namespace: int, break_fence: bool = False,
+        local: cluster_module.LocalCluster | None = None, workdir: pathlib.Path | None = None,
+        mean_gap: float = 8.0) -> dict:
+    workdir = workdir or pathlib.Path(tempfile.mkdtemp(prefix="capliquify-soak-"))
+    own = local is None
+    if local is None:
+        local = cluster_module.LocalCluster(workdir / "cluster").start()
+        operator_module.install(local)
+    try:
+        soak = Soak(local, workdir, seed, duration, namespaces, per_namespace, break_fence, mean_gap)
+        return soak.run()
+    finally:
+        if own:
+            local.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=300, help="seconds, settle included")
+    parser.add_argument("--seed", type=int, default=None, help="replays a run exactly (printed at the start)")
+    parser.add_argument("--namespaces", type=int, default=3)
+    parser.add_argument("--per-namespace", type=int, default=2, help="objects of each kind per namespace")
+    parser.add_argument("--mean-gap", type=float, default=8.0, help="mean seconds between fault starts")
+    parser.add_argument("--break-fence", action="store_true", help="the harness's own check: must fail")
+    parser.add_argument("--out", default=".bench/soak.json")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
+    report = run(args.duration, seed, args.namespaces, args.per_namespace, args.break_fence, mean_gap=args.mean_gap)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k != "violations"}, indent=1))
+    for name, found in report["violations"].items():
+        for line in found:
+            print(f"VIOLATION {name}: {line}")
+    print("\n" + table([report]))
+    print(f"\nseed {seed}: {'PASSED' if report['passed'] else 'FAILED'} (replay: python -m bench.soak "
+          f"--seed {seed} --duration {args.duration:.0f} --namespaces {args.namespaces} "
+          f"--per-namespace {args.per_namespace} --mean-gap {args.mean_gap}{' --break-fence' if args.break_fence else ''})")
+    return 0 if report["passed"] != args.break_fence else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

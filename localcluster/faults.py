@@ -1,0 +1,114 @@
+"""Faults for the soak (bench/soak.py): a seeded random schedule of overlapping faults, printed
+so that a run can be replayed exactly, and the means of injecting each one into the local
+control plane, the operator's replicas, Prometheus and the receivers.
+
+A schedule is a list of `Fault(at, kind, seconds, params)`; the same seed, duration and settle
+give the same list. Which process "leader" or "standby" names is decided when the fault starts
+(it is whoever holds the Lease then)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import signal
+import subprocess
+import time
+
+from localcluster import cluster as cluster_module
+
+# kind -> (weight, target class, seconds range). One fault per target class at a time; faults of
+# different classes overlap freely. Replica faults never overlap each other (one replica is
+# always left to lead: a run where both are down for a whole alert episode could not tell a
+# missed notification from a correct silence).
+KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
+    "kill-leader": (3, "replica", (3, 15)),       # kill -9, a new replica started after `seconds`
+    "kill-standby": (2, "replica", (3, 15)),
+    "stop-leader": (3, "replica", (2, 20)),       # SIGSTOP for `seconds`, then SIGCONT
+    "stop-standby": (2, "replica", (2, 20)),
+    "apiserver-restart": (2, "control-plane", (0, 4)),  # down for `seconds`, then started again
+    "etcd-restart": (1, "control-plane", (0, 3)),
+    "prometheus-stop": (2, "prometheus", (4, 20)),
+    "prometheus-slow": (2, "prometheus", (5, 25)),      # 1.5-4 s of latency on every answer
+    "prometheus-garbage": (2, "prometheus", (4, 20)),   # 200 OK with bytes that are not JSON
+    "receiver-5xx": (3, "receivers", (5, 25)),
+    "receiver-timeout": (2, "receivers", (5, 20)),      # accepts, never answers
+    "receiver-reset": (2, "receivers", (5, 20)),        # receives, then resets the connection
+    "api-latency": (2, "api-a", (5, 25)),               # toxics on one replica's API connection
+    "api-bandwidth": (1, "api-b", (5, 25)),
+    "api-reset": (1, "api-a", (2, 8)),
+}
+NO_DATA = ("prometheus-stop", "prometheus-garbage")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    at: float
+    kind: str
+    seconds: float
+    params: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def end(self) -> float:
+        return self.at + self.seconds
+
+    def param(self, name: str, default: object = None) -> object:
+        return dict(self.params).get(name, default)
+
+    def __str__(self) -> str:
+        extra = " ".join(f"{k}={v}" for k, v in self.params)
+        return f"t={self.at:7.1f}s {self.kind:<18} {self.seconds:5.1f}s {extra}".rstrip()
+
+
+def schedule(seed: int, start: float, end: float, mean_gap: float) -> list[Fault]:
+    """Faults starting in [start, end) and ending by `end`, about one every `mean_gap` seconds."""
+    rng = random.Random(seed)
+    kinds = sorted(KINDS)
+    weights = [KINDS[k][0] for k in kinds]
+    busy: dict[str, float] = {}  # target class -> when its current fault ends
+    faults: list[Fault] = []
+    at = start
+    for _ in range(100_000):  # bounded: the schedule ends at `end`
+        at += rng.expovariate(1 / mean_gap)
+        if at >= end:
+            break
+        kind = rng.choices(kinds, weights)[0]
+        _, target, (low, high) = KINDS[kind]
+        seconds = round(min(rng.uniform(low, high), end - at), 1)
+        if target == "api-a" or target == "api-b":
+            target = rng.choice(["api-a", "api-b"])
+        # Restarts and a killed replica's start take a few seconds: leave a gap after them.
+        if busy.get(target, -1.0) > at or seconds < 0:
+            continue
+        params: list[tuple[str, object]] = []
+        if kind.startswith("api-"):
+            params.append(("replica", target[-1]))
+        if kind == "prometheus-slow":
+            params.append(("latency_ms", rng.randint(1500, 4000)))
+        if kind == "api-latency":
+            params.append(("latency_ms", rng.randint(200, 1500)))
+        if kind == "api-bandwidth":
+            params.append(("kb_per_s", rng.randint(8, 64)))
+        if kind.startswith("receiver-"):
+            params.append(("receiver", rng.choice(["hook", "smtp", "alertmanager"])))
+        faults.append(Fault(round(at, 1), kind, seconds, tuple(params)))
+        busy[target] = at + seconds + (12 if target in ("replica", "control-plane") else 1)
+    return faults
+
+
+def restart_component(local: cluster_module.LocalCluster, name: str, down_seconds: float) -> float:
+    """Stops a control-plane process (SIGTERM, SIGKILL after 5 s: the API server otherwise waits
+    up to a minute for its watches), waits `down_seconds` and starts it again with the same command line; returns when the API server is ready
+    again (seconds it took from the stop)."""
+    began = time.monotonic()
+    process = local.processes[name]
+    argv = [str(arg) for arg in process.args]  # type: ignore[union-attr]
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    time.sleep(down_seconds)
+    local._spawn(name, argv)  # noqa: SLF001 - the same command line, the same log file
+    local._wait_ready(120)  # noqa: SLF001
+    return time.monotonic() - began
