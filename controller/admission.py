@@ -95,6 +95,9 @@ def _channel_rule(index: int) -> dict[str, str]:
     secret = (f"(has({channel}.slack) ? {channel}.slack.webhookSecretRef.name : "
               f"has({channel}.email) ? {channel}.email.smtpSecretRef.name : "
               f"has({channel}.sms) ? {channel}.sms.gatewaySecretRef.name : "
+              f"has({channel}.pagerduty) ? {channel}.pagerduty.routingKeySecretRef.name : "
+              f"has({channel}.opsgenie) ? {channel}.opsgenie.apiKeySecretRef.name : "
+              f"has({channel}.teams) ? {channel}.teams.webhookSecretRef.name : "
               f"has({channel}.webhook) && has({channel}.webhook.hmacSecretRef) ? {channel}.webhook.hmacSecretRef.name : '')")
     # The whole channel, not the Secret's name alone: a Secret kept while its receiver changes
     # (another URL, other addresses) sends what it holds, or signs with it, somewhere new.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import hashlib
 import re
 import typing
 import urllib.parse
@@ -139,6 +140,14 @@ def body(message: Message) -> dict[str, typing.Any]:
             "firedAt": stamp(n.fired_at), "sentAt": stamp(message.sent_at),
             "labels": dict(message.labels), "annotations": {**message.annotations, "summary": n.summary},
             **({"group": n.group, "alerts": [dict(m) for m in message.members]} if n.group else {})}
+
+
+def alert_key(notification: alerting.Notification, limit: int = 255) -> str:
+    """The alert's (or group's) identity, the same for its trigger and its resolution: its
+    notification key without the kind and channel (policy uid/rule/service/fired at, or
+    policy uid/group/<hash>/since); hashed when longer than the receiver takes."""
+    identity = "/".join(notification.key.split("/")[:4])
+    return identity if len(identity) <= limit else "capliquify-" + hashlib.sha256(identity.encode()).hexdigest()
 
 
 def stamp(moment: datetime.datetime) -> str:

@@ -55,6 +55,9 @@ class ChannelKind(str, enum.Enum):
     SMS = "sms"
     WEBHOOK = "webhook"
     ALERTMANAGER = "alertmanager"
+    PAGERDUTY = "pagerduty"
+    OPSGENIE = "opsgenie"
+    TEAMS = "teams"
 
 
 class BurnRateWindows(common.ApiModel):
@@ -163,14 +166,32 @@ class AlertmanagerChannel(common.ApiModel):
     url: str = common.field("Alertmanager base URL.", min_length=1, max_length=2048, pattern=common.HTTP_URL)
 
 
+class PagerDutyChannel(common.ApiModel):
+    routingKeySecretRef: common.SecretKeyRef = common.field(
+        "Secret holding the integration's routing key (Events API v2).")
+    url: str = common.field("The Events API v2 endpoint.", default="https://events.pagerduty.com/v2/enqueue",
+                            min_length=1, max_length=2048, pattern=common.HTTP_URL)
+
+
+class OpsgenieChannel(common.ApiModel):
+    apiKeySecretRef: common.SecretKeyRef = common.field("Secret holding the API integration's key.")
+    url: str = common.field("The Alert API's base URL (https://api.eu.opsgenie.com in the EU).",
+                            default="https://api.opsgenie.com", min_length=1, max_length=2048, pattern=common.HTTP_URL)
+
+
+class TeamsChannel(common.ApiModel):
+    webhookSecretRef: common.SecretKeyRef = common.field(
+        "Secret holding the Teams workflow's HTTP POST URL (it carries its own signature).")
+
+
 class Channel(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 common.cel(
-                    "[has(self.slack), has(self.email), has(self.sms), has(self.webhook), has(self.alertmanager)]"
-                    ".filter(x, x).size() == 1",
-                    "a channel needs exactly one of slack, email, sms, webhook, alertmanager",
+                    "[has(self.slack), has(self.email), has(self.sms), has(self.webhook), has(self.alertmanager), "
+                    "has(self.pagerduty), has(self.opsgenie), has(self.teams)].filter(x, x).size() == 1",
+                    "a channel needs exactly one of slack, email, sms, webhook, alertmanager, pagerduty, opsgenie, teams",
                 )
             ]
         }
@@ -182,6 +203,11 @@ class Channel(common.ApiModel):
     sms: SmsChannel | None = common.field("SMS through an HTTP gateway.", default=None)
     webhook: WebhookChannel | None = common.field("Generic JSON webhook.", default=None)
     alertmanager: AlertmanagerChannel | None = common.field("Alertmanager v2 API.", default=None)
+    pagerduty: PagerDutyChannel | None = common.field(
+        "PagerDuty Events API v2: trigger, resolved with the same dedup key.", default=None)
+    opsgenie: OpsgenieChannel | None = common.field("Opsgenie Alert API: create, closed on resolve.", default=None)
+    teams: TeamsChannel | None = common.field("Microsoft Teams through a workflow webhook (an Adaptive Card).",
+                                              default=None)
 
     @pydantic.model_validator(mode="after")
     def _one_kind(self) -> "Channel":
@@ -193,7 +219,7 @@ class Escalation(common.ApiModel):
     afterSeconds: int = common.field("Escalate when firing and unacknowledged this long.", ge=1, le=7 * 86400)
     channels: list[str] = common.field("Channel names notified on escalation.", default_factory=list, max_length=16)
     channelKinds: list[ChannelKind] = common.field(
-        "Every channel of these kinds is notified on escalation.", default_factory=list, max_length=5
+        "Every channel of these kinds is notified on escalation.", default_factory=list, max_length=8
     )
 
 
@@ -227,7 +253,7 @@ class RouteSettings(common.ApiModel):
     channels: list[str] = common.field("Channel names; with channelKinds empty too, the parent's channels.",
                                        default_factory=list, max_length=16)
     channelKinds: list[ChannelKind] = common.field(
-        "Every channel of these kinds.", default_factory=list, max_length=5
+        "Every channel of these kinds.", default_factory=list, max_length=8
     )
     groupBy: list[LabelName] | None = common.field(
         "Labels whose values put alerts in one group (one notification per group); `...` alone groups by "
@@ -547,7 +573,8 @@ class AlertPolicyStatus(common.BaseStatus):
         "The ack annotation value last applied (a new value acknowledges the alerts firing then).", default=None)
     alerts: list[AlertStatus] = common.field("Alert states per rule and service.", default_factory=list, max_length=500)
     groups: list[GroupStatus] = common.field(
-        "Alert groups of routes with groupBy (one notification per group).", default_factory=list, max_length=200)
+        "Alert groups of routes with groupBy (one notification per group; each holds a firing alert, and "
+        "status.alerts holds at most 500).", default_factory=list, max_length=500)
     deliveries: list[Delivery] = common.field(
         "Log of deliveries, newest first: the last 50 done, and up to 150 still pending (the outbox; past that the "
         "oldest pending one is given up, and its entry says so).",
