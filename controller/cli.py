@@ -429,6 +429,50 @@ def _railway_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts_migrate(args: argparse.Namespace) -> int:
+    """Prints an Alertmanager configuration's routing, inhibition and receivers as an
+    AlertPolicy (and the Secret its channels name, values left for you), or why it cannot."""
+    import pydantic
+
+    from controller import celcheck
+    from controller.api import alertpolicy
+    from controller.core import alertmanager_import
+
+    try:
+        config = bounded_yaml.load(pathlib.Path(args.file).read_text())
+        rules = bounded_yaml.load(pathlib.Path(args.rules).read_text())
+    except (OSError, bounded_yaml.YamlRefused) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        migration = alertmanager_import.migrate(config, args.secret)
+    except alertmanager_import.Refused as refused:
+        print(f"error: {args.file} cannot be carried as it is:", file=sys.stderr)
+        print("\n".join(f"  {reason}" for reason in refused.reasons), file=sys.stderr)
+        return 2
+    selector = dict(item.split("=", 1) for item in args.selector if "=" in item)
+    spec = {"selector": {"matchLabels": selector}, "rules": rules, **migration.spec}
+    try:
+        checked = alertpolicy.AlertPolicySpec.model_validate(spec)
+    except pydantic.ValidationError as error:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+        print("error: the policy would be invalid:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
+        return 2
+    problems = celcheck.spec_violations("AlertPolicy", checked.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if problems:
+        print("error: the policy would be refused:\n" + "\n".join(f"  {p}" for p in problems), file=sys.stderr)
+        return 2
+    for note in migration.notes:
+        print(f"note: {note}", file=sys.stderr)
+    policy = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "AlertPolicy", "metadata": {"name": args.name},
+              "spec": spec}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": args.secret}, "type": "Opaque",
+              "stringData": {key: f"REPLACE with {where} of {args.file}" for key, where in migration.secret_keys.items()}}
+    print(f"# capliquify alerts migrate {args.file}: nothing secret is copied; fill the Secret's values.")
+    print(yaml.safe_dump_all([policy, *([secret] if migration.secret_keys else [])], sort_keys=False), end="")
+    return 0
+
+
 def _no_objects(names: typing.Any) -> str:
     return ""
 
@@ -543,6 +587,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="maxReplicas of each ScalingPolicy written")
     importing.add_argument("--allow-loopback-egress", action="store_true", help="allow a loopback endpoint (local Railway)")
     importing.set_defaults(func=_railway_import)
+
+    alerts_cli = cliparse.subcommands(sub.add_parser("alerts", help="alerting helpers"), dest="alerts_command",
+                                      required=True, metavar="COMMAND", help="migrate: an Alertmanager configuration")
+    migrating = alerts_cli.add_parser(
+        "migrate", help="print an alertmanager.yml's routes, inhibitions and receivers as an AlertPolicy (YAML)")
+    migrating.add_argument("file", help="alertmanager.yml")
+    migrating.add_argument("--rules", required=True, help="YAML list of the policy's rules (Alertmanager has none)")
+    migrating.add_argument("--selector", action="append", default=[], metavar="LABEL=VALUE",
+                           help="MonitoredServices the policy applies to (repeatable)")
+    migrating.add_argument("--name", default="migrated", help="the AlertPolicy's name")
+    migrating.add_argument("--secret", default="alert-receivers", help="the Secret the channels name")
+    migrating.set_defaults(func=_alerts_migrate)
 
     return parser
 
