@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     })
     scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, metric_sources,
                                   leading=elector.leading)
-    guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks),
+    guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
                                railway_module.RollbackTargets(
                                    kubernetes_rollback.KubernetesRollback(api_client, write), railway),
                                scaler.read_service_metrics)

@@ -128,7 +128,7 @@ class Guard:
             now = self.clock()
             states = [service.states.get(check.name, health.CheckState()) for check in spec.healthChecks]
             availability = health.availability(list(service.outcomes), now, spec.slo.windowSeconds)
-            verdict, why = health.overall(states)
+            verdict, why = health.overall(states, spec.healthyPercent)
             fields["health"] = verdict
             fields["availabilityPercent"] = availability
             fields["latencyWithinSloPercent"] = None if spec.slo.latencyP95Ms is None else health.latency_within(
@@ -215,7 +215,7 @@ class Guard:
             metrics.HEALTH_CHECK_LAG.observe(max(0.0, time.monotonic() - due))
             try:
                 with shares.tenant(key[1]):
-                    result = await self.checker.probe(check.http)
+                    result = await self.checker.probe(check)
             except http_check.EgressRefused as refused:
                 if service.refused.get(check.name) != str(refused):
                     service.refused[check.name] = str(refused)
@@ -294,7 +294,7 @@ class Guard:
         health_verdict = health.UNKNOWN
         if service is not None and spec.healthChecks:
             states = [service.states.get(c.name, health.CheckState()) for c in spec.healthChecks]
-            health_verdict = health.overall(states)[0]
+            health_verdict = health.overall(states, spec.healthyPercent)[0]
         observed = rollout.Analysis(
             error_rate=_value(samples.get(("errorRate", None))), latency_p95=_value(samples.get(("latencyP95", None))),
             health=health_verdict)
