@@ -46,7 +46,7 @@ HEADER = """\
 # them is checked against the right that action needs (every field of a ScalingPolicy steers
 # its scaling; an AlertPolicy's channel, whole, is what a Secret is used for).
 SCALE_INPUTS = ("target", "metrics")  # any ScalingPolicy may scale a service's target, on its metrics
-ROLLBACK_INPUTS = ("target", "rollout", "metrics", "healthChecks")  # what the analysis judges on
+ROLLBACK_INPUTS = ("target", "rollout", "metrics", "healthChecks", "healthyPercent")  # what the analysis judges on
 PROBE_INPUTS = ("target", "probes", "healthChecks")  # the probes are built from a health check
 # Spec fields that make the operator do nothing for the author: they are judged and reported,
 # or decide what a notification says and when, never where it goes or with which credential.
@@ -107,6 +107,24 @@ def _channel_rule(index: int) -> dict[str, str]:
                  f"has(object.spec.channels) && size(object.spec.channels) > {index} && {changed_channel}",
                  f"{secret} == '' || " + _SECRET.format(name=secret),
                  f"'spec.channels[{index}]: ' + {USER} + ' may not read Secret ' + {secret}")
+
+
+MAX_HEALTH_CHECKS = 16  # the schema's bound on spec.healthChecks: one rule each, as for channels
+
+
+def _health_check_rule(index: int) -> dict[str, str]:
+    """A health check's Secret (header values, a CA bundle) is read and sent for its author:
+    the author must be allowed to read it. The whole check, not the name alone: a kept Secret
+    whose header goes to another URL is a new use of it."""
+    check = f"object.spec.healthChecks[{index}]"
+    old = f"oldObject.spec.healthChecks[{index}]"
+    changed_check = (f"(oldObject == null || !has(oldObject.spec.healthChecks) || "
+                     f"size(oldObject.spec.healthChecks) <= {index} || {old} != {check})")
+    return _rule("monitoredservices",
+                 f"has(object.spec.healthChecks) && size(object.spec.healthChecks) > {index} && "
+                 f"has({check}.secretName) && {changed_check}",
+                 _SECRET.format(name=f"{check}.secretName"),
+                 f"'spec.healthChecks[{index}].secretName: ' + {USER} + ' may not read Secret ' + {check}.secretName")
 
 
 def ack_accepted(user: str, value: str) -> bool:
@@ -209,7 +227,8 @@ def _service_rules() -> list[dict[str, str]]:
 
 def validations() -> list[dict[str, str]]:
     return (_scaling_rules() + _service_rules() + [_ack_rule()]
-            + [_channel_rule(index) for index in range(MAX_CHANNELS)])
+            + [_channel_rule(index) for index in range(MAX_CHANNELS)]
+            + [_health_check_rule(index) for index in range(MAX_HEALTH_CHECKS)])
 
 
 def documents() -> list[dict[str, typing.Any]]:

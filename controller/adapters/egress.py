@@ -13,6 +13,7 @@ environment, and a body size limit.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import types
 import typing
@@ -102,6 +103,42 @@ def guarded_connector(allow_loopback: bool, *, limit: int, ttl_dns_cache: int | 
     return aiohttp.TCPConnector(limit=limit, ttl_dns_cache=ttl_dns_cache,
                                 resolver=GuardedResolver(allow_loopback, inner=resolver),
                                 socket_factory=DialGuard(allow_loopback, then=dial))
+
+
+async def open_stream(host: str, port: int, allow_loopback: bool, *, ssl: typing.Any = None,
+                      server_hostname: str | None = None,
+                      resolver: aiohttp_abc.AbstractResolver | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP (or, with `ssl`, TLS) stream to host:port for the checks that are not HTTP/1 (TCP,
+    gRPC), guarded as `guarded_connector` guards aiohttp's: a literal judged before anything,
+    a name resolved by the guarded resolver (one forbidden address refuses the whole answer),
+    and every address judged again at the dial point, where the socket is made. Raises
+    EgressRefused, or OSError when no address accepts. The caller bounds the time."""
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    refusal = egress.refused_host(host, allow_loopback)
+    if refusal is not None:
+        raise EgressRefused(refusal)
+    literal = egress.literal_address(host)
+    if literal is not None:
+        addresses: list[tuple[int, str]] = [(socket.AF_INET6 if ":" in literal else socket.AF_INET, literal)]
+    else:
+        answers = await GuardedResolver(allow_loopback, inner=resolver).resolve(host, port, socket.AF_UNSPEC)
+        addresses = [(answer["family"], answer["host"]) for answer in answers]
+    loop = asyncio.get_running_loop()
+    failure: OSError = OSError(f"{host!r} has no address")
+    for family, address in addresses:
+        sock = DialGuard(allow_loopback)((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)))
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (address, port))
+        except OSError as error:
+            sock.close()
+            failure = error
+            continue
+        except BaseException:  # cancelled (the caller's deadline): the socket is not leaked
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock, ssl=ssl, server_hostname=(server_hostname or host) if ssl else None)
+    raise failure
 
 
 def refusal_of(error: BaseException) -> str | None:

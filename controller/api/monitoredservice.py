@@ -53,10 +53,58 @@ class Target(common.ApiModel):
         return self
 
 
+# An HTTP header name (RFC 9110 token); the headers the client itself writes are refused, as
+# a probe that set them would lie about its own request.
+HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+RESERVED_HEADERS = ("host", "content-length", "transfer-encoding", "connection", "te", "upgrade")
+DNS_NAME = r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$"
+# A host to connect to: a DNS name or an IP literal (which the egress guard judges before any lookup).
+HOST = r"^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$"
+
+
+class Header(common.ApiModel):
+    """One request header: a literal value, or a key of the check's Secret (never logged)."""
+
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("has(self.value) != has(self.secretKey)", "a header needs exactly one of value or secretKey"),
+        common.cel("!self.name.matches('(?i)^(" + "|".join(RESERVED_HEADERS) + ")$')",
+                   "this header is the HTTP client's own", ".name"),
+    ]})
+
+    name: str = common.field("Header name, e.g. Authorization.", min_length=1, max_length=128, pattern=HEADER_NAME)
+    value: str | None = common.field("A literal value (visible to whoever reads the object).", default=None,
+                                     max_length=1024, pattern=r"^[^\r\n\x00]*$")
+    secretKey: str | None = common.field(
+        "Key of the check's Secret (secretName) whose value is sent; it is never logged or written to status.",
+        default=None, min_length=1, max_length=253)
+
+    @pydantic.model_validator(mode="after")
+    def _one_value(self) -> "Header":
+        common.require_exactly_one(self, "value", "secretKey")
+        if self.name.lower() in RESERVED_HEADERS:
+            raise ValueError("this header is the HTTP client's own")
+        return self
+
+
+class Tls(common.ApiModel):
+    caSecretKey: str | None = common.field(
+        "Key of the check's Secret (secretName) holding the PEM CA bundle the server's certificate must chain to; "
+        "the system's CAs when unset.", default=None, min_length=1, max_length=253)
+    serverName: str | None = common.field(
+        "Name the certificate must carry, also sent as SNI; the URL's (or host's) name when unset.", default=None,
+        max_length=253, pattern=DNS_NAME)
+
+
 class HttpCheck(common.ApiModel):
     url: str = common.field(
-        "URL to GET; http or https.", min_length=1, max_length=2048, pattern=common.HTTP_URL
+        "URL to request; http or https.", min_length=1, max_length=2048, pattern=common.HTTP_URL
     )
+    method: typing.Literal["GET", "HEAD", "POST", "OPTIONS"] = common.field(
+        "HTTP method (a POST sends no body).", default="GET")
+    headers: list[Header] = common.field(
+        "Request headers.", default_factory=list, max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+    tls: Tls | None = common.field("TLS settings of an https URL.", default=None)
     expectStatus: list[typing.Annotated[int, pydantic.Field(ge=100, le=599)]] = common.field(
         "Status codes counted as success (HTTP statuses, 100-599).", default_factory=lambda: [200], min_length=1, max_length=20
     )
@@ -64,21 +112,55 @@ class HttpCheck(common.ApiModel):
     timeoutSeconds: int = common.field("Per-request timeout.", default=5, ge=1, le=60)
 
 
+class TcpCheck(common.ApiModel):
+    host: str = common.field("Host name or IP address to connect to.", min_length=1, max_length=253, pattern=HOST)
+    port: int = common.field("TCP port.", ge=1, le=65535)
+    timeoutSeconds: int = common.field("Connect timeout.", default=5, ge=1, le=60)
+
+
+class GrpcCheck(common.ApiModel):
+    host: str = common.field("Host name or IP address of the gRPC server.", min_length=1, max_length=253, pattern=HOST)
+    port: int = common.field("Port of the gRPC server.", ge=1, le=65535)
+    service: str = common.field(
+        "Service name asked about (grpc.health.v1.Health/Check); empty asks about the server as a whole.",
+        default="", max_length=253, pattern=r"^[A-Za-z0-9_.\-/]*$")
+    tls: Tls | None = common.field("Connect with TLS (plaintext HTTP/2 when unset).", default=None)
+    timeoutSeconds: int = common.field("Deadline of the call.", default=5, ge=1, le=60)
+
+
 class HealthCheck(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
+                common.cel("[has(self.http), has(self.tcp), has(self.grpc)].filter(x, x).size() == 1",
+                           "a health check needs exactly one of http, tcp, grpc"),
                 common.cel(
-                    "self.http.timeoutSeconds <= self.intervalSeconds",
+                    "!has(self.http) || self.http.timeoutSeconds <= self.intervalSeconds",
                     "http.timeoutSeconds must not exceed intervalSeconds",
                     ".http.timeoutSeconds",
-                )
+                ),
+                common.cel("!has(self.tcp) || self.tcp.timeoutSeconds <= self.intervalSeconds",
+                           "tcp.timeoutSeconds must not exceed intervalSeconds", ".tcp.timeoutSeconds"),
+                common.cel("!has(self.grpc) || self.grpc.timeoutSeconds <= self.intervalSeconds",
+                           "grpc.timeoutSeconds must not exceed intervalSeconds", ".grpc.timeoutSeconds"),
+                common.cel("has(self.secretName) || ((!has(self.http) || ((!has(self.http.headers) || "
+                           "self.http.headers.all(h, !has(h.secretKey))) && (!has(self.http.tls) || "
+                           "!has(self.http.tls.caSecretKey)))) && (!has(self.grpc) || !has(self.grpc.tls) || "
+                           "!has(self.grpc.tls.caSecretKey)))",
+                           "secretKey and caSecretKey need secretName", ".secretName"),
             ]
         }
     )
 
     name: str = common.field("Name of the check, unique in the service.", min_length=1, max_length=63, pattern=NAME_PATTERN)
-    http: HttpCheck = common.field("An HTTP GET check.")
+    http: HttpCheck | None = common.field("An HTTP request.", default=None)
+    tcp: TcpCheck | None = common.field("A TCP connection (it passes when the connection is accepted).", default=None)
+    grpc: GrpcCheck | None = common.field(
+        "A gRPC health check (grpc.health.v1.Health/Check over HTTP/2); it passes when the answer is SERVING.",
+        default=None)
+    secretName: str | None = common.field(
+        "Secret in this namespace the check's header values (headers[].secretKey) and CA bundle (tls.caSecretKey) "
+        "are read from; its author must be allowed to read it.", default=None, max_length=253, pattern=common.OBJECT_NAME)
     intervalSeconds: int = common.field("Time between probes.", default=60, ge=1, le=3600)
     failureThreshold: int = common.field("Consecutive failures before the check is failing.", default=3, ge=1, le=100)
     successThreshold: int = common.field("Consecutive successes before it is passing again.", default=1, ge=1, le=100)
@@ -86,6 +168,23 @@ class HealthCheck(common.ApiModel):
         "Failures within this long of the first probe do not count until the check first passes (a slow start).",
         default=0, ge=0, le=3600,
     )
+
+    @pydantic.model_validator(mode="after")
+    def _one_kind(self) -> "HealthCheck":
+        common.require_exactly_one(self, "http", "tcp", "grpc")
+        if self.timeout_seconds > self.intervalSeconds:
+            kind = "http" if self.http else "tcp" if self.tcp else "grpc"
+            raise ValueError(f"{kind}.timeoutSeconds must not exceed intervalSeconds")
+        tls = self.http.tls if self.http else self.grpc.tls if self.grpc else None
+        if self.secretName is None and ((self.http and any(h.secretKey for h in self.http.headers))
+                                        or (tls is not None and tls.caSecretKey)):
+            raise ValueError("secretKey and caSecretKey need secretName")
+        return self
+
+    @property
+    def timeout_seconds(self) -> int:
+        probe = self.http or self.tcp or self.grpc
+        return probe.timeoutSeconds if probe is not None else 5
 
 
 class Probes(common.ApiModel):
@@ -244,6 +343,10 @@ class MonitoredServiceSpec(common.ApiModel):
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    healthyPercent: int = common.field(
+        "The service is Healthy while at least this share of its health checks pass (a quorum of "
+        "endpoints: 80 admits one failing check of five); Degraded below it while any passes; Unhealthy when none "
+        "does.", default=100, ge=1, le=100)
     probes: Probes = common.field("Reconcile container probes of a Kubernetes target.", default_factory=Probes)
     metrics: Metrics = common.field("Where the service's metrics come from.", default_factory=Metrics)
     slo: Slo = common.field("Service level objectives.", default_factory=Slo)

@@ -74,19 +74,24 @@ def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, n
     )
 
 
-def overall(states: typing.Sequence[CheckState]) -> tuple[str, str]:
+def overall(states: typing.Sequence[CheckState], healthy_percent: int = 100) -> tuple[str, str]:
     """(health, why) from the checks' verdicts alone: Unknown before any verdict, Healthy when
-    all pass, Degraded when some fail, Unhealthy when all fail. Availability over the SLO
+    all pass — or, every check decided, when at least `healthy_percent` of them pass (a quorum
+    of endpoints) — Degraded when some fail, Unhealthy when all fail. Availability over the SLO
     window is reported beside it and judged by burn-rate alerts, never here: one failed
     probe in an hour is lost availability, not an hour of Unhealthy."""
     decided = [s for s in states if s.healthy is not None]
     if not states or not decided:
         return UNKNOWN, "no health verdict yet"
     failing = [s for s in decided if s.healthy is False]
+    quorum = f" (quorum {healthy_percent} %)" if healthy_percent < 100 else ""
     if len(failing) == len(states):
         return UNHEALTHY, f"all {len(states)} check(s) failing"
     if failing:
-        return DEGRADED, f"{len(failing)} of {len(states)} check(s) failing"
+        passing = len(decided) - len(failing)
+        if len(decided) == len(states) and passing * 100 >= healthy_percent * len(states):
+            return HEALTHY, f"{passing} of {len(states)} check(s) passing{quorum}"
+        return DEGRADED, f"{len(failing)} of {len(states)} check(s) failing{quorum}"
     if len(decided) < len(states):
         return UNKNOWN, "waiting for every check's first verdict"
     return HEALTHY, f"all {len(states)} check(s) passing"

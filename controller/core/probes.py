@@ -34,16 +34,26 @@ class Plan:
 def derive(spec: api.MonitoredServiceSpec) -> dict[str, dict[str, typing.Any]]:
     """readinessProbe (and livenessProbe) for the declared check."""
     check = next(c for c in spec.healthChecks if spec.probes.check in (None, c.name))
-    url = urllib.parse.urlsplit(check.http.url)
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    port = spec.probes.port or url.port or (443 if url.scheme == "https" else 80)
-    http_get = {"path": path, "port": port, "scheme": url.scheme.upper()}
-    timing = {"periodSeconds": check.intervalSeconds, "timeoutSeconds": check.http.timeoutSeconds}
-    probes = {"readinessProbe": {"httpGet": http_get, **timing, "failureThreshold": check.failureThreshold,
+    action: dict[str, typing.Any]
+    if check.http is not None:
+        # A GET with no headers: kubelet's probe sends literal headers only, and a Secret's value
+        # written into the pod template would be readable by anyone who reads the workload.
+        url = urllib.parse.urlsplit(check.http.url)
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        port = spec.probes.port or url.port or (443 if url.scheme == "https" else 80)
+        action = {"httpGet": {"path": path, "port": port, "scheme": url.scheme.upper()}}
+    elif check.tcp is not None:
+        action = {"tcpSocket": {"port": spec.probes.port or check.tcp.port}}
+    else:
+        assert check.grpc is not None
+        action = {"grpc": {"port": spec.probes.port or check.grpc.port,
+                           **({"service": check.grpc.service} if check.grpc.service else {})}}
+    timing = {"periodSeconds": check.intervalSeconds, "timeoutSeconds": check.timeout_seconds}
+    probes = {"readinessProbe": {**action, **timing, "failureThreshold": check.failureThreshold,
                                  "successThreshold": check.successThreshold}}
     if spec.probes.liveness:
         # Kubernetes requires successThreshold 1 for liveness; twice the failures before a restart.
-        probes["livenessProbe"] = {"httpGet": http_get, **timing, "failureThreshold": min(2 * check.failureThreshold, 100),
+        probes["livenessProbe"] = {**action, **timing, "failureThreshold": min(2 * check.failureThreshold, 100),
                                    "successThreshold": 1}
     return probes
 

@@ -172,6 +172,23 @@ INVALID = [
      "spec.channels[1]", "Duplicate value", True),
     ("integer-as-text", _doc("ScalingPolicy", {**SCP, "minReplicas": "2"}),
      "spec.minReplicas", "must be of type integer", True),
+    ("check-of-two-kinds", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h"}, "tcp": {"host": "web", "port": 80}}]}),
+     "spec.healthChecks[0]", "exactly one of http, tcp, grpc", True),
+    ("secret-key-without-secret", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "headers": [{"name": "Authorization", "secretKey": "t"}]}}]}),
+     "spec.healthChecks[0].secretName", "secretKey and caSecretKey need secretName", True),
+    ("host-header", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "headers": [{"name": "host", "value": "elsewhere"}]}}]}),
+     "spec.healthChecks[0].http.headers[0].name", "the HTTP client's own", True),
+    ("header-with-line-break", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "api", "http": {"url": "http://127.0.0.1:1/h", "headers": [{"name": "X-A", "value": "a\r\nB: c"}]}}]}),
+     "spec.healthChecks[0].http.headers[0].value", "should match", True),
+    ("grpc-timeout-over-interval", _doc("MonitoredService", {**MSVC, "healthChecks": [
+        {"name": "rpc", "grpc": {"host": "web", "port": 9000, "timeoutSeconds": 20}, "intervalSeconds": 10}]}),
+     "spec.healthChecks[0].grpc.timeoutSeconds", "must not exceed intervalSeconds", True),
+    ("quorum-zero", _doc("MonitoredService", {**MSVC, "healthyPercent": 0}),
+     "spec.healthyPercent", "should be greater than or equal to 1", True),
 ]
 
 

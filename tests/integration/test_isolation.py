@@ -185,6 +185,14 @@ def test_authors_cannot_reach_beyond_their_own_rights(cluster, namespace, operat
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "scaler"},
          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}]))
     cluster.wait_for(lambda: _admitted(cluster, user, namespace, scaling), 30, "admitted with the right to scale")
+    # A health check's Secret (its header values, its CA bundle) is sent for the author: the
+    # author must be allowed to read it (issue 24), whichever check of the list names it.
+    probed = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "probed"},
+              "spec": {"target": {"kubernetes": {"name": "web"}}, "healthChecks": [
+                  {"name": "plain", "tcp": {"host": "web", "port": 80}},
+                  {"name": "auth", "secretName": "someone-elses", "http": {
+                      "url": "http://web/h", "headers": [{"name": "Authorization", "secretKey": "token"}]}}]}}
+    assert f"spec.healthChecks[1].secretName: {user} may not read Secret someone-elses" in refused_as_user(probed)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(railway))
 
 
