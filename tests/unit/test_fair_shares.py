@@ -268,7 +268,7 @@ def test_one_namespaces_hanging_railway_services_do_not_hold_another_namespaces_
     assert b is not None and b[("cpu", None)].value == 25.0
     assert b_hit < 0.5, f"namespace b's poll waited {b_hit:.2f}s behind namespace a's"
     assert took < 2 * deadline, f"the poll took {took:.2f}s"  # 24 hanging services, 8 at a time: 3 deadlines
-    assert watcher.view.world.railway_errors.get(("a", "env-1/svc-s0")) is not None
+    assert watcher.view.world.platform_errors.get(("a", "Railway", "env-1/svc-s0")) is not None
 
 
 # -- health checks ------------------------------------------------------------------------
@@ -412,15 +412,15 @@ def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
 
 def test_every_client_that_reaches_tenants_hands_out_fair_shares() -> None:
     """A new client of tenants' endpoints cannot be first-come-first-served by accident: every
-    class that builds a guarded connector (egress.py's rule: the only connector for tenant
-    egress) also builds a FairShares and charges its requests to `shares.key_for`, and every
-    GuardedClient is given its per-namespace share explicitly."""
+    class that builds a guarded connector or opens a guarded stream (egress.py's rule: the only
+    ways out to tenants) also builds a FairShares and charges its requests to `shares.key_for`,
+    and every GuardedClient is given its per-namespace share explicitly."""
     sources = {path: ast.parse(path.read_text()) for path in (REPO / "controller").rglob("*.py")}
     classes = 0
     for path, tree in sources.items():
         for cls in (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)):
-            if not _calls(cls, "guarded_connector"):
-                continue
+            if not _calls(cls, "guarded_connector") and not _calls(cls, "open_stream"):
+                continue  # neither an HTTP connector nor a guarded stream (TCP, gRPC) to tenants
             classes += 1
             where = f"{path.relative_to(REPO)}:{cls.name}"
             assert _calls(cls, "FairShares"), f"{where} builds a connector for tenants without FairShares"
