@@ -49,11 +49,10 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import kubernetes_status
     from controller.adapters import kubernetes_watch
     from controller.adapters import http_check
-    from controller.adapters import kubernetes_probes
+    from controller.adapters import actuator
+    from controller.adapters import actuator_kubernetes
     from controller.adapters import notifiers
     from controller.adapters import notify
-    from controller.adapters import kubernetes_rollback
-    from controller.adapters import kubernetes_scale
     from controller.operator import alerter as alerter_module
     from controller.operator import config as config_module
     from controller.operator import handlers
@@ -74,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import egress
     from controller.adapters import source_metrics_api
     from controller.adapters import source_prometheus
+    from controller.core import platform_kubernetes
+    from controller.core import platform_railway
     from controller.core import sources as core_sources
     from controller.operator import view as view_module
 
@@ -129,7 +130,12 @@ def _run(args: argparse.Namespace) -> int:
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks,
                                            leading=elector.leading, fence=elector.fence_send)
-    scale_targets = railway_module.ScaleTargets(kubernetes_scale.KubernetesScale(api_client, write), railway)
+    # The actuators' registry: one line per platform (core/platforms.py is the core's).
+    actuators = actuator.Actuators({
+        platform_kubernetes.NAME: actuator_kubernetes.KubernetesActuator.of_client(
+            api_client, write, functools.partial(pools.run, pools.ACTUATION)),
+        platform_railway.NAME: railway_module.RailwayActuator(railway),
+    })
     # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other
     # I/O; within it one namespace holds at most its share (sizes: adapters/budget.py).
     query_client = egress.GuardedClient(config.allow_loopback_checks, limit=budget.PROMETHEUS_CONNECTIONS,
@@ -145,13 +151,11 @@ def _run(args: argparse.Namespace) -> int:
             api_client, functools.partial(pools.run, pools.KUBE)),
         core_sources.RAILWAY: railway_module.RailwaySource(railway),
     })
-    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, config.prometheus_url, metric_sources,
+    scaler = scaler_module.Scaler(view, evaluator, api, actuators, config.prometheus_url, metric_sources,
                                   leading=elector.leading)
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
-                               railway_module.RollbackTargets(
-                                   kubernetes_rollback.KubernetesRollback(api_client, write), railway),
-                               scaler.read_service_metrics)
-    probes = probes_module.ProbeManager(view, evaluator, kubernetes_probes.KubernetesProbes(api_client, write))
+                               actuators, scaler.read_service_metrics)
+    probes = probes_module.ProbeManager(view, evaluator, actuators)
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
     poster = notify.HttpPoster(config.allow_loopback_checks, fence=elector.fence_send)  # at each send
@@ -161,10 +165,11 @@ def _run(args: argparse.Namespace) -> int:
                                        on_restart=lambda kind, why: metrics.WATCH_RESTARTS.labels(kind, why).inc())
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
-                                                 elector=elector, watcher=watcher, probes=probes,
+                                                 guard=guard, snapshots=snapshots, alerter=alerter,
+                                                 elector=elector, watcher=watcher, probes=probes, pollers=(railway,),
                                                  closers=[guard.checker.close, poster.close, query_client.close,
-                                                          railway.close, watcher.close, status_writer.close]))
+                                                          railway.close, actuators.close, watcher.close,
+                                                          status_writer.close]))
     metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
     # The per-object series name every tenant's objects (namespaces, services, alert rules,
     # revisions) to whoever can reach /metrics, which listens where the scrape and the kubelet

@@ -32,17 +32,22 @@ import kubernetes
 from aiohttp import web
 
 from controller import reasons
+from controller.adapters import actuator
+from controller.adapters import actuator_kubernetes
 from controller.adapters import egress
 from controller.adapters import kubernetes_rollback
 from controller.adapters import http_check
 from controller.adapters import notifiers
 from controller.adapters import notify
 from controller.adapters import source_prometheus
+from controller.core import platform_kubernetes
+from controller.core import platform_railway
 from controller.core import sources as core_sources
 from controller.core import status as status_module
 from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
 from controller.operator import loop
+from controller.operator import pools
 from controller.operator import railway as railway_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
@@ -452,7 +457,13 @@ async def _rounds(peers: Peers, tenant: TenantA | None) -> dict[str, Outcome]:
     railway = railway_module.RailwayWatcher(view, evaluator, api, peers.urls_b["railway"], 15.0,  # type: ignore[arg-type]
                                            allow_loopback=True, clock=clock)
     scale = RecordingScale()
-    scale_targets = railway_module.ScaleTargets(scale, railway)  # type: ignore[arg-type]
+    kube_client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=peers.kube_url))
+    rollback = kubernetes_rollback.KubernetesRollback(kube_client, lambda verb: None)
+    actuators = actuator.Actuators({
+        platform_kubernetes.NAME: actuator_kubernetes.KubernetesActuator(
+            scale, rollback, None, lambda call, *args: pools.run(pools.ACTUATION, call, *args)),  # type: ignore[arg-type]
+        platform_railway.NAME: railway_module.RailwayActuator(railway),
+    })
     query_client = egress.GuardedClient(True, limit=8)
 
     async def secret_value(namespace: str, name: str, key: str) -> str | None:
@@ -462,11 +473,9 @@ async def _rounds(peers: Peers, tenant: TenantA | None) -> dict[str, Outcome]:
         core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(query_client, secret_value, "2m", lambda _: None),
         core_sources.RAILWAY: railway_module.RailwaySource(railway),
     })
-    scaler = scaler_module.Scaler(view, evaluator, api, scale_targets, None, metric_sources, clock=clock)  # type: ignore[arg-type]
-    kube_client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=peers.kube_url))
-    rollback = kubernetes_rollback.KubernetesRollback(kube_client, lambda verb: None)
+    scaler = scaler_module.Scaler(view, evaluator, api, actuators, None, metric_sources, clock=clock)  # type: ignore[arg-type]
     checker = http_check.HttpChecker(True)
-    guard = guard_module.Guard(view, evaluator, checker, railway_module.RollbackTargets(rollback, railway),
+    guard = guard_module.Guard(view, evaluator, checker, actuators,
                                scaler.read_service_metrics, clock=clock)
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics, 30.0, clock=clock)
     poster = notify.HttpPoster(True)

@@ -18,7 +18,8 @@ from controller.api import common
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
 from controller.core import conditions
-from controller.core import railway_target
+from controller.core import platform
+from controller.core import platforms
 from controller.core import world as world_module
 
 
@@ -63,15 +64,6 @@ def _secret_problem(
     return None
 
 
-def _workload_judgement(
-    namespace: str, kind: str, name: str, world: world_module.World
-) -> tuple[world_module.Workload | None, conditions.ConditionChange]:
-    found = world.workload(namespace, kind, name)
-    if found is None:
-        return None, _ready(False, reasons.TARGET_NOT_FOUND, f"{kind} {namespace}/{name} not found")
-    return found, _ready(True, reasons.TARGET_FOUND, f"{kind} {name} found")
-
-
 _MSVC_INITIAL = {"health": monitoredservice.Health.UNKNOWN.value}
 _ALP_INITIAL = {"firing": 0}
 
@@ -95,20 +87,14 @@ def monitored_service(namespace: str, spec: SpecInput, world: world_module.World
     if isinstance(parsed, pydantic.ValidationError):
         return _invalid(parsed)
     target = parsed.target
-    if target.kubernetes is not None:
-        ref = target.kubernetes
-        found, ready = _workload_judgement(namespace, ref.kind, ref.name, world)
-        replicas = {"desired": found.replicas, "ready": found.ready_replicas} if found else {}
-        return Assessment({"target": f"{ref.kind}/{ref.name}", "replicas": replicas}, (ready,), _MSVC_INITIAL)
-    railway = target.railway
-    assert railway is not None  # the schema requires exactly one target
-    fields: dict[str, typing.Any] = {"target": f"Railway/{railway.serviceId}"}
-    problem = _secret_problem(railway.tokenSecretRef, namespace, world, "Railway token")
-    if problem:
-        return Assessment(fields, (_ready(False, *problem),), _MSVC_INITIAL)
-    found, ready = railway_target.judge(namespace, railway, world)
-    if found is not None:
-        fields["replicas"] = {"desired": found.replicas, "ready": found.ready_replicas}
+    ref = platforms.of_service(target)
+    fields: dict[str, typing.Any] = {"target": ref.display}
+    for secret, purpose in platforms.of(ref).secrets(target):
+        problem = _secret_problem(secret, namespace, world, purpose)
+        if problem:
+            return Assessment(fields, (_ready(False, *problem),), _MSVC_INITIAL)
+    found, ready = platforms.of(ref).judge(namespace, ref, world)
+    fields["replicas"] = {"desired": found.replicas, "ready": found.ready_replicas} if found else {}
     return Assessment(fields, (ready,), _MSVC_INITIAL)
 
 
@@ -125,11 +111,9 @@ def scaling_policy(namespace: str, spec: SpecInput, world: world_module.World) -
     parsed = _parse(spec, scalingpolicy.ScalingPolicySpec)
     if isinstance(parsed, pydantic.ValidationError):
         return _invalid(parsed)
-    ref = parsed.targetRef
-    if ref.kubernetes is not None:
-        kind, name = ref.kubernetes.kind, ref.kubernetes.name
-    else:
-        msvc_name = ref.monitoredService or ""
+    target_ref = platforms.of_policy(parsed.targetRef)
+    if target_ref is None:
+        msvc_name = parsed.targetRef.monitoredService or ""
         msvc = world.monitored_services.get((namespace, msvc_name))
         if msvc is None:
             return Assessment(
@@ -142,16 +126,13 @@ def scaling_policy(namespace: str, spec: SpecInput, world: world_module.World) -
                 {"target": f"MonitoredService/{msvc_name}"},
                 (_ready(False, reasons.MONITORED_SERVICE_NOT_READY, f"MonitoredService {msvc_name} has no valid target"),),
             )
-        if target.railway is not None:
-            found, ready = railway_target.judge(namespace, target.railway, world)
-            railway_fields: dict[str, typing.Any] = {"target": f"Railway/{target.railway.serviceId}"}
-            if found is not None and found.replicas is not None:
-                railway_fields["currentReplicas"] = found.replicas
-            return Assessment(railway_fields, (ready,))
-        assert target.kubernetes is not None
-        kind, name = target.kubernetes.kind, target.kubernetes.name
-    found, ready = _workload_judgement(namespace, kind, name, world)
-    fields: dict[str, typing.Any] = {"target": f"{kind}/{name}"}
+        target_ref = platforms.of_service(target)
+    return _policy_target(namespace, target_ref, world)
+
+
+def _policy_target(namespace: str, ref: platform.Ref, world: world_module.World) -> Assessment:
+    found, ready = platforms.of(ref).judge(namespace, ref, world)
+    fields: dict[str, typing.Any] = {"target": ref.display}
     if found is not None and found.replicas is not None:
         fields["currentReplicas"] = found.replicas
     return Assessment(fields, (ready,))
@@ -174,8 +155,9 @@ def secret_refs(kind: str, spec: SpecInput) -> list[str]:
     """Names of the Secrets an object references (to look up before judging it)."""
     if kind == monitoredservice.KIND.kind:
         msvc = _parse(spec, monitoredservice.MonitoredServiceSpec)
-        if isinstance(msvc, monitoredservice.MonitoredServiceSpec) and msvc.target.railway:
-            return [msvc.target.railway.tokenSecretRef.name]
+        if isinstance(msvc, monitoredservice.MonitoredServiceSpec):
+            ref = platforms.of_service(msvc.target)
+            return sorted({secret.name for secret, _ in platforms.of(ref).secrets(msvc.target)})
     if kind == alertpolicy.KIND.kind:
         alp = _parse(spec, alertpolicy.AlertPolicySpec)
         if isinstance(alp, alertpolicy.AlertPolicySpec):

@@ -150,7 +150,7 @@ def judge(
         elif revision in state["rolledBackRevisions"]:
             pass
         elif deployment.paused:
-            state["reason"] = f"{state['reason']} (Deployment paused; not rolling back)"
+            state["reason"] = f"{state['reason']} (workload paused; not rolling back)"
         else:
             rollback = revision
             state["pendingRollback"] = revision

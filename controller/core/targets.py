@@ -1,8 +1,8 @@
 """Where a policy's or service's metrics and replicas live: one resolution for every caller.
 
 A ScalingPolicy names a MonitoredService (whose target, Prometheus and queries it uses) or a
-Kubernetes workload directly; a MonitoredService names a Kubernetes workload or a Railway
-service. Both come down to a `Target`.
+workload directly; a MonitoredService names a workload of any platform (core/platforms.py).
+Both come down to a `Target`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ import typing
 
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
-from controller.core import railway_target
+from controller.core import platforms
 from controller.core import sources
-
-RAILWAY_KIND = railway_target.KIND
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     namespace: str
-    kind: str  # Deployment | StatefulSet | Railway
+    kind: str  # the world kind its platform gives it (core/platforms.py)
     name: str
     prometheus_url: str | None = None
     auth: tuple[str, str] | None = None  # Secret name, key
@@ -41,10 +39,8 @@ class Target:
 def workload_of(spec: monitoredservice.MonitoredServiceSpec) -> tuple[str, str, str]:
     """(kind, name, the platform's metric source) of a MonitoredService's target: the cheap part
     of `of_service`, for loops that only need to find the workload."""
-    if spec.target.railway is not None:
-        return RAILWAY_KIND, railway_target.name(spec.target.railway), sources.RAILWAY
-    assert spec.target.kubernetes is not None
-    return spec.target.kubernetes.kind, spec.target.kubernetes.name, sources.METRICS_API
+    ref = platforms.of_service(spec.target)
+    return ref.kind, ref.name, platforms.of(ref).source
 
 
 def of_service(namespace: str, spec: monitoredservice.MonitoredServiceSpec, default_prometheus: str | None) -> Target:
@@ -73,6 +69,8 @@ def of_policy(
     if ref.monitoredService is not None:
         found = service(ref.monitoredService)
         return found if isinstance(found, str) else of_service(namespace, found, default_prometheus)
-    assert ref.kubernetes is not None
-    return Target(namespace=namespace, kind=ref.kubernetes.kind, name=ref.kubernetes.name,
-                  prometheus_url=default_prometheus)
+    direct = platforms.of_policy(ref)
+    if direct is None:
+        return "targetRef names no target"  # the schema makes this unreachable
+    return Target(namespace=namespace, kind=direct.kind, name=direct.name, prometheus_url=default_prometheus,
+                  platform=platforms.of(direct).source)

@@ -29,7 +29,7 @@ class ReplicaLimits:
 
 @dataclasses.dataclass(frozen=True)
 class Workload:
-    """A Deployment or StatefulSet as the core needs it."""
+    """A workload of any platform (core/platforms.py) as the core needs it."""
 
     kind: str
     namespace: str
@@ -71,13 +71,13 @@ class World:
     secrets: dict[tuple[str, str], frozenset[str] | None] = dataclasses.field(default_factory=dict)
     # HorizontalPodAutoscalers by the workload they target: (namespace, kind, name) -> HPA name.
     autoscalers: dict[tuple[str, str, str], str] = dataclasses.field(default_factory=dict)
-    # Railway services are workloads of kind "Railway" named "<environmentId>/<serviceId>" once
-    # Railway has answered; until then, or when it fails, the error is here.
-    railway_errors: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
-    # Railway services whose last poll was held back by a rate limit: their last known state
+    # Workloads a platform polls (rather than watches), by (namespace, kind, name): until the
+    # platform has answered, or when it fails, the error is here (core/platform_*.py judge it).
+    platform_errors: dict[tuple[str, str, str], str] = dataclasses.field(default_factory=dict)
+    # Polled workloads whose last poll was held back (a rate limit): their last known state
     # stands, and this says why it is not fresher.
-    railway_limited: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    platform_stale: dict[tuple[str, str, str], str] = dataclasses.field(default_factory=dict)
 
     def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
-        """A Deployment, StatefulSet or ("Railway", "<environmentId>/<serviceId>") service."""
+        """A workload of any platform, by the kind and name its platform gives it (core/platforms.py)."""
         return self.workloads.get((namespace, kind, name))

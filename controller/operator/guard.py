@@ -2,9 +2,9 @@
 
 Health checks run on a heap of due times with bounded concurrency; their verdicts live in
 memory and reach status only on transitions. The rollout guard judges each target that can
-be rolled back (a Deployment, a Railway service) every tick with the pure core and rolls back
-through its rollback target (kubectl's `rollout undo`, Railway's deploymentRollback), after
-its intent is in status (so a restart neither loses nor repeats it).
+be rolled back (its platform offers rollback: core/platforms.py) every tick with the pure core
+and rolls back through the actuator of its platform (adapters/actuator.py), after its intent
+is in status (so a restart neither loses nor repeats it).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ RETAINED_OUTCOMES_SECONDS = 6 * 3600  # the longest burn-rate window
 
 
 class RollbackTarget(typing.Protocol):
-    """Rolls a workload's failed revision back (operator/railway.RollbackTargets)."""
+    """Rolls a workload's failed revision back: the actuators' registry (adapters/actuator.py)."""
 
     errors: tuple[type[Exception], ...]  # what a failed rollback raises
 

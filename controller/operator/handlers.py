@@ -30,7 +30,6 @@ from controller.operator import heap
 from controller.operator import heartbeat
 from controller.operator import metrics
 from controller.operator import probes as probes_module
-from controller.operator import railway as railway_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
@@ -39,6 +38,12 @@ from controller.operator import pools
 logger = logging.getLogger(__name__)
 CUSTOM_KINDS = tuple(kubernetes_api.PLURALS)
 STOP_SECONDS = 5.0  # acting tasks that do not end this long after cancellation: unhealthy
+
+
+class Poller(typing.Protocol):
+    name: str
+
+    async def run(self) -> None: ...
 
 
 @dataclasses.dataclass
@@ -51,10 +56,11 @@ class Runtime:
     guard: guard_module.Guard
     snapshots: snapshots_module.Snapshots
     alerter: alerter_module.Alerter
-    railway: railway_module.RailwayWatcher
     elector: election_module.Elector
     watcher: kubernetes_watch.Watcher
     probes: probes_module.ProbeManager | None = None  # a contributor with a term's memory of its own
+    # The loops of platforms that are polled rather than watched (each puts its workloads in the view).
+    pollers: typing.Sequence[Poller] = ()
     # HTTP sessions and the like, closed on shutdown.
     closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # leader and standby alike
@@ -164,7 +170,7 @@ def _leader_state(runtime: Runtime) -> list[tuple[object, str]]:
     stops acting clears them all, so a later term never judges from a stale term's memory; a
     container added to a component later is covered without naming it here."""
     containers = (collections.abc.MutableMapping, collections.abc.MutableSet, collections.abc.MutableSequence)
-    owners = (runtime.evaluator, runtime.scaler, runtime.guard, runtime.snapshots, runtime.alerter, runtime.railway,
+    owners = (runtime.evaluator, runtime.scaler, runtime.guard, runtime.snapshots, runtime.alerter, *runtime.pollers,
               runtime.probes)
     return [(owner, name) for owner in owners if owner is not None
             for name, value in vars(owner).items() if isinstance(value, containers) and not len(value)]
@@ -209,8 +215,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(_after(firsts["rollouts"], runtime.guard.run_rollouts), name="rollout-guard"),
             asyncio.create_task(_after(firsts["metrics"], runtime.snapshots.run), name="metrics-snapshots"),
             asyncio.create_task(runtime.alerter.run(), name="alerting"),
-            asyncio.create_task(runtime.railway.run(), name="railway"),
             asyncio.create_task(_relist(runtime), name="relist"),
+            *(asyncio.create_task(poller.run(), name=poller.name) for poller in runtime.pollers),
         ]
 
     leader_state = _leader_state(runtime)  # taken now, before anything has run

@@ -14,19 +14,18 @@ import logging
 import time
 import typing
 
-import kubernetes
 
 from controller import reasons
-from controller.adapters import kubernetes_probes
+from controller.adapters import actuator
 from controller.api import monitoredservice as api
 from controller.core import conditions
+from controller.core import platforms
 from controller.core import probes
 from controller.core import status as status_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import per_object
 from controller.operator import view as view_module
-from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
@@ -46,7 +45,7 @@ class Failure:
 
 
 class ProbeManager:
-    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, target: kubernetes_probes.ProbeTarget) -> None:
+    def __init__(self, view: view_module.View, evaluator: loop.Evaluator, target: actuator.Actuators) -> None:
         self.view, self.evaluator, self.target = view, evaluator, target
         # Per object (uid): a service made again under its name inherits no apply record or back-off.
         self.applied: per_object.PerObject[Applied] = per_object.PerObject(view)
@@ -59,9 +58,12 @@ class ProbeManager:
         if key[0] != KIND:
             return None
         spec = self.view.valid(key, api.MonitoredServiceSpec)
-        if spec is None or spec.target.kubernetes is None:
+        if spec is None:
             return None
-        workload = self.view.world.workload(key[1], spec.target.kubernetes.kind, spec.target.kubernetes.name)
+        ref = platforms.of_service(spec.target)
+        if not platforms.of(ref).offers(ref.kind).probes:
+            return None
+        workload = self.view.world.workload(key[1], ref.kind, ref.name)
         if workload is None:
             return None  # readiness says TargetNotFound
         recorded = current.get("probes") or {}
@@ -96,10 +98,10 @@ class ProbeManager:
         obj = self.view.objects.get(key)
         try:
             assert plan.apply is not None
-            generation = await pools.run(pools.ACTUATION, self.target.apply, kind, key[1], name, plan.apply)
-        except kubernetes.client.ApiException as error:
+            generation = await self.target.apply_probes(kind, key[1], name, plan.apply)
+        except self.target.errors as error:
             metrics.PROBE_APPLIES.labels("failed").inc()
-            message = f"applying probes to {kind} {name} failed: {error.status} {error.reason}"
+            message = f"applying probes to {kind} {name} failed: {actuator.describe(error)}"
             logger.warning("%s: %s", key, message)
             self.failures[key] = Failure(time.monotonic(), message)
             if obj is not None:

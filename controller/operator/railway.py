@@ -31,17 +31,14 @@ from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
-from controller.adapters import kubernetes_rollback
-from controller.adapters import kubernetes_scale
 from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.adapters import shares
 from controller.api import monitoredservice as api
+from controller.core import platform_railway
 from controller.core import railway_regions
-from controller.core import railway_target
 from controller.core import scaling
 from controller.core import sources
-from controller.core import targets
 from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import view as view_module
@@ -50,7 +47,7 @@ from controller.operator import pools
 
 logger = logging.getLogger(__name__)
 KIND = api.KIND.kind
-RAILWAY = targets.RAILWAY_KIND  # the workload kind a Railway service goes by in the world
+RAILWAY = platform_railway.KIND  # the workload kind a Railway service goes by in the world
 LIMITED = "Railway is rate-limiting this token; polls resume when it allows"
 TOKEN_TTL_SECONDS = 300.0
 # A poll waits at most this long for any service: one request's deadline, and a little for the
@@ -70,6 +67,8 @@ class Binding:
 
 
 class RailwayWatcher:
+    name = "railway"  # its loop's name (handlers.Runtime.pollers)
+
     def __init__(self, view: view_module.View, evaluator: loop.Evaluator, api_: kubernetes_api.KubeApi,
                  default_endpoint: str, interval_seconds: float = 15.0, allow_loopback: bool = False,
                  clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
@@ -120,7 +119,7 @@ class RailwayWatcher:
                 binding = Binding(target.endpoint or self.default_endpoint, key[1],
                                   (target.tokenSecretRef.name, target.tokenSecretRef.key),
                                   target.environmentId, target.serviceId)
-                found.setdefault((key[1], railway_target.name(target)), (binding, []))[1].append(key)
+                found.setdefault((key[1], platform_railway.name(target)), (binding, []))[1].append(key)
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "Railway poll", key)
         return found
@@ -132,8 +131,8 @@ class RailwayWatcher:
             self.bindings.pop(gone)
             self.usage.pop(gone, None)
             world.workloads.pop((gone[0], RAILWAY, gone[1]), None)
-            world.railway_errors.pop(gone, None)
-            world.railway_limited.pop(gone, None)
+            world.platform_errors.pop((gone[0], RAILWAY, gone[1]), None)
+            world.platform_stale.pop((gone[0], RAILWAY, gone[1]), None)
             self.weights.pop(gone, None)
         readers: dict[tuple[str, str, str], set[str]] = {}
         for binding, keys in wanted.values():
@@ -157,29 +156,28 @@ class RailwayWatcher:
         """One service's poll result into the world (and its objects marked when it changed)."""
         world = self.view.world
         self.bindings[name] = binding
-        before = (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                  world.railway_limited.get(name))
-        if isinstance(result, railway.RailwayRateLimited) and (name[0], RAILWAY, name[1]) in world.workloads:
+        key = (name[0], RAILWAY, name[1])
+        before = (world.workloads.get(key), world.platform_errors.get(key), world.platform_stale.get(key))
+        if isinstance(result, railway.RailwayRateLimited) and key in world.workloads:
             # Held back, not failed: the last known state stands (acting on "gone" would be
             # a wrong action); the condition says why it is not fresher.
-            world.railway_limited[name] = LIMITED  # stable text: no status write per poll while it lasts
+            world.platform_stale[key] = LIMITED  # stable text: no status write per poll while it lasts
         elif isinstance(result, (str, railway.RailwayError)):
             result = str(result)
-            world.railway_limited.pop(name, None)
-            world.workloads.pop((name[0], RAILWAY, name[1]), None)
-            world.railway_errors[name] = result
+            world.platform_stale.pop(key, None)
+            world.workloads.pop(key, None)
+            world.platform_errors[key] = result
             self.usage.pop(name, None)
         else:
             instance, usage = result
-            world.workloads[(name[0], RAILWAY, name[1])] = self._workload(name, instance)
-            world.railway_errors.pop(name, None)
-            world.railway_limited.pop(name, None)
+            world.workloads[key] = self._workload(name, instance)
+            world.platform_errors.pop(key, None)
+            world.platform_stale.pop(key, None)
             self.usage[name] = usage
             self._observe_regions(name, instance.regions)
-        if before != (world.workloads.get((name[0], RAILWAY, name[1])), world.railway_errors.get(name),
-                      world.railway_limited.get(name)):
-            for key in keys:
-                self.evaluator.mark(key, *self.view.dependents(key))
+        if before != (world.workloads.get(key), world.platform_errors.get(key), world.platform_stale.get(key)):
+            for marked in keys:
+                self.evaluator.mark(marked, *self.view.dependents(marked))
 
     @staticmethod
     def _workload(name: tuple[str, str], instance: railway.Instance) -> world_module.Workload:
@@ -324,7 +322,7 @@ class RailwaySource:
         samples: metric_source.Samples = {}
         for request in requests:
             target = request.target
-            error = self.watcher.view.world.railway_errors.get((target.namespace, target.name))
+            error = self.watcher.view.world.platform_errors.get((target.namespace, RAILWAY, target.name))
             known = self.watcher.samples(target.namespace, target.name)
             if error is not None:
                 sample = scaling.Sample(None, None, error)
@@ -336,33 +334,23 @@ class RailwaySource:
         return samples
 
 
-class RollbackTargets:
-    """The rollout guard's targets: a Deployment `rollout undo`-exact, a Railway service through
-    deploymentRollback."""
+class RailwayActuator:
+    """Railway's actuator (adapters/actuator.py): replicas and rollbacks through the watcher,
+    which holds each service's binding, token and region weights; Railway manages no probes."""
 
-    errors: tuple[type[Exception], ...] = (kubernetes.client.ApiException, kubernetes_rollback.RollbackError,
-                                           railway.RailwayError)
+    errors: tuple[type[Exception], ...] = (railway.RailwayError,)
 
-    def __init__(self, kubernetes_target: kubernetes_rollback.KubernetesRollback, railway_watcher: RailwayWatcher) -> None:
-        self.kubernetes, self.railway = kubernetes_target, railway_watcher
-
-    @staticmethod
-    def supports(kind: str) -> bool:
-        return kind in ("Deployment", RAILWAY)
-
-    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
-        if kind == RAILWAY:
-            return await self.railway.rollback(namespace, name, failed_revision)
-        return await pools.run(pools.ACTUATION, self.kubernetes.rollback, namespace, name, failed_revision)
-
-
-class ScaleTargets:
-    """The scaler's scale target: Kubernetes workloads through `scale`, Railway through its API."""
-
-    def __init__(self, kubernetes_target: kubernetes_scale.BlockingScaleTarget, railway_watcher: RailwayWatcher) -> None:
-        self.kubernetes, self.railway = kubernetes_target, railway_watcher
+    def __init__(self, watcher: RailwayWatcher) -> None:
+        self.watcher = watcher
 
     async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
-        if kind == RAILWAY:
-            return await self.railway.set_replicas(namespace, name, replicas)
-        return await pools.run(pools.ACTUATION, self.kubernetes.set_replicas, kind, namespace, name, replicas)
+        return await self.watcher.set_replicas(namespace, name, replicas)
+
+    async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
+        return await self.watcher.rollback(namespace, name, failed_revision)
+
+    async def apply_probes(self, kind: str, namespace: str, name: str, body: dict[str, typing.Any]) -> int:
+        raise railway.RailwayError("Railway services have no container probes to manage")
+
+    async def close(self) -> None:
+        return None  # the watcher's connections are closed with the watcher

@@ -19,10 +19,10 @@ import typing
 import kubernetes
 
 from controller import reasons
+from controller.adapters import actuator
 from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import metric_source
-from controller.adapters import railway
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
 from controller.core import scaling
@@ -45,19 +45,13 @@ DECISION_CHUNK = 200  # decisions started between two yields to the loop
 KIND = scalingpolicy.KIND.kind
 
 
-class ScaleTarget(typing.Protocol):
-    """Where replicas are set: Kubernetes' scale subresource, or Railway's API (operator/railway.py)."""
-
-    async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int: ...
-
-
 class Scaler:
     def __init__(
         self,
         view: view_module.View,
         evaluator: loop.Evaluator,
         api: kubernetes_api.KubeApi,
-        scale: ScaleTarget,
+        scale: actuator.Actuators,  # where replicas are set: the actuator of the target's platform
         default_prometheus: str | None,
         metric_sources: sources_module.Sources | None = None,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
@@ -272,8 +266,8 @@ class Scaler:
                 return  # deleted (the watch may not have said so): it never acts again
             try:
                 await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
-            except (kubernetes.client.ApiException, railway.RailwayError) as error:
-                why = f"{error.status} {error.reason}" if isinstance(error, kubernetes.client.ApiException) else str(error)
+            except self.scale.errors as error:
+                why = actuator.describe(error)
                 logger.warning("scaling %s failed: %s", key, why)
                 await self.evaluator.post_event(obj, status_module.EventSpec(
                     "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: {why}"), now)

@@ -11,39 +11,14 @@ import typing
 
 import pydantic
 
-from controller.core import selectors
+from controller.core import platforms
 from controller.core import world as world_module
 
 Key = tuple[str, str, str]  # kind, namespace, name
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+WORKLOAD_KINDS = platforms.WATCHED_KINDS  # workloads the API server is watched for
 HPA_KIND = "HorizontalPodAutoscaler"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
-
-
-def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload:
-    meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
-    progressing: typing.Mapping[str, typing.Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
-    return world_module.Workload(
-        kind=obj.get("kind", ""),
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        replicas=spec.get("replicas"),
-        ready_replicas=status.get("readyReplicas") or 0,
-        generation=meta.get("generation") or 0,
-        observed_generation=status.get("observedGeneration") or 0,
-        revision=(meta.get("annotations") or {}).get("deployment.kubernetes.io/revision"),
-        updated_replicas=status.get("updatedReplicas") or 0,
-        available_replicas=status.get("availableReplicas") or 0,
-        paused=bool(spec.get("paused")),
-        deadline_exceeded=progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded",
-        uid=meta.get("uid", ""),
-        containers=tuple(
-            world_module.Container(c.get("name", ""), c.get("readinessProbe"), c.get("livenessProbe"))
-            for c in (spec.get("template") or {}).get("spec", {}).get("containers") or []),
-        selector=selectors.parse(spec.get("selector")),
-    )
 
 
 class View:
@@ -94,7 +69,7 @@ class View:
             self.world.autoscalers[target] = key[2]
             return key, True
         if kind in WORKLOAD_KINDS:
-            workload = workload_from(obj)
+            workload = platforms.workload_from(obj)
             changed = self.world.workloads.get((key[1], kind, key[2])) != workload
             self.world.workloads[(key[1], kind, key[2])] = workload
             return key, changed
@@ -218,15 +193,16 @@ def references(key: Key, spec: typing.Mapping[str, typing.Any]) -> set[tuple[str
     if not isinstance(spec, dict):
         return refs
     if kind == "MonitoredService":
-        target = (spec.get("target") or {}).get("kubernetes") or {}
-        if target.get("name"):
-            refs.add(("workload", namespace, target.get("kind", "Deployment"), target["name"]))
+        target = spec.get("target") or {}
+        watched = platforms.references(target) if isinstance(target, dict) else None
+        if watched is not None:
+            refs.add(("workload", namespace, *watched))
     elif kind == "ScalingPolicy":
         ref = spec.get("targetRef") or {}
-        workload = ref.get("kubernetes") or {}
-        if workload.get("name"):
-            refs.add(("workload", namespace, workload.get("kind", "Deployment"), workload["name"]))
-        if ref.get("monitoredService"):
+        watched = platforms.references(ref) if isinstance(ref, dict) else None
+        if watched is not None:
+            refs.add(("workload", namespace, *watched))
+        if isinstance(ref, dict) and ref.get("monitoredService"):
             refs.add(("msvc", namespace, ref["monitoredService"]))
         refs.add(("hpa", namespace))  # HPAs may target it through a MonitoredService
     elif kind == "AlertPolicy":

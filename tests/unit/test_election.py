@@ -343,8 +343,8 @@ def test_a_term_starts_past_a_hanging_first_read_and_ends_with_nothing_left(kill
                                      pool=Inline())
         scaler, others = Part("scaler", first_hangs=True), Part("others")
         runtime = handlers.Runtime(config=others, view=None, evaluator=others, api=None, scaler=scaler,  # type: ignore[arg-type]
-                                   guard=others, snapshots=others, alerter=others, railway=others, elector=me,
-                                   watcher=None)
+                                   guard=others, snapshots=others, alerter=others, elector=me,
+                                   watcher=None, pollers=(others,))
         handlers.register(kopf.OperatorRegistry(), runtime)
         run = asyncio.create_task(me.run())
         await until(lambda: "checks" in others.loops and "rollouts" in others.loops, "loops past the hanging read")
@@ -536,9 +536,9 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
         alerter = alerter_module.Alerter(view, evaluator, None, snapshots, {"webhook": object()})  # type: ignore[arg-type,dict-item]
         probes = probes_module.ProbeManager(view, evaluator, None)  # type: ignore[arg-type]
         runtime = handlers.Runtime(config=None, view=view, evaluator=evaluator, api=None, scaler=scaler,  # type: ignore[arg-type]
-                                   guard=guard, snapshots=snapshots, alerter=alerter, railway=railway,
+                                   guard=guard, snapshots=snapshots, alerter=alerter,
                                    elector=election_module.Elector(None, TIMING), watcher=None,  # type: ignore[arg-type]
-                                   probes=probes)
+                                   probes=probes, pollers=(railway,))
         assert isinstance(railway._http, egress.GuardedClient)
         return handlers._leader_state(runtime)
     cleared = {(type(owner).__name__, name) for owner, name in asyncio.run(build())}

@@ -26,7 +26,7 @@ def world(workloads=(), services=(), secrets=None, railway_errors=None) -> world
         workloads={(w.namespace, w.kind, w.name): w for w in workloads},
         monitored_services={("shop", s["metadata"]["name"]): s for s in services},
         secrets=dict(secrets or {}),
-        railway_errors=dict(railway_errors or {}),
+        platform_errors={(ns, "Railway", name): error for (ns, name), error in (railway_errors or {}).items()},
     )
 
 
@@ -54,7 +54,7 @@ CASES = [
      world(secrets=RW_SECRET, railway_errors={("shop", "e/s"): "Railway refused the token (HTTP 401)"}),
      ("False", reasons.RAILWAY_UNAVAILABLE)),
     ("msvc railway rate-limited keeps its last state", "MonitoredService", MSVC_RAILWAY["spec"],
-     dataclasses.replace(world([RAILWAY], secrets=RW_SECRET), railway_limited={("shop", "e/s"): "wait"}),
+     dataclasses.replace(world([RAILWAY], secrets=RW_SECRET), platform_stale={("shop", "Railway", "e/s"): "wait"}),
      ("True", reasons.RAILWAY_RATE_LIMITED)),
     ("msvc railway secret missing", "MonitoredService", MSVC_RAILWAY["spec"],
      world(secrets={("shop", "rw"): None}), ("False", reasons.SECRET_NOT_FOUND)),

@@ -191,7 +191,7 @@ def test_a_railway_number_past_floats_range_is_that_services_error(cpu: typing.A
     b = watcher.samples(B, "env-1/svc-1")
     assert b is not None and b[("cpu", None)].value == 25.0, "B is polled and reported"
     a = watcher.samples(A, "env-1/svc-1")
-    error = watcher.view.world.railway_errors.get((A, "env-1/svc-1"))
+    error = watcher.view.world.platform_errors.get((A, "Railway", "env-1/svc-1"))
     assert (a is not None and a[("cpu", None)].value is None) or error is not None
     for sample in (a or {}).values():
         assert sample.value is None or math.isfinite(sample.value)
