@@ -1,0 +1,284 @@
+"""Findings of a second security review (issue 21 follow-up), one failing test each.
+
+Each test is marked xfail(strict=True): it fails on the code as reviewed, so the suite stays
+green, and the fix flips it (an unexpected pass fails the run: then drop the mark). Every test
+drives the project's real code; traffic goes to loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import datetime
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import typing
+
+import pytest
+from aiohttp import web
+
+from controller.adapters import http_check
+from controller.adapters import notifiers
+from controller.adapters import notify
+from controller.adapters import notify_email
+from controller.adapters import shares
+from controller.api import alertpolicy
+from controller.api import monitoredservice
+from controller.core import alerting
+from controller.operator import alerter as alerter_module
+from controller.operator import loop
+from controller.operator import snapshots as snapshots_module
+from controller.operator import view as view_module
+
+GROUP = "ops.capliquify.io/v1alpha1"
+NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+# -- 1. One AlertPolicy's regular expressions stall the event loop (and unseat the leader) ---------
+
+def _policy_with_matchers(patterns: list[str]) -> dict[str, typing.Any]:
+    return {"selector": {"matchLabels": {"team": "t"}},
+            "rules": [{"name": "HighCPU", "metric": "cpu", "op": ">", "threshold": 80, "severity": "critical"}],
+            "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:1/"}}],
+            "routes": [{"name": f"r{i}", "channels": ["hook"],
+                        "matchers": [f'team=~"{pattern}"' for pattern in patterns[i * 8:(i + 1) * 8]]}
+                       for i in range((len(patterns) + 7) // 8)]}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "api/matchers._compiled compiles a tenant's regex with RE2's default 8 MiB program budget on "
+    "the event loop: `\\pL{400}` (9 characters, shape-valid for the CRD) takes ~0.3-0.6 s of CPU to "
+    "compile, so one AlertPolicy with 32 such matchers blocks the loop > 10 s on its first judgement "
+    "(the Lease is not renewed; every tenant waits), and > 1024 distinct ones thrash the LRU cache "
+    "so every alerting round recompiles them. Fix: a small re2 max_mem (e.g. 256 KiB) and a per-"
+    "policy compile budget, or compile off the loop"))
+def test_a_tenants_regex_matchers_cost_little_cpu_to_validate() -> None:
+    patterns = [rf"\\pL{{400}}x{index}" for index in range(16)]  # distinct: no cache helps
+    started = time.process_time()
+    try:
+        alertpolicy.AlertPolicySpec.model_validate(_policy_with_matchers(patterns))
+    except Exception:  # noqa: BLE001 -- refusing such a pattern (fast) is a fix too
+        pass
+    spent = time.process_time() - started
+    assert spent < 0.5, f"validating 16 regex matchers took {spent:.1f} s of CPU on the event loop"
+
+
+# -- 2. The alerting round never yields: one tenant's objects stop every loop (and the Lease) -----
+
+class _QuietApi:
+    """The API server's side: nothing in these rounds needs an answer."""
+
+    def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        raise AssertionError("no status write expected")
+
+    def create_event(self, *args: typing.Any) -> None:
+        return None
+
+
+def _custom(kind: str, name: str, spec: dict[str, typing.Any], labels: dict[str, str] | None = None) -> dict[str, typing.Any]:
+    return {"apiVersion": GROUP, "kind": kind, "metadata": {
+        "name": name, "namespace": "tenant-a", "uid": f"uid-{kind}-{name}", "generation": 1, "resourceVersion": "1",
+        "labels": labels or {}}, "spec": spec}
+
+
+SERVICE = {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+           "metrics": {"prometheus": {"url": "http://127.0.0.1:1"}}}
+PAGE = {"selector": {"matchLabels": {"team": "t"}},
+        "rules": [{"name": name, "metric": metric, "op": ">", "threshold": 80, "severity": "warning"}
+                  for name, metric in (("HighCPU", "cpu"), ("Errors", "errorRate"), ("Slow", "latencyP95"),
+                                       ("Down", "health"))],
+        "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:1/"}}],
+        "routes": [{"name": "all", "channels": ["hook"], "repeatIntervalSeconds": 300}]}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "operator/alerter.Alerter.round evaluates every AlertPolicy x selected service x rule "
+    "(routing.match resolving the route tree per alert) without ever yielding: 330 AlertPolicies "
+    "selecting 330 MonitoredServices, all in one namespace, hold the loop ~10 s of CPU per 5 s "
+    "round (21-33 s on a shared 2-core box). With two replicas the Lease changed hands 5 times in "
+    "150 s. Fix: resolve routes once per policy, yield between policies (or evaluate off the "
+    "loop), and bound a namespace's share of a round"))
+def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
+    async def scenario() -> float:
+        view = view_module.View()
+        evaluator = loop.Evaluator(view, _QuietApi(), 60.0, 8, clock=lambda: NOW)  # type: ignore[arg-type]
+
+        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
+            return {}
+
+        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
+        poster = notify.HttpPoster(True)
+        alerter = alerter_module.Alerter(view, evaluator, _QuietApi(), snapshots,  # type: ignore[arg-type]
+                                         notifiers.registry(poster), 5.0, clock=lambda: NOW)
+        for index in range(200):
+            view.upsert(_custom("MonitoredService", f"s{index}", copy.deepcopy(SERVICE), {"team": "t"}))
+            view.upsert(_custom("AlertPolicy", f"p{index}", copy.deepcopy(PAGE)))
+        longest = 0.0
+
+        async def ticker() -> None:
+            nonlocal longest
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                longest = max(longest, time.monotonic() - before - 0.01)
+
+        tick = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        await alerter.round()
+        await asyncio.sleep(0.05)
+        tick.cancel()
+        await poster.close()
+        return longest
+
+    stall = asyncio.run(scenario())
+    assert stall < 0.5, f"one alerting round held the event loop for {stall:.1f} s"
+
+
+# -- 3. One tenant's slow DNS fails every other tenant's checks -----------------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "adapters/egress.GuardedResolver resolves through aiohttp.ThreadedResolver, i.e. the event "
+    "loop's default executor (min(32, cpus + 4) threads) shared by every tenant and purpose; a "
+    "tenant whose own DNS never answers holds every thread past its own deadline (a thread cannot "
+    "be cancelled) with fewer lookups than its 32 health-check places, and another tenant's check "
+    "by name fails with 'no answer within 3s' (then its service is Unhealthy, maybe rolled back). "
+    "Fix: a resolver with its own bounded pool and per-namespace shares (or an async resolver "
+    "with a deadline), charged like the connection itself"))
+def test_one_tenants_slow_dns_does_not_fail_another_tenants_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        if isinstance(host, str) and host.endswith(".slow.tenant-a.test"):
+            release.wait(20)  # tenant A's authoritative DNS never answers: the resolver's own timeouts
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
+
+    async def scenario() -> typing.Any:
+        app = web.Application()
+        async def healthy(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app.router.add_get("/healthz", healthy)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        checker = http_check.HttpChecker(True)
+
+        async def probe(namespace: str, url: str, timeout: int) -> typing.Any:
+            check = monitoredservice.HttpCheck.model_validate({"url": url, "timeoutSeconds": timeout, "bodyContains": "ok"})
+            with shares.tenant(namespace):
+                return await checker.probe(check)
+
+        try:
+            hostile = [asyncio.create_task(probe("tenant-a", f"http://h{i}.slow.tenant-a.test/", 1))
+                       for i in range(threads + 2)]  # within A's 32 places when threads <= 30
+            await asyncio.sleep(0.3)
+            result = await probe("tenant-b", f"http://localhost:{port}/healthz", 3)
+            await asyncio.gather(*hostile, return_exceptions=True)
+            return result
+        finally:
+            release.set()
+            await checker.close()
+            await runner.cleanup()
+
+    try:
+        result = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert result.ok, f"tenant B's check failed while tenant A's names resolved: {result.message}"
+
+
+# -- 4. SMTP STARTTLS does not verify the server: the Secret's password goes to anyone ------------
+
+def _smtp_server(listener: socket.socket, cert: str, key: str, got: dict[str, typing.Any]) -> None:
+    listener.settimeout(10)
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return
+    conn.settimeout(10)
+    stream = conn.makefile("rwb")
+    tls = False
+
+    def say(line: str) -> None:
+        stream.write(line.encode() + b"\r\n")
+        stream.flush()
+
+    try:
+        say("220 mx ESMTP")
+        while True:
+            line = stream.readline().decode(errors="replace").strip()
+            if not line:
+                break
+            command = line.split()[0].upper()
+            if command in ("EHLO", "HELO"):
+                say("250-mx")
+                say("250 AUTH PLAIN LOGIN" if tls else "250 STARTTLS")
+            elif command == "STARTTLS":
+                say("220 go ahead")
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(cert, key)
+                conn = context.wrap_socket(conn, server_side=True)
+                stream, tls = conn.makefile("rwb"), True
+            elif command == "AUTH":
+                got["auth"] = base64.b64decode(line.split()[2]).split(b"\0")
+                say("235 accepted")
+            elif command == "DATA":
+                say("354 go ahead")
+                while stream.readline() not in (b".\r\n", b""):
+                    pass
+                say("250 queued")
+            elif command == "QUIT":
+                say("221 bye")
+                break
+            else:
+                say("250 ok")
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a throwaway certificate")
+@pytest.mark.xfail(strict=True, reason=(
+    "adapters/notify_email.EmailNotifier._deliver calls smtp.starttls() without a context: "
+    "smtplib then uses ssl._create_stdlib_context, which verifies nothing (CERT_NONE), so the "
+    "comment 'keep the name for STARTTLS certificate verification' does not hold and the Secret's "
+    "SMTP username and password go to any server on the path (or behind a spoofed name). Fix: "
+    "starttls(context=ssl.create_default_context()) with server_hostname the Secret's host"))
+def test_starttls_refuses_a_server_whose_certificate_does_not_verify(tmp_path: typing.Any) -> None:
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=attacker.invalid"], check=True, capture_output=True, timeout=60)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    got: dict[str, typing.Any] = {}
+    server = threading.Thread(target=_smtp_server, args=(listener, cert, key, got), daemon=True)
+    server.start()
+    settings = notify_email._settings(
+        f"host: localhost\nport: {listener.getsockname()[1]}\nfrom: ops@example.com\n"
+        "username: alerts@example.com\npassword: s3cret-smtp-password\nstarttls: true\n")
+    n = alerting.Notification("k1", "mail", "firing", "HighCPU", "web", "critical", "web CPU 95%", NOW)
+    mail = notify_email.build_message("ops@example.com", ["oncall@example.com"],
+                                      notify.Message(n, "tenant-b", "page", NOW, datetime.timedelta(minutes=5)))
+    try:
+        notify_email.EmailNotifier(True)._deliver(settings, mail)
+    except notify.DeliveryError:
+        pass  # refused: what a verifying client does
+    finally:
+        server.join(15)
+        listener.close()
+    assert "auth" not in got, f"the password went to an unverified server: {got['auth'][2]!r}"
