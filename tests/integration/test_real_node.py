@@ -114,7 +114,7 @@ def test_the_leader_pod_deleted_the_other_takes_over_and_acts(real: Real) -> Non
     print(f"handover after the leader pod's deletion: {took:.1f} s")
 
 
-def testapp(image: str, port: int) -> dict[str, typing.Any]:
+def web_deployment(image: str, port: int) -> dict[str, typing.Any]:
     """The workload on real node 0 (its address is the health check's host), Recreate: one
     host port, so a new revision's pod replaces the old one on the same node."""
     env = [{"name": "PORT", "value": str(port)},
@@ -152,7 +152,7 @@ def test_a_managed_probe_is_executed_by_the_kubelet_and_a_bad_rollout_is_rolled_
                         # Readiness only: the test turns health off and on, a liveness probe would restart it.
                         "probes": {"manage": True, "liveness": False},
                         "rollout": {"autoRollback": True, "progressDeadlineSeconds": 45, "analysis": {"windowSeconds": 0}}}}
-    local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([testapp(real.demo_image, port), service]))
+    local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([web_deployment(real.demo_image, port), service]))
 
     def probe() -> dict[str, typing.Any]:
         container = web_pod(local).get("spec", {}).get("containers", [{}])[0]
