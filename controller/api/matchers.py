@@ -45,7 +45,7 @@ class Matcher:
             return seen == self.value
         if self.op == NOT_EQUAL:
             return seen != self.value
-        found = _compiled(self.value).fullmatch(seen) is not None
+        found = _holds(self.value, seen)
         return found if self.op == REGEX else not found
 
     def __str__(self) -> str:
@@ -68,6 +68,13 @@ def _compiled(pattern: str) -> typing.Any:
     except re2.error as error:
         reason = error.args[0].decode(errors="replace") if error.args and isinstance(error.args[0], bytes) else error
         raise MatcherError(f"invalid regular expression {pattern!r}: {reason}") from None
+
+
+@functools.lru_cache(maxsize=16384)
+def _holds(pattern: str, value: str) -> bool:
+    """Remembered: an evaluation asks the same few patterns about the same label values
+    (services, severities, teams) once per rule and route."""
+    return _compiled(pattern).fullmatch(value) is not None
 
 
 def new(name: str, op: str, value: str) -> Matcher:

@@ -21,6 +21,7 @@ from controller.api import alertpolicy as api
 from controller.api import matchers
 from controller.core import conditions
 from controller.core import grouping
+from controller.core import muting
 from controller.core import numbers
 from controller.core import routing
 
@@ -120,34 +121,8 @@ def route_channels(spec: api.AlertPolicySpec, names: typing.Sequence[str],
             if c.name in names or any(getattr(c, kind) is not None for kind in wanted)]
 
 
-# The older silence form names `rule`; the alert's label for it is `alertname`.
-_SILENCE_KEYS = {"rule": "alertname"}
-
-
 def silenced(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str], now: datetime.datetime) -> bool:
-    """Whether an active silence matches: active from `start` to `end` inclusive (Alertmanager:
-    a silence is expired only after its end), all its matchers holding on the alert's labels."""
-    return any(s.start <= now <= s.end
-               and all(labels.get(_SILENCE_KEYS.get(k, k), "") == v for k, v in s.matchers.items())
-               and matchers.match_all(routing.parsed(s.labelMatchers), labels)
-               for s in spec.silences)
-
-
-def inhibited(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str],
-              firing: typing.Sequence[typing.Mapping[str, str]]) -> bool:
-    """Whether a firing alert of the policy (not the alert itself) inhibits this one: it
-    matches a rule's source matchers, this one its target matchers, and both carry the same
-    value (or neither the label) for each of the rule's `equal` labels."""
-    for rule in spec.inhibitRules:
-        if not matchers.match_all(routing.parsed(rule.targetMatchers), labels):
-            continue
-        for source in firing:
-            if source is labels or source == labels:
-                continue
-            if matchers.match_all(routing.parsed(rule.sourceMatchers), source) and all(
-                    source.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return True
-    return False
+    return muting.silenced(spec, labels, now)  # kept here for callers of alerting.silenced
 
 
 def rule_annotations(rule: api.Rule, service: str) -> dict[str, str]:
@@ -191,14 +166,15 @@ def evaluate(
                 alert["acknowledgedBy"] = new_ack[0]
             labels = routing.alert_labels(rule, observation.service, namespace, policy)
             stepped.append((rule, old, alert, value, labels))
-    firing = [labels for _, _, alert, _, labels in stepped if alert["state"] == FIRING]
+    tree = routing.compile_tree(spec)
+    inhibitions = muting.Inhibitions(spec, (labels for _, _, alert, _, labels in stepped if alert["state"] == FIRING))
     alerts, notifications, transitions = [], [], []
     gathered: dict[str, grouping.Gathered] = {}
     for rule, old, alert, value, labels in stepped:
         if alert["state"] != old["state"]:
             transitions.append((f"{rule.name}/{alert['service']}", old["state"], alert["state"]))
-        held = silenced(spec, labels, now) or inhibited(spec, labels, firing)
-        routes = routing.match(spec, labels)
+        held = muting.silenced(spec, labels, now) or inhibitions.inhibited(labels, alert["state"] == FIRING)
+        routes = routing.match(spec, labels, tree)
         if not held:
             notifications += _notify(spec, rule, routes, old, alert, value, now, policy_id)
             _gather(gathered, rule, routes, alert, labels, value)

@@ -54,26 +54,47 @@ def alert_labels(rule: api.Rule, service: str, namespace: str, policy: str) -> d
             "namespace": namespace, "alertpolicy": policy}
 
 
-def match(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str]) -> list[Resolved]:
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """A route compiled once per evaluation: its conditions parsed, its settings resolved."""
+
+    matchers: tuple[matchers.Matcher, ...]
+    resolved: Resolved
+    continue_: bool
+    children: tuple["Node", ...]
+
+
+def compile_tree(spec: api.AlertPolicySpec) -> Node:
+    """The tree with every route's matchers parsed and settings resolved: matching an alert
+    then only evaluates matchers (an evaluation routes every rule on every service)."""
     root = _resolve(spec.defaultRoute or api.DefaultRoute(), None, ROOT, None)
-    return _children(spec.routes, root, labels, "routes") or [root]
+
+    def nodes(routes: typing.Sequence[api.Route | api.Route2 | api.Route3], parent: Resolved,
+              prefix: str) -> tuple[Node, ...]:
+        out = []
+        for index, route in enumerate(routes):
+            resolved = _resolve(route, parent, f"{prefix}[{index}]", route.name)
+            out.append(Node(tuple(route_matchers(route)), resolved, route.continue_,
+                            nodes(getattr(route, "routes", []), resolved, f"{resolved.path}.routes")))
+        return tuple(out)
+
+    return Node((), root, False, nodes(spec.routes, root, "routes"))
 
 
-def _route(route: api.Route | api.Route2 | api.Route3, parent: Resolved, labels: typing.Mapping[str, str],
-           path: str) -> list[Resolved]:
-    if not matchers.match_all(route_matchers(route), labels):
-        return []
-    resolved = _resolve(route, parent, path, route.name)
-    return _children(getattr(route, "routes", []), resolved, labels, f"{path}.routes") or [resolved]
+def match(spec: api.AlertPolicySpec, labels: typing.Mapping[str, str], tree: Node | None = None) -> list[Resolved]:
+    """The routes an alert takes, in order; `tree` is compile_tree(spec) when the caller has it."""
+    root = tree if tree is not None else compile_tree(spec)
+    return _children(root.children, labels) or [root.resolved]
 
 
-def _children(routes: typing.Sequence[api.Route | api.Route2 | api.Route3], parent: Resolved,
-              labels: typing.Mapping[str, str], prefix: str) -> list[Resolved]:
+def _children(nodes: typing.Sequence[Node], labels: typing.Mapping[str, str]) -> list[Resolved]:
     found: list[Resolved] = []
-    for index, child in enumerate(routes):
-        matched = _route(child, parent, labels, f"{prefix}[{index}]")
+    for node in nodes:
+        if not matchers.match_all(node.matchers, labels):
+            continue
+        matched = _children(node.children, labels) or [node.resolved]
         found += matched
-        if matched and not child.continue_:
+        if not node.continue_:
             break
     return found
 
@@ -128,14 +149,12 @@ def _plain(value: typing.Any) -> str:
 def walk(spec: api.AlertPolicySpec) -> list[Resolved]:
     """Every route of the tree, settings resolved, root first and depth first (the order
     Alertmanager's Route.Walk visits): for docs, `capliquify validate` and the conformance suite."""
-    root = _resolve(spec.defaultRoute or api.DefaultRoute(), None, ROOT, None)
-    found = [root]
+    found: list[Resolved] = []
 
-    def visit(routes: typing.Sequence[api.Route | api.Route2 | api.Route3], parent: Resolved, prefix: str) -> None:
-        for index, route in enumerate(routes):
-            resolved = _resolve(route, parent, f"{prefix}[{index}]", route.name)
-            found.append(resolved)
-            visit(getattr(route, "routes", []), resolved, f"{resolved.path}.routes")
+    def visit(node: Node) -> None:
+        found.append(node.resolved)
+        for child in node.children:
+            visit(child)
 
-    visit(spec.routes, root, "routes")
+    visit(compile_tree(spec))
     return found
