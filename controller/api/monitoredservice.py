@@ -283,11 +283,44 @@ class Slo(common.ApiModel):
     )
 
 
+class Gate(common.ApiModel):
+    """A verification gate: a group of health checks (endpoints) that must meet a criterion
+    within a time of the revision becoming available, or the rollout fails."""
+
+    name: str = common.field("Name of the gate, unique in the analysis.", min_length=1, max_length=63, pattern=NAME_PATTERN)
+    checks: list[typing.Annotated[str, pydantic.StringConstraints(max_length=63)]] = common.field(
+        "The group's endpoints: names of spec.healthChecks.", min_length=1, max_length=16)
+    timeoutSeconds: int = common.field(
+        "The criterion must hold within this long of the revision becoming available (at most the analysis "
+        "window); once it has, the gate has passed.", ge=1, le=86400)
+    healthyPercent: int = common.field(
+        "Share of the group's checks that must be passing: 100 is all healthy, 80 admits one failing of five.",
+        default=100, ge=1, le=100)
+    maxLatencyMs: float | None = common.field(
+        "Also every passing check's latest answer must come within this many milliseconds (a latency bound).",
+        default=None, gt=0)
+
+
 class Analysis(common.ApiModel):
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("!has(self.gates) || self.gates.all(g, g.timeoutSeconds <= self.windowSeconds)",
+                   "a gate's timeoutSeconds must not exceed windowSeconds (gates are judged during the window)", ".gates"),
+    ]})
+
     windowSeconds: int = common.field("How long a completed rollout is watched.", default=300, ge=0, le=86400)
     maxErrorRatePercent: float = common.field("Fail when error rate exceeds this.", default=5, ge=0, le=100)
     maxLatencyP95Ms: float = common.field("Fail when p95 latency exceeds this.", default=2000, gt=0)
     requireHealthyChecks: bool = common.field("Fail when health checks fail during the window.", default=True)
+    gates: list[Gate] = common.field(
+        "Verification gates: groups of health checks, each with its timeout and criterion; a gate not passed "
+        "by its timeout fails the rollout (and rolls it back with autoRollback).", default_factory=list, max_length=8,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+
+    @pydantic.model_validator(mode="after")
+    def _gates_in_window(self) -> "Analysis":
+        if any(gate.timeoutSeconds > self.windowSeconds for gate in self.gates):
+            raise ValueError("a gate's timeoutSeconds must not exceed windowSeconds (gates are judged during the window)")
+        return self
 
 
 class Rollout(common.ApiModel):
@@ -327,6 +360,13 @@ class MonitoredServiceSpec(common.ApiModel):
                     ".metrics.source",
                 ),
                 common.cel(
+                    "!has(self.rollout) || !has(self.rollout.analysis) || !has(self.rollout.analysis.gates) || "
+                    "self.rollout.analysis.gates.all(g, g.checks.all(c, has(self.healthChecks) && "
+                    "self.healthChecks.exists(h, h.name == c)))",
+                    "every gate's checks must name healthChecks",
+                    ".rollout.analysis.gates",
+                ),
+                common.cel(
                     "!has(self.probes) || !has(self.probes.check) || "
                     "(has(self.healthChecks) && self.healthChecks.exists(c, c.name == self.probes.check))",
                     "probes.check must name one of healthChecks",
@@ -361,6 +401,8 @@ class MonitoredServiceSpec(common.ApiModel):
             raise ValueError("probes.manage requires at least one healthCheck to derive probes from")
         if self.probes.check is not None and self.probes.check not in {c.name for c in self.healthChecks}:
             raise ValueError("probes.check must name one of healthChecks")
+        if any(name not in {c.name for c in self.healthChecks} for gate in self.rollout.analysis.gates for name in gate.checks):
+            raise ValueError("every gate's checks must name healthChecks")
         if self.metrics.source == MetricSourceName.METRICS_API and self.target.kubernetes is None:
             raise ValueError("metrics.source metrics-api requires a kubernetes target")
         if self.metrics.source == MetricSourceName.RAILWAY and self.target.railway is None:
@@ -433,6 +475,9 @@ class RolloutStatus(common.ApiModel):
         "A revision the operator has decided to roll back; written before acting, so a restart "
         "finishes the rollback instead of losing or repeating it.", default=None,
     )
+    passedGates: list[typing.Annotated[str, pydantic.StringConstraints(max_length=63)]] = common.field(
+        "Verification gates the current revision has passed (kept across a restart).", default_factory=list,
+        max_length=8)
     history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
 
 

@@ -35,6 +35,7 @@ class CheckState:
     since: datetime.datetime | None = None  # when `healthy` last changed
     first_probe: datetime.datetime | None = None  # the start period counts from here
     passed_once: bool = False  # a first success ends the start period
+    latency_ms: float | None = None  # the latest probe's, when it answered (a gate's latency bound)
 
 
 def judge_response(status: int, body: str, check: api.HttpCheck) -> tuple[bool, str]:
@@ -56,7 +57,7 @@ def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, n
     """Consecutive results decide, as kubelet's probes do: failureThreshold failures in a row
     make a check failing, successThreshold successes in a row make it passing again."""
     if not result.ok and in_start_period(spec, state, now):
-        return dataclasses.replace(state, first_probe=state.first_probe or now, successes=0,
+        return dataclasses.replace(state, first_probe=state.first_probe or now, successes=0, latency_ms=result.latency_ms,
                                    message=f"{result.message} (start period: not counted)")
     failures = 0 if result.ok else state.failures + 1
     successes = state.successes + 1 if result.ok else 0
@@ -70,7 +71,7 @@ def apply_probe(spec: api.HealthCheck, state: CheckState, result: ProbeResult, n
         healthy=healthy, failures=failures, successes=successes,
         message=result.message if changed or state.healthy is None else state.message,
         since=now if changed else state.since,
-        first_probe=state.first_probe or now, passed_once=state.passed_once or result.ok,
+        first_probe=state.first_probe or now, passed_once=state.passed_once or result.ok, latency_ms=result.latency_ms,
     )
 
 

@@ -45,10 +45,19 @@ class DeploymentView:
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckView:
+    """One health check as a gate sees it: its verdict and its latest answer's latency."""
+
+    healthy: bool | None
+    latency_ms: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Analysis:
     error_rate: float | None
     latency_p95: float | None
     health: str
+    checks: typing.Mapping[str, CheckView] = dataclasses.field(default_factory=dict)  # by check name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +91,40 @@ def _analysis_failure(spec: api.Analysis, observed: Analysis) -> str | None:
     return None
 
 
+def gate_unmet(gate: api.Gate, checks: typing.Mapping[str, CheckView]) -> str | None:
+    """Why `gate`'s criterion does not hold now, or None when it does: at least healthyPercent
+    of its checks passing and, with maxLatencyMs, every passing one's latest answer within it."""
+    views = [checks.get(name, CheckView(None)) for name in gate.checks]
+    passing = [(name, view) for name, view in zip(gate.checks, views, strict=True) if view.healthy]
+    if len(passing) * 100 < gate.healthyPercent * len(views):
+        undecided = sum(1 for view in views if view.healthy is None)
+        return (f"{len(passing)} of {len(views)} check(s) passing, {gate.healthyPercent} % needed"
+                + (f" ({undecided} without a verdict yet)" if undecided else ""))
+    if gate.maxLatencyMs is not None:
+        slow = [(name, view.latency_ms) for name, view in passing
+                if view.latency_ms is None or view.latency_ms > gate.maxLatencyMs]
+        if slow:
+            name, latency = slow[0]
+            shown = "no latency" if latency is None else f"{latency:.0f}ms"
+            return f"{name} answered in {shown}, over {gate.maxLatencyMs:g}ms"
+    return None
+
+
+def _gates(spec: api.Analysis, observed: Analysis, passed: list[str], elapsed: float) -> tuple[list[str], str | None]:
+    """(gates passed so far, why one failed): a gate passes the first time its criterion holds,
+    and fails when its timeout comes first."""
+    passed = list(passed)
+    for gate in spec.gates:
+        if gate.name in passed:
+            continue
+        unmet = gate_unmet(gate, observed.checks)
+        if unmet is None:
+            passed.append(gate.name)
+        elif elapsed >= gate.timeoutSeconds:
+            return passed, f"gate {gate.name} not met within {gate.timeoutSeconds}s: {unmet}"
+    return passed, None
+
+
 def judge(
     spec: api.Rollout,
     deployment: DeploymentView,
@@ -106,7 +149,7 @@ def judge(
             # The revision our rollback produced: mark it, so it is never rolled back itself.
             state["rollbackRevisions"] = [*state["rollbackRevisions"], revision][-20:]
             state["pendingRollback"] = None
-        state.update(revision=revision, startedAt=_stamp(now), completedAt=None)
+        state.update(revision=revision, startedAt=_stamp(now), completedAt=None, passedGates=[])
         if first_sight and deployment.complete:
             state.update(phase=HEALTHY, reason=f"revision {revision} available when first observed")
         else:
@@ -132,6 +175,10 @@ def judge(
     if state.get("phase") == ANALYZING:
         failure = _analysis_failure(spec.analysis, observed)
         completed = _parse(state.get("completedAt")) or now
+        if failure is None and spec.analysis.gates:
+            passed, failure = _gates(spec.analysis, observed, list(state.get("passedGates") or []),
+                                     (now - completed).total_seconds())
+            state["passedGates"] = passed[:8]
         if failure is not None:
             state.update(phase=FAILED, reason=f"analysis of revision {revision}: {failure}")
         elif now - completed >= datetime.timedelta(seconds=spec.analysis.windowSeconds):

@@ -292,12 +292,15 @@ class Guard:
         base = previous.status if previous is not None else current
         service = self.services.get(key)
         health_verdict = health.UNKNOWN
+        checks: dict[str, rollout.CheckView] = {}
         if service is not None and spec.healthChecks:
             states = [service.states.get(c.name, health.CheckState()) for c in spec.healthChecks]
             health_verdict = health.overall(states, spec.healthyPercent)[0]
+            # The verification gates judge groups of checks by name (core/rollout.gate_unmet).
+            checks = {c.name: rollout.CheckView(s.healthy, s.latency_ms) for c, s in zip(spec.healthChecks, states, strict=True)}
         observed = rollout.Analysis(
             error_rate=_value(samples.get(("errorRate", None))), latency_p95=_value(samples.get(("latencyP95", None))),
-            health=health_verdict)
+            health=health_verdict, checks=checks)
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
         changed = previous is None or previous.status != verdict.status or previous.condition != verdict.condition
         self.verdicts[key] = verdict
