@@ -523,7 +523,7 @@ class AlertStatus(common.ApiModel):
         default=None)
     continued: list[RouteProgress] = common.field(
         "Routes after the first that matched (continue), each repeating and escalating on its own.",
-        default_factory=list, max_length=16)
+        default_factory=list, max_length=128)  # every leaf of the tree (16 x 4 x 2) may match
     damped: bool | None = common.field(
         "True while a re-fire within the route's repeat interval of the last notification is not notified "
         "(flap damping); it is notified if it is still firing when the interval has passed.", default=None)

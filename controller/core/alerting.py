@@ -227,7 +227,9 @@ def group_labels(group: str) -> dict[str, str]:
     """The labels a group's alerts share (its groupBy labels), read back from its key
     (`routes[0]{service="web"}`, written by grouping.group_key)."""
     inside = group[group.find("{"):]
-    return {m.name: m.value for m in matchers.parse_set(inside)} if inside not in ("", "{}") else {}
+    if inside in ("", "{}") or inside.startswith("{#"):  # none, or too long to keep: hashed
+        return {}
+    return {m.name: m.value for m in matchers.parse_set(inside)}
 
 
 def _group_notices(spec: api.AlertPolicySpec, flush: grouping.Flush) -> list[Notification]:

@@ -26,6 +26,7 @@ from controller.core import routing
 
 FIRING, REPEAT, RESOLVED = "firing", "repeat", "resolved"
 MAX_LISTED = 50  # alerts named in one notification's list (status and receivers bounded)
+MAX_KEY = 1024  # status.groups[].key and status.deliveries[].group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +74,14 @@ def grouped(route: routing.Resolved) -> bool:
 
 def group_key(route: routing.Resolved, labels: typing.Mapping[str, str]) -> tuple[str, dict[str, str]]:
     values = {name: labels.get(name, "") for name in sorted(route.group_by)}
-    # Written as matchers (values escaped), so that alerting.group_labels reads them back.
+    # Written as matchers (values escaped), so that alerting.group_labels reads them back; a
+    # key longer than status keeps (MAX_KEY) is the labels' hash instead (its labels are then
+    # not read back, the group itself works the same).
     text = ",".join(str(matchers.Matcher(name, matchers.EQUAL, value)) for name, value in values.items())
-    return f"{route.path}{{{text}}}", values
+    key = f"{route.path}{{{text}}}"
+    if len(key) > MAX_KEY:
+        key = f"{route.path}{{#{hashlib.sha256(text.encode()).hexdigest()}}}"
+    return key, values
 
 
 def step(previous: typing.Sequence[typing.Mapping[str, typing.Any]], gathered: typing.Mapping[str, Gathered],

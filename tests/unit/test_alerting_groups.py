@@ -135,3 +135,14 @@ def test_a_groups_labels_are_read_back_from_its_key_whatever_they_hold() -> None
     run.at(0, {"web": RULES[:1]})
     [told] = run.at(30, {"web": RULES[:1]})
     assert alerting.group_labels(told.group) == {"service": "web", "team": 'pay"ments, EU'}
+
+
+def test_a_group_key_too_long_for_status_is_hashed_and_still_groups() -> None:
+    names = [f"{'l' * 60}{i}" for i in range(8)]  # 8 labels of 61 characters, values of 63: past 1024
+    spec = policy(groupBy=["service", *names])
+    spec.rules[0].labels = {name: "v" * 63 for name in names}
+    run = Run(spec)
+    run.at(0, {"web": RULES[:1]})
+    [told] = run.at(30, {"web": RULES[:1]})
+    assert len(told.group) <= 1024 and "{#" in told.group and alerting.group_labels(told.group) == {}
+    assert run.at(31, {"web": RULES[:1]}) == [], "the hashed key is stable: nothing sent again"
