@@ -108,7 +108,7 @@ class MetricThreshold(common.ApiModel):
     scaleDown: float = common.field("Scale down only when every metric is below its scaleDown.", ge=0)
     target: float | None = common.field(
         "Where a scale lands: replicas are sized so that the metric would read this value (like an HPA "
-        "target). Unset: a scale-up sizes for scaleUp, a scale-down for the middle of the hold band.",
+        "target). Unset: a scale-up sizes for scaleUp, a scale-down for 70 % of the way up the hold band (70/30: 58).",
         default=None, ge=0,
     )
 

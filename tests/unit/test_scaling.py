@@ -56,8 +56,8 @@ CASES = [
     ("up on latency alone", spec(), 4, samples(cpu=50, latency=5000), state(), ("Up", 10), "latencyP95 5000ms > 2000ms"),
     ("any metric above wins over others below", spec(), 4, samples(cpu=10, latency=2500), state(), ("Up", 5), "latencyP95"),
     ("hold band", spec(), 4, samples(cpu=50, latency=900), state(), ("Hold", 4), "hold band"),
-    # 8 × 20 % lands cpu at the middle of its band (50 %): ceil(3.2) = 4.
-    ("down only when all below", spec(), 8, samples(cpu=20, latency=400), state(), ("Down", 4),
+    # 8 × 20 % lands cpu at 58 % (70 % of the way up its band, DOWN_LANDING): ceil(2.76) = 3.
+    ("down only when all below", spec(), 8, samples(cpu=20, latency=400), state(), ("Down", 3),
      "all metrics below scale-down thresholds"),
     ("one metric in band blocks down", spec(), 8, samples(cpu=20, latency=600), state(), ("Hold", 4 * 2), "hold band"),
     ("down never below min", spec(), 3, samples(cpu=1, latency=10), state(), ("Down", 2), "minReplicas 2"),
