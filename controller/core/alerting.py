@@ -173,7 +173,7 @@ def evaluate(
     for rule, old, alert, value, labels in stepped:
         if alert["state"] != old["state"]:
             transitions.append((f"{rule.name}/{alert['service']}", old["state"], alert["state"]))
-        held = muting.silenced(spec, labels, now) or inhibitions.inhibited(labels, alert["state"] == FIRING)
+        held = muting.silenced(spec, labels, now) or inhibitions.inhibited(labels)
         routes = routing.match(spec, labels, tree)
         if not held:
             notifications += _notify(spec, rule, routes, old, alert, value, now, policy_id)

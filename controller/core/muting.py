@@ -27,27 +27,34 @@ def silenced(spec: api.AlertPolicySpec, labels: Labels, now: datetime.datetime) 
 class Inhibitions:
     """The policy's inhibit rules over the alerts firing now, indexed once per evaluation: for
     each rule, how many firing sources carry each combination of its `equal` labels' values,
-    so that asking about one alert costs a lookup, not a pass over every firing alert."""
+    so that asking about one alert costs a lookup, not a pass over every firing alert.
+
+    As Alertmanager (inhibit/inhibit.go, read for its semantics): an alert that matches a
+    rule's source matchers as well as its target matchers is inhibited only by sources that do
+    not also match the target matchers; two such alerts never silence each other (nor does an
+    alert itself)."""
 
     def __init__(self, spec: api.AlertPolicySpec, firing: typing.Iterable[Labels]) -> None:
         self.rules = [(routing.parsed(r.sourceMatchers), routing.parsed(r.targetMatchers), tuple(r.equal))
                       for r in spec.inhibitRules]
         self.sources: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in self.rules]
+        self.one_sided: list[collections.Counter[tuple[str, ...]]] = [collections.Counter() for _ in self.rules]
         for labels in firing:
-            for index, (source, _, equal) in enumerate(self.rules):
+            for index, (source, target, equal) in enumerate(self.rules):
                 if matchers.match_all(source, labels):
-                    self.sources[index][_values(labels, equal)] += 1
+                    key = _values(labels, equal)
+                    self.sources[index][key] += 1
+                    if not matchers.match_all(target, labels):
+                        self.one_sided[index][key] += 1
 
-    def inhibited(self, labels: Labels, firing: bool) -> bool:
-        """Whether a firing alert other than this one inhibits it: it matches a rule's source
-        matchers, this one its target matchers, and both carry the same value (or neither the
-        label) for each of the rule's `equal` labels. `firing`: this alert is one of those
-        the index was built from, so it does not count against itself."""
+    def inhibited(self, labels: Labels) -> bool:
+        """Whether a firing source inhibits this alert: it matches a rule's target matchers,
+        and a source carries the same value (or neither the label) for each `equal` label."""
         for index, (source, target, equal) in enumerate(self.rules):
             if not matchers.match_all(target, labels):
                 continue
-            itself = 1 if firing and matchers.match_all(source, labels) else 0
-            if self.sources[index][_values(labels, equal)] > itself:
+            counts = self.one_sided[index] if matchers.match_all(source, labels) else self.sources[index]
+            if counts[_values(labels, equal)] > 0:
                 return True
         return False
 

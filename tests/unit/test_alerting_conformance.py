@@ -16,6 +16,7 @@ import yaml
 from controller.api import alertpolicy as api
 from controller.api import matchers
 from controller.core import alerting
+from controller.core import muting
 from controller.core import routing
 
 DATA = pathlib.Path(__file__).parent.parent / "conformance" / "alertmanager"
@@ -160,3 +161,35 @@ def test_validate_matcher(case: typing.Mapping[str, typing.Any], request: pytest
         error = str(refused)
     agrees = (error == "") if case["error"] == "" else case["error"] in error
     differ(request.node.callspec.id, agrees)
+
+
+def inhibitions(rules: list[dict[str, typing.Any]], firing: list[dict[str, str]]) -> muting.Inhibitions:
+    spec = api.AlertPolicySpec.model_validate({
+        "serviceRef": "conformance", "rules": [{"name": "R", "metric": "cpu", "threshold": 1}],
+        "inhibitRules": [{"sourceMatchers": r["source"], "targetMatchers": r["target"], "equal": r["equal"]}
+                         for r in rules]})
+    return muting.Inhibitions(spec, firing)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=f"inhibit-has-equal-{i}")
+                                  for i, c in enumerate(load("inhibit.yaml")["has_equal"])])
+def test_inhibit_rule_has_equal(case: typing.Mapping[str, typing.Any]) -> None:
+    rule = {"source": ['role="source"'], "target": ['role="target"'], "equal": case["equal"]}
+    firing = [{**s["labels"], "role": "source"} for s in case["sources"] if not s.get("resolved")]
+    assert inhibitions([rule], firing).inhibited({**case["target"], "role": "target"}) is case["muted"]
+
+
+@pytest.mark.parametrize("table,index", [pytest.param(t, i, id=f"inhibit-{t}-{i}")
+                                         for t in ("rules_match", "rules_matchers") for i in range(8)])
+def test_inhibit_rule_matches(table: str, index: int) -> None:
+    data = load("inhibit.yaml")[table]
+    case = data["cases"][index]
+    muted = inhibitions(data["rules"], [s["labels"] for s in data["sources"]]).inhibited(case["target"])
+    assert muted is case["muted"]
+
+
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=f"inhibit-scenario-{i}")
+                                      for i, s in enumerate(load("inhibit.yaml")["inhibit"]["scenarios"])])
+def test_inhibit(scenario: typing.Mapping[str, typing.Any]) -> None:
+    index = inhibitions([load("inhibit.yaml")["inhibit"]["rule"]], scenario["firing"])
+    assert [index.inhibited(e["labels"]) for e in scenario["expected"]] == [e["muted"] for e in scenario["expected"]]
