@@ -59,17 +59,13 @@ def buildah(*args: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=900).stdout.strip()
 
 
-def image_archive(name: str, files: dict[pathlib.Path, str], entrypoint: list[str], archive: pathlib.Path,
-                  base: str = "scratch", user: str = "") -> pathlib.Path:
-    """A small image (`files` copied onto `base`) written as a docker-archive."""
-    container = buildah("from", "--pull-never", base) if base != "scratch" else buildah("from", "scratch")
+def image_archive(name: str, files: dict[pathlib.Path, str], entrypoint: list[str], archive: pathlib.Path) -> pathlib.Path:
+    """A small image from scratch (`files` and an entrypoint) written as a docker-archive."""
+    container = buildah("from", "scratch")
     try:
         for source, destination in files.items():
             buildah("copy", container, str(source), destination)
-        config = ["config", "--entrypoint", json.dumps(entrypoint), "--cmd", ""]
-        if user:
-            config += ["--user", user]
-        buildah(*config, container)
+        buildah("config", "--entrypoint", json.dumps(entrypoint), "--cmd", "", container)
         buildah("commit", "--quiet", container, name)
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
