@@ -34,6 +34,7 @@ from aiohttp import web
 from controller import reasons
 from controller.adapters import actuator
 from controller.adapters import actuator_kubernetes
+from controller.adapters import answers
 from controller.adapters import egress
 from controller.adapters import kubernetes_rollback
 from controller.adapters import http_check
@@ -502,7 +503,7 @@ async def _rounds(peers: Peers, tenant: TenantA | None) -> dict[str, Outcome]:
         await alerter.round()
         await evaluator.round(list(view.objects))
     finally:
-        for close in (checker.close, poster.close, query_client.close, railway.close):
+        for close in (checker.close, poster.close, query_client.close, railway.close, answers.LANE.aclose):
             with contextlib.suppress(Exception):
                 await close()
         kube_client.close()
