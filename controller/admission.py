@@ -157,6 +157,7 @@ def _ack_rule() -> dict[str, str]:
 def _scaling_rules() -> list[dict[str, str]]:
     target = "object.spec.targetRef.kubernetes"
     via = "object.spec.targetRef.monitoredService"
+    scale = "object.spec.targetRef.scale"
     spec = changed("spec")  # every field of a ScalingPolicy steers how its target is scaled
     return [
         _rule("scalingpolicies", f"has({target}) && {spec}",
@@ -164,6 +165,12 @@ def _scaling_rules() -> list[dict[str, str]]:
               f".namespace(variables.ns).name({target}.name).check('update').allowed()",
               f"'spec.targetRef.kubernetes: ' + {USER} + ' may not update the scale of ' + {_kind_name(target)} + "
               "\" (a ScalingPolicy acts with its author's rights)\""),
+        # Any object with a scale subresource: the author's `update` on that resource's scale.
+        _rule("scalingpolicies", f"has({scale}) && {spec}",
+              f"authorizer.group({scale}.apiGroup).resource({scale}.resource).subresource('scale')"
+              f".namespace(variables.ns).name({scale}.name).check('update').allowed()",
+              f"'spec.targetRef.scale: ' + {USER} + ' may not update the scale of ' + {scale}.resource + '.' + "
+              f"{scale}.apiGroup + ' ' + {scale}.name + \" (a ScalingPolicy acts with its author's rights)\""),
         # Through a MonitoredService, the workload is whatever the service names now or after
         # a re-target, and admission cannot read the service: so the author must be able to
         # scale every Deployment AND StatefulSet of the namespace (either kind may be named).

@@ -51,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import http_check
     from controller.adapters import actuator
     from controller.adapters import actuator_kubernetes
+    from controller.adapters import actuator_scale
     from controller.adapters import notifiers
     from controller.adapters import notify
     from controller.operator import alerter as alerter_module
@@ -75,6 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import source_prometheus
     from controller.core import platform_kubernetes
     from controller.core import platform_railway
+    from controller.core import platform_scale
+    from controller.operator import polled
     from controller.core import sources as core_sources
     from controller.operator import view as view_module
 
@@ -131,10 +134,12 @@ def _run(args: argparse.Namespace) -> int:
                                            config.railway_interval_seconds, config.allow_loopback_checks,
                                            leading=elector.leading, fence=elector.fence_send)
     # The actuators' registry: one line per platform (core/platforms.py is the core's).
+    scale_actuator = actuator_scale.ScaleActuator(api_client, write, functools.partial(pools.run, pools.ACTUATION))
     actuators = actuator.Actuators({
         platform_kubernetes.NAME: actuator_kubernetes.KubernetesActuator.of_client(
             api_client, write, functools.partial(pools.run, pools.ACTUATION)),
         platform_railway.NAME: railway_module.RailwayActuator(railway),
+        platform_scale.NAME: scale_actuator,
     })
     # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other
     # I/O; within it one namespace holds at most its share (sizes: adapters/budget.py).
@@ -166,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
                                                  guard=guard, snapshots=snapshots, alerter=alerter,
-                                                 elector=elector, watcher=watcher, probes=probes, pollers=(railway,),
+                                                 elector=elector, watcher=watcher, probes=probes, pollers=(railway, polled.PolledPlatform(
+                                                     platform_scale.NAME, view, evaluator, scale_actuator)),
                                                  closers=[guard.checker.close, poster.close, query_client.close,
                                                           railway.close, actuators.close, watcher.close,
                                                           status_writer.close]))

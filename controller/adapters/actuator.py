@@ -11,6 +11,7 @@ from __future__ import annotations
 import typing
 
 from controller.core import platforms
+from controller.core import world as world_module
 
 
 class Actuator(typing.Protocol):
@@ -23,6 +24,14 @@ class Actuator(typing.Protocol):
     async def apply_probes(self, kind: str, namespace: str, name: str, body: dict[str, typing.Any]) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class Observer(typing.Protocol):
+    """An actuator of a platform the operator polls: each target (namespace, world kind, name)
+    as a workload, or why it cannot be read (operator/polled.py)."""
+
+    async def observe(self, keys: typing.Sequence[tuple[str, str, str]]
+                      ) -> typing.Mapping[tuple[str, str, str], world_module.Workload | str]: ...
 
 
 class Unsupported(Exception):

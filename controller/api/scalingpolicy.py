@@ -37,15 +37,26 @@ class KubernetesWorkloadRef(common.ApiModel):
                              pattern=common.OBJECT_NAME)
 
 
+class ScaleTargetRef(common.ApiModel):
+    """Any object with a `scale` subresource (what a HorizontalPodAutoscaler can scale)."""
+
+    apiGroup: str = common.field("API group of the resource, e.g. argoproj.io; its preferred version is used.",
+                                 min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    resource: str = common.field("Plural resource name, e.g. rollouts; it must serve a scale subresource.",
+                                 min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = common.field("Name of the object in the policy's namespace.", min_length=1, max_length=253,
+                             pattern=common.OBJECT_NAME)
+
+
 class TargetRef(common.ApiModel):
-    """Exactly one of monitoredService / kubernetes."""
+    """Exactly one of monitoredService / kubernetes / scale."""
 
     model_config = pydantic.ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
                 common.cel(
-                    "has(self.monitoredService) != has(self.kubernetes)",
-                    "targetRef needs exactly one of monitoredService or kubernetes",
+                    "[has(self.monitoredService), has(self.kubernetes), has(self.scale)].filter(x, x).size() == 1",
+                    "targetRef needs exactly one of monitoredService, kubernetes or scale",
                 )
             ]
         }
@@ -61,10 +72,14 @@ class TargetRef(common.ApiModel):
     kubernetes: KubernetesWorkloadRef | None = common.field(
         "A Deployment or StatefulSet scaled directly; metrics then come from default queries.", default=None
     )
+    scale: ScaleTargetRef | None = common.field(
+        "Any object with a scale subresource (Argo Rollouts, KServe, a custom resource), scaled through it; its "
+        "pods are the scale's selector. The operator needs RBAC for it (docs/platforms.md).", default=None
+    )
 
     @pydantic.model_validator(mode="after")
     def _one_target(self) -> "TargetRef":
-        common.require_exactly_one(self, "monitoredService", "kubernetes")
+        common.require_exactly_one(self, "monitoredService", "kubernetes", "scale")
         return self
 
 

@@ -9,10 +9,12 @@ from controller.api import scalingpolicy
 from controller.core import platform
 from controller.core import platform_kubernetes
 from controller.core import platform_railway
+from controller.core import platform_scale
 
 PLATFORMS: tuple[platform.Platform, ...] = (
     platform_kubernetes.PLATFORM,
     platform_railway.PLATFORM,
+    platform_scale.PLATFORM,
 )
 BY_NAME: dict[str, platform.Platform] = {p.name: p for p in PLATFORMS}
 # Workloads the operator watches through the API server (the others are polled by their platform).

@@ -54,7 +54,7 @@ INVALID = [
     ("two-targets", _doc("MonitoredService", {"target": {"kubernetes": {"name": "web"}, "railway": RAILWAY}}),
      "spec.target", "exactly one of kubernetes or railway", True),
     ("no-target", _doc("ScalingPolicy", {"targetRef": {}}),
-     "spec.targetRef", "exactly one of monitoredService or kubernetes", True),
+     "spec.targetRef", "exactly one of monitoredService, kubernetes or scale", True),
     ("unknown-metric-type", _doc("ScalingPolicy", {**SCP, "metrics": [{"type": "gpu", "scaleUp": 2, "scaleDown": 1}]}),
      "spec.metrics[0].type", "Unsupported value", True),
     ("negative-interval", _doc("MonitoredService", {**MSVC, "healthChecks": [

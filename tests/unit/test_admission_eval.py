@@ -120,6 +120,9 @@ POLICY_DIRECT: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha
     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}], "mode": "Auto"}}
 POLICY_VIA: dict[str, typing.Any] = {**copy.deepcopy(POLICY_DIRECT), "metadata": _meta("via"),
               "spec": {**copy.deepcopy(POLICY_DIRECT["spec"]), "targetRef": {"monitoredService": "web"}}}
+POLICY_SCALE: dict[str, typing.Any] = {**copy.deepcopy(POLICY_DIRECT), "metadata": _meta("checkout"), "spec": {
+    **copy.deepcopy(POLICY_DIRECT["spec"]),
+    "targetRef": {"scale": {"apiGroup": "argoproj.io", "resource": "rollouts", "name": "checkout"}}}}
 ALERTS: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "AlertPolicy", "metadata": _meta("pager"), "spec": {
     "serviceRef": "web", "sendResolved": True,
     "rules": [{"name": "Down", "metric": "health", "op": "==", "threshold": 0, "severity": "critical"}],
@@ -157,6 +160,9 @@ CHANGES: list[tuple[dict, str | tuple[str, ...], typing.Any, set[str]]] = [
     (POLICY_DIRECT, "spec.maxReplicas", 100, {"spec.targetRef.kubernetes"}),
     (POLICY_DIRECT, ("metadata", "annotations", reasons.PAUSED_ANNOTATION), "true", set()),
     (POLICY_VIA, "spec.minReplicas", 0, {"spec.targetRef.monitoredService"}),
+    (POLICY_SCALE, "spec.maxReplicas", 100, {"spec.targetRef.scale"}),
+    (POLICY_SCALE, "spec.targetRef.scale.resource", "inferenceservices", {"spec.targetRef.scale"}),
+    (POLICY_SCALE, "metadata.labels.team", "b", set()),
     (POLICY_VIA, "metadata.labels.team", "b", set()),
     (ALERTS, ("metadata", "annotations", reasons.ACK_ANNOTATION), "u: Down/web", set()),
     (ALERTS, ("metadata", "annotations", reasons.ACK_ANNOTATION), "someone-else: Down/web", {ACK}),
@@ -180,7 +186,7 @@ def _set(obj: dict, path: str | tuple[str, ...], value: typing.Any) -> None:
 
 
 @hypothesis.settings(max_examples=60, deadline=None)
-@hypothesis.given(st.sampled_from([SERVICE, RAILWAY, POLICY_DIRECT, POLICY_VIA, ALERTS]).flatmap(
+@hypothesis.given(st.sampled_from([SERVICE, RAILWAY, POLICY_DIRECT, POLICY_VIA, POLICY_SCALE, ALERTS]).flatmap(
     lambda base: st.tuples(st.just(base), st.lists(st.sampled_from([c for c in CHANGES if c[0] is base]), unique_by=lambda c: c[1]))))
 def test_an_update_asks_for_exactly_the_rights_its_changes_need(drawn: tuple[dict, list]) -> None:
     base, changes = drawn
@@ -196,6 +202,7 @@ def test_an_update_asks_for_exactly_the_rights_its_changes_need(drawn: tuple[dic
     (RAILWAY, {TOKEN}),
     (POLICY_DIRECT, {"spec.targetRef.kubernetes"}),
     (POLICY_VIA, {"spec.targetRef.monitoredService"}),
+    (POLICY_SCALE, {"spec.targetRef.scale"}),
     (ALERTS, {"spec.channels[0]", "spec.channels[1]", "spec.channels[2]", "spec.channels[3]"}),
 ])
 def test_a_create_asks_for_every_right_the_object_uses(obj: dict, expected: set[str]) -> None:
@@ -219,6 +226,10 @@ def test_each_right_is_asked_of_the_kind_actually_named() -> None:
     for rights in either:
         assert admit(POLICY_VIA, None, rights=rights) == {"spec.targetRef.monitoredService"}
     assert admit(POLICY_VIA, None, rights=either[0] | either[1]) == set()
+    # Any /scale: that resource's scale, that name; a Deployment's rights do not count.
+    assert admit(POLICY_SCALE, None, rights={("rollouts", "scale", "checkout", "update")}) == set()
+    assert admit(POLICY_SCALE, None, rights={("deployments", "scale", "checkout", "update"),
+                                             ("rollouts", "scale", "other", "update")}) == {"spec.targetRef.scale"}
 
 
 @hypothesis.settings(max_examples=150, deadline=None)

@@ -159,6 +159,7 @@ FULL_VALUES = {
     "replicas": 3, "watchNamespaces": ["shop", "billing"], "prometheusUrl": "http://prometheus.monitoring:9090",
     "logFormat": "text", "logLevel": "DEBUG", "egress": {"allowLoopback": True},
     "image": {"tag": "v0.1.0", "pullPolicy": "Always"},
+    "scaleTargets": [{"apiGroup": "argoproj.io", "resource": "rollouts"}],
     "leaderElection": {"enabled": True, "leaseDurationSeconds": 30, "renewDeadlineSeconds": 20, "retryPeriodSeconds": 4},
     "monitoring": {"serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kube-prometheus-stack"}},
                    "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}},

@@ -33,6 +33,7 @@ REGISTRIES = {
 NAMES = {
     "railway": re.compile(r"railway", re.IGNORECASE),
     "kubernetes": re.compile(r"\b(Deployment|StatefulSet)\b"),
+    "scale": re.compile(r"platform_scale|actuator_scale|ScaleActuator|ScaleTargetRef"),
 }
 
 

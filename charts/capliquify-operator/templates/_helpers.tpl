@@ -67,4 +67,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   - apiGroups: [""]
     resources: [secrets]
     verbs: [get]
+  {{- range .Values.scaleTargets }}
+  # Opt-in (scaleTargets): a ScalingPolicy's spec.targetRef.scale on {{ .resource }}.{{ .apiGroup }}.
+  - apiGroups: [{{ .apiGroup | quote }}]
+    resources: [{{ printf "%s/scale" .resource | quote }}]
+    verbs: [get, patch]
+  {{- end }}
 {{- end -}}
