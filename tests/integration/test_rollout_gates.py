@@ -67,3 +67,34 @@ def test_a_rollout_judged_by_two_endpoint_groups(cluster, namespace, operator_fa
         assert len(rolled) == 1 and "gate integration" in rolled[0]["message"]
     finally:
         server.shutdown()
+
+
+def test_a_railway_deploy_judged_by_an_endpoint_group(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """The same gates on a Railway service (its deployments are its revisions): a deploy whose
+    group has 2 of 5 endpoints failing is rolled back to the one before through Railway's API."""
+    from tests.integration import test_railway_rollouts as rr
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoints)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    Endpoints.failing = set()
+    checks = [{"name": name, "http": {"url": f"{base}/{name}", "timeoutSeconds": 1}, "intervalSeconds": 1,
+               "failureThreshold": 1} for name in INTEGRATION]
+    guarded = {"healthChecks": checks, "rollout": {"autoRollback": True, "progressDeadlineSeconds": 300, "analysis": {
+        "windowSeconds": 20, "maxErrorRatePercent": 100, "requireHealthyChecks": False,
+        "gates": [{"name": "integration", "checks": INTEGRATION, "timeoutSeconds": 15, "healthyPercent": 80}]}}}
+    try:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(rr.service(railway.url, **guarded)))
+        operator_factory(*rr.FAST)
+        cluster.wait_for(lambda: rr.rollout(cluster, namespace).get("phase") == "Healthy", 60, "the first deployment healthy")
+        good = railway.services["svc-1"].deployments[-1]["id"]
+        Endpoints.failing = {"int0", "int4"}
+        bad = rr.control(railway, deploy={"status": "SUCCESS"})["latestDeployment"]
+        cluster.wait_for(lambda: len(railway.rollbacks) == 1, 90, "Railway took the rollback")
+        assert railway.rollbacks[0][2] == good
+        cluster.wait_for(lambda: rr.rollout(cluster, namespace).get("rolledBackRevisions") == [bad], 30, "recorded")
+        warning = rr.events(cluster, namespace, "RolledBack")
+        assert len(warning) == 1 and "gate integration not met within 15s: 3 of 5" in warning[0]["message"]
+        assert railway.invalid == []
+    finally:
+        server.shutdown()
