@@ -71,7 +71,12 @@ MIN_REPLICAS, MAX_REPLICAS = 1, 8
 STEP, STEP_PERIOD = 1, 10  # pods per period, both ways
 STALE_AFTER = 15
 THRESHOLD = 5  # errorRate > 5 % fires
-EPISODE = (30.0, 45.0)  # seconds of errors; at least as long a quiet gap after
+EPISODE = (25.0, 35.0)  # seconds of errors
+# Seconds without errors after each episode. The route repeats every REPEAT s and damps a re-fire
+# within REPEAT of the last notice (flap damping, docs/alerting.md): a resolution delivered up to
+# QUIET[0] - REPEAT late (retries after a receiver fault) still leaves the next firing undamped.
+QUIET = (90.0, 120.0)
+REPEAT = 45
 SETTLE = 60  # seconds after the last fault, load held still, to measure convergence
 CONVERGE_BOUND = 2 * INTERVAL
 
@@ -202,7 +207,7 @@ def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp
                                                                "to": ["ops@example.com"]}},
                                     {"name": "am", "alertmanager": {"url": alertmanager_url}}],
                        "routes": [{"severity": "critical", "channelKinds": ["webhook", "email", "alertmanager"],
-                                   "repeatIntervalSeconds": 3600}]}}
+                                   "repeatIntervalSeconds": REPEAT}]}}
     return [deployment, msvc, policy, alerts]
 
 
@@ -214,7 +219,7 @@ class Episode:
 
 
 def episodes(seed: int, keys: list[tuple[str, str]], start: float, end: float) -> list[Episode]:
-    """Seeded error episodes per service, each followed by a quiet gap at least as long."""
+    """Seeded error episodes per service, each followed by a quiet gap (QUIET)."""
     rng = random.Random(seed * 7919 + 1)
     found = []
     for key in keys:
@@ -224,7 +229,7 @@ def episodes(seed: int, keys: list[tuple[str, str]], start: float, end: float) -
             if at + length > end:
                 break
             found.append(Episode(key, round(at, 1), round(at + length, 1)))
-            at += length + rng.uniform(EPISODE[0], 2 * EPISODE[1])
+            at += length + rng.uniform(*QUIET)
     return found
 
 
@@ -239,7 +244,8 @@ class Soak:
         self.keys = [(ns, f"w{i}") for ns in self.namespaces for i in range(per_namespace)]
         self.warmup = 30.0
         self.faults_end = max(self.warmup + 10, duration - SETTLE)
-        self.schedule = faults_module.schedule(seed, self.warmup, self.faults_end, mean_gap)
+        self.schedule = faults_module.schedule(seed, self.warmup, self.faults_end, mean_gap,
+                                               only=("stop-leader-slow-wake",) if break_fence else ())
         self.episodes = episodes(seed, self.keys, self.warmup - 20, self.faults_end - 5)
         self.stop = threading.Event()
         self.replicas: dict[str, operator_module.OperatorProcess] = {}
@@ -253,6 +259,7 @@ class Soak:
         self.last_fault_end = 0.0
         self.errors: list[str] = []
         self.converged: dict[tuple[str, str, str], float] = {}  # object -> seconds after the last fault
+        self.wrong: set[tuple[str, str, str]] = set()
 
     # setup -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -391,6 +398,19 @@ class Soak:
             time.sleep(seconds)
             process.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
             self.stopped.discard(slot)
+        elif kind == "stop-leader-slow-wake":
+            slot = self.slot_of("leader")
+            process = self.replicas[slot]
+            what = f"replica {slot} pid {process.process.pid}"  # type: ignore[union-attr]
+            self.stopped.add(slot)
+            process.process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            self.injected.append((started, fault, what))
+            time.sleep(seconds)
+            tp.add_toxic(f"api-{slot}", "wake", "latency", {"latency": 1000})
+            process.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+            self.stopped.discard(slot)
+            time.sleep(3)
+            tp.remove_toxic(f"api-{slot}", "wake")
         elif kind in ("apiserver-restart", "etcd-restart"):
             name = "kube-apiserver" if kind == "apiserver-restart" else "etcd"
             self.injected.append((started, fault, name))
@@ -446,10 +466,10 @@ class Soak:
     # the load ------------------------------------------------------------------------------------
     def drive(self, rng: random.Random, elapsed: float, settle: bool) -> None:
         for key in self.keys:
-            if not settle:
+            if not settle:  # settling: the demand stays where it is
                 self.exporter.demand[key] = min(6.0, max(0.3, self.exporter.demand[key] * rng.uniform(0.7, 1.4)))
-            else:
-                self.exporter.demand[key] = 1.5
+
+    def errors_now(self, elapsed: float) -> None:
         erring = {e.key for e in self.episodes if e.start <= elapsed < e.end}
         for key in self.keys:
             self.exporter.errors[key] = 50.0 if key in erring else 0.0
@@ -484,6 +504,7 @@ class Soak:
                     self.last_fault_end = max(self.last_fault_end, settle_started)
                     log("last fault over: load held still, measuring convergence")
                     self.drive(rng, elapsed, settle=True)
+                self.errors_now(elapsed)
                 if elapsed >= next_load and settle_started is None:
                     self.drive(rng, elapsed, settle=False)
                     next_load = elapsed + 5
@@ -498,6 +519,8 @@ class Soak:
             for thread in threads:
                 thread.join(timeout=60)
             self.sample()
+            with contextlib.suppress(Exception):  # for whoever reads a failed run
+                (self.workdir / "objects.yaml").write_text(self.local.kubectl("get", "alp,scp,msvc", "-A", "-o", "yaml"))
             return self.check()
         finally:
             self.teardown()
@@ -523,10 +546,15 @@ class Soak:
                 rate = (status.get("metrics") or {}).get("errorRate")
                 ok = rate is not None and rate < THRESHOLD
             name = ("scp" if item["kind"] == "ScalingPolicy" else "msvc", *key)
+            # Not converged: wrong in two polls running (one poll can fall between a scale and
+            # the status write that follows it, and reads the Deployment from a watch).
             if ok:
                 self.converged.setdefault(name, max(0.0, now))  # type: ignore[arg-type]
-            else:
+                self.wrong.discard(name)  # type: ignore[arg-type]
+            elif name in self.wrong:
                 self.converged.pop(name, None)  # type: ignore[arg-type]
+            else:
+                self.wrong.add(name)  # type: ignore[arg-type]
         sent = [json.loads(r.body) for r in self.hook.delivered("/hook")]
         for key in self.keys:  # every episode's resolution delivered to the webhook
             mine = [b for b in sent if (b.get("namespace"), b.get("service")) == key]

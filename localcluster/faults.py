@@ -25,6 +25,10 @@ KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
     "kill-standby": (2, "replica", (3, 15)),
     "stop-leader": (3, "replica", (2, 20)),       # SIGSTOP for `seconds`, then SIGCONT
     "stop-standby": (2, "replica", (2, 20)),
+    # SIGSTOP past the lease, then a wake onto a slow network: its API answers (the Lease read
+    # that would make it stand down) 1 s late while its loops fire at once. Only the fence stops
+    # their writes: the soak's own check (--break-fence) runs this fault alone.
+    "stop-leader-slow-wake": (2, "replica", (8, 16)),
     "apiserver-restart": (2, "control-plane", (0, 4)),  # down for `seconds`, then started again
     "etcd-restart": (1, "control-plane", (0, 3)),
     "prometheus-stop": (2, "prometheus", (4, 20)),
@@ -59,10 +63,12 @@ class Fault:
         return f"t={self.at:7.1f}s {self.kind:<18} {self.seconds:5.1f}s {extra}".rstrip()
 
 
-def schedule(seed: int, start: float, end: float, mean_gap: float) -> list[Fault]:
-    """Faults starting in [start, end) and ending by `end`, about one every `mean_gap` seconds."""
+def schedule(seed: int, start: float, end: float, mean_gap: float,
+             only: tuple[str, ...] = ()) -> list[Fault]:
+    """Faults starting in [start, end) and ending by `end`, about one every `mean_gap` seconds
+    (of the kinds `only` when given)."""
     rng = random.Random(seed)
-    kinds = sorted(KINDS)
+    kinds = sorted(only or KINDS)
     weights = [KINDS[k][0] for k in kinds]
     busy: dict[str, float] = {}  # target class -> when its current fault ends
     faults: list[Fault] = []
@@ -91,7 +97,9 @@ def schedule(seed: int, start: float, end: float, mean_gap: float) -> list[Fault
         if kind.startswith("receiver-"):
             params.append(("receiver", rng.choice(["hook", "smtp", "alertmanager"])))
         faults.append(Fault(round(at, 1), kind, seconds, tuple(params)))
-        busy[target] = at + seconds + (12 if target in ("replica", "control-plane") else 1)
+        # A gap after each: a restart or a new replica takes seconds; Prometheus gets 30 s of
+        # answers between two faults, so an alert has data to resolve on between two episodes.
+        busy[target] = at + seconds + {"replica": 12, "control-plane": 12, "prometheus": 30}.get(target, 1)
     return faults
 
 
