@@ -264,3 +264,19 @@ def test_health_check_api() -> None:
     assert any("spec.healthyPercent" in p for p in problems({"healthyPercent": 0}))
     with pytest.raises(pydantic.ValidationError):
         api.TcpCheck.model_validate({"host": "db/../x", "port": 1})
+
+
+def test_a_ca_bundle_that_is_no_pem_fails_the_probe_and_sends_nothing() -> None:
+    secrets = Secrets({("shop", "ca", "ca.crt"): "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"})
+
+    async def scenario() -> tuple[list[typing.Any], health.ProbeResult]:
+        seen: list[typing.Any] = []
+        checker = http_check.HttpChecker(True, secrets=secrets)
+        async with http_server(seen) as port:
+            result = await _probe(checker, check(secretName="ca", http={
+                "url": f"https://127.0.0.1:{port}/", "tls": {"caSecretKey": "ca.crt"}}))
+        await checker.close()
+        return seen, result
+
+    seen, result = asyncio.run(scenario())
+    assert (result.ok, result.message, seen) == (False, "Secret ca key ca.crt: not a PEM CA bundle", [])
