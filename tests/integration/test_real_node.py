@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import typing
 import urllib.request
@@ -21,6 +22,7 @@ import yaml
 
 from localcluster import cluster as cluster_module
 from localcluster import node as node_module
+from localcluster import operator as operator_module
 from localcluster import pods
 
 pytestmark = [pytest.mark.integration,
@@ -192,6 +194,64 @@ def rollout(local: cluster_module.LocalCluster) -> dict[str, typing.Any]:
 def revision(local: cluster_module.LocalCluster) -> str:
     deployment = json.loads(local.kubectl("get", "deployment", "web", "-n", APPS, "-o", "json"))
     return deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+
+
+VERDICT_LINE = re.compile(r"first verdicts for (\d+) objects, ([0-9.]+) s after start")
+
+
+def judged(local: cluster_module.LocalCluster, namespace: str, count: int) -> bool:
+    items = json.loads(local.kubectl("get", "msvc", "-n", namespace, "-o", "json"))["items"]
+    return len(items) == count and all(
+        any(c["type"] == "Ready" for c in item.get("status", {}).get("conditions", [])) for item in items)
+
+
+def services(namespace: str, count: int) -> list[dict[str, typing.Any]]:
+    return [{"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": f"svc-{index}", "namespace": namespace},
+             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": f"missing-{index}"}}}} for index in range(count)]
+
+
+def scale_operator(local: cluster_module.LocalCluster, replicas: int) -> None:
+    local.kubectl("scale", "deployment", "capliquify-operator", "-n", SYSTEM, f"--replicas={replicas}")
+    if replicas == 0:
+        local.wait_for(lambda: not json.loads(local.kubectl("get", "pods", "-n", SYSTEM, "-o", "json"))["items"], 120,
+                       "no operator pod left")
+
+
+def test_first_verdicts_from_a_pod_and_from_a_host_process(real: Real, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same start-up as a pod (from `kubectl scale` to every verdict written: scheduling,
+    the container's start, the operator's) and as a host process, in one run. Printed, not
+    asserted (speed is the benchmarks' business); what is asserted is that each writes them all."""
+    local, count = real.local, 200
+    figures = {}
+    try:
+        scale_operator(local, 0)
+        for where in ("pod", "host"):
+            namespace = f"verdicts-{where}"
+            local.kubectl("create", "namespace", namespace)
+            local.kubectl_apply(*services(namespace, count))
+            started = time.monotonic()
+            if where == "pod":
+                scale_operator(local, 1)
+            else:
+                host = operator_module.OperatorProcess(local, tmp_path_factory.mktemp("host") / "operator.log", "--leader-elect")
+                host.start()
+            local.wait_for(lambda namespace=namespace: judged(local, namespace, count), 180, f"{count} verdicts ({where})")
+            took = time.monotonic() - started
+            log = (local.kubectl("logs", "-n", SYSTEM, "deployment/capliquify-operator") if where == "pod" else host.log())
+            found = VERDICT_LINE.search(log)
+            assert found and int(found.group(1)) == count, log[-2000:]
+            figures[where] = (took, float(found.group(2)))
+            if where == "pod":
+                scale_operator(local, 0)
+            else:
+                host.stop()
+            local.kubectl("delete", "namespace", namespace, "--wait=false")
+    finally:
+        scale_operator(local, 2)
+        local.wait_for(lambda: len([p for p in pods.operator_pods(local) if pods.ready(p)]) == 2, 180, "two Ready again")
+    for where, (took, logged) in figures.items():
+        print(f"first verdicts for {count} MonitoredServices as a {where}: {took:.1f} s from start-up asked "
+              f"({logged:.1f} s after the process started, by its log)")
 
 
 def test_every_node_stays_where_it_belongs(real: Real) -> None:
