@@ -148,6 +148,12 @@ def _channel_secret_refs(channel: alertpolicy.Channel) -> list[tuple[common.Secr
         refs.append((channel.sms.gatewaySecretRef, f"channel {channel.name}"))
     if channel.webhook and channel.webhook.hmacSecretRef:
         refs.append((channel.webhook.hmacSecretRef, f"channel {channel.name}"))
+    if channel.pagerduty:
+        refs.append((channel.pagerduty.routingKeySecretRef, f"channel {channel.name}"))
+    if channel.opsgenie:
+        refs.append((channel.opsgenie.apiKeySecretRef, f"channel {channel.name}"))
+    if channel.teams:
+        refs.append((channel.teams.webhookSecretRef, f"channel {channel.name}"))
     return refs
 
 

@@ -185,3 +185,13 @@ def test_a_receiver_echoing_the_request_never_puts_the_key_in_the_error() -> Non
             assert error.startswith("HTTP 400 from 127.0.0.1") and SECRETS[name] not in error, error
     finally:
         server.shutdown()
+
+
+def test_each_new_receivers_secret_is_watched_and_its_absence_reported() -> None:
+    """ChannelsReady names a channel whose Secret is missing, whatever its kind."""
+    from controller.core import readiness
+
+    assert readiness.secret_refs("AlertPolicy", spec()) == ["oncall"]
+    refs = [readiness._channel_secret_refs(c) for c in spec().channels]
+    assert [[(ref.key, why) for ref, why in found] for found in refs] == [
+        [("pd", "channel pd")], [("og", "channel og")], [("teams", "channel teams")]]
