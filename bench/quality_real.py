@@ -1,0 +1,119 @@
+"""Scaling quality on real traffic (`make bench-quality`): the NASA week, HPA beside each profile.
+
+The week (bench/traces/, origin and licence in its README) is cut into 28 six-hour windows and
+each is run closed-loop, from the same start, by the HPA v2 port and by every profile, on four
+plants: 50 and 80 req/s per replica, pods ready 30 s and 90 s after the scale. Days 1–4 were
+used to design the profiles, days 5–7 only to check them: both are printed apart.
+
+A window is *won* when the profile is at least as good as HPA on all three at once:
+SLO-violation seconds, replica-hours and flaps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import typing
+
+from controller.api import scalingpolicy
+from controller.sim import closedloop
+from controller.sim import plant
+from controller.sim import traces
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TRACE = ROOT / "bench" / "traces" / "nasa-july-1-7.csv.gz"
+WINDOW_SECONDS = 6 * 3600
+DESIGN_DAYS = 4  # July 1–4; 5–7 were held back to check
+PLANTS = ((50.0, 30), (80.0, 30), (50.0, 90), (80.0, 90))
+
+
+def windows() -> list[traces.Trace]:
+    week = traces.from_csv(TRACE)
+    count = -(-week.duration // WINDOW_SECONDS)
+    return [traces.window(week, i * WINDOW_SECONDS, min(WINDOW_SECONDS, week.duration - i * WINDOW_SECONDS),
+                          f"day {i // 4 + 1} {i % 4 * 6:02d}h") for i in range(count)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    window: str
+    scores: typing.Mapping[str, closedloop.Score]  # "hpa" and each profile
+
+
+def run(profiles: typing.Mapping[str, scalingpolicy.ScalingPolicySpec], model: plant.Model) -> list[Result]:
+    results = []
+    for window in windows():
+        controllers: list[closedloop.Controller] = [closedloop.HpaController(2, 20, window=model.metric_window_seconds)]
+        controllers += [closedloop.PolicyController(spec, name) for name, spec in profiles.items()]
+        comparison = closedloop.compare(controllers, window, model, 2, 20)
+        results.append(Result(window.name, {s.name: s for s in comparison.scores}))
+    return results
+
+
+def wins(ours: closedloop.Score, hpa: closedloop.Score) -> bool:
+    return (ours.slo_violation_seconds <= hpa.slo_violation_seconds and ours.replica_hours <= hpa.replica_hours
+            and ours.flaps <= hpa.flaps)
+
+
+def _totals(results: typing.Sequence[Result], name: str) -> tuple[int, float, float, int, int]:
+    """(SLO-violation s, replica-hours, replica-hours ÷ oracle's, flaps, windows won) over `results`."""
+    scores = [r.scores[name] for r in results]
+    hours = sum(s.replica_hours for s in scores)
+    oracle = sum(s.replica_hours / s.oracle_ratio for s in scores if s.oracle_ratio)
+    won = sum(wins(r.scores[name], r.scores["hpa"]) for r in results) if name != "hpa" else 0
+    return sum(s.slo_violation_seconds for s in scores), hours, hours / oracle, sum(s.flaps for s in scores), won
+
+
+def report(profiles: typing.Mapping[str, scalingpolicy.ScalingPolicySpec], recommended: str) -> list[str]:
+    """Prints the tables; returns the verdict lines."""
+    verdicts = []
+    print("\n### Real traffic: the NASA week, 28 six-hour windows (design: days 1–4; check: days 5–7)\n")
+    print("| plant | windows | controller | SLO-violation s | replica-hours | ÷ oracle | flaps | windows ≤ HPA on all three |")
+    print("|---|---|---|---|---|---|---|---|")
+    per_window: dict[str, list[Result]] = {}
+    for capacity, startup in PLANTS:
+        model = plant.Model(capacity=capacity, startup_seconds=startup)
+        label = f"{capacity:g} req/s, ready {startup} s"
+        results = run(profiles, model)
+        per_window[label] = results
+        for part, chosen in (("design", [r for r in results if design_window(r)]),
+                             ("check", [r for r in results if not design_window(r)])):
+            for name in ("hpa", *profiles):
+                slo, hours, ratio, flaps, won = _totals(chosen, name)
+                won_text = "–" if name == "hpa" else f"{won} / {len(chosen)}"
+                print(f"| {label} | {part} | {name} | {slo} | {hours:.1f} | {ratio:.2f} | {flaps} | {won_text} |")
+        hpa = _totals(results, "hpa")
+        for name in profiles:
+            slo, hours, _, flaps, won = _totals(results, name)
+            if name == recommended:
+                ok = slo <= hpa[0] and hours <= hpa[1] and flaps <= hpa[3]
+                verdicts.append(f"{'ok' if ok else 'FAIL'} {name} on real traffic at {label}: SLO {slo} vs {hpa[0]} s, "
+                                f"replica-hours {hours:.1f} vs {hpa[1]:.1f}, flaps {flaps} vs {hpa[3]}; "
+                                f"all three in {won} of {len(results)} windows")
+            if name == "default":
+                bad = [r.window for r in results if r.scores[name].slo_violation_seconds
+                       > r.scores["hpa"].slo_violation_seconds or r.scores[name].flaps > r.scores["hpa"].flaps]
+                verdicts.append(f"{'FAIL' if bad else 'ok'} default on real traffic at {label}: SLO <= HPA and "
+                                f"flaps <= HPA in {len(results) - len(bad)} of {len(results)} windows"
+                                + (f" (not: {', '.join(bad)})" if bad else ""))
+    print_windows(per_window, ("hpa", *profiles))
+    return verdicts
+
+
+def design_window(result: Result) -> bool:
+    return int(result.window.split()[1]) <= DESIGN_DAYS
+
+
+def print_windows(per_window: typing.Mapping[str, typing.Sequence[Result]], names: typing.Sequence[str]) -> None:
+    """Every window: SLO-violation s / replica-hours ÷ oracle / flaps per controller."""
+    for label, results in per_window.items():
+        print(f"\n#### {label}: SLO-violation s / replica-hours ÷ oracle / flaps\n")
+        print("| window | " + " | ".join(names) + " |")
+        print("|---|" + "---|" * len(names))
+        for result in results:
+            cells = []
+            for name in names:
+                s = result.scores[name]
+                mark = " ✓" if name != "hpa" and wins(s, result.scores["hpa"]) else ""
+                cells.append(f"{s.slo_violation_seconds} / {s.oracle_ratio:.2f} / {s.flaps}{mark}")
+            print(f"| {result.window} | " + " | ".join(cells) + " |")
