@@ -136,7 +136,9 @@ def raw_violations(schema: typing.Mapping[str, typing.Any], value: typing.Any, w
 def duplicate_keys(schema: typing.Mapping[str, typing.Any], value: typing.Any, where: Location) -> list[str]:
     """Items of a `x-kubernetes-list-type: map` list sharing their keys (or equal items of a
     `set`), as the API server refuses them: `spec.healthChecks[1]: Duplicate value: {"name": "a"}`."""
-    found = []
+    found: list[str] = []
+    if isinstance(value, list) and len(value) > schema.get("maxItems", len(value)):
+        return found  # over its bound: reported as such, and not walked (the API server stops there too)
     if isinstance(value, list):
         seen: set[str] = set()
         kind = schema.get("x-kubernetes-list-type")

@@ -182,3 +182,26 @@ def test_a_name_with_control_characters_is_shown_on_one_line() -> None:
 @pytest.mark.parametrize("target_ref", [{"monitoredService": "../x"}, {"kubernetes": {"name": "web/../../x"}}])
 def test_a_scaling_target_is_a_valid_object_name(target_ref: dict) -> None:
     assert any("String should match pattern" in p for p in problems(edited(SCP, targetRef=target_ref)))
+
+
+def test_a_list_over_its_bound_is_reported_and_not_walked() -> None:
+    """100,000 health checks: one line for the bound, answered in well under a second (a rule per
+    item, or a duplicate per item, would be 100,000 lines and minutes)."""
+    import time
+
+    checks = [{"name": "a", "http": {"url": "http://web/", "timeoutSeconds": 90}}] * 100_000
+    started = time.monotonic()
+    found = problems(edited(MSVC, healthChecks=checks))
+    assert time.monotonic() - started < 5
+    assert any("spec.healthChecks: List should have at most 16 items" in p for p in found), found[:3]
+    assert len(found) < 10, found[:10]
+
+
+def test_a_map_over_its_bound_is_cut_too() -> None:
+    import time
+
+    labels = {f"k{i}": "v" for i in range(100_000)}
+    started = time.monotonic()
+    found = problems(edited(ALP, rules=[{"name": "R", "metric": "cpu", "threshold": 1, "labels": labels}]))
+    assert time.monotonic() - started < 5
+    assert any("spec.rules[0].labels" in p for p in found) and len(found) < 10, found[:10]
