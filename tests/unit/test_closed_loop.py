@@ -111,3 +111,15 @@ def test_cli_closed_loop_prints_a_scorecard_and_a_plot(tmp_path, capsys) -> None
 def test_cli_refuses_a_bad_trace(tmp_path, capsys) -> None:  # noqa: ANN001
     assert cli.main(["simulate", str(EXAMPLE), "--trace", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_the_default_is_never_less_safe_or_calmer_than_hpa_on_a_real_window() -> None:
+    """Day 4, 12:00-18:00 of the NASA week (a busy afternoon): the shipped default violates the
+    SLO and reverses direction no more than HPA (issue 22: every real window, four plants)."""
+    week = traces.from_csv(REAL_WEEK)
+    window = traces.window(week, 3 * 86400 + 12 * 3600, 6 * 3600, "day 4 12h")
+    spec = scalingpolicy.ScalingPolicySpec.model_validate({"targetRef": {"monitoredService": "web"}})
+    for model in (plant.Model(), plant.Model(capacity=80, startup_seconds=90)):
+        ours, hpa = closedloop.compare([closedloop.PolicyController(spec), closedloop.HpaController(2, 20)],
+                                       window, model, 2, 20).scores
+        assert ours.slo_violation_seconds <= hpa.slo_violation_seconds and ours.flaps <= hpa.flaps, (ours, hpa)
