@@ -55,6 +55,8 @@ def undocumented(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]
     missing = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            if not action.help:
+                missing.append(f"{prefix}{action.dest}")
             for name, sub in action.choices.items():
                 missing += undocumented(sub, f"{prefix}{name} ")
         elif not action.help and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):

@@ -23,9 +23,11 @@ PATH = "/grpc.health.v1.Health/Check"
 ANSWER_LIMIT = 64 * 1024  # a HealthCheckResponse is a few bytes
 STATUSES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
 SERVING = 1
-CODES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-         7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
-         16: "UNAUTHENTICATED"}
+# gRPC status codes by their text in `grpc-status` (compared as text: a server's header is
+# never converted to a number).
+CODES = {"1": "CANCELLED", "2": "UNKNOWN", "3": "INVALID_ARGUMENT", "4": "DEADLINE_EXCEEDED", "5": "NOT_FOUND",
+         "7": "PERMISSION_DENIED", "8": "RESOURCE_EXHAUSTED", "12": "UNIMPLEMENTED", "13": "INTERNAL",
+         "14": "UNAVAILABLE", "16": "UNAUTHENTICATED"}
 
 
 class Answer(typing.NamedTuple):
@@ -93,14 +95,14 @@ def response_status(frames: bytes) -> int:
 
 
 async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, authority: str, service: str,
-                tls: bool, timeout_seconds: float) -> Answer:
+                tls: bool, timeout_seconds: int) -> Answer:
     """One Health/Check on an open stream; the caller bounds the time and closes the stream."""
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     connection.initiate_connection()
     stream = connection.get_next_available_stream_id()
     connection.send_headers(stream, [
         (":method", "POST"), (":scheme", "https" if tls else "http"), (":path", PATH), (":authority", authority),
-        ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-timeout", f"{int(timeout_seconds * 1000)}m"),
+        ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-timeout", f"{timeout_seconds * 1000}m"),
         ("user-agent", "capliquify-operator"),
     ])
     connection.send_data(stream, request_frame(service), end_stream=True)
@@ -120,9 +122,9 @@ async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, a
                     return Answer(False, f"an answer over {ANSWER_LIMIT} bytes")
                 connection.acknowledge_received_data(event.flow_controlled_length, stream)
             elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
-                return Answer(False, f"the server reset the call (HTTP/2 error {int(event.error_code or 0)})")
+                return Answer(False, f"the server reset the call (HTTP/2 {_error_name(event.error_code)})")
             elif isinstance(event, h2.events.ConnectionTerminated):
-                return Answer(False, f"the server ended the connection (HTTP/2 error {int(event.error_code or 0)})")
+                return Answer(False, f"the server ended the connection (HTTP/2 {_error_name(event.error_code)})")
             elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
                 return judge(fields, bytes(body))
         pending = connection.data_to_send()
@@ -131,16 +133,21 @@ async def check(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, a
             await writer.drain()
 
 
+def _error_name(code: typing.Any) -> str:
+    """An HTTP/2 error code as h2 gives it (a known one is an ErrorCodes member, with a name)."""
+    return str(getattr(code, "name", "an unknown error"))
+
+
 def judge(fields: typing.Mapping[str, str], body: bytes) -> Answer:
     """The verdict on a finished call: HTTP 200, grpc-status 0 and SERVING pass."""
     if fields.get(":status") != "200":
         return Answer(False, f"HTTP {fields.get(':status', '?')[:3]} (not a gRPC server?)")
     code = fields.get("grpc-status")
-    if code is None or not code.isdigit():
+    if code is None or not code.isascii() or not code.isdigit():
         return Answer(False, "no grpc-status in the answer")
-    if int(code) != 0:
-        name = CODES.get(int(code), code[:6])
-        hint = ": the server has no health service" if int(code) == 12 else ""
+    if code != "0":
+        name = CODES.get(code, "unknown")
+        hint = ": the server has no health service" if code == "12" else ""
         return Answer(False, f"grpc-status {code[:6]} ({name}){hint}")
     try:
         status = response_status(body)
