@@ -280,3 +280,26 @@ def test_a_ca_bundle_that_is_no_pem_fails_the_probe_and_sends_nothing() -> None:
 
     seen, result = asyncio.run(scenario())
     assert (result.ok, result.message, seen) == (False, "Secret ca key ca.crt: not a PEM CA bundle", [])
+
+
+TRICKY = ["ünïcödé-tökén", "tab\there", "del\x7fchar", "line\u2028separator", "emoji-\U0001F600-token", "x" * 10_000,
+          "surrogate-\udcff-token", "latin1-\xe9\xff", "line\nbreak-token", "nul\x00token", "  spaced-token  "]
+
+
+def test_no_secret_header_value_escapes_into_a_message_or_an_exception() -> None:
+    """Whatever a Secret holds, a probe sends it or fails naming the Secret and key: no value in a
+    message, and no exception out of the checker (the guard would log its text)."""
+    secrets = Secrets({("shop", "auth", f"k{i}"): value for i, value in enumerate(TRICKY)})
+
+    async def scenario() -> list[health.ProbeResult]:
+        checker = http_check.HttpChecker(True, secrets=secrets)
+        results = []
+        async with http_server([]) as port:
+            for i in range(len(TRICKY)):
+                results.append(await _probe(checker, check(secretName="auth", http={
+                    "url": f"http://127.0.0.1:{port}/", "headers": [{"name": "Authorization", "secretKey": f"k{i}"}]})))
+        await checker.close()
+        return results
+
+    for value, result in zip(TRICKY, asyncio.run(scenario()), strict=True):
+        assert value.strip() not in result.message and value[:12] not in result.message, (value[:20], result)
