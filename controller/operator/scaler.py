@@ -18,18 +18,17 @@ import typing
 
 import kubernetes
 
-from controller import reasons
 from controller.adapters import actuator
 from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import metric_source
 from controller.api import monitoredservice
 from controller.api import scalingpolicy
+from controller.core import actuation
 from controller.core import scaling
 from controller.core import scaling_status
 from controller.core import selectors
 from controller.core import snapshot
-from controller.core import status as status_module
 from controller.core import targets
 from controller.operator import loop
 from controller.operator import metrics
@@ -253,13 +252,13 @@ class Scaler:
         self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history,
                                                seen=scaling.seen_after(state, outcome.metrics))
 
-        blocked_reason, blocked_message = self._blocked(key, obj, target, owners)
-        dry_run = spec.mode == scalingpolicy.Mode.DRY_RUN.value
-        record = scaling_status.Record(outcome, now, dry_run, blocked_reason, blocked_message)
-        previous = current_status.get("lastDecision") or {}
-        is_new = outcome.direction != "Hold" and (previous.get("direction"), previous.get("from"), previous.get("to")) \
-            != (outcome.direction, outcome.current, outcome.desired)
-        if outcome.desired != outcome.current and not dry_run and blocked_reason is None:
+        workload_name = f"{target.kind}/{target.name}"
+        verdict = actuation.judge(
+            spec, outcome, workload_name, self.view.world.autoscalers.get(target.workload_key),
+            [name for name in owners.get(target.workload_key, []) if name != key[2]],
+            (obj.get("metadata") or {}).get("annotations") or {}, current_status.get("lastDecision") or {})
+        record = scaling_status.Record(outcome, now, verdict.dry_run, verdict.blocked_reason, verdict.blocked_message)
+        if verdict.act:
             if not self.leading():
                 return  # fenced: a replica that does not hold the Lease never actuates
             if not await self._still_exists(key, obj):
@@ -269,42 +268,20 @@ class Scaler:
             except self.scale.errors as error:
                 why = actuator.describe(error)
                 logger.warning("scaling %s failed: %s", key, why)
-                await self.evaluator.post_event(obj, status_module.EventSpec(
-                    "Warning", reasons.FAILED_RESCALE, f"{target.kind}/{target.name} -> {outcome.desired}: {why}"), now)
+                await self.evaluator.post_event(obj, actuation.failed(workload_name, outcome, why), now)
                 self.records[key] = record
                 self.evaluator.mark(key)
                 return
             record = dataclasses.replace(record, actuated=True)
             metrics.SCALE_EVENTS.labels(outcome.direction).inc()
-            reason = reasons.SCALED_UP if outcome.direction == "Up" else reasons.SCALED_DOWN
-            await self.evaluator.post_event(obj, status_module.EventSpec(
-                "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired}"), now)
-        elif is_new:
-            why = "DryRun" if dry_run else (blocked_reason or "")
-            reason = reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN
-            await self.evaluator.post_event(obj, status_module.EventSpec(
-                "Normal", reason, f"{outcome.reason}: {outcome.current} -> {outcome.desired} (not applied: {why})"), now)
+            if verdict.done is not None:
+                await self.evaluator.post_event(obj, verdict.done, now)
+        elif verdict.event is not None:
+            await self.evaluator.post_event(obj, verdict.event, now)
         previous_record = self.records.get(key)
         self.records[key] = record
-        if previous_record is None or record.actuated or is_new or _signature(previous_record) != _signature(record):
+        if previous_record is None or record.actuated or verdict.new or _signature(previous_record) != _signature(record):
             self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
-
-    def _blocked(
-        self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], target: targets.Target,
-        owners: dict[tuple[str, str, str], list[str]],
-    ) -> tuple[str | None, str]:
-        hpa = self.view.world.autoscalers.get(target.workload_key)
-        if hpa is not None:
-            return reasons.CONFLICTING_AUTOSCALER, f"HorizontalPodAutoscaler {hpa} also targets {target.kind}/{target.name}"
-        others = [name for name in owners.get(target.workload_key, []) if name != key[2]]
-        if others:
-            return reasons.CONFLICTING_AUTOSCALER, (
-                f"ScalingPolicy {', '.join(sorted(others))} also targets {target.kind}/{target.name}")
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(reasons.PAUSED_ANNOTATION) == "true":
-            return reasons.PAUSED, f"annotation {reasons.PAUSED_ANNOTATION}=true: deciding, not actuating"
-        return None, ""
-
 
     async def _still_exists(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any]) -> bool:
         """Before a scale (rare, never repeated in steady state): is this policy still the one
