@@ -239,7 +239,8 @@ def test_first_verdicts_from_a_pod_and_from_a_host_process(real: Real, tmp_path_
             took = time.monotonic() - started
             log = (local.kubectl("logs", "-n", SYSTEM, "deployment/capliquify-operator") if where == "pod" else host.log())
             found = VERDICT_LINE.search(log)
-            assert found and int(found.group(1)) == count, log[-2000:]
+            # Its first round judges every object it sees: these, and what earlier tests left.
+            assert found and int(found.group(1)) >= count, log[-2000:]
             figures[where] = (took, float(found.group(2)))
             if where == "pod":
                 scale_operator(local, 0)
