@@ -60,6 +60,9 @@ def channel(kind: str, http: str, smtp_port: int) -> tuple[api.Channel, str | No
         "alertmanager": ({"url": http}, None),
         "email": ({"smtpSecretRef": REF, "to": ["oncall@example.com"]},
                   f"host: 127.0.0.1\nport: {smtp_port}\nfrom: ops@example.com"),
+        "pagerduty": ({"routingKeySecretRef": REF, "url": f"{http}/pd"}, "routing-key"),
+        "opsgenie": ({"apiKeySecretRef": REF, "url": http}, "genie-key"),
+        "teams": ({"webhookSecretRef": REF}, f"{http}/teams"),
     }[kind]
     return api.Channel.model_validate({"name": "c", kind: spec[0]}), spec[1]
 
