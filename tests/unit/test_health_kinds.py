@@ -303,3 +303,40 @@ def test_no_secret_header_value_escapes_into_a_message_or_an_exception() -> None
 
     for value, result in zip(TRICKY, asyncio.run(scenario()), strict=True):
         assert value.strip() not in result.message and value[:12] not in result.message, (value[:20], result)
+
+
+def test_grpc_over_tls_with_a_ca_bundle_and_a_server_name() -> None:
+    import concurrent.futures
+
+    import grpc
+    from grpc_health.v1 import health as grpc_health_service
+    from grpc_health.v1 import health_pb2_grpc
+
+    from localcluster import certs
+
+    pki = pathlib.Path(__import__("tempfile").mkdtemp())
+    certs.generate(pki)
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+    health_pb2_grpc.add_HealthServicer_to_server(grpc_health_service.HealthServicer(), server)
+    credentials = grpc.ssl_server_credentials([((pki / "metrics-server.key").read_bytes(),
+                                                (pki / "metrics-server.crt").read_bytes())])
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    secrets = Secrets({("shop", "ca", "ca.crt"): (pki / "ca.crt").read_text()})
+
+    async def scenario() -> list[health.ProbeResult]:
+        checker = http_check.HttpChecker(True, secrets=secrets)
+        results = [await _probe(checker, check(secretName="ca", grpc={"host": "127.0.0.1", "port": port, "tls": tls}))
+                   for tls in ({"caSecretKey": "ca.crt", "serverName": "metrics-server.kube-system.svc"},
+                               {"caSecretKey": "ca.crt", "serverName": "kubernetes.default.svc"},
+                               {})]
+        await checker.close()
+        return results
+
+    try:
+        named, wrong_name, system_cas = asyncio.run(scenario())
+    finally:
+        server.stop(None)
+    assert (named.ok, named.message) == (True, "SERVING")
+    assert not wrong_name.ok and not system_cas.ok
+    assert wrong_name.message == system_cas.message == "TLS: the certificate is not trusted, or not for this name"
