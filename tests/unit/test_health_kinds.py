@@ -95,11 +95,17 @@ def test_method_and_headers_from_a_secret() -> None:
     assert secrets.reads == 3  # once per key and namespace within the TTL, not once a probe
 
 
-def test_a_ca_bundle_and_a_server_name() -> None:
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A local CA and a serving certificate for 127.0.0.1 and metrics-server.kube-system.svc."""
     from localcluster import certs
 
-    pki = pathlib.Path(__import__("tempfile").mkdtemp())
-    certs.generate(pki)
+    directory = tmp_path_factory.mktemp("pki")
+    certs.generate(directory)
+    return directory
+
+
+def test_a_ca_bundle_and_a_server_name(pki: pathlib.Path) -> None:
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     served.load_cert_chain(pki / "metrics-server.crt", pki / "metrics-server.key")
     secrets = Secrets({("shop", "ca", "ca.crt"): (pki / "ca.crt").read_text()})
@@ -305,17 +311,13 @@ def test_no_secret_header_value_escapes_into_a_message_or_an_exception() -> None
         assert value.strip() not in result.message and value[:12] not in result.message, (value[:20], result)
 
 
-def test_grpc_over_tls_with_a_ca_bundle_and_a_server_name() -> None:
+def test_grpc_over_tls_with_a_ca_bundle_and_a_server_name(pki: pathlib.Path) -> None:
     import concurrent.futures
 
     import grpc
     from grpc_health.v1 import health as grpc_health_service
     from grpc_health.v1 import health_pb2_grpc
 
-    from localcluster import certs
-
-    pki = pathlib.Path(__import__("tempfile").mkdtemp())
-    certs.generate(pki)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
     health_pb2_grpc.add_HealthServicer_to_server(grpc_health_service.HealthServicer(), server)
     credentials = grpc.ssl_server_credentials([((pki / "metrics-server.key").read_bytes(),
