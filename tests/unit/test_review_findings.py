@@ -90,7 +90,8 @@ def _custom(kind: str, name: str, spec: dict[str, typing.Any], labels: dict[str,
 SERVICE = {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
            "metrics": {"prometheus": {"url": "http://127.0.0.1:1"}}}
 PAGE = {"selector": {"matchLabels": {"team": "t"}},
-        "rules": [{"name": name, "metric": metric, "op": ">", "threshold": 80, "severity": "warning"}
+        "rules": [{"name": f"{name}{index}", "metric": metric, "op": ">", "threshold": 80, "severity": "warning"}
+                  for index in range(16)
                   for name, metric in (("HighCPU", "cpu"), ("Errors", "errorRate"), ("Slow", "latencyP95"),
                                        ("Down", "health"))],
         "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:1/"}}],
@@ -98,12 +99,11 @@ PAGE = {"selector": {"matchLabels": {"team": "t"}},
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "operator/alerter.Alerter.round evaluates every AlertPolicy x selected service x rule "
-    "(routing.match resolving the route tree per alert) without ever yielding: 330 AlertPolicies "
-    "selecting 330 MonitoredServices, all in one namespace, hold the loop ~10 s of CPU per 5 s "
-    "round (21-33 s on a shared 2-core box). With two replicas the Lease changed hands 5 times in "
-    "150 s. Fix: resolve routes once per policy, yield between policies (or evaluate off the "
-    "loop), and bound a namespace's share of a round"))
+    "operator/alerter.Alerter.round evaluates every AlertPolicy x selected service x rule without "
+    "ever yielding (80284c8 made routing cheap, the loop is still one synchronous pass): 150 "
+    "AlertPolicies of 64 rules selecting 150 MonitoredServices, all in one namespace, hold the "
+    "loop ~10 s per 5 s round; with two replicas the Lease changed hands 6 times in 150 s. Fix: "
+    "yield between policies (or evaluate off the loop) and bound a namespace's share of a round"))
 def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
     async def scenario() -> float:
         view = view_module.View()
@@ -116,7 +116,7 @@ def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
         poster = notify.HttpPoster(True)
         alerter = alerter_module.Alerter(view, evaluator, _QuietApi(), snapshots,  # type: ignore[arg-type]
                                          notifiers.registry(poster), 5.0, clock=lambda: NOW)
-        for index in range(200):
+        for index in range(40):
             view.upsert(_custom("MonitoredService", f"s{index}", copy.deepcopy(SERVICE), {"team": "t"}))
             view.upsert(_custom("AlertPolicy", f"p{index}", copy.deepcopy(PAGE)))
         longest = 0.0
@@ -315,3 +315,23 @@ def test_the_view_keeps_only_what_the_operator_reads_of_a_tenants_object() -> No
     finally:
         tracemalloc.stop()
     assert retained < 64 * 1024, f"the view retains {retained / 1024:.0f} KiB per object of a tenant's annotations"
+
+
+# -- 6. A scale's status.selector freezes the whole process (quadratic regex, GIL held) -----------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core/platform_scale._REQUIREMENT backtracks quadratically on white space ('a' + 16,000 "
+    "spaces + '!' takes 3.9 s, 64 KB about a minute) and `re` holds the GIL: parse_selector runs "
+    "in the actuation pool for every poll of every scale target, so one tenant whose custom "
+    "resource's status.selector (its labelSelectorPath) carries such a string freezes the event "
+    "loop of the whole operator (measured: a 3.7 s parse stalled the loop 3.7 s), past the renew "
+    "deadline. Fix: a length cap and a linear tokenizer (or RE2); and ScaleActuator.observe should "
+    "turn any exception of one target into that target's error (it lets a urllib3 timeout end the "
+    "poll of every tenant's scale targets)"))
+def test_a_scale_selector_is_parsed_in_linear_time() -> None:
+    from controller.core import platform_scale
+
+    started = time.process_time()
+    platform_scale.parse_selector("a" + " " * 20000 + "!")
+    spent = time.process_time() - started
+    assert spent < 0.2, f"parsing a 20 KB status.selector took {spent:.1f} s of CPU with the GIL held"
