@@ -134,6 +134,14 @@ CASES: list[Case] = [
     # the operator and the Railway import
     ("railway-no-token", [CAPLIQUIFY, "railway", "import", "--project", "p", "--environment", "e"], {},
      "set $RAILWAY_TOKEN to a Railway API token", 2),
+    ("railway-unreachable", [CAPLIQUIFY, "railway", "import", "--project", "p", "--environment", "e",
+                             "--endpoint", "http://127.0.0.1:{port}/graphql", "--allow-loopback-egress"],
+     {}, "error: cannot connect to http://127.0.0.1:{port}/graphql", 1),
+    ("railway-loopback-refused", [CAPLIQUIFY, "railway", "import", "--project", "p", "--environment", "e",
+                                  "--endpoint", "http://127.0.0.1:{port}/graphql"],
+     {}, "error: endpoint refused by the egress policy: 127.0.0.1 is loopback", 1),
+    ("crds-unwritable", [CAPLIQUIFY, "crds", "missing/dir", "--manifests", "/proc/no"], {},
+     "capliquify crds: cannot write /proc/no/base/admission.yaml", 1),
     ("run-missing-kubeconfig", [CAPLIQUIFY, "run", "--kubeconfig", "nope.kc"], {}, "no usable kubeconfig", 2),
     ("run-unreachable", [CAPLIQUIFY, "run", "--kubeconfig", "down.kc", "--metrics-port", "0"], {"down.kc": "DOWN"},
      "capliquify run: The connection to the server 127.0.0.1:{port} was refused - did you specify the right host or port?", 1),
@@ -184,6 +192,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subpro
         env = {key: value for key, value in os.environ.items()
                if key not in ("KUBECONFIG", "RAILWAY_TOKEN", "KUBERNETES_SERVICE_HOST")}
         env["HOME"] = str(home)  # no ~/.kube/config of the machine's
+        env["RAILWAY_TOKEN"] = "t0ken" if name.startswith("railway-") and name != "railway-no-token" else ""
+        argv = [part.replace("{port}", str(down)) for part in argv]
         done = subprocess.run(argv, cwd=home, env=env, capture_output=True, text=True, timeout=120)
         return done, words.replace("{port}", str(down)), code
 
