@@ -232,8 +232,9 @@ _MATCHERS_SHAPE = common.cel(
 
 
 def _check_matchers(texts: typing.Sequence[str], where: str) -> None:
+    """The syntax; regexes are compiled once per policy within a budget (_check_regexes)."""
     try:
-        matchers.parse_all(texts)
+        matchers.parse_all(texts, compile_regex=False)
     except matchers.MatcherError as error:
         raise ValueError(f"{where}: {error}") from None
 
@@ -473,11 +474,36 @@ class AlertPolicySpec(common.ApiModel):
     def _references(self) -> "AlertPolicySpec":
         if (self.selector is None) == (self.serviceRef is None):
             raise ValueError("exactly one of selector or serviceRef is required")
+        _check_regexes(self)
         declared = {channel.name for channel in self.channels}
         named = {c for r in _all_routes(self) for c in (*r.channels, *(c for e in r.escalation or [] for c in e.channels))}
         if named - declared:
             raise ValueError(f"routes name undeclared channels: {', '.join(sorted(named - declared))}")
         return self
+
+
+def _check_regexes(spec: AlertPolicySpec) -> None:
+    """Every regex matcher of the policy compiled by RE2, all within one budget (a tenant's
+    patterns cost the operator CPU: api/matchers.RegexBudget), the first refusal named."""
+    places: list[tuple[str, typing.Sequence[str]]] = []
+    for index, route in enumerate(spec.routes):
+        places.append((f"routes[{index}].matchers", route.matchers))
+        for child_index, child in enumerate(route.routes):
+            places.append((f"routes[{index}].routes[{child_index}].matchers", child.matchers))
+            places += [(f"routes[{index}].routes[{child_index}].routes[{leaf_index}].matchers", leaf.matchers)
+                       for leaf_index, leaf in enumerate(child.routes)]
+    places += [(f"silences[{i}].labelMatchers", s.labelMatchers) for i, s in enumerate(spec.silences)]
+    for index, rule in enumerate(spec.inhibitRules):
+        places += [(f"inhibitRules[{index}].sourceMatchers", rule.sourceMatchers),
+                   (f"inhibitRules[{index}].targetMatchers", rule.targetMatchers)]
+    budget = matchers.RegexBudget()
+    for where, texts in places:
+        for matcher in matchers.parse_all(texts, compile_regex=False):
+            if matcher.op in (matchers.REGEX, matchers.NOT_REGEX):
+                try:
+                    budget.add(matcher.value)
+                except matchers.MatcherError as error:
+                    raise ValueError(f"{where}: {error}") from None
 
 
 def _all_routes(spec: AlertPolicySpec) -> list[RouteSettings]:

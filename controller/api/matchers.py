@@ -53,9 +53,21 @@ class Matcher:
         return f'{self.name}{self.op}"{escaped}"'
 
 
+# RE2's memory for one compiled pattern (its default is 8 MiB): compiling grows with the
+# program, and `\pL{400}` (9 characters) took 0.2-0.6 s of CPU at the default, on the event
+# loop. At 256 KiB the largest pattern compiles in ~20 ms and a larger one is refused at once
+# ("pattern too large"); Go's regexp (Alertmanager) has no such bound, so `\pL{16}` is refused
+# here and accepted there (docs/alerting.md).
+MAX_PROGRAM_MEMORY = 256 << 10
+# The RE2 instructions all of one policy's distinct regexes may take (a typical pattern: 10-200):
+# with MAX_PROGRAM_MEMORY it bounds what validating one policy's regexes costs (~0.2 s at worst).
+MAX_PROGRAM_PER_POLICY = 100_000
+
+
 def _options() -> typing.Any:
     options = re2.Options()
     options.log_errors = False  # the error is ours to report, not RE2's to print on stderr
+    options.max_mem = MAX_PROGRAM_MEMORY
     return options
 
 
@@ -77,18 +89,36 @@ def _holds(pattern: str, value: str) -> bool:
     return _compiled(pattern).fullmatch(value) is not None
 
 
-def new(name: str, op: str, value: str) -> Matcher:
-    """A matcher from its parts, checked: a label name, a known operator, a regex RE2 reads."""
+def new(name: str, op: str, value: str, compile_regex: bool = True) -> Matcher:
+    """A matcher from its parts, checked: a label name, a known operator, a regex RE2 reads
+    (unless `compile_regex` is False: the caller compiles them within a budget, RegexBudget)."""
     if not LABEL_NAME.match(name):
         raise MatcherError(f"invalid label name {name!r}: letters, digits, '_' and ':', not starting with a digit")
     if op not in OPERATORS:
         raise MatcherError(f"unknown matcher operator {op!r}: one of =, !=, =~, !~")
-    if op in (REGEX, NOT_REGEX):
+    if op in (REGEX, NOT_REGEX) and compile_regex:
         _compiled(value)
     return Matcher(name, op, value)
 
 
-def parse(text: str) -> Matcher:
+class RegexBudget:
+    """Compiles one policy's regexes while their RE2 programs fit MAX_PROGRAM_PER_POLICY."""
+
+    def __init__(self, limit: int = MAX_PROGRAM_PER_POLICY) -> None:
+        self.limit, self.used, self.seen = limit, 0, set[str]()
+
+    def add(self, pattern: str) -> None:
+        if pattern in self.seen:
+            return
+        self.seen.add(pattern)
+        compiled = _compiled(pattern)
+        self.used += max(compiled.programsize, 0) + max(compiled.reverseprogramsize, 0)
+        if self.used > self.limit:
+            raise MatcherError(f"regular expression {pattern!r}: the policy's regexes exceed {self.limit} RE2 "
+                               "instructions in all (large counted repetitions of classes such as \\pL cost most)")
+
+
+def parse(text: str, compile_regex: bool = True) -> Matcher:
     """One matcher, `name<op>value` (the value optionally in double quotes)."""
     if len(text) > MAX_LENGTH:
         raise MatcherError(f"matcher longer than {MAX_LENGTH} characters")
@@ -98,7 +128,7 @@ def parse(text: str) -> Matcher:
     name, op, raw = found.groups()
     if raw == "":
         raise MatcherError(f"matcher value is not present: {text}")
-    return new(name, op, _unquote(raw))
+    return new(name, op, _unquote(raw), compile_regex)
 
 
 def _unquote(raw: str) -> str:
@@ -127,7 +157,7 @@ def _unquote(raw: str) -> str:
     return "".join(out)
 
 
-def parse_set(text: str) -> list[Matcher]:
+def parse_set(text: str, compile_regex: bool = True) -> list[Matcher]:
     """Several matchers as Alertmanager's `ParseMatchers` reads them: `{a="1", b!~"x.*"}`,
     braces optional, separated by commas outside double quotes."""
     if text.startswith("{"):
@@ -153,14 +183,14 @@ def parse_set(text: str) -> list[Matcher]:
         token.append(char)
     if "".join(token).strip():
         tokens.append("".join(token).strip())
-    return [parse(t) for t in tokens]
+    return [parse(t, compile_regex) for t in tokens]
 
 
-def parse_all(texts: typing.Iterable[str]) -> list[Matcher]:
+def parse_all(texts: typing.Iterable[str], compile_regex: bool = True) -> list[Matcher]:
     """A route's or silence's `matchers`: each item one matcher, or a `{...}` set of them."""
     out: list[Matcher] = []
     for text in texts:
-        out += parse_set(text) if text.lstrip().startswith("{") else [parse(text)]
+        out += parse_set(text, compile_regex) if text.lstrip().startswith("{") else [parse(text, compile_regex)]
     return out
 
 

@@ -185,3 +185,15 @@ def test_bounds_on_the_tree() -> None:
         spec(routes=[{"matchers": ['a="1"'] * (api.MAX_MATCHERS + 1), "channels": ["a"]}])
     with pytest.raises(pydantic.ValidationError, match="undeclared channels: nope"):
         spec(routes=[{"routes": [{"channels": ["nope"]}]}])
+
+
+def test_a_tenants_regexes_are_compiled_within_a_budget() -> None:
+    """RE2 at 256 KiB a pattern refuses a huge program at once; all of a policy's regexes
+    together stay within MAX_PROGRAM_PER_POLICY instructions (validation is cheap, bounded)."""
+    with pytest.raises(pydantic.ValidationError, match=r"routes\[0\].matchers: invalid regular expression.*too large"):
+        spec(routes=[{"matchers": [r'team=~"\pL{400}"'], "channels": ["a"]}])
+    mid = [f'team=~"\\\\pL{{8}}{i}"' for i in range(24)]  # ~9,600 instructions each, distinct
+    with pytest.raises(pydantic.ValidationError, match="exceed 100000 RE2 instructions"):
+        spec(routes=[{"matchers": mid[i * 8:(i + 1) * 8], "channels": ["a"]} for i in range(3)])
+    spec(routes=[{"matchers": [f'service=~"web-{i}|api-[a-z0-9]{{1,40}}"' for i in range(8)], "channels": ["a"]}
+                 for _ in range(16)])  # an ordinary policy's regexes: well within

@@ -51,13 +51,6 @@ def _policy_with_matchers(patterns: list[str]) -> dict[str, typing.Any]:
                        for i in range((len(patterns) + 7) // 8)]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api/matchers._compiled compiles a tenant's regex with RE2's default 8 MiB program budget on "
-    "the event loop: `\\pL{400}` (9 characters, shape-valid for the CRD) takes ~0.3-0.6 s of CPU to "
-    "compile, so one AlertPolicy with 32 such matchers blocks the loop > 10 s on its first judgement "
-    "(the Lease is not renewed; every tenant waits), and > 1024 distinct ones thrash the LRU cache "
-    "so every alerting round recompiles them. Fix: a small re2 max_mem (e.g. 256 KiB) and a per-"
-    "policy compile budget, or compile off the loop"))
 def test_a_tenants_regex_matchers_cost_little_cpu_to_validate() -> None:
     patterns = [rf"\\pL{{400}}x{index}" for index in range(16)]  # distinct: no cache helps
     started = time.process_time()
@@ -98,12 +91,6 @@ PAGE = {"selector": {"matchLabels": {"team": "t"}},
         "routes": [{"name": "all", "channels": ["hook"], "repeatIntervalSeconds": 300}]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operator/alerter.Alerter.round evaluates every AlertPolicy x selected service x rule without "
-    "ever yielding (80284c8 made routing cheap, the loop is still one synchronous pass): 150 "
-    "AlertPolicies of 64 rules selecting 150 MonitoredServices, all in one namespace, hold the "
-    "loop ~10 s per 5 s round; with two replicas the Lease changed hands 6 times in 150 s. Fix: "
-    "yield between policies (or evaluate off the loop) and bound a namespace's share of a round"))
 def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
     async def scenario() -> float:
         view = view_module.View()
