@@ -102,7 +102,10 @@ def _meta(name: str) -> dict:
 SERVICE: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService", "metadata": _meta("web"), "spec": {
     "target": {"kubernetes": {"kind": "StatefulSet", "name": "db"}},
     "healthChecks": [{"name": "http", "http": {"url": "http://db:8080/healthz", "expectStatus": [200], "timeoutSeconds": 5},
-                      "intervalSeconds": 60, "failureThreshold": 3, "successThreshold": 1, "startPeriodSeconds": 0}],
+                      "intervalSeconds": 60, "failureThreshold": 3, "successThreshold": 1, "startPeriodSeconds": 0},
+                     {"name": "auth", "secretName": "probe-auth", "intervalSeconds": 60,
+                      "http": {"url": "http://db:8080/admin", "headers": [{"name": "Authorization", "secretKey": "t"}]}}],
+    "healthyPercent": 100,
     "probes": {"manage": True, "check": "http", "liveness": False},
     "metrics": {"prometheus": {"url": "http://prometheus:9090", "authSecretRef": {"name": "prom", "key": "token"}},
                 "queries": {}, "custom": []},
@@ -137,6 +140,7 @@ ALERTS: dict[str, typing.Any] = {"apiVersion": "ops.capliquify.io/v1alpha1", "ki
 SCALE, ROLLBACK, PROBES = "spec.target.kubernetes", "spec.rollout.autoRollback", "spec.probes.manage"
 PROM, TOKEN, ACK = "spec.metrics.prometheus.authSecretRef", "spec.target.railway.tokenSecretRef", \
     f"metadata.annotations[{reasons.ACK_ANNOTATION}]"
+CHECK_SECRET = "spec.healthChecks[1].secretName"  # the check whose header value comes from a Secret
 
 # (object, path, new value, the rules that must then ask for the author's right), from what the
 # operator does with each field: a field only reported on asks for nothing.
@@ -152,6 +156,11 @@ CHANGES: list[tuple[dict, str | tuple[str, ...], typing.Any, set[str]]] = [
     (SERVICE, "spec.rollout.analysis.maxErrorRatePercent", 0, {ROLLBACK}),
     (SERVICE, "spec.healthChecks.0.http.url", "http://db:8080/always-failing", {ROLLBACK, PROBES}),
     (SERVICE, "spec.probes.liveness", True, {PROBES}),
+    # A Secret kept while its check changes (another URL) is sent somewhere new: asked again.
+    (SERVICE, "spec.healthChecks.1.http.url", "http://evil:1/", {ROLLBACK, PROBES, CHECK_SECRET}),
+    (SERVICE, "spec.healthChecks.1.secretName", "another", {ROLLBACK, PROBES, CHECK_SECRET}),
+    (SERVICE, "spec.healthyPercent", 80, {ROLLBACK}),  # the verdict a rollback is judged on
+    (SERVICE, "spec.rollout.analysis.gates", [{"name": "g", "checks": ["http"], "timeoutSeconds": 60}], {ROLLBACK}),
     (RAILWAY, "spec.target.railway.endpoint", "http://evil:1/graphql", {TOKEN}),
     (RAILWAY, "metadata.annotations.note", "y", set()),
     (RAILWAY, "spec.metrics.queries.cpu", "vector(100)", {TOKEN}),  # what a ScalingPolicy through it scales on
@@ -198,7 +207,7 @@ def test_an_update_asks_for_exactly_the_rights_its_changes_need(drawn: tuple[dic
 
 
 @pytest.mark.parametrize("obj,expected", [
-    (SERVICE, {SCALE, ROLLBACK, PROBES, PROM}),
+    (SERVICE, {SCALE, ROLLBACK, PROBES, PROM, CHECK_SECRET}),
     (RAILWAY, {TOKEN}),
     (POLICY_DIRECT, {"spec.targetRef.kubernetes"}),
     (POLICY_VIA, {"spec.targetRef.monitoredService"}),
@@ -213,12 +222,15 @@ def test_each_right_is_asked_of_the_kind_actually_named() -> None:
     """A StatefulSet is checked against statefulsets (scale, patch) only; rights on a
     Deployment of the same name, or on another name, do not count."""
     statefulset = {("statefulsets", "scale", "db", "update"), ("statefulsets", "", "db", "patch")}
-    assert admit(SERVICE, None, rights=statefulset | {("secrets", "", "prom", "get")}) == set()
+    secrets = {("secrets", "", "prom", "get"), ("secrets", "", "probe-auth", "get")}
+    assert admit(SERVICE, None, rights=statefulset | secrets) == set()
     deployment = {("deployments", "scale", "db", "update"), ("deployments", "", "db", "patch"),
-                  ("statefulsets", "scale", "other", "update"), ("secrets", "", "prom", "get")}
+                  ("statefulsets", "scale", "other", "update"), *secrets}
     assert admit(SERVICE, None, rights=deployment) == {SCALE, ROLLBACK, PROBES}
-    assert admit(SERVICE, None, rights={("statefulsets", "scale", "db", "update"),
-                                        ("secrets", "", "prom", "get")}) == {ROLLBACK, PROBES}
+    assert admit(SERVICE, None, rights={("statefulsets", "scale", "db", "update"), *secrets}) == {ROLLBACK, PROBES}
+    # A health check's Secret: that Secret, by name; another one's right does not count.
+    assert admit(SERVICE, None, rights=statefulset | {("secrets", "", "prom", "get"),
+                                                      ("secrets", "", "other", "get")}) == {CHECK_SECRET}
     assert admit(POLICY_DIRECT, None, rights={("statefulsets", "scale", "db", "update")}) == set()
     assert admit(POLICY_DIRECT, None, rights={("deployments", "scale", "db", "update")}) == {"spec.targetRef.kubernetes"}
     # Through a service the kind is unknown at admission: the scale of both kinds, every name.
