@@ -26,8 +26,8 @@ KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
     "stop-leader": (3, "replica", (2, 20)),       # SIGSTOP for `seconds`, then SIGCONT
     "stop-standby": (2, "replica", (2, 20)),
     # SIGSTOP past the lease, then a wake onto a slow network: its API answers (the Lease read
-    # that would make it stand down) 1 s late while its loops fire at once. Only the fence stops
-    # their writes: the soak's own check (--break-fence) runs this fault alone.
+    # that would make it stand down) 2.5 s late (its wait gives up at 2 s) while its loops fire
+    # at once. Only the fence stops their writes: the soak's own check (--break-fence) runs it alone.
     "stop-leader-slow-wake": (2, "replica", (8, 16)),
     "apiserver-restart": (2, "control-plane", (0, 4)),  # down for `seconds`, then started again
     "etcd-restart": (1, "control-plane", (0, 3)),

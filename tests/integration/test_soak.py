@@ -35,7 +35,7 @@ def test_a_soak_of_overlapping_faults_loses_and_doubles_nothing(cluster, tmp_pat
 def test_a_broken_fence_is_caught_by_the_invariants(cluster, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
     """CAPLIQUIFY_TEST_BREAK_FENCE=1 in both replicas: writes and sends go out whether or not the
     replica holds the Lease. The soak must fail, on writes by a replica that did not hold it."""
-    report = soak.run(150, SEED + 1, namespaces=2, per_namespace=2, break_fence=True, local=cluster,
+    report = soak.run(210, SEED + 1, namespaces=3, per_namespace=2, break_fence=True, local=cluster,
                       workdir=tmp_path, mean_gap=6.0)
     print(show(report))
     assert not report["passed"]
