@@ -232,7 +232,8 @@ MODELS_BY_KIND = validation.MODELS
 def validate_documents(documents: typing.Iterable[typing.Any]) -> list[str]:
     """Every problem the API server would find in CapLiquify objects among `documents`
     (controller/validation.py; documents of other groups are skipped)."""
-    return [problem for index, document in enumerate(documents) for problem in validation.check(index, document).problems]
+    return [problem for index, document in enumerate(validation.flattened(documents))
+            for problem in validation.check(index, document).problems]
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -246,7 +247,7 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         if not any(document is not None for document in documents):
             problems.append(f"{path}: no objects in the file")  # kubectl apply: "no objects passed to apply"
-        for index, document in enumerate(documents):
+        for index, document in enumerate(validation.flattened(documents)):
             result = validation.check(index, document)
             checked += result.ours
             problems += [f"{path}: {problem}" for problem in result.problems]

@@ -59,6 +59,19 @@ def did_you_mean(kind: str) -> str:
     return f" (did you mean {known}?)" if known else ""
 
 
+def flattened(documents: typing.Iterable[typing.Any]) -> list[typing.Any]:
+    """The documents with each `kind: List` (what `kubectl get -o yaml` writes) replaced by its
+    items, as kubectl apply reads it; at most 10,000 items a list."""
+    out: list[typing.Any] = []
+    for document in documents:
+        items = document.get("items") if isinstance(document, dict) and document.get("kind") == "List" else None
+        if isinstance(items, list):
+            out.extend(items[:10_000])
+        else:
+            out.append(document)
+    return out
+
+
 class Result(typing.NamedTuple):
     ours: bool  # a document of our group (or claiming one of our kinds): counted as checked
     problems: list[str]

@@ -205,3 +205,11 @@ def test_a_map_over_its_bound_is_cut_too() -> None:
     found = problems(edited(ALP, rules=[{"name": "R", "metric": "cpu", "threshold": 1, "labels": labels}]))
     assert time.monotonic() - started < 5
     assert any("spec.rules[0].labels" in p for p in found) and len(found) < 10, found[:10]
+
+
+def test_a_list_of_objects_is_checked_item_by_item() -> None:
+    """`kubectl get scp -o yaml` writes a v1 List: its items are what kubectl apply sends."""
+    listing = {"apiVersion": "v1", "kind": "List", "items": [SCP, edited(SCP, maxReplicas=-5)]}
+    results = [validation.check(i, d) for i, d in enumerate(validation.flattened([listing]))]
+    assert [r.ours for r in results] == [True, True]
+    assert results[0].problems == [] and any("spec.maxReplicas" in p for p in results[1].problems)
