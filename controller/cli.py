@@ -258,11 +258,18 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+STDIN_LIMIT = 64 * 2**20  # a pipe has no size to look at first: read at most this
+
+
 def read_documents(path: str | pathlib.Path) -> list[typing.Any]:
     """The YAML documents of a file someone handed us, bounded (core/bounded_yaml.py: an alias
-    bomb is refused, not expanded); any failure is a ValueError with a one-line reason."""
+    bomb is refused, not expanded); any failure is a ValueError with a one-line reason. `-` is
+    standard input, as kubectl's `-f -`."""
     try:
-        return bounded_yaml.load_all(pathlib.Path(path).read_text())
+        text = sys.stdin.buffer.read(STDIN_LIMIT + 1).decode() if str(path) == "-" else pathlib.Path(path).read_text()
+        if len(text) > STDIN_LIMIT:
+            raise ValueError(f"more than {STDIN_LIMIT // 2**20} MiB on standard input")
+        return bounded_yaml.load_all(text, unique_keys=True)
     except UnicodeDecodeError:
         raise ValueError("not UTF-8 text") from None
     except OSError as error:
@@ -553,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     check = sub.add_parser("validate", help="check manifests against the API types offline")
-    check.add_argument("files", nargs="+", help="YAML files (objects of other groups in them are skipped)")
+    check.add_argument("files", nargs="+", help="YAML files, or - for standard input (objects of other groups are skipped)")
     check.set_defaults(func=_validate)
 
     sim = sub.add_parser("simulate", help="what-if: run a ScalingPolicy or AlertPolicy over a metric timeline offline")

@@ -43,8 +43,10 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES) -> list[typing.Any]:
-    """Every document of `text`, each checked by `expansion` before it is constructed."""
+def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES, unique_keys: bool = False) -> list[typing.Any]:
+    """Every document of `text`, each checked by `expansion` before it is constructed; with
+    `unique_keys`, a mapping that names a key twice is refused, as kubectl refuses it (YAML
+    says keys are unique; PyYAML keeps the last silently)."""
     documents = []
     loader = None
     try:
@@ -57,6 +59,8 @@ def load_all(text: str, max_alias_nodes: int = MAX_ALIAS_NODES) -> list[typing.A
             if expanded - written > max_alias_nodes:
                 raise YamlRefused(f"refused: aliases expand this document by more than {max_alias_nodes} nodes "
                                   f"({written} written, {expanded} once expanded)")
+            if unique_keys:
+                repeated_key(node)
             documents.append(loader.construct_document(node))
     except yaml.YAMLError as error:
         raise YamlRefused(_one_line(error)) from None
@@ -102,6 +106,30 @@ def expansion(root: yaml.Node) -> tuple[int, int]:
             if id(child) not in sizes:
                 stack.append((child, False))
     return len(sizes), sizes[id(root)]
+
+
+def repeated_key(root: yaml.Node) -> None:
+    """Refuses a mapping with a scalar key written twice (each node visited once: aliases add
+    no work, and the walk is iterative)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, yaml.Node] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    if key.value in first:
+                        line = key.start_mark.line + 1
+                        earlier = first[key.value].start_mark.line + 1
+                        shown = key.value if len(key.value) <= 60 and key.value.isprintable() else repr(key.value[:60])
+                        raise YamlRefused(f"not YAML for the API server: line {line}: mapping key {shown!r} "
+                                          f"already defined at line {earlier}")
+                    first[key.value] = key
+        stack.extend(_children(node))
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -84,6 +84,8 @@ CASES: list[Case] = [
     # YAML
     ("invalid-yaml", [CAPLIQUIFY, "validate", "bad.yaml"], {"bad.yaml": "spec: [\n"}, "bad.yaml: not YAML: line 2", 1),
     ("alias-bomb", [CAPLIQUIFY, "validate", "bomb.yaml"], {"bomb.yaml": BOMB}, "refused: aliases expand", 1),
+    ("key-twice", [CAPLIQUIFY, "validate", "twice.yaml"], {"twice.yaml": SCP + "  minReplicas: 2\n  minReplicas: 3\n"},
+     "twice.yaml: not YAML for the API server: line 7: mapping key 'minReplicas' already defined at line 6", 1),
     ("not-an-object", [CAPLIQUIFY, "validate", "list.yaml"], {"list.yaml": "- a\n- b\n"},
      "list.yaml: document 1: not an object", 1),
     # kinds and versions

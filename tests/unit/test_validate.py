@@ -213,3 +213,14 @@ def test_a_list_of_objects_is_checked_item_by_item() -> None:
     results = [validation.check(i, d) for i, d in enumerate(validation.flattened([listing]))]
     assert [r.ours for r in results] == [True, True]
     assert results[0].problems == [] and any("spec.maxReplicas" in p for p in results[1].problems)
+
+
+def test_a_key_written_twice_is_refused_as_kubectl_refuses_it() -> None:
+    from controller.core import bounded_yaml
+
+    with pytest.raises(bounded_yaml.YamlRefused, match="line 3: mapping key 'minReplicas' already defined at line 2"):
+        bounded_yaml.load_all("spec:\n  minReplicas: 2\n  minReplicas: 3\n", unique_keys=True)
+    # A merge key and a shared anchor are not repetitions; without the option PyYAML's last wins.
+    text = "base: &b {a: 1}\nuse:\n  <<: *b\n  b: 2\nagain: *b\n"
+    assert bounded_yaml.load_all(text, unique_keys=True)[0]["use"] == {"a": 1, "b": 2}
+    assert bounded_yaml.load_all("a: 1\na: 2\n") == [{"a": 2}]
