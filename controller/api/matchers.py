@@ -71,7 +71,10 @@ def _options() -> typing.Any:
     return options
 
 
-@functools.lru_cache(maxsize=1024)
+# Compiled patterns kept: each may hold up to MAX_PROGRAM_MEMORY, so 256 of them at most 64 MiB
+# of the operator's memory; matching answers are remembered apart (_holds), so a pattern
+# evicted here is compiled again only for a label value not seen with it before.
+@functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> typing.Any:
     """The pattern anchored as Alertmanager anchors it. RE2 runs in time linear in the
     label's length, so a pattern a tenant writes cannot stall evaluation (no backtracking)."""
