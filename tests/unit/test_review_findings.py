@@ -133,7 +133,8 @@ def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
     "adapters/egress.GuardedResolver resolves through aiohttp.ThreadedResolver, i.e. the event "
     "loop's default executor (min(32, cpus + 4) threads) shared by every tenant and purpose; a "
     "tenant whose own DNS never answers holds every thread past its own deadline (a thread cannot "
-    "be cancelled) with fewer lookups than its 32 health-check places, and another tenant's check "
+    "be cancelled) with fewer lookups than its health-check places (the reserve of d83453a lets one "
+    "namespace hold 224 of 256), and another tenant's check "
     "by name fails with 'no answer within 3s' (then its service is Unhealthy, maybe rolled back). "
     "Fix: a resolver with its own bounded pool and per-namespace shares (or an async resolver "
     "with a deadline), charged like the connection itself"))
