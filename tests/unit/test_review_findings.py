@@ -367,3 +367,63 @@ def test_one_alert_policy_over_many_services_never_holds_the_event_loop_for_long
 
     stall = asyncio.run(scenario())
     assert stall < 0.5, f"one AlertPolicy's evaluation held the event loop for {stall:.1f} s"
+
+
+# -- 8. A tenant's own PromQL runs against the operator's Prometheus: another tenant's metrics ----
+
+@pytest.mark.xfail(strict=True, reason=(
+    "core/targets.of_service sends a MonitoredService's metrics.custom and metrics.queries (any "
+    "PromQL, up to 4 KiB) to the operator's --prometheus-url when the service names no Prometheus, "
+    "with no namespace enforced, and the answer lands in the tenant's status.metrics.custom (and "
+    "its alert notifications): namespace A reads namespace B's series (traffic, errors, "
+    "kube-state-metrics' view of B's objects) through the operator. Fix: against the shared "
+    "Prometheus allow only the default queries, or scope every query to the asking namespace "
+    "(prom-label-proxy / a `namespace` matcher the operator injects), and say so in docs/security.md"))
+def test_a_tenants_own_query_cannot_read_another_namespace_through_the_operators_prometheus() -> None:
+    from controller.adapters import egress
+    from controller.adapters import metric_source
+    from controller.adapters import source_prometheus
+    from controller.core import targets
+
+    received: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    async def prometheus(request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        received.append((form.get("query", ""), {k: v for k, v in form.items() if k not in ("query", "time", "timeout")}
+                         | dict(request.query), dict(request.headers)))
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [1700000000, "42"]}]}})
+
+    spec = monitoredservice.MonitoredServiceSpec.model_validate({
+        "target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+        "metrics": {"custom": [{"name": "peek", "query": 'sum(rate(http_requests_total{namespace="tenant-b"}[5m]))'}]}})
+
+    async def scenario() -> typing.Any:
+        app = web.Application()
+        app.router.add_post("/api/v1/query", prometheus)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = egress.GuardedClient(True, limit=8)
+
+        async def no_secret(*_: str) -> None:
+            return None
+
+        try:
+            target = targets.of_service("tenant-a", spec, f"http://127.0.0.1:{port}")  # the operator's Prometheus
+            source = source_prometheus.BatchedPrometheus(client, no_secret, "2m", lambda _: None)
+            owner = ("MonitoredService", "tenant-a", "web")
+            samples = await source.read([metric_source.Request(owner, ("custom", "peek"), target)])
+            return samples[owner][("custom", "peek")]
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    sample = asyncio.run(scenario())
+    scoped = [query for query, extra, headers in received
+              if "tenant-a" in " ".join(extra.values()) or "tenant-a" in " ".join(headers.values())]
+    unscoped_b = [query for query, _, _ in received if "tenant-b" in query and query not in scoped]
+    assert sample.value is None or not unscoped_b, (
+        f"tenant-a read {sample.value} from tenant-b's series through the operator's Prometheus: {unscoped_b}")
