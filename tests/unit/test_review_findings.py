@@ -427,3 +427,72 @@ def test_a_tenants_own_query_cannot_read_another_namespace_through_the_operators
     unscoped_b = [query for query, _, _ in received if "tenant-b" in query and query not in scoped]
     assert sample.value is None or not unscoped_b, (
         f"tenant-a read {sample.value} from tenant-b's series through the operator's Prometheus: {unscoped_b}")
+
+
+# -- 9. A namespace's pod list is read whole: no answer cap for the metrics API ------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "adapters/source_metrics_api.MetricsApiSource._pods lists every Running pod of the namespace "
+    "whole (no limit, no byte cap, annotations and all) and json.loads it in a KUBE thread with "
+    "the GIL held, once per round: 600 Running pods carrying 252 KB of annotations each (within the "
+    "API server's limits; fewer with big env) add 456 MiB to the operator's peak RSS and stall the "
+    "event loop 1.4 s per read, past the 1 GiB limit with the operator's own state: both replicas "
+    "OOM. The Prometheus and Railway answers are capped from budget.py; this one is not. Fix: a "
+    "byte cap from the budget, or a Table/partial listing with the workload's selector server-side, "
+    "streamed, keeping only name, labels, readiness and requests"))
+def test_a_metrics_api_read_never_holds_a_namespaces_fat_pod_list() -> None:
+    import functools
+    import json
+    import tracemalloc
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import kubernetes
+
+    from controller.adapters import metric_source
+    from controller.adapters import source_metrics_api
+    from controller.core import selectors
+    from controller.core import targets
+    from controller.operator import pools
+
+    annotations = {f"a.example.com/k{index:05d}": "v" * 40 for index in range(4000)}  # 252 KB
+    pods = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": [
+        {"metadata": {"name": f"web-{index}", "namespace": "tenant-a", "labels": {"app": "web"},
+                      "annotations": annotations},
+         "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "10m"}}}]},
+         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+        for index in range(20)]}).encode()  # 5 MB
+    usage = json.dumps({"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {},
+                        "items": []}).encode()
+
+    class Api(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+            body = usage if "metrics.k8s.io" in self.path else pods
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: typing.Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}"))
+    source = source_metrics_api.MetricsApiSource(client, functools.partial(pools.run, pools.KUBE))
+    target = targets.Target(namespace="tenant-a", kind="Deployment", name="web")
+    fields: dict[str, typing.Any] = {}
+    if "selector" in getattr(metric_source.Request, "__dataclass_fields__", {}):
+        fields["selector"] = selectors.parse({"matchLabels": {"app": "web"}})
+    request = metric_source.Request(("ScalingPolicy", "tenant-a", "web"), ("cpu", None), target, **fields)
+    tracemalloc.start()
+    try:
+        asyncio.run(source.read([request]))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+        client.close()
+    assert peak < 8 * 1024 * 1024, f"one metrics-API read of a 5 MB pod list peaked at {peak / 1024 / 1024:.0f} MiB"
