@@ -295,8 +295,14 @@ class Soak:
             self.local.kubectl("apply", "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List",
                                                                          "items": docs[start:start + 400]}))
         self.history.start()
-        self.local.wait_for(lambda: len(self.history.replicas) == len(self.keys) and all(
-            self.exporter.ready.get(k, 0) >= 1 for k in self.keys), 120, "the Deployments' pods are ready")
+        try:
+            self.local.wait_for(lambda: len(self.history.replicas) == len(self.keys) and all(
+                self.exporter.ready.get(k, 0) >= 1 for k in self.keys), 180, "the Deployments' pods are ready")
+        except TimeoutError as error:
+            exited = {name: p.returncode for name, p in self.local.processes.items() if p.poll() is not None}
+            unready = [k for k in self.keys if self.exporter.ready.get(k, 0) < 1]
+            raise TimeoutError(f"{error}: {len(unready)} not ready (first {unready[:3]}); "
+                               f"control-plane processes exited: {exited or 'none'}") from None
         time.sleep(3)  # Prometheus has scraped the exporter
         for slot in ("a", "b"):
             self.start_replica(slot)

@@ -1,6 +1,8 @@
 """The soak in `make test` (issue 26): a few minutes of overlapping faults on a seeded schedule
 against two operator replicas, with the invariants of bench/soak.py checked from the outside;
-and the harness's own check, a run with a deliberately broken fence, which they must catch."""
+and the harness's own check, a run with a deliberately broken fence, which they must catch.
+Each on a control plane of its own: the faults (etcd and API server restarts) stay out of the
+session's cluster that the other tests share."""
 
 from __future__ import annotations
 
@@ -23,20 +25,19 @@ def show(report: dict) -> str:
     return "\n".join(lines)
 
 
-def test_a_soak_of_overlapping_faults_loses_and_doubles_nothing(cluster, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
-    report = soak.run(240, SEED, namespaces=2, per_namespace=2, local=cluster, workdir=tmp_path)
+def test_a_soak_of_overlapping_faults_loses_and_doubles_nothing(tmp_path: pathlib.Path) -> None:
+    report = soak.run(240, SEED, namespaces=2, per_namespace=2, workdir=tmp_path)
     print(show(report))
-    assert report["faults_total"] >= 10 and not report["fault_errors"], show(report)
+    assert report["faults_total"] >= 6 and len(report["faults"]) >= 4 and not report["fault_errors"], show(report)
     assert report["notifications_expected"] > 0 and report["scale_changes"] > 0, "the run exercised something"
     assert report["writes"] > 0
     assert report["passed"], show(report)
 
 
-def test_a_broken_fence_is_caught_by_the_invariants(cluster, tmp_path: pathlib.Path) -> None:  # noqa: ANN001
+def test_a_broken_fence_is_caught_by_the_invariants(tmp_path: pathlib.Path) -> None:
     """CAPLIQUIFY_TEST_BREAK_FENCE=1 in both replicas: writes and sends go out whether or not the
     replica holds the Lease. The soak must fail, on writes by a replica that did not hold it."""
-    report = soak.run(210, SEED + 1, namespaces=3, per_namespace=2, break_fence=True, local=cluster,
-                      workdir=tmp_path, mean_gap=6.0)
+    report = soak.run(210, SEED + 1, namespaces=3, per_namespace=2, break_fence=True, workdir=tmp_path, mean_gap=6.0)
     print(show(report))
     assert not report["passed"]
     assert report["writes_by_non_leaders"] > 0, show(report)
