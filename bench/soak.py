@@ -699,6 +699,13 @@ class Soak:
                 for name, t in converged.items() if t > CONVERGE_BOUND]
         longest = max(self.samples.values(), key=lambda rows: rows[-1][0] - rows[0][0], default=[])
         after_warmup = [row for row in longest if row[0] >= self.began + self.warmup] or longest
+        leaks = []  # flat: judged on a replica that lived 10 minutes or more
+        if after_warmup and after_warmup[-1][0] - after_warmup[0][0] >= 600:
+            (_, rss0, sockets0), (_, rss1, sockets1) = after_warmup[0], after_warmup[-1]
+            if rss1 > 1.5 * rss0 + 20:
+                leaks.append(f"RSS grew from {rss0:.0f} MB to {rss1:.0f} MB")
+            if sockets1 > 2 * sockets0 + 20:
+                leaks.append(f"open sockets grew from {sockets0} to {sockets1}")
         kinds: dict[str, int] = {}
         for _, fault, _ in self.injected:
             kinds[fault.kind] = kinds.get(fault.kind, 0) + 1
@@ -720,11 +727,12 @@ class Soak:
             "sockets_end": after_warmup[-1][2] if after_warmup else None,
             "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
                            "scaling": scaling[:50], "convergence": slow[:50] + [
-                               f"{name} not converged by the end" for name in self.all_objects() if name not in converged]},
+                               f"{name} not converged by the end" for name in self.all_objects() if name not in converged],
+                           "resources": leaks},
             "workdir": str(self.workdir),
         }
         report["passed"] = not (writes_violations or notes["violations"] or scaling or unconverged or slow
-                                or notes["alertmanager_missing"])
+                                or notes["alertmanager_missing"] or leaks)
         return report
 
     def teardown(self) -> None:
