@@ -241,39 +241,34 @@ class RealNode:
     def stop(self) -> None:
         """The kubelet first, then every container it left (so no shim or pod outlives the
         test), then containerd."""
+        started = time.monotonic()
         kubelet = self.processes.get("kubelet")
         if kubelet and kubelet.poll() is None:
-            kubelet.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                kubelet.wait(timeout=20)
-            if kubelet.poll() is None:
-                kubelet.kill()
+            # Killed, not asked: nothing of its state outlives the test, and the containers it
+            # leaves are killed below.
+            kubelet.kill()
+            kubelet.wait(timeout=20)
         containerd = self.processes.get("containerd")
         if containerd and containerd.poll() is None:
             with contextlib.suppress(subprocess.SubprocessError):
                 for task in self.ctr("tasks", "ls", "-q").split():
                     with contextlib.suppress(subprocess.SubprocessError):
                         self.ctr("tasks", "kill", "--signal", "SIGKILL", task)
+                # The CRI deletes a task once it has exited (`ctr tasks delete` then finds none and
+                # a retry loop waited out its deadline: 20 s per node): wait for the list to empty.
                 deadline = time.monotonic() + 20
-                for task in self.ctr("tasks", "ls", "-q").split():
-                    while time.monotonic() < deadline:
-                        try:
-                            self.ctr("tasks", "delete", task)
-                            break
-                        except subprocess.CalledProcessError:
-                            time.sleep(0.2)
-            containerd.terminate()
-            try:
-                containerd.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                containerd.kill()
-                containerd.wait(timeout=10)
+                while self.ctr("tasks", "ls", "-q").split() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            # Its containers are gone and its state is removed below: nothing to shut down cleanly.
+            containerd.kill()
+            containerd.wait(timeout=20)
         self.processes.clear()
         # The kubelet bind-mounts its root dir onto itself (mount propagation) and mounts each
         # pod's volumes: unmount whatever is left under home, deepest first, then remove it.
         for mountpoint in sorted(self._mounts(), key=len, reverse=True):
             subprocess.run(["umount", "--lazy", mountpoint], check=False, capture_output=True, timeout=30)
         subprocess.run(["rm", "-rf", str(self.home)], check=False, timeout=120)
+        self.local._log(f"{self.name} stopped in {time.monotonic() - started:.1f}s")
 
     def _mounts(self) -> list[str]:
         prefix = str(self.home) + "/"
