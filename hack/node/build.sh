@@ -19,7 +19,12 @@ if [ ! -x "$bin/kubelet" ] || [ ! -x "$bin/pause" ]; then
   trap 'rm -rf "$work"' EXIT
   cp -r "$kube/." "$work/"
   echo "node/build.sh: building the kubelet into $bin: first time only, a few minutes on 2 cores" >&2
-  (cd "$work" && go build -mod=mod -trimpath -ldflags="-s -w" -o "$bin.tmp/kubelet" k8s.io/kubernetes/cmd/kubelet) >&2
+  # The version the Node reports (kubectl get nodes), as a release build stamps it.
+  version="$(awk '$1 == "k8s.io/kubernetes" {print $2}' "$kube/go.mod")"
+  minor="$(echo "$version" | cut -d. -f2)"
+  stamp_flags="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1"
+  stamp_flags="$stamp_flags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  (cd "$work" && go build -mod=mod -trimpath -ldflags="-s -w $stamp_flags" -o "$bin.tmp/kubelet" k8s.io/kubernetes/cmd/kubelet) >&2
   (cd "$here/pause" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$bin.tmp/pause" main.go) >&2
   rm -rf "$bin" && mv "$bin.tmp" "$bin"
   echo "node/build.sh: node binaries built in $(( SECONDS - started )) s" >&2
