@@ -96,6 +96,10 @@ class Tls(common.ApiModel):
 
 
 class HttpCheck(common.ApiModel):
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("!has(self.tls) || self.url.startsWith('https://')", "tls needs an https URL", ".tls"),
+    ]})
+
     url: str = common.field(
         "URL to request; http or https.", min_length=1, max_length=2048, pattern=common.HTTP_URL
     )
@@ -110,6 +114,12 @@ class HttpCheck(common.ApiModel):
     )
     bodyContains: str | None = common.field("Substring the body must contain.", default=None, max_length=1024)
     timeoutSeconds: int = common.field("Per-request timeout.", default=5, ge=1, le=60)
+
+    @pydantic.model_validator(mode="after")
+    def _tls_on_https(self) -> "HttpCheck":
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("tls needs an https URL")
+        return self
 
 
 class TcpCheck(common.ApiModel):

@@ -342,3 +342,11 @@ def test_grpc_over_tls_with_a_ca_bundle_and_a_server_name(pki: pathlib.Path) -> 
     assert (named.ok, named.message) == (True, "SERVING")
     assert not wrong_name.ok and not system_cas.ok
     assert wrong_name.message == system_cas.message == "TLS: the certificate is not trusted, or not for this name"
+
+
+def test_tls_settings_need_an_https_url() -> None:
+    from controller import validation
+
+    found = validation.spec_problems("MonitoredService", {"target": {"kubernetes": {"name": "web"}}, "healthChecks": [
+        {"name": "a", "http": {"url": "http://web/", "tls": {"serverName": "web.shop"}}}]})
+    assert found == ["spec.healthChecks[0].http.tls: tls needs an https URL"]
