@@ -264,7 +264,7 @@ class Scaler:
             if not await self._still_exists(key, obj):
                 return  # deleted (the watch may not have said so): it never acts again
             try:
-                await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
+                written = await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
             except self.scale.errors as error:
                 why = actuator.describe(error)
                 logger.warning("scaling %s failed: %s", key, why)
@@ -273,6 +273,10 @@ class Scaler:
                 self.evaluator.mark(key)
                 return
             record = dataclasses.replace(record, actuated=True)
+            if target.kind not in view_module.WORKLOAD_KINDS and workload.replicas != written:
+                # A polled target: no watch event tells the next round what was written (it
+                # would step twice from the old count); its next poll confirms it.
+                self.view.world.workloads[target.workload_key] = dataclasses.replace(workload, replicas=written)
             metrics.SCALE_EVENTS.labels(outcome.direction).inc()
             if verdict.done is not None:
                 await self.evaluator.post_event(obj, verdict.done, now)
