@@ -274,14 +274,6 @@ def test_starttls_refuses_a_server_whose_certificate_does_not_verify(tmp_path: t
 
 # -- 5. The view keeps every annotation of every tenant's object: one namespace can OOM the pod ----
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operator/view.View.upsert keeps each custom object whole but for managedFields and "
-    "last-applied: 4,000 annotations (252 KB, within the API server's 256 KiB) cost 0.70 MiB of "
-    "Python objects, so ~1,100 such MonitoredServices in one namespace (290 MB in etcd) fill the "
-    "768 MiB the budget gives the operator's state, and fewer on a cluster near the bench's "
-    "figures: both replicas hold the view and are OOM-killed, and restart into the same listing. "
-    "The operator reads only the ack and paused annotations. Fix: keep only the metadata and "
-    "annotations the operator reads (and a per-namespace budget of objects/bytes)"))
 def test_the_view_keeps_only_what_the_operator_reads_of_a_tenants_object() -> None:
     import json
     import tracemalloc
