@@ -113,12 +113,10 @@ class Alerter:
                     continue
                 if await self._evaluate(key, obj, spec, now):
                     sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
+                # The loop runs between policies too (an invalid one, skipped above, costs nothing).
+                await asyncio.sleep(0)
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc())
-            # Evaluating one policy is synchronous (its rules x services, ~0.1 s at 64 x 60): the
-            # loop runs between policies, so a round of many never holds the Lease renewal,
-            # the watches or another tenant's checks for its whole length.
-            await asyncio.sleep(0)
         await self._dispatch(sends)
 
     async def _dispatch(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]) -> None:
@@ -147,19 +145,27 @@ class Alerter:
         current = obj.get("status") or {}
         base = self.state.get(key) or {name: current.get(name) for name in STATUS_FIELDS}
         ack = ((obj.get("metadata") or {}).get("annotations") or {}).get(reasons.ACK_ANNOTATION)
-        result = alerting.evaluate(spec, self._observe(key[1], spec, now), base.get("alerts") or [], ack,
-                                   base.get("lastAck"), now, obj["metadata"].get("uid", ""),
-                                   namespace=key[1], policy=key[2], groups=base.get("groups") or [])
-        deliveries = outbox.enqueue(base.get("deliveries") or [], result.notifications, now)
+        evaluate = functools.partial(
+            alerting.evaluate, spec, self._observe(key[1], spec, now), base.get("alerts") or [], ack,
+            base.get("lastAck"), now, obj["metadata"].get("uid", ""), namespace=key[1], policy=key[2],
+            groups=base.get("groups") or [])
+        # Off the loop: one policy over thousands of services is seconds of CPU; the loop keeps
+        # its slices of the GIL meanwhile (Lease renewals, watches, every other tenant).
+        result = await pools.run(pools.ALERTING, evaluate)
+        if key not in self.view.objects:
+            return False  # deleted meanwhile: nothing of it is kept or sent
+        # A delivery may have completed while this policy was evaluated: its outcome stands.
+        latest = self.state.get(key) or base
+        deliveries = outbox.enqueue(latest.get("deliveries") or [], result.notifications, now)
         fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack, "groups": result.groups,
-                  "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or base.get("lastNotified")}
+                  "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or latest.get("lastNotified")}
         self.state[key] = fields
         for alert, before, after in result.transitions:
             await self._transition_event(obj, alert, before, after, now)
-        if deliveries != (base.get("deliveries") or []):
+        if deliveries != (latest.get("deliveries") or []):
             # The outbox must be in status before anything in it is sent.
             return await self.evaluator.reconcile_now(key)
-        if fields != {name: base.get(name) for name in STATUS_FIELDS}:
+        if fields != {name: latest.get(name) for name in STATUS_FIELDS}:
             self.evaluator.mark(key)
         return True
 
@@ -172,6 +178,7 @@ class Alerter:
                  ) -> list[alerting.Observation]:
         observations = []
         stale_after = datetime.timedelta(seconds=3 * self.snapshots.interval_seconds)
+        windows = alerting.burn_rate_windows(spec)  # once per policy, not per service (on the loop)
         for name in readiness.selected_services(namespace, spec, self.view.world):
             msvc = self.view.world.monitored_services.get((namespace, name)) or {}
             reading = self.snapshots.readings.get((monitoredservice.KIND.kind, namespace, name))
@@ -180,7 +187,7 @@ class Alerter:
                                            reading.samples if fresh and reading else None, now)
             burn = {alerting.burn_rate_name(slo, long_seconds, short_seconds):
                     self.burn_rate(namespace, name, slo, long_seconds, short_seconds)
-                    for slo, long_seconds, short_seconds in alerting.burn_rate_windows(spec)}
+                    for slo, long_seconds, short_seconds in windows}
             observations.append(alerting.Observation(name, {**observation.values, **burn}))
         return observations
 

@@ -25,6 +25,9 @@ ACTUATION = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="actuate
 # thread or a connection behind status writes, lists or a tenant's slow call. Two threads: a
 # call stuck until its request timeout still leaves one for the next attempt.
 LEASE = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="lease")
+# Alert evaluation (pure CPU: one policy's rules x services, seconds at thousands of
+# services): off the loop, which keeps its slices of the GIL. One thread: rounds are sequential.
+ALERTING = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alerting")
 
 
 async def run(pool: concurrent.futures.Executor, call: typing.Callable[..., T], *args: typing.Any) -> T:

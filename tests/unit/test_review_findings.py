@@ -319,12 +319,6 @@ def test_a_scale_selector_is_parsed_in_linear_time() -> None:
 
 # -- 7. One AlertPolicy over many services still holds the loop (the yield is per policy) ---------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "349ff9e yields between policies, but one policy's evaluation is still one synchronous pass "
-    "over its services x rules: a single 64-rule AlertPolicy selecting 3,000 MonitoredServices of "
-    "its own namespace holds the loop 6.8-7.7 s per 5 s round (about 10 s at 4,000: the renew "
-    "deadline), and the evaluation loop's judgement of it 1.25 s. Fix: bound the work between "
-    "yields (e.g. yield every N alerts) or evaluate off the loop; a per-namespace budget per round"))
 def test_one_alert_policy_over_many_services_never_holds_the_event_loop_for_long() -> None:
     async def scenario() -> float:
         view = view_module.View()
