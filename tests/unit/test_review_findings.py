@@ -299,15 +299,6 @@ def test_the_view_keeps_only_what_the_operator_reads_of_a_tenants_object() -> No
 
 # -- 6. A scale's status.selector freezes the whole process (quadratic regex, GIL held) -----------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/platform_scale._REQUIREMENT backtracks quadratically on white space ('a' + 16,000 "
-    "spaces + '!' takes 3.9 s, 64 KB about a minute) and `re` holds the GIL: parse_selector runs "
-    "in the actuation pool for every poll of every scale target, so one tenant whose custom "
-    "resource's status.selector (its labelSelectorPath) carries such a string freezes the event "
-    "loop of the whole operator (measured: a 3.7 s parse stalled the loop 3.7 s), past the renew "
-    "deadline. Fix: a length cap and a linear tokenizer (or RE2); and ScaleActuator.observe should "
-    "turn any exception of one target into that target's error (it lets a urllib3 timeout end the "
-    "poll of every tenant's scale targets)"))
 def test_a_scale_selector_is_parsed_in_linear_time() -> None:
     from controller.core import platform_scale
 
