@@ -15,6 +15,7 @@ import typing
 
 import kubernetes
 
+from controller.adapters import boundary
 from controller.adapters import kubernetes_scale
 from controller.core import platform_scale
 from controller.core import selectors
@@ -111,6 +112,8 @@ class ScaleActuator:
                 found[key] = str(error)
             except kubernetes.client.ApiException as error:
                 found[key] = f"{error.status} {error.reason}"
+            except Exception as failure:  # a timeout, a broken answer: this target's error alone
+                found[key] = boundary.failed(failure, "a scale target's poll", key)
         return found
 
     # -- actuation ----------------------------------------------------------------------------

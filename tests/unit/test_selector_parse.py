@@ -173,3 +173,48 @@ def test_a_selector_past_kubernetes_limits_selects_nothing() -> None:
     assert platform_scale.parse_selector(f"k={'v' * 63}") is not None
     assert platform_scale.parse_selector(f"k={'v' * 64}") is None
     assert platform_scale.parse_selector(f"k in (a, {'v' * 64})") is None
+
+
+# -- the poll of scale targets: one target's failure is its own ---------------------------------
+
+def test_one_scale_targets_timeout_or_broken_answer_is_its_own_error_and_every_other_target_is_read() -> None:
+    import asyncio
+
+    import kubernetes
+    import urllib3
+
+    from controller.adapters import actuator_scale
+    from controller.core import world as world_module
+
+    kind = platform_scale.kind_of("argoproj.io", "rollouts")
+    keys = [("tenant-a", kind, "slow"), ("tenant-a", kind, "odd"), ("tenant-b", kind, "web")]
+
+    def read(namespace: str, kind: str, name: str) -> world_module.Workload:
+        if name == "slow":
+            raise urllib3.exceptions.ReadTimeoutError(None, "/apis", "Read timed out.")  # type: ignore[arg-type]
+        if name == "odd":
+            raise KeyError("spec")
+        return world_module.Workload(kind=kind, namespace=namespace, name=name, replicas=2, ready_replicas=2)
+
+    async def run(call: typing.Callable[..., typing.Any], *args: typing.Any) -> typing.Any:
+        return call(*args)
+
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host="http://127.0.0.1:9"))
+    try:
+        actuator = actuator_scale.ScaleActuator(client, lambda _: None, run)
+        actuator.read = read  # type: ignore[method-assign]
+        found = asyncio.run(actuator.observe(keys))
+    finally:
+        client.close()
+    assert found[keys[0]] == "internal error (ReadTimeoutError)" and found[keys[1]] == "internal error (KeyError)"
+    read_b = found[keys[2]]
+    assert isinstance(read_b, world_module.Workload) and read_b.replicas == 2
+
+
+def test_the_search_for_loops_over_tenants_sees_the_scale_poll_and_finds_it_bounded() -> None:
+    from controller.adapters import actuator_scale
+    from tests.unit import test_tenant_boundary as search
+
+    loops = list(search._tenant_loops(ast.parse(pathlib.Path(actuator_scale.__file__).read_text())))
+    assert loops, "the search no longer sees ScaleActuator.observe's loop"
+    assert all(search._wrapped(loop) for loop in loops), [ast.unparse(loop.iter) for loop in loops]
