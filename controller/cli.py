@@ -91,6 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         relist_seconds=args.relist_seconds,
         log_format=args.log_format,
         allow_loopback_checks=args.allow_loopback_checks,
+        allow_tenant_queries_on_default_prometheus=args.allow_tenant_queries_on_default_prometheus,
         rate_window=args.rate_window,
         metrics_interval_seconds=args.metrics_interval_seconds,
         alert_interval_seconds=args.alert_interval_seconds,
@@ -151,7 +152,8 @@ def _run(args: argparse.Namespace) -> int:
 
     metric_sources = sources_module.Sources({
         core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(
-            query_client, secret_value, config.rate_window, metrics.PROMETHEUS_QUERIES.inc),
+            query_client, secret_value, config.rate_window, metrics.PROMETHEUS_QUERIES.inc,
+            tenant_queries_on_default=config.allow_tenant_queries_on_default_prometheus),
         core_sources.METRICS_API: source_metrics_api.MetricsApiSource(
             api_client, functools.partial(pools.run, pools.KUBE)),
         core_sources.RAILWAY: railway_module.RailwaySource(railway),
@@ -514,7 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--namespace", action="append", help="watch only this namespace (repeatable); every namespace when unset")
     run.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig ($KUBECONFIG); in-cluster when unset")
     run.add_argument("--prometheus-url", default=os.environ.get("CAPLIQUIFY_PROMETHEUS_URL"),
-                     help="default Prometheus for MonitoredServices that name none")
+                     help="default Prometheus for MonitoredServices that name none (only the default queries are "
+                          "sent to it: see --allow-tenant-queries-on-default-prometheus)")
+    run.add_argument("--allow-tenant-queries-on-default-prometheus", action="store_true",
+                     help="also send MonitoredServices' custom queries and query overrides to --prometheus-url: any "
+                          "author of a MonitoredService then reads every namespace's series there (off: they are "
+                          "sent only to a Prometheus the service names, spec.metrics.prometheus.url)")
     run.add_argument("--metrics-port", type=int, default=int(os.environ.get("CAPLIQUIFY_METRICS_PORT", "8080")),
                      help="port of /metrics (Prometheus); $CAPLIQUIFY_METRICS_PORT")
     run.add_argument("--health-port", type=int, default=int(os.environ.get("CAPLIQUIFY_HEALTH_PORT", "8081")),

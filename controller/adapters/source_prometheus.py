@@ -48,7 +48,11 @@ class BatchedPrometheus:
     name = sources.PROMETHEUS
 
     def __init__(self, client: egress.GuardedClient, secret_value: SecretValue, rate_window: str,
-                 on_query: typing.Callable[[int], None], clock: typing.Callable[[], float] = time.time) -> None:
+                 on_query: typing.Callable[[int], None], clock: typing.Callable[[], float] = time.time,
+                 *, tenant_queries_on_default: bool = False) -> None:
+        # A tenant's own PromQL goes to the operator's shared Prometheus only when the platform
+        # team said so (--allow-tenant-queries-on-default-prometheus): targets.TENANT_QUERIES_RULE.
+        self.tenant_queries_on_default = tenant_queries_on_default
         # No semaphore of its own: a first-come one let one namespace's queued queries stand
         # in front of everyone's. The client's fair shares bound the connections instead.
         self._client, self._secret_value, self.rate_window = client, secret_value, rate_window
@@ -68,6 +72,11 @@ class BatchedPrometheus:
         for request in requests:
             try:
                 target = request.target
+                refused = target.refused(request.metric, self.tenant_queries_on_default)
+                if refused is not None:  # never sent: MetricsAvailable/ScalingActive say why
+                    samples.setdefault(request.owner, {})[request.metric] = scaling.Sample(
+                        None, None, "invalid query: " + refused)
+                    continue
                 query = queries.resolve(request.metric, target.overrides, target.custom, self.rate_window,
                                         target.namespace, target.name)
                 needs.append((source_key(target), query or "",

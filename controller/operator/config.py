@@ -24,6 +24,9 @@ class OperatorConfig:
     write_concurrency: int = 32  # at 10,000 first verdicts, in-flight writes absorb the loop's pauses
     log_format: str = "text"  # text | json
     allow_loopback_checks: bool = False
+    # Custom queries and query overrides sent to prometheus_url too (targets.TENANT_QUERIES_RULE):
+    # every tenant then reads every namespace's series there. Off unless the platform team says so.
+    allow_tenant_queries_on_default_prometheus: bool = False
     rate_window: str = "2m"
     metrics_interval_seconds: float = 30.0
     alert_interval_seconds: float = 5.0

@@ -348,14 +348,6 @@ def test_one_alert_policy_over_many_services_never_holds_the_event_loop_for_long
 
 # -- 8. A tenant's own PromQL runs against the operator's Prometheus: another tenant's metrics ----
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/targets.of_service sends a MonitoredService's metrics.custom and metrics.queries (any "
-    "PromQL, up to 4 KiB) to the operator's --prometheus-url when the service names no Prometheus, "
-    "with no namespace enforced, and the answer lands in the tenant's status.metrics.custom (and "
-    "its alert notifications): namespace A reads namespace B's series (traffic, errors, "
-    "kube-state-metrics' view of B's objects) through the operator. Fix: against the shared "
-    "Prometheus allow only the default queries, or scope every query to the asking namespace "
-    "(prom-label-proxy / a `namespace` matcher the operator injects), and say so in docs/security.md"))
 def test_a_tenants_own_query_cannot_read_another_namespace_through_the_operators_prometheus() -> None:
     from controller.adapters import egress
     from controller.adapters import metric_source
