@@ -54,3 +54,39 @@ def test_acting_says_what_to_post_once_done_and_a_refusal_its_warning() -> None:
     assert got.new and not verdict(last={"direction": "Up", "from": 2, "to": 3}).new
     refused = actuation.failed("Deployment/web", UP, "409 Conflict")
     assert (refused.type, refused.reason, refused.message) == ("Warning", reasons.FAILED_RESCALE, "Deployment/web -> 3: 409 Conflict")
+
+
+GOLDEN = __import__("pathlib").Path(__file__).resolve().parents[1] / "golden" / "scaling-events.txt"
+GOLDEN_CASES = [
+    ("scale up", {}),
+    ("scale down", {"outcome": DOWN}),
+    ("dry run", {"spec": DRY}),
+    ("dry run, down", {"spec": DRY, "outcome": DOWN}),
+    ("an HPA on the workload", {"hpa": "web"}),
+    ("two other policies", {"others": ["b", "a"]}),
+    ("paused", {"annotations": PAUSED}),
+    ("already recorded", {"spec": DRY, "last": {"direction": "Up", "from": 2, "to": 3}}),
+    ("hold", {"outcome": HOLD}),
+]
+
+
+def _rendered() -> str:
+    lines = []
+    for name, kwargs in GOLDEN_CASES:
+        got = verdict(**kwargs)
+        lines.append(f"# {name}: act={got.act} blocked={got.blocked_reason or '-'} {got.blocked_message}".rstrip())
+        for when, event in (("now", got.event), ("once scaled", got.done)):
+            if event is not None:
+                lines.append(f"{when}: {event.type} {event.reason}: {event.message}")
+    refused = actuation.failed("Deployment/web", UP, "409 Conflict")
+    lines.append(f"# refused by the platform\nnow: {refused.type} {refused.reason}: {refused.message}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_events_users_read_match_the_golden_file() -> None:
+    """Every Event a scaling decision can post, reviewed as a diff: CAPLIQUIFY_UPDATE_GOLDEN=1 rewrites it."""
+    import os
+
+    if os.environ.get("CAPLIQUIFY_UPDATE_GOLDEN"):
+        GOLDEN.write_text(_rendered())
+    assert GOLDEN.read_text() == _rendered(), f"the scaling Events differ from {GOLDEN.name}; review, then rewrite it"
