@@ -25,8 +25,12 @@ Per client, what one answer byte costs while it is in flight:
 - Health checks: a body is searched as it streams (`bodyContains`), never held whole: one
   read buffer per probe, 256 x 2 x 16 KiB = 8 MiB at most.
 - Notifications: 4 KiB of a receiver's answer, 64 connections: 0.5 MiB.
+- The metrics API's pod lists (adapters/source_metrics_api.py): read in pages of 32 pods, each
+  page's bytes capped; every KUBE thread (32) may hold a page as it arrives (x2: a bytearray
+  growing), and one page at a time is parsed (x(1 + E)): 64 MiB / (2 x 32 + 1 + 29) = 697 KiB
+  a page, 21 KiB a pod (a pod is 4-16 KiB with its managed fields).
 
-128 + 22.5 + 8 + 0.5 = 159 MiB <= 256 MiB.
+128 + 22.5 + 8 + 0.5 + 64 = 223 MiB <= 256 MiB.
 """
 
 from __future__ import annotations
@@ -71,4 +75,10 @@ NOTIFY_PER_NAMESPACE = 16  # a namespace (else a receiver host) of hanging recei
 NOTIFY_ANSWER = 4096
 NOTIFY_BUDGET = NOTIFY_CONNECTIONS * 2 * NOTIFY_ANSWER
 
-IN_FLIGHT = PROMETHEUS_BUDGET + RAILWAY_BUDGET + HEALTH_BUDGET + NOTIFY_BUDGET
+METRICS_API_READS = 32  # operator/pools.KUBE_THREADS (a unit test compares)
+METRICS_API_PAGE_PODS = 32  # a list call's `limit`
+METRICS_API_PODS = 5000  # Running pods a namespace may have for the metrics API: past it, its error
+METRICS_API_BUDGET = 64 * MiB
+METRICS_API_PAGE = METRICS_API_BUDGET // (2 * METRICS_API_READS + 1 + 1 + JSON_EXPANSION)  # bytes a page
+
+IN_FLIGHT = PROMETHEUS_BUDGET + RAILWAY_BUDGET + HEALTH_BUDGET + NOTIFY_BUDGET + METRICS_API_BUDGET

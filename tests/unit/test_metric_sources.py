@@ -4,9 +4,11 @@ metrics API, label selectors, query placeholders with hostile names, and "no ser
 from __future__ import annotations
 
 import datetime
+import typing
 
 import pytest
 
+from controller.adapters import budget
 from controller.adapters import source_metrics_api
 from controller.api import scalingpolicy as api
 from controller.core import queries
@@ -181,3 +183,109 @@ def test_the_source_that_answered_is_in_status() -> None:
     outcome = scaling.decide(FIVE, 6, low_samples(scaling.Sample(None, None)), scaling.State(observing_since=T0), now)
     fields, _ = scaling_status.assess(scaling_status.Record(outcome, now), {})
     assert [entry.get("source") for entry in fields["metrics"]] == ["prometheus"] * 4 + [None]
+
+
+# -- a namespace's pod list: read in pages, each page's bytes capped (adapters/budget.py) --------
+
+def _pod_document(name: str, annotations: dict[str, str] | None = None) -> dict:
+    return {"metadata": {"name": name, "labels": {"app": "web"}, "annotations": annotations or {}},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def _read_namespaces(pods_by_namespace: dict[str, list[dict]], honour_limit: bool = True
+                     ) -> tuple[dict[str, scaling.Sample], list[str]]:
+    """One metrics-API read of each namespace's `web` against an API server on loopback that
+    pages as Kubernetes does (`limit`, `continue`); the samples and the paths asked."""
+    import asyncio
+    import functools
+    import json
+    import threading
+    import urllib.parse
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import kubernetes
+
+    from controller.adapters import metric_source
+    from controller.core import targets
+    from controller.operator import pools
+
+    asked: list[str] = []
+
+    class Api(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 -- http.server's name
+            asked.append(self.path)
+            url = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            namespace = url.path.split("/")[-2]  # …/namespaces/<namespace>/pods
+            if "metrics.k8s.io" in url.path:
+                items = [{"metadata": {"name": pod["metadata"]["name"]}, "timestamp": "2026-11-01T12:00:00Z",
+                          "containers": [{"name": "c", "usage": {"cpu": "50m"}}]}
+                         for pod in pods_by_namespace[namespace]]
+                document: dict = {"items": items, "metadata": {}}
+            else:
+                pods = pods_by_namespace[namespace]
+                start = int(query.get("continue", "0"))
+                end = start + int(query["limit"]) if honour_limit and "limit" in query else len(pods)
+                document = {"items": pods[start:end], "metadata": {"continue": str(end) if end < len(pods) else ""}}
+            body = json.dumps(document).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except ConnectionError:
+                pass  # the reader stopped at its cap
+
+        def log_message(self, *_: typing.Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=f"http://127.0.0.1:{server.server_address[1]}"))
+    try:
+        source = source_metrics_api.MetricsApiSource(client, functools.partial(pools.run, pools.KUBE))
+        requests = [metric_source.Request(("ScalingPolicy", namespace, "web"), ("cpu", None),
+                                          targets.Target(namespace=namespace, kind="Deployment", name="web"), selector=WEB)
+                    for namespace in pods_by_namespace]
+        samples = asyncio.run(source.read(requests))
+    finally:
+        server.shutdown()
+        client.close()
+    return {owner[1]: by_metric[("cpu", None)] for owner, by_metric in samples.items()}, asked
+
+
+def test_a_namespaces_pods_are_read_in_pages_and_every_page_counts() -> None:
+    samples, asked = _read_namespaces({"shop": [_pod_document(f"web-{i}") for i in range(70)]})
+    assert samples["shop"].error is None and samples["shop"].value == pytest.approx(50.0)
+    pages = [path for path in asked if "/api/v1/" in path]
+    assert len(pages) == 3 and all(f"limit={budget.METRICS_API_PAGE_PODS}" in path for path in pages), pages
+
+
+def test_a_page_of_fat_pods_is_that_namespaces_error_and_another_namespace_is_read() -> None:
+    fat = {f"a.example.com/k{index:05d}": "v" * 40 for index in range(4000)}  # 252 KB, as the API server admits
+    for honour_limit in (True, False):  # an API server that ignores `limit` is capped by bytes alike
+        samples, _ = _read_namespaces({"fat": [_pod_document(f"web-{i}", fat) for i in range(20)],
+                                       "lean": [_pod_document(f"web-{i}") for i in range(3)]}, honour_limit)
+        assert samples["fat"].value is None
+        assert samples["fat"].error == (f"the Running pods of fat fill more than {budget.METRICS_API_PAGE // 1024} KiB "
+                                        f"in a page of {budget.METRICS_API_PAGE_PODS} (annotations?)")
+        assert samples["lean"].error is None and samples["lean"].value == pytest.approx(50.0)
+
+
+def test_running_pods_past_the_cap_are_that_namespaces_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget, "METRICS_API_PODS", 40)
+    samples, _ = _read_namespaces({"big": [_pod_document(f"web-{i}") for i in range(41)],
+                                   "small": [_pod_document(f"web-{i}") for i in range(40)]})
+    assert samples["big"].error == "big has more than 40 Running pods"
+    assert samples["small"].error is None
+
+
+def test_the_metrics_api_budget_counts_every_kube_thread() -> None:
+    from controller.operator import pools
+
+    assert budget.METRICS_API_READS >= pools.KUBE_THREADS
+    assert budget.METRICS_API_PAGE * (2 * budget.METRICS_API_READS + 1 + 1 + budget.JSON_EXPANSION) <= budget.METRICS_API_BUDGET

@@ -400,15 +400,6 @@ def test_a_tenants_own_query_cannot_read_another_namespace_through_the_operators
 
 # -- 9. A namespace's pod list is read whole: no answer cap for the metrics API ------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "adapters/source_metrics_api.MetricsApiSource._pods lists every Running pod of the namespace "
-    "whole (no limit, no byte cap, annotations and all) and json.loads it in a KUBE thread with "
-    "the GIL held, once per round: 600 Running pods carrying 252 KB of annotations each (within the "
-    "API server's limits; fewer with big env) add 456 MiB to the operator's peak RSS and stall the "
-    "event loop 1.4 s per read, past the 1 GiB limit with the operator's own state: both replicas "
-    "OOM. The Prometheus and Railway answers are capped from budget.py; this one is not. Fix: a "
-    "byte cap from the budget, or a Table/partial listing with the workload's selector server-side, "
-    "streamed, keeping only name, labels, readiness and requests"))
 def test_a_metrics_api_read_never_holds_a_namespaces_fat_pod_list() -> None:
     import functools
     import json
