@@ -14,9 +14,13 @@ environment, and a body size limit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import socket
+import time
 import types
 import typing
+import weakref
 
 import aiohttp
 from aiohttp import abc as aiohttp_abc
@@ -36,24 +40,152 @@ class EgressRefused(OSError):
     carries it through as the connection error)."""
 
 
-class GuardedResolver(aiohttp_abc.AbstractResolver):
-    """Resolves like aiohttp does, then refuses forbidden addresses (no DNS-rebinding gap).
+LOOKUP_THREADS = 16  # name lookups in flight at once, in a pool of their own
+LOOKUP_SHARE = 4  # of those, what one namespace (else one name) holds at most, however long they hang
+LOOKUP_DEADLINE_SECONDS = 10.0  # waiting for a place and for the answer, together
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 
-    `inner` is the system resolver unless a test gives one that asks no DNS server."""
 
-    def __init__(self, allow_loopback: bool, inner: aiohttp_abc.AbstractResolver | None = None) -> None:
-        self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
-        self._allow_loopback = allow_loopback
+def _getaddrinfo(host: str, port: int, family: int) -> list[tuple[int, str, int]]:
+    """(family, address, proto) of each answer for `host` (runs in a lookup thread). A scoped
+    IPv6 answer keeps its zone id (`fe80::1%2`), which the policy refuses."""
+    answers = []
+    for found, _, proto, _, address in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0,
+                                                          socket.AI_ADDRCONFIG):
+        if found == socket.AF_INET6 and len(address) >= 4:
+            answers.append((int(found), f"{address[0]}%{address[3]}" if address[3] else str(address[0]), proto))
+        elif found == socket.AF_INET:
+            answers.append((int(found), str(address[0]), proto))
+    return answers
+
+
+class Lookups:
+    """Name lookups, in threads of their own and handed out in fair shares.
+
+    getaddrinfo blocks its thread until the C library gives up (tens of seconds for a name
+    whose DNS never answers) and a thread cannot be cancelled. In the event loop's default
+    executor, shared by every tenant and purpose, eight such lookups of one tenant failed
+    another tenant's check by name ("no answer within 3s"). Here a lookup holds its place,
+    charged to its namespace (`shares.key_for`: the loops' context variable, else the name),
+    until its thread returns, not merely until its caller stops waiting: one namespace's
+    hanging lookups hold at most `per_key` of the threads, and never anyone else's. The
+    caller waits `deadline` seconds at most, for a place and the answer together."""
+
+    def __init__(self, threads: int | None = None, per_key: int | None = None, deadline: float | None = None) -> None:
+        threads = LOOKUP_THREADS if threads is None else threads
+        # reserve=threads: past its share a key never takes a place (a strict cap), since a
+        # place held by a hanging lookup is not given back for as long as it hangs.
+        self.shares = shares.FairShares(threads, LOOKUP_SHARE if per_key is None else per_key, reserve=threads)
+        self.deadline = LOOKUP_DEADLINE_SECONDS if deadline is None else deadline
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="lookup")
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: int = socket.AF_UNSPEC) -> list[aiohttp_abc.ResolveResult]:
+        """Raises socket.gaierror (an OSError) when there is no answer, or none in time."""
+        key = shares.key_for(f"dns://{host}")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.deadline):
+                await self.shares.acquire(key)
+                try:
+                    job = self._pool.submit(_getaddrinfo, host, port, family)
+                except BaseException:
+                    self.shares.release(key)
+                    raise
+                # Given back when the thread is done (or the job is dropped before it ran).
+                job.add_done_callback(functools.partial(_give_back, loop, self.shares, key))
+                answers = await asyncio.wrap_future(job)
+        except TimeoutError:
+            raise socket.gaierror(socket.EAI_AGAIN, f"no answer for {host} within {self.deadline:g}s") from None
+        return [aiohttp_abc.ResolveResult(hostname=host, host=address, port=port, family=found, proto=proto,
+                                          flags=_NUMERIC) for found, address, proto in answers]
+
+
+def _give_back(loop: asyncio.AbstractEventLoop, fair: shares.FairShares, key: typing.Hashable,
+               _: concurrent.futures.Future[typing.Any]) -> None:
+    try:
+        loop.call_soon_threadsafe(fair.release, key)
+    except RuntimeError:  # the loop is closed: its shares went with it
+        pass
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Lookups] = weakref.WeakKeyDictionary()
+
+
+def lookups() -> Lookups:
+    """The running loop's lookups (one loop in the operator; a test's loop gets its own)."""
+    loop = asyncio.get_running_loop()
+    found = _LOOKUPS.get(loop)
+    if found is None:
+        found = _LOOKUPS[loop] = Lookups()
+    return found
+
+
+class PooledResolver(aiohttp_abc.AbstractResolver):
+    """aiohttp's resolver interface over `lookups()` (never the loop's default executor)."""
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-        answers = await self._inner.resolve(host, port, family)
+        return await lookups().resolve(host, port, family)
+
+    async def close(self) -> None:
+        return None
+
+
+class GuardedResolver(aiohttp_abc.AbstractResolver):
+    """Resolves like aiohttp does, then refuses forbidden addresses (no DNS-rebinding gap).
+
+    `inner` is the pooled system resolver (`Lookups`) unless a test gives one that asks no
+    DNS server. Answers are kept `ttl` seconds (None: for good, as aiohttp's cache), and a
+    lookup in flight is shared by the callers of one namespace only: aiohttp's own cache lets
+    every caller of a name wait on the first one's lookup, so a namespace whose share of
+    lookups hung made another namespace's lookup of the same name wait for its turn."""
+
+    def __init__(self, allow_loopback: bool, inner: aiohttp_abc.AbstractResolver | None = None,
+                 ttl: float | None = 0) -> None:
+        self._inner = inner if inner is not None else PooledResolver()
+        self._allow_loopback = allow_loopback
+        self._ttl = ttl
+        self._kept: dict[tuple[str, int, int], tuple[float, list[aiohttp_abc.ResolveResult]]] = {}
+        self._flying: dict[tuple[typing.Hashable, str, int, int], asyncio.Task[list[aiohttp_abc.ResolveResult]]] = {}
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
+        answers = await self._answers(host, port, family)
         refused = [egress.refused_address(a["host"], self._allow_loopback) for a in answers]
         if any(refused):
             raise EgressRefused(next(r for r in refused if r))
         return answers
 
+    async def _answers(self, host: str, port: int, family: int) -> list[aiohttp_abc.ResolveResult]:
+        if self._ttl == 0:
+            return await self._inner.resolve(host, port, socket.AddressFamily(family))
+        where = (host, port, family)
+        kept = self._kept.get(where)
+        if kept is not None and (self._ttl is None or kept[0] > time.monotonic()):
+            return kept[1]
+        flight = (shares.key_for(f"dns://{host}"), host, port, family)
+        task = self._flying.get(flight)
+        if task is None:
+            task = self._flying[flight] = asyncio.create_task(self._inner.resolve(host, port, socket.AddressFamily(family)))
+            task.add_done_callback(functools.partial(self._landed, flight))
+        # Shielded: one caller's deadline does not cancel the lookup its neighbours wait on.
+        return await asyncio.shield(task)
+
+    def _landed(self, flight: tuple[typing.Hashable, str, int, int],
+                task: asyncio.Task[list[aiohttp_abc.ResolveResult]]) -> None:
+        if self._flying.get(flight) is task:
+            del self._flying[flight]
+        if task.cancelled() or task.exception() is not None:
+            return  # not kept (and retrieved: no "never retrieved" warning when nobody waited)
+        now = time.monotonic()
+        if len(self._kept) >= 1024:
+            self._kept = {k: v for k, v in self._kept.items() if self._ttl is None or v[0] > now}
+        self._kept[flight[1:]] = (now + (self._ttl or 0), task.result())
+
     async def close(self) -> None:
+        for task in list(self._flying.values()):
+            task.cancel()
         await self._inner.close()
 
 
@@ -100,8 +232,9 @@ def guarded_connector(allow_loopback: bool, *, limit: int, ttl_dns_cache: int | 
                       dial: SocketFactory | None = None) -> aiohttp.TCPConnector:
     """The connector every tenant-directed session uses: the guarded resolver and the dial
     point. `resolver` and `dial` are for tests (no DNS traffic; record what is dialled)."""
-    return aiohttp.TCPConnector(limit=limit, ttl_dns_cache=ttl_dns_cache,
-                                resolver=GuardedResolver(allow_loopback, inner=resolver),
+    # aiohttp's own cache stays off: it shares a lookup in flight between namespaces.
+    return aiohttp.TCPConnector(limit=limit, use_dns_cache=False,
+                                resolver=GuardedResolver(allow_loopback, inner=resolver, ttl=ttl_dns_cache),
                                 socket_factory=DialGuard(allow_loopback, then=dial))
 
 

@@ -14,14 +14,15 @@ import hashlib
 import re
 import smtplib
 import socket
+import ssl
 import threading
 import typing
 
+from controller.adapters import egress
 from controller.adapters import notify
 from controller.adapters import shares
 from controller.core import bounded_yaml
 from controller.api import alertpolicy as api
-from controller.core import egress as egress_policy
 
 HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
 TIMEOUT_SECONDS = 10  # each SMTP operation
@@ -42,18 +43,19 @@ class EmailNotifier:
         assert channel.email is not None
         settings = _settings(await secret(channel.email.smtpSecretRef))
         mail = build_message(settings["from"], list(channel.email.to), message)
+        # The lookup first, on the loop: in the lookups' own pool, charged to the namespace and
+        # bounded by their deadline (in the SMTP thread it ran before the watchdog, unbounded).
+        addresses = await _addresses(settings["host"], settings["port"], self.allow_loopback)
         async with self._slots.hold(shares.key_for(f"smtp://{settings['host']}:{settings['port']}")):
-            await asyncio.get_running_loop().run_in_executor(POOL, self._deliver, settings, mail)
+            await asyncio.get_running_loop().run_in_executor(POOL, self._deliver, settings, mail, addresses)
 
-    def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage) -> None:
+    def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage,
+                 addresses: list[str] | None = None) -> None:
+        """Blocking: one SMTP conversation. `addresses` are those `send` resolved and judged; a
+        caller without them (a test) gets the same bounded lookup, on a loop of its own."""
         host, port = settings["host"], settings["port"]
-        try:
-            addresses = sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
-        except OSError:
-            raise notify.DeliveryError(f"cannot resolve SMTP host {host}") from None
-        refused = [r for a in addresses if (r := egress_policy.refused_address(a, self.allow_loopback))]
-        if refused or not addresses:
-            raise notify.DeliveryError(f"refused by the egress policy: {refused[0] if refused else 'no address'}")
+        if addresses is None:
+            addresses = asyncio.run(_addresses(host, port, self.allow_loopback))
         smtp = smtplib.SMTP(timeout=TIMEOUT_SECONDS)
         watchdog = threading.Timer(DEADLINE_SECONDS, smtp.close)  # unblocks a server that drips
         watchdog.start()
@@ -63,7 +65,9 @@ class EmailNotifier:
             smtp.connect(addresses[0], port)
             setattr(smtp, "_host", host)  # noqa: B010 -- smtplib verifies STARTTLS against _host
             if settings["starttls"]:
-                smtp.starttls()
+                # Verified: the system's CAs and the Secret's host name (without a context,
+                # smtplib verifies nothing and the password goes to whoever answers).
+                smtp.starttls(context=ssl.create_default_context())
             if settings.get("username"):
                 smtp.login(str(settings["username"]), str(settings.get("password", "")))
             # Fenced here, after connecting and logging in (up to the 30 s deadline): the last
@@ -73,12 +77,30 @@ class EmailNotifier:
             smtp.quit()
         except smtplib.SMTPResponseException as error:
             raise notify.DeliveryError(f"SMTP {error.smtp_code} from {host}") from None
+        except ssl.SSLCertVerificationError:
+            raise notify.DeliveryError(
+                f"SMTP {host}:{port}: STARTTLS refused: the server's certificate does not verify for {host} "
+                "(nothing was sent)") from None
         except (smtplib.SMTPException, OSError, ValueError) as error:
             late = " (deadline reached)" if not watchdog.is_alive() else ""
             raise notify.DeliveryError(f"SMTP {host}:{port}: {type(error).__name__}{late}") from None
         finally:
             watchdog.cancel()
             smtp.close()
+
+
+async def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
+    """The addresses of the SMTP host, each judged by the egress policy (one refused: all)."""
+    try:
+        answers = await egress.GuardedResolver(allow_loopback).resolve(host, port, socket.AF_UNSPEC)
+    except egress.EgressRefused as refused:
+        raise notify.DeliveryError(f"refused by the egress policy: {refused}") from None
+    except OSError:
+        raise notify.DeliveryError(f"cannot resolve SMTP host {host}") from None
+    addresses = sorted({answer["host"] for answer in answers})
+    if not addresses:
+        raise notify.DeliveryError("refused by the egress policy: no address")
+    return addresses
 
 
 def build_message(sender: str, to: list[str], message: notify.Message) -> email.message.EmailMessage:

@@ -129,15 +129,6 @@ def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
 
 # -- 3. One tenant's slow DNS fails every other tenant's checks -----------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "adapters/egress.GuardedResolver resolves through aiohttp.ThreadedResolver, i.e. the event "
-    "loop's default executor (min(32, cpus + 4) threads) shared by every tenant and purpose; a "
-    "tenant whose own DNS never answers holds every thread past its own deadline (a thread cannot "
-    "be cancelled) with fewer lookups than its health-check places (the reserve of d83453a lets one "
-    "namespace hold 224 of 256), and another tenant's check "
-    "by name fails with 'no answer within 3s' (then its service is Unhealthy, maybe rolled back). "
-    "Fix: a resolver with its own bounded pool and per-namespace shares (or an async resolver "
-    "with a deadline), charged like the connection itself"))
 def test_one_tenants_slow_dns_does_not_fail_another_tenants_check(monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
     real = socket.getaddrinfo
@@ -240,12 +231,6 @@ def _smtp_server(listener: socket.socket, cert: str, key: str, got: dict[str, ty
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command for a throwaway certificate")
-@pytest.mark.xfail(strict=True, reason=(
-    "adapters/notify_email.EmailNotifier._deliver calls smtp.starttls() without a context: "
-    "smtplib then uses ssl._create_stdlib_context, which verifies nothing (CERT_NONE), so the "
-    "comment 'keep the name for STARTTLS certificate verification' does not hold and the Secret's "
-    "SMTP username and password go to any server on the path (or behind a spoofed name). Fix: "
-    "starttls(context=ssl.create_default_context()) with server_hostname the Secret's host"))
 def test_starttls_refuses_a_server_whose_certificate_does_not_verify(tmp_path: typing.Any) -> None:
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
