@@ -17,6 +17,7 @@ import kubernetes
 import pytest
 from hypothesis import strategies as st
 
+from controller.adapters import actuator_scale
 from controller.adapters import boundary
 from controller.adapters import egress
 from controller.adapters import kubernetes_rollback
@@ -400,7 +401,7 @@ def test_a_snapshot_against_a_status_anyone_may_have_written_never_raises(writte
 
 LOOPS = {
     "scaler.py": scaler_module, "snapshots.py": snapshots_module, "guard.py": guard_module,
-    "railway.py": railway_module, "alerter.py": alerter_module,
+    "railway.py": railway_module, "alerter.py": alerter_module, "actuator_scale.py": actuator_scale,
 }
 # Per-tenant coroutines the loops run side by side with gather: each wrapped by boundary.contained.
 CONTAINED = [
