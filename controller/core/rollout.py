@@ -125,6 +125,13 @@ def _gates(spec: api.Analysis, observed: Analysis, passed: list[str], elapsed: f
     return passed, None
 
 
+def _noted(reason: str, note: str) -> str:
+    """`reason (note)`, once: a Failed revision is judged again every tick, and a note added
+    each time grew the reason (and its status write) without end."""
+    suffix = f" ({note})"
+    return reason if reason.endswith(suffix) else reason + suffix
+
+
 def judge(
     spec: api.Rollout,
     deployment: DeploymentView,
@@ -193,11 +200,11 @@ def judge(
         if not spec.autoRollback:
             pass
         elif revision in state["rollbackRevisions"]:
-            state["reason"] = f"{state['reason']} (revision {revision} is a rollback; not rolling back again)"
+            state["reason"] = _noted(state["reason"], f"revision {revision} is a rollback; not rolling back again")
         elif revision in state["rolledBackRevisions"]:
             pass
         elif deployment.paused:
-            state["reason"] = f"{state['reason']} (workload paused; not rolling back)"
+            state["reason"] = _noted(state["reason"], "workload paused; not rolling back")
         else:
             rollback = revision
             state["pendingRollback"] = revision

@@ -142,3 +142,16 @@ def test_a_failed_rollback_product_is_not_rolled_back_again() -> None:
     verdict = step(SPEC, state, failed("3", "FAILED"), 15)  # what the rollback produced fails too
     assert verdict.rollback is None and verdict.status["rollbackRevisions"] == ["3"]
     assert "is a rollback" in verdict.status["reason"]
+
+
+def test_a_failed_revision_judged_again_keeps_its_reason() -> None:
+    """Found on a real node: the reason grew by its note at every judgement of a Failed revision."""
+    state = step(SPEC, {}, deploy("1"), 0).status
+    state = step(SPEC, state, failed("2", "FAILED"), 5).status
+    state = step(SPEC, state, failed("3", "FAILED"), 15).status
+    again = step(SPEC, state, failed("3", "FAILED"), 17)
+    assert again.status["reason"] == state["reason"] and state["reason"].count("is a rollback") == 1
+    paused = step(SPEC, {"revision": "1", "phase": "Healthy"}, deploy("2", paused=True), 0).status
+    paused = step(SPEC, paused, deploy("2", paused=True), 30, rollout.Analysis(50, 100, "Healthy")).status
+    twice = step(SPEC, paused, deploy("2", paused=True), 32, rollout.Analysis(50, 100, "Healthy")).status
+    assert twice["reason"] == paused["reason"] and paused["reason"].count("paused") == 1
