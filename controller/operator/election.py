@@ -101,6 +101,9 @@ class Elector:
             raise NotLeader(f"not the leader: {what} refused")
 
     async def run(self) -> None:
+        if BREAK_FENCE:
+            logger.error("CAPLIQUIFY_TEST_BREAK_FENCE is set: the fence lets every write and send through "
+                         "(a test of the soak's invariants; never in a deployment)")
         if self.store is None:
             self.acting = True
             metrics.LEADER.set(1)
