@@ -271,6 +271,7 @@ ALLOWED = {
     ("railway.py", "round(100 * latest[usage][1] / latest[limit][1], 3)"):
         "floats built by numbers, the limit > 0: inf at worst, then numbers.finite_or_none",
     ("view.py", "int(current['metadata']['resourceVersion'])"): "inside try/except (ValueError, TypeError, KeyError)",
+    ("egress.py", "int(found)"): "an address family getaddrinfo returned (a small IntEnum), never a tenant's text",
     ("view.py", "int(incoming['metadata']['resourceVersion'])"): "inside try/except (ValueError, TypeError, KeyError)",
 }
 
