@@ -10,7 +10,8 @@ Two principles, each a rule shape below rather than a per-field fix:
 
 The ack annotation is recorded under the requesting user's name: the policy accepts a new
 value only if `core.alerting.parse_ack` would read `request.userInfo.username` from it
-(`ack_accepted` is the same rule in Python, property-tested against parse_ack).
+(`ack_accepted` is the same rule in Python, property-tested against parse_ack). So is a
+silence's `createdBy`, on a silence that is new or changed (one rule per index, as below).
 
 Kubernetes charges each `authorizer ... check()` a cost of 350,000 against a limit of
 1,000,000 per expression and 10,000,000 per request: a rule looping over a list of
@@ -54,7 +55,8 @@ PROBE_INPUTS = ("target", "probes", "healthChecks")  # the probes are built from
 INERT = {
     "monitoredservices": {"slo"},
     "alertpolicies": {"selector", "serviceRef", "rules", "routes", "defaultRoute", "sendResolved", "silences",
-                      "inhibitRules"},  # routes and inhibitions name channels, whose Secrets are checked
+                      "inhibitRules"},  # routes and inhibitions name channels, whose Secrets are checked; a
+    # silence's createdBy is checked against the requesting user (_silence_rule), as the ack is: no right
     "scalingpolicies": set[str](),
 }
 
@@ -125,6 +127,26 @@ def _health_check_rule(index: int) -> dict[str, str]:
                  f"has({check}.secretName) && {changed_check}",
                  _SECRET.format(name=f"{check}.secretName"),
                  f"'spec.healthChecks[{index}].secretName: ' + {USER} + ' may not read Secret ' + {check}.secretName")
+
+
+# The schema's bound on spec.silences: one rule each, as for channels, so that no expression
+# compares more than one silence with every old one.
+MAX_SILENCES = next(m.max_length for m in alertpolicy.AlertPolicySpec.model_fields["silences"].metadata
+                    if hasattr(m, "max_length"))
+
+
+def _silence_rule(index: int) -> dict[str, str]:
+    """A silence names who set it (`createdBy`): a new or changed one (no identical silence,
+    name included, in oldObject) must name the requesting user, or no one. A silence left as
+    it was keeps its author, whoever writes the object; removing one records nothing."""
+    silence = f"object.spec.silences[{index}]"
+    changed_silence = (f"(oldObject == null || !has(oldObject.spec.silences) || "
+                       f"!oldObject.spec.silences.exists(prior, prior == {silence}))")
+    return _rule("alertpolicies",
+                 f"has(object.spec.silences) && size(object.spec.silences) > {index} && {changed_silence}",
+                 f"!has({silence}.createdBy) || {silence}.createdBy == variables.user",
+                 f"'spec.silences[{index}].createdBy: a silence is recorded under the name of whoever sets it; as ' "
+                 f"+ variables.user + ' write createdBy: ' + variables.user + ' (or use kubectl capliquify silence)'")
 
 
 def ack_accepted(user: str, value: str) -> bool:
@@ -235,7 +257,8 @@ def _service_rules() -> list[dict[str, str]]:
 def validations() -> list[dict[str, str]]:
     return (_scaling_rules() + _service_rules() + [_ack_rule()]
             + [_channel_rule(index) for index in range(MAX_CHANNELS)]
-            + [_health_check_rule(index) for index in range(MAX_HEALTH_CHECKS)])
+            + [_health_check_rule(index) for index in range(MAX_HEALTH_CHECKS)]
+            + [_silence_rule(index) for index in range(MAX_SILENCES)])
 
 
 def documents() -> list[dict[str, typing.Any]]:

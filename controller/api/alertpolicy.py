@@ -380,6 +380,12 @@ class Silence(common.ApiModel):
                      default_factory=dict, max_length=3)
     labelMatchers: list[MatcherText] = _matchers_field("Matchers the alert's labels must all satisfy to be silenced")
     comment: str = common.field("Why.", default="", max_length=1024)
+    name: str | None = common.field(
+        "A name to remove it by (`kubectl capliquify unsilence`; the plugin makes one up).", default=None,
+        min_length=1, max_length=63, pattern=monitoredservice.NAME_PATTERN)
+    createdBy: str | None = common.field(
+        "Who set it, as the API server knows them: the admission policy accepts a new or changed silence only "
+        "if this is unset or the requesting user's name.", default=None, min_length=1, max_length=253)
 
     @pydantic.model_validator(mode="after")
     def _readable(self) -> "Silence":

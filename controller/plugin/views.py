@@ -12,6 +12,8 @@ here reads it: nothing printed can carry one, whichever field it came from.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import re
 import typing
 
 Obj = typing.Mapping[str, typing.Any]
@@ -182,3 +184,87 @@ def why(policy: Obj) -> str:
 def ack_value(who: str, alert: str) -> str:
     """The ack annotation's value for one alert (rule/service), as core.alerting.parse_ack reads it."""
     return f"{who}: {alert}"
+
+
+class PatchError(ValueError):
+    """What the plugin cannot write, and why (one line)."""
+
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def duration(text: str) -> datetime.timedelta:
+    """`2h`, `90m`, `1h30m`, `1d`, `45s` (kubectl's and Alertmanager's units, days added)."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise PatchError(f"--for is a duration such as 2h, 90m or 1h30m, got {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    span = datetime.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if span <= datetime.timedelta(0):
+        raise PatchError(f"--for must be longer than nothing, got {text!r}")
+    return span
+
+
+def instant(text: str) -> datetime.datetime:
+    """`--until`: an RFC 3339 time (2026-12-06T18:00:00Z); without an offset it is UTC."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise PatchError(f"--until is a time such as 2026-12-06T18:00:00Z, got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_silence(who: str, matchers: typing.Sequence[str], start: datetime.datetime, end: datetime.datetime,
+                comment: str, name: str) -> dict[str, typing.Any]:
+    """A Silence as spec.silences holds it, recorded under `who` (the caller, as the API server knows them)."""
+    if end <= start:
+        raise PatchError(f"the silence would end ({_stamp(end)}) before it starts ({_stamp(start)})")
+    return {"name": name, "createdBy": who, "start": _stamp(start), "end": _stamp(end),
+            "labelMatchers": list(matchers), "comment": comment}
+
+
+def _version_test(policy: Obj) -> dict[str, typing.Any]:
+    # The patch applies only to the object as read: two silencers each re-read and retry
+    # instead of one writing a list that lacks the other's silence.
+    return {"op": "test", "path": "/metadata/resourceVersion", "value": (policy.get("metadata") or {})["resourceVersion"]}
+
+
+def silence_patch(policy: Obj, silence: typing.Mapping[str, typing.Any], limit: int) -> list[dict[str, typing.Any]]:
+    """The JSON patch appending `silence` to the AlertPolicy `policy` as read."""
+    silences = (policy.get("spec") or {}).get("silences")
+    if silences is not None and any(s.get("name") == silence["name"] for s in silences):
+        raise PatchError(f"a silence named {printable(silence['name'])} is already set: choose another --name")
+    if silences is not None and len(silences) >= limit:
+        raise PatchError(f"the policy already holds {len(silences)} silences, the most it may: unsilence one first")
+    add = ({"op": "add", "path": "/spec/silences", "value": [dict(silence)]} if silences is None else
+           {"op": "add", "path": "/spec/silences/-", "value": dict(silence)})
+    return [_version_test(policy), add]
+
+
+def unsilence_patch(policy: Obj, name: str) -> list[dict[str, typing.Any]]:
+    """The JSON patch removing every silence named `name` (each tested to be that one first)."""
+    silences = (policy.get("spec") or {}).get("silences") or []
+    places = [index for index, silence in enumerate(silences) if silence.get("name") == name]
+    if not places:
+        named = ", ".join(printable(str(s["name"])) for s in silences if s.get("name")) or "none"
+        raise PatchError(f"no silence named {printable(name)} (named silences: {named})")
+    patch = [_version_test(policy)]
+    for index in reversed(places):  # from the end: each removal leaves the earlier indexes as read
+        patch += [{"op": "test", "path": f"/spec/silences/{index}/name", "value": name},
+                  {"op": "remove", "path": f"/spec/silences/{index}"}]
+    return patch
+
+
+def annotation_path(key: str) -> str:
+    """A JSON pointer to metadata.annotations[key] (RFC 6901: `~` and `/` escaped)."""
+    return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def unack_patch(policy: Obj, key: str, value: str) -> list[dict[str, typing.Any]]:
+    """The JSON patch removing the ack annotation, only if it still holds `value`."""
+    return [_version_test(policy), {"op": "test", "path": annotation_path(key), "value": value},
+            {"op": "remove", "path": annotation_path(key)}]

@@ -256,3 +256,39 @@ def test_the_ack_rule_in_cel_is_ack_accepted(user: str, value: str, own: bool) -
     new = copy.deepcopy(ALERTS)
     new["metadata"]["annotations"][reasons.ACK_ANNOTATION] = value
     assert (ACK not in admit(new, ALERTS, user, only="variables.ack")) is admission.ack_accepted(user, value), (user, value)
+
+
+def _silence(name: str, by: str | None, end: str = "2026-01-02T00:00:00Z") -> dict:
+    silence = {"name": name, "start": "2026-01-01T00:00:00Z", "end": end, "matchers": {},
+               "labelMatchers": ['service="web"'], "comment": ""}
+    return silence if by is None else {**silence, "createdBy": by}
+
+
+def _with_silences(*silences: dict) -> dict:
+    obj = copy.deepcopy(ALERTS)
+    obj["spec"]["silences"] = list(silences)
+    return obj
+
+
+def test_a_silence_is_recorded_under_its_writers_name_and_only_what_changed_is_checked() -> None:
+    mine, alices = _silence("mine", "u"), _silence("hers", "alice")
+    assert admit(_with_silences(mine), ALERTS, "u", only="silences") == set()
+    assert admit(_with_silences(mine), None, "u", only="silences") == set()
+    assert admit(_with_silences(alices), ALERTS, "u", only="silences") == {"spec.silences[0].createdBy"}
+    assert admit(_with_silences(alices), None, "u", only="silences") == {"spec.silences[0].createdBy"}
+    assert admit(_with_silences(_silence("anon", None)), ALERTS, "u", only="silences") == set()  # claims no one
+    before = _with_silences(alices, _silence("bobs", "bob"))
+    # Left as they were, others' silences are kept whoever writes: added to, or one removed
+    # (the indexes shift: silences are compared by content, not by place).
+    assert admit(_with_silences(alices, _silence("bobs", "bob"), mine), before, "u", only="silences") == set()
+    assert admit(_with_silences(_silence("bobs", "bob")), before, "u", only="silences") == set()
+    assert admit(_with_silences(mine, alices, _silence("bobs", "bob")), before, "u", only="silences") == set()
+    # Changed (its end, its name) while still claiming another author: refused at its index.
+    longer = _silence("hers", "alice", end="2027-01-01T00:00:00Z")
+    assert admit(_with_silences(longer, _silence("bobs", "bob")), before, "u", only="silences") == {"spec.silences[0].createdBy"}
+    assert admit(_with_silences(alices, _silence("renamed", "bob")), before, "u", only="silences") == {"spec.silences[1].createdBy"}
+    assert admit(_with_silences(_silence("hers", "u", end="2027-01-01T00:00:00Z")), before, "u", only="silences") == set()
+    # Every index up to the schema's bound has its rule.
+    full = [_silence(f"s{index}", "u") for index in range(admission.MAX_SILENCES)]
+    full[-1] = _silence("last", "alice")
+    assert admit(_with_silences(*full), ALERTS, "u", only="silences") == {f"spec.silences[{admission.MAX_SILENCES - 1}].createdBy"}
