@@ -138,6 +138,13 @@ def state_from_status(
     decided = [d for d in status.get("recentDecisions") or [] if d.get("actuated")]
     found = (_event(entry) for entry in [*(status.get("scaleEvents") or []), *decided])
     unique = {(e.time, e.from_replicas, e.to_replicas): e for e in found if e is not None}
+    # A step this replica actuated counts before its status write lands (issue 26's soak: under
+    # load the next round decided first and stepped again within the period). Status keeps
+    # whole seconds: the same step from memory is the one within a second of it.
+    for event in memory.events if memory else ():
+        if not any((e.from_replicas, e.to_replicas) == (event.from_replicas, event.to_replicas)
+                   and abs((e.time - event.time).total_seconds()) < 1 for e in unique.values()):
+            unique[(event.time, event.from_replicas, event.to_replicas)] = event
     events = tuple(sorted(unique.values(), key=lambda e: e.time, reverse=True))  # step_limit reads by age
     seen = dict(memory.seen) if memory else {}
     for entry in status.get("metrics") or []:

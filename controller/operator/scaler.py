@@ -273,6 +273,11 @@ class Scaler:
                 self.evaluator.mark(key)
                 return
             record = dataclasses.replace(record, actuated=True)
+            # The step counts against its period at once, not when its status write lands (issue 26).
+            remembered = self.memory.get(key)
+            if remembered is not None:
+                self.memory[key] = dataclasses.replace(remembered, events=(
+                    scaling.ScaleEvent(now, outcome.current, outcome.desired), *remembered.events)[:20])
             if target.kind not in view_module.WORKLOAD_KINDS and workload.replicas != written:
                 # A polled target: no watch event tells the next round what was written (it
                 # would step twice from the old count); its next poll confirms it.
