@@ -527,6 +527,17 @@ class Soak:
             self.sample()
             with contextlib.suppress(Exception):  # for whoever reads a failed run
                 (self.workdir / "objects.yaml").write_text(self.local.kubectl("get", "alp,scp,msvc", "-A", "-o", "yaml"))
+            with contextlib.suppress(Exception):  # the receivers' logs and the scale history, in full
+                (self.workdir / "webhook.jsonl").write_text("".join(
+                    json.dumps({"at": r.at, "answered": r.answered, "body": r.body.decode(errors="replace")}) + "\n"
+                    for r in self.hook.requests))
+                (self.workdir / "email.jsonl").write_text("".join(
+                    json.dumps({"key": m["X-CapLiquify-Key"], "date": m["Date"]}) + "\n" for m in self.smtp.messages))
+                (self.workdir / "scale-history.jsonl").write_text("".join(
+                    json.dumps([at - self.began, *key, before, after]) + "\n"
+                    for at, key, before, after in self.history.changes))
+                (self.workdir / "episodes.jsonl").write_text("".join(
+                    json.dumps([*e.key, e.start, e.end]) + "\n" for e in self.episodes))
             return self.check()
         finally:
             self.teardown()
@@ -731,6 +742,9 @@ class Soak:
                            "resources": leaks},
             "workdir": str(self.workdir),
         }
+        with contextlib.suppress(OSError):  # every violation, uncut
+            (self.workdir / "violations.json").write_text(json.dumps(
+                {"writes": writes_violations, "notifications": notes["violations"], "scaling": scaling}, indent=1))
         report["passed"] = not (writes_violations or notes["violations"] or scaling or unconverged or slow
                                 or notes["alertmanager_missing"] or leaks)
         return report
