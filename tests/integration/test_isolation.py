@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from controller import admission
 from controller import reasons
 from controller.adapters import kubernetes_api
+from controller.api import matchers
 from controller.core import alerting
 from controller.operator import loop
 from controller.operator import scaler as scaler_module
@@ -374,6 +375,106 @@ def _dry_run_ack_admitted(cluster, namespace: str, user: str, value: str) -> boo
             return True  # RBAC has not seen the grant yet: not the policy's answer; wait
         return False
     return True
+
+
+def test_an_on_call_user_silences_under_their_own_name_and_unsilences(cluster, namespace, operator_factory,
+                                                                     tmp_path) -> None:  # noqa: ANN001
+    """A user holding only `get` and `patch` on AlertPolicies silences a service with the
+    plugin: their name is recorded, the alert that fires meanwhile sends nothing; `unsilence`
+    lets it notify. A silence claiming another author is refused naming the field."""
+    from localcluster import prometheus as prometheus_module
+    from localcluster import receivers
+
+    olga = f"olga-{namespace[-5:]}"
+    http = receivers.HttpReceiver()
+    prometheus = prometheus_module.Prometheus(tmp_path / "prometheus", [], scrape_seconds=5)
+    prometheus.start()
+    try:
+        def signal(value: int) -> None:
+            cluster.kubectl("patch", "msvc", "web", "-n", namespace, "--type=merge", "-p", json.dumps(
+                {"spec": {"metrics": {"custom": [{"name": "down", "query": f"vector({value})"}]}}}))
+
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+             "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                      "template": {"metadata": {"labels": {"app": "web"}},
+                                   "spec": {"containers": [{"name": "web", "image": "example/app:1"}]}}}},
+            {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "web"},
+             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}},
+                      "metrics": {"prometheus": {"url": prometheus.url},
+                                  "custom": [{"name": "down", "query": "vector(0)"}]}}},
+            {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": "pager"},
+             "spec": {"serviceRef": "web",
+                      "rules": [{"name": "Down", "metric": "custom", "customName": "down", "threshold": 0.5,
+                                 "severity": "critical"}],
+                      "channels": [{"name": "page", "webhook": {"url": f"{http.url}/page"}}],
+                      "defaultRoute": {"channels": ["page"], "repeatIntervalSeconds": 3600}, "routes": []}}]))
+        _grant(cluster, namespace, "oncall", _user(olga),
+               [{"apiGroups": ["ops.capliquify.io"], "resources": ["alertpolicies"], "verbs": ["get", "patch"]}])
+        operator_factory("--metrics-interval-seconds=2", "--alert-interval-seconds=1", "--allow-loopback-egress")
+
+        def alp() -> dict:
+            return json.loads(cluster.kubectl("get", "alp", "pager", "-n", namespace, "-o", "json"))
+
+        def plugin(*args: str) -> bool:
+            try:
+                conftest.kubectl_capliquify(cluster, *args, "--as", olga, "-n", namespace)
+            except AssertionError:  # RBAC caches the new binding a moment later
+                return False
+            return True
+
+        cluster.wait_for(lambda: plugin("silence", "alp/pager", "--matcher", "service=web", "--for", "1h",
+                                        "--name", "deploy", "--comment", "deploying"), 30, "olga silences")
+        [silence] = alp()["spec"]["silences"]
+        assert (silence["name"], silence["createdBy"], silence["labelMatchers"]) == ("deploy", olga, ["service=web"])
+
+        signal(1)
+        cluster.wait_for(lambda: any(a.get("state") == "Firing" for a in alp().get("status", {}).get("alerts", [])),
+                         60, "the alert firing")
+        time.sleep(5)  # several evaluations while firing and silenced
+        assert http.delivered("/page") == []
+
+        assert plugin("unsilence", "alp/pager", "deploy")
+        assert alp()["spec"].get("silences") == []
+        cluster.wait_for(lambda: len(http.delivered("/page")) >= 1, 30, "the alert notified once unsilenced")
+
+        # Written by hand, a silence claiming another author is refused; one's own is not.
+        as_olga = plugin_main.Cluster(str(cluster.kubeconfig), None, olga)
+        forged = {"name": "forged", "createdBy": "alice", "start": "2026-01-01T00:00:00Z",
+                  "end": "2099-01-01T00:00:00Z", "labelMatchers": ["service=web"]}
+        with pytest.raises(kubernetes.client.ApiException) as refused:
+            as_olga.json_patch("alp", namespace, "pager", [{"op": "add", "path": "/spec/silences/-", "value": forged}])
+        assert "spec.silences[0].createdBy" in (refused.value.body or "")
+        assert f"as {olga} write createdBy: {olga}" in (refused.value.body or "")
+        as_olga.json_patch("alp", namespace, "pager",
+                           [{"op": "add", "path": "/spec/silences/-", "value": {**forged, "createdBy": olga}}])
+        # Another user changing nothing of it keeps it (only new or changed silences are checked).
+        cluster.kubectl("patch", "alp", "pager", "-n", namespace, "--type=merge", "-p",
+                        json.dumps({"spec": {"sendResolved": False}}))
+        assert [s["createdBy"] for s in alp()["spec"]["silences"]] == [olga]
+
+        # The CEL cost at its largest: every one of the most silences, each as large as the schema
+        # lets it be, changed at once (each rule compares its silence with every old one).
+        def largest(end: str, by: str | None) -> list[dict]:
+            return [{"name": f"s{index}", "start": "2026-01-01T00:00:00Z", "end": end, "comment": "c" * 1024,
+                     "labelMatchers": [f"l{m}=" + "v" * (matchers.MAX_LENGTH - 3) for m in range(8)],
+                     **({"createdBy": by} if by else {})} for index in range(admission.MAX_SILENCES)]
+
+        cluster.kubectl("patch", "alp", "pager", "-n", namespace, "--type=merge", "-p",
+                        json.dumps({"spec": {"silences": largest("2099-01-01T00:00:00Z", None)}}))
+        patch = [{"op": "replace", "path": "/spec/silences", "value": largest("2098-01-01T00:00:00Z", olga)}]
+        as_olga.custom.patch_namespaced_custom_object(
+            "ops.capliquify.io", "v1alpha1", namespace, "alertpolicies", "pager", patch, dry_run="All",
+            _content_type="application/json-patch+json")
+        patch[0]["value"][-1]["createdBy"] = "alice"
+        with pytest.raises(kubernetes.client.ApiException) as refused:
+            as_olga.custom.patch_namespaced_custom_object(
+                "ops.capliquify.io", "v1alpha1", namespace, "alertpolicies", "pager", patch, dry_run="All",
+                _content_type="application/json-patch+json")
+        assert f"spec.silences[{admission.MAX_SILENCES - 1}].createdBy" in (refused.value.body or ""), refused.value.body
+    finally:
+        prometheus.stop()
+        http.stop()
 
 
 def test_the_policy_type_checks_and_fits_the_cel_cost_budget_at_its_largest(cluster, namespace) -> None:  # noqa: ANN001
