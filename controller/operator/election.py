@@ -47,8 +47,10 @@ StopActing = typing.Callable[[], typing.Awaitable[bool]]
 # A Lease call that failed is one failed attempt, whatever failed: the client's urllib3 raises
 # MaxRetryError (no OSError) when the API server drops connections mid-TLS (issue 26's soak).
 CALL_FAILED = (asyncio.TimeoutError, kubernetes.client.ApiException, OSError, urllib3.exceptions.HTTPError)
-# Test-only, off unless set: a broken fence that lets every write and send through, so that the
-# soak (bench/soak.py) can show its invariants catch one. Never set it in a deployment.
+# Test-only, off unless set: a broken fence. The replica takes itself for the leader whether or
+# not it holds the Lease, so a standby acts (and writes, and sends) from its start: the soak
+# (bench/soak.py) shows its invariants catch that on every run, not only when a woken leader
+# happens to write before standing down. Never set it in a deployment.
 BREAK_FENCE = os.environ.get("CAPLIQUIFY_TEST_BREAK_FENCE") == "1"
 
 
@@ -83,20 +85,20 @@ class Elector:
         return self.store is not None
 
     def leading(self) -> bool:
-        if self.store is None:
+        if self.store is None or BREAK_FENCE:
             return True  # --leader-elect=false: a single replica always acts
         return election.leading(self._renewed_at, self.clock(), self.timing)
 
     def fence(self, verb: str) -> None:
         """The on-write hook: counts the write, and refuses it unless this replica leads."""
-        if not self.leading() and not BREAK_FENCE:
+        if not self.leading():
             metrics.FENCED_WRITES.inc()
             raise NotLeader(f"not the leader: {verb} refused")
         metrics.count_write(verb)
 
     def fence_send(self, what: str) -> None:
         """The hook Railway and the notifiers call immediately before a request leaves."""
-        if not self.leading() and not BREAK_FENCE:
+        if not self.leading():
             metrics.FENCED_WRITES.inc()
             raise NotLeader(f"not the leader: {what} refused")
 
