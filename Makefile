@@ -72,7 +72,7 @@ test-integration: deps
 
 # Every test: unit and integration (the latter starts the local control plane itself).
 test: deps
-	@echo "==> Tests: unit, then integration against the local control plane (about 25 min on 2 cores)"
+	@echo "==> Tests: unit, then integration against the local control plane (about an hour on 2 cores: soaks, a real node and the image included)"
 	$(PY) -m pytest -q
 
 demo: deps
