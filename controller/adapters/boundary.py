@@ -18,6 +18,7 @@ never the exception's text (it may quote a tenant's value, or a Secret's).
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 import traceback
@@ -116,42 +117,34 @@ class tenant:  # lower case: it reads as a statement, `with boundary.tenant(...)
 
 def contained(what: str, fallback: typing.Callable[[Exception], typing.Any],
               passes: tuple[type[Exception], ...] = ()) -> typing.Callable[[F], F]:
-    """Decorates a per-tenant coroutine function: an Exception it raises becomes
+    """Decorates a per-tenant function, coroutine or plain (a parse run per request): an Exception it raises becomes
     `fallback(error)` (which returns the request's error value, of the function's own return
     type, or raises its typed error); the typed errors in `passes` go through as they are.
     The function's signature is kept as it is."""
 
     def decorate(function: F) -> F:
-        @functools.wraps(function)
-        async def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
-            try:
-                return await function(*args, **kwargs)
-            except passes:
-                raise
-            except Exception as error:
-                _log(what, function.__qualname__, error)
-                return fallback(error)
+        def failed_with(error: Exception) -> typing.Any:
+            _log(what, function.__qualname__, error)
+            return fallback(error)
 
-        setattr(wrapper, MARK, what)
-        return typing.cast(F, wrapper)
-
-    return decorate
-
-
-def contained_sync(what: str, fallback: typing.Callable[[Exception], typing.Any],
-                   passes: tuple[type[Exception], ...] = ()) -> typing.Callable[[F], F]:
-    """`contained` for a plain function (a parse run per request)."""
-
-    def decorate(function: F) -> F:
-        @functools.wraps(function)
-        def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
-            try:
-                return function(*args, **kwargs)
-            except passes:
-                raise
-            except Exception as error:
-                _log(what, function.__qualname__, error)
-                return fallback(error)
+        if inspect.iscoroutinefunction(function):
+            @functools.wraps(function)
+            async def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+                try:
+                    return await function(*args, **kwargs)
+                except passes:
+                    raise
+                except Exception as error:
+                    return failed_with(error)
+        else:  # a plain function: a parse run per request
+            @functools.wraps(function)
+            def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+                try:
+                    return function(*args, **kwargs)
+                except passes:
+                    raise
+                except Exception as error:
+                    return failed_with(error)
 
         setattr(wrapper, MARK, what)
         return typing.cast(F, wrapper)

@@ -100,7 +100,7 @@ class KubernetesRollback:
         self._client = api_client
         self._on_write = on_write
 
-    @boundary.contained_sync("a rollback", _typed, (kubernetes.client.ApiException, RollbackError))
+    @boundary.contained("a rollback", _typed, (kubernetes.client.ApiException, RollbackError))
     def rollback(self, namespace: str, name: str, bad_revision: str) -> str:
         deployment = self._client.sanitize_for_serialization(
             self._apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT_SECONDS))

@@ -87,7 +87,7 @@ def _malformed(error: Exception) -> queries.QueryResult:
     return queries.QueryResult(error=f"malformed answer: {boundary.describe(error)}")
 
 
-@boundary.contained_sync("parsing a Prometheus answer", _malformed)
+@boundary.contained("parsing a Prometheus answer", _malformed)
 def parse(status: int, body: bytes, truncated: bool = False) -> queries.QueryResult:
     """An instant-query answer as a QueryResult; every malformation is a stable error text.
 

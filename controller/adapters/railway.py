@@ -401,10 +401,10 @@ def _malformed(error: Exception) -> typing.NoReturn:
 def _parsed(parse: F) -> F:
     """`parse` inside the request's boundary: whatever an answer makes it raise is this
     request's RailwayError (one service's `10**400` once stopped every service's poll)."""
-    return boundary.contained_sync("parsing a Railway answer", _malformed, (RailwayError,))(parse)
+    return boundary.contained("parsing a Railway answer", _malformed, (RailwayError,))(parse)
 
 
-@boundary.contained_sync("parsing a Railway answer", _malformed, (RailwayError,))
+@boundary.contained("parsing a Railway answer", _malformed, (RailwayError,))
 def _poll_answer(answer: typing.Mapping[str, typing.Any], environment_id: str, service_id: str) -> tuple[Instance, Usage]:
     return RailwayClient._instance_from(answer.get("serviceInstance"), environment_id, service_id), _usage_of(answer)
 

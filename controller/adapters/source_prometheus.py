@@ -149,7 +149,7 @@ class BatchedPrometheus:
 NAN = "the query answered NaN (no data)"
 
 
-@boundary.contained_sync("a Prometheus sample", lambda error: scaling.Sample(None, None, boundary.describe(error)))
+@boundary.contained("a Prometheus sample", lambda error: scaling.Sample(None, None, boundary.describe(error)))
 def _sample_of(need: queries.Need, query: str, result: queries.QueryResult,
                indexed: typing.Mapping[tuple[str, str], queries.Series]) -> scaling.Sample:
     """One tenant's sample from a (shared) answer. NaN is "no data": an error for this sample
