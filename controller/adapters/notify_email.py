@@ -1,7 +1,10 @@
 """Email over SMTP (smtplib, blocking: run in a worker thread, with a timeout).
 
-The Secret holds YAML: host, port (25), from, username, password, starttls (false). The
-Message-ID derives from the idempotency key, so a re-sent notification is recognisably the same.
+The Secret holds YAML: host, port (25), from, username, password, starttls (false), tls
+(false: implicit TLS, usually port 465) and ca (PEM: trust only this CA, for a private one;
+default the system's CAs). Credentials go only over a verified TLS connection: a Secret with a
+username and neither starttls nor tls is refused before anything is dialled. The Message-ID
+derives from the idempotency key, so a re-sent notification is recognisably the same.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class EmailNotifier:
         host, port = settings["host"], settings["port"]
         if addresses is None:
             addresses = asyncio.run(_addresses(host, port, self.allow_loopback))
-        smtp = smtplib.SMTP(timeout=TIMEOUT_SECONDS)
+        context = _tls_context(settings)
+        smtp = _ImplicitTls(host, context) if settings["tls"] else smtplib.SMTP(timeout=TIMEOUT_SECONDS)
         watchdog = threading.Timer(DEADLINE_SECONDS, smtp.close)  # unblocks a server that drips
         watchdog.start()
         try:
@@ -65,9 +69,9 @@ class EmailNotifier:
             smtp.connect(addresses[0], port)
             setattr(smtp, "_host", host)  # noqa: B010 -- smtplib verifies STARTTLS against _host
             if settings["starttls"]:
-                # Verified: the system's CAs and the Secret's host name (without a context,
-                # smtplib verifies nothing and the password goes to whoever answers).
-                smtp.starttls(context=ssl.create_default_context())
+                # Verified: the system's CAs (or the Secret's ca) and the Secret's host name
+                # (without a context, smtplib verifies nothing and the password goes to whoever answers).
+                smtp.starttls(context=context)
             if settings.get("username"):
                 smtp.login(str(settings["username"]), str(settings.get("password", "")))
             # Fenced here, after connecting and logging in (up to the 30 s deadline): the last
@@ -79,7 +83,7 @@ class EmailNotifier:
             raise notify.DeliveryError(f"SMTP {error.smtp_code} from {host}") from None
         except ssl.SSLCertVerificationError:
             raise notify.DeliveryError(
-                f"SMTP {host}:{port}: STARTTLS refused: the server's certificate does not verify for {host} "
+                f"SMTP {host}:{port}: TLS refused: the server's certificate does not verify for {host} "
                 "(nothing was sent)") from None
         except (smtplib.SMTPException, OSError, ValueError) as error:
             late = " (deadline reached)" if not watchdog.is_alive() else ""
@@ -87,6 +91,29 @@ class EmailNotifier:
         finally:
             watchdog.cancel()
             smtp.close()
+
+
+class _ImplicitTls(smtplib.SMTP_SSL):
+    """SMTP over TLS from the first byte, connected to a checked address but verified against
+    the Secret's host name (SMTP_SSL would verify against whatever `connect` was given)."""
+
+    def __init__(self, server_name: str, context: ssl.SSLContext) -> None:
+        self.server_name = server_name
+        super().__init__(timeout=TIMEOUT_SECONDS, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        raw = socket.create_connection((host, port), timeout, self.source_address)
+        return self.context.wrap_socket(raw, server_hostname=self.server_name)
+
+
+def _tls_context(settings: dict[str, typing.Any]) -> ssl.SSLContext:
+    """The system's CAs, or only the Secret's `ca` (a private CA); names always checked."""
+    if settings.get("ca") is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cadata=settings["ca"])
+    except (ssl.SSLError, ValueError, TypeError):
+        raise notify.DeliveryError("SMTP secret: ca must be PEM certificates (nothing was sent)") from None
 
 
 async def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
@@ -133,4 +160,15 @@ def _settings(text: str) -> dict[str, typing.Any]:
         raise notify.DeliveryError("SMTP secret: port must be a number from 1 to 65535")
     if not isinstance(sender, str) or any(c in sender for c in "\r\n"):
         raise notify.DeliveryError("SMTP secret: from must be one address on one line")
-    return {**settings, "port": port, "starttls": settings.get("starttls") is True}
+    starttls, tls = settings.get("starttls") is True, settings.get("tls") is True
+    if settings.get("username") and not (starttls or tls):
+        # Refused, not sent in the clear: AUTH over plain SMTP hands the password to anyone on
+        # the path (and to a server that merely answers on the port).
+        raise notify.DeliveryError("SMTP secret: a username and password go only over TLS: "
+                                   "set starttls: true or tls: true (nothing was sent)")
+    if starttls and tls:
+        raise notify.DeliveryError("SMTP secret: starttls and tls are exclusive (tls is implicit TLS, port 465)")
+    ca = settings.get("ca")
+    if ca is not None and (not isinstance(ca, str) or "-----BEGIN CERTIFICATE-----" not in ca or len(ca) > 65536):
+        raise notify.DeliveryError("SMTP secret: ca must be PEM certificates (at most 64 KiB)")
+    return {**settings, "port": port, "starttls": starttls, "tls": tls}

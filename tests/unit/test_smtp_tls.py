@@ -43,12 +43,14 @@ def _certificate(directory: typing.Any, name: str) -> tuple[str, str]:
 class _Server:
     """aiosmtpd on 127.0.0.1 with STARTTLS required and AUTH only after it."""
 
-    def __init__(self, cert: str, key: str) -> None:
+    def __init__(self, cert: str | None, key: str | None, mode: str = "starttls") -> None:
         self.credentials: list[tuple[bytes, bytes]] = []
         self.messages: list[bytes] = []
         server = self
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
+        context: ssl.SSLContext | None = None
+        if cert and key:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
 
         class Handler:
             async def handle_DATA(self, _: typing.Any, __: typing.Any, envelope: typing.Any) -> str:  # noqa: N802
@@ -63,16 +65,22 @@ class _Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
+        # "starttls": STARTTLS required, AUTH only after it; "implicit": TLS from the first byte;
+        # "plain": no TLS at all, AUTH offered in the clear (what a Secret must never be sent to).
+        options: dict[str, typing.Any] = {
+            "starttls": {"tls_context": context, "require_starttls": True, "auth_require_tls": True},
+            "implicit": {"ssl_context": context, "auth_require_tls": False},
+            "plain": {"auth_require_tls": False},
+        }[mode]
         self.controller = smtp_controller.Controller(
-            Handler(), hostname="127.0.0.1", port=self.port, tls_context=context, require_starttls=True,
-            auth_require_tls=True, authenticator=authenticator)
+            Handler(), hostname="127.0.0.1", port=self.port, authenticator=authenticator, **options)
         self.controller.start()
 
     def stop(self) -> None:
         self.controller.stop()
 
 
-def _send(port: int) -> str | None:
+def _send(port: int, tls: str = "starttls: true\n") -> str | None:
     """One notification through EmailNotifier.send to localhost:port; the DeliveryError, if any."""
     channel = alertpolicy.Channel.model_validate(
         {"name": "mail", "email": {"smtpSecretRef": {"name": "smtp", "key": "config"}, "to": ["oncall@example.com"]}})
@@ -81,7 +89,7 @@ def _send(port: int) -> str | None:
 
     async def secret(_: typing.Any) -> str:
         return (f"host: localhost\nport: {port}\nfrom: ops@example.com\nusername: {USERNAME}\n"
-                f"password: {PASSWORD}\nstarttls: true\n")
+                f"password: {PASSWORD}\n{tls}")
 
     async def scenario() -> str | None:
         with shares.tenant("tenant-b"):
@@ -127,3 +135,74 @@ def _untrusted_localhost(tmp_path: typing.Any) -> tuple[str, str]:
     directory = tmp_path / "untrusted"
     directory.mkdir()
     return _certificate(directory, "localhost")
+
+
+def _ca_yaml(cert: str) -> str:
+    pem = open(cert).read().strip().replace("\n", "\n  ")
+    return f"ca: |\n  {pem}\n"
+
+
+def test_a_private_ca_in_the_secret_is_trusted_alone(tmp_path: typing.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ca` in the Secret: a server signed by it is trusted though the system's CAs do not know
+    it, and a certificate the system trusts is not (only the private CA counts)."""
+    private, public = _certificate(tmp_path, "localhost"), _untrusted_localhost(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", public[0])  # "the system" trusts the other certificate
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    server = _Server(*private)
+    try:
+        assert _send(server.port, "starttls: true\n" + _ca_yaml(private[0])) is None
+        assert server.credentials == [(USERNAME.encode(), PASSWORD.encode())] and len(server.messages) == 1
+    finally:
+        server.stop()
+
+    server = _Server(*public)
+    try:
+        error = _send(server.port, "starttls: true\n" + _ca_yaml(private[0]))
+    finally:
+        server.stop()
+    assert error is not None and "certificate does not verify" in error and server.credentials == []
+
+
+def test_implicit_tls_verifies_the_secrets_host_name(tmp_path: typing.Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tls: true` (port 465 style): verified against the Secret's host name though the
+    connection goes to the address the egress policy checked."""
+    good, wrong_name = _certificate(tmp_path, "localhost"), _certificate(tmp_path, "attacker.invalid")
+    trusted = tmp_path / "trusted.pem"
+    trusted.write_text(open(good[0]).read() + open(wrong_name[0]).read())
+    monkeypatch.setenv("SSL_CERT_FILE", str(trusted))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for (cert, key), delivered in ((good, True), (wrong_name, False)):
+        server = _Server(cert, key, "implicit")
+        try:
+            error = _send(server.port, "tls: true\n")
+        finally:
+            server.stop()
+        if delivered:
+            assert error is None and server.credentials == [(USERNAME.encode(), PASSWORD.encode())]
+        else:
+            assert error is not None and "certificate does not verify for localhost" in error
+            assert server.credentials == [] and server.messages == []
+
+
+@pytest.mark.parametrize("tls", ["", "starttls: false\n", "starttls: \"true\"\n"])
+def test_credentials_are_never_sent_in_the_clear(tls: str) -> None:
+    """A Secret with a username and no TLS is refused before anything is dialled: the server,
+    which would accept AUTH in the clear, sees neither the password nor the mail."""
+    server = _Server(None, None, "plain")
+    try:
+        error = _send(server.port, tls)
+    finally:
+        server.stop()
+    assert error is not None and "only over TLS" in error, error
+    assert PASSWORD not in error and server.credentials == [] and server.messages == []
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("starttls: true\ntls: true\n", "exclusive"),
+    ("starttls: true\nca: not a certificate\n", "ca must be PEM"),
+    ("starttls: true\nca: [1, 2]\n", "ca must be PEM"),
+])
+def test_tls_settings_that_cannot_be_right_are_refused(extra: str, message: str) -> None:
+    with pytest.raises(notify.DeliveryError, match=message):
+        notify_email._settings(f"host: localhost\nfrom: ops@example.com\nusername: u\npassword: p\n{extra}")
