@@ -19,6 +19,37 @@ class KubernetesTarget(common.ApiModel):
                              pattern=common.OBJECT_NAME)
 
 
+class RailwayResources(common.ApiModel):
+    """The instance's resources per replica: Railway's serviceInstanceLimitsUpdate (memoryGB, vCPUs)."""
+
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("has(self.memoryGB) || has(self.vCPUs)", "resources needs memoryGB or vCPUs"),
+    ]})
+
+    memoryGB: float | None = common.field(
+        "Memory of each replica in GB; Railway's current limit is left as it is when unset.", default=None, gt=0,
+        le=1024)
+    vCPUs: float | None = common.field(
+        "vCPUs of each replica; Railway's current limit is left as it is when unset.", default=None, gt=0, le=256)
+
+    @pydantic.model_validator(mode="after")
+    def _something(self) -> "RailwayResources":
+        if self.memoryGB is None and self.vCPUs is None:
+            raise ValueError("resources needs memoryGB or vCPUs")  # the CEL rule's twin
+        return self
+
+
+class RailwayDeployHealthCheck(common.ApiModel):
+    """Railway's own health check of a new deployment (the instance's healthcheckPath and
+    healthcheckTimeout): the deployment goes live only once the path answers 200."""
+
+    path: str = common.field("Path Railway requests on a new deployment, e.g. /health.", min_length=1,
+                             max_length=1024, pattern=r"^/[!-~]*$")
+    timeoutSeconds: int | None = common.field(
+        "How long Railway waits for the path to answer 200 before it fails the deployment; Railway's current "
+        "value is left as it is when unset.", default=None, ge=1, le=3600)
+
+
 class RailwayTarget(common.ApiModel):
     projectId: str = common.field("Railway project ID.", min_length=1, max_length=64)
     environmentId: str = common.field("Railway environment ID.", min_length=1, max_length=64)
@@ -28,6 +59,16 @@ class RailwayTarget(common.ApiModel):
         "GraphQL endpoint; the operator's --railway-endpoint when unset.", default=None, max_length=2048,
         pattern=common.HTTP_URL,
     )
+    # The instance's configuration, kept as written (only what differs from Railway's is sent);
+    # an unset field is not managed. Applied with the service's next deploy, as Railway applies
+    # instance settings.
+    resources: RailwayResources | None = common.field("The instance's memory and vCPUs per replica.", default=None)
+    deployHealthCheck: RailwayDeployHealthCheck | None = common.field(
+        "Railway's health check of each new deployment (a deployment that never passes it fails).", default=None)
+    preDeployCommand: list[typing.Annotated[str, pydantic.StringConstraints(
+        min_length=1, max_length=1024, pattern=r"^[^\r\n\x00]*$")]] | None = common.field(
+        "Commands Railway runs before each deployment starts (e.g. the database migration); one that fails "
+        "fails the deployment.", default=None, min_length=1, max_length=8)
 
 
 class Target(common.ApiModel):
@@ -333,7 +374,102 @@ class Analysis(common.ApiModel):
         return self
 
 
+# A hook's name goes into its Job's name (with the service's and a digest: core/hooks.job_name).
+HOOK_NAME_MAX = 30
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"  # what the API server accepts for an env var name
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+
+
+class HookEnv(common.ApiModel):
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("has(self.value) != has(self.secretKeyRef)", "an env var needs exactly one of value or secretKeyRef"),
+    ]})
+
+    name: str = common.field("Variable name.", min_length=1, max_length=128, pattern=ENV_NAME)
+    value: str | None = common.field("A literal value (visible to whoever reads the object).", default=None,
+                                     max_length=4096)
+    secretKeyRef: common.SecretKeyRef | None = common.field(
+        "A key of a Secret in this namespace, read by the kubelet when the pod starts (the operator never reads "
+        "it).", default=None)
+
+    @pydantic.model_validator(mode="after")
+    def _one_value(self) -> "HookEnv":
+        common.require_exactly_one(self, "value", "secretKeyRef")
+        return self
+
+
+class HookResources(common.ApiModel):
+    requests: dict[typing.Literal["cpu", "memory", "ephemeral-storage"], typing.Annotated[
+        str, pydantic.StringConstraints(max_length=32, pattern=QUANTITY)]] = common.field(
+        "Requests, e.g. {cpu: 100m, memory: 128Mi}.", default_factory=dict, max_length=3)
+    limits: dict[typing.Literal["cpu", "memory", "ephemeral-storage"], typing.Annotated[
+        str, pydantic.StringConstraints(max_length=32, pattern=QUANTITY)]] = common.field(
+        "Limits.", default_factory=dict, max_length=3)
+
+
+class HookContainer(common.ApiModel):
+    name: str = common.field("Container name.", min_length=1, max_length=63, pattern=NAME_PATTERN)
+    image: str = common.field("Image to run.", min_length=1, max_length=512, pattern=r"^[^\s]+$")
+    command: list[typing.Annotated[str, pydantic.StringConstraints(max_length=4096)]] = common.field(
+        "Entrypoint (the image's when empty).", default_factory=list, max_length=32)
+    args: list[typing.Annotated[str, pydantic.StringConstraints(max_length=4096)]] = common.field(
+        "Arguments.", default_factory=list, max_length=32)
+    env: list[HookEnv] = common.field(
+        "Environment variables.", default_factory=list, max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+    workingDir: str | None = common.field("Working directory.", default=None, max_length=1024)
+    resources: HookResources = common.field("Requests and limits.", default_factory=HookResources)
+
+
+class HookJob(common.ApiModel):
+    """The subset of a batch/v1 JobSpec a hook may set; the operator adds the rest (restartPolicy
+    Never, activeDeadlineSeconds from timeoutSeconds, a TTL, labels and an owner reference)."""
+
+    containers: list[HookContainer] = common.field(
+        "The pod's containers; the Job succeeds when they all exit 0.", min_length=1, max_length=4,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+    serviceAccountName: str | None = common.field(
+        "ServiceAccount of this namespace the pod runs as; the namespace's default one when unset (never the "
+        "operator's).", default=None, max_length=253, pattern=common.OBJECT_NAME)
+    backoffLimit: int = common.field("Retries of a failed pod before the Job fails.", default=0, ge=0, le=6)
+    podLabels: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253, pattern=LABEL_KEY)],
+                    typing.Annotated[str, pydantic.StringConstraints(max_length=63)]] = common.field(
+        "Labels of the pod (the operator's own are added).", default_factory=dict, max_length=16)
+    podAnnotations: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253, pattern=LABEL_KEY)],
+                         typing.Annotated[str, pydantic.StringConstraints(max_length=1024)]] = common.field(
+        "Annotations of the pod.", default_factory=dict, max_length=16)
+
+
+class Hook(common.ApiModel):
+    name: str = common.field("Name of the hook, unique among the service's hooks.", min_length=1,
+                             max_length=HOOK_NAME_MAX, pattern=NAME_PATTERN)
+    job: HookJob = common.field("The Job run for each new revision.")
+    timeoutSeconds: int = common.field(
+        "The Job must succeed within this long of the revision becoming available (at most the analysis "
+        "window); it is also the Job's activeDeadlineSeconds.", default=300, ge=1, le=3600)
+    failRollout: bool = common.field(
+        "A failure or timeout fails the rollout (and rolls it back with autoRollback); false: it is reported only.",
+        default=True)
+
+
+class Hooks(common.ApiModel):
+    """Jobs run for each new revision of a Kubernetes target (docs/monitoredservice.md, "Hooks")."""
+
+    postDeploy: list[Hook] = common.field(
+        "Run once per new revision when it is fully available, during the analysis window; the revision passes "
+        "only when each has succeeded.", default_factory=list, max_length=4,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+
+
 class Rollout(common.ApiModel):
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel("!has(self.hooks) || !has(self.hooks.postDeploy) || self.hooks.postDeploy.all(h, h.timeoutSeconds <= "
+                   "(has(self.analysis) && has(self.analysis.windowSeconds) ? self.analysis.windowSeconds : 300))",
+                   "a hook's timeoutSeconds must not exceed analysis.windowSeconds (hooks run during the window)",
+                   ".hooks.postDeploy"),
+    ]})
+
     autoRollback: bool = common.field(
         "Roll back a failed rollout to the previous revision (a Railway service: to the newest earlier "
         "deployment Railway can roll back to).", default=False)
@@ -341,6 +477,13 @@ class Rollout(common.ApiModel):
         "A rollout that does not progress within this time has failed.", default=600, ge=30, le=86400
     )
     analysis: Analysis = common.field("Post-rollout analysis window.", default_factory=Analysis)
+    hooks: Hooks = common.field("Jobs run for each new revision (a Kubernetes target only).", default_factory=Hooks)
+
+    @pydantic.model_validator(mode="after")
+    def _hooks_in_window(self) -> "Rollout":
+        if any(hook.timeoutSeconds > self.analysis.windowSeconds for hook in self.hooks.postDeploy):
+            raise ValueError("a hook's timeoutSeconds must not exceed analysis.windowSeconds (hooks run during the window)")
+        return self
 
 
 class MonitoredServiceSpec(common.ApiModel):
