@@ -1,8 +1,10 @@
 """The scaling decision: a pure function of (spec, observations, previous state, now).
 
-Named stages, in order, as HPA's `normalizeDesiredReplicasWithBehaviors` splits its own;
-each returns the count it allows and the limit it applied, and the stage that limited
-the result is named in the reason:
+Named stages, in order, as HPA's `normalizeDesiredReplicasWithBehaviors` splits its own.
+Every stage reads one frozen `Input` (HPA's `NormalizationArg`: spec, current and ready
+counts, previous state, now, the metrics' views, the platform's limits) and what the stages
+before it produced; each returns a `Stage`: the count it allows and, when it limited it, its
+own condition reason and message (the conditions read them, never a message's wording):
 
 1. **proposal** — from the metrics of *ready* pods (a metric is an average over them):
    up when ANY metric is above scaleUp, to ceil(ready × value / scaleUp) for the worst;
@@ -131,11 +133,38 @@ class Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """What one stage allowed: its name, the count after it, and the limit it applied."""
+    """What one stage allowed: its name and the count after it; when it limited that count, its
+    condition reason (CamelCase, HPA's where HPA has one) and the limit in words (`limit`, named
+    in the outcome's reason). `condition`: the condition's message where it differs from `limit`."""
 
     name: str
     desired: int
     limit: str | None = None
+    reason: str | None = None
+    condition: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The condition's message for this stage's reason."""
+        return self.condition or self.limit or ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """What every stage reads, built once per decision (HPA's NormalizationArg). `views` are the
+    metrics as observed (the proposal applies saturation and staffing to its own copy), `ready`
+    the ready pods now, `measured` those the metrics average over (`ready_before`), `history`
+    each metric's demand including this round's."""
+
+    spec: api.ScalingPolicySpec
+    current: int
+    ready: int
+    measured: int
+    state: State
+    now: datetime.datetime
+    views: tuple[MetricView, ...]
+    history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
+    limits: world.ReplicaLimits | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -322,11 +351,11 @@ def staffed(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], ready: i
     return tuple(out)
 
 
-def propose(
-    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], current: int, ready: int, measured: int | None = None
-) -> Proposal:
-    """Stage 1: (proposed replicas, direction, reason) from the metrics alone. `measured`: the
-    ready pods the metrics average over on the way up (`ready_before`), `ready` when None."""
+def propose(inp: Input) -> Proposal:
+    """Stage 1: (proposed replicas, direction, reason) from the metrics alone (saturation and
+    staffing applied). On the way up the metrics average over `inp.measured` ready pods."""
+    spec, current, ready, measured = inp.spec, inp.current, inp.ready, inp.measured
+    views = staffed(spec, offered(spec, inp.views), ready)
     usable = [v for v in views if v.value is not None]
     missing = [v for v in views if v.missing]
     above = [v for v in usable if v.band == "above"]
@@ -334,7 +363,7 @@ def propose(
     if above and ready == 0 and current > 0:
         return Proposal(current, "Hold", f"no ready pod yet; waiting for {current} starting")
     if above:
-        base = max(min(ready, ready if measured is None else measured), 1)
+        base = max(min(ready, measured), 1)
         worst = max(above, key=lambda v: _needed(base * v.value, landing(v, True)))  # type: ignore[operator]
         needed = _needed(base * worst.value, landing(worst, True))  # type: ignore[operator]
         reason = f"{worst.label} {fmt(worst.value, worst.key)} > {fmt(worst.scale_up, worst.key)} (scale-up threshold)"  # type: ignore[arg-type]
@@ -400,11 +429,9 @@ def demand_history(
     return history
 
 
-def predict(
-    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], history: typing.Mapping[MetricKey, typing.Sequence[
-        tuple[datetime.datetime, float]]], proposal: Proposal, current: int, now: datetime.datetime,
-) -> Proposal:
+def predict(inp: Input, proposal: Proposal) -> Proposal:
     """Stage 2: a rising demand trend may propose an earlier (or larger) scale-up, never a down."""
+    spec, views, history, current, now = inp.spec, inp.views, inp.history, inp.current, inp.now
     if not spec.predictive.enabled or proposal.direction == "Down":
         return proposal
     horizon = spec.predictive.horizonSeconds
@@ -427,46 +454,55 @@ def predict(
     return best
 
 
-def stabilize(
-    spec: api.ScalingPolicySpec, proposal: Proposal, current: int, state: State, now: datetime.datetime
-) -> tuple[Stage, tuple[tuple[datetime.datetime, int], ...]]:
+def recommendations(inp: Input, proposal: Proposal) -> tuple[tuple[datetime.datetime, int], ...]:
+    """The stabilization windows' recommendations after this round: the proposal joins them,
+    those older than the longer window leave."""
+    behavior = inp.spec.behavior
+    keep = datetime.timedelta(seconds=max(behavior.scaleUp.stabilizationWindowSeconds,
+                                          behavior.scaleDown.stabilizationWindowSeconds))
+    now = inp.now
+    return tuple((t, r) for t, r in (*inp.state.recommendations, (now, proposal.replicas)) if now - t <= keep)
+
+
+def stabilize(inp: Input, proposal: Proposal, desired: int) -> Stage:
     """Stage 3 (HPA's stabilizeRecommendationWithBehaviors): between the up window's minimum
-    and the down window's maximum; the proposal joins both windows."""
+    and the down window's maximum; the proposal joins both windows. Reads the proposal, not
+    `desired` (the count so far is the proposal's)."""
+    spec, current, state, now = inp.spec, inp.current, inp.state, inp.now
     up_seconds = spec.behavior.scaleUp.stabilizationWindowSeconds
     down_seconds = spec.behavior.scaleDown.stabilizationWindowSeconds
-    keep = datetime.timedelta(seconds=max(up_seconds, down_seconds))
-    recommendations = tuple((t, r) for t, r in (*state.recommendations, (now, proposal.replicas)) if now - t <= keep)
-    up_floor = min(r for t, r in recommendations if now - t <= datetime.timedelta(seconds=up_seconds))
-    down_ceiling = max(r for t, r in recommendations if now - t <= datetime.timedelta(seconds=down_seconds))
+    window = recommendations(inp, proposal)
+    up_floor = min(r for t, r in window if now - t <= datetime.timedelta(seconds=up_seconds))
+    down_ceiling = max(r for t, r in window if now - t <= datetime.timedelta(seconds=down_seconds))
     desired = min(max(current, up_floor), down_ceiling)
-    limit = None
     if proposal.direction == "Up" and desired < proposal.replicas:
-        limit = f"scale-up window {up_seconds}s"
-    elif proposal.direction == "Down" and now - state.observing_since < datetime.timedelta(seconds=down_seconds):
-        desired = current
-        limit = f"scale-down window {down_seconds}s not yet observed since start"
-    elif proposal.direction == "Down" and desired > proposal.replicas:
-        limit = f"scale-down window {down_seconds}s (highest recommendation {down_ceiling})"
-    return Stage("stabilization", desired, limit), recommendations
+        return Stage("stabilization", desired, f"scale-up window {up_seconds}s", "ScaleUpStabilized")
+    if proposal.direction == "Down" and now - state.observing_since < datetime.timedelta(seconds=down_seconds):
+        return Stage("stabilization", current, f"scale-down window {down_seconds}s not yet observed since start",
+                     "ScaleDownStabilized")
+    if proposal.direction == "Down" and desired > proposal.replicas:
+        return Stage("stabilization", desired,
+                     f"scale-down window {down_seconds}s (highest recommendation {down_ceiling})", "ScaleDownStabilized")
+    return Stage("stabilization", desired)
 
 
-def cool_down(spec: api.ScalingPolicySpec, desired: int, current: int, state: State,
-              now: datetime.datetime) -> tuple[Stage, tuple[str, str, str]]:
-    """Stage 4: cooldowns; an absolute time in the condition keeps it unchanged while waiting."""
-    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+def cool_down(inp: Input, proposal: Proposal, desired: int) -> Stage:
+    """Stage 4: cooldowns (AbleToScale's reason); an absolute time in the condition keeps it
+    unchanged while waiting, the limit says how long is left."""
+    spec, current, state, now = inp.spec, inp.current, inp.state, inp.now
     if desired > current and state.last_scale_up is not None:
         until = state.last_scale_up + datetime.timedelta(seconds=spec.behavior.scaleUp.cooldownSeconds)
         if until > now:
-            return (Stage("cooldown", current, f"scale-up cooldown ({(until - now).total_seconds():.0f}s left)"),
-                    ("False", "BackoffUpscale", f"scale-up cooldown until {_stamp(until)}"))
+            return Stage("cooldown", current, f"scale-up cooldown ({(until - now).total_seconds():.0f}s left)",
+                         "BackoffUpscale", f"scale-up cooldown until {_stamp(until)}")
     if desired < current:
         last = max((t for t in (state.last_scale_up, state.last_scale_down) if t is not None), default=None)
         if last is not None:
             until = last + datetime.timedelta(seconds=spec.behavior.scaleDown.cooldownSeconds)
             if until > now:
-                return (Stage("cooldown", current, f"scale-down cooldown ({(until - now).total_seconds():.0f}s left)"),
-                        ("False", "BackoffDownscale", f"scale-down cooldown until {_stamp(until)}"))
-    return Stage("cooldown", desired), able
+                return Stage("cooldown", current, f"scale-down cooldown ({(until - now).total_seconds():.0f}s left)",
+                             "BackoffDownscale", f"scale-down cooldown until {_stamp(until)}")
+    return Stage("cooldown", desired)
 
 
 def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, period: int) -> int:
@@ -476,16 +512,21 @@ def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.da
     return current - sum(e.to_replicas - e.from_replicas for e in events if e.time > since)
 
 
-def step_limit(spec: api.ScalingPolicySpec, desired: int, current: int, events: tuple[ScaleEvent, ...],
-               now: datetime.datetime) -> Stage:
-    """Stage 5 (HPA's calculateScaleUpLimit / calculateScaleDownLimit)."""
+def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
+    """Stage 5 (HPA's calculateScaleUpLimit / calculateScaleDownLimit). Its reason is named by
+    the direction asked of it (`desired` against the current count), not by where it let the
+    count land: a scale-up held at the current count, selectPolicy Disabled included, is
+    ScaleUpLimit (HPA's convertDesiredReplicasWithBehaviorRate)."""
+    spec, current, events, now = inp.spec, inp.current, inp.state.events, inp.now
     if desired == current:
         return Stage("step limit", desired)
     up = desired > current
     rules = spec.behavior.scaleUp if up else spec.behavior.scaleDown
     direction = "scale-up" if up else "scale-down"
+    reason = "ScaleUpLimit" if up else "ScaleDownLimit"
     if rules.selectPolicy == api.SelectPolicy.DISABLED.value:
-        return Stage("step limit", current, f"{direction} disabled (selectPolicy Disabled)")
+        disabled = f"{direction} disabled (selectPolicy Disabled)"
+        return Stage("step limit", current, disabled, reason, f"limited by step limit: {disabled}")
     limits = []
     for policy in rules.policies:
         start = _period_start(events, current, now, policy.periodSeconds)
@@ -504,56 +545,64 @@ def step_limit(spec: api.ScalingPolicySpec, desired: int, current: int, events: 
     pick = (max if largest_change else min) if up else (min if largest_change else max)
     limit, name = pick(limits)
     if up and desired > limit:
-        return Stage("step limit", max(limit, current), name)
+        return Stage("step limit", max(limit, current), name, reason, f"limited by step limit: {name}")
     if not up and desired < limit:
-        return Stage("step limit", min(limit, current), name)
+        return Stage("step limit", min(limit, current), name, reason, f"limited by step limit: {name}")
     return Stage("step limit", desired)
 
 
-def bound(spec: api.ScalingPolicySpec, desired: int, proposal: Proposal) -> Stage:
+def bound(inp: Input, proposal: Proposal, desired: int) -> Stage:
     """Stage 6: minReplicas/maxReplicas; at max while a metric still presses counts as limited."""
+    spec = inp.spec
     if desired > spec.maxReplicas or (proposal.direction == "Up" and desired == spec.maxReplicas < proposal.replicas):
-        return Stage("bounds", min(desired, spec.maxReplicas), f"maxReplicas {spec.maxReplicas}")
+        return Stage("bounds", min(desired, spec.maxReplicas), f"maxReplicas {spec.maxReplicas}", "TooManyReplicas",
+                     f"the desired replica count is more than the maximum {spec.maxReplicas}")
     if desired < spec.minReplicas:
-        return Stage("bounds", spec.minReplicas, f"minReplicas {spec.minReplicas}")
+        return Stage("bounds", spec.minReplicas, f"minReplicas {spec.minReplicas}", "TooFewReplicas",
+                     f"the desired replica count is less than the minimum {spec.minReplicas}")
     return Stage("bounds", desired)
 
 
-def platform_limit(limits: world.ReplicaLimits | None, desired: int) -> Stage:
+def platform_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
     """Stage 7: the target platform's own floor and cap (the policy cannot ask past them)."""
+    limits = inp.limits
     if limits is not None and limits.cap is not None and desired > limits.cap:
-        return Stage("platform", limits.cap, limits.cap_why)
+        return Stage("platform", limits.cap, limits.cap_why, "TooManyReplicas", f"the platform binds: {limits.cap_why}")
     if limits is not None and desired < limits.floor:
-        return Stage("platform", limits.floor, limits.floor_why)
+        return Stage("platform", limits.floor, limits.floor_why, "TooFewReplicas",
+                     f"the platform binds: {limits.floor_why}")
     return Stage("platform", desired)
 
 
+# The stages after the proposal, in order: each reads the shared input, the proposal and the
+# count the stage before it allowed. A new stage is a function of this shape and a line here.
+LimitStage = typing.Callable[[Input, Proposal, int], Stage]
+LIMITS: tuple[LimitStage, ...] = (stabilize, cool_down, step_limit, bound, platform_limit)
+
+
 def _conditions(
-    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], stages: typing.Sequence[Stage], current: int
-) -> tuple[tuple[str, str, str], tuple[str, str, str], str | None]:
-    """ScalingActive and ScalingLimited (HPA-compatible), and advice when stuck at max."""
-    platform, final = stages[-1], stages[-2]  # the platform's stage, then the policy's bounds
+    spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], stages: typing.Sequence[Stage]
+) -> tuple[tuple[str, str, str], tuple[str, str, str], tuple[str, str, str], str | None]:
+    """AbleToScale, ScalingActive and ScalingLimited (HPA-compatible), each stage's own reason
+    read by its name, and advice when stuck at max."""
+    named = {stage.name: stage for stage in stages}
+    cooldown, step, bounds, platform = named["cooldown"], named["step limit"], named["bounds"], named["platform"]
+    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    if cooldown.reason:
+        able = ("False", cooldown.reason, cooldown.message)
     limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     recommendation = None
-    if platform.limit:
-        limited = ("True", "TooManyReplicas" if platform.desired < final.desired else "TooFewReplicas",
-                   f"the platform binds: {platform.limit}")
-    elif final.limit and final.limit.startswith("maxReplicas"):
-        limited = ("True", "TooManyReplicas", f"the desired replica count is more than the maximum {spec.maxReplicas}")
-        pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
-        recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
-    elif final.limit and final.limit.startswith("minReplicas"):
-        limited = ("True", "TooFewReplicas", f"the desired replica count is less than the minimum {spec.minReplicas}")
-    else:
-        at = next((i for i, s in enumerate(stages) if s.name == "step limit"), 0)
-        step = stages[at]
-        if at and step.limit and step.desired == final.desired:
-            # Named by the direction asked of the step limit (its input against the current
-            # count), not by where it let the count land: a scale-up held at the current count,
-            # selectPolicy Disabled included, is ScaleUpLimit (HPA's convertDesiredReplicasWithBehaviorRate).
-            asked = stages[at - 1].desired
-            limited = ("True", "ScaleUpLimit" if asked > current else "ScaleDownLimit",
-                       f"limited by {step.name}: {step.limit}")
+    # The platform's stage binds over the policy's bounds, the bounds over the step limit; the
+    # step limit speaks only when the bounds left its count as it was.
+    if platform.reason:
+        limited = ("True", platform.reason, platform.message)
+    elif bounds.reason:
+        limited = ("True", bounds.reason, bounds.message)
+        if bounds.reason == "TooManyReplicas":
+            pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
+            recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
+    elif step.reason and step.desired == bounds.desired:
+        limited = ("True", step.reason, step.message)
     invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
     if invalid:
         active = ("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
@@ -569,7 +618,7 @@ def _conditions(
                   "(never seen for this workload: not holding a scale-down)")
     else:
         active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
-    return active, limited, recommendation
+    return able, active, limited, recommendation
 
 
 def decide(
@@ -585,22 +634,19 @@ def decide(
     ready (None: all of them), `limits` what its platform allows."""
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
-    history = demand_history(spec, views, state, ready_now, now)
-    proposal = propose(spec, staffed(spec, offered(spec, views), ready_now), current, ready_now,
-                       ready_before(state, ready_now))
-    proposal = predict(spec, views, history, proposal, current, now)
-    stabilized, recommendations = stabilize(spec, proposal, current, state, now)
-    cooled, able = cool_down(spec, stabilized.desired, current, state, now)
-    stepped = step_limit(spec, cooled.desired, current, state.events, now)
-    bounded = bound(spec, stepped.desired, proposal)
-    allowed = platform_limit(limits, bounded.desired)
-    stages = (Stage("proposal", proposal.replicas), stabilized, cooled, stepped, bounded, allowed)
-    active, limited, recommendation = _conditions(spec, views, stages, current)
+    inp = Input(spec, current, ready_now, ready_before(state, ready_now), state, now, views,
+                demand_history(spec, views, state, ready_now, now), limits)
+    proposal = predict(inp, propose(inp))
+    stages = [Stage("proposal", proposal.replicas)]
+    for stage in LIMITS:
+        stages.append(stage(inp, proposal, stages[-1].desired))
+    able, active, limited, recommendation = _conditions(spec, views, stages)
 
-    desired = allowed.desired
+    desired = stages[-1].desired
     binding = [s for s in stages if s.limit]
-    # The stage that set the final count speaks; a stage whose limit a later one undid does not.
-    speaking = next((s for s in reversed(binding) if s.desired == desired or s in (bounded, allowed)), None)
+    # The stage that set the final count speaks; a stage whose limit a later one undid does not
+    # (the bounds and the platform speak whenever they bind).
+    speaking = next((s for s in reversed(binding) if s.desired == desired or s.name in ("bounds", "platform")), None)
     limited_by = f"{speaking.name}: {speaking.limit}" if speaking else None
     direction = "Up" if desired > current else "Down" if desired < current else "Hold"
     if direction == "Hold" and limited_by:
@@ -610,4 +656,4 @@ def decide(
     else:
         summary = proposal.reason
     return Outcome(direction, current, desired, summary, limited_by, views, able, active, limited,
-                   recommendations, history, recommendation, stages)
+                   recommendations(inp, proposal), inp.history, recommendation, tuple(stages))

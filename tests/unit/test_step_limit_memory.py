@@ -18,13 +18,20 @@ SPEC = api.ScalingPolicySpec.model_validate({
     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
     "behavior": {"scaleUp": {"cooldownSeconds": 0, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 10}]}}})
 
+PROPOSAL = scaling.Proposal(8, "Up", "cpu above")
+
+
+def _input(state: scaling.State, now: datetime.datetime) -> scaling.Input:
+    """The stages' shared input at 7 replicas, all ready (the step limit reads current, events, now)."""
+    return scaling.Input(SPEC, 7, 7, 7, state, now, (), {})
+
 
 def test_a_step_whose_status_has_not_landed_still_counts_against_its_period() -> None:
     stepped = scaling.ScaleEvent(NOW - datetime.timedelta(seconds=4.6), 6, 7)
     memory = scaling.State(observing_since=NOW - datetime.timedelta(minutes=5), events=(stepped,))
     state = scaling_status.state_from_status({}, NOW - datetime.timedelta(minutes=5), memory)
     assert stepped in state.events
-    assert scaling.step_limit(SPEC, 8, 7, state.events, NOW).desired == 7
+    assert scaling.step_limit(_input(state, NOW), PROPOSAL, 8).desired == 7
 
 
 def test_a_step_known_from_both_status_and_memory_counts_once() -> None:
@@ -35,4 +42,4 @@ def test_a_step_known_from_both_status_and_memory_counts_once() -> None:
     state = scaling_status.state_from_status(status, NOW - datetime.timedelta(minutes=5), memory)
     assert len(state.events) == 1
     later = NOW + datetime.timedelta(seconds=6)  # past the period: the next step is allowed
-    assert scaling.step_limit(SPEC, 8, 7, state.events, later).desired == 8
+    assert scaling.step_limit(_input(state, later), PROPOSAL, 8).desired == 8
