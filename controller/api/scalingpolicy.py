@@ -266,16 +266,84 @@ class Mode(str, enum.Enum):
     DRY_RUN = "DryRun"
 
 
+SEASONAL_POINTS_MAX = 4032  # history kept per policy: 14 days at 300 s (32 KiB of float64)
+
+
+class Seasonal(common.ApiModel):
+    """Scale up ahead of a recurring ramp (the daily cycle) from the workload's own history.
+
+    The demand of `metric` (value × ready replicas) is kept in `stepSeconds` buckets over
+    `lookbackPeriods` periods: read from Prometheus (a range query, refreshed at most once
+    per `refreshSeconds`) and from every evaluation. The forecast for the next `leadSeconds`
+    is the median of the same buckets in the previous periods, scaled by how today compares
+    with them over `trustWindowSeconds`. It is trusted only while the forecasts it would have
+    made for that window were within `tolerance` of what happened: a forecast that was wrong
+    recently is ignored until it is right again. A trusted forecast may scale up early and
+    may hold a scale-down that the next minutes would undo; it never scales down. Without
+    Prometheus (the metrics API keeps no history) it is reported unavailable."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel("self.periodSeconds % self.stepSeconds == 0",
+                           "periodSeconds must be a multiple of stepSeconds", ".periodSeconds"),
+                common.cel(f"self.lookbackPeriods * (self.periodSeconds / self.stepSeconds) <= {SEASONAL_POINTS_MAX}",
+                           f"lookbackPeriods × periodSeconds / stepSeconds must be at most {SEASONAL_POINTS_MAX} "
+                           "points", ".lookbackPeriods"),
+                common.cel("self.trustWindowSeconds >= 2 * self.stepSeconds",
+                           "trustWindowSeconds must cover at least two steps", ".trustWindowSeconds"),
+                common.cel("(self.metric == 'custom') == has(self.name)",
+                           "name is required for metric custom and not allowed for other metrics", ".name"),
+            ]
+        }
+    )
+
+    enabled: bool = common.field("Scale up ahead of recurring ramps; never scales down earlier.", default=False)
+    metric: MetricType = common.field("The metric whose demand is forecast; one of spec.metrics.",
+                                      default=MetricType.CPU)
+    name: str | None = common.field("The custom metric's name (metric custom).", default=None, max_length=63)
+    periodSeconds: int = common.field("The cycle's length (86400: daily).", default=SECONDS_PER_DAY,
+                                      ge=3600, le=7 * SECONDS_PER_DAY)
+    lookbackPeriods: int = common.field("How many past periods the forecast is made from.", default=4, ge=2, le=14)
+    stepSeconds: int = common.field("The history's resolution (a range query's step).", default=300, ge=60, le=3600)
+    leadSeconds: int = common.field(
+        "How far ahead demand is forecast: about the time a new replica takes to become ready plus one evaluation.",
+        default=120, ge=15, le=3600)
+    tolerance: float = common.field(
+        "Relative error (|forecast - actual| summed over the trust window ÷ actual demand) above which the "
+        "forecast is not trusted.", default=0.2, ge=0.01, le=2)
+    trustWindowSeconds: int = common.field(
+        "The recent window the forecast is judged on (and today's level taken from).", default=3600,
+        ge=120, le=SECONDS_PER_DAY)
+    refreshSeconds: int = common.field("How often the history is read again from Prometheus.", default=3600,
+                                       ge=300, le=SECONDS_PER_DAY)
+
+    @pydantic.model_validator(mode="after")
+    def _points(self) -> "Seasonal":
+        if self.periodSeconds % self.stepSeconds:
+            raise ValueError("periodSeconds must be a multiple of stepSeconds")
+        if self.lookbackPeriods * (self.periodSeconds // self.stepSeconds) > SEASONAL_POINTS_MAX:
+            raise ValueError(f"lookbackPeriods × periodSeconds / stepSeconds must be at most {SEASONAL_POINTS_MAX} points")
+        if self.trustWindowSeconds < 2 * self.stepSeconds:
+            raise ValueError("trustWindowSeconds must cover at least two steps")
+        if (self.metric == MetricType.CUSTOM) != (self.name is not None):
+            raise ValueError("name is required for metric custom and not allowed for other metrics")
+        return self
+
+
 class Predictive(common.ApiModel):
     """Demand (each metric × ready replicas) is fitted over the last 3 × horizonSeconds; a fit
     needs 6 points and a history at least one horizon long, so our own scaling and a few
-    noisy samples are never read as a trend."""
+    noisy samples are never read as a trend. `seasonal` works apart from the trend (either
+    may be on alone)."""
 
     enabled: bool = common.field("Scale up ahead of a rising demand trend; never scales down earlier.", default=False)
     horizonSeconds: int = common.field(
         "How far ahead demand is projected: about the time a new replica takes to become ready plus one evaluation.",
         default=60, ge=30, le=3600,
     )
+    seasonal: Seasonal = common.field("Optional: scale up ahead of recurring ramps (the daily cycle).",
+                                      default_factory=Seasonal)
 
 
 class Saturation(common.ApiModel):
@@ -323,6 +391,63 @@ class Staffing(common.ApiModel):
         return self
 
 
+IDLE_DEFAULT_SECONDS = 300  # KEDA's cooldownPeriod
+MIN_ZERO_NEEDS_ACTIVATION = ("minReplicas 0 needs activation: the metric that wakes the workload at zero replicas "
+                             "(cpu and memory have no pods to read there)")
+ACTIVATION_NEEDS_MIN_ZERO = "activation applies only with minReplicas 0"
+
+
+class Activation(common.ApiModel):
+    """Scale to zero (`minReplicas: 0`): the metric that wakes a workload at zero replicas, and
+    how long it must stay idle before the workload goes to zero.
+
+    At zero no pod runs, so cpu, memory and every per-pod series have no value: the activation
+    metric alone decides there (above `above`: 0 -> 1, then the policy's metrics scale as
+    usual). It must have a value with no pod running — a queue length at the broker, a
+    gateway's request count (a MonitoredService query override, or a custom query with
+    `or vector(0)`): missing activation data never wakes and never sleeps. From one replica the
+    workload goes to zero only after the activation metric stayed at or below `above`, the
+    policy held at one replica and every metric was available, for `idleSeconds` without a break."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                common.cel(
+                    "(self.type == 'custom') == has(self.name)",
+                    "name is required for type custom and not allowed for other types",
+                    ".name",
+                ),
+                common.cel(
+                    "self.type != 'cpu' && self.type != 'memory'",
+                    "cpu and memory have no value with no pod running: they cannot wake a workload at zero",
+                    ".type",
+                ),
+            ]
+        }
+    )
+
+    type: MetricType = common.field(
+        "The metric that wakes the workload: a metric type (the MonitoredService's query for it, or the default "
+        "query) or custom (a named custom query of the MonitoredService). It need not be one of spec.metrics.")
+    name: str | None = common.field(
+        "For type custom: the name of a custom query of the MonitoredService.",
+        default=None, min_length=1, max_length=63, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+    )
+    above: float = common.field(
+        "Wake (0 -> 1) when the value is above this; at or below it the workload counts as idle.", default=0, ge=0)
+    idleSeconds: int = common.field(
+        "How long the workload must be idle at one replica (activation at or below `above`, every metric "
+        "available) before it is scaled to zero.", default=IDLE_DEFAULT_SECONDS, ge=0, le=SECONDS_PER_DAY)
+
+    @pydantic.model_validator(mode="after")
+    def _usable(self) -> "Activation":
+        if (self.type == MetricType.CUSTOM) != (self.name is not None):
+            raise ValueError("name is required for type custom and not allowed for other types")
+        if self.type in (MetricType.CPU, MetricType.MEMORY):
+            raise ValueError("cpu and memory have no value with no pod running: they cannot wake a workload at zero")
+        return self
+
+
 class ScalingPolicySpec(common.ApiModel):
     model_config = pydantic.ConfigDict(
         json_schema_extra={
@@ -344,6 +469,23 @@ class ScalingPolicySpec(common.ApiModel):
                     "(has(n.name) ? n.name : '') == (has(m.name) ? m.name : '')))",
                     "each metric type (and custom name) may appear only once",
                     ".metrics",
+                ),
+                common.cel(
+                    "!has(self.predictive) || !has(self.predictive.seasonal) || !self.predictive.seasonal.enabled || "
+                    "self.metrics.exists(m, m.type == self.predictive.seasonal.metric && (has(m.name) ? m.name : '') "
+                    "== (has(self.predictive.seasonal.name) ? self.predictive.seasonal.name : ''))",
+                    "predictive.seasonal.metric must be one of spec.metrics",
+                    ".predictive.seasonal.metric",
+                ),
+                common.cel(
+                    "self.minReplicas != 0 || has(self.activation)",
+                    MIN_ZERO_NEEDS_ACTIVATION,
+                    ".minReplicas",
+                ),
+                common.cel(
+                    "!has(self.activation) || self.minReplicas == 0",
+                    ACTIVATION_NEEDS_MIN_ZERO,
+                    ".activation",
                 ),
             ]
         }
@@ -371,11 +513,21 @@ class ScalingPolicySpec(common.ApiModel):
         "Optional: under overload, CPU corrected by the error rate (the demand turned away).", default_factory=Saturation)
     staffing: Staffing = common.field(
         "Optional: cpu thresholds by square-root staffing (cooler at a few replicas).", default_factory=Staffing)
+    activation: Activation | None = common.field(
+        "Scale to zero: required with minReplicas 0 (and only then). The metric that wakes the workload at zero "
+        "replicas, and how long it must be idle before it goes to zero.", default=None)
 
     @pydantic.model_validator(mode="after")
     def _bounds(self) -> "ScalingPolicySpec":
         if self.minReplicas > self.maxReplicas:
             raise ValueError("minReplicas must be <= maxReplicas")
+        if self.minReplicas == 0 and self.activation is None:
+            raise ValueError(MIN_ZERO_NEEDS_ACTIVATION)
+        if self.activation is not None and self.minReplicas != 0:
+            raise ValueError(ACTIVATION_NEEDS_MIN_ZERO)
+        seasonal = self.predictive.seasonal
+        if seasonal.enabled and not any((m.type, m.name) == (seasonal.metric, seasonal.name) for m in self.metrics):
+            raise ValueError("predictive.seasonal.metric must be one of spec.metrics")
         return self
 
 
@@ -413,6 +565,14 @@ class ScaleChange(common.ApiModel):
     time: datetime.datetime = common.field("When the change was made.")
 
 
+class SeasonalForecast(common.ApiModel):
+    trusted: bool = common.field("Whether the seasonal forecast is acted on now.")
+    reason: str = common.field("Trusted, Missed, WarmingUp or Unavailable.", max_length=32)
+    message: str = common.field("Why, in words (the recent error against the tolerance).", max_length=512)
+    demand: float | None = common.field("The demand forecast for the lead time (metric × replicas).", default=None)
+    error: float | None = common.field("The recent relative error of the forecast.", default=None)
+
+
 class ScalingPolicyStatus(common.BaseStatus):
     target: str | None = common.field("The scaled workload, e.g. Deployment/web.", default=None)
     currentReplicas: int | None = common.field("Replicas the workload has.", default=None, ge=0)
@@ -432,6 +592,8 @@ class ScalingPolicyStatus(common.BaseStatus):
         "Every change of replicas made within the longest step-limit period (1800 s), newest first: what the "
         "step limit counts, however many there were.", default_factory=list, max_length=SCALE_EVENTS_KEPT
     )
+    seasonalForecast: SeasonalForecast | None = common.field(
+        "The seasonal forecast (spec.predictive.seasonal): whether it is trusted, and why.", default=None)
 
 
 class ScalingPolicy(common.ApiModel):
