@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 import typing
@@ -99,9 +100,73 @@ def count_write(verb: str) -> None:
     API_WRITES.labels(verb).inc()
 
 
+CONNECTIONS = 8  # scrapes served at once; more are closed at once (a scraper retries)
+READ_TIMEOUT_SECONDS = 5.0  # each read of a request
+DEADLINE_SECONDS = 20.0  # a whole connection: a client that drips is cut off after it
+
+
 class _QuietHandler(wsgiref.simple_server.WSGIRequestHandler):
+    timeout = READ_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the socket
+
     def log_message(self, format: str, *args: typing.Any) -> None:  # noqa: A002 - the base's name
         """A scrape is not worth a log line."""
+
+
+class _BoundedServer(exposition_module.ThreadingWSGIServer):
+    """A thread per connection, but at most CONNECTIONS of them, each cut off at its deadline
+    by one reaper thread: clients that connect and never speak (or drip a byte at a time)
+    cannot pile up threads in the operator; past the cap a connection is closed at once."""
+
+    request_queue_size = 64  # accepted at once and closed past the cap, not left to SYN retries
+
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(CONNECTIONS)
+        self.deadlines: dict[socket.socket, float] = {}
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        threading.Thread(target=self._reap, name="metrics-reaper", daemon=True).start()
+
+    def process_request(self, request: typing.Any, client_address: typing.Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        with self.lock:
+            self.deadlines[request] = time.monotonic() + DEADLINE_SECONDS
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done(request)
+            raise
+
+    def process_request_thread(self, request: typing.Any, client_address: typing.Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done(request)
+
+    def _done(self, request: socket.socket) -> None:
+        with self.lock:
+            if self.deadlines.pop(request, None) is not None:
+                self.slots.release()
+
+    def _reap(self) -> None:
+        while not self.closed.wait(min(1.0, DEADLINE_SECONDS / 4)):
+            now = time.monotonic()
+            with self.lock:
+                late = [request for request, deadline in self.deadlines.items() if deadline <= now]
+            for request in late:
+                try:
+                    request.shutdown(socket.SHUT_RDWR)  # the handler's read fails; its thread ends
+                except OSError:
+                    pass
+
+    def server_close(self) -> None:
+        self.closed.set()
+        super().server_close()
+
+    def handle_error(self, request: typing.Any, client_address: typing.Any) -> None:
+        """A client that timed out or was cut is not worth a traceback in the operator's log."""
 
 
 Names = typing.Optional[frozenset[str]]  # the families a scrape asks for (`name[]`), or all
@@ -122,7 +187,7 @@ def requested_names(query: str) -> Names:
 
 
 def serve(port: int, extra: typing.Callable[[Names], str] = lambda names: "",
-          address: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from inside the cluster
+          address: str = "0.0.0.0") -> wsgiref.simple_server.WSGIServer:  # noqa: S104 - scraped in the cluster
     """/metrics on `port`, on a thread per scrape: the registry plus `extra` (the per-object
     metrics, rendered from a cache of their own text: object_metrics.py)."""
     def app(environ: dict[str, typing.Any], start_response: typing.Callable[..., typing.Any]) -> list[bytes]:
@@ -137,6 +202,6 @@ def serve(port: int, extra: typing.Callable[[Names], str] = lambda names: "",
         start_response("200 OK", headers)
         return [body]
 
-    server = wsgiref.simple_server.make_server(address, port, app, exposition_module.ThreadingWSGIServer,
-                                               handler_class=_QuietHandler)
+    server = wsgiref.simple_server.make_server(address, port, app, _BoundedServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
+    return server
