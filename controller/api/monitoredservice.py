@@ -520,6 +520,12 @@ class MonitoredServiceSpec(common.ApiModel):
                     ".rollout.analysis.gates",
                 ),
                 common.cel(
+                    "!has(self.rollout) || !has(self.rollout.hooks) || !has(self.rollout.hooks.postDeploy) || "
+                    "self.rollout.hooks.postDeploy.size() == 0 || has(self.target.kubernetes)",
+                    "rollout.hooks run Jobs: they need a kubernetes target",
+                    ".rollout.hooks",
+                ),
+                common.cel(
                     "!has(self.probes) || !has(self.probes.check) || "
                     "(has(self.healthChecks) && self.healthChecks.exists(c, c.name == self.probes.check))",
                     "probes.check must name one of healthChecks",
@@ -556,6 +562,8 @@ class MonitoredServiceSpec(common.ApiModel):
             raise ValueError("probes.check must name one of healthChecks")
         if any(name not in {c.name for c in self.healthChecks} for gate in self.rollout.analysis.gates for name in gate.checks):
             raise ValueError("every gate's checks must name healthChecks")
+        if self.rollout.hooks.postDeploy and self.target.kubernetes is None:
+            raise ValueError("rollout.hooks run Jobs: they need a kubernetes target")
         if self.metrics.source == MetricSourceName.METRICS_API and self.target.kubernetes is None:
             raise ValueError("metrics.source metrics-api requires a kubernetes target")
         if self.metrics.source == MetricSourceName.RAILWAY and self.target.railway is None:
@@ -611,6 +619,21 @@ class RolloutRecord(common.ApiModel):
     time: datetime.datetime = common.field("When the phase was reached.")
 
 
+class HookPhase(str, enum.Enum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class HookStatus(common.ApiModel):
+    name: str = common.field("The hook (spec.rollout.hooks.postDeploy[].name).")
+    job: str = common.field("The Job's name in this namespace (fixed per service, workload, revision and hook).")
+    phase: HookPhase = common.field("Pending (decided, not yet seen created), Running, Succeeded or Failed.")
+    reason: str = common.field("Why the phase.", default="", max_length=1024)
+    startedAt: datetime.datetime | None = common.field("When the hook was decided.", default=None)
+
+
 class RolloutStatus(common.ApiModel):
     revision: str | None = common.field("Current revision.", default=None)
     phase: RolloutPhase | None = common.field("Phase of the current revision.", default=None)
@@ -631,6 +654,9 @@ class RolloutStatus(common.ApiModel):
     passedGates: list[typing.Annotated[str, pydantic.StringConstraints(max_length=63)]] = common.field(
         "Verification gates the current revision has passed (kept across a restart).", default_factory=list,
         max_length=8)
+    hooks: list[HookStatus] = common.field(
+        "The current revision's hooks: each Job's name is recorded here before it is created, so a restart or "
+        "a new leader finds it instead of creating another.", default_factory=list, max_length=4)
     history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
 
 
