@@ -101,7 +101,8 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
     if record.actuated:
         stamp = _stamp(record.time)
         done = scaling.ScaleEvent(_parse(stamp), outcome.current, outcome.desired)  # type: ignore[arg-type]
-        earlier = (e for e in map(_event, current.get("scaleEvents") or []) if e is not None)
+        # Its intent (pending below) is in status already: the same step, kept once.
+        earlier = (e for e in map(_event, current.get("scaleEvents") or []) if e is not None and not _same(e, done))
         fields["scaleEvents"] = [{"from": e.from_replicas, "to": e.to_replicas, "time": _stamp(e.time)}
                                  for e in kept_events((done, *earlier), record.time)]
         fields["lastScaleTime"] = stamp
@@ -122,6 +123,30 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
         conditions.ConditionChange(reasons.SCALING_LIMITED, *outcome.scaling_limited),
     ]
     return fields, changes
+
+
+def _same(a: scaling.ScaleEvent, b: scaling.ScaleEvent) -> bool:
+    """One step, as status keeps it (whole seconds)."""
+    return (a.from_replicas, a.to_replicas, _stamp(a.time)) == (b.from_replicas, b.to_replicas, _stamp(b.time))
+
+
+def pending(current: typing.Mapping[str, typing.Any], intent: scaling.ScaleEvent | None,
+            withdrawn: scaling.ScaleEvent | None) -> dict[str, typing.Any]:
+    """status.scaleEvents with a step about to be made and without one that was not (issue 26).
+
+    Intent first: the scaler writes the step it is about to make BEFORE the scale call, so a
+    successor that takes the Lease while this replica is paused, killed or fenced counts it in
+    its step limit and cooldown. A step written and never made only makes the limit more
+    conservative for one period; a refused scale is `withdrawn` (its entry removed), so a retry
+    does not wait out a period. {} when status already says so."""
+    events = [e for e in map(_event, current.get("scaleEvents") or []) if e is not None]
+    kept = [e for e in events if withdrawn is None or not _same(e, withdrawn)]
+    if intent is not None and not any(_same(e, intent) for e in kept):
+        kept.insert(0, intent)
+    if len(kept) == len(events) and all(_same(a, b) for a, b in zip(kept, events, strict=True)):
+        return {}
+    newest_first = sorted(kept, key=lambda e: e.time, reverse=True)[: api.SCALE_EVENTS_KEPT]
+    return {"scaleEvents": [{"from": e.from_replicas, "to": e.to_replicas, "time": _stamp(e.time)} for e in newest_first]}
 
 
 def unsupported(message: str) -> list[conditions.ConditionChange]:
@@ -146,6 +171,12 @@ def state_from_status(
                    and abs((e.time - event.time).total_seconds()) < 1 for e in unique.values()):
             unique[(event.time, event.from_replicas, event.to_replicas)] = event
     events = tuple(sorted(unique.values(), key=lambda e: e.time, reverse=True))  # step_limit reads by age
+    # A step in scaleEvents (an intent written before the scale, issue 26) starts its cooldown
+    # too: a successor whose predecessor was paused before writing lastScaleUpTime still waits.
+    last_up = max((t for t in (parse(status.get("lastScaleUpTime")),
+                               *(e.time for e in events if e.to_replicas > e.from_replicas)) if t is not None), default=None)
+    last_down = max((t for t in (parse(status.get("lastScaleDownTime")),
+                                 *(e.time for e in events if e.to_replicas < e.from_replicas)) if t is not None), default=None)
     seen = dict(memory.seen) if memory else {}
     for entry in status.get("metrics") or []:
         key = (entry.get("type"), entry.get("name"))
@@ -155,8 +186,8 @@ def state_from_status(
     return scaling.State(
         observing_since=memory.observing_since if memory else observing_since,
         seen=seen,
-        last_scale_up=parse(status.get("lastScaleUpTime")),
-        last_scale_down=parse(status.get("lastScaleDownTime")),
+        last_scale_up=last_up,
+        last_scale_down=last_down,
         events=events,
         recommendations=memory.recommendations if memory else (),
         history=memory.history if memory else {},

@@ -19,6 +19,7 @@ import typing
 import kubernetes
 
 from controller.adapters import actuator
+from controller.adapters import actuator_scale
 from controller.adapters import boundary
 from controller.adapters import kubernetes_api
 from controller.adapters import metric_source
@@ -67,6 +68,10 @@ class Scaler:
         self.records: per_object.PerObject[scaling_status.Record] = per_object.PerObject(view)
         self.unsupported: per_object.PerObject[str] = per_object.PerObject(view)
         self.memory: per_object.PerObject[scaling.State] = per_object.PerObject(view)
+        # The step about to be made, in status before the scale call; one refused, taken out
+        # of it again (scaling_status.pending: intent first, issue 26).
+        self.intents: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
+        self.withdrawn: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.next_due: dict[view_module.Key, float] = {}
         evaluator.contributors.append(self.contribute)
 
@@ -77,9 +82,12 @@ class Scaler:
         if key in self.unsupported:
             return {}, scaling_status.unsupported(self.unsupported[key])
         record = self.records.get(key)
-        if record is None:
-            return None
-        return scaling_status.assess(record, current)
+        contribution = None if record is None else scaling_status.assess(record, current)
+        intent, withdrawn = self.intents.get(key), self.withdrawn.get(key)
+        if intent is None and withdrawn is None:
+            return contribution
+        fields, changes = contribution if contribution is not None else ({}, [])
+        return {**fields, **scaling_status.pending({**current, **fields}, intent, withdrawn)}, changes
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -263,15 +271,28 @@ class Scaler:
                 return  # fenced: a replica that does not hold the Lease never actuates
             if not await self._still_exists(key, obj):
                 return  # deleted (the watch may not have said so): it never acts again
+            # Intent first (issue 26): the step is in status.scaleEvents before the scale call, so
+            # a successor counts it even if this replica is paused or killed before its record is
+            # written. Not written (API server down, fenced): no scale.
+            step = scaling.ScaleEvent(now, outcome.current, outcome.desired)
+            self.intents[key] = step
+            self.withdrawn.pop(key, None)
+            if not await self.evaluator.reconcile_now(key):
+                self.intents.pop(key, None)
+                return
             try:
                 written = await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
             except self.scale.errors as error:
                 why = actuator.describe(error)
                 logger.warning("scaling %s failed: %s", key, why)
+                if _refused(error):
+                    self.withdrawn[key] = step  # not a step: out of the period again (if this write lands)
                 await self.evaluator.post_event(obj, actuation.failed(workload_name, outcome, why), now)
                 self.records[key] = record
                 self.evaluator.mark(key)
                 return
+            finally:
+                self.intents.pop(key, None)  # made, refused or unknown: status says which from here
             record = dataclasses.replace(record, actuated=True)
             # The step counts against its period at once, not when its status write lands (issue 26).
             remembered = self.memory.get(key)
@@ -309,8 +330,17 @@ class Scaler:
         return True
 
     def _forget(self, key: view_module.Key) -> None:
-        for store in (self.records, self.memory, self.next_due, self.unsupported):
+        for store in (self.records, self.memory, self.next_due, self.unsupported, self.intents, self.withdrawn):
             store.pop(key, None)
+
+
+def _refused(error: Exception) -> bool:
+    """Whether a failed scale certainly changed nothing: the API server answered 4xx, or the
+    call was never made. Anything else (a 5xx, a timeout after the request left) may have
+    scaled: its intent stays in status and counts, the conservative side."""
+    status = getattr(error, "status", None)
+    return (isinstance(status, int) and 400 <= status < 500) or isinstance(
+        error, (actuator.Unsupported, actuator_scale.ScaleError))
 
 
 def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:
