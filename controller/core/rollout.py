@@ -19,6 +19,7 @@ import typing
 from controller import reasons
 from controller.api import monitoredservice as api
 from controller.core import conditions
+from controller.core import hooks as hooks_module
 
 HISTORY = 10
 PROGRESSING, ANALYZING, HEALTHY, FAILED, ROLLED_BACK = (p.value for p in api.RolloutPhase)
@@ -58,6 +59,7 @@ class Analysis:
     latency_p95: float | None
     health: str
     checks: typing.Mapping[str, CheckView] = dataclasses.field(default_factory=dict)  # by check name
+    hooks: hooks_module.Observed | None = None  # the service's hook Jobs as read (spec.rollout.hooks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Verdict:
     rollback: str | None  # the failed revision to roll back now
     event: tuple[str, str, str] | None  # type, reason, message
     condition: conditions.ConditionChange
+    create_jobs: tuple[str, ...] = ()  # hook Jobs decided (their names in status) and not seen yet
 
 
 def _stamp(moment: datetime.datetime) -> str:
@@ -146,6 +149,7 @@ def judge(
     revision = deployment.revision
     event = None
     rollback = None
+    create_jobs: tuple[str, ...] = ()
     if revision is None:
         return Verdict(state, None, None, _condition(state.get("phase"), state.get("reason", "")))
 
@@ -157,6 +161,8 @@ def judge(
             state["rollbackRevisions"] = [*state["rollbackRevisions"], revision][-20:]
             state["pendingRollback"] = None
         state.update(revision=revision, startedAt=_stamp(now), completedAt=None, passedGates=[])
+        if state.get("hooks"):
+            state["hooks"] = []  # the earlier revision's Jobs (emptied, not dropped: status is merge-patched)
         if first_sight and deployment.complete:
             state.update(phase=HEALTHY, reason=f"revision {revision} available when first observed")
         else:
@@ -186,10 +192,19 @@ def judge(
             passed, failure = _gates(spec.analysis, observed, list(state.get("passedGates") or []),
                                      (now - completed).total_seconds())
             state["passedGates"] = passed[:8]
+        hooks_done, notes = True, []
+        if failure is None and spec.hooks.postDeploy:
+            # Post-deploy hooks (core/hooks.py): a Job each, decided here, created by the operator.
+            progress = hooks_module.advance(spec.hooks.postDeploy, state.get("hooks") or [], revision,
+                                            observed.hooks or hooks_module.Observed("", "", ""), now)
+            state["hooks"] = progress.entries
+            failure, hooks_done, notes = progress.failure, progress.done, progress.notes
+            create_jobs = tuple(progress.create)
         if failure is not None:
             state.update(phase=FAILED, reason=f"analysis of revision {revision}: {failure}")
-        elif now - completed >= datetime.timedelta(seconds=spec.analysis.windowSeconds):
-            state.update(phase=HEALTHY, reason=f"revision {revision} passed {spec.analysis.windowSeconds}s of analysis")
+        elif hooks_done and now - completed >= datetime.timedelta(seconds=spec.analysis.windowSeconds):
+            state.update(phase=HEALTHY, reason=f"revision {revision} passed {spec.analysis.windowSeconds}s of analysis"
+                                               + (f" ({'; '.join(notes)})" if notes else ""))
 
     new_phase = state.get("phase")
     if state.get("pendingRollback") == revision:
@@ -224,4 +239,4 @@ def judge(
             event = ("Normal", reasons.ROLLOUT_SUCCEEDED, state["reason"])
     if rollback is not None:
         state["phase"] = ROLLED_BACK
-    return Verdict(state, rollback, event, _condition(state.get("phase"), state.get("reason", "")))
+    return Verdict(state, rollback, event, _condition(state.get("phase"), state.get("reason", "")), create_jobs)
