@@ -230,3 +230,17 @@ def test_dashboards_ship_as_sidecar_configmaps() -> None:
         (name, text), = config_map["data"].items()
         assert json.loads(text) == json.loads((CHART / "dashboards" / name).read_text())
     assert not [d for d in render() if d["kind"] == "ConfigMap"]
+
+
+def test_hooks_disabled_leave_out_the_jobs_right_and_tell_the_operator() -> None:
+    def jobs_rules(docs: list[dict]) -> list[dict]:
+        return [r for r in by_kind(docs, "ClusterRole")["rules"] if "jobs" in r.get("resources", [])]
+
+    def args(docs: list[dict]) -> list[str]:
+        return by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    enabled = render()
+    assert jobs_rules(enabled) == [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get"]}]
+    assert "--no-rollout-hooks" not in args(enabled)
+    disabled = render({"hooks": {"enabled": False}})
+    assert jobs_rules(disabled) == [] and "--no-rollout-hooks" in args(disabled)

@@ -67,6 +67,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   - apiGroups: [""]
     resources: [secrets]
     verbs: [get]
+  {{- if .Values.hooks.enabled }}
+  # Post-deploy hooks (spec.rollout.hooks): create a hook's Job under its fixed name and read it
+  # back (no list, watch or delete: a finished Job goes by its TTL, all of them with their
+  # MonitoredService). The admission policy admits hooks only from authors who may create Jobs.
+  # The chart's hooks.enabled=false leaves this rule out.
+  - apiGroups: [batch]
+    resources: [jobs]
+    verbs: [create, get]
+  {{- end }}
   {{- range .Values.scaleTargets }}
   # Opt-in (scaleTargets): a ScalingPolicy's spec.targetRef.scale on {{ .resource }}.{{ .apiGroup }}.
   - apiGroups: [{{ .apiGroup | quote }}]
