@@ -38,6 +38,12 @@ METRICS_UNAVAILABLE = "MetricsUnavailable"
 # A metric whose source answered but never had a series for this workload (ScalingActive and
 # MetricsAvailable): it is named, and it does not hold a scale-down as a lost metric does.
 NO_SERIES = "NoSeries"
+# Scale to zero (ScalingPolicy spec.activation, minReplicas 0): the Events of 1 -> 0 and 0 -> 1,
+# and ScalingActive's reason while idle at zero (True: the activation metric is read; HPA says
+# False ScalingDisabled at zero, and KEDA's ScaledObject Active=False).
+SCALED_TO_ZERO = "ScaledToZero"
+ACTIVATED = "Activated"
+IDLE_AT_ZERO = "IdleAtZero"
 
 # MonitoredService: health, metrics, probes, rollouts.
 EGRESS_REFUSED = "EgressRefused"

@@ -50,7 +50,7 @@ def judge(spec: scalingpolicy.ScalingPolicySpec, outcome: scaling.Outcome, workl
                                            last_decision.get("to")) != (outcome.direction, outcome.current, outcome.desired)
     change = f"{outcome.reason}: {outcome.current} -> {outcome.desired}"
     if outcome.desired != outcome.current and not dry_run and reason is None:
-        done = status.EventSpec("Normal", reasons.SCALED_UP if outcome.direction == "Up" else reasons.SCALED_DOWN, change)
+        done = status.EventSpec("Normal", done_reason(outcome), change)
         return Verdict(True, dry_run, reason, message, new, None, done)
     event = None
     if new:
@@ -58,6 +58,15 @@ def judge(spec: scalingpolicy.ScalingPolicySpec, outcome: scaling.Outcome, workl
         event = status.EventSpec("Normal", reasons.WOULD_SCALE_UP if outcome.direction == "Up" else reasons.WOULD_SCALE_DOWN,
                                  f"{change} (not applied: {why})")
     return Verdict(False, dry_run, reason, message, new, event, None)
+
+
+def done_reason(outcome: scaling.Outcome) -> str:
+    """The Event of a scale carried out: scale to zero and waking from it have their own."""
+    if outcome.desired == 0 < outcome.current:
+        return reasons.SCALED_TO_ZERO
+    if outcome.current == 0 < outcome.desired:
+        return reasons.ACTIVATED
+    return reasons.SCALED_UP if outcome.direction == "Up" else reasons.SCALED_DOWN
 
 
 def failed(workload: str, outcome: scaling.Outcome, why: str) -> status.EventSpec:

@@ -36,6 +36,7 @@ import typing
 
 from controller import reasons
 from controller.api import scalingpolicy as api
+from controller.core import forecast as forecast_module
 from controller.core import world
 
 MetricKey = tuple[str, str | None]  # (type, custom name)
@@ -82,6 +83,12 @@ class State:
     # had a series for this workload is "no series" and does not hold a scale-down; one that
     # had data and lost it holds.
     seen: typing.Mapping[MetricKey, datetime.datetime] = dataclasses.field(default_factory=dict)
+    # The seasonal forecast's demand history (bounded: core/forecast.py) and its last forecast.
+    seasonal: forecast_module.History | None = None
+    forecast: forecast_module.Forecast | None = None
+    # Scale to zero: since when the workload has been idle at one replica (activation metric at
+    # or below its threshold, every metric available); kept in memory: a restart waits again.
+    idle_since: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +136,9 @@ class Outcome:
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
     recommendation: str | None = None
     stages: tuple["Stage", ...] = ()
+    seasonal: forecast_module.History | None = None  # the seasonal history after this round
+    forecast: forecast_module.Forecast | None = None  # the seasonal forecast (None: not enabled)
+    idle_since: datetime.datetime | None = None  # scale to zero: the next round's State.idle_since
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +175,7 @@ class Input:
     views: tuple[MetricView, ...]
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
     limits: world.ReplicaLimits | None = None
+    forecast: forecast_module.Forecast | None = None  # the seasonal forecast of this round
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,8 +440,36 @@ def demand_history(
     return history
 
 
+def seasonal(inp: Input, proposal: Proposal) -> Proposal:
+    """A trusted seasonal forecast may propose an earlier (or larger) scale-up, or hold a
+    scale-down the next minutes would undo; never a down (core/forecast.py)."""
+    settings = inp.spec.predictive.seasonal
+    view = next((v for v in inp.views if v.key == (settings.metric, settings.name)), None)
+    if view is None:
+        return proposal
+    advice = forecast_module.advise(settings, inp.forecast, view.value, view.scale_up, landing(view, True),
+                                    inp.current, proposal.direction, proposal.replicas, view.label)
+    return proposal if advice is None else Proposal(*advice)
+
+
+def seasonal_forecast(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], state: State, ready: int,
+                      now: datetime.datetime) -> tuple[forecast_module.History | None, forecast_module.Forecast | None]:
+    """This round's demand of the seasonal metric recorded, and the forecast (made once per step)."""
+    settings = spec.predictive.seasonal
+    if not settings.enabled:
+        return None, None
+    view = next((v for v in views if v.key == (settings.metric, settings.name)), None)
+    if view is not None and view.source not in (None, "prometheus"):
+        return None, forecast_module.Forecast(False, forecast_module.UNAVAILABLE, forecast_module.NEEDS_PROMETHEUS)
+    demand = view.value * ready if view is not None and view.value is not None and ready > 0 else None
+    at = now.timestamp()
+    history = forecast_module.record(state.seasonal, settings, at, demand)
+    return history, forecast_module.cached(state.forecast, history, settings, at)
+
+
 def predict(inp: Input, proposal: Proposal) -> Proposal:
     """Stage 2: a rising demand trend may propose an earlier (or larger) scale-up, never a down."""
+    proposal = seasonal(inp, proposal)
     spec, views, history, current, now = inp.spec, inp.views, inp.history, inp.current, inp.now
     if not spec.predictive.enabled or proposal.direction == "Down":
         return proposal
@@ -634,8 +673,11 @@ def decide(
     ready (None: all of them), `limits` what its platform allows."""
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
+    seasonal_history, made = seasonal_forecast(spec, views, state, ready_now, now)
     inp = Input(spec, current, ready_now, ready_before(state, ready_now), state, now, views,
-                demand_history(spec, views, state, ready_now, now), limits)
+                demand_history(spec, views, state, ready_now, now), limits, made)
+    if asleep(inp):
+        return from_zero(inp, samples)  # scale to zero: the activation metric alone decides at zero
     proposal = predict(inp, propose(inp))
     stages = [Stage("proposal", proposal.replicas)]
     for stage in LIMITS:
@@ -655,5 +697,123 @@ def decide(
         summary = f"{proposal.reason}; limited by {limited_by}"
     else:
         summary = proposal.reason
-    return Outcome(direction, current, desired, summary, limited_by, views, able, active, limited,
-                   recommendations(inp, proposal), inp.history, recommendation, tuple(stages))
+    return to_zero(inp, samples, Outcome(direction, current, desired, summary, limited_by, views, able, active, limited,
+                                         recommendations(inp, proposal), inp.history, recommendation, tuple(stages),
+                                         seasonal_history, made))
+
+
+# -- Scale to zero (spec.activation, minReplicas 0) ------------------------------------------
+# At zero no pod runs and the policy's metrics have nothing to read: the activation metric
+# alone wakes the workload (`from_zero`). From one replica it goes to zero only after the
+# activation metric stayed at or below its threshold, the policy held at one replica and every
+# metric was available, for `idleSeconds` without a break (`to_zero`). Missing activation data
+# neither wakes nor sleeps; it also restarts the idle period.
+
+
+def activation_key(activation: api.Activation) -> MetricKey:
+    return (str(activation.type), activation.name)
+
+
+def _activation(spec: api.ScalingPolicySpec, samples: typing.Mapping[MetricKey, Sample],
+                now: datetime.datetime) -> tuple[str, float | None, str]:
+    """(label, value, why it is unusable) of the activation metric. +Inf is a value (it wakes);
+    NaN, -Inf, an error, no series, a stale or absent sample are not."""
+    activation = spec.activation
+    assert activation is not None
+    key = activation_key(activation)
+    label = f"activation metric {metric_label(key)}"
+    sample = samples.get(key)
+    if sample is None:
+        return label, None, "no data"
+    if sample.error is not None:
+        return label, None, sample.error
+    if sample.value is None:
+        return label, None, f"no series (query {short_query(sample.query)})" if sample.query else NO_SERIES
+    if sample.sampled_at is None or (now - sample.sampled_at).total_seconds() > spec.onMetricsUnavailable.staleAfterSeconds:
+        return label, None, "stale"
+    if math.isnan(sample.value) or sample.value == -math.inf:
+        return label, None, "not a number"
+    return label, sample.value, ""
+
+
+def _threshold(spec: api.ScalingPolicySpec) -> str:
+    activation = spec.activation
+    assert activation is not None
+    return fmt(activation.above, activation_key(activation))
+
+
+def asleep(inp: Input) -> bool:
+    """At zero with scale to zero configured: the activation metric alone decides."""
+    return inp.spec.activation is not None and inp.current == 0
+
+
+def from_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample]) -> Outcome:
+    """At zero replicas: wake to one when the activation metric is above its threshold (the
+    policy's metrics decide from the next round); else stay at zero. Missing activation data
+    holds at zero, or falls back to onMetricsUnavailable's count when that says Fallback."""
+    spec, now = inp.spec, inp.now
+    label, value, problem = _activation(spec, samples, now)
+    key = activation_key(spec.activation)  # type: ignore[arg-type]
+    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    floor = inp.limits.floor if inp.limits is not None else 0
+    desired, reason = 0, ""
+    if value is None:
+        fallback = spec.onMetricsUnavailable
+        active = ("False", reasons.METRICS_UNAVAILABLE, f"no fresh value for {label} ({problem}): holding at zero")
+        if fallback.action == api.UnavailableAction.FALLBACK.value and fallback.replicas:
+            desired, reason = fallback.replicas, f"{label} unavailable ({problem}); fallback to {fallback.replicas}"
+        else:
+            reason = f"{label} unavailable ({problem}); holding at zero (never woken or slept blind)"
+    elif value > spec.activation.above:  # type: ignore[union-attr]
+        desired = max(1, floor)
+        reason = f"{label.removeprefix('activation metric ')} {fmt(value, key)} > {_threshold(spec)} (activation threshold)"
+        active = ("True", "ValidMetricFound", f"{label} fresh: waking from zero")
+    else:
+        reason = f"idle at zero: {label.removeprefix('activation metric ')} {fmt(value, key)} <= {_threshold(spec)} " \
+                 "(activation threshold)"
+        active = ("True", reasons.IDLE_AT_ZERO, f"0 replicas; {reason.removeprefix('idle at zero: ')}; it alone wakes "
+                  "the workload (the other metrics have no pod to read)")
+    desired = min(desired, spec.maxReplicas)
+    direction = "Up" if desired > 0 else "Hold"
+    stages = (Stage("proposal", desired), Stage("activation", desired))
+    return Outcome(direction, 0, desired, reason, None, inp.views, able, active, limited,
+                   inp.state.recommendations, inp.history, None, stages, seasonal=inp.state.seasonal)
+
+
+def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Outcome) -> Outcome:
+    """From one replica: to zero once idle for `idleSeconds` (the idle period starts again at
+    any break: a rise, missing data, a metric unavailable, any count but one). The outcome
+    carries since when it has been idle (the next round's State.idle_since)."""
+    spec, now = inp.spec, inp.now
+    activation = spec.activation
+    if activation is None:
+        return outcome
+    label, value, _ = _activation(spec, samples, now)
+    floor = inp.limits.floor if inp.limits is not None else 0
+    idle = (value is not None and value <= activation.above and inp.current == 1 and outcome.desired == 1
+            and floor == 0 and not any(v.missing for v in outcome.metrics))
+    if not idle:
+        return outcome
+    since = inp.state.idle_since if inp.state.idle_since is not None and inp.state.idle_since <= now else now
+    until = since + datetime.timedelta(seconds=activation.idleSeconds)
+    name = label.removeprefix("activation metric ")
+    key = activation_key(activation)
+    if now < until:
+        return dataclasses.replace(outcome, idle_since=since,
+                                   reason=f"{outcome.reason}; idle since {_stamp(since)}, to zero at {_stamp(until)}")
+    if spec.behavior.scaleDown.selectPolicy == api.SelectPolicy.DISABLED.value:
+        return dataclasses.replace(outcome, idle_since=since, reason=f"{outcome.reason}; idle since {_stamp(since)}, "
+                                   "held at one replica: scale-down disabled (selectPolicy Disabled)")
+    reason = (f"{name} {fmt(value, key)} <= {_threshold(spec)} (activation threshold) at 1 replica for "  # type: ignore[arg-type]
+              f"{activation.idleSeconds}s (idle since {_stamp(since)})")
+    return dataclasses.replace(outcome, direction="Down", desired=0, reason=reason, limited_by=None, idle_since=since,
+                               stages=(*outcome.stages, Stage("scale to zero", 0)))
+
+
+def read_keys(spec: api.ScalingPolicySpec) -> list[MetricKey]:
+    """The metrics to read for a policy: its own, and its activation metric when that is not one of them."""
+    keys = [metric_key(m) for m in spec.metrics]
+    if spec.activation is not None and activation_key(spec.activation) not in keys:
+        keys.append(activation_key(spec.activation))
+    return keys

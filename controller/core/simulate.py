@@ -53,8 +53,7 @@ def scaling_run(spec: scalingpolicy.ScalingPolicySpec, series: typing.Sequence[P
         now = EPOCH + datetime.timedelta(seconds=at)
         values = values_at(series, at)
         samples = {}
-        for metric in spec.metrics:
-            key = scaling.metric_key(metric)
+        for key in scaling.read_keys(spec):  # the policy's metrics and its activation metric
             value = values.get(scaling.metric_label(key))
             samples[key] = scaling.Sample(value, now if value is not None else None)
         outcome = scaling.decide(spec, replicas, samples, state, now)
@@ -71,7 +70,8 @@ def scaling_run(spec: scalingpolicy.ScalingPolicySpec, series: typing.Sequence[P
         else:
             event = f"Hold: {outcome.reason}" if outcome.reason else "Hold"
         state = scaling.State(observing_since=EPOCH, last_scale_up=last_up, last_scale_down=last_down, events=events,
-                              recommendations=outcome.recommendations, history=outcome.history)
+                              recommendations=outcome.recommendations, history=outcome.history,
+                              idle_since=outcome.idle_since)
         rows.append(Row(at, values, replicas, event))
         at += interval
     return rows

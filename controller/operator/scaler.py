@@ -154,7 +154,7 @@ class Scaler:
 
         reading = asyncio.ensure_future(self.sources.read([
             self._request(key, metric_key, resolved[key])
-            for key, spec in specs.items() for metric_key in (scaling.metric_key(m) for m in spec.metrics)],
+            for key, spec in specs.items() for metric_key in scaling.read_keys(spec)],
             on_owner=ready))
         decisions: list[asyncio.Task[None]] = []
         begun: set[view_module.Key] = set()
@@ -258,7 +258,8 @@ class Scaler:
         outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas,
                                  limits=workload.limits)
         self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history,
-                                               seen=scaling.seen_after(state, outcome.metrics))
+                                               seen=scaling.seen_after(state, outcome.metrics),
+                                               idle_since=outcome.idle_since)
 
         workload_name = f"{target.kind}/{target.name}"
         verdict = actuation.judge(

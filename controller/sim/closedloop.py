@@ -40,16 +40,21 @@ class PolicyController:
         self.interval = spec.evaluationIntervalSeconds
         self.state = scaling.State(observing_since=EPOCH)
         self.reasons: list[tuple[int, str]] = []
+        self.forecasts: dict[str, int] = {}  # evaluations per seasonal forecast reason (Trusted, Missed, ...)
 
     def decide(self, observation: plant_module.Observation) -> int:
         now = EPOCH + datetime.timedelta(seconds=observation.at)
         samples = {}
-        for metric in self.spec.metrics:
-            key = scaling.metric_key(metric)
+        for key in scaling.read_keys(self.spec):  # the policy's metrics and its activation metric
             value = observation.values.get(scaling.metric_label(key)) if key[0] != "custom" else None
             samples[key] = scaling.Sample(value, now if value is not None else None)
         outcome = scaling.decide(self.spec, observation.replicas, samples, self.state, now, ready=observation.ready)
-        state = dataclasses.replace(self.state, recommendations=outcome.recommendations, history=outcome.history)
+        # The seasonal history is the simulated demand each evaluation recorded (as the operator
+        # records its own between range queries): the same core function forecasts from it.
+        state = dataclasses.replace(self.state, recommendations=outcome.recommendations, history=outcome.history,
+                                    seasonal=outcome.seasonal, forecast=outcome.forecast, idle_since=outcome.idle_since)
+        if outcome.forecast is not None:
+            self.forecasts[outcome.forecast.reason] = self.forecasts.get(outcome.forecast.reason, 0) + 1
         if outcome.desired != observation.replicas:
             self.reasons.append((observation.at, f"{outcome.current}->{outcome.desired} {outcome.reason}"))
             event = scaling.ScaleEvent(now, observation.replicas, outcome.desired)

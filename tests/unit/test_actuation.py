@@ -20,6 +20,9 @@ UP = scaling.Outcome("Up", 2, 3, "cpu 95% > 70% (scale-up threshold)", None, (),
 HOLD = dataclasses.replace(UP, direction="Hold", desired=2)
 DOWN = dataclasses.replace(UP, direction="Down", desired=1, reason="cpu 5% < 30% (scale-down threshold)")
 PAUSED = {reasons.PAUSED_ANNOTATION: "true"}
+TO_ZERO = dataclasses.replace(UP, direction="Down", current=1, desired=0, reason=(
+    "requestQueue 0 <= 0 (activation threshold) at 1 replica for 300s (idle since 2026-12-06T05:00:00Z)"))
+WAKE = dataclasses.replace(UP, current=0, desired=1, reason="requestQueue 3 > 0 (activation threshold)")
 
 
 def verdict(spec=SPEC, outcome=UP, hpa=None, others=(), annotations=None, last=None) -> actuation.Verdict:  # noqa: ANN001
@@ -67,6 +70,9 @@ GOLDEN_CASES = [
     ("paused", {"annotations": PAUSED}),
     ("already recorded", {"spec": DRY, "last": {"direction": "Up", "from": 2, "to": 3}}),
     ("hold", {"outcome": HOLD}),
+    ("scale to zero", {"outcome": TO_ZERO}),
+    ("woken from zero", {"outcome": WAKE}),
+    ("dry run, to zero", {"spec": DRY, "outcome": TO_ZERO}),
 ]
 
 

@@ -1,0 +1,248 @@
+"""Scale to zero (ScalingPolicy `minReplicas: 0` with `activation`): the API's rules in CEL, in
+pydantic and in `capliquify validate`; the pure decision (to zero only after the idle period,
+woken by the activation metric alone, never on missing data); the simulator at zero replicas."""
+
+from __future__ import annotations
+
+import datetime
+
+import pydantic
+import pytest
+
+from controller import celcheck
+from controller import reasons
+from controller import validation
+from controller.api import scalingpolicy as api
+from controller.core import scaling
+from controller.core import world
+from controller.sim import closedloop
+from controller.sim import plant as plant_module
+from controller.sim import traces
+
+T0 = datetime.datetime(2026, 12, 6, 5, 0, tzinfo=datetime.timezone.utc)
+IDLE = 60
+INTERVAL = 15
+CPU = ("cpu", None)
+QUEUE = ("requestQueue", None)
+
+
+def spec(**overrides: object) -> api.ScalingPolicySpec:
+    raw: dict[str, object] = {
+        "targetRef": {"kubernetes": {"name": "web"}}, "minReplicas": 0, "maxReplicas": 5,
+        "evaluationIntervalSeconds": INTERVAL, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+        "activation": {"type": "requestQueue", "above": 0, "idleSeconds": IDLE},
+    }
+    raw.update(overrides)
+    return api.ScalingPolicySpec.model_validate(raw)
+
+
+def samples(now: datetime.datetime, cpu: float | None = 10.0, queue: float | None = 0.0) -> dict:
+    got = {}
+    if cpu is not None:
+        got[CPU] = scaling.Sample(cpu, now)
+    if queue is not None:
+        got[QUEUE] = scaling.Sample(queue, now)
+    return got
+
+
+class Loop:
+    """Decides round after round carrying state as the scaler does (idle_since in memory)."""
+
+    def __init__(self, policy: api.ScalingPolicySpec, replicas: int, limits: world.ReplicaLimits | None = None) -> None:
+        self.policy, self.replicas, self.limits = policy, replicas, limits
+        self.state = scaling.State(observing_since=T0 - datetime.timedelta(hours=1), seen={CPU: T0})
+        self.at = T0
+        self.outcomes: list[scaling.Outcome] = []
+
+    def step(self, **values: float | None) -> scaling.Outcome:
+        outcome = scaling.decide(self.policy, self.replicas, samples(self.at, **values), self.state, self.at,
+                                 limits=self.limits)
+        self.state = scaling.State(
+            observing_since=self.state.observing_since, recommendations=outcome.recommendations,
+            history=outcome.history, seen=scaling.seen_after(self.state, outcome.metrics), idle_since=outcome.idle_since,
+            events=self.state.events)
+        self.replicas = outcome.desired
+        self.outcomes.append(outcome)
+        self.at += datetime.timedelta(seconds=INTERVAL)
+        return outcome
+
+
+# -- the API ------------------------------------------------------------------------------
+
+BASE = {"targetRef": {"monitoredService": "web"}, "minReplicas": 0, "maxReplicas": 4,
+        "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}]}
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({}, api.MIN_ZERO_NEEDS_ACTIVATION),
+    ({"minReplicas": 1, "activation": {"type": "requestQueue"}}, api.ACTIVATION_NEEDS_MIN_ZERO),
+    ({"activation": {"type": "cpu"}}, "cpu and memory have no value with no pod running"),
+    ({"activation": {"type": "memory"}}, "cpu and memory have no value with no pod running"),
+    ({"activation": {"type": "custom"}}, "name is required for type custom"),
+    ({"activation": {"type": "requestRate", "name": "queued"}}, "name is required for type custom"),
+])
+def test_cel_pydantic_and_validate_refuse_the_same_scale_to_zero_mistakes(overrides: dict, message: str) -> None:
+    raw = {**BASE, **overrides}
+    assert any(message in v for v in celcheck.spec_violations("ScalingPolicy", raw)), "the CRD's CEL rule"
+    with pytest.raises(pydantic.ValidationError, match=message.split(":")[0][:40]):
+        api.ScalingPolicySpec.model_validate(raw)
+    document = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy", "metadata": {"name": "web"},
+                "spec": raw}
+    found = validation.check(0, document).problems
+    assert any(message in p for p in found), found
+
+
+def test_a_well_formed_scale_to_zero_policy_passes_everywhere() -> None:
+    raw = {**BASE, "activation": {"type": "custom", "name": "frontdoor", "above": 0.5, "idleSeconds": 30}}
+    assert celcheck.spec_violations("ScalingPolicy", raw) == []
+    assert api.ScalingPolicySpec.model_validate(raw).activation.idleSeconds == 30  # type: ignore[union-attr]
+    document = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy", "metadata": {"name": "web"},
+                "spec": raw}
+    assert validation.check(0, document) == (True, [])
+    # Defaults: activation above 0, idle 300 s (KEDA's cooldownPeriod).
+    defaulted = api.ScalingPolicySpec.model_validate({**BASE, "activation": {"type": "requestQueue"}}).activation
+    assert (defaulted.above, defaulted.idleSeconds) == (0, 300)  # type: ignore[union-attr]
+
+
+def test_the_activation_metric_is_read_with_the_policys_own() -> None:
+    assert scaling.read_keys(spec()) == [CPU, QUEUE]
+    both = spec(metrics=[{"type": "requestQueue", "scaleUp": 100, "scaleDown": 10}])
+    assert scaling.read_keys(both) == [QUEUE]  # read once
+    assert scaling.read_keys(spec(minReplicas=1, activation=None)) == [CPU]
+
+
+# -- the decision ----------------------------------------------------------------------------
+
+def test_scales_to_zero_after_the_idle_period_not_before() -> None:
+    loop = Loop(spec(), 1)
+    rounds_before = IDLE // INTERVAL  # idle from the first round: at IDLE seconds it may sleep
+    for _ in range(rounds_before):
+        outcome = loop.step()
+        assert (outcome.direction, outcome.desired) == ("Hold", 1), outcome.reason
+        assert outcome.idle_since == T0 and "to zero at 2026-12-06T05:01:00Z" in outcome.reason
+    outcome = loop.step()
+    assert (outcome.direction, outcome.current, outcome.desired) == ("Down", 1, 0)
+    assert outcome.reason == ("requestQueue 0 <= 0 (activation threshold) at 1 replica for 60s "
+                              "(idle since 2026-12-06T05:00:00Z)")
+    assert outcome.stages[-1] == scaling.Stage("scale to zero", 0)
+
+
+def test_a_rise_restarts_the_idle_period() -> None:
+    loop = Loop(spec(), 1)
+    loop.step()
+    loop.step()
+    assert loop.step(queue=2).idle_since is None  # 2 > 0: not idle (the count holds at one: cpu decides)
+    restarted = loop.at
+    for _ in range(IDLE // INTERVAL):
+        assert loop.step().desired == 1
+    assert loop.outcomes[-1].idle_since == restarted
+    assert loop.step().desired == 0
+
+
+def test_at_zero_the_activation_metric_alone_wakes_to_one() -> None:
+    loop = Loop(spec(), 0)
+    idle = loop.step(cpu=None, queue=0)  # no pod: cpu has nothing to read
+    assert (idle.direction, idle.desired) == ("Hold", 0)
+    assert idle.scaling_active[:2] == ("True", reasons.IDLE_AT_ZERO)
+    assert "requestQueue 0 <= 0 (activation threshold)" in idle.scaling_active[2]
+    woken = loop.step(cpu=None, queue=3)
+    assert (woken.direction, woken.current, woken.desired) == ("Up", 0, 1)
+    assert woken.reason == "requestQueue 3 > 0 (activation threshold)"
+    assert woken.scaling_active[:2] == ("True", "ValidMetricFound")
+    # From one replica the policy's metrics decide again, as for any count.
+    busy = loop.step(cpu=300.0, queue=3)
+    assert (busy.direction, busy.desired) == ("Up", 5)
+
+
+def test_waking_respects_maxreplicas_and_the_platform_floor() -> None:
+    outcome = Loop(spec(), 0, world.ReplicaLimits(floor=2, floor_why="one per region")).step(cpu=None, queue=9)
+    assert outcome.desired == 2
+
+
+@pytest.mark.parametrize("broken", [
+    {"queue": None},  # no sample at all
+    {"queue": float("nan")},  # NaN is no data
+    {"queue": float("-inf")},
+])
+def test_missing_activation_data_never_sleeps(broken: dict) -> None:
+    loop = Loop(spec(), 1)
+    for _ in range(4 * IDLE // INTERVAL):
+        outcome = loop.step(**broken)
+        assert outcome.desired == 1 and outcome.idle_since is None, outcome.reason
+    # Data back: the idle period starts then, not before.
+    for _ in range(IDLE // INTERVAL):
+        assert loop.step().desired == 1
+    assert loop.step().desired == 0
+
+
+def test_missing_activation_data_at_zero_holds_at_zero_and_says_why() -> None:
+    loop = Loop(spec(), 0)
+    outcome = loop.step(cpu=None, queue=None)
+    assert (outcome.direction, outcome.desired) == ("Hold", 0)
+    assert outcome.scaling_active[:2] == ("False", reasons.METRICS_UNAVAILABLE)
+    assert "activation metric requestQueue (no data): holding at zero" in outcome.scaling_active[2]
+
+
+def test_a_stale_or_failed_activation_sample_is_missing_data() -> None:
+    policy = spec()
+    state = scaling.State(observing_since=T0, seen={CPU: T0}, idle_since=T0 - datetime.timedelta(hours=1))
+    stale = {CPU: scaling.Sample(10.0, T0), QUEUE: scaling.Sample(0.0, T0 - datetime.timedelta(hours=1))}
+    failed = {CPU: scaling.Sample(10.0, T0), QUEUE: scaling.Sample(None, None, "invalid query: parse error")}
+    for got in (stale, failed):
+        outcome = scaling.decide(policy, 1, got, state, T0)
+        assert outcome.desired == 1 and outcome.idle_since is None
+
+
+def test_a_lost_policy_metric_holds_at_one_replica() -> None:
+    loop = Loop(spec(), 1)
+    for _ in range(3 * IDLE // INTERVAL):
+        outcome = loop.step(cpu=None)  # cpu had data (seen) and lost it: missing, not "no series"
+        assert outcome.desired == 1 and outcome.idle_since is None
+
+
+def test_the_lowest_count_first_then_zero() -> None:
+    loop = Loop(spec(behavior={"scaleDown": {"stabilizationWindowSeconds": 0}}), 3)
+    first = loop.step(cpu=5.0)
+    assert (first.direction, first.desired) == ("Down", 1)  # never from 3 to 0 in one step
+    assert first.idle_since is None
+    for _ in range(IDLE // INTERVAL):
+        assert loop.step(cpu=5.0).desired == 1
+    assert loop.step(cpu=5.0).desired == 0
+
+
+def test_a_platform_that_keeps_a_replica_is_never_scaled_to_zero() -> None:
+    loop = Loop(spec(), 1, world.ReplicaLimits(floor=1, floor_why="Railway keeps one replica"))
+    for _ in range(4 * IDLE // INTERVAL):
+        assert loop.step().desired == 1
+
+
+def test_scale_down_disabled_never_goes_to_zero() -> None:
+    loop = Loop(spec(behavior={"scaleDown": {"selectPolicy": "Disabled"}}), 1)
+    for _ in range(4 * IDLE // INTERVAL):
+        outcome = loop.step()
+        assert outcome.desired == 1
+    assert "held at one replica: scale-down disabled" in outcome.reason
+
+
+def test_a_restart_waits_a_whole_idle_period_again() -> None:
+    loop = Loop(spec(), 1)
+    for _ in range(IDLE // INTERVAL):
+        loop.step()
+    loop.state = scaling.State(observing_since=loop.at, seen={CPU: T0})  # memory lost: idle_since too
+    assert loop.step().desired == 1
+    assert loop.outcomes[-1].idle_since == loop.at - datetime.timedelta(seconds=INTERVAL)
+
+
+# -- the simulator at zero replicas --------------------------------------------------------
+
+def test_the_closed_loop_simulator_sleeps_and_wakes_without_dividing_by_zero() -> None:
+    policy = spec(activation={"type": "requestRate", "above": 0, "idleSeconds": 120},
+                  onMetricsUnavailable={"staleAfterSeconds": 120})
+    quiet = traces.Trace("quiet-then-busy", 1800, lambda t: 0.0 if t < 900 else 40.0, "0 req/s, then 40 from 15 min")
+    run = closedloop.run(closedloop.PolicyController(policy), quiet, plant_module.Model(), 1)
+    assert 0 in run.replicas[:900], "idle: scaled to zero"
+    at_zero = run.replicas.index(0)
+    assert all(r == 0 for r in run.replicas[at_zero:900])
+    assert run.replicas[-1] >= 1, "woken by the request rate"
+    woke = next(at for at, before, after in run.events if before == 0 and after >= 1)
+    assert 900 <= woke <= 900 + 2 * INTERVAL
