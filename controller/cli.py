@@ -134,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks,
                                            leading=elector.leading, fence=elector.fence_send)
+    evaluator.contributors.append(railway.contribute)  # RailwayConfigured (the instance's configuration)
     # The actuators' registry: one line per platform (core/platforms.py is the core's).
     scale_actuator = actuator_scale.ScaleActuator(api_client, write, functools.partial(pools.run, pools.ACTUATION))
     actuators = actuator.Actuators({

@@ -12,6 +12,7 @@ ABLE_TO_SCALE = "AbleToScale"
 SCALING_ACTIVE = "ScalingActive"
 SCALING_LIMITED = "ScalingLimited"
 CHANNELS_READY = "ChannelsReady"
+RAILWAY_CONFIGURED = "RailwayConfigured"
 
 # Reasons, used both on conditions and as Event reasons.
 TARGET_FOUND = "TargetFound"
@@ -63,6 +64,12 @@ UNSUPPORTED_TARGET = "UnsupportedTarget"
 RAILWAY_UNAVAILABLE = "RailwayUnavailable"
 RAILWAY_RATE_LIMITED = "RailwayRateLimited"  # Ready stays True on the last known state
 AWAITING_OBSERVATION = "AwaitingObservation"
+# A Railway instance's configuration (core/railway_config.py).
+RAILWAY_CONFIG_IN_SYNC = "RailwayConfigInSync"
+RAILWAY_CONFIG_APPLIED = "RailwayConfigApplied"  # the Event of a change Railway accepted
+RAILWAY_CONFIG_REFUSED = "RailwayConfigRefused"
+RAILWAY_CONFIG_UNREADABLE = "RailwayConfigUnreadable"
+RAILWAY_CONFIG_CONFLICT = "RailwayConfigConflict"
 
 # AlertPolicy.
 ALERT_FIRING = "AlertFiring"

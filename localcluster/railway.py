@@ -70,6 +70,7 @@ class Service:
     domains: tuple[str, ...] = ()
     regions: dict[str, int] = dataclasses.field(default_factory=dict)  # {}: legacy single region
     pending_regions: dict[str, int] | None = None
+    pre_deploy_command: list[str] | None = None
 
     @property
     def cpu_usage(self) -> float:
@@ -104,6 +105,9 @@ class RailwaySimulator:
         # for metrics get an error on that field and the rest of their data (a partial answer).
         self.failing_metrics = 0
         self.rollback_answer_delay = 0.0
+        # Injected refusal of configuration mutations (serviceInstanceUpdate of anything but
+        # replicas, serviceInstanceLimitsUpdate): the GraphQL error's message, or "" (accepted).
+        self.refuse_config = ""
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -164,8 +168,25 @@ class RailwaySimulator:
             service = simulator._instance(environmentId, serviceId)
             latest = service.deployments[-1]
             return {"serviceName": service.name, "numReplicas": service.replicas,
+                    "healthcheckPath": service.healthcheck_path, "healthcheckTimeout": service.healthcheck_timeout,
+                    "preDeployCommand": service.pre_deploy_command,
                     "latestDeployment": {"id": latest["id"], "status": latest["status"],
                                          "meta": simulator._meta(service)}}
+
+        def limits(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str) -> dict:  # noqa: N803
+            service = simulator._instance(environmentId, serviceId)
+            return {"memoryGB": service.memory_limit_gb, "vCPUs": service.cpu_limit}
+
+        def limits_update(_: typing.Any, __: typing.Any, input: dict) -> bool:  # noqa: A002
+            service = simulator._instance(input["environmentId"], input["serviceId"])
+            if simulator.refuse_config:
+                raise graphql.GraphQLError(simulator.refuse_config)
+            # Per replica, as the metrics report the limits (CPU_LIMIT, MEMORY_LIMIT_GB).
+            if input.get("memoryGB") is not None:
+                service.memory_limit_gb = float(input["memoryGB"])
+            if input.get("vCPUs") is not None:
+                service.cpu_limit = float(input["vCPUs"])
+            return True
 
         def deployments(_: typing.Any, __: typing.Any, input: dict, first: int | None = None,  # noqa: A002
                         **___: typing.Any) -> dict:
@@ -218,6 +239,16 @@ class RailwaySimulator:
 
         def update(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str, input: dict) -> bool:  # noqa: A002, N803
             service = simulator._instance(environmentId, serviceId)
+            settings = {"healthcheckPath", "healthcheckTimeout", "preDeployCommand"} & set(input)
+            if settings and simulator.refuse_config:
+                raise graphql.GraphQLError(simulator.refuse_config)
+            # Deploy-time settings: reported at once, used by the next deploy.
+            if "healthcheckPath" in settings:
+                service.healthcheck_path = input["healthcheckPath"]
+            if "healthcheckTimeout" in settings:
+                service.healthcheck_timeout = input["healthcheckTimeout"]
+            if "preDeployCommand" in settings:
+                service.pre_deploy_command = input["preDeployCommand"]
             if input.get("numReplicas") is not None:
                 service.pending_replicas = int(input["numReplicas"])
             if input.get("multiRegionConfig") is not None:
@@ -244,6 +275,7 @@ class RailwaySimulator:
                 for service_id, service in simulator.services.items()]}}
 
         return {"serviceInstance": service_instance, "metrics": metrics, "serviceInstanceUpdate": update,
+                "serviceInstanceLimits": limits, "serviceInstanceLimitsUpdate": limits_update,
                 "environment": environment,
                 "httpDurationMetrics": http_duration, "httpMetricsGroupedByStatus": http_by_status,
                 "serviceInstanceRedeploy": redeploy, "deployments": deployments, "deploymentRollback": rollback}

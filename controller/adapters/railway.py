@@ -24,6 +24,7 @@ from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import egress
 from controller.core import numbers
+from controller.core import railway_config
 from controller.core import railway_regions
 from controller.core import ratelimit
 
@@ -131,8 +132,36 @@ query CapliquifyEnvironment($environmentId: String!, $projectId: String) {
 }
 """
 
+# The instance's configuration a MonitoredService may manage (core/railway_config.py): read
+# before anything is sent (a steady state sends nothing). serviceInstanceLimits is Railway's
+# merged limits (plan defaults included), a JSON scalar read as {"memoryGB", "vCPUs"}; asked
+# only when the spec sets resources.
+CONFIG = """
+query CapliquifyInstanceConfig($environmentId: String!, $serviceId: String!, $limits: Boolean!) {
+  serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
+    healthcheckPath
+    healthcheckTimeout
+    preDeployCommand
+  }
+  serviceInstanceLimits(environmentId: $environmentId, serviceId: $serviceId) @include(if: $limits)
+}
+"""
+
+# What differs, in one request: the instance's settings (ServiceInstanceUpdateInput: only the
+# fields that differ), its resources (ServiceInstanceLimitsUpdateInput), each only when needed.
+# No redeploy: these are what the service's next deploy uses (its deploy health check and
+# pre-deploy command are deploy-time settings; a configuration change is no reason to deploy).
+CONFIGURE = """
+mutation CapliquifyConfigure($environmentId: String!, $serviceId: String!, $input: ServiceInstanceUpdateInput!,
+                             $limits: ServiceInstanceLimitsUpdateInput!, $update: Boolean!, $resize: Boolean!) {
+  serviceInstanceUpdate(environmentId: $environmentId, serviceId: $serviceId, input: $input) @include(if: $update)
+  serviceInstanceLimitsUpdate(input: $limits) @include(if: $resize)
+}
+"""
+
 DOCUMENTS = {"instance": INSTANCE, "set_replicas": SET_REPLICAS, "set_regions": SET_REGIONS, "metrics": METRICS,
-             "poll": POLL, "environment": ENVIRONMENT, "deployments": DEPLOYMENTS, "rollback": ROLLBACK}
+             "poll": POLL, "environment": ENVIRONMENT, "deployments": DEPLOYMENTS, "rollback": ROLLBACK,
+             "config": CONFIG, "configure": CONFIGURE}
 FAILED_STATUSES = frozenset({"FAILED", "CRASHED"})  # a deployment that failed outright
 MUTATION = re.compile(r"\s*mutation\s+(\w+)")  # a document with an effect, and its operation's name
 
@@ -375,6 +404,20 @@ class RailwayClient:
         else:
             await self._call(SET_REPLICAS, {**ids, "replicas": replicas})
 
+    async def config(self, environment_id: str, service_id: str, limits: bool) -> railway_config.Observed:
+        """The instance's configuration as Railway reports it (its limits only when `limits`)."""
+        answer = await self._call(CONFIG, {"environmentId": environment_id, "serviceId": service_id, "limits": limits})
+        return _parsed(_config_of)(answer, service_id, limits)
+
+    async def configure(self, environment_id: str, service_id: str, instance: typing.Mapping[str, typing.Any],
+                        limits: typing.Mapping[str, float]) -> None:
+        """Sends the instance settings and limits that differ (nothing when neither does)."""
+        if not instance and not limits:
+            return
+        ids = {"environmentId": environment_id, "serviceId": service_id}
+        await self._call(CONFIGURE, {**ids, "input": dict(instance), "limits": {**ids, **limits},
+                                     "update": bool(instance), "resize": bool(limits)})
+
     async def rollback(self, environment_id: str, service_id: str, failed_id: str) -> str:
         """Roll the failed deployment back to the newest earlier one Railway can roll back to;
         its id, or "" when the failed one is no longer the newest (a rollback, ours or anyone's,
@@ -407,6 +450,28 @@ def _parsed(parse: F) -> F:
 @boundary.contained("parsing a Railway answer", _malformed, (RailwayError,))
 def _poll_answer(answer: typing.Mapping[str, typing.Any], environment_id: str, service_id: str) -> tuple[Instance, Usage]:
     return RailwayClient._instance_from(answer.get("serviceInstance"), environment_id, service_id), _usage_of(answer)
+
+
+def _config_of(answer: typing.Mapping[str, typing.Any], service_id: str, limits: bool) -> railway_config.Observed:
+    """A malformed setting reads as unset (and is then sent again: Railway's answer shows it);
+    limits that are not finite numbers read as unknown (nothing is sent for them)."""
+    data = answer.get("serviceInstance")
+    if not isinstance(data, dict):
+        raise RailwayError(f"Railway knows no service {service_id}")
+    path, timeout, command = data.get("healthcheckPath"), data.get("healthcheckTimeout"), data.get("preDeployCommand")
+    if isinstance(command, str):
+        command = [command]  # a JSON field: one command may come as a string
+    commands = (tuple(command) if isinstance(command, list) and all(isinstance(c, str) for c in command)
+                and len(command) <= 64 else None)
+    memory = vcpus = None
+    known = False
+    if limits:
+        merged = answer.get("serviceInstanceLimits")
+        if isinstance(merged, dict):
+            memory, vcpus = _finite(merged.get("memoryGB")), _finite(merged.get("vCPUs"))
+            known = memory is not None and vcpus is not None
+    return railway_config.Observed(path if isinstance(path, str) else None, _count(timeout, 0, 86400),
+                                   commands or None, memory, vcpus, known)
 
 
 def _deployments(connection: typing.Any) -> list[dict[str, typing.Any]]:

@@ -24,6 +24,7 @@ ANNOUNCED: dict[str, frozenset[str] | None] = {
     reasons.SCALING_ACTIVE: None,
     reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
     reasons.PROBES_MANAGED: frozenset({reasons.PROBES_REVERTED, reasons.CONTAINER_NOT_FOUND}),
+    reasons.RAILWAY_CONFIGURED: None,
 }
 
 

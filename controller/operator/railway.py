@@ -27,6 +27,7 @@ import typing
 
 import kubernetes
 
+from controller import reasons
 from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import egress
@@ -35,14 +36,19 @@ from controller.adapters import metric_source
 from controller.adapters import railway
 from controller.adapters import shares
 from controller.api import monitoredservice as api
+from controller.core import conditions
+from controller.core import election
 from controller.core import platform_railway
+from controller.core import railway_config
 from controller.core import railway_regions
 from controller.core import scaling
 from controller.core import sources
+from controller.core import status as status_module
 from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import view as view_module
 from controller.operator import heartbeat
+from controller.operator import per_object
 from controller.operator import pools
 
 logger = logging.getLogger(__name__)
@@ -53,6 +59,9 @@ TOKEN_TTL_SECONDS = 300.0
 # A poll waits at most this long for any service: one request's deadline, and a little for the
 # token's rate limit and a share of the connections. Past it, that service's own error.
 POLL_SECONDS = railway.DEADLINE_SECONDS + railway.RateLimiter.QUEUE_SECONDS + 2.0
+# The same configuration change is not sent again within this long (Railway refused it, or
+# accepted it and still reports the old value): a refusal is not a write at every poll.
+CONFIG_RESEND_SECONDS = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +106,12 @@ class RailwayWatcher:
                                           per_key=budget.RAILWAY_PER_NAMESPACE)
         # One budget per token across every service, poll and scale (Railway limits per token).
         self.limiter = railway.RateLimiter()
+        # The instance configuration the MonitoredServices manage (core/railway_config.py): each
+        # object's Railway target as of the last poll, its RailwayConfigured condition, and the
+        # last change sent per service (change, monotonic time) so as not to repeat it soon.
+        self._targets: dict[view_module.Key, api.RailwayTarget] = {}
+        self.config_conditions: per_object.PerObject[conditions.ConditionChange] = per_object.PerObject(view)
+        self._config_sent: dict[tuple[str, str], tuple[tuple[typing.Any, ...], float]] = {}
 
     async def run(self) -> None:
         heartbeat.expect("railway", self.interval_seconds)
@@ -110,6 +125,7 @@ class RailwayWatcher:
 
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
+        self._targets = {}
         for key in list(self.view.of_kind(KIND)):
             try:
                 spec = self.view.valid(key, api.MonitoredServiceSpec)
@@ -120,6 +136,7 @@ class RailwayWatcher:
                                   (target.tokenSecretRef.name, target.tokenSecretRef.key),
                                   target.environmentId, target.serviceId)
                 found.setdefault((key[1], platform_railway.name(target)), (binding, []))[1].append(key)
+                self._targets[key] = target
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "Railway poll", key)
         return found
@@ -150,6 +167,7 @@ class RailwayWatcher:
                 self._apply(name, binding, keys, result)
             except Exception as failure:  # one service's answer never ends the poll
                 boundary.failed(failure, "Railway poll", name)
+        await self._configure_all(wanted, tokens)
 
     def _apply(self, name: tuple[str, str], binding: Binding, keys: list[view_module.Key],
                result: tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str) -> None:
@@ -245,6 +263,86 @@ class RailwayWatcher:
         except railway.RailwayError as error:
             return str(error)
         return instance, usage
+
+    # -- the instance's configuration (resources, deploy health check, pre-deploy command) ---------
+    async def _configure_all(self, wanted: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]],
+                             tokens: dict[tuple[str, str, str], tuple[str | None, str | None]]) -> None:
+        """Each Railway service whose MonitoredServices manage its configuration: read, compare,
+        send what differs (the leader only; a service whose poll failed waits for the next)."""
+        managed = {key for key, target in self._targets.items() if railway_config.managed(target)}
+        self.config_conditions.prune()
+        for gone in [key for key in self.config_conditions if key not in managed]:
+            del self.config_conditions[gone]
+        for unwanted in [name for name in self._config_sent if name not in wanted]:
+            del self._config_sent[unwanted]
+        if not self.leading():
+            return
+        jobs = []
+        for name, (binding, keys) in wanted.items():
+            mine = [key for key in keys if key in managed]
+            if not mine or (name[0], RAILWAY, name[1]) not in self.view.world.workloads:
+                continue
+            token = tokens.get((binding.namespace, *binding.secret), (None, None))[0]
+            wants = {key: railway_config.desired(self._targets[key]) for key in mine}
+            if len({repr(sorted(w.items())) for w in wants.values()}) > 1:
+                self._condition(mine, railway_config.conflict([key[2] for key in mine]))
+                continue
+            if token is not None:
+                jobs.append(self._configure(name, binding, token, self._targets[mine[0]], mine))
+        await asyncio.gather(*jobs)
+
+    def _condition(self, keys: typing.Sequence[view_module.Key], change: conditions.ConditionChange) -> None:
+        for key in keys:
+            if self.config_conditions.get(key) != change:
+                self.config_conditions[key] = change
+                self.evaluator.mark(key)
+
+    @boundary.contained("configuring a Railway service", boundary.describe)
+    async def _configure(self, name: tuple[str, str], binding: Binding, token: str, target: api.RailwayTarget,
+                         keys: list[view_module.Key]) -> None:
+        client = self._client(binding.endpoint, token)
+        change = railway_config.Changes()
+        try:
+            with shares.tenant(binding.namespace):
+                observed = await asyncio.wait_for(client.config(
+                    binding.environment_id, binding.service_id, railway_config.wants_limits(target)), POLL_SECONDS)
+                change = railway_config.changes(target, observed)
+                if not change:
+                    self._config_sent.pop(name, None)
+                    self._condition(keys, railway_config.in_sync(change))
+                    return
+                sent = self._config_sent.get(name)
+                if sent is not None and sent[0] == change.key() and self.monotonic() - sent[1] < CONFIG_RESEND_SECONDS:
+                    return  # sent lately: its outcome stands until then (no write at every poll)
+                self._config_sent[name] = (change.key(), self.monotonic())
+                await asyncio.wait_for(client.configure(binding.environment_id, binding.service_id,
+                                                        change.instance, change.limits), POLL_SECONDS)
+        except (railway.RailwayRateLimited, election.NotLeader):
+            self._config_sent.pop(name, None)  # nothing was sent: decided again at the next poll
+            return
+        except (railway.RailwayError, asyncio.TimeoutError) as error:
+            if isinstance(error, railway.RailwayTokenRefused):
+                self._refused(binding)
+            why = str(error) or "no answer in time"
+            why = why.replace(token, "[token]") if token else why  # never the token, whatever Railway echoes
+            self._condition(keys, railway_config.refused(change, why) if change else conditions.ConditionChange(
+                reasons.RAILWAY_CONFIGURED, "False", reasons.RAILWAY_CONFIG_UNREADABLE,
+                f"cannot read the instance's configuration: {why}"))
+            return
+        logger.info("Railway service %s/%s configured: %s", *name, "; ".join(change.summary))
+        self._condition(keys, railway_config.in_sync(change))
+        for key in keys:
+            with boundary.tenant("announcing a Railway configuration", key):
+                obj = self.view.objects.get(key)
+                if obj is not None:
+                    await self.evaluator.post_event(obj, status_module.EventSpec(
+                        status_module.NORMAL, reasons.RAILWAY_CONFIG_APPLIED, railway_config.applied(change)))
+
+    def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
+                   ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
+        """The RailwayConfigured condition of a MonitoredService that manages its instance's configuration."""
+        change = self.config_conditions.get(key)
+        return None if change is None else ({}, [change])
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
         return railway.RailwayClient(endpoint, token, self._http, self.limiter, self.fence)

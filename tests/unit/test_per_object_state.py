@@ -325,6 +325,7 @@ KEYED_BY_NAME_ON_PURPOSE = {
     "probes.py:_applying": "an apply in flight for that name, discarded when it ends",
     "guard.py:_scheduled": "a check's place in the schedule; its probes go to PerObject state",
     "guard.py:_in_flight": "a probe in flight for that check, discarded when it ends",
+    "railway.py:_targets": "rebuilt from the view at every poll",
 }
 
 
