@@ -2,8 +2,8 @@
 
 Two principles, each a rule shape below rather than a per-field fix:
 - Every field that makes the operator act for the author is covered: each action (scale,
-  roll back, patch probes, read a Secret) has a rule listing the fields it depends on, and
-  the author must hold the right to do that action themselves.
+  roll back, patch probes, read a Secret, create a hook's Job) has a rule listing the fields
+  it depends on, and the author must hold the right to do that action themselves.
 - Only what changed is checked: a rule runs on CREATE, or on an UPDATE that changed one of
   its fields (compared with `oldObject`). An update that touches only annotations (`ack`,
   `paused`), labels or finalizers therefore needs none of these rights.
@@ -217,6 +217,8 @@ def _service_rules() -> list[dict[str, str]]:
 
     rollback = "has(object.spec.rollout) && has(object.spec.rollout.autoRollback) && object.spec.rollout.autoRollback"
     manage = "has(object.spec.probes) && has(object.spec.probes.manage) && object.spec.probes.manage"
+    hooks = ("has(object.spec.rollout) && has(object.spec.rollout.hooks) && has(object.spec.rollout.hooks.postDeploy) "
+             "&& size(object.spec.rollout.hooks.postDeploy) > 0")
     prometheus_auth = "has(object.spec.metrics) && has(object.spec.metrics.prometheus) && " \
                       "has(object.spec.metrics.prometheus.authSecretRef)"
     return [
@@ -234,6 +236,12 @@ def _service_rules() -> list[dict[str, str]]:
               on_workload("patch"),
               f"'spec.rollout.autoRollback: ' + {USER} + ' may not patch ' + {_kind_name(workload)} + "
               "\" (an automatic rollback undoes its rollout with the author's rights)\""),
+        # A post-deploy hook is a Job the operator creates for the author (any image, any command,
+        # the namespace's ServiceAccounts): the author must be allowed to create Jobs there.
+        _rule("monitoredservices", f"{kubernetes} && {hooks} && {changed('spec.rollout.hooks')}",
+              "authorizer.group('batch').resource('jobs').namespace(variables.ns).check('create').allowed()",
+              f"'spec.rollout.hooks: ' + {USER} + ' may not create Jobs in ' + variables.ns + "
+              "\" (a hook's Job is created by the operator for its author)\""),
         _rule("monitoredservices",
               f"{kubernetes} && {manage} && {changed(*(f'spec.{field}' for field in PROBE_INPUTS))}",
               on_workload("patch"),

@@ -292,3 +292,32 @@ def test_a_silence_is_recorded_under_its_writers_name_and_only_what_changed_is_c
     full = [_silence(f"s{index}", "u") for index in range(admission.MAX_SILENCES)]
     full[-1] = _silence("last", "alice")
     assert admit(_with_silences(*full), ALERTS, "u", only="silences") == {f"spec.silences[{admission.MAX_SILENCES - 1}].createdBy"}
+
+
+HOOKS = "spec.rollout.hooks"
+HOOKED: dict[str, typing.Any] = copy.deepcopy(SERVICE)
+HOOKED["spec"]["target"] = {"kubernetes": {"kind": "Deployment", "name": "web"}}
+HOOKED["spec"]["rollout"]["hooks"] = {"postDeploy": [{"name": "smoke", "timeoutSeconds": 60, "failRollout": True, "job": {
+    "containers": [{"name": "t", "image": "busybox", "command": ["true"]}], "backoffLimit": 0}}]}
+
+
+def test_a_hook_needs_the_right_to_create_jobs_in_the_namespace() -> None:
+    """A hook is a Job the operator creates for the author: without `create jobs` in the
+    namespace, writing one (on create, or a changed hook on update) is refused; other changes
+    of a service that has hooks, and a service without hooks, ask nothing of it."""
+    rights = {("deployments", "scale", "web", "update"), ("deployments", "", "web", "patch"),
+              ("secrets", "", "prom", "get"), ("secrets", "", "probe-auth", "get")}
+    assert admit(HOOKED, None, rights=rights) == {HOOKS}
+    assert admit(HOOKED, None, rights=rights | {("jobs", "", "*", "create")}) == set()
+    assert admit(SERVICE, None, rights=rights, only="'jobs'") == set()
+    changed_image = copy.deepcopy(HOOKED)
+    changed_image["spec"]["rollout"]["hooks"]["postDeploy"][0]["job"]["containers"][0]["image"] = "evil"
+    assert admit(changed_image, HOOKED, rights=rights) == {HOOKS}
+    relabelled = copy.deepcopy(HOOKED)
+    relabelled["metadata"]["labels"]["team"] = "b"
+    relabelled["spec"]["slo"]["availabilityPercent"] = 99.0
+    assert admit(relabelled, HOOKED, rights=set()) == set()
+    # Removing every hook asks for no right to create Jobs (the rollback rule still asks its own).
+    unhooked = copy.deepcopy(HOOKED)
+    unhooked["spec"]["rollout"]["hooks"] = {"postDeploy": []}
+    assert admit(unhooked, HOOKED, rights=set()) == {ROLLBACK}
