@@ -13,6 +13,7 @@ import kubernetes
 import controller
 from controller import reasons
 from controller.core import status as status_module
+from controller.core import timestamps
 
 PLURALS = {"MonitoredService": "monitoredservices", "ScalingPolicy": "scalingpolicies", "AlertPolicy": "alertpolicies"}
 TIMEOUT_SECONDS = (5, 20)  # connect, read
@@ -69,7 +70,7 @@ class KubeApi:
     def create_event(self, obj: typing.Mapping[str, typing.Any], event: status_module.EventSpec,
                      now: datetime.datetime) -> None:
         meta = obj["metadata"]
-        timestamp = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        timestamp = timestamps.to_status(now)
         body = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {

@@ -8,6 +8,7 @@ import typing
 import kubernetes
 
 from controller.core import election
+from controller.core import timestamps
 
 TIMEOUT_SECONDS = 5
 
@@ -34,10 +35,10 @@ class LeaseStore:
     def write(self, me: str, step: election.Step, current: election.Record | None, duration: float) -> None:
         """Create, renew or take the Lease; raises Conflict when it changed since `current`."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        spec: dict[str, typing.Any] = {"holderIdentity": me, "leaseDurationSeconds": int(duration), "renewTime": _micro(now),
+        spec: dict[str, typing.Any] = {"holderIdentity": me, "leaseDurationSeconds": int(duration), "renewTime": timestamps.to_micro(now),
                 "leaseTransitions": step.transitions}
         if step.action != "renew":
-            spec["acquireTime"] = _micro(now)
+            spec["acquireTime"] = timestamps.to_micro(now)
         body: dict[str, typing.Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
         try:
@@ -63,7 +64,3 @@ class LeaseStore:
             self._api.patch_namespaced_lease(self.name, self.namespace, body, _request_timeout=TIMEOUT_SECONDS)
         except kubernetes.client.ApiException:
             pass  # it expires by itself
-
-
-def _micro(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -24,6 +24,7 @@ from controller.api import alertpolicy as api
 from controller.api import common
 from controller.core import alerting
 from controller.core import egress as egress_policy
+from controller.core import timestamps
 
 TIMEOUT_SECONDS = 10
 SecretReader = typing.Callable[[common.SecretKeyRef], typing.Awaitable[str]]
@@ -137,7 +138,7 @@ def body(message: Message) -> dict[str, typing.Any]:
     n = message.notification
     return {"version": "1", "key": n.key, "kind": n.kind, "namespace": message.namespace, "policy": message.policy,
             "rule": n.rule, "service": n.service, "severity": n.severity, "summary": n.summary,
-            "firedAt": stamp(n.fired_at), "sentAt": stamp(message.sent_at),
+            "firedAt": timestamps.to_status(n.fired_at), "sentAt": timestamps.to_status(message.sent_at),
             "labels": dict(message.labels), "annotations": {**message.annotations, "summary": n.summary},
             **({"group": n.group, "alerts": [dict(m) for m in message.members]} if n.group else {})}
 
@@ -148,7 +149,3 @@ def alert_key(notification: alerting.Notification, limit: int = 255) -> str:
     policy uid/group/<hash>/since); hashed when longer than the receiver takes."""
     identity = "/".join(notification.key.split("/")[:4])
     return identity if len(identity) <= limit else "capliquify-" + hashlib.sha256(identity.encode()).hexdigest()
-
-
-def stamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,6 +7,7 @@ import typing
 
 from controller.adapters import notify
 from controller.api import alertpolicy as api
+from controller.core import timestamps
 
 
 class AlertmanagerNotifier:
@@ -36,4 +37,4 @@ class AlertmanagerNotifier:
     def _alert(labels: typing.Mapping[str, str], annotations: typing.Mapping[str, str], summary: str,
                starts: datetime.datetime, ends: datetime.datetime) -> dict[str, typing.Any]:
         return {"labels": dict(labels), "annotations": {**annotations, "summary": summary},
-                "startsAt": notify.stamp(starts), "endsAt": notify.stamp(ends)}
+                "startsAt": timestamps.to_status(starts), "endsAt": timestamps.to_status(ends)}

@@ -25,6 +25,7 @@ from controller.adapters import egress
 from controller.adapters import notify
 from controller.adapters import shares
 from controller.core import bounded_yaml
+from controller.core import timestamps
 from controller.api import alertpolicy as api
 
 HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
@@ -141,7 +142,7 @@ def build_message(sender: str, to: list[str], message: notify.Message) -> email.
     mail["X-CapLiquify-Key"] = n.key
     mail.set_content(
         f"{n.summary}\n\nrule: {n.rule}\nservice: {message.namespace}/{n.service}\nseverity: {n.severity}\n"
-        f"kind: {n.kind}\nfiring since: {notify.stamp(n.fired_at)}\npolicy: {message.namespace}/{message.policy}\n")
+        f"kind: {n.kind}\nfiring since: {timestamps.to_status(n.fired_at)}\npolicy: {message.namespace}/{message.policy}\n")
     return mail
 
 

@@ -8,6 +8,7 @@ import typing
 
 from controller.adapters import notify
 from controller.api import alertpolicy as api
+from controller.core import timestamps
 
 SEVERITIES = {"critical": "critical", "warning": "warning", "info": "info"}  # PagerDuty also has `error`
 SUMMARY_LIMIT = 1024  # payload.summary, as documented
@@ -38,7 +39,7 @@ def event(routing_key: str, message: notify.Message) -> dict[str, typing.Any]:
     return {
         "routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup,
         "payload": {"summary": n.summary[:SUMMARY_LIMIT], "source": f"{message.namespace}/{n.service or message.policy}",
-                    "severity": SEVERITIES.get(n.severity, "info"), "timestamp": notify.stamp(n.fired_at),
+                    "severity": SEVERITIES.get(n.severity, "info"), "timestamp": timestamps.to_status(n.fired_at),
                     "component": n.service or None, "group": message.namespace, "class": n.rule or n.group or None,
                     "custom_details": details},
         "client": "CapLiquify Operator",

@@ -8,6 +8,7 @@ import typing
 
 from controller.adapters import notify
 from controller.api import alertpolicy as api
+from controller.core import timestamps
 
 COLORS = {"critical": "attention", "warning": "warning", "info": "accent"}
 
@@ -33,7 +34,7 @@ def card(message: notify.Message) -> dict[str, typing.Any]:
         *({"type": "TextBlock", "text": line, "wrap": True, "spacing": "None"} for line in lines[1:]),
         {"type": "FactSet", "facts": [{"title": "Policy", "value": f"{message.namespace}/{message.policy}"},
                                       {"title": "Kind", "value": n.kind},
-                                      {"title": "Since", "value": notify.stamp(n.fired_at)},
+                                      {"title": "Since", "value": timestamps.to_status(n.fired_at)},
                                       *({"title": k, "value": v} for k, v in sorted(message.labels.items()))]},
     ]
     if message.annotations.get("runbook_url", "").startswith(("https://", "http://")):

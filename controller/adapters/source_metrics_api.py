@@ -15,7 +15,6 @@ a tenant's fat annotations cost at most one page (a 5 MB list of 20 pods used to
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import logging
 import threading
@@ -30,6 +29,7 @@ from controller.core import numbers
 from controller.core import scaling
 from controller.core import selectors
 from controller.core import sources
+from controller.core import timestamps
 from controller.core import utilization
 
 logger = logging.getLogger(__name__)
@@ -183,10 +183,4 @@ def usage_of(item: typing.Mapping[str, typing.Any]) -> utilization.Usage:
             if total is not None:
                 totals[resource] = total
     stamp = item.get("timestamp")
-    try:
-        sampled_at = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")) if isinstance(stamp, str) else None
-        if sampled_at is not None and sampled_at.tzinfo is None:
-            sampled_at = None  # a time without a zone cannot be compared with ours
-    except ValueError:
-        sampled_at = None
-    return utilization.Usage(totals, sampled_at)
+    return utilization.Usage(totals, timestamps.or_none(stamp))

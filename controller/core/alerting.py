@@ -19,11 +19,11 @@ import typing
 
 from controller.api import alertpolicy as api
 from controller.api import matchers
-from controller.core import conditions
 from controller.core import grouping
 from controller.core import muting
 from controller.core import numbers
 from controller.core import routing
+from controller.core import timestamps
 
 OPS: typing.Mapping[str, typing.Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -85,7 +85,7 @@ def observe(service: str, status: typing.Mapping[str, typing.Any],
     # Read back from status, which anyone with rights on it may have written: only a finite number counts.
     values["availability"] = numbers.finite_or_none(status.get("availabilityPercent"))
     history = (status.get("rollout") or {}).get("history") or []
-    recent = [entry.get("phase") for entry in history if now - parse_time(entry["time"]) <= ROLLBACK_WINDOW]
+    recent = [entry.get("phase") for entry in history if now - timestamps.from_status(entry["time"]) <= ROLLBACK_WINDOW]
     values["rollbacks"] = float(recent.count("RolledBack"))
     values["rolloutsSucceeded"] = float(recent.count("Healthy"))
     values["rolloutsFailed"] = float(recent.count("Failed"))
@@ -179,7 +179,7 @@ def evaluate(
             notifications += _notify(spec, rule, routes, old, alert, value, now, policy_id)
             _gather(gathered, rule, routes, alert, labels, value)
         if alert["state"] != INACTIVE and not (
-                alert["state"] == RESOLVED and now - parse_time(alert["since"]) > RESOLVED_KEPT):
+                alert["state"] == RESOLVED and now - timestamps.from_status(alert["since"]) > RESOLVED_KEPT):
             alerts.append({k: v for k, v in alert.items() if v is not None and v != []})
     kept, flushes = grouping.step(groups, gathered, now, policy_id, spec.sendResolved)
     notifications += [notice for flush in flushes for notice in _group_notices(spec, flush)]
@@ -272,7 +272,7 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
     # ±Inf compares as itself: a p95 past the top histogram bucket (an outage) is +Inf and is
     # above any `>` threshold (docs/alerting.md). Status shows such a value as absent (`_kept`).
     holds = OPS[_plain(rule.op)](value, rule.threshold)
-    stamp = conditions.format_time(now)
+    stamp = timestamps.to_status(now)
     if state in (INACTIVE, RESOLVED) and holds:
         # A re-fire remembers when the last firing last notified: flap damping reads it.
         previous = old.get("lastNotified") or old.get("previousNotified")
@@ -281,7 +281,7 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
     if state == PENDING:
         if not holds:
             return {"state": INACTIVE}
-        if (now - parse_time(alert["since"])).total_seconds() >= rule.forSeconds:
+        if (now - timestamps.from_status(alert["since"])).total_seconds() >= rule.forSeconds:
             return {"state": FIRING, "since": stamp, "value": _kept(value), "notifications": 0,
                     "escalationLevel": 0, "previousNotified": alert.get("previousNotified")}
         return alert
@@ -290,7 +290,7 @@ def _step(rule: api.Rule, old: dict[str, typing.Any], value: float | None,
             alert.pop("clearedAt", None)
             return alert
         cleared = alert.setdefault("clearedAt", stamp)
-        if (now - parse_time(cleared)).total_seconds() >= rule.keepFiringForSeconds:
+        if (now - timestamps.from_status(cleared)).total_seconds() >= rule.keepFiringForSeconds:
             return {**alert, "state": RESOLVED, "since": stamp, "value": _kept(value), "clearedAt": None}
     return alert
 
@@ -311,7 +311,7 @@ def _notify(spec: api.AlertPolicySpec, rule: api.Rule, routes: typing.Sequence[r
     state = alert["state"]
     if state not in (FIRING, RESOLVED) or not routes:
         return []
-    fired_at = parse_time(alert["since"] if state == FIRING else old.get("since", alert["since"]))
+    fired_at = timestamps.from_status(alert["since"] if state == FIRING else old.get("since", alert["since"]))
     base = f"{policy_id}/{rule.name}/{alert['service']}/{int(fired_at.timestamp())}"
     kept = {entry.get("route"): entry for entry in alert.get("continued") or []}
     if state == RESOLVED:
@@ -360,17 +360,17 @@ def _route_notices(spec: api.AlertPolicySpec, rule: api.Rule, route: routing.Res
     previous = alert.get("previousNotified")
     if grouping.grouped(route):
         pass  # its firing, repeats and resolution go through its group (core/grouping.py)
-    elif not suffix_route and sent == 0 and previous and (now - parse_time(previous)).total_seconds() < route.repeat:
+    elif not suffix_route and sent == 0 and previous and (now - timestamps.from_status(previous)).total_seconds() < route.repeat:
         alert["damped"] = True  # flapping: re-fired within the cooldown of the last notification
     elif sent == 0 and not (suffix_route and alert.get("damped")):
         if not suffix_route:
             alert["damped"] = None
         out += to(main, FIRING_KIND, "firing")
-    elif sent and not acked and last and (now - parse_time(last)).total_seconds() >= route.repeat:
+    elif sent and not acked and last and (now - timestamps.from_status(last)).total_seconds() >= route.repeat:
         out += to(main, REPEAT_KIND, f"repeat{sent}")
     if out:
         progress["notifications"] = sent + 1
-        progress["lastNotified"] = conditions.format_time(now)
+        progress["lastNotified"] = timestamps.to_status(now)
     level = int(progress.get("escalationLevel") or 0)
     for number, step in enumerate(sorted(route.escalation, key=lambda e: e.afterSeconds), start=1):
         if acked or alert.get("damped") or number <= level or (now - fired_at).total_seconds() < step.afterSeconds:
@@ -411,9 +411,3 @@ def _text(value: typing.Any) -> str:
 def _plain(value: typing.Any) -> str:
     """Enum fields arrive as plain strings (use_enum_values); defaults may still be members."""
     return str(getattr(value, "value", value))
-
-
-def parse_time(text: str | datetime.datetime) -> datetime.datetime:
-    if isinstance(text, datetime.datetime):
-        return text
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -6,6 +6,8 @@ import dataclasses
 import datetime
 import typing
 
+from controller.core import timestamps
+
 
 @dataclasses.dataclass(frozen=True)
 class ConditionChange:
@@ -18,7 +20,8 @@ class ConditionChange:
 
 
 def format_time(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Kept while callers move to core/timestamps.py (the one codec): its `to_status`."""
+    return timestamps.to_status(moment)
 
 
 def find(conditions: typing.Sequence[typing.Mapping[str, typing.Any]], type_: str) -> dict[str, typing.Any] | None:

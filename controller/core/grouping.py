@@ -21,8 +21,8 @@ import hashlib
 import typing
 
 from controller.api import matchers
-from controller.core import conditions
 from controller.core import routing
+from controller.core import timestamps
 
 FIRING, REPEAT, RESOLVED = "firing", "repeat", "resolved"
 MAX_LISTED = 50  # alerts named in one notification's list (status and receivers bounded)
@@ -101,7 +101,7 @@ def step(previous: typing.Sequence[typing.Mapping[str, typing.Any]], gathered: t
         if not state.get("lastNotified"):
             if not firing:
                 continue  # never told, nothing firing: the group never was
-            state.setdefault("since", conditions.format_time(now))
+            state.setdefault("since", timestamps.to_status(now))
             if now_in is not None and _elapsed(state["since"], now) >= now_in.route.group_wait:
                 flushes.append(_flush(state, now_in, FIRING, firing, [], policy_id, now))
             groups.append(_kept(state))
@@ -130,12 +130,12 @@ def _flush(state: dict[str, typing.Any], gathered: Gathered, kind: str, firing: 
            resolved: list[Member], policy_id: str, now: datetime.datetime) -> Flush:
     count = int(state.get("notifications") or 0)
     digest = hashlib.sha256(state["key"].encode()).hexdigest()[:16]  # a key of bounded length
-    since = _time(state["since"])
+    since = timestamps.from_status(state["since"])
     flush = Flush(f"{policy_id}/group/{digest}/{int(since.timestamp())}/{count}", state["key"], gathered.route, kind,
                   gathered.labels, tuple(firing), tuple(resolved), _text(kind, gathered.labels, firing, resolved),
                   since)
     state["notifications"] = count + 1
-    state["lastNotified"] = conditions.format_time(now)
+    state["lastNotified"] = timestamps.to_status(now)
     state["alerts"] = [m.alert for m in firing]
     return flush
 
@@ -144,12 +144,8 @@ def _kept(state: dict[str, typing.Any]) -> dict[str, typing.Any]:
     return {k: v for k, v in state.items() if v is not None}
 
 
-def _time(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def _elapsed(stamp: str, now: datetime.datetime) -> float:
-    return (now - _time(stamp)).total_seconds()
+    return (now - timestamps.from_status(stamp)).total_seconds()
 
 
 def _text(kind: str, labels: typing.Mapping[str, str], firing: typing.Sequence[Member],

@@ -13,7 +13,7 @@ import typing
 
 from controller.api import alertpolicy as api
 from controller.core import alerting
-from controller.core import conditions
+from controller.core import timestamps
 
 LIMIT = 50  # done deliveries kept
 PENDING_LIMIT = 150  # with LIMIT, the schema's 200: the outbox always fits status
@@ -25,9 +25,9 @@ SENT, FAILED, PENDING = (outcome.value for outcome in api.DeliveryOutcome)
 def enqueue(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]],
             notifications: typing.Iterable[alerting.Notification], now: datetime.datetime) -> list[dict[str, typing.Any]]:
     known = {d.get("key") for d in deliveries}
-    queued = [{"time": conditions.format_time(now), "channel": n.channel, "alert": f"{n.rule}/{n.service}",
+    queued = [{"time": timestamps.to_status(now), "channel": n.channel, "alert": f"{n.rule}/{n.service}",
                "kind": n.kind, "outcome": PENDING, "attempt": 1, "key": n.key, "severity": n.severity,
-               "summary": n.summary[:1024], "firedAt": conditions.format_time(n.fired_at),
+               "summary": n.summary[:1024], "firedAt": timestamps.to_status(n.fired_at),
                **({"group": n.group[:1024], "alerts": list(n.alerts[:100])} if n.group else {})}
               for n in notifications if n.key not in known]
     return trim([*reversed(queued), *map(dict, deliveries)])
@@ -42,7 +42,7 @@ def due(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], now: datet
             continue
         attempt = int(delivery.get("attempt") or 1)
         wait = 0.0 if attempt <= 1 and not delivery.get("message") else retry_base_seconds * 2 ** (attempt - 1)
-        if (now - alerting.parse_time(delivery["time"])).total_seconds() >= wait:
+        if (now - timestamps.from_status(delivery["time"])).total_seconds() >= wait:
             ready.append(dict(delivery))
     return list(reversed(ready))
 
@@ -54,7 +54,7 @@ def complete(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], key: 
     for delivery in deliveries:
         entry = dict(delivery)
         if entry.get("key") == key and entry.get("outcome") == PENDING:
-            entry["time"] = conditions.format_time(now)
+            entry["time"] = timestamps.to_status(now)
             if error is None:
                 entry["outcome"] = SENT
                 entry.pop("message", None)

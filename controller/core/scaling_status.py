@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import typing
 
 from controller import reasons
 from controller.api import scalingpolicy as api
 from controller.core import conditions
 from controller.core import scaling
+from controller.core import timestamps
 
 HISTORY = 10  # recentDecisions, for people; the step limit reads scaleEvents
 EVENT_HORIZON = datetime.timedelta(seconds=api.PERIOD_MAX_SECONDS)
@@ -30,7 +32,7 @@ def kept_events(events: typing.Iterable[scaling.ScaleEvent], now: datetime.datet
 
 
 def _parse(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    return timestamps.from_status(text) if text else None
 
 
 def _event(entry: typing.Mapping[str, typing.Any]) -> scaling.ScaleEvent | None:
@@ -51,7 +53,7 @@ class Record:
 
 
 def _stamp(moment: datetime.datetime) -> str:
-    return conditions.format_time(moment)
+    return timestamps.to_status(moment)
 
 
 def _band(entry: typing.Mapping[str, typing.Any]) -> str:
@@ -79,6 +81,19 @@ def _snapshot(outcome: scaling.Outcome) -> list[dict[str, typing.Any]]:
             entry["source"] = view.source
         entries.append(entry)
     return entries
+
+
+def _seasonal(outcome: scaling.Outcome) -> dict[str, typing.Any] | None:
+    """status.seasonalForecast: whether the forecast is trusted and why (None: not enabled)."""
+    made = outcome.forecast
+    if made is None:
+        return None
+    entry: dict[str, typing.Any] = {"trusted": made.trusted, "reason": made.reason, "message": made.message[:512]}
+    if made.demand is not None and math.isfinite(made.demand):
+        entry["demand"] = round(made.demand, 3)
+    if made.error is not None and math.isfinite(made.error):
+        entry["error"] = round(made.error, 3)
+    return entry
 
 
 def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]]:
@@ -113,6 +128,9 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
     snapshot = _snapshot(outcome)
     if new_decision or bands(current.get("metrics") or []) != bands(snapshot):
         fields["metrics"] = snapshot
+    seasonal = _seasonal(outcome)
+    if seasonal != current.get("seasonalForecast"):
+        fields["seasonalForecast"] = seasonal
 
     able = outcome.able_to_scale
     if record.blocked_reason:
@@ -191,4 +209,6 @@ def state_from_status(
         events=events,
         recommendations=memory.recommendations if memory else (),
         history=memory.history if memory else {},
+        seasonal=memory.seasonal if memory else None,
+        forecast=memory.forecast if memory else None,
     )

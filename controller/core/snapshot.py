@@ -17,6 +17,7 @@ from controller import reasons
 from controller.core import conditions
 from controller.core import numbers
 from controller.core import scaling
+from controller.core import timestamps
 
 BUILTIN = ("cpu", "memory", "latencyP95", "errorRate", "requestRate", "requestQueue")
 RESOURCE_KEYS: tuple[scaling.MetricKey, ...] = (("cpu", None), ("memory", None))
@@ -102,7 +103,7 @@ def assess(
     custom: dict[str, float | None] = {name: None for name in stale}
     custom.update({name: value for (kind, name), value in values.items() if kind == "custom" and name})
     snapshot["custom"] = custom
-    snapshot["sampledAt"] = conditions.format_time(max(sampled) if sampled else now)
+    snapshot["sampledAt"] = timestamps.to_status(max(sampled) if sampled else now)
     if source is not None or current.get("source"):
         snapshot["source"] = source  # of cpu and memory (spec.metrics.source chooses it)
     return Snapshot({"metrics": snapshot}, change)

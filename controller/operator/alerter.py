@@ -27,12 +27,14 @@ from controller.adapters import shares
 from controller.api import alertpolicy as api
 from controller.api import common
 from controller.api import monitoredservice
+from controller.core import alert_events
 from controller.core import alerting
 from controller.core import election
 from controller.core import outbox
 from controller.core import readiness
 from controller.core import routing
 from controller.core import status as status_module
+from controller.core import timestamps
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import per_object
@@ -160,8 +162,8 @@ class Alerter:
         fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack, "groups": result.groups,
                   "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or latest.get("lastNotified")}
         self.state[key] = fields
-        for alert, before, after in result.transitions:
-            await self._transition_event(obj, alert, before, after, now)
+        for event in alert_events.transition_events(result.transitions):
+            await self.evaluator.post_event(obj, event, now)
         if deliveries != (latest.get("deliveries") or []):
             # The outbox must be in status before anything in it is sent.
             return await self.evaluator.reconcile_now(key)
@@ -235,7 +237,7 @@ class Alerter:
             labels = alerting.group_labels(delivery["group"])
         message = notify.Message(
             alerting.Notification(delivery["key"], channel.name, delivery["kind"], rule, service, delivery["severity"],
-                                  delivery["summary"], alerting.parse_time(delivery.get("firedAt") or delivery["time"]),
+                                  delivery["summary"], timestamps.from_status(delivery.get("firedAt") or delivery["time"]),
                                   group=delivery.get("group") or "", alerts=tuple(delivery.get("alerts") or ())),
             namespace=key[1], policy=key[2], sent_at=now,
             valid_for=datetime.timedelta(seconds=3 * (matched[0].repeat if matched else routing.DEFAULT_REPEAT_SECONDS)),
@@ -263,13 +265,4 @@ class Alerter:
             logger.warning("delivery %s failed unexpectedly: %s", delivery["key"], type(error).__name__)
             return f"unexpected {type(error).__name__} in the {notifiers.kind_of(channel)} notifier"
         return None
-
-    async def _transition_event(self, obj: typing.Mapping[str, typing.Any], alert: str, before: str, after: str,
-                                now: datetime.datetime) -> None:
-        if after == alerting.FIRING:
-            await self.evaluator.post_event(
-                obj, status_module.EventSpec("Warning", reasons.ALERT_FIRING, f"{alert} is firing"), now)
-        elif after == alerting.RESOLVED:
-            await self.evaluator.post_event(
-                obj, status_module.EventSpec("Normal", reasons.ALERT_RESOLVED, f"{alert} resolved"), now)
 

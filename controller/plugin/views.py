@@ -16,6 +16,8 @@ import datetime
 import re
 import typing
 
+from controller.core import timestamps
+
 Obj = typing.Mapping[str, typing.Any]
 MISSING = "-"
 WHY_WIDTH = 70
@@ -208,14 +210,13 @@ def duration(text: str) -> datetime.timedelta:
 def instant(text: str) -> datetime.datetime:
     """`--until`: an RFC 3339 time (2026-12-06T18:00:00Z); without an offset it is UTC."""
     try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return timestamps.from_status(text)
     except ValueError:
         raise PatchError(f"--until is a time such as 2026-12-06T18:00:00Z, got {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 def _stamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.to_status(moment)
 
 
 def new_silence(who: str, matchers: typing.Sequence[str], start: datetime.datetime, end: datetime.datetime,

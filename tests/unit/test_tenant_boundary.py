@@ -32,6 +32,7 @@ from controller.core import bounded
 from controller.core import scaling
 from controller.core import snapshot
 from controller.core import targets
+from controller.core import timestamps
 from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
 from controller.operator import loop
@@ -514,7 +515,7 @@ def test_no_environment_answer_raises_anything_but_a_railway_error(document: typ
 def test_a_firing_alert_whose_status_value_anyone_wrote_still_repeats(written: typing.Any) -> None:
     """The value a repeat shows is read back from status: a string there raised ValueError
     (format code 'g' for str) and the policy's alerting stopped."""
-    since = alerting.conditions.format_time(NOW - datetime.timedelta(hours=2))
+    since = timestamps.to_status(NOW - datetime.timedelta(hours=2))
     firing = [{"rule": "slow", "service": "web", "state": "Firing", "since": since, "value": written,
                "notifications": 1, "lastNotified": since}]
     result = evaluate(None, firing)
