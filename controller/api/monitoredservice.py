@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 import typing
 
 import pydantic
@@ -378,7 +379,8 @@ class Analysis(common.ApiModel):
 HOOK_NAME_MAX = 30
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"  # what the API server accepts for an env var name
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
-LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# No backslash: it is also written inside a CEL string literal.
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
 class HookEnv(common.ApiModel):
@@ -426,6 +428,15 @@ class HookJob(common.ApiModel):
     """The subset of a batch/v1 JobSpec a hook may set; the operator adds the rest (restartPolicy
     Never, activeDeadlineSeconds from timeoutSeconds, a TTL, labels and an owner reference)."""
 
+    # Key patterns as CEL (a structural schema has no patternProperties), with their pydantic twin.
+    model_config = pydantic.ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        common.cel(f"!has(self.podLabels) || self.podLabels.all(k, k.matches('{LABEL_KEY}'))",
+                   "a pod label key is [prefix/]name (a DNS subdomain, then letters, digits, '-', '_', '.')", ".podLabels"),
+        common.cel(f"!has(self.podAnnotations) || self.podAnnotations.all(k, k.matches('{LABEL_KEY}'))",
+                   "a pod annotation key is [prefix/]name (a DNS subdomain, then letters, digits, '-', '_', '.')",
+                   ".podAnnotations"),
+    ]})
+
     containers: list[HookContainer] = common.field(
         "The pod's containers; the Job succeeds when they all exit 0.", min_length=1, max_length=4,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
@@ -433,12 +444,19 @@ class HookJob(common.ApiModel):
         "ServiceAccount of this namespace the pod runs as; the namespace's default one when unset (never the "
         "operator's).", default=None, max_length=253, pattern=common.OBJECT_NAME)
     backoffLimit: int = common.field("Retries of a failed pod before the Job fails.", default=0, ge=0, le=6)
-    podLabels: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253, pattern=LABEL_KEY)],
+    podLabels: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253)],
                     typing.Annotated[str, pydantic.StringConstraints(max_length=63)]] = common.field(
         "Labels of the pod (the operator's own are added).", default_factory=dict, max_length=16)
-    podAnnotations: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253, pattern=LABEL_KEY)],
+    podAnnotations: dict[typing.Annotated[str, pydantic.StringConstraints(max_length=253)],
                          typing.Annotated[str, pydantic.StringConstraints(max_length=1024)]] = common.field(
         "Annotations of the pod.", default_factory=dict, max_length=16)
+
+    @pydantic.model_validator(mode="after")
+    def _keys(self) -> "HookJob":
+        for what, keys in (("label", self.podLabels), ("annotation", self.podAnnotations)):
+            if any(re.fullmatch(LABEL_KEY[1:-1], key) is None for key in keys):
+                raise ValueError(f"a pod {what} key is [prefix/]name (a DNS subdomain, then letters, digits, '-', '_', '.')")
+        return self
 
 
 class Hook(common.ApiModel):

@@ -226,6 +226,9 @@ def test_the_job_runs_the_spec_subset_never_the_operator_and_is_owned_by_the_ser
     ({"target": {"kubernetes": {"name": "web"}}, "rollout": {"hooks": {"postDeploy": [
         {"name": "s", "job": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A"}]}]}}]}}},
      "exactly one of"),
+    ({"target": {"kubernetes": {"name": "web"}}, "rollout": {"hooks": {"postDeploy": [
+        {"name": "s", "job": {"containers": [{"name": "c", "image": "i"}], "podLabels": {"Bad Key": "x"}}}]}}},
+     "a pod label key is"),
 ])
 def test_the_model_refuses_what_the_crd_refuses(document: dict, message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
