@@ -78,6 +78,8 @@ def _resolve(node: typing.Any, defs: dict[str, typing.Any], path: str) -> typing
         node["enum"] = [node.pop("const")]
     if "enum" in node and "type" not in node:
         node["type"] = "string"
+    if "patternProperties" in node:  # what pydantic writes for a map key's pattern: not structural either
+        raise SchemaError(f"{path}: a map key pattern has no structural form; check the keys with a CEL rule")
     if "propertyNames" in node:  # not structural: the API server takes key rules as CEL instead
         node.setdefault("x-kubernetes-validations", []).extend(_key_rules(node.pop("propertyNames"), path))
     for bound, plain in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):

@@ -84,3 +84,19 @@ def test_a_field_without_description_is_refused() -> None:
 
     with pytest.raises(crdgen.SchemaError, match="undocumented has no description"):
         crdgen.build_schema(Bad)
+
+
+def test_a_map_key_pattern_is_refused_not_written_as_patternproperties() -> None:
+    """The API server refuses a CRD whose schema has patternProperties (not structural): a
+    pattern on a map's keys is refused here, at `make crds`, rather than at `kubectl apply`."""
+    import typing
+
+    import pydantic
+
+    class Bad(pydantic.BaseModel):
+        spec: dict[typing.Annotated[str, pydantic.StringConstraints(pattern="^[a-z]+$")], str] = pydantic.Field(
+            description="spec")
+        status: dict = pydantic.Field(default_factory=dict, description="status")
+
+    with pytest.raises(crdgen.SchemaError, match="a map key pattern has no structural form"):
+        crdgen.build_schema(Bad)
