@@ -133,6 +133,28 @@ async def _warm_up(runtime: Runtime) -> dict[tuple[str, str | None], str]:
     return versions
 
 
+async def _catch_up(runtime: Runtime) -> bool:
+    """A new term's view made at least as new as the moment it took the Lease (issue 26): a
+    standby's watches can lag far behind on a slow link, and what the previous leader wrote
+    just before it stopped (a scale step's intent, an alert's outbox) must be in the view
+    before this term decides from it, or it steps again within the period or fires the same
+    alert under a second key. Every kind listed afresh (a quorum read); the view keeps the
+    newer of what it holds and what is listed. Bounded by the renew deadline: past it, or on
+    a failed listing, the term acts on the view as its watches left it (said in the log)."""
+    started = time.monotonic()
+
+    async def relist_all() -> None:
+        for kind, namespace in _kinds_and_namespaces(runtime):
+            await _list_into_view(runtime, kind, namespace)
+    try:
+        await asyncio.wait_for(relist_all(), timeout=runtime.elector.timing.renew_deadline)
+    except Exception as error:  # a failed or slow listing: the watches' view, as before
+        logger.warning("catching up at takeover failed (%s): acting on the view the watches left", type(error).__name__)
+        return False
+    logger.info("view caught up at takeover in %.1f s", time.monotonic() - started)
+    return True
+
+
 async def _relist(runtime: Runtime) -> None:
     """Every `relist_seconds`, list each kind again: a safety net under the watches."""
     while True:
@@ -194,6 +216,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         """A task of its own once this replica holds the Lease (at once without --leader-elect):
         the renewal never waits for it."""
         runtime.heartbeats_before = heartbeat.expected()
+        await _catch_up(runtime)  # what the previous leader wrote is in the view before any decision
         # Scaling, metrics and rollouts read first, so that each object's first verdict
         # (readiness, the scaling decision, metrics, the rollout's phase) is one status write
         # rather than two (issue 10). Bounded well inside the lease: after the deadline
