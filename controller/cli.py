@@ -68,11 +68,13 @@ def _run(args: argparse.Namespace) -> int:
     from controller.operator import probes as probes_module
     from controller.operator import railway as railway_module
     from controller.operator import scaler as scaler_module
+    from controller.operator import seasonal as seasonal_module
     from controller.operator import snapshots as snapshots_module
     from controller.operator import sources as sources_module
     from controller.adapters import budget
     from controller.adapters import egress
     from controller.adapters import source_metrics_api
+    from controller.adapters import source_history
     from controller.adapters import source_prometheus
     from controller.core import platform_kubernetes
     from controller.core import platform_railway
@@ -159,8 +161,12 @@ def _run(args: argparse.Namespace) -> int:
             api_client, functools.partial(pools.run, pools.KUBE)),
         core_sources.RAILWAY: railway_module.RailwaySource(railway),
     })
+    # The seasonal forecast's history: range queries on the same client, at most two at once.
+    histories = seasonal_module.SeasonalHistories(view, source_history.RangeHistory(
+        query_client, secret_value, config.rate_window,
+        tenant_queries_on_default=config.allow_tenant_queries_on_default_prometheus))
     scaler = scaler_module.Scaler(view, evaluator, api, actuators, config.prometheus_url, metric_sources,
-                                  leading=elector.leading)
+                                  leading=elector.leading, seasonal=histories)
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
                                actuators, scaler.read_service_metrics)
     probes = probes_module.ProbeManager(view, evaluator, actuators)

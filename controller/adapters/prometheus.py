@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import typing
 
 import aiohttp
@@ -19,12 +20,16 @@ from controller.adapters import boundary
 from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import shares
+from controller.api import scalingpolicy
 from controller.core import numbers
 from controller.core import queries
 
 TIMEOUT_SECONDS = 10.0
 BODY_LIMIT = budget.PROMETHEUS_ANSWER  # worked out from the pod's memory limit (budget.py)
 SERIES_LIMIT = budget.PROMETHEUS_SERIES
+# A range answer's points: the longest seasonal history (scalingpolicy.SEASONAL_POINTS_MAX) and
+# its ends. About 30 bytes a point: 121 KiB, far under the body cap.
+RANGE_POINTS = scalingpolicy.SEASONAL_POINTS_MAX + 1
 Wanted = typing.AbstractSet[tuple[str, str]]  # the (namespace, workload) pairs a round can use
 
 
@@ -59,6 +64,37 @@ class PrometheusSource:
         except (aiohttp.ClientError, ValueError) as error:
             return queries.QueryResult(error=f"{self.url}: {type(error).__name__}")
 
+    async def query_range(self, promql: str, start: float, end: float, step: int) -> queries.RangeResult:
+        """A range query's one series as (Unix seconds, value) points: the seasonal forecast's
+        history (core/forecast.py). At most RANGE_POINTS points are asked for and accepted;
+        the body cap and the parser process are the instant query's."""
+        if (end - start) / step + 1 > RANGE_POINTS:
+            return queries.RangeResult(error=f"more than {RANGE_POINTS} points asked for")
+
+        async def parsed(response: egress.Response) -> queries.RangeResult:
+            if len(response.body) <= budget.INLINE_PARSE:
+                return parse_range(response.status, response.body, response.truncated)
+            try:
+                return await self._lane.run(shares.key_for(self.url), parse_range,
+                                            response.status, response.body, response.truncated)
+            except answers.ParserFailed as failed:
+                return queries.RangeResult(error=f"the answer could not be parsed ({failed})")
+
+        fields = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step}s",
+                  "timeout": f"{TIMEOUT_SECONDS:g}s"}
+        try:
+            return await self._client.exchange(
+                "POST", f"{self.url}/api/v1/query_range", parsed, deadline=TIMEOUT_SECONDS, body_limit=BODY_LIMIT,
+                data=fields, headers=self._headers)
+        except egress.EgressRefused as refused:
+            return queries.RangeResult(error=f"refused by the egress policy: {refused}")
+        except asyncio.TimeoutError:
+            return queries.RangeResult(error=f"{self.url} did not answer within {TIMEOUT_SECONDS:g}s")
+        except aiohttp.ClientConnectorError:
+            return queries.RangeResult(error=f"cannot connect to {self.url}")
+        except (aiohttp.ClientError, ValueError) as error:
+            return queries.RangeResult(error=f"{self.url}: {type(error).__name__}")
+
     async def _parse(self, response: egress.Response, wanted: Wanted | None) -> queries.QueryResult:
         if len(response.body) <= budget.INLINE_PARSE:
             return narrowed(parse(response.status, response.body, response.truncated), wanted)
@@ -81,6 +117,49 @@ def form(promql: str, at: float | None) -> dict[str, str]:
     if at is not None:
         fields["time"] = f"{at:.3f}"
     return fields
+
+
+def _malformed_range(error: Exception) -> queries.RangeResult:
+    return queries.RangeResult(error=f"malformed answer: {boundary.describe(error)}")
+
+
+@boundary.contained("parsing a Prometheus range answer", _malformed_range)
+def parse_range(status: int, body: bytes, truncated: bool = False) -> queries.RangeResult:
+    """A range-query answer of at most one series as points; every malformation is a stable
+    error text. NaN and ±Inf values are no data (left out); more than RANGE_POINTS points, or
+    more than one series, is refused (the query names one workload)."""
+    if truncated:
+        return queries.RangeResult(error=f"the answer is larger than {BODY_LIMIT / budget.MiB:.1f} MiB")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return queries.RangeResult(error=f"HTTP {status}, not a Prometheus answer (not JSON)")
+    if not isinstance(document, dict):
+        return queries.RangeResult(error=f"HTTP {status}, not a Prometheus answer")
+    if document.get("status") != "success":
+        message = document.get("error")
+        text = message[:300] if isinstance(message, str) else "no error text"
+        return queries.RangeResult(error=f"HTTP {status}: {text}")
+    data = document.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+        return queries.RangeResult(error="malformed answer: not a matrix")
+    result = data["result"]
+    if len(result) > 1:
+        return queries.RangeResult(error=f"the answer has {len(result)} series (one expected)")
+    if not result:
+        return queries.RangeResult()
+    item = result[0]
+    values = item.get("values") if isinstance(item, dict) else None
+    if not isinstance(values, list):
+        return queries.RangeResult(error="malformed answer: a series without values")
+    if len(values) > RANGE_POINTS:
+        return queries.RangeResult(error=f"the answer has more than {RANGE_POINTS} points")
+    points = []
+    for value in values:
+        sample = _sample(value)
+        if sample is not None and math.isfinite(sample[1]):
+            points.append(sample)
+    return queries.RangeResult(points=tuple(points))
 
 
 def _malformed(error: Exception) -> queries.QueryResult:

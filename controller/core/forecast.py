@@ -74,6 +74,11 @@ class Forecast:
     revision: int = 0
 
 
+def metric_key(settings: api.Seasonal) -> tuple[str, str | None]:
+    """The forecast metric's key as the core names metrics ((type, custom name))."""
+    return api.MetricType(settings.metric).value, settings.name
+
+
 def kept_buckets(settings: api.Seasonal) -> int:
     return (settings.lookbackPeriods + 1) * (settings.periodSeconds // settings.stepSeconds)
 

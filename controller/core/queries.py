@@ -71,6 +71,14 @@ class QueryResult:
     invalid: bool = False  # Prometheus refused the query itself (HTTP 400)
 
 
+@dataclasses.dataclass(frozen=True)
+class RangeResult:
+    """A range query's one series: (Unix seconds, value) points (no series: none)."""
+
+    points: tuple[tuple[float, float], ...] = ()
+    error: str | None = None
+
+
 PLACEHOLDER = re.compile(r"\$(window|namespace|workload)\b")
 
 
@@ -133,3 +141,17 @@ def sample_for(need: Need, result: QueryResult, indexed: typing.Mapping[tuple[st
         return scaling.Sample(None, None)
     value = series.value if not math.isnan(series.value) else float("nan")
     return scaling.Sample(value, to_time(series.timestamp))
+
+
+_READY = _w('kube_pod_status_ready{condition="true"}')
+READY_PODS = f"{BY} ({_READY})"
+
+
+def demand_query(query: str, namespace: str, workload: str) -> str:
+    """The demand of one workload (the metric × its ready pods, as the core's demand history),
+    for the seasonal forecast's range query: `query` answers per (namespace, workload), the
+    ready pods come from kube-state-metrics, and the answer is narrowed to this workload in the
+    query itself (`and on` a vector of its labels), so a range answer is one series."""
+    only = (f'label_replace(label_replace(vector(1), "namespace", "{label_value(namespace)}", "", ""), '
+            f'"workload", "{label_value(workload)}", "", "")')
+    return f"(({query}) * on (namespace, workload) {READY_PODS}) and on (namespace, workload) {only}"

@@ -444,7 +444,7 @@ def seasonal(inp: Input, proposal: Proposal) -> Proposal:
     """A trusted seasonal forecast may propose an earlier (or larger) scale-up, or hold a
     scale-down the next minutes would undo; never a down (core/forecast.py)."""
     settings = inp.spec.predictive.seasonal
-    view = next((v for v in inp.views if v.key == (settings.metric, settings.name)), None)
+    view = next((v for v in inp.views if v.key == forecast_module.metric_key(settings)), None)
     if view is None:
         return proposal
     advice = forecast_module.advise(settings, inp.forecast, view.value, view.scale_up, landing(view, True),
@@ -458,7 +458,7 @@ def seasonal_forecast(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...]
     settings = spec.predictive.seasonal
     if not settings.enabled:
         return None, None
-    view = next((v for v in views if v.key == (settings.metric, settings.name)), None)
+    view = next((v for v in views if v.key == forecast_module.metric_key(settings)), None)
     if view is not None and view.source not in (None, "prometheus"):
         return None, forecast_module.Forecast(False, forecast_module.UNAVAILABLE, forecast_module.NEEDS_PROMETHEUS)
     demand = view.value * ready if view is not None and view.value is not None and ready > 0 else None

@@ -37,6 +37,7 @@ from controller.operator import per_object
 from controller.operator import view as view_module
 from controller.operator import heartbeat
 from controller.operator import pools
+from controller.operator import seasonal as seasonal_module
 from controller.operator import sources as sources_module
 
 logger = logging.getLogger(__name__)
@@ -56,8 +57,11 @@ class Scaler:
         metric_sources: sources_module.Sources | None = None,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
         leading: typing.Callable[[], bool] = lambda: True,
+        seasonal: seasonal_module.SeasonalHistories | None = None,
     ) -> None:
         self.leading = leading
+        # The seasonal forecast's range queries (spec.predictive.seasonal), in the background.
+        self.seasonal = seasonal or seasonal_module.SeasonalHistories(view, None)
         self.view, self.evaluator, self.api, self.scale = view, evaluator, api, scale
         self.default_prometheus = default_prometheus
         self.sources = metric_sources or sources_module.Sources({})
@@ -143,6 +147,7 @@ class Scaler:
                 boundary.failed(failure, "scaling", key)
 
         owners = self._owners_by_workload(specs, resolved)
+        self.seasonal.refresh(specs, resolved)  # starts the due range queries; never waits for them
         # Each policy is decided as soon as its samples are in (operator/sources.py, on_owner):
         # a namespace whose Prometheus hangs delays its own decisions, not the round's.
         arrived: list[tuple[view_module.Key, dict[scaling.MetricKey, scaling.Sample]]] = []
@@ -255,11 +260,18 @@ class Scaler:
         now = self.clock()
         current_status = obj.get("status") or {}
         state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
+        if spec.predictive.seasonal.enabled:  # a range answer that arrived since joins the history
+            state = dataclasses.replace(state, seasonal=self.seasonal.merged(key, spec, state.seasonal))
         outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas,
                                  limits=workload.limits)
         self.memory[key] = dataclasses.replace(state, recommendations=outcome.recommendations, history=outcome.history,
                                                seen=scaling.seen_after(state, outcome.metrics),
-                                               idle_since=outcome.idle_since)
+                                               idle_since=outcome.idle_since, seasonal=outcome.seasonal,
+                                               forecast=outcome.forecast)
+        failed_history = self.seasonal.error(key)
+        if outcome.forecast is not None and not outcome.forecast.trusted and failed_history:
+            outcome = dataclasses.replace(outcome, forecast=dataclasses.replace(
+                outcome.forecast, message=f"{outcome.forecast.message}; history from Prometheus: {failed_history}"))
 
         workload_name = f"{target.kind}/{target.name}"
         verdict = actuation.judge(
@@ -333,6 +345,7 @@ class Scaler:
     def _forget(self, key: view_module.Key) -> None:
         for store in (self.records, self.memory, self.next_due, self.unsupported, self.intents, self.withdrawn):
             store.pop(key, None)
+        self.seasonal.forget(key)
 
 
 def _refused(error: Exception) -> bool:
@@ -349,4 +362,5 @@ def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:
     outcome = record.outcome
     return (outcome.direction, outcome.current, outcome.desired, outcome.able_to_scale, outcome.scaling_active,
             outcome.scaling_limited, outcome.recommendation, tuple(v.band for v in outcome.metrics),
-            record.blocked_reason, record.blocked_message, record.dry_run)
+            record.blocked_reason, record.blocked_message, record.dry_run,
+            (outcome.forecast.trusted, outcome.forecast.reason) if outcome.forecast else None)

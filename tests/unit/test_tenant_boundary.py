@@ -24,6 +24,7 @@ from controller.adapters import kubernetes_rollback
 from controller.adapters import metric_source
 from controller.adapters import prometheus
 from controller.adapters import railway
+from controller.adapters import source_history
 from controller.adapters import source_metrics_api
 from controller.adapters import source_prometheus
 from controller.api import alertpolicy
@@ -408,9 +409,9 @@ LOOPS = {
 CONTAINED = [
     (scaler_module.Scaler, "_decide_and_act"), (railway_module.RailwayWatcher, "_ask"),
     (railway_module.RailwayWatcher, "_token"), (alerter_module.Alerter, "_deliver"),
-    (source_prometheus.BatchedPrometheus, "_one"),
+    (source_prometheus.BatchedPrometheus, "_one"), (source_history.RangeHistory, "_one"),
     # and each request's parse, where an answer's numbers are built
-    (prometheus, "parse"), (source_prometheus, "_sample_of"), (railway, "_poll_answer"),
+    (prometheus, "parse"), (prometheus, "parse_range"), (source_prometheus, "_sample_of"), (railway, "_poll_answer"),
     (kubernetes_rollback.KubernetesRollback, "rollback"),
 ]
 
