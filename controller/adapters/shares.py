@@ -31,7 +31,8 @@ import contextlib
 import contextvars
 import itertools
 import typing
-import urllib.parse
+
+import yarl
 
 TENANT: contextvars.ContextVar[str | None] = contextvars.ContextVar("capliquify_tenant", default=None)
 
@@ -42,9 +43,11 @@ def key_for(url: str) -> tuple[str, str]:
     if tenant is not None:
         return ("namespace", tenant)
     try:
-        parts = urllib.parse.urlsplit(url)
-        return ("host", f"{parts.hostname}:{parts.port}")
-    except ValueError:
+        # yarl's reading, the one aiohttp dials and the egress policy judges (urlsplit reads
+        # some hosts otherwise: a share must be charged to the host actually reached).
+        parsed = yarl.URL(url)
+        return ("host", f"{parsed.host}:{parsed.port}")
+    except (ValueError, TypeError):
         return ("host", "")
 
 
