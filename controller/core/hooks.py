@@ -19,7 +19,7 @@ import typing
 
 import controller
 from controller.api import monitoredservice as api
-from controller.core import conditions
+from controller.core import timestamps
 
 PENDING, RUNNING, SUCCEEDED, FAILED = (p.value for p in api.HookPhase)
 TERMINAL = (SUCCEEDED, FAILED)
@@ -78,16 +78,6 @@ def job_name(service_name: str, service_uid: str, workload_uid: str, revision: s
     return f"{prefix}-{hook}-{digest}"
 
 
-def _parse(text: typing.Any) -> datetime.datetime | None:
-    if isinstance(text, datetime.datetime):
-        return text
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) and text else None
-
-
-def _stamp(moment: datetime.datetime) -> str:
-    return conditions.format_time(moment)
-
-
 def advance(
     hooks: typing.Sequence[api.Hook], entries: typing.Sequence[typing.Mapping[str, typing.Any]], revision: str,
     observed: Observed, now: datetime.datetime,
@@ -102,7 +92,7 @@ def advance(
         if not entry:
             job = job_name(observed.service_name, observed.service_uid, observed.workload_uid, revision, hook.name)
             entry = {"name": hook.name, "job": job, "phase": PENDING, "reason": f"Job {job} decided",
-                     "startedAt": _stamp(now)}
+                     "startedAt": timestamps.to_status(now)}
         job = entry["job"]
         view = observed.jobs.get(job)
         phase = entry.get("phase")
@@ -120,7 +110,7 @@ def advance(
             elif phase == RUNNING:
                 entry.update(phase=FAILED, reason=f"Job {job} was deleted before it finished")
         if entry["phase"] not in TERMINAL:
-            started = _parse(entry.get("startedAt")) or now
+            started = timestamps.or_none(entry.get("startedAt")) or now
             if (now - started).total_seconds() >= hook.timeoutSeconds:
                 entry.update(phase=FAILED, reason=f"Job {job} did not succeed within {hook.timeoutSeconds}s")
             elif entry["phase"] == PENDING:

@@ -20,6 +20,7 @@ from controller import reasons
 from controller.api import monitoredservice as api
 from controller.core import conditions
 from controller.core import hooks as hooks_module
+from controller.core import timestamps
 
 HISTORY = 10
 PROGRESSING, ANALYZING, HEALTHY, FAILED, ROLLED_BACK = (p.value for p in api.RolloutPhase)
@@ -62,21 +63,111 @@ class Analysis:
     hooks: hooks_module.Observed | None = None  # the service's hook Jobs as read (spec.rollout.hooks)
 
 
+REVISIONS_KEPT = 20  # rolledBackRevisions and rollbackRevisions (the CRD's maxItems)
+GATES_KEPT = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One outcome in `status.rollout.history`."""
+
+    revision: str
+    phase: str
+    reason: str
+    time: datetime.datetime
+
+    @classmethod
+    def from_status(cls, entry: typing.Any) -> Record | None:
+        """None for an entry that is not a record (status is read, never trusted to be well formed)."""
+        if not isinstance(entry, typing.Mapping):
+            return None
+        time = timestamps.or_none(entry.get("time"))
+        revision, phase, reason = entry.get("revision"), entry.get("phase"), entry.get("reason", "")
+        if time is None or not isinstance(revision, str) or not isinstance(phase, str) or not isinstance(reason, str):
+            return None
+        return cls(revision, phase, reason, time)
+
+    def to_status(self) -> dict[str, typing.Any]:
+        return {"revision": self.revision, "phase": self.phase, "reason": self.reason, "time": timestamps.to_status(self.time)}
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """The rollout guard's persisted state (`status.rollout`), typed: read with `from_status`,
+    written with `to_status` (kopf's from_storage / for_storage habit). `passedGates` and
+    `hooks` absent from status stay absent (None), so a status written before they existed
+    does not look changed."""
+
+    revision: str | None = None
+    phase: str | None = None
+    reason: str = ""
+    started_at: datetime.datetime | None = None
+    completed_at: datetime.datetime | None = None
+    pending_rollback: str | None = None
+    rolled_back_revisions: tuple[str, ...] = ()
+    rollback_revisions: tuple[str, ...] = ()
+    passed_gates: tuple[str, ...] | None = None
+    history: tuple[Record, ...] = ()
+    # Post-deploy hooks' entries (core/hooks.py advances them), carried as status has them.
+    hooks: tuple[typing.Mapping[str, typing.Any], ...] | None = None
+
+    @classmethod
+    def from_status(cls, status: typing.Mapping[str, typing.Any] | None) -> State:
+        status = status if isinstance(status, typing.Mapping) else {}
+
+        def text(key: str) -> str | None:
+            value = status.get(key)
+            return value if isinstance(value, str) else None
+
+        def texts(key: str, keep: int) -> tuple[str, ...]:
+            value = status.get(key)
+            return tuple(v for v in value if isinstance(v, str))[-keep:] if isinstance(value, list) else ()
+
+        gates = status.get("passedGates")
+        hooks = status.get("hooks")
+        history = status.get("history")
+        return cls(
+            revision=text("revision"), phase=text("phase"), reason=text("reason") or "",
+            started_at=timestamps.or_none(status.get("startedAt")), completed_at=timestamps.or_none(status.get("completedAt")),
+            pending_rollback=text("pendingRollback"),
+            rolled_back_revisions=texts("rolledBackRevisions", REVISIONS_KEPT),
+            rollback_revisions=texts("rollbackRevisions", REVISIONS_KEPT),
+            passed_gates=texts("passedGates", GATES_KEPT) if isinstance(gates, list) else None,
+            history=tuple(r for r in map(Record.from_status, history[:HISTORY] if isinstance(history, list) else ())
+                          if r is not None),
+            hooks=tuple(h for h in hooks if isinstance(h, typing.Mapping)) if isinstance(hooks, list) else None,
+        )
+
+    def to_status(self) -> dict[str, typing.Any]:
+        """`status.rollout` as written (a None removes the field under the merge patch)."""
+        status: dict[str, typing.Any] = {
+            "revision": self.revision, "phase": self.phase, "reason": self.reason,
+            "startedAt": timestamps.to_status(self.started_at) if self.started_at else None,
+            "completedAt": timestamps.to_status(self.completed_at) if self.completed_at else None,
+            "pendingRollback": self.pending_rollback,
+            "rolledBackRevisions": list(self.rolled_back_revisions),
+            "rollbackRevisions": list(self.rollback_revisions),
+            "history": [record.to_status() for record in self.history],
+        }
+        if self.passed_gates is not None:
+            status["passedGates"] = list(self.passed_gates)
+        if self.hooks is not None:
+            status["hooks"] = [dict(hook) for hook in self.hooks]
+        return status
+
+
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    status: dict[str, typing.Any]
+    state: State
     rollback: str | None  # the failed revision to roll back now
     event: tuple[str, str, str] | None  # type, reason, message
     condition: conditions.ConditionChange
     create_jobs: tuple[str, ...] = ()  # hook Jobs decided (their names in status) and not seen yet
 
-
-def _stamp(moment: datetime.datetime) -> str:
-    return conditions.format_time(moment)
-
-
-def _parse(text: str | None) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    @property
+    def status(self) -> dict[str, typing.Any]:
+        """What the guard writes to `status.rollout`."""
+        return self.state.to_status()
 
 
 def _condition(phase: str | None, reason: str) -> conditions.ConditionChange:
@@ -138,105 +229,105 @@ def _noted(reason: str, note: str) -> str:
 def judge(
     spec: api.Rollout,
     deployment: DeploymentView,
-    previous: typing.Mapping[str, typing.Any],
+    previous: State | typing.Mapping[str, typing.Any],
     observed: Analysis,
     now: datetime.datetime,
 ) -> Verdict:
-    state = dict(previous)
-    state.setdefault("rolledBackRevisions", [])
-    state.setdefault("rollbackRevisions", [])
-    state.setdefault("history", [])
+    """The next state of a workload's rollout, from the previous one (typed, or as status has it)."""
+    before = previous if isinstance(previous, State) else State.from_status(previous)
+    state = before
     revision = deployment.revision
     event = None
     rollback = None
     create_jobs: tuple[str, ...] = ()
     if revision is None:
-        return Verdict(state, None, None, _condition(state.get("phase"), state.get("reason", "")))
+        return Verdict(state, None, None, _condition(state.phase, state.reason))
 
-    if revision != state.get("revision"):
-        first_sight = state.get("revision") is None
-        pending = state.get("pendingRollback")
+    if revision != state.revision:
+        first_sight = state.revision is None
+        pending = state.pending_rollback
         if pending is not None and pending != revision:
             # The revision our rollback produced: mark it, so it is never rolled back itself.
-            state["rollbackRevisions"] = [*state["rollbackRevisions"], revision][-20:]
-            state["pendingRollback"] = None
-        state.update(revision=revision, startedAt=_stamp(now), completedAt=None, passedGates=[])
-        if state.get("hooks"):
-            state["hooks"] = []  # the earlier revision's Jobs (emptied, not dropped: status is merge-patched)
+            state = dataclasses.replace(state, rollback_revisions=(*state.rollback_revisions, revision)[-REVISIONS_KEPT:],
+                                        pending_rollback=None)
+        state = dataclasses.replace(state, revision=revision, started_at=now, completed_at=None, passed_gates=())
+        if state.hooks:
+            state = dataclasses.replace(state, hooks=())  # the earlier revision's Jobs (emptied, not dropped: merge patch)
         if first_sight and deployment.complete:
-            state.update(phase=HEALTHY, reason=f"revision {revision} available when first observed")
+            state = dataclasses.replace(state, phase=HEALTHY, reason=f"revision {revision} available when first observed")
         else:
-            state.update(phase=PROGRESSING, reason=f"revision {revision} rolling out")
+            state = dataclasses.replace(state, phase=PROGRESSING, reason=f"revision {revision} rolling out")
 
-    phase = state.get("phase")
+    phase = state.phase
     if phase in (PROGRESSING, ANALYZING) and deployment.failure is not None:
-        state.update(phase=FAILED, reason=f"revision {revision} {deployment.failure}")
+        state = dataclasses.replace(state, phase=FAILED, reason=f"revision {revision} {deployment.failure}")
     elif phase == PROGRESSING:
-        started = _parse(state.get("startedAt")) or now
+        started = state.started_at or now
         if deployment.deadline_exceeded or (
             not deployment.complete and now - started > datetime.timedelta(seconds=spec.progressDeadlineSeconds)
         ):
-            state.update(phase=FAILED, reason=(f"ProgressDeadlineExceeded: revision {revision} not available "
-                                               f"within {spec.progressDeadlineSeconds}s"))
+            state = dataclasses.replace(state, phase=FAILED, reason=(
+                f"ProgressDeadlineExceeded: revision {revision} not available within {spec.progressDeadlineSeconds}s"))
         elif deployment.complete:
-            state["completedAt"] = _stamp(now)
+            state = dataclasses.replace(state, completed_at=now)
             if spec.analysis.windowSeconds > 0:
-                state.update(phase=ANALYZING, reason=f"revision {revision} available; analysing for "
-                                                     f"{spec.analysis.windowSeconds}s")
+                state = dataclasses.replace(state, phase=ANALYZING, reason=(
+                    f"revision {revision} available; analysing for {spec.analysis.windowSeconds}s"))
             else:
-                state.update(phase=HEALTHY, reason=f"revision {revision} available")
-    if state.get("phase") == ANALYZING:
+                state = dataclasses.replace(state, phase=HEALTHY, reason=f"revision {revision} available")
+    if state.phase == ANALYZING:
         failure = _analysis_failure(spec.analysis, observed)
-        completed = _parse(state.get("completedAt")) or now
+        completed = state.completed_at or now
         if failure is None and spec.analysis.gates:
-            passed, failure = _gates(spec.analysis, observed, list(state.get("passedGates") or []),
+            passed, failure = _gates(spec.analysis, observed, list(state.passed_gates or ()),
                                      (now - completed).total_seconds())
-            state["passedGates"] = passed[:8]
+            state = dataclasses.replace(state, passed_gates=tuple(passed[:GATES_KEPT]))
         hooks_done, notes = True, []
         if failure is None and spec.hooks.postDeploy:
             # Post-deploy hooks (core/hooks.py): a Job each, decided here, created by the operator.
-            progress = hooks_module.advance(spec.hooks.postDeploy, state.get("hooks") or [], revision,
+            progress = hooks_module.advance(spec.hooks.postDeploy, [dict(h) for h in state.hooks or ()], revision,
                                             observed.hooks or hooks_module.Observed("", "", ""), now)
-            state["hooks"] = progress.entries
+            state = dataclasses.replace(state, hooks=tuple(progress.entries))
             failure, hooks_done, notes = progress.failure, progress.done, progress.notes
             create_jobs = tuple(progress.create)
         if failure is not None:
-            state.update(phase=FAILED, reason=f"analysis of revision {revision}: {failure}")
+            state = dataclasses.replace(state, phase=FAILED, reason=f"analysis of revision {revision}: {failure}")
         elif hooks_done and now - completed >= datetime.timedelta(seconds=spec.analysis.windowSeconds):
-            state.update(phase=HEALTHY, reason=f"revision {revision} passed {spec.analysis.windowSeconds}s of analysis"
-                                               + (f" ({'; '.join(notes)})" if notes else ""))
+            state = dataclasses.replace(state, phase=HEALTHY, reason=(
+                f"revision {revision} passed {spec.analysis.windowSeconds}s of analysis"
+                + (f" ({'; '.join(notes)})" if notes else "")))
 
-    new_phase = state.get("phase")
-    if state.get("pendingRollback") == revision:
+    new_phase = state.phase
+    if state.pending_rollback == revision:
         # Decided earlier (maybe before a restart) and the Deployment is still on the bad
         # revision: (re)issue the rollback; the patch is idempotent.
         rollback = revision
     elif new_phase == FAILED:
         if not spec.autoRollback:
             pass
-        elif revision in state["rollbackRevisions"]:
-            state["reason"] = _noted(state["reason"], f"revision {revision} is a rollback; not rolling back again")
-        elif revision in state["rolledBackRevisions"]:
+        elif revision in state.rollback_revisions:
+            state = dataclasses.replace(state, reason=_noted(
+                state.reason, f"revision {revision} is a rollback; not rolling back again"))
+        elif revision in state.rolled_back_revisions:
             pass
         elif deployment.paused:
-            state["reason"] = _noted(state["reason"], "workload paused; not rolling back")
+            state = dataclasses.replace(state, reason=_noted(state.reason, "workload paused; not rolling back"))
         else:
             rollback = revision
-            state["pendingRollback"] = revision
-            state["rolledBackRevisions"] = [*state["rolledBackRevisions"], revision][-20:]
+            state = dataclasses.replace(state, pending_rollback=revision, rolled_back_revisions=(
+                *state.rolled_back_revisions, revision)[-REVISIONS_KEPT:])
     if phase != new_phase or rollback is not None:
         if new_phase in (HEALTHY, FAILED):
-            record = {"revision": revision, "phase": ROLLED_BACK if rollback else new_phase,
-                      "reason": state["reason"], "time": _stamp(now)}
-            latest = state["history"][0] if state["history"] else {}
-            if (latest.get("revision"), latest.get("phase")) != (record["revision"], record["phase"]):
-                state["history"] = [record, *state["history"]][:HISTORY]
-        if rollback is not None and previous.get("pendingRollback") != revision:
-            event = ("Warning", reasons.ROLLED_BACK, f"{state['reason']}; rolling back to the previous revision")
+            record = Record(revision, ROLLED_BACK if rollback else str(new_phase), state.reason, now)
+            latest = state.history[0] if state.history else None
+            if latest is None or (latest.revision, latest.phase) != (record.revision, record.phase):
+                state = dataclasses.replace(state, history=(record, *state.history)[:HISTORY])
+        if rollback is not None and before.pending_rollback != revision:
+            event = ("Warning", reasons.ROLLED_BACK, f"{state.reason}; rolling back to the previous revision")
         elif new_phase == FAILED and rollback is None:
-            event = ("Warning", reasons.ROLLOUT_FAILED, state["reason"])
+            event = ("Warning", reasons.ROLLOUT_FAILED, state.reason)
         elif new_phase == HEALTHY and phase is not None and phase != HEALTHY:
-            event = ("Normal", reasons.ROLLOUT_SUCCEEDED, state["reason"])
+            event = ("Normal", reasons.ROLLOUT_SUCCEEDED, state.reason)
     if rollback is not None:
-        state["phase"] = ROLLED_BACK
-    return Verdict(state, rollback, event, _condition(state.get("phase"), state.get("reason", "")), create_jobs)
+        state = dataclasses.replace(state, phase=ROLLED_BACK)
+    return Verdict(state, rollback, event, _condition(state.phase, state.reason), create_jobs)
