@@ -51,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from controller.adapters import http_check
     from controller.adapters import actuator
     from controller.adapters import actuator_kubernetes
+    from controller.adapters import kubernetes_jobs
     from controller.adapters import actuator_scale
     from controller.adapters import notifiers
     from controller.adapters import notify
@@ -167,8 +168,12 @@ def _run(args: argparse.Namespace) -> int:
         tenant_queries_on_default=config.allow_tenant_queries_on_default_prometheus))
     scaler = scaler_module.Scaler(view, evaluator, api, actuators, config.prometheus_url, metric_sources,
                                   leading=elector.leading, seasonal=histories)
+    # Post-deploy hooks' Jobs (spec.rollout.hooks): created with the operator's rights, which the
+    # admission policy checks the author holds; off with --no-rollout-hooks (the chart's hooks.enabled).
+    hook_jobs = kubernetes_jobs.KubernetesJobs.of_client(api_client, write, functools.partial(pools.run, pools.ACTUATION)) \
+        if args.rollout_hooks else None
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
-                               actuators, scaler.read_service_metrics)
+                               actuators, scaler.read_service_metrics, jobs=hook_jobs)
     probes = probes_module.ProbeManager(view, evaluator, actuators)
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)
@@ -432,10 +437,19 @@ def _railway_import(args: argparse.Namespace) -> int:
         print(f"error: set ${args.token_env} to a Railway API token (it is not written to the output)", file=sys.stderr)
         return 2
 
+    try:
+        ranges = dict(railway_import.replica_range(text) for text in args.replicas)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
     async def read() -> tuple[str, list[railway_adapter.ServiceSummary]]:
         client = egress.GuardedClient(args.allow_loopback_egress, limit=2, per_key=2)  # one user's own import
         try:
-            return await railway_adapter.RailwayClient(args.endpoint, token, client).environment(args.project, args.environment)
+            railway = railway_adapter.RailwayClient(args.endpoint, token, client)
+            name, found = await railway.environment(args.project, args.environment)
+            # Each instance's limits and pre-deploy command (not part of the environment's answer).
+            return name, [await railway.configured(args.environment, service) for service in found]
         finally:
             await client.close()
 
@@ -552,6 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="status writes and Events in flight at once (the clients keep 32 connections)")
     run.add_argument("--resync-seconds", type=float, default=60.0, help="re-judge objects that are not Ready, or whose status moves "
                      "with time (health availability), this often; every other object every 10 minutes")
+    run.add_argument("--rollout-hooks", action=argparse.BooleanOptionalAction,
+                     default=os.environ.get("CAPLIQUIFY_ROLLOUT_HOOKS", "true").lower() not in ("0", "false", "no"),
+                     help="run MonitoredServices' post-deploy hooks as Jobs (needs create/get on jobs; off: a service "
+                          "with hooks fails them, saying so); $CAPLIQUIFY_ROLLOUT_HOOKS")
     run.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=False,
                      help="elect a leader over a Lease so that several replicas can run (on in manifests/ and the chart)")
     run.add_argument("--leader-elect-namespace", default=os.environ.get("POD_NAMESPACE", "capliquify-system"),
@@ -617,7 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Railway GraphQL endpoint read from; $CAPLIQUIFY_RAILWAY_ENDPOINT")
     importing.add_argument("--target-endpoint", help="the endpoint the MonitoredServices name; --endpoint when unset")
     importing.add_argument("--max-replicas", type=int, default=20, choices=range(1, 1001), metavar="1..1000",
-                           help="maxReplicas of each ScalingPolicy written")
+                           help="maxReplicas of each ScalingPolicy written without a --replicas range")
+    importing.add_argument("--replicas", action="append", default=[], metavar="SERVICE=MIN-MAX",
+                           help="a service's replica range, e.g. web=2-10 (repeatable); without one the floor is the "
+                                "count Railway runs now and the ceiling --max-replicas")
     importing.add_argument("--allow-loopback-egress", action="store_true", help="allow a loopback endpoint (local Railway)")
     importing.set_defaults(func=_railway_import)
 

@@ -31,6 +31,7 @@ from controller.core import conditions
 from controller.core import health
 from controller.core import rollout
 from controller.core import scaling
+from controller.core import hooks as hooks_module
 from controller.core import status as status_module
 from controller.core import targets
 from controller.operator import loop
@@ -68,13 +69,30 @@ class RollbackTarget(typing.Protocol):
     async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str: ...
 
 
+class HookJobs(typing.Protocol):
+    """Creates and reads the Jobs of post-deploy hooks (adapters/kubernetes_jobs.py)."""
+
+    errors: tuple[type[Exception], ...]  # a failed read or create: tried again on the next tick
+    refused: type[Exception]  # a create refused for good: the hook has failed
+
+    async def read(self, namespace: str, name: str) -> hooks_module.JobView: ...
+
+    async def create(self, namespace: str, body: dict[str, typing.Any]) -> bool: ...
+
+
+HOOKS_DISABLED = "hooks are disabled in this operator (--no-rollout-hooks; the chart's hooks.enabled)"
+
+
 class Guard:
     def __init__(
         self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: RollbackTarget,
         read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
-        clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
+        clock: typing.Callable[[], datetime.datetime] = loop.utcnow, jobs: HookJobs | None = None,
     ) -> None:
         self.view, self.evaluator, self.checker, self.rollbacks = view, evaluator, checker, rollback
+        self.jobs = jobs  # None: hooks are disabled, and a service that has some fails them
+        # Hook Jobs the API server refused to create, by service: job name -> why (the next judge reads it).
+        self.refused_jobs: per_object.PerObject[dict[str, str]] = per_object.PerObject(view)
         self.read_metrics = read_metrics
         self.clock = clock
         # Kept per object (by uid), not per name: a service deleted and created again under the
@@ -250,6 +268,7 @@ class Guard:
     async def rollout_round(self) -> None:
         self.services.prune()  # every 2 s, so what deleted services held goes soon after them
         self.verdicts.prune()
+        self.refused_jobs.prune()
         candidates = []
         for key, obj in list(self.view.of_kind(KIND).items()):
             try:
@@ -300,10 +319,17 @@ class Guard:
             checks = {c.name: rollout.CheckView(s.healthy, s.latency_ms) for c, s in zip(spec.healthChecks, states, strict=True)}
         observed = rollout.Analysis(
             error_rate=_value(samples.get(("errorRate", None))), latency_p95=_value(samples.get(("latencyP95", None))),
-            health=health_verdict, checks=checks)
+            health=health_verdict, checks=checks,
+            hooks=await self._hook_jobs(key, obj, workload, base) if spec.rollout.hooks.postDeploy else None)
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
         changed = previous is None or previous.status != verdict.status or previous.condition != verdict.condition
         self.verdicts[key] = verdict
+        if verdict.create_jobs:
+            # Intent first: the Jobs' names must be in status before they are created, so a
+            # restart or a new leader finds them and creates none twice (AlreadyExists is ours).
+            persisted = {entry.get("job") for entry in current.get("hooks") or []}
+            if set(verdict.create_jobs) <= persisted or await self.evaluator.reconcile_now(key):
+                await self._create_jobs(key, obj, spec, verdict)
         event = verdict.event
         if verdict.rollback is not None:
             # Intent first: status must say pendingRollback before the target is touched.
@@ -330,6 +356,55 @@ class Guard:
             await self.evaluator.post_event(obj, status_module.EventSpec(*event), now)
         if changed:
             self.evaluator.mark(key)
+
+
+    async def _hook_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], workload: typing.Any,
+                         state: typing.Mapping[str, typing.Any]) -> hooks_module.Observed:
+        """The current revision's hook Jobs as read now (those not yet finished), and those the
+        API server refused to create."""
+        refused = self.refused_jobs.get(key) or {}
+        jobs: dict[str, hooks_module.JobView] = {}
+        for entry in state.get("hooks") or []:
+            name = entry.get("job")
+            if not isinstance(name, str) or entry.get("phase") not in (hooks_module.PENDING, hooks_module.RUNNING):
+                continue
+            if name in refused:
+                jobs[name] = hooks_module.JobView(found=False, refused=refused[name])
+            elif self.jobs is None:
+                jobs[name] = hooks_module.JobView(found=False, refused=HOOKS_DISABLED)
+            else:
+                try:
+                    jobs[name] = await self.jobs.read(key[1], name)
+                except self.jobs.errors as error:  # not read this tick: the hook keeps its phase
+                    logger.warning("reading hook Job %s/%s failed: %s", key[1], name, error)
+        meta = obj.get("metadata") or {}
+        return hooks_module.Observed(str(meta.get("name") or key[2]), str(meta.get("uid") or ""),
+                                     str(workload.uid or ""), jobs)
+
+    async def _create_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
+                           spec: api.MonitoredServiceSpec, verdict: rollout.Verdict) -> None:
+        if self.jobs is None:
+            return  # judged failed with HOOKS_DISABLED on the next tick
+        meta = obj.get("metadata") or {}
+        by_job = {entry["job"]: entry["name"] for entry in verdict.status.get("hooks") or []}
+        hooks_by_name = {hook.name: hook for hook in spec.rollout.hooks.postDeploy}
+        # One service's Jobs (at most 4), inside the boundary rollout_round holds for this service.
+        for job in verdict.create_jobs:
+            hook = hooks_by_name.get(by_job.get(job, ""))
+            if hook is None:
+                continue
+            body = hooks_module.job_manifest(hook, job, key[1], str(meta.get("name") or key[2]),
+                                             str(meta.get("uid") or ""), str(verdict.status.get("revision")))
+            try:
+                created = await self.jobs.create(key[1], body)
+            except self.jobs.refused as refusal:
+                self.refused_jobs.setdefault(key, {})[job] = str(refusal)
+                self.evaluator.mark(key)
+                continue
+            except self.jobs.errors as error:  # tried again on the next tick, until the hook's timeout
+                logger.warning("creating hook Job %s/%s failed: %s", key[1], job, error)
+                continue
+            logger.info("hook %s of %s: Job %s %s", hook.name, key, job, "created" if created else "exists already")
 
 
 def _spread(key: view_module.Key, check: api.HealthCheck) -> float:
