@@ -462,12 +462,15 @@ def _railway_import(args: argparse.Namespace) -> int:
     options = railway_import.Options(
         project_id=args.project, environment_id=args.environment, token_secret=args.token_secret,
         endpoint=None if written_endpoint == railway_adapter.DEFAULT_ENDPOINT else written_endpoint,
-        max_replicas=args.max_replicas)
-    documents = railway_import.manifests(services, options)
-    print(f"# capliquify railway import: environment {environment} ({args.environment}) of project {args.project},\n"
-          f"# {len(services)} service(s). The token Secret {args.token_secret} (key token) and the Secret\n"
-          f"# {options.alert_secret} (key slack-webhook) are yours to create; nothing secret is written here.")
-    print(yaml.safe_dump_all(documents, sort_keys=False), end="")
+        max_replicas=args.max_replicas, replicas=ranges)
+    unknown = railway_import.unknown_ranges(services, options)
+    if unknown:
+        print(f"error: --replicas names no service of environment {environment}: {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    print(railway_import.render(services, options, (
+        f"capliquify railway import: environment {environment} ({args.environment}) of project {args.project}, "
+        f"{len(services)} service(s). The token Secret {args.token_secret} (key token) and the Secret "
+        f"{options.alert_secret} (key slack-webhook) are yours to create; nothing secret is written here.")), end="")
     return 0
 
 

@@ -118,7 +118,8 @@ def railway_import_phase(local: cluster_module.LocalCluster, simulator: railway_
     railway_sim.add_platform_services(simulator)
     imported = subprocess.run(
         [sys.executable, "-m", "controller", "railway", "import", "--project", "prj-platform",
-         "--environment", "env-production", "--endpoint", simulator.url, "--allow-loopback-egress"],
+         "--environment", "env-production", "--endpoint", simulator.url, "--allow-loopback-egress",
+         *(arg for replicas in railway_sim.PLATFORM_RANGES for arg in ("--replicas", replicas))],
         capture_output=True, text=True, timeout=60, env={**os.environ, "RAILWAY_TOKEN": simulator.token}, cwd=REPO)
     if imported.returncode != 0:
         raise RuntimeError(f"railway import failed: {imported.stderr}")

@@ -387,14 +387,20 @@ def _regions(current: dict[str, int], config: typing.Any) -> dict[str, int]:
     return merged
 
 
-PLATFORM_SERVICES = (("svc-web", "web", True), ("svc-api", "api", True), ("svc-worker", "worker", False),
-                     ("svc-scheduler", "scheduler", False))
+# The platform's production environment (its four-service table): id, name, replicas, memory GB
+# and vCPUs per replica, health path, public. Railway's deploy health check has the platform's
+# 10 s timeout (railway.production.toml); web and the API gateway have public domains.
+PLATFORM_SERVICES = (("svc-web", "web", 3, 4.0, 4.0, "/api/health", True),
+                     ("svc-api", "api", 2, 2.0, 2.0, "/health", True),
+                     ("svc-worker", "worker", 2, 2.0, 2.0, "/worker/health", False),
+                     ("svc-scheduler", "scheduler", 1, 1.0, 1.0, "/scheduler/health", False))
+# The replica range of each, which Railway does not hold: `capliquify railway import --replicas`.
+PLATFORM_RANGES = ("web=2-10", "api=2-5", "worker=1-5", "scheduler=1-2")
 
 
 def add_platform_services(simulator: RailwaySimulator) -> None:
-    """The platform's production environment: web, api, worker and scheduler, 3 replicas each,
-    health check /health with a 10 s timeout; web and api have public domains."""
-    for service_id, name, public in PLATFORM_SERVICES:
-        simulator.add_service(service_id, name, replicas=3, healthcheck_path="/health", healthcheck_timeout=10,
+    """The platform's production environment as PLATFORM_SERVICES says."""
+    for service_id, name, replicas, memory_gb, vcpus, path, public in PLATFORM_SERVICES:
+        simulator.add_service(service_id, name, replicas=replicas, memory_limit_gb=memory_gb, cpu_limit=vcpus,
+                              healthcheck_path=path, healthcheck_timeout=10,
                               domains=(f"{name}-production.up.railway.app",) if public else ())
-

@@ -263,6 +263,10 @@ class ServiceSummary:
     healthcheck_path: str | None
     healthcheck_timeout: int | None
     domains: tuple[str, ...]
+    # The instance's configuration (`config`, read separately): limits per replica, pre-deploy command.
+    memory_gb: float | None = None
+    vcpus: float | None = None
+    pre_deploy_command: tuple[str, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,6 +407,14 @@ class RailwayClient:
                 region: {"numReplicas": count} for region, count in sorted(regions.items())}})
         else:
             await self._call(SET_REPLICAS, {**ids, "replicas": replicas})
+
+    async def configured(self, environment_id: str, service: ServiceSummary) -> ServiceSummary:
+        """The service with its instance's limits and pre-deploy command (for `railway import`);
+        limits Railway does not report stay unset."""
+        observed = await self.config(environment_id, service.service_id, True)
+        return dataclasses.replace(service, memory_gb=observed.memory_gb if observed.limits_known else None,
+                                   vcpus=observed.vcpus if observed.limits_known else None,
+                                   pre_deploy_command=observed.pre_deploy_command)
 
     async def config(self, environment_id: str, service_id: str, limits: bool) -> railway_config.Observed:
         """The instance's configuration as Railway reports it (its limits only when `limits`)."""

@@ -200,7 +200,11 @@ def test_graphql_errors_inside_a_200_are_never_acted_on(cluster, namespace, oper
 
 EXAMPLE = conftest.REPO / "examples" / "railway" / "production.yaml"
 EXAMPLE_ARGS = ("--project", "prj-platform", "--environment", "env-production",
-                "--target-endpoint", "https://backboard.railway.com/graphql/v2")
+                "--target-endpoint", "https://backboard.railway.com/graphql/v2",
+                *(arg for replicas in railway_sim.PLATFORM_RANGES for arg in ("--replicas", replicas)))
+# The platform's four-service table: replicas range, GB / vCPU per replica, health path.
+PLATFORM_TABLE = {"web": ((2, 10), (4, 4), "/api/health"), "api": ((2, 5), (2, 2), "/health"),
+                  "worker": ((1, 5), (2, 2), "/worker/health"), "scheduler": ((1, 2), (1, 1), "/scheduler/health")}
 
 
 def railway_import(simulator: railway_sim.RailwaySimulator, *args: str) -> subprocess.CompletedProcess:
@@ -228,6 +232,21 @@ def test_railway_import_of_the_platform_environment(cluster, namespace) -> None:
         assert sorted((d["kind"], d["metadata"]["name"]) for d in documents) == sorted(
             (kind, name) for name in ("web", "api", "worker", "scheduler")
             for kind in ("MonitoredService", "ScalingPolicy", "AlertPolicy"))
+        # The example is the platform's table (the golden file cannot drift from it unnoticed).
+        found = {}
+        for name in PLATFORM_TABLE:
+            target = next(d for d in documents if d["kind"] == "MonitoredService" and d["metadata"]["name"] == name
+                          )["spec"]["target"]["railway"]
+            scp = next(d for d in documents if d["kind"] == "ScalingPolicy" and d["metadata"]["name"] == name)["spec"]
+            found[name] = ((scp["minReplicas"], scp["maxReplicas"]),
+                           (target["resources"]["memoryGB"], target["resources"]["vCPUs"]),
+                           target["deployHealthCheck"]["path"])
+            assert target["deployHealthCheck"]["timeoutSeconds"] == 10
+        assert found == PLATFORM_TABLE
+        checks = {d["metadata"]["name"]: d["spec"].get("healthChecks") for d in documents if d["kind"] == "MonitoredService"}
+        assert [(c["intervalSeconds"], c["http"]["timeoutSeconds"], c["failureThreshold"], c["startPeriodSeconds"])
+                for c in checks["web"] + checks["api"]] == [(30, 10, 3, 60)] * 2
+        assert checks["web"][0]["http"]["url"] == "https://web-production.up.railway.app/api/health"
         applied = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(EXAMPLE))
         assert applied.count("(server dry run)") == 12, applied
         unknown = railway_import(simulator, "--project", "p", "--environment", "nope")
@@ -259,3 +278,55 @@ def test_a_railway_service_is_health_checked_continuously(cluster, namespace, op
         assert condition(cluster, "msvc", namespace, "Ready")["reason"] == "TargetFound"
     finally:
         service.close()
+
+
+def test_railway_instance_configuration_is_applied_once(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Resources, deploy health check and pre-deploy command from the MonitoredService: sent once
+    (one mutation, validated against the schema by the local Railway), nothing sent while Railway
+    reports them as written, no deploy of their own; a refusal is a condition and one Warning,
+    tried once, not at every poll, and never says the token."""
+    documents = objects(railway.url)[:2]
+    documents[1]["spec"]["target"]["railway"].update({
+        "resources": {"memoryGB": 4, "vCPUs": 4}, "deployHealthCheck": {"path": "/api/health", "timeoutSeconds": 10},
+        "preDeployCommand": ["npm run migrate"]})
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(documents))
+    deployments = len(railway.services["svc-1"].deployments)
+    operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2")
+
+    def sent() -> int:
+        return sum(1 for d in railway.documents if "CapliquifyConfigure" in d)
+
+    def reads() -> int:
+        return sum(1 for d in railway.documents if "CapliquifyInstanceConfig" in d)
+
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "RailwayConfigured").get("reason")
+                     == "RailwayConfigInSync" and railway.services["svc-1"].healthcheck_path == "/api/health", 60,
+                     "the instance configured")
+    service = railway.services["svc-1"]
+    assert (service.memory_limit_gb, service.cpu_limit) == (4.0, 4.0)
+    assert (service.healthcheck_timeout, service.pre_deploy_command) == (10, ["npm run migrate"])
+    assert sent() == 1
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    applied = [e for e in events if e["reason"] == "RailwayConfigApplied"]
+    assert len(applied) == 1 and "memoryGB 1 -> 4" in applied[0]["message"], applied
+    assert "npm run migrate" not in applied[0]["message"]
+    # Steady state: three more reads, no write, no deploy.
+    seen = reads()
+    cluster.wait_for(lambda: reads() >= seen + 3, 30, "three more reads of the instance")
+    assert sent() == 1 and len(service.deployments) == deployments
+
+    # Railway refuses a change: RailwayConfigured=False with Railway's words, a Warning, one try.
+    railway.refuse_config = "Resource limits exceed your plan"
+    cluster.kubectl("patch", "msvc", "api", "-n", namespace, "--type=merge", "-p",
+                    json.dumps({"spec": {"target": {"railway": {"resources": {"memoryGB": 8}}}}}))
+    cluster.wait_for(lambda: condition(cluster, "msvc", namespace, "RailwayConfigured").get("reason")
+                     == "RailwayConfigRefused", 60, "the refusal reported")
+    refused = condition(cluster, "msvc", namespace, "RailwayConfigured")
+    assert refused["status"] == "False" and "Resource limits exceed your plan" in refused["message"]
+    assert "t0ken" not in refused["message"]
+    seen = reads()
+    cluster.wait_for(lambda: reads() >= seen + 3, 30, "three more reads of the instance")
+    assert sent() == 2, "a refused change is not sent again at every poll"
+    events = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
+    assert any(e["reason"] == "RailwayConfigRefused" and e["type"] == "Warning" for e in events)
+    assert service.memory_limit_gb == 4.0 and railway.invalid == []

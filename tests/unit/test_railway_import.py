@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+import yaml
 
 from controller import cli
 from controller.adapters import egress
@@ -23,7 +24,8 @@ def test_one_service_gives_three_objects_with_railway_s_settings() -> None:
     assert msvc["metadata"]["name"] == "web-front" and msvc["metadata"]["annotations"][
         "ops.capliquify.io/railway-service-name"] == "Web Front"
     assert msvc["spec"]["target"]["railway"] == {"projectId": "p", "environmentId": "e", "serviceId": "svc-web",
-                                                 "tokenSecretRef": {"name": "railway-token", "key": "token"}}
+                                                 "tokenSecretRef": {"name": "railway-token", "key": "token"},
+                                                 "deployHealthCheck": {"path": "/health", "timeoutSeconds": 30}}
     (check,) = msvc["spec"]["healthChecks"]
     assert check["http"] == {"url": "https://web.example.com/health", "timeoutSeconds": 10}, "timeout capped at 10 s"
     assert (check["intervalSeconds"], check["failureThreshold"], check["startPeriodSeconds"]) == (30, 3, 60)
@@ -80,3 +82,47 @@ def test_odd_fields_are_dropped_not_trusted() -> None:
     name, (service,) = asyncio.run(client.environment("p", "e"))
     assert name == "production"
     assert service == railway.ServiceSummary("s", "api", None, None, None, ("api.up.railway.app",))
+
+
+PLATFORM = [railway.ServiceSummary("svc-web", "web", 3, "/api/health", 10, ("web.up.railway.app",), 4.0, 4.0,
+                                   ("npm run db:migrate",)),
+            railway.ServiceSummary("svc-worker", "worker", 2, "/worker/health", 10, (), 2.0, 2.0)]
+
+
+def test_the_instance_configuration_and_replica_ranges_are_written() -> None:
+    options = railway_import.Options(project_id="p", environment_id="e", replicas={"web": (2, 10)})
+    web, web_scp, _, worker, worker_scp, _ = railway_import.manifests(PLATFORM, options)
+    assert web["spec"]["target"]["railway"] == {
+        "projectId": "p", "environmentId": "e", "serviceId": "svc-web",
+        "tokenSecretRef": {"name": "railway-token", "key": "token"}, "resources": {"memoryGB": 4, "vCPUs": 4},
+        "deployHealthCheck": {"path": "/api/health", "timeoutSeconds": 10}, "preDeployCommand": ["npm run db:migrate"]}
+    assert (web_scp["spec"]["minReplicas"], web_scp["spec"]["maxReplicas"]) == (2, 10)
+    assert (worker_scp["spec"]["minReplicas"], worker_scp["spec"]["maxReplicas"]) == (2, 20), "no range: now..20"
+    assert "healthChecks" not in worker["spec"] and worker["spec"]["target"]["railway"]["deployHealthCheck"] == {
+        "path": "/worker/health", "timeoutSeconds": 10}
+    for document in railway_import.manifests(PLATFORM, options):
+        document["metadata"]["namespace"] = "shop"
+        assert cli.validate_documents([document]) == []
+
+
+def test_rendered_comments_change_nothing_kubectl_reads() -> None:
+    options = railway_import.Options(project_id="p", environment_id="e", replicas={"worker": (1, 5)})
+    text = railway_import.render(PLATFORM, options, "header")
+    assert [d for d in yaml.safe_load_all(text) if d is not None] == railway_import.manifests(PLATFORM, options)
+    assert "# Railway service worker (svc-worker): 2 replica(s) now, 2 GB / 2 vCPU each" in text
+    lines = text.splitlines()
+    assert lines[lines.index("      resources:") - 1].startswith("      # ")
+    assert max(len(line) for line in lines) <= 120
+
+
+@pytest.mark.parametrize("text,error", [("web=2-10", None), ("web=10-2", "1 <= MIN <= MAX"),
+                                         ("web=0-2", "1 <= MIN <= MAX"), ("web:2-10", "expected SERVICE=MIN-MAX"),
+                                         ("web=2", "expected SERVICE=MIN-MAX")])
+def test_replica_ranges_are_read_strictly(text: str, error: str | None) -> None:
+    if error is None:
+        assert railway_import.replica_range(text) == ("web", (2, 10))
+    else:
+        with pytest.raises(ValueError, match=error):
+            railway_import.replica_range(text)
+    options = railway_import.Options(project_id="p", environment_id="e", replicas={"web": (1, 2), "wbe": (1, 2)})
+    assert railway_import.unknown_ranges(PLATFORM, options) == ["wbe"]
