@@ -11,7 +11,7 @@ APT_PACKAGES := openssl ca-certificates prometheus prometheus-alertmanager
 APT_PACKAGES += buildah debootstrap containerd runc containernetworking-plugins
 KUBECTL := $(shell command -v kubectl)
 
-.PHONY: all deps apt venv controlplane image node crds dashboards lint test test-unit test-integration demo bench bench-quality soak clean
+.PHONY: all deps apt venv controlplane image node crds dashboards lint golden test test-unit test-integration demo bench bench-quality soak clean
 
 all: test
 
@@ -66,6 +66,12 @@ lint: venv
 
 test-unit: venv
 	$(PY) -m pytest -m "not integration" -q
+
+# Rewrites every golden file the unit tests check (status patches, Events, receivers' bodies,
+# the chart's renders) from the code as it is: review the diff, then commit it.
+golden: venv
+	CAPLIQUIFY_UPDATE_GOLDEN=1 $(PY) -m pytest -m "not integration" -q -p no:cacheprovider \
+		$$(grep -l CAPLIQUIFY_UPDATE_GOLDEN tests/unit/*.py)
 
 test-integration: deps
 	$(PY) -m pytest -m integration -q
