@@ -173,7 +173,8 @@ def _run(args: argparse.Namespace) -> int:
     hook_jobs = kubernetes_jobs.KubernetesJobs.of_client(api_client, write, functools.partial(pools.run, pools.ACTUATION)) \
         if args.rollout_hooks else None
     guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
-                               actuators, scaler.read_service_metrics, jobs=hook_jobs)
+                               actuators, scaler.read_service_metrics, jobs=hook_jobs,
+                               own_namespace=args.leader_elect_namespace)
     probes = probes_module.ProbeManager(view, evaluator, actuators)
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
                                            config.metrics_interval_seconds)

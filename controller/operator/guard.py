@@ -81,6 +81,8 @@ class HookJobs(typing.Protocol):
 
 
 HOOKS_DISABLED = "hooks are disabled in this operator (--no-rollout-hooks; the chart's hooks.enabled)"
+# A Job there could name the operator's own ServiceAccount and run with its rights.
+OWN_NAMESPACE = "hooks do not run in the operator's own namespace (its ServiceAccount is there)"
 
 
 class Guard:
@@ -88,9 +90,11 @@ class Guard:
         self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: RollbackTarget,
         read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow, jobs: HookJobs | None = None,
+        own_namespace: str | None = None,
     ) -> None:
         self.view, self.evaluator, self.checker, self.rollbacks = view, evaluator, checker, rollback
         self.jobs = jobs  # None: hooks are disabled, and a service that has some fails them
+        self.own_namespace = own_namespace  # the operator's (hooks are refused there)
         # Hook Jobs the API server refused to create, by service: job name -> why (the next judge reads it).
         self.refused_jobs: per_object.PerObject[dict[str, str]] = per_object.PerObject(view)
         self.read_metrics = read_metrics
@@ -372,6 +376,8 @@ class Guard:
                 jobs[name] = hooks_module.JobView(found=False, refused=refused[name])
             elif self.jobs is None:
                 jobs[name] = hooks_module.JobView(found=False, refused=HOOKS_DISABLED)
+            elif key[1] == self.own_namespace:
+                jobs[name] = hooks_module.JobView(found=False, refused=OWN_NAMESPACE)
             else:
                 try:
                     jobs[name] = await self.jobs.read(key[1], name)
@@ -383,8 +389,8 @@ class Guard:
 
     async def _create_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
                            spec: api.MonitoredServiceSpec, verdict: rollout.Verdict) -> None:
-        if self.jobs is None:
-            return  # judged failed with HOOKS_DISABLED on the next tick
+        if self.jobs is None or key[1] == self.own_namespace:
+            return  # judged failed (HOOKS_DISABLED, OWN_NAMESPACE) on the next tick
         meta = obj.get("metadata") or {}
         by_job = {entry["job"]: entry["name"] for entry in verdict.status.get("hooks") or []}
         hooks_by_name = {hook.name: hook for hook in spec.rollout.hooks.postDeploy}

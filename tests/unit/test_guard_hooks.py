@@ -105,9 +105,10 @@ async def no_metrics(*_: typing.Any) -> dict:
 
 
 def guard(view: view_module.View, log: Log, jobs: Jobs | None, rollbacks: Rollbacks | None = None,
-          events: Events | None = None) -> guard_module.Guard:
+          events: Events | None = None, own_namespace: str = "capliquify-system") -> guard_module.Guard:
     evaluator = loop.Evaluator(view, events or Events(), 60.0, 4, status_writer=Writer(view, log))  # type: ignore[arg-type]
-    return guard_module.Guard(view, evaluator, None, rollbacks or Rollbacks(), no_metrics, jobs=jobs)  # type: ignore[arg-type]
+    return guard_module.Guard(view, evaluator, None, rollbacks or Rollbacks(), no_metrics, jobs=jobs,  # type: ignore[arg-type]
+                              own_namespace=own_namespace)
 
 
 def new_revision(log: Log, jobs: Jobs | None, **kwargs: typing.Any) -> tuple[view_module.View, guard_module.Guard]:
@@ -158,3 +159,13 @@ def test_hooks_turned_off_fail_saying_so_and_create_nothing() -> None:
     assert not [e for e in log.entries if e.startswith("create")]
     assert rollbacks.calls == ["2"]
     assert any(guard_module.HOOKS_DISABLED in message for reason, message in events.events if reason == "RolledBack")
+
+
+def test_hooks_are_refused_in_the_operators_own_namespace() -> None:
+    """There a hook could name the operator's ServiceAccount: no Job is created, the hook fails."""
+    log, rollbacks, events = Log(), Rollbacks(), Events()
+    view, first = new_revision(log, Jobs(log), rollbacks=rollbacks, events=events, own_namespace=NAMESPACE)
+    asyncio.run(first.rollout_round())
+    assert not [e for e in log.entries if e.startswith("create")]
+    assert rollbacks.calls == ["2"]
+    assert any(guard_module.OWN_NAMESPACE in message for reason, message in events.events if reason == "RolledBack")
