@@ -142,3 +142,8 @@ def conflict(names: typing.Sequence[str]) -> conditions.ConditionChange:
         reasons.RAILWAY_CONFIGURED, "False", reasons.RAILWAY_CONFIG_CONFLICT,
         f"MonitoredServices {', '.join(sorted(names))} name this Railway service with different configurations: "
         "none is applied")
+
+
+def not_managed() -> conditions.ConditionChange:
+    return conditions.ConditionChange(reasons.RAILWAY_CONFIGURED, "True", reasons.NOT_MANAGED,
+                                      "the spec manages none of the Railway instance's configuration")

@@ -340,9 +340,18 @@ class RailwayWatcher:
 
     def contribute(self, key: view_module.Key, current: typing.Mapping[str, typing.Any]
                    ) -> tuple[dict[str, typing.Any], list[conditions.ConditionChange]] | None:
-        """The RailwayConfigured condition of a MonitoredService that manages its instance's configuration."""
+        """The RailwayConfigured condition of a MonitoredService that manages its instance's
+        configuration; NotManaged once its spec no longer does (a condition is never removed)."""
         change = self.config_conditions.get(key)
-        return None if change is None else ({}, [change])
+        if change is not None:
+            return {}, [change]
+        written = conditions.find(current.get("conditions") or [], reasons.RAILWAY_CONFIGURED)
+        if key[0] != KIND or written is None or written.get("reason") == reasons.NOT_MANAGED:
+            return None
+        spec = self.view.valid(key, api.MonitoredServiceSpec)
+        if spec is None or (spec.target.railway is not None and railway_config.managed(spec.target.railway)):
+            return None  # managed: its condition comes with the next poll
+        return {}, [railway_config.not_managed()]
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
         return railway.RailwayClient(endpoint, token, self._http, self.limiter, self.fence)

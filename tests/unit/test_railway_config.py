@@ -4,6 +4,10 @@ and a round trip through the local Railway, which validates every document it re
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import typing
+
 import graphql
 import pytest
 
@@ -135,3 +139,90 @@ def test_validate_refuses_what_the_crd_refuses(config: dict, problem: str) -> No
     found = validation.spec_problems("MonitoredService", {"target": {"railway": {
         "projectId": "p", **IDS, "tokenSecretRef": {"name": "r", "key": "t"}, **config}}})
     assert len(found) == 1 and found[0].startswith(problem), found
+
+
+# -- the watcher: leader only, one send per change, agreement between MonitoredServices ----------
+
+class Api:
+    """The Kubernetes side the watcher uses: the token Secret, and Events (recorded)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return "t0ken"
+
+    def create_event(self, obj: dict, event: typing.Any, now: typing.Any) -> None:
+        self.events.append((obj["metadata"]["name"], event.reason, event.message))
+
+
+GENERATIONS = itertools.count(1)
+
+
+def service(name: str, url: str, **config: object) -> dict:
+    generation = next(GENERATIONS)  # a new spec is parsed again (the view caches by uid and generation)
+    return {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "MonitoredService",
+            "metadata": {"namespace": "shop", "name": name, "generation": generation, "uid": f"uid-{name}",
+                         "resourceVersion": str(generation)},
+            "spec": {"target": {"railway": {"projectId": "p", **IDS, "tokenSecretRef": {"name": "r", "key": "t"},
+                                            "endpoint": url, **config}}}}
+
+
+def test_the_watcher_sends_once_agrees_or_holds_and_only_leads(railway) -> None:  # noqa: ANN001
+    from controller.operator import loop
+    from controller.operator import railway as railway_module
+    from controller.operator import view as view_module
+
+    view, api, leading, clock = view_module.View(), Api(), [False], [0.0]
+    evaluator = loop.Evaluator(view, api, 60.0, 4)  # type: ignore[arg-type]
+    watcher = railway_module.RailwayWatcher(view, evaluator, api, railway.url, allow_loopback=True,  # type: ignore[arg-type]
+                                            leading=lambda: leading[0], monotonic=lambda: clock[0])
+    config = {"resources": {"memoryGB": 2}, "deployHealthCheck": {"path": "/health"}}
+
+    def sent() -> int:
+        return sum(1 for d in railway.documents if "CapliquifyConfigure" in d)
+
+    def reason(name: str) -> str | None:
+        change = watcher.contribute(("MonitoredService", "shop", name), {})
+        return change[1][0].reason if change else None
+
+    async def scenario() -> None:
+        view.upsert(service("a", railway.url, **config))
+        view.upsert(service("b", railway.url, **config))
+        await watcher.poll()
+        assert sent() == 0 and not any("CapliquifyInstanceConfig" in d for d in railway.documents), "not leading"
+        leading[0] = True
+        await watcher.poll()
+        await watcher.poll()
+        assert sent() == 1 and (reason("a"), reason("b")) == ("RailwayConfigInSync",) * 2
+        assert [(name, why) for name, why, _ in api.events] == [("a", "RailwayConfigApplied"), ("b", "RailwayConfigApplied")]
+        assert "memoryGB 1 -> 2; healthcheckPath unset -> /health" in api.events[0][2]
+        # They disagree: neither is applied, both say why.
+        view.upsert(service("b", railway.url, resources={"memoryGB": 8}))
+        await watcher.poll()
+        assert sent() == 1 and reason("a") == reason("b") == "RailwayConfigConflict"
+        # b agrees again with another value; Railway refuses it: one try per 300 s, not per poll.
+        view.upsert(service("b", railway.url, resources={"memoryGB": 3}, deployHealthCheck={"path": "/health"}))
+        view.upsert(service("a", railway.url, resources={"memoryGB": 3}, deployHealthCheck={"path": "/health"}))
+        railway.refuse_config = "Not allowed on this plan"
+        for _ in range(3):
+            await watcher.poll()
+        assert sent() == 2 and reason("a") == "RailwayConfigRefused"
+        refused = watcher.contribute(("MonitoredService", "shop", "a"), {})
+        assert refused is not None and "Not allowed on this plan" in refused[1][0].message
+        clock[0] += railway_module.CONFIG_RESEND_SECONDS + 1
+        railway.refuse_config = ""
+        await watcher.poll()
+        assert sent() == 3 and reason("a") == "RailwayConfigInSync" and railway.services["svc-1"].memory_limit_gb == 3
+        # a stops managing it: its condition says so (a condition is never removed), b's stays.
+        view.upsert(service("a", railway.url))
+        await watcher.poll()
+        written = {"conditions": [{"type": "RailwayConfigured", "status": "True", "reason": "RailwayConfigInSync"}]}
+        stale = watcher.contribute(("MonitoredService", "shop", "a"), written)
+        assert stale is not None and (stale[1][0].status, stale[1][0].reason) == ("True", "NotManaged")
+        assert watcher.contribute(("MonitoredService", "shop", "a"), {}) is None, "never had one: none"
+        assert reason("b") == "RailwayConfigInSync"
+        await watcher.close()
+
+    asyncio.run(scenario())
+    assert railway.invalid == []
