@@ -449,8 +449,19 @@ def _railway_import(args: argparse.Namespace) -> int:
         try:
             railway = railway_adapter.RailwayClient(args.endpoint, token, client)
             name, found = await railway.environment(args.project, args.environment)
-            # Each instance's limits and pre-deploy command (not part of the environment's answer).
-            return name, [await railway.configured(args.environment, service) for service in found]
+            # Each instance's limits and pre-deploy command (not part of the environment's answer);
+            # one Railway cannot tell is written without them, saying so (a refused token is an error).
+            services = []
+            for service in found:
+                try:
+                    services.append(await railway.configured(args.environment, service))
+                except (railway_adapter.RailwayTokenRefused, railway_adapter.RailwayRateLimited):
+                    raise
+                except railway_adapter.RailwayError as error:
+                    print(f"warning: service {service.name}: its limits and pre-deploy command were not read "
+                          f"({error}); written without them", file=sys.stderr)
+                    services.append(service)
+            return name, services
         finally:
             await client.close()
 

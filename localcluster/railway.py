@@ -71,6 +71,7 @@ class Service:
     regions: dict[str, int] = dataclasses.field(default_factory=dict)  # {}: legacy single region
     pending_regions: dict[str, int] | None = None
     pre_deploy_command: list[str] | None = None
+    limits_error: str = ""  # serviceInstanceLimits answers this GraphQL error (a Railway that cannot tell)
 
     @property
     def cpu_usage(self) -> float:
@@ -175,6 +176,8 @@ class RailwaySimulator:
 
         def limits(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str) -> dict:  # noqa: N803
             service = simulator._instance(environmentId, serviceId)
+            if service.limits_error:
+                raise graphql.GraphQLError(service.limits_error)
             return {"memoryGB": service.memory_limit_gb, "vCPUs": service.cpu_limit}
 
         def limits_update(_: typing.Any, __: typing.Any, input: dict) -> bool:  # noqa: A002

@@ -204,12 +204,13 @@ def test_the_watcher_sends_once_agrees_or_holds_and_only_leads(railway) -> None:
         # b agrees again with another value; Railway refuses it: one try per 300 s, not per poll.
         view.upsert(service("b", railway.url, resources={"memoryGB": 3}, deployHealthCheck={"path": "/health"}))
         view.upsert(service("a", railway.url, resources={"memoryGB": 3}, deployHealthCheck={"path": "/health"}))
-        railway.refuse_config = "Not allowed on this plan"
+        railway.refuse_config = "Not allowed on this plan for token t0ken"  # a Railway that echoes the token
         for _ in range(3):
             await watcher.poll()
         assert sent() == 2 and reason("a") == "RailwayConfigRefused"
         refused = watcher.contribute(("MonitoredService", "shop", "a"), {})
-        assert refused is not None and "Not allowed on this plan" in refused[1][0].message
+        assert refused is not None and refused[1][0].message == \
+            "Railway refused memoryGB: Not allowed on this plan for token [token]"
         clock[0] += railway_module.CONFIG_RESEND_SECONDS + 1
         railway.refuse_config = ""
         await watcher.poll()

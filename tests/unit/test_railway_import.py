@@ -126,3 +126,33 @@ def test_replica_ranges_are_read_strictly(text: str, error: str | None) -> None:
             railway_import.replica_range(text)
     options = railway_import.Options(project_id="p", environment_id="e", replicas={"web": (1, 2), "wbe": (1, 2)})
     assert railway_import.unknown_ranges(PLATFORM, options) == ["wbe"]
+
+
+def test_the_import_reads_each_instance_and_goes_on_without_what_railway_cannot_tell(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from localcluster import railway as railway_sim
+
+    simulator = railway_sim.RailwaySimulator(token="import-token", environment_id="env-production").start()
+    try:
+        railway_sim.add_platform_services(simulator)
+        simulator.services["svc-worker"].limits_error = "Problem processing request"
+        simulator.services["svc-web"].pre_deploy_command = ["npm run db:migrate"]
+        monkeypatch.setenv("RAILWAY_TOKEN", "import-token")
+        code = cli.main(["railway", "import", "--project", "prj-platform", "--environment", "env-production",
+                         "--endpoint", simulator.url, "--allow-loopback-egress", "--replicas", "web=2-10"])
+        out, err = capsys.readouterr()
+        assert code == 0 and simulator.invalid == []
+        assert err == ("warning: service worker: its limits and pre-deploy command were not read "
+                       "(Problem processing request); written without them\n")
+        targets = {d["metadata"]["name"]: d["spec"]["target"]["railway"] for d in yaml.safe_load_all(out)
+                   if d and d["kind"] == "MonitoredService"}
+        assert targets["web"]["preDeployCommand"] == ["npm run db:migrate"]
+        assert targets["web"]["resources"] == {"memoryGB": 4, "vCPUs": 4} and "resources" not in targets["worker"]
+        assert targets["worker"]["deployHealthCheck"] == {"path": "/worker/health", "timeoutSeconds": 10}
+        assert "import-token" not in out
+        simulator.token = "rotated"
+        assert cli.main(["railway", "import", "--project", "p", "--environment", "env-production",
+                         "--endpoint", simulator.url, "--allow-loopback-egress"]) == 1
+        assert capsys.readouterr().err == "error: Railway refused the token (HTTP 401)\n"
+    finally:
+        simulator.stop()
