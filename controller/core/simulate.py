@@ -71,7 +71,7 @@ def scaling_run(spec: scalingpolicy.ScalingPolicySpec, series: typing.Sequence[P
             event = f"Hold: {outcome.reason}" if outcome.reason else "Hold"
         state = scaling.State(observing_since=EPOCH, last_scale_up=last_up, last_scale_down=last_down, events=events,
                               recommendations=outcome.recommendations, history=outcome.history,
-                              idle_since=outcome.idle_since)
+                              idle_since=outcome.idle_since, seasonal=outcome.seasonal, forecast=outcome.forecast)
         rows.append(Row(at, values, replicas, event))
         at += interval
     return rows

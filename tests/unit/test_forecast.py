@@ -186,3 +186,13 @@ def test_the_metric_must_be_one_of_the_policy_s() -> None:
         api.ScalingPolicySpec.model_validate({
             "targetRef": {"monitoredService": "web"}, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
             "predictive": {"seasonal": {"enabled": True, "metric": "requestRate"}}})
+
+
+def test_simulate_carries_the_history_and_scales_ahead_of_the_ramp() -> None:
+    from controller.core import simulate
+
+    series = [simulate.Point(m * 60.0, {"cpu": 20.0 if m % 60 < 30 else 90.0}) for m in range(6 * 60)]
+    rows = simulate.scaling_run(policy(), series, 4)
+    ahead = [row for row in rows if "(seasonal" in row.event and row.event.startswith("Up")]
+    assert ahead, "a scale-up ahead of the ramp once the cycle has been seen"
+    assert all(row.at >= 2 * HOUR and row.at % HOUR < 30 * 60 for row in ahead), [(r.at, r.event) for r in ahead]
