@@ -539,8 +539,9 @@ class MonitoredServiceSpec(common.ApiModel):
                 ),
                 common.cel(
                     "!has(self.rollout) || !has(self.rollout.hooks) || !has(self.rollout.hooks.postDeploy) || "
-                    "self.rollout.hooks.postDeploy.size() == 0 || has(self.target.kubernetes)",
-                    "rollout.hooks run Jobs: they need a kubernetes target",
+                    "self.rollout.hooks.postDeploy.size() == 0 || (has(self.target.kubernetes) && "
+                    "(!has(self.target.kubernetes.kind) || self.target.kubernetes.kind == 'Deployment'))",
+                    "rollout.hooks run Jobs for a Deployment's revisions: they need a kubernetes Deployment target",
                     ".rollout.hooks",
                 ),
                 common.cel(
@@ -580,8 +581,8 @@ class MonitoredServiceSpec(common.ApiModel):
             raise ValueError("probes.check must name one of healthChecks")
         if any(name not in {c.name for c in self.healthChecks} for gate in self.rollout.analysis.gates for name in gate.checks):
             raise ValueError("every gate's checks must name healthChecks")
-        if self.rollout.hooks.postDeploy and self.target.kubernetes is None:
-            raise ValueError("rollout.hooks run Jobs: they need a kubernetes target")
+        if self.rollout.hooks.postDeploy and (self.target.kubernetes is None or self.target.kubernetes.kind != "Deployment"):
+            raise ValueError("rollout.hooks run Jobs for a Deployment's revisions: they need a kubernetes Deployment target")
         if self.metrics.source == MetricSourceName.METRICS_API and self.target.kubernetes is None:
             raise ValueError("metrics.source metrics-api requires a kubernetes target")
         if self.metrics.source == MetricSourceName.RAILWAY and self.target.railway is None:

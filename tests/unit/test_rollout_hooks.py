@@ -217,7 +217,9 @@ def test_the_job_runs_the_spec_subset_never_the_operator_and_is_owned_by_the_ser
 @pytest.mark.parametrize("document, message", [
     ({"target": {"railway": {"projectId": "p", "environmentId": "e", "serviceId": "s",
                              "tokenSecretRef": {"name": "t", "key": "k"}}},
-      "rollout": {"hooks": {"postDeploy": [{"name": "s", "job": JOB}]}}}, "they need a kubernetes target"),
+      "rollout": {"hooks": {"postDeploy": [{"name": "s", "job": JOB}]}}}, "they need a kubernetes Deployment target"),
+    ({"target": {"kubernetes": {"kind": "StatefulSet", "name": "db"}},  # the guard judges no StatefulSet revision
+      "rollout": {"hooks": {"postDeploy": [{"name": "s", "job": JOB}]}}}, "they need a kubernetes Deployment target"),
     ({"target": {"kubernetes": {"name": "web"}},
       "rollout": {"analysis": {"windowSeconds": 30}, "hooks": {"postDeploy": [{"name": "s", "job": JOB}]}}},
      "must not exceed analysis.windowSeconds"),
