@@ -71,6 +71,10 @@ MIN_REPLICAS, MAX_REPLICAS = 1, 8
 STEP, STEP_PERIOD = 1, 10  # pods per period, both ways
 STALE_AFTER = 15
 THRESHOLD = 5  # errorRate > 5 % fires
+# Rollouts: a failing revision (bad-revision faults) answers at BAD_LATENCY ms p95 while it runs;
+# the analysis fails over MAX_LATENCY and the guard rolls it back (once per failed revision).
+GOOD_LATENCY, BAD_LATENCY, MAX_LATENCY = 50.0, 5000.0, 1000
+REVISION_ANNOTATION = "soak/revision"
 EPISODE = (25.0, 35.0)  # seconds of errors
 # Seconds without errors after each episode. The route repeats every REPEAT s and damps a re-fire
 # within REPEAT of the last notice (flap damping, docs/alerting.md): a resolution delivered up to
@@ -104,6 +108,7 @@ class Exporter:
     def __init__(self) -> None:
         self.demand: dict[tuple[str, str], float] = {}
         self.errors: dict[tuple[str, str], float] = {}
+        self.latency: dict[tuple[str, str], float] = {}  # p95 ms: over the analysis limit on a failing revision
         self.ready: dict[tuple[str, str], int] = {}
         self.port = cluster_module.free_port()
         exporter = self
@@ -132,6 +137,7 @@ class Exporter:
             labels = f'namespace="{key[0]}",workload="{key[1]}"'
             lines.append(f"soak_cpu{{{labels}}} {self.cpu(key):.3f}")
             lines.append(f"soak_errors{{{labels}}} {self.errors.get(key, 0.0):.3f}")
+            lines.append(f"soak_latency{{{labels}}} {self.latency.get(key, GOOD_LATENCY):.3f}")
         return ("\n".join(lines) + "\n").encode()
 
     def stop(self) -> None:
@@ -147,6 +153,8 @@ class ScaleHistory:
         self.exporter, self.stop = exporter, stop
         self.replicas: dict[tuple[str, str], int] = {}
         self.changes: list[tuple[float, tuple[str, str], int, int]] = []  # (time, key, from, to)
+        self.revisions: dict[tuple[str, str], str] = {}  # the pod template's soak/revision ("" for none)
+        self.revision_changes: list[tuple[float, tuple[str, str], str, str]] = []  # (time, key, from, to)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> "ScaleHistory":
@@ -161,6 +169,13 @@ class ScaleHistory:
             self.changes.append((now, key, before, replicas))
         self.replicas[key] = replicas
         self.exporter.ready[key] = item.status.ready_replicas or 0
+        template = ((item.spec.template.metadata.annotations if item.spec.template.metadata else None) or {})
+        revision = template.get(REVISION_ANNOTATION, "")
+        earlier = self.revisions.get(key)
+        if earlier is not None and earlier != revision:
+            self.revision_changes.append((now, key, earlier, revision))
+        self.revisions[key] = revision
+        self.exporter.latency[key] = BAD_LATENCY if revision.startswith("bad-") else GOOD_LATENCY
 
     def _run(self) -> None:
         version = None
@@ -197,7 +212,11 @@ def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp
     msvc = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": name, "namespace": namespace},
             "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
                      "metrics": {"prometheus": {"url": prometheus_url},
-                                 "queries": {"cpu": "soak_cpu", "errorRate": "soak_errors"}}}}
+                                 "queries": {"cpu": "soak_cpu", "errorRate": "soak_errors", "latencyP95": "soak_latency"}},
+                     # Only a failing revision's latency fails an analysis (errors come in episodes).
+                     "rollout": {"autoRollback": True, "progressDeadlineSeconds": 60,
+                                 "analysis": {"windowSeconds": 30, "maxErrorRatePercent": 100,
+                                              "maxLatencyP95Ms": MAX_LATENCY, "requireHealthyChecks": False}}}}
     policy = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name, "namespace": namespace},
               "spec": {"targetRef": {"monitoredService": name}, "minReplicas": MIN_REPLICAS,
                        "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
@@ -265,6 +284,7 @@ class Soak:
         self.no_data: list[tuple[float, float]] = []  # epoch windows when Prometheus answered nothing
         self.control_plane_down: list[tuple[float, float]] = []  # epoch windows of API server / etcd restarts
         self.leader_down: list[tuple[float, float]] = []  # epoch windows of the leader paused or killed
+        self.bad_revisions: list[tuple[float, tuple[str, str], str]] = []  # (epoch, workload, revision tag)
         self.lease_writes: list[tuple[float, str]] = []  # (epoch, identity) of each successful Lease write
         self.samples: dict[int, list[tuple[float, float, int]]] = {}  # pid -> (t, rss MB, sockets)
         self.am_seen: set[tuple[str, str, str]] = set()  # (namespace, service, startsAt)
@@ -479,6 +499,22 @@ class Soak:
                 tp.add_toxic(receiver, "fault", toxic[0], toxic[1])
                 time.sleep(seconds)
                 tp.remove_toxic(receiver, "fault")
+        elif kind == "bad-revision":
+            key = self.keys[min(len(self.keys) - 1, int(float(fault.param("pick", 0.0)) * len(self.keys)))]  # type: ignore[arg-type]
+            tag = f"bad-{len(self.bad_revisions)}"
+            what = f"{key[0]}/{key[1]} {tag}"
+            patch = {"spec": {"template": {"metadata": {"annotations": {REVISION_ANNOTATION: tag}}}}}
+            for attempt in range(30):  # the API server may be restarting (another fault): retry
+                try:
+                    self.local.kubectl("patch", "deployment", key[1], "-n", key[0], "--type=merge", "-p", json.dumps(patch))
+                    break
+                except Exception:  # noqa: BLE001
+                    if attempt == 29:
+                        raise
+                    time.sleep(1)
+            self.bad_revisions.append((started, key, tag))
+            self.injected.append((started, fault, what))
+            time.sleep(seconds)
         elif kind.startswith("api-"):
             proxy = f"api-{fault.param('replica')}"
             self.injected.append((started, fault, proxy))
@@ -557,6 +593,9 @@ class Soak:
                 (self.workdir / "scale-history.jsonl").write_text("".join(
                     json.dumps([at - self.began, *key, before, after]) + "\n"
                     for at, key, before, after in self.history.changes))
+                (self.workdir / "revision-history.jsonl").write_text("".join(
+                    json.dumps([at - self.began, *key, before, after]) + "\n"
+                    for at, key, before, after in self.history.revision_changes))
                 (self.workdir / "episodes.jsonl").write_text("".join(
                     json.dumps([*e.key, e.start, e.end]) + "\n" for e in self.episodes))
             return self.check()
@@ -768,6 +807,23 @@ class Soak:
                                       f"{at - self.began:.1f}s: {[(round(c[0] - self.began, 1), c[1], c[2]) for c in window]}")
         return violations
 
+    def check_rollbacks(self) -> tuple[list[str], int]:
+        """Each failing revision rolled back once: its template replaced (by the previous one)
+        exactly once, and never put back afterwards (a rollback of a rollback)."""
+        violations, rolled_back = [], 0
+        for started, key, tag in self.bad_revisions:
+            changes = [(at, before, after) for at, k, before, after in self.history.revision_changes
+                       if k == key and at >= started - 5]
+            away = [at for at, before, after in changes if before == tag]
+            back = [at for at, before, after in changes if after == tag and away and at > away[0]]
+            rolled_back += bool(away)
+            if not away:
+                violations.append(f"{key[0]}/{key[1]} revision {tag} (at {started - self.began:.0f}s) never rolled back")
+            elif len(away) > 1 or back:
+                violations.append(f"{key[0]}/{key[1]} revision {tag} rolled back {len(away)} times"
+                                  + (f", made current again at {[round(t - self.began, 1) for t in back]}s" if back else ""))
+        return violations, rolled_back
+
     def all_objects(self) -> list[tuple[str, str, str]]:
         return [(kind, *key) for kind in ("scp", "msvc", "alp") for key in self.keys]
 
@@ -775,6 +831,7 @@ class Soak:
         writes_violations, writes = self.check_writes()
         notes = self.check_notifications()
         scaling = self.check_scaling()
+        rollbacks, rolled_back = self.check_rollbacks()
         converged = self.converged
         total = 2 * len(self.keys) + len(self.keys)
         times = sorted(converged.values())
@@ -803,6 +860,7 @@ class Soak:
             "episodes_blind": notes["blind_episodes"],
             "writes": writes, "writes_by_non_leaders": len(writes_violations),
             "scale_changes": len(self.history.changes), "scaling_violations": len(scaling),
+            "failed_revisions": len(self.bad_revisions), "rolled_back": rolled_back, "rollback_violations": len(rollbacks),
             "converged": len(converged), "unconverged": unconverged, "slow_to_converge": len(slow),
             "convergence_p50_s": round(statistics.median(times), 1) if times else None,
             "convergence_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1) if times else None,
@@ -811,15 +869,16 @@ class Soak:
             "sockets_start": after_warmup[0][2] if after_warmup else None,
             "sockets_end": after_warmup[-1][2] if after_warmup else None,
             "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
-                           "scaling": scaling[:50], "convergence": slow[:50] + [
+                           "scaling": scaling[:50], "rollbacks": rollbacks[:50], "convergence": slow[:50] + [
                                f"{name} not converged by the end" for name in self.all_objects() if name not in converged],
                            "resources": leaks},
             "workdir": str(self.workdir),
         }
         with contextlib.suppress(OSError):  # every violation, uncut
             (self.workdir / "violations.json").write_text(json.dumps(
-                {"writes": writes_violations, "notifications": notes["violations"], "scaling": scaling}, indent=1))
-        report["passed"] = not (writes_violations or notes["violations"] or scaling or unconverged or slow
+                {"writes": writes_violations, "notifications": notes["violations"], "scaling": scaling,
+                 "rollbacks": rollbacks}, indent=1))
+        report["passed"] = not (writes_violations or notes["violations"] or scaling or rollbacks or unconverged or slow
                                 or notes["alertmanager_missing"] or leaks)
         return report
 
@@ -843,14 +902,15 @@ class Soak:
 
 def table(rows: list[dict]) -> str:
     lines = ["| seed | duration s | objects / kind | faults (by kind) | notifications sent / expected | duplicates | "
-             "missed | writes by non-leaders / writes | scaling violations | convergence p50 / p99 s | "
-             "RSS MB start / end | sockets start / end | passed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "missed | writes by non-leaders / writes | scaling violations | rollbacks / failed revisions | "
+             "convergence p50 / p99 s | RSS MB start / end | sockets start / end | passed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items()))
         lines.append(f"| {r['seed']} | {r['duration_s']} | {r['objects_per_kind']} | {r['faults_total']}: {kinds} | "
                      f"{r['notifications_sent']} / {r['notifications_expected']} | {r['duplicates']} | {r['missed']} | "
                      f"{r['writes_by_non_leaders']} / {r['writes']} | {r['scaling_violations']} | "
+                     f"{r.get('rolled_back', '-')} / {r.get('failed_revisions', '-')} | "
                      f"{r['convergence_p50_s']} / {r['convergence_p99_s']} | {r['rss_mb_start']} / {r['rss_mb_end']} | "
                      f"{r['sockets_start']} / {r['sockets_end']} | {'yes' if r['passed'] else 'NO'} |")
     return "\n".join(lines)

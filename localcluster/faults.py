@@ -40,6 +40,9 @@ KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
     "api-latency": (2, "api-a", (5, 25)),               # toxics on one replica's API connection
     "api-bandwidth": (1, "api-b", (5, 25)),
     "api-reset": (1, "api-a", (2, 8)),
+    # A failing revision of one workload (its p95 latency over the analysis limit while it runs):
+    # the rollout guard must roll it back once. `seconds`: how long before the next may start.
+    "bad-revision": (2, "revision", (40, 60)),
 }
 NO_DATA = ("prometheus-stop", "prometheus-garbage")
 
@@ -96,6 +99,8 @@ def schedule(seed: int, start: float, end: float, mean_gap: float,
             params.append(("kb_per_s", rng.randint(8, 64)))
         if kind.startswith("receiver-"):
             params.append(("receiver", rng.choice(["hook", "smtp", "alertmanager"])))
+        if kind == "bad-revision":
+            params.append(("pick", round(rng.random(), 4)))  # which workload: a share of the run's list
         faults.append(Fault(round(at, 1), kind, seconds, tuple(params)))
         # A gap after each: a restart or a new replica takes seconds; Prometheus gets 30 s of
         # answers between two faults, so an alert has data to resolve on between two episodes.
