@@ -136,7 +136,7 @@ class SlowLimiter(railway_adapter.RateLimiter):
         self.leadership.lose()
 
 
-def test_railway_scale_and_rollback_are_fenced_after_the_rate_limit_wait(railway) -> None:  # noqa: ANN001
+def test_railway_scale_rollback_and_configure_are_fenced_after_the_rate_limit_wait(railway) -> None:  # noqa: ANN001
     """A Railway mutation is refused when leadership ended while it waited for its token's
     budget; the reads before it (the rollback's deployments) go, the mutation never does."""
     leadership = Leadership()
@@ -155,9 +155,13 @@ def test_railway_scale_and_rollback_are_fenced_after_the_rate_limit_wait(railway
             leadership.leading = True
             with pytest.raises(election.NotLeader):
                 await client.rollback("env-1", "svc-1", failed)
+            leadership.leading = True
+            with pytest.raises(election.NotLeader):
+                await client.configure("env-1", "svc-1", {"healthcheckPath": "/health"}, {"memoryGB": 4.0})
             # Reads are not effects: a standby may poll.
             leadership.leading = False
             await client.instance("env-1", "svc-1")
+            await client.config("env-1", "svc-1", True)
         finally:
             await http.close()
     asyncio.run(scenario())
@@ -165,7 +169,8 @@ def test_railway_scale_and_rollback_are_fenced_after_the_rate_limit_wait(railway
     assert mutations == [], mutations
     assert railway.rollbacks == []
     assert leadership.asked == ["Railway CapliquifySetReplicas", "Railway CapliquifySetRegions",
-                                "Railway CapliquifyRollback"]
+                                "Railway CapliquifyRollback", "Railway CapliquifyConfigure"]
+    assert railway.services["svc-1"].memory_limit_gb == 1.0 and railway.services["svc-1"].healthcheck_path is None
 
 
 @pytest.mark.parametrize("name", sorted(railway_adapter.DOCUMENTS))
