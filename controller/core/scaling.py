@@ -789,7 +789,12 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
     activation = spec.activation
     if activation is None:
         return outcome
-    label, value, _ = _activation(spec, samples, now)
+    label, value, problem = _activation(spec, samples, now)
+    if value is None and outcome.scaling_active[0] == "True":
+        # Said where a person looks: with no activation data the workload is never scaled to zero.
+        outcome = dataclasses.replace(outcome, scaling_active=(
+            "False", reasons.METRICS_UNAVAILABLE, f"no fresh value for {label} ({problem}): never scaled to zero blind; "
+            f"{outcome.scaling_active[2]}"))
     floor = inp.limits.floor if inp.limits is not None else 0
     idle = (value is not None and value <= activation.above and inp.current == 1 and outcome.desired == 1
             and floor == 0 and not any(v.missing for v in outcome.metrics))

@@ -211,4 +211,5 @@ def state_from_status(
         history=memory.history if memory else {},
         seasonal=memory.seasonal if memory else None,
         forecast=memory.forecast if memory else None,
+        idle_since=memory.idle_since if memory else None,  # scale to zero: a restart waits a whole idle period
     )

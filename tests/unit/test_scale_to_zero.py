@@ -14,6 +14,7 @@ from controller import reasons
 from controller import validation
 from controller.api import scalingpolicy as api
 from controller.core import scaling
+from controller.core import scaling_status
 from controller.core import world
 from controller.sim import closedloop
 from controller.sim import plant as plant_module
@@ -175,6 +176,14 @@ def test_missing_activation_data_never_sleeps(broken: dict) -> None:
     assert loop.step().desired == 0
 
 
+def test_missing_activation_data_at_one_replica_is_said_in_scaling_active() -> None:
+    outcome = Loop(spec(), 1).step(queue=None)
+    assert outcome.scaling_active[:2] == ("False", reasons.METRICS_UNAVAILABLE)
+    assert outcome.scaling_active[2].startswith("no fresh value for activation metric requestQueue (no data): never "
+                                                "scaled to zero blind; ")
+    assert Loop(spec(), 1).step().scaling_active[:2] == ("True", "ValidMetricFound")
+
+
 def test_missing_activation_data_at_zero_holds_at_zero_and_says_why() -> None:
     loop = Loop(spec(), 0)
     outcome = loop.step(cpu=None, queue=None)
@@ -231,6 +240,14 @@ def test_a_restart_waits_a_whole_idle_period_again() -> None:
     loop.state = scaling.State(observing_since=loop.at, seen={CPU: T0})  # memory lost: idle_since too
     assert loop.step().desired == 1
     assert loop.outcomes[-1].idle_since == loop.at - datetime.timedelta(seconds=INTERVAL)
+
+
+def test_the_operator_carries_the_idle_period_from_round_to_round() -> None:
+    """The scaler rebuilds State from status and its memory each round: the idle period must
+    survive that (it did not, and the integration test never slept)."""
+    memory = scaling.State(observing_since=T0, idle_since=T0 - datetime.timedelta(seconds=40))
+    assert scaling_status.state_from_status({}, T0, memory).idle_since == memory.idle_since
+    assert scaling_status.state_from_status({}, T0, None).idle_since is None
 
 
 # -- the simulator at zero replicas --------------------------------------------------------
