@@ -40,6 +40,68 @@ class EgressRefused(OSError):
     carries it through as the connection error)."""
 
 
+# The namespace rule inside the cluster's networks (core/egress.ClusterNetworks), set once at
+# start from the operator's flags; a name of a namespace that resolved inside them permits
+# that namespace to dial the address (the dial point sees addresses only, not names).
+CLUSTER = egress.ClusterNetworks()
+PERMIT_SECONDS = 300.0
+_PERMITS: dict[tuple[str, str], float] = {}
+
+
+def configure_cluster(cluster: egress.ClusterNetworks) -> None:
+    global CLUSTER
+    CLUSTER = cluster
+    _PERMITS.clear()
+    _NAMED.clear()
+
+
+_NAMED: dict[str, tuple[str, float]] = {}  # a name that resolved inside: the namespace it is of
+
+
+def _permit(namespace: str, address: str, host: str) -> None:
+    now = time.monotonic()
+    if len(_PERMITS) >= 4096:  # the oldest half goes (a name resolves again when asked)
+        for address_key in list(_PERMITS)[:2048]:
+            del _PERMITS[address_key]
+    if len(_NAMED) >= 4096:
+        for name in list(_NAMED)[:2048]:
+            del _NAMED[name]
+    _PERMITS[(namespace, address)] = now + PERMIT_SECONDS
+    _NAMED[host.lower().rstrip(".")] = (namespace, now + PERMIT_SECONDS)
+
+
+def pooled_refusal(url: str) -> str | None:
+    """Before a pooled session is asked (it reuses a kept-alive connection without resolving
+    or dialling): a namespace may not ride a connection another namespace's own name or
+    permitted literal opened inside the cluster's networks."""
+    namespace = shares.TENANT.get()
+    if namespace is None or not CLUSTER.networks:
+        return None
+    target = egress.dialled(url)
+    if isinstance(target, str):
+        return None  # refused_url says why
+    host = target[1].lower().rstrip(".")
+    literal = egress.literal_address(host)
+    if literal is not None:
+        return cluster_refusal(literal)
+    owner = _NAMED.get(host)
+    if owner is None or owner[0] == namespace or owner[1] <= time.monotonic() or host in CLUSTER.trusted:
+        return None
+    return (f"{host} is inside the cluster's networks but not a Service of namespace {namespace}: "
+            f"name one of its own as <service>.{namespace}.svc")
+
+
+def cluster_refusal(address: str) -> str | None:
+    """At the dial point: an address inside the cluster's networks is dialled for a namespace
+    only if one of its own names resolved to it (else it came as a literal)."""
+    namespace = shares.TENANT.get()
+    if namespace is None or not CLUSTER.inside(address):
+        return None
+    if _PERMITS.get((namespace, address), 0.0) > time.monotonic():
+        return None
+    return CLUSTER.refused(address, None, namespace)
+
+
 LOOKUP_THREADS = 16  # name lookups in flight at once, in a pool of their own
 LOOKUP_SHARE = 4  # of those, what one namespace (else one name) holds at most, however long they hang
 LOOKUP_DEADLINE_SECONDS = 10.0  # waiting for a place and for the answer, together
@@ -152,9 +214,15 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
         answers = await self._answers(host, port, family)
-        refused = [egress.refused_address(a["host"], self._allow_loopback) for a in answers]
+        namespace = shares.TENANT.get()
+        refused = [egress.refused_address(a["host"], self._allow_loopback) or CLUSTER.refused(a["host"], host, namespace)
+                   for a in answers]
         if any(refused):
             raise EgressRefused(next(r for r in refused if r))
+        if namespace is not None:
+            for answer in answers:
+                if CLUSTER.inside(answer["host"]):
+                    _permit(namespace, answer["host"], host)
         return answers
 
     async def _answers(self, host: str, port: int, family: int) -> list[aiohttp_abc.ResolveResult]:
@@ -203,7 +271,7 @@ def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:
         socket.inet_pton(family, host)
     except (OSError, ValueError):
         return f"{host!r} is not an address the connection can be made to without a lookup"
-    return egress.refused_address(host, allow_loopback)
+    return egress.refused_address(host, allow_loopback) or cluster_refusal(host)
 
 
 class DialGuard:
@@ -338,7 +406,7 @@ class GuardedClient:
         self._session: aiohttp.ClientSession | None = None
 
     def refused(self, url: str) -> str | None:
-        return egress.refused_url(url, self.allow_loopback)
+        return egress.refused_url(url, self.allow_loopback) or pooled_refusal(url)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:

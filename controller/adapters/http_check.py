@@ -61,7 +61,7 @@ class HttpChecker:
 
     def literal_refusal(self, url: str) -> str | None:
         """Scheme, port and literal addresses, judged before any lookup (core/egress.py)."""
-        return egress_policy.refused_url(url, self.allow_loopback)
+        return egress_policy.refused_url(url, self.allow_loopback) or egress.pooled_refusal(url)
 
     async def probe(self, check: api.HealthCheck | api.HttpCheck) -> health.ProbeResult:
         """One probe of `check` (an HttpCheck alone: an HTTP check without a Secret), in the

@@ -79,7 +79,7 @@ class HttpPoster:
         where = _where(url)
         if url_is_secret and where is None:  # whatever else it is, no part of it is named
             raise DeliveryError("the URL in the Secret is not an http(s) URL with a host")
-        refusal = egress_policy.refused_url(url, self.allow_loopback)
+        refusal = egress_policy.refused_url(url, self.allow_loopback) or egress.pooled_refusal(url)
         if refusal is not None:
             raise DeliveryError(f"refused by the egress policy: {refusal if not url_is_secret else where}")
         if self._session is None:

@@ -14,7 +14,9 @@ Teredo 2001::/32).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import typing
 
 import yarl
 
@@ -169,3 +171,65 @@ def inet_aton(text: str) -> int | None:
     for index, part_value in enumerate(head):
         value |= part_value << (24 - 8 * index)
     return value
+
+
+Network = typing.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterNetworks:
+    """The namespace notion of egress: inside the cluster's own networks (its Service and pod
+    ranges, given by the operator's flags) a tenant reaches only what a name of its own
+    namespace resolves to — `<service>.<namespace>.svc[.<domain>]`, `<pod>.<service>.<namespace>…`
+    — or a host the operator itself was configured with (`trusted`: its Prometheus). A literal
+    cluster address, a short name (it resolves in the operator's namespace) or another
+    namespace's Service is refused: from the operator's network identity it would pass any
+    NetworkPolicy that admits the operator. No networks: no namespace rule (the default)."""
+
+    networks: tuple[Network, ...] = ()
+    domain: str = "cluster.local"
+    trusted: frozenset[str] = frozenset()
+
+    def inside(self, address: str) -> bool:
+        try:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address):
+            ip = embedded_ipv4(ip) or ip
+        return any(ip.version == network.version and ip in network for network in self.networks)
+
+    def refused(self, address: str, host: str | None, namespace: str | None) -> str | None:
+        """Why `namespace` may not reach `address` (reached through the name `host`, or as a
+        literal when None), or None. Requests of no namespace (the operator's own) pass."""
+        if namespace is None or not self.inside(address):
+            return None
+        if host is None or literal_address(host.rstrip(".")) is not None:
+            return (f"{address} is inside the cluster's networks: a namespace reaches in-cluster services only by "
+                    f"the name of a Service of its own ({'<service>.' + namespace + '.svc'})")
+        name = host.lower().rstrip(".")
+        if name in self.trusted or self.of_namespace(name, namespace):
+            return None
+        return (f"{host} is {address}, inside the cluster's networks but not a Service of namespace {namespace}: "
+                f"name one of its own as <service>.{namespace}.svc")
+
+    def of_namespace(self, name: str, namespace: str) -> bool:
+        labels = name.split(".")
+        for suffix in ([namespace], [namespace, "svc"], [namespace, "svc", *self.domain.lower().split(".")]):
+            head = len(labels) - len(suffix)
+            if 1 <= head <= 2 and labels[head:] == suffix:
+                return True
+        return False
+
+
+def cluster_networks(cidrs: typing.Iterable[str], domain: str = "cluster.local",
+                     trusted: typing.Iterable[str] = ()) -> ClusterNetworks:
+    """From the operator's flags; a CIDR that is not one raises ValueError naming it."""
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not a network: {cidr!r} (CIDR, e.g. 10.96.0.0/12)") from None
+    return ClusterNetworks(tuple(networks), domain.strip(".") or "cluster.local",
+                           frozenset(h.lower().rstrip(".") for h in trusted if h))

@@ -1,0 +1,134 @@
+"""Egress has a namespace notion inside the cluster's networks (core/egress.ClusterNetworks,
+adapters/egress.py): with --cluster-networks set, a tenant reaches an in-cluster address only
+through a Service name of its own namespace (or the operator's configured hosts); a literal
+cluster address, a short name or another namespace's Service is refused at the resolver and at
+the dial point."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import typing
+
+import aiohttp
+import pytest
+from aiohttp import abc as aiohttp_abc
+from aiohttp import web
+
+from controller.adapters import egress
+from controller.adapters import shares
+from controller.core import egress as policy
+
+CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.local",
+                                  trusted=["prometheus.monitoring.svc"])
+
+
+@pytest.mark.parametrize("address,host,namespace,allowed", [
+    ("10.96.0.10", "web.shop.svc", "shop", True),
+    ("10.96.0.10", "web.shop.svc.cluster.local", "shop", True),
+    ("10.96.0.10", "WEB.Shop.svc.cluster.local.", "shop", True),
+    ("10.96.0.10", "web.shop", "shop", True),
+    ("10.244.1.7", "web-0.web.shop.svc.cluster.local", "shop", True),   # a StatefulSet pod's name
+    ("10.96.0.10", "prometheus.monitoring.svc", "shop", True),          # the operator's own Prometheus
+    ("10.96.0.11", "db.bank.svc", "shop", False),                        # another namespace's Service
+    ("10.96.0.11", "db.bank.svc.cluster.local", "shop", False),
+    ("10.96.0.12", "web", "shop", False),                                # short: the operator's namespace
+    ("10.96.0.11", "shop.bank.svc", "shop", False),                      # the namespace's name elsewhere
+    ("10.96.0.11", "a.b.c.shop.svc", "shop", False),                     # too many labels before it
+    ("10.96.0.11", "web.shop.svc.evil.example", "shop", False),          # the suffix is the cluster domain only
+    ("10.96.0.10", None, "shop", False),                                 # a literal
+    ("10.96.0.10", "10.96.0.10", "shop", False),
+    ("::ffff:10.96.0.10", None, "shop", False),                          # mapped IPv6 of a cluster address
+    ("10.96.0.10", "db.bank.svc", None, True),                           # the operator's own request
+    ("93.184.216.34", "example.com", "shop", True),                      # outside the cluster's networks
+])
+def test_the_namespace_rule(address: str, host: str | None, namespace: str | None, allowed: bool) -> None:
+    refusal = CLUSTER.refused(address, host, namespace)
+    assert (refusal is None) == allowed, refusal
+    if refusal:
+        assert namespace is not None and f"{namespace}.svc" in refusal
+
+
+def test_no_networks_means_no_namespace_rule() -> None:
+    assert policy.ClusterNetworks().refused("10.96.0.10", None, "shop") is None
+    with pytest.raises(ValueError, match="not a network: 'ten'"):
+        policy.cluster_networks(["ten"])
+
+
+class Names(aiohttp_abc.AbstractResolver):
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
+        address = self.names.get(host, host)
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture()
+def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
+    """Loopback stands in for the cluster's networks (the only addresses a test may reach)."""
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"], trusted=["prometheus.monitoring.svc"]))
+    yield
+    egress.configure_cluster(policy.ClusterNetworks())
+
+
+def test_requests_through_aiohttp_reach_only_the_namespaces_own_services(loopback_cluster: None) -> None:
+    async def scenario() -> dict[str, str]:
+        app = web.Application()
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        names = Names({"web.shop.svc": "127.0.0.1", "db.bank.svc": "127.0.0.1", "web": "127.0.0.1",
+                       "prometheus.monitoring.svc": "127.0.0.1"})
+        client = egress.GuardedClient(True, 8, resolver=names)
+        outcomes = {}
+        try:
+            # bank first: its connection to db.bank.svc is kept alive in the pool shop would ask next.
+            for namespace, host in (("shop", "127.0.0.1"), ("bank", "db.bank.svc"), ("shop", "db.bank.svc"),
+                                    ("shop", "web"), ("shop", "web.shop.svc"), ("shop", "prometheus.monitoring.svc"),
+                                    ("cafe", "127.0.0.1"), (None, "127.0.0.1"), ("shop", "127.0.0.1")):
+                with shares.tenant(namespace):
+                    try:
+                        answer = await client.request("GET", f"http://{host}:{port}/", deadline=5, body_limit=100)
+                        outcome = answer.body.decode()
+                    except (egress.EgressRefused, aiohttp.ClientError) as error:
+                        outcome = egress.refusal_of(error) or str(error)
+                    outcomes.setdefault(f"{namespace}->{host}", outcome)
+                    outcomes[f"{namespace}->{host} (last)"] = outcome
+        finally:
+            await client.close()
+            await runner.cleanup()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes["shop->web.shop.svc"] == "ok"
+    assert outcomes["shop->prometheus.monitoring.svc"] == "ok"
+    assert outcomes["bank->db.bank.svc"] == "ok"
+    assert outcomes["None->127.0.0.1"] == "ok"
+    # Its own Service's address, once its own name resolved to it, is its own as a literal too.
+    assert outcomes["shop->127.0.0.1 (last)"] == "ok"
+    for refused in ("shop->127.0.0.1", "shop->db.bank.svc", "shop->web", "cafe->127.0.0.1"):
+        assert "cluster's networks" in outcomes[refused], (refused, outcomes[refused])
+
+
+def test_a_tcp_check_to_a_literal_cluster_address_is_refused_at_the_dial_point(loopback_cluster: None) -> None:
+    async def scenario() -> str:
+        with shares.tenant("shop"):
+            try:
+                await egress.open_stream("127.0.0.1", 9, True)
+            except egress.EgressRefused as refused:
+                return str(refused)
+        return "connected"
+
+    assert "cluster's networks" in asyncio.run(scenario())
