@@ -86,7 +86,9 @@ class ScaleActuator:
         text = status.get("selector")
         selector = platform_scale.parse_selector(text) if isinstance(text, str) and text else None
         ready = self._ready_pods(namespace, str(text)) if selector is not None and not selector.empty else 0
-        replicas = spec.get("replicas")
+        # A Scale's spec.replicas is omitted when 0 (omitempty): absent is zero, so a target scaled
+        # to zero stays a target the activation metric can wake.
+        replicas = spec.get("replicas", 0)
         return world_module.Workload(
             kind=kind, namespace=namespace, name=name,
             replicas=replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else None,

@@ -29,4 +29,4 @@ class KubernetesScale:
         self._on_write("patch")
         scale: typing.Any = method(name, namespace, {"spec": {"replicas": replicas}}, field_manager=FIELD_MANAGER,
                                    _request_timeout=TIMEOUT_SECONDS)
-        return int(scale.spec.replicas)
+        return int(scale.spec.replicas or 0)  # omitted when 0 (omitempty): a scale to zero answers no count

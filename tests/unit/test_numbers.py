@@ -261,7 +261,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 ALLOWED = {
     ("kubernetes_lease.py", "int(duration)"): "the operator's own flag",
     ("kubernetes_probes.py", "int(applied.metadata.generation)"): "the API server's int64, typed by its client",
-    ("kubernetes_scale.py", "int(scale.spec.replicas)"): "the API server's int32, typed by its client",
+    ("kubernetes_scale.py", "int(scale.spec.replicas or 0)"): "the API server's int32, typed by its client (None: omitted when 0)",
     ("source_metrics_api.py", "float(kubernetes.utils.parse_quantity(text))"):
         "float of a Decimal never raises (inf/nan at worst), inside try; the result goes through numbers",
     ("source_prometheus.py", "math.isnan(sample.value)"): "a float core/numbers built (never a huge int)",

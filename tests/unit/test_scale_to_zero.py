@@ -263,3 +263,38 @@ def test_the_closed_loop_simulator_sleeps_and_wakes_without_dividing_by_zero() -
     assert run.replicas[-1] >= 1, "woken by the request rate"
     woke = next(at for at, before, after in run.events if before == 0 and after >= 1)
     assert 900 <= woke <= 900 + 2 * INTERVAL
+
+
+# -- the adapters at zero: a Scale's spec.replicas is omitted when 0 (omitempty) ---------------
+
+def test_a_scale_subresource_at_zero_reads_as_zero_replicas_not_unknown() -> None:
+    import kubernetes
+
+    from controller.adapters import actuator_scale
+    from controller.core import platform_scale
+
+    client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host="http://127.0.0.1:9"))
+    try:
+        actuator = actuator_scale.ScaleActuator(client, lambda _: None, lambda call, *args: call(*args))
+        actuator.version = lambda group, resource: "v1alpha1"  # type: ignore[method-assign]
+        answer = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "uid": "u"},
+                  "spec": {}, "status": {"replicas": 0, "selector": "app=web"}}
+        actuator._custom.get_namespaced_custom_object_scale = lambda *args, **kwargs: answer
+        actuator._ready_pods = lambda namespace, selector: 0  # type: ignore[method-assign]
+        read = actuator.read("shop", platform_scale.kind_of("argoproj.io", "rollouts"), "web")
+    finally:
+        client.close()
+    assert read.replicas == 0  # None would drop the target from scaling: it could never be woken
+
+
+def test_patching_a_deployment_scale_to_zero_answers_zero() -> None:
+    import types
+
+    from controller.adapters import kubernetes_scale
+
+    scaler = kubernetes_scale.KubernetesScale.__new__(kubernetes_scale.KubernetesScale)
+    scaler._on_write = lambda verb: None
+    answered = types.SimpleNamespace(spec=types.SimpleNamespace(replicas=None))  # the client's V1Scale at 0
+    scaler._apps = types.SimpleNamespace(patch_namespaced_deployment_scale=lambda *args, **kwargs: answered,
+                                         patch_namespaced_stateful_set_scale=lambda *args, **kwargs: answered)
+    assert scaler.set_replicas("Deployment", "shop", "web", 0) == 0
