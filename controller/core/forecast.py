@@ -102,6 +102,8 @@ def _put(history: History | None, step: int, keep: int, points: typing.Iterable[
             values = array.array("d", [_NAN] * (first - bucket)) + values
             first = bucket
         index = bucket - first
+        if index - len(values) >= keep:  # a gap longer than what is kept: nothing before it stays
+            values, first, index = array.array("d"), bucket, 0
         if index >= len(values):
             values.extend([_NAN] * (index + 1 - len(values)))
         old = values[index]

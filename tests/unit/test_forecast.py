@@ -196,3 +196,11 @@ def test_simulate_carries_the_history_and_scales_ahead_of_the_ramp() -> None:
     ahead = [row for row in rows if "(seasonal" in row.event and row.event.startswith("Up")]
     assert ahead, "a scale-up ahead of the ramp once the cycle has been seen"
     assert all(row.at >= 2 * HOUR and row.at % HOUR < 30 * 60 for row in ahead), [(r.at, r.event) for r in ahead]
+
+
+def test_a_point_far_from_the_history_never_grows_it_past_its_bound() -> None:
+    config = settings()
+    seasonal = forecast.merge(None, config, [(T0 + m * STEP, 1.0) for m in range(60)])
+    far = forecast.merge(seasonal, config, [(1e12, 5.0)])  # a server's date ~31,700 years on
+    assert len(far) == 1 and far.at(int(1e12 // STEP)) == 5.0
+    assert len(forecast.merge(far, config, [(T0, 1.0)])) == 1  # and the old one is older than what is kept

@@ -98,7 +98,8 @@ def test_a_range_query_asks_for_one_workloads_demand_and_a_tenants_failure_is_it
         received.append(typing.cast(dict[str, str], form))
         if '"workload", "broken"' in str(form["query"]):
             return web.Response(body=b"not json")
-        return web.Response(body=matrix([[float(form["start"]), "40"], [float(form["end"]), "60"]]))
+        start, end = float(form["start"]), float(form["end"])
+        return web.Response(body=matrix([[start - 300, "1"], [start, "40"], [end, "60"], [end + 1e9, "1"]]))
 
     async def scenario() -> dict[typing.Hashable, queries.RangeResult]:
         runner, url = await _serve(query_range)()
@@ -116,7 +117,7 @@ def test_a_range_query_asks_for_one_workloads_demand_and_a_tenants_failure_is_it
             await runner.cleanup()
 
     results = asyncio.run(scenario())
-    assert results[("a",)].points == ((86400.0, 40.0), (4 * 86400.0, 60.0))
+    assert results[("a",)].points == ((86400.0, 40.0), (4 * 86400.0, 60.0))  # points outside the range left out
     assert results[("b",)].error is not None and "not JSON" in results[("b",)].error
     assert {r["step"] for r in received} == {"300s"} and {r["start"] for r in received} == {"86400.000"}
     assert any('"workload", "web"' in r["query"] for r in received)
