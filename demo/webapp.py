@@ -56,6 +56,9 @@ class App:
         self.duration_sum: dict[str, float] = {}
         self.in_flight = 0
         self._next = 0
+        # Requests that reached the front door (a Service, a gateway), served or not: it counts
+        # with no pod ready too, so it can wake a workload scaled to zero.
+        self.frontend_requests = 0
 
     def utilization(self) -> float:
         """Busy share of one pod's CPU request, from the cost of recent work."""
@@ -64,6 +67,7 @@ class App:
     recent_rate = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.frontend_requests += 1
         ready = self.pods.ready
         if not ready:
             return web.Response(status=503, text="no ready pods\n")
@@ -118,6 +122,7 @@ class App:
                 lines.append(f'http_requests_queued{{namespace="{ns}",pod="{pod}"}} '
                              f"{self.in_flight / max(len(self.pods.ready), 1)}")
         lines.append(f"demo_ready_pods {len(self.pods.ready)}")
+        lines.append(f'demo_frontend_requests_total{{namespace="{ns}"}} {self.frontend_requests}')
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
