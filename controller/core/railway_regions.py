@@ -40,11 +40,20 @@ def from_meta(meta: typing.Any) -> dict[str, int]:
     return {region: typing.cast(int, count)} if isinstance(region, str) and region and _count(count) else {}
 
 
+# Railway documents no zero replicas: what it offers instead is Serverless (the instance's
+# sleepApplication), which sleeps a service after 10 minutes without outbound traffic and wakes
+# it on the next request. A ScalingPolicy's scale to zero therefore stops at one replica here.
+NO_ZERO_WHY = ("Railway runs at least one replica (it has no zero replicas; its Serverless setting, "
+               "sleepApplication, sleeps an idle service itself and wakes it on a request)")
+
+
 def limits(regions: typing.Mapping[str, int]) -> world.ReplicaLimits:
-    """What Railway allows this service: one replica per region at least, CAP in all."""
-    floor = len(regions) if len(regions) > 1 else 0
-    return world.ReplicaLimits(floor=floor, cap=CAP, floor_why=f"one replica per region ({floor} regions)",
-                               cap_why=CAP_WHY)
+    """What Railway allows this service: one replica per region at least (one at least in all),
+    CAP in all."""
+    if len(regions) > 1:
+        return world.ReplicaLimits(floor=len(regions), cap=CAP,
+                                   floor_why=f"one replica per region ({len(regions)} regions)", cap_why=CAP_WHY)
+    return world.ReplicaLimits(floor=1, cap=CAP, floor_why=NO_ZERO_WHY, cap_why=CAP_WHY)
 
 
 def distribute(current: typing.Mapping[str, int], total: int) -> dict[str, int]:

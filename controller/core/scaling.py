@@ -797,7 +797,7 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
             f"{outcome.scaling_active[2]}"))
     floor = inp.limits.floor if inp.limits is not None else 0
     idle = (value is not None and value <= activation.above and inp.current == 1 and outcome.desired == 1
-            and floor == 0 and not any(v.missing for v in outcome.metrics))
+            and not any(v.missing for v in outcome.metrics))
     if not idle:
         return outcome
     since = inp.state.idle_since if inp.state.idle_since is not None and inp.state.idle_since <= now else now
@@ -807,6 +807,11 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
     if now < until:
         return dataclasses.replace(outcome, idle_since=since,
                                    reason=f"{outcome.reason}; idle since {_stamp(since)}, to zero at {_stamp(until)}")
+    if floor > 0:  # the platform keeps a replica: said where a person looks, once it would sleep
+        why = inp.limits.floor_why if inp.limits is not None else ""
+        return dataclasses.replace(outcome, idle_since=since, scaling_limited=(
+            "True", "TooFewReplicas", f"the platform binds: {why}"),
+            reason=f"{outcome.reason}; idle since {_stamp(since)}, held at {floor}: {why}")
     if spec.behavior.scaleDown.selectPolicy == api.SelectPolicy.DISABLED.value:
         return dataclasses.replace(outcome, idle_since=since, reason=f"{outcome.reason}; idle since {_stamp(since)}, "
                                    "held at one replica: scale-down disabled (selectPolicy Disabled)")

@@ -38,7 +38,9 @@ def test_scaling_down_keeps_every_region() -> None:
 def test_limits_name_the_floor_and_the_cap() -> None:
     limits = railway_regions.limits({"us": 2, "eu": 1})
     assert (limits.floor, limits.cap) == (2, 50)
-    assert railway_regions.limits({"us": 3}).floor == 0
+    single = railway_regions.limits({"us": 3})
+    assert single.floor == 1 and "no zero replicas" in single.floor_why  # scale to zero stops at one on Railway
+    assert railway_regions.limits({}).floor == 1
 
 
 def test_distribution_adds_up_and_loses_no_region() -> None:

@@ -13,6 +13,7 @@ from controller import celcheck
 from controller import reasons
 from controller import validation
 from controller.api import scalingpolicy as api
+from controller.core import railway_regions
 from controller.core import scaling
 from controller.core import scaling_status
 from controller.core import world
@@ -219,10 +220,15 @@ def test_the_lowest_count_first_then_zero() -> None:
     assert loop.step(cpu=5.0).desired == 0
 
 
-def test_a_platform_that_keeps_a_replica_is_never_scaled_to_zero() -> None:
-    loop = Loop(spec(), 1, world.ReplicaLimits(floor=1, floor_why="Railway keeps one replica"))
-    for _ in range(4 * IDLE // INTERVAL):
-        assert loop.step().desired == 1
+def test_a_platform_that_keeps_a_replica_is_never_scaled_to_zero_and_says_so_once_idle() -> None:
+    loop = Loop(spec(), 1, railway_regions.limits({"us-west2": 1}))
+    for _ in range(IDLE // INTERVAL):
+        outcome = loop.step()
+        assert outcome.desired == 1 and outcome.scaling_limited[0] == "False"
+    for _ in range(3 * IDLE // INTERVAL):
+        outcome = loop.step()
+        assert outcome.desired == 1
+        assert outcome.scaling_limited == ("True", "TooFewReplicas", f"the platform binds: {railway_regions.NO_ZERO_WHY}")
 
 
 def test_scale_down_disabled_never_goes_to_zero() -> None:
