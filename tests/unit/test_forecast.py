@@ -204,3 +204,37 @@ def test_a_point_far_from_the_history_never_grows_it_past_its_bound() -> None:
     far = forecast.merge(seasonal, config, [(1e12, 5.0)])  # a server's date ~31,700 years on
     assert len(far) == 1 and far.at(int(1e12 // STEP)) == 5.0
     assert len(forecast.merge(far, config, [(T0, 1.0)])) == 1  # and the old one is older than what is kept
+
+
+SPEC = {"targetRef": {"monitoredService": "web"}, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}]}
+
+
+@pytest.mark.parametrize(("seasonal", "message"), [
+    ({"enabled": True, "metric": "requestRate"}, "predictive.seasonal.metric must be one of spec.metrics"),
+    ({"periodSeconds": 3600, "stepSeconds": 420}, "periodSeconds must be a multiple of stepSeconds"),
+    ({"periodSeconds": 604800, "stepSeconds": 60, "lookbackPeriods": 2}, "must be at most 4032 points"),
+    ({"trustWindowSeconds": 300, "stepSeconds": 300}, "trustWindowSeconds must cover at least two steps"),
+    ({"metric": "custom"}, "name is required for metric custom"),
+])
+def test_the_crds_cel_rules_and_the_models_refuse_the_same(seasonal: dict, message: str) -> None:
+    from controller import celcheck
+    from controller import validation
+
+    raw = {**SPEC, "predictive": {"seasonal": seasonal}}
+    assert any(message in v for v in celcheck.spec_violations("ScalingPolicy", raw)), "the CRD's CEL rule"
+    with pytest.raises(pydantic.ValidationError, match=message[:30]):
+        api.ScalingPolicySpec.model_validate(raw)
+    document = {"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy", "metadata": {"name": "web"},
+                "spec": raw}
+    assert any(message in p for p in validation.check(0, document).problems)
+
+
+def test_a_well_formed_seasonal_policy_passes_everywhere() -> None:
+    from controller import celcheck
+
+    raw = {**SPEC, "predictive": {"seasonal": {"enabled": True, "lookbackPeriods": 7, "leadSeconds": 90}}}
+    parsed = api.ScalingPolicySpec.model_validate(raw)
+    assert parsed.predictive.seasonal.lookbackPeriods == 7
+    # The rules run on a spec as the API server holds it: every default filled in.
+    assert celcheck.spec_violations("ScalingPolicy", parsed.model_dump(mode="json", by_alias=True,
+                                                                        exclude_none=True)) == []
