@@ -1,18 +1,26 @@
 """`make demo`: the main job on the embedded local cluster.
 
-Starts the local control plane, installs the operator (`kubectl apply -k manifests/`), runs
-it as its own ServiceAccount, applies the examples, then shows the scaling loop: the demo
-app under a load ramp scraped by a real Prometheus, the operator scaling its Deployment up,
-then down once the load stops, with a printed timeline; then the alerting loop: the app is told
-to fail, an AlertPolicy fires to a local webhook receiver and resolves when the app recovers.
-Ends with `kubectl get capliquify -A`.
-"""
+Starts the local control plane and, as root, two real nodes beside kwok's (containerd and a
+kubelet: localcluster/node.py), installs the operator as users do (`kubectl apply -k` of
+manifests/ with the image override to the image `make image` built): two pods, one of them
+the leader; measures the start-up to a first verdict as pods and as a host process in the same
+run; applies the examples, then shows the scaling loop: the demo app under a load ramp scraped
+by a real Prometheus, the operator scaling its Deployment up, then down once the load stops,
+with a printed timeline; then the alerting loop: the app is told to fail, an AlertPolicy fires
+to a local webhook receiver and resolves when the app recovers; then Railway. Prints the
+leader pod's log and the Lease's holder, and ends with `kubectl get capliquify -A`.
+
+Without root, buildah, containerd or runc (or with --host-process) the operator runs as a host
+process as its own ServiceAccount (localcluster/operator.py), and the demo says why first."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +31,9 @@ import urllib.request
 import yaml
 
 from localcluster import cluster as cluster_module
+from localcluster import node as node_module
 from localcluster import operator as operator_module
+from localcluster import pods
 from localcluster import prometheus as prometheus_module
 from localcluster import railway as railway_sim
 from localcluster import receivers
@@ -33,6 +43,11 @@ NAMESPACE = "demo"
 GROUP = "ops.capliquify.io/v1alpha1"
 # (seconds from start, requests/s): cpu% per pod ≈ 10 × rate / pods.
 RAMP = [(0, 10), (20, 30), (40, 50), (90, 0)]
+# The operator's flags beside the shipped ones (`run --log-format=json --leader-elect`): every
+# endpoint of the demo is on loopback, and its loops run faster so that the demo is short.
+OPERATOR_FLAGS = ("--rate-window=15s", "--allow-loopback-egress", "--metrics-interval-seconds=5",
+                  "--alert-interval-seconds=2", "--railway-interval-seconds=2")
+REAL_NODES = 2  # the two replicas listen on the same ports: one per node (its own loopback address)
 
 
 def say(message: str) -> None:
@@ -187,52 +202,234 @@ def dashboard_queries(prometheus: prometheus_module.Prometheus) -> None:
     print(f"{total - len(empty)} of {total} return data" + "".join(f"\n  no data: {e}" for e in empty), flush=True)
 
 
-def main() -> int:
+def local_examples(local: cluster_module.LocalCluster, prometheus_url: str, health_url: str) -> list[dict]:
+    """manifests/examples as `kubectl apply -k` renders them, their endpoints pointed at this
+    machine before they are applied (the operator is already running): the example names an
+    in-cluster Prometheus and service, and real alert channels; here nothing leaves loopback
+    (the channels are closed loopback ports)."""
+    objects = [o for o in yaml.safe_load_all(local.kubectl("kustomize", str(REPO / "manifests" / "examples"))) if o]
+    for item in objects:
+        kind, name = item["kind"], item["metadata"]["name"]
+        if (kind, name) == ("MonitoredService", "web"):
+            item["spec"]["metrics"]["prometheus"]["url"] = prometheus_url
+            item["spec"]["healthChecks"] = [{"name": "api", "http": {"url": health_url}, "intervalSeconds": 5}]
+        elif (kind, name) == ("Secret", "alert-channels"):
+            item["stringData"] = {"slack-webhook": "http://127.0.0.1:9/slack",
+                                  "smtp": "host: 127.0.0.1\nport: 9\nfrom: capliquify@example.com\n",
+                                  "sms": "url: http://127.0.0.1:9/sms\n"}
+        elif (kind, name) == ("AlertPolicy", "prod-web"):
+            for channel in item["spec"]["channels"]:
+                if "alertmanager" in channel:
+                    channel["alertmanager"]["url"] = "http://127.0.0.1:9"
+    return objects
+
+
+def first_verdict(local: cluster_module.LocalCluster, namespace: str, name: str = "web") -> bool:
+    """The MonitoredService has a status written by the operator (its conditions)."""
+    out = local.kubectl("get", "msvc", name, "-n", namespace, "-o", "json", check=False)
+    return bool(out.strip()) and bool(json.loads(out).get("status", {}).get("conditions"))
+
+
+class OperatorPods:
+    """The operator as users install it, as pods: two real nodes (localcluster/node.py), the image
+    `make image` built imported into their containerd, manifests/ applied through a kustomize
+    overlay whose image override points at it (localcluster/pods.py)."""
+
+    def __init__(self, local: cluster_module.LocalCluster, archive: pathlib.Path, workdir: pathlib.Path) -> None:
+        self.local = local
+        self.archive = archive
+        self.workdir = workdir
+        self.nodes: list[node_module.RealNode] = []
+        self.metrics_port = cluster_module.free_port()
+        self.health_port = cluster_module.free_port()
+
+    def start_nodes(self) -> None:
+        for index in range(REAL_NODES):
+            self.nodes.append(node_module.RealNode(self.local, index, [self.archive]))
+            self.nodes[-1].start()
+
+    @property
+    def metrics_targets(self) -> list[str]:
+        """Each pod serves /metrics on its node's loopback address (host network)."""
+        return [f"{node.address}:{self.metrics_port}" for node in self.nodes]
+
+    def install(self) -> str:
+        overlay = pods.operator_overlay(self.workdir / "overlay", self.local, pods.image_name(self.archive),
+                                        self.metrics_port, self.health_port, OPERATOR_FLAGS)
+        print((overlay / "kustomization.yaml").read_text(), end="")
+        out = pods.install(self.local, overlay)
+        # The OpenAPI document (kubectl explain, server-side apply) is published a few seconds later.
+        self.local.wait_for(lambda: all(self.local.kubectl("explain", kind, check=False).strip()
+                                        for kind in ("msvc", "scp", "alp")), 60, "CRD OpenAPI published")
+        return out
+
+    def ready(self, count: int = 2) -> bool:
+        return len([pod for pod in pods.operator_pods(self.local) if pods.ready(pod)]) == count
+
+    def scale(self, replicas: int) -> None:
+        self.local.kubectl("scale", "deployment", "capliquify-operator", "-n", pods.NAMESPACE, f"--replicas={replicas}")
+        if replicas == 0:  # gone, not only terminating: a stopping leader releases the Lease
+            self.local.wait_for(lambda: not json.loads(self.local.kubectl(
+                "get", "pods", "-n", pods.NAMESPACE, "-o", "json"))["items"], 120, "no operator pod left")
+
+    def logs(self) -> str:
+        """Every operator pod's log (the leader's has its first verdicts)."""
+        return "\n".join(self.local.kubectl("logs", "-n", pods.NAMESPACE, pod["metadata"]["name"], check=False)
+                         for pod in pods.operator_pods(self.local))
+
+    def show_leader(self, lines: int = 4) -> None:
+        leader = pods.leader_pod(self.local)
+        if not leader:
+            print(f"no operator pod holds the Lease (holder: {pods.lease_holder(self.local) or 'none'})")
+            return
+        name = leader["metadata"]["name"]
+        say(f"kubectl logs -n {pods.NAMESPACE} {name} | grep -v aiohttp.access | tail -{lines}   "
+            "(the leader's log, JSON lines; without the kubelet's probes' access lines)")
+        log = self.local.kubectl("logs", "-n", pods.NAMESPACE, name).splitlines()
+        print("\n".join([line for line in log if '"aiohttp.access"' not in line][-lines:]))
+        print(f"Lease {pods.NAMESPACE}/{pods.LEASE} held by {pods.lease_holder(self.local)}: pod {name} on "
+              f"{leader['spec'].get('nodeName')} ({leader.get('status', {}).get('podIP')})", flush=True)
+
+    def diagnose(self) -> None:
+        """On failure: what the pods and the kubelets said."""
+        for pod in pods.operator_pods(self.local):
+            name = pod["metadata"]["name"]
+            print(f"--- kubectl logs {name}\n{self.local.kubectl('logs', '-n', pods.NAMESPACE, name, check=False)[-2000:]}",
+                  file=sys.stderr)
+        for node in self.nodes:
+            log = node.log_path("kubelet")
+            if log.exists():
+                print(f"--- {log}\n{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+VERDICT_LINE = re.compile(r"first verdicts for (\d+) objects, ([0-9.]+) s after start")
+
+
+def startup_phase(local: cluster_module.LocalCluster, operator_pods: OperatorPods, objects: list[dict],
+                  workdir: pathlib.Path) -> None:
+    """The same start-up twice, in this run: the operator's Deployment scaled from 0 to 2 (the
+    pods scheduled, their containers started, a leader elected, its first round), then a host
+    process (`capliquify run --leader-elect`, the same flags and ServiceAccount). Each time a fresh
+    copy of demo/web (its Deployment and MonitoredService) waits for its first status."""
+    say("Start-up, as pods and as a host process (same run): time to the first verdict on a fresh copy of demo/web")
+    operator_pods.scale(0)
+    figures = []
+    try:
+        for where in ("pods", "host process"):
+            namespace = "startup-pods" if where == "pods" else "startup-host"
+            local.kubectl("create", "namespace", namespace)
+            local.kubectl_apply(*[{**item, "metadata": {**item["metadata"], "namespace": namespace}} for item in objects])
+            host = None
+            if where == "pods":
+                started = time.monotonic()
+                operator_pods.scale(2)
+            else:
+                host = operator_module.OperatorProcess(local, workdir / "host-operator.log", "--leader-elect", *OPERATOR_FLAGS)
+                started = time.monotonic()
+                host.start()
+            local.wait_for(lambda namespace=namespace: first_verdict(local, namespace), 180, f"first verdict ({where})")
+            took = time.monotonic() - started
+            found = VERDICT_LINE.search(operator_pods.logs() if host is None else host.log())
+            logged = f"{float(found.group(2)):.1f} s after the process started, by its log" if found else "no log line"
+            figures.append(f"as {where}: {took:.1f} s from {'kubectl scale --replicas=2' if host is None else 'launch'} "
+                           f"to {namespace}/web's first status ({logged})")
+            print(figures[-1], flush=True)
+            if host is None:
+                operator_pods.scale(0)
+            else:
+                host.stop()
+            local.kubectl("delete", "namespace", namespace, "--wait=false")
+    finally:
+        operator_pods.scale(2)
+        local.wait_for(operator_pods.ready, 180, "two operator pods Ready again")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--host-process", action="store_true",
+                        help="run the operator as a host process, not as pods on real nodes (no image, no kubelet)")
+    args = parser.parse_args(argv)
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="capliquify-demo-"))
     local = cluster_module.LocalCluster(workdir / "cluster")
     app_port = cluster_module.free_port()
     prometheus = prometheus_module.Prometheus(workdir / "prometheus", [f"127.0.0.1:{app_port}"])
     operator: operator_module.OperatorProcess | None = None
+    operator_pods: OperatorPods | None = None
     processes: list[subprocess.Popen[bytes]] = []
     hooks = receivers.HttpReceiver()
     simulator = railway_sim.RailwaySimulator(token="demo-token").start()
     simulator.add_service("svc-api", "api", replicas=1)
     production = railway_sim.RailwaySimulator(token="prod-token", environment_id="env-production").start()
     try:
+        archive = None
+        why_not_pods = "--host-process was given" if args.host_process else pods.unavailable()
+        if why_not_pods is None:
+            say("The operator's image (make image; skipped when up to date) and the real nodes' kubelet (built once)")
+            try:
+                # `make demo` has just run `make image`; run alone, the demo builds it (skipped when up to date).
+                archive = pods.built_image() if os.environ.get("CAPLIQUIFY_IMAGE_BUILT") else pods.build_image()
+                node_module.build()
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
+                why_not_pods, archive = f"the image or the kubelet could not be built ({error})", None
+        if why_not_pods is not None:
+            say(f"The operator runs as a host process, not as pods: {why_not_pods}")
         say("Starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         local.start()
-        say("kubectl apply -k manifests/   (CRDs, RBAC, operator Deployment)")
-        print(operator_module.install(local), end="")
-        say("kubectl apply -k manifests/examples   (web Deployment + one object per kind)")
-        print(local.kubectl("apply", "-k", str(REPO / "manifests" / "examples")), end="")
-        # The operator's process (started later): its metrics port is known now, so that Prometheus
-        # scrapes the operator too (the dashboards' queries run against this Prometheus).
-        operator = operator_module.OperatorProcess(local, workdir / "operator.log", "--rate-window=15s",
-                                                   "--allow-loopback-egress", "--metrics-interval-seconds=5",
-                                                   "--alert-interval-seconds=2", "--railway-interval-seconds=2")
-        prometheus.extra_jobs = [prometheus_module.static_job("capliquify-operator", f"127.0.0.1:{operator.metrics_port}")]
-        say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app and the operator; namespace {NAMESPACE}")
+        if archive is not None:
+            operator_pods = OperatorPods(local, archive, workdir)
+            say(f"{REAL_NODES} real nodes beside kwok's: containerd and a kubelet (the pinned k8s.io/kubernetes) each, "
+                "on 127.0.0.2 and 127.0.0.3, the operator's image imported")
+            operator_pods.start_nodes()
+            print(local.kubectl("get", "nodes", "-l", f"{node_module.LABEL}=real", "-o", "wide"), end="")
+            operator_targets = operator_pods.metrics_targets
+            say("kubectl apply -k overlay/   (manifests/ as users install it, the image override to the local build: "
+                "CRDs, RBAC, the operator Deployment of 2 replicas with leader election)")
+            installed = time.monotonic()
+            print(operator_pods.install(), end="")
+        else:
+            say("kubectl apply -k manifests/   (CRDs, RBAC, operator Deployment)")
+            print(operator_module.install(local), end="")
+            # The operator's process (started later): its metrics port is known now, so that Prometheus
+            # scrapes the operator too (the dashboards' queries run against this Prometheus).
+            operator = operator_module.OperatorProcess(local, workdir / "operator.log", *OPERATOR_FLAGS)
+            operator_targets = [f"127.0.0.1:{operator.metrics_port}"]
+        prometheus.extra_jobs = [{"job_name": "capliquify-operator", "honor_labels": True,
+                                  "static_configs": [{"targets": operator_targets}]}]
+        say(f"Prometheus on loopback ({prometheus.url}) scraping the demo app and the operator "
+            f"({', '.join(operator_targets)}); namespace {NAMESPACE}")
         prometheus.start()
-        # The example names an in-cluster Prometheus and service; here everything stays on loopback.
-        local.kubectl("patch", "msvc", "web", "-n", "shop", "--type=merge", "-p", json.dumps(
-            {"spec": {"metrics": {"prometheus": {"url": prometheus.url}},
-                      "healthChecks": [{"name": "api", "http": {"url": f"http://127.0.0.1:{app_port}/health"},
-                                        "intervalSeconds": 5}]}}))
-        # Its alert channels too: nothing leaves the machine (closed loopback ports).
-        local.kubectl("patch", "secret", "alert-channels", "-n", "shop", "--type=merge", "-p", json.dumps(
-            {"stringData": {"slack-webhook": "http://127.0.0.1:9/slack",
-                            "smtp": "host: 127.0.0.1\nport: 9\nfrom: capliquify@example.com\n",
-                            "sms": "url: http://127.0.0.1:9/sms\n"}}))
-        local.kubectl("patch", "alp", "prod-web", "-n", "shop", "--type=json", "-p", json.dumps(
-            [{"op": "replace", "path": "/spec/channels/2/alertmanager/url", "value": "http://127.0.0.1:9"}]))
+        say("kubectl apply -k manifests/examples   (web Deployment + one object per kind; their Prometheus, "
+            "health check and alert channels pointed at loopback first)")
+        print(local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
+            local_examples(local, prometheus.url, f"http://127.0.0.1:{app_port}/health"))), end="")
         local.kubectl("create", "namespace", NAMESPACE)
-        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(demo_objects(prometheus.url, f"http://127.0.0.1:{app_port}/health",
-                                                                    f"{hooks.url}/hook")))
+        objects = demo_objects(prometheus.url, f"http://127.0.0.1:{app_port}/health", f"{hooks.url}/hook")
+        local.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+        created = time.monotonic()
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "demo.webapp", f"--kubeconfig={local.kubeconfig}", f"--namespace={NAMESPACE}",
              f"--port={app_port}"], cwd=REPO, stdout=open(workdir / "webapp.log", "ab"), stderr=subprocess.STDOUT))
-        say("Running the operator as ServiceAccount capliquify-system/capliquify-operator")
-        operator.start()
+        if operator_pods is not None:
+            say("The operator's pods on the real nodes (Ready by the kubelet's probe on /healthz)")
+            local.wait_for(operator_pods.ready, 180, "two operator pods Ready")
+            print(local.kubectl("get", "pods", "-n", pods.NAMESPACE, "-o", "wide"), end="")
+            local.wait_for(lambda: bool(pods.leader_pod(local)), 60, "a leader among the pods")
+            local.wait_for(lambda: first_verdict(local, NAMESPACE), 120, "demo/web's first verdict")
+            now = time.monotonic()
+            print(f"demo/web's first verdict: {now - installed:.1f} s after kubectl apply -k (pods scheduled and "
+                  f"started, a leader elected), {now - created:.1f} s after demo/web was created", flush=True)
+            startup_phase(local, operator_pods, objects[:2], workdir)
+        else:
+            assert operator is not None
+            say("Running the operator as ServiceAccount capliquify-system/capliquify-operator (a host process)")
+            launched = time.monotonic()
+            operator.start()
+            local.wait_for(lambda: first_verdict(local, NAMESPACE), 120, "demo/web's first verdict")
+            print(f"demo/web's first verdict: {time.monotonic() - launched:.1f} s after the operator's launch", flush=True)
         for kind in ("msvc", "scp", "alp"):
             local.wait_for(lambda kind=kind: ready(local, kind, "shop"), 60, f"{kind} Ready")
         local.wait_for(lambda: ready(local, "scp", NAMESPACE), 60, "demo policy Ready")
@@ -286,22 +483,29 @@ def main() -> int:
         say(f"kubectl get events -n {NAMESPACE} (from the operator)")
         print(local.kubectl("get", "events", "-n", NAMESPACE, "--field-selector", "source=capliquify-operator",
                             "--sort-by=.lastTimestamp"), end="")
-        say("kubectl get capliquify -A")
-        print(local.kubectl("get", "capliquify", "-A"), end="", flush=True)
         say("kubectl capliquify status -A")
         print(capliquify_status(local), end="", flush=True)
         dashboard_queries(prometheus)
+        if operator_pods is not None:
+            operator_pods.show_leader()
+        say("kubectl get capliquify -A")
+        print(local.kubectl("get", "capliquify", "-A"), end="", flush=True)
         return 0
     except Exception as error:  # noqa: BLE001 - show the logs that explain it
         print(f"demo failed: {error}", file=sys.stderr)
         for log in sorted(workdir.rglob("*.log")):
             print(f"--- {log}\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
+        if operator_pods is not None:
+            with contextlib.suppress(Exception):
+                operator_pods.diagnose()
         return 1
     finally:
         if operator is not None:
             operator.stop()
         for process in processes:
             process.terminate()
+        if operator_pods is not None:
+            operator_pods.stop()
         prometheus.stop()
         hooks.stop()
         simulator.stop()

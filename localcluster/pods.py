@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tomllib
 import typing
 
 import yaml
@@ -21,6 +23,22 @@ from localcluster import node as node_module
 IMAGE_BUILD = cluster_module.REPO / "hack" / "image" / "build.sh"
 SHIPPED_IMAGE = "ghcr.io/capliquify/operator"  # what manifests/ and the chart name
 MANIFESTS = cluster_module.REPO / "manifests"
+NAMESPACE = "capliquify-system"
+LEASE = "capliquify-operator"
+CNI_LOOPBACK = pathlib.Path("/usr/lib/cni/loopback")  # Debian's containernetworking-plugins (node.py's CNI)
+
+
+def unavailable() -> str | None:
+    """Why the operator cannot run as pods on a real node on this machine; None when it can
+    (the kubelet and the image are built after this says yes: their failures are the caller's)."""
+    if os.geteuid() != 0:
+        return "not root (containerd, runc and buildah's store need root)"
+    missing = [tool for tool in ("buildah", "containerd", "ctr", "runc") if shutil.which(tool) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (make apt installs them)"
+    if not CNI_LOOPBACK.exists():
+        return f"the CNI loopback plugin is not installed ({CNI_LOOPBACK}: make apt installs it)"
+    return None
 
 
 def build_image() -> pathlib.Path:
@@ -29,6 +47,16 @@ def build_image() -> pathlib.Path:
     result = subprocess.run(["bash", str(IMAGE_BUILD)], check=True, stdout=subprocess.PIPE, text=True,
                             timeout=3600, env=env)
     return pathlib.Path(result.stdout.strip().splitlines()[-1])
+
+
+def built_image() -> pathlib.Path:
+    """The archive `make image` wrote (hack/image/build.sh's default path), not rebuilt: for a
+    caller that has just run `make image` (`make demo`), whose sources others may edit meanwhile."""
+    project = tomllib.loads((cluster_module.REPO / "pyproject.toml").read_text())["project"]
+    archive = cluster_module.REPO / "dist" / f"capliquify-operator-{project['version']}.tar"
+    if not archive.exists():
+        raise FileNotFoundError(f"{archive}: make image writes it")
+    return archive
 
 
 def image_name(archive: pathlib.Path) -> str:
@@ -108,3 +136,15 @@ def operator_pods(local: cluster_module.LocalCluster) -> list[dict[str, typing.A
 
 def ready(pod: dict[str, typing.Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def lease_holder(local: cluster_module.LocalCluster) -> str:
+    """The election Lease's holder identity (`<HOSTNAME>_<suffix>`; HOSTNAME is the pod's name)."""
+    lease = local.kubectl("get", "lease", LEASE, "-n", NAMESPACE, "-o", "json", check=False)
+    return (json.loads(lease or "{}").get("spec") or {}).get("holderIdentity") or ""
+
+
+def leader_pod(local: cluster_module.LocalCluster) -> dict[str, typing.Any]:
+    """The operator pod that holds the Lease ({} when none does)."""
+    holder = lease_holder(local)
+    return next((pod for pod in operator_pods(local) if holder.startswith(pod["metadata"]["name"] + "_")), {})
