@@ -109,3 +109,35 @@ def test_scales_to_zero_when_idle_and_back_to_one_when_the_activation_metric_ris
               f"woken {woke:.1f}s after the first request")
     finally:
         stack.stop()
+
+
+def test_a_railway_service_stops_at_one_replica_and_says_why(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Railway documents no zero replicas (its Serverless setting sleeps and wakes a service
+    itself): idle, the policy holds one replica, sends Railway nothing, and ScalingLimited says why."""
+    objects_ = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway"}, "stringData": {"token": "t0ken"}},
+        {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "api"},
+         "spec": {"target": {"railway": {"projectId": "p-1", "environmentId": "env-1", "serviceId": "svc-1",
+                                         "tokenSecretRef": {"name": "railway", "key": "token"},
+                                         "endpoint": railway.url}}}},
+        {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "api"},
+         "spec": {"targetRef": {"monitoredService": "api"}, "minReplicas": 0, "maxReplicas": 3,
+                  "evaluationIntervalSeconds": 5, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                  # Railway's own HTTP metrics: 0 % errors with no failing request (idle).
+                  "activation": {"type": "errorRate", "above": 0, "idleSeconds": 6}}},
+    ]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects_))
+    operator_factory("--allow-loopback-egress", "--railway-interval-seconds=2", "--metrics-interval-seconds=2")
+    deployments = len(railway.services["svc-1"].deployments)
+
+    def limited() -> dict:
+        return next((c for c in get(cluster, "scp", namespace, "api").get("status", {}).get("conditions", [])
+                     if c["type"] == "ScalingLimited"), {})
+
+    cluster.wait_for(lambda: limited().get("reason") == "TooFewReplicas", 60, "ScalingLimited once idle")
+    assert limited()["status"] == "True" and "Railway runs at least one replica" in limited()["message"]
+    assert "sleepApplication" in limited()["message"]
+    assert railway.services["svc-1"].replicas == 1 and railway.services["svc-1"].pending_replicas is None
+    assert len(railway.services["svc-1"].deployments) == deployments, "nothing sent to Railway"
+    assert not any("serviceInstanceUpdate" in document for document in railway.documents)
+    assert railway.invalid == [] and not events(cluster, namespace, "ScaledToZero")
