@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import functools
 import io
 import json
 import logging
@@ -46,43 +45,13 @@ def _run(args: argparse.Namespace) -> int:
     import kubernetes
 
     from controller.adapters import kubernetes_api
-    from controller.adapters import kubernetes_status
-    from controller.adapters import kubernetes_watch
-    from controller.adapters import http_check
-    from controller.adapters import actuator
-    from controller.adapters import actuator_kubernetes
-    from controller.adapters import kubernetes_jobs
-    from controller.adapters import actuator_scale
-    from controller.adapters import notifiers
-    from controller.adapters import notify
-    from controller.operator import alerter as alerter_module
+    from controller.core import election
     from controller.operator import config as config_module
     from controller.operator import handlers
-    from controller.operator import loop
-    from controller.adapters import kubernetes_lease
-    from controller.core import election
-    from controller.operator import election as election_module
-    from controller.operator import guard as guard_module
     from controller.operator import metrics
     from controller.operator import object_metrics
     from controller.operator import pools
-    from controller.operator import probes as probes_module
-    from controller.operator import railway as railway_module
-    from controller.operator import scaler as scaler_module
-    from controller.operator import seasonal as seasonal_module
-    from controller.operator import snapshots as snapshots_module
-    from controller.operator import sources as sources_module
-    from controller.adapters import budget
-    from controller.adapters import egress
-    from controller.adapters import source_metrics_api
-    from controller.adapters import source_history
-    from controller.adapters import source_prometheus
-    from controller.core import platform_kubernetes
-    from controller.core import platform_railway
-    from controller.core import platform_scale
-    from controller.operator import polled
-    from controller.core import sources as core_sources
-    from controller.operator import view as view_module
+    from controller.operator import runtime as runtime_module
 
     config = config_module.OperatorConfig(
         namespaces=tuple(args.namespace or ()),
@@ -116,87 +85,23 @@ def _run(args: argparse.Namespace) -> int:
     if unreachable:
         print(f"capliquify run: {unreachable}", file=sys.stderr)
         return 1
-    # Every Kubernetes write passes the elector's fence: a standby, or a leader past its
-    # renew deadline, writes nothing.
     # The Lease has a client (connections) of its own, as it has a pool of its own: a renewal
-    # never waits behind status writes (handlers.register binds the acting loops to it).
+    # never waits behind status writes. Everything else is built in one place (operator/runtime.py).
     lease_client = kubernetes_api.load_config(config.kubeconfig, connections=2)
-    elector = election_module.Elector(
-        kubernetes_lease.LeaseStore(lease_client, args.leader_elect_namespace, args.leader_elect_name)
-        if args.leader_elect else None,
-        election.Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
-                        args.leader_elect_retry_period))
-    # The identity in every request's User-Agent: the audit log tells which replica wrote what.
-    api_client.user_agent = lease_client.user_agent = f"capliquify-operator ({elector.identity})"
-    write = elector.fence
-    api = kubernetes_api.KubeApi(api_client, write)
-    view = view_module.View()
-    status_writer = kubernetes_status.StatusWriter(api_client.configuration, write, api_client.user_agent)
-    evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency,
-                               status_writer=status_writer)
-    railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
-                                           config.railway_interval_seconds, config.allow_loopback_checks,
-                                           leading=elector.leading, fence=elector.fence_send)
-    evaluator.contributors.append(railway.contribute)  # RailwayConfigured (the instance's configuration)
-    # The actuators' registry: one line per platform (core/platforms.py is the core's).
-    scale_actuator = actuator_scale.ScaleActuator(api_client, write, functools.partial(pools.run, pools.ACTUATION))
-    actuators = actuator.Actuators({
-        platform_kubernetes.NAME: actuator_kubernetes.KubernetesActuator.of_client(
-            api_client, write, functools.partial(pools.run, pools.ACTUATION)),
-        platform_railway.NAME: railway_module.RailwayActuator(railway),
-        platform_scale.NAME: scale_actuator,
-    })
-    # Metric queries have a connection pool of their own: a slow Prometheus cannot starve other
-    # I/O; within it one namespace holds at most its share (sizes: adapters/budget.py).
-    query_client = egress.GuardedClient(config.allow_loopback_checks, limit=budget.PROMETHEUS_CONNECTIONS,
-                                        per_key=budget.PROMETHEUS_PER_NAMESPACE)
-
-    async def secret_value(namespace: str, name: str, key: str) -> str | None:
-        return await pools.run(pools.KUBE, api.secret_value, namespace, name, key)
-
-    metric_sources = sources_module.Sources({
-        core_sources.PROMETHEUS: source_prometheus.BatchedPrometheus(
-            query_client, secret_value, config.rate_window, metrics.PROMETHEUS_QUERIES.inc,
-            tenant_queries_on_default=config.allow_tenant_queries_on_default_prometheus),
-        core_sources.METRICS_API: source_metrics_api.MetricsApiSource(
-            api_client, functools.partial(pools.run, pools.KUBE)),
-        core_sources.RAILWAY: railway_module.RailwaySource(railway),
-    })
-    # The seasonal forecast's history: range queries on the same client, at most two at once.
-    histories = seasonal_module.SeasonalHistories(view, source_history.RangeHistory(
-        query_client, secret_value, config.rate_window,
-        tenant_queries_on_default=config.allow_tenant_queries_on_default_prometheus))
-    scaler = scaler_module.Scaler(view, evaluator, api, actuators, config.prometheus_url, metric_sources,
-                                  leading=elector.leading, seasonal=histories)
-    # Post-deploy hooks' Jobs (spec.rollout.hooks): created with the operator's rights, which the
-    # admission policy checks the author holds; off with --no-rollout-hooks (the chart's hooks.enabled).
-    hook_jobs = kubernetes_jobs.KubernetesJobs.of_client(api_client, write, functools.partial(pools.run, pools.ACTUATION)) \
-        if args.rollout_hooks else None
-    guard = guard_module.Guard(view, evaluator, http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value),
-                               actuators, scaler.read_service_metrics, jobs=hook_jobs,
-                               own_namespace=args.leader_elect_namespace)
-    probes = probes_module.ProbeManager(view, evaluator, actuators)
-    snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics,
-                                           config.metrics_interval_seconds)
-    poster = notify.HttpPoster(config.allow_loopback_checks, fence=elector.fence_send)  # at each send
-    alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster),
-                                     config.alert_interval_seconds, leading=elector.leading, burn_rate=guard.burn_rate)
-    watcher = kubernetes_watch.Watcher(api_client.configuration, api_client.user_agent,
-                                       on_restart=lambda kind, why: metrics.WATCH_RESTARTS.labels(kind, why).inc())
+    runtime = runtime_module.build(config, runtime_module.Options(
+        timing=election.Timing(args.leader_elect_lease_duration, args.leader_elect_renew_deadline,
+                               args.leader_elect_retry_period),
+        leader_elect=args.leader_elect, lease_namespace=args.leader_elect_namespace,
+        lease_name=args.leader_elect_name, rollout_hooks=args.rollout_hooks), api_client, lease_client)
     registry = kopf.OperatorRegistry()
-    handlers.register(registry, handlers.Runtime(config=config, view=view, evaluator=evaluator, api=api, scaler=scaler,
-                                                 guard=guard, snapshots=snapshots, alerter=alerter,
-                                                 elector=elector, watcher=watcher, probes=probes, pollers=(railway, polled.PolledPlatform(
-                                                     platform_scale.NAME, view, evaluator, scale_actuator)),
-                                                 closers=[guard.checker.close, poster.close, query_client.close,
-                                                          railway.close, actuators.close, watcher.close,
-                                                          status_writer.close]))
-    metrics.initialise(kubernetes_api.PLURALS, notifiers.registry(poster))
+    handlers.register(registry, runtime)
+    metrics.initialise(kubernetes_api.PLURALS, runtime.alerter.registry)
     # The per-object series name every tenant's objects (namespaces, services, alert rules,
     # revisions) to whoever can reach /metrics, which listens where the scrape and the kubelet
     # reach it: so they are served only when asked for (--object-metrics; the chart asks when
     # its dashboards, which read them, are enabled). The operator's own series name no object.
-    objects_text = object_metrics.ObjectMetrics(view, elector.leading).text if args.object_metrics else _no_objects
+    objects_text = object_metrics.ObjectMetrics(runtime.view, runtime.elector.leading).text if args.object_metrics \
+        else _no_objects
     metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
     asyncio.run(
         kopf.operator(

@@ -71,7 +71,6 @@ class Alerter:
         self._round = asyncio.Lock()
         self._sending: dict[str, asyncio.Task[None]] = {}  # delivery key -> its attempt in flight
         self._stopping = False
-        evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND or key not in self.state:

@@ -113,8 +113,6 @@ class Guard:
         # run of one of them is skipped, never started beside it (669 probes were pending
         # after 20 s of slow endpoints when each due time started a new one).
         self._in_flight: set[tuple[view_module.Key, str]] = set()
-        evaluator.contributors.append(self.contribute)
-        evaluator.time_dependent.append(self.checked_services)
 
     # -- status ------------------------------------------------------------------------
     def burn_rate(self, namespace: str, name: str, budget: str, long_seconds: int, short_seconds: int) -> float | None:

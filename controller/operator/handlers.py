@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
-import dataclasses
 import functools
 import logging
 import time
@@ -20,52 +19,22 @@ import typing
 import kopf
 
 from controller.adapters import kubernetes_api
-from controller.adapters import kubernetes_watch
-from controller.operator import alerter as alerter_module
-from controller.operator import config as config_module
-from controller.operator import election as election_module
-from controller.operator import loop
-from controller.operator import guard as guard_module
 from controller.operator import heap
 from controller.operator import heartbeat
 from controller.operator import metrics
-from controller.operator import probes as probes_module
-from controller.operator import scaler as scaler_module
-from controller.operator import snapshots as snapshots_module
-from controller.operator import view as view_module
 from controller.operator import pools
+from controller.operator import runtime as runtime_module
+from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 CUSTOM_KINDS = tuple(kubernetes_api.PLURALS)
 STOP_SECONDS = 5.0  # acting tasks that do not end this long after cancellation: unhealthy
 
 
-class Poller(typing.Protocol):
-    name: str
-
-    async def run(self) -> None: ...
-
-
-@dataclasses.dataclass
-class Runtime:
-    config: config_module.OperatorConfig
-    view: view_module.View
-    evaluator: loop.Evaluator
-    api: kubernetes_api.KubeApi
-    scaler: scaler_module.Scaler
-    guard: guard_module.Guard
-    snapshots: snapshots_module.Snapshots
-    alerter: alerter_module.Alerter
-    elector: election_module.Elector
-    watcher: kubernetes_watch.Watcher
-    probes: probes_module.ProbeManager | None = None  # a contributor with a term's memory of its own
-    # The loops of platforms that are polled rather than watched (each puts its workloads in the view).
-    pollers: typing.Sequence[Poller] = ()
-    # HTTP sessions and the like, closed on shutdown.
-    closers: list[typing.Callable[[], typing.Awaitable[None]]] = dataclasses.field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # leader and standby alike
-    acting: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)  # the leader's, this term
-    heartbeats_before: set[str] = dataclasses.field(default_factory=set)  # loops beating before acting
+# The typed Runtime and its Poller are the composition root's (operator/runtime.py); named here
+# too, as the kopf layer's input.
+Runtime = runtime_module.Runtime
+Poller = runtime_module.Poller
 
 
 def _on_event(runtime: Runtime, raw_event: typing.Mapping[str, typing.Any]) -> None:
@@ -284,8 +253,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         for task in [*runtime.tasks, *runtime.acting]:
             task.cancel()
         await runtime.elector.release()
-        for close in runtime.closers:
-            await close()
+        await runtime.aclose()  # everything it owns, the last built first
 
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:

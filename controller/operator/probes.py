@@ -52,7 +52,6 @@ class ProbeManager:
         self.failures: per_object.PerObject[Failure] = per_object.PerObject(view)
         self._applying: set[view_module.Key] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND:

@@ -55,7 +55,6 @@ class Snapshots:
         self.clock = clock
         # Per object (uid): a service made again under its name starts with no reading of the old.
         self.readings: per_object.PerObject[Reading] = per_object.PerObject(view)
-        evaluator.contributors.append(self.contribute)
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
         if key[0] != KIND or key not in self.readings:

@@ -521,6 +521,7 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
     from controller.operator import loop
     from controller.operator import probes as probes_module
     from controller.operator import railway as railway_module
+    from controller.operator import runtime as runtime_module
     from controller.operator import scaler as scaler_module
     from controller.operator import snapshots as snapshots_module
     from controller.operator import view as view_module
@@ -535,6 +536,7 @@ def test_what_a_term_forgets_covers_every_acting_components_memory() -> None:
         snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics)
         alerter = alerter_module.Alerter(view, evaluator, None, snapshots, {"webhook": object()})  # type: ignore[arg-type,dict-item]
         probes = probes_module.ProbeManager(view, evaluator, None)  # type: ignore[arg-type]
+        runtime_module.participate(evaluator, railway, scaler, guard, probes, snapshots, alerter)  # as built
         runtime = handlers.Runtime(config=None, view=view, evaluator=evaluator, api=None, scaler=scaler,  # type: ignore[arg-type]
                                    guard=guard, snapshots=snapshots, alerter=alerter,
                                    elector=election_module.Elector(None, TIMING), watcher=None,  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import typing
 from controller import reasons
 from controller.operator import guard as guard_module
 from controller.operator import loop
+from controller.operator import runtime
 from controller.operator import view as view_module
 
 NAMESPACE = "shop"
@@ -115,6 +116,7 @@ def test_a_services_first_verdict_carries_its_rollout() -> None:
         return {}
 
     guard = guard_module.Guard(view, evaluator, None, DeploymentsOnly(), no_metrics)  # type: ignore[arg-type]
+    runtime.participate(evaluator, guard)
     asyncio.run(guard.rollout_round())
     patch = evaluator.judge(("MonitoredService", NAMESPACE, "web"))
     assert patch["rollout"]["phase"] == "Healthy" and patch["rollout"]["revision"] == "3"

@@ -13,6 +13,7 @@ from controller.adapters import kubernetes_jobs
 from controller.core import hooks
 from controller.operator import guard as guard_module
 from controller.operator import loop
+from controller.operator import runtime
 from controller.operator import view as view_module
 
 NAMESPACE = "shop"
@@ -107,8 +108,10 @@ async def no_metrics(*_: typing.Any) -> dict:
 def guard(view: view_module.View, log: Log, jobs: Jobs | None, rollbacks: Rollbacks | None = None,
           events: Events | None = None, own_namespace: str = "capliquify-system") -> guard_module.Guard:
     evaluator = loop.Evaluator(view, events or Events(), 60.0, 4, status_writer=Writer(view, log))  # type: ignore[arg-type]
-    return guard_module.Guard(view, evaluator, None, rollbacks or Rollbacks(), no_metrics, jobs=jobs,  # type: ignore[arg-type]
-                              own_namespace=own_namespace)
+    guard = guard_module.Guard(view, evaluator, None, rollbacks or Rollbacks(), no_metrics, jobs=jobs,  # type: ignore[arg-type]
+                               own_namespace=own_namespace)
+    runtime.participate(evaluator, guard)
+    return guard
 
 
 def new_revision(log: Log, jobs: Jobs | None, **kwargs: typing.Any) -> tuple[view_module.View, guard_module.Guard]:

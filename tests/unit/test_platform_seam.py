@@ -23,7 +23,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2] / "controller"
 REGISTRIES = {
     "core/platforms.py": "the platforms' registry",
     "core/sources.py": "the metric sources' registry (a platform's own metrics are a source)",
-    "cli.py": "the composition root: the actuators' registry, the sources, the pollers, its subcommands",
+    "operator/runtime.py": "the composition root: the actuators' registry, the sources, the pollers",
+    "cli.py": "the command line: the Railway subcommands",
     "operator/config.py": "the operator's settings read by the composition root (a platform's endpoint)",
     "adapters/budget.py": "the memory and connection budget: one line per peer",
     "reasons.py": "the vocabulary of condition and Event reasons",

@@ -22,6 +22,7 @@ from controller.core import scaling_status
 from controller.operator import alerter as alerter_module
 from controller.operator import guard as guard_module
 from controller.operator import loop
+from controller.operator import runtime
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
@@ -143,6 +144,7 @@ async def scaling_rounds() -> Harness:
     scaler = scaler_module.Scaler(harness.view, harness.evaluator, None, None, None,  # type: ignore[arg-type]
                                   clock=harness.clock)
     scaler.started_at = T0 - datetime.timedelta(minutes=10)
+    runtime.participate(harness.evaluator, scaler)
     await harness.write("a new policy, no decision yet", key)
     for seconds, replicas, cpu, title in (
         (0, 2, scaling.Sample(95.0, T0), "cpu 95 % on 2 replicas: scaled up, acted"),
@@ -188,6 +190,7 @@ async def rollout_rounds() -> Harness:
     harness.upsert(service("api"))
     guard = guard_module.Guard(harness.view, harness.evaluator, None, Rollbacks(), no_metrics,  # type: ignore[arg-type]
                                clock=harness.clock)
+    runtime.participate(harness.evaluator, guard)
     for seconds, revision, ready, title in (
         (0, "1", 2, "revision 1 available when first seen"),
         (10, "2", 1, "revision 2 rolling out"),
@@ -239,6 +242,7 @@ async def alert_rounds() -> Harness:
     snapshots = Snapshots()
     alerter = alerter_module.Alerter(harness.view, harness.evaluator, None, snapshots,  # type: ignore[arg-type]
                                      {"webhook": Webhook()}, clock=harness.clock)
+    runtime.participate(harness.evaluator, alerter)
     for seconds, error_rate, title in (
         (0, 1.0, "error rate 1 %: nothing fires"),
         (30, 9.0, "error rate 9 %: firing, notified"),

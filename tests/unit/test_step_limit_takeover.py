@@ -26,6 +26,7 @@ from controller.api import scalingpolicy
 from controller.core import election
 from controller.core import scaling
 from controller.operator import loop
+from controller.operator import runtime
 from controller.operator import scaler as scaler_module
 from controller.operator import view as view_module
 
@@ -86,6 +87,7 @@ class Leader:
                                         status_writer=self)
         self.scaler = scaler_module.Scaler(self.view, self.evaluator, self, actuator.Actuators({"kubernetes": self}),  # type: ignore[arg-type,dict-item]
                                            None, clock=lambda: self.now, leading=lambda: not self.server.paused)
+        runtime.participate(self.evaluator, self.scaler)
 
     # -- the fake API (status writer, events, the policy's uid) ---------------------------------
     async def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
