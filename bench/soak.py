@@ -57,6 +57,7 @@ from localcluster import faults as faults_module
 from localcluster import hostile
 from localcluster import operator as operator_module
 from localcluster import prometheus as prometheus_module
+from localcluster import railway as railway_module
 from localcluster import receivers
 from localcluster import toxiproxy as toxiproxy_module
 
@@ -65,7 +66,7 @@ LEASE_DURATION, RENEW_DEADLINE, RETRY = 6, 4, 1
 FLAGS = ("--leader-elect", f"--leader-elect-lease-duration={LEASE_DURATION}",
          f"--leader-elect-renew-deadline={RENEW_DEADLINE}", f"--leader-elect-retry-period={RETRY}",
          "--resync-seconds=10", "--metrics-interval-seconds=2", "--alert-interval-seconds=1",
-         "--allow-loopback-egress")
+         "--allow-loopback-egress", "--railway-interval-seconds=2")
 INTERVAL = 5  # ScalingPolicy evaluationIntervalSeconds
 MIN_REPLICAS, MAX_REPLICAS = 1, 8
 STEP, STEP_PERIOD = 1, 10  # pods per period, both ways
@@ -75,6 +76,9 @@ THRESHOLD = 5  # errorRate > 5 % fires
 # the analysis fails over MAX_LATENCY and the guard rolls it back (once per failed revision).
 GOOD_LATENCY, BAD_LATENCY, MAX_LATENCY = 50.0, 5000.0, 1000
 REVISION_ANNOTATION = "soak/revision"
+# Per namespace one Railway service ("rw", on the local Railway server) scaled by a ScalingPolicy
+# on Railway's own cpu; railway-429 faults answer its requests 429 with Retry-After.
+RAILWAY_TOKEN, RAILWAY_NAME = "soak-t0ken", "rw"
 EPISODE = (25.0, 35.0)  # seconds of errors
 # Seconds without errors after each episode. The route repeats every REPEAT s and damps a re-fire
 # within REPEAT of the last notice (flap damping, docs/alerting.md): a resolution delivered up to
@@ -240,6 +244,27 @@ def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp
     return [deployment, msvc, policy, alerts]
 
 
+def railway_objects(namespace: str, endpoint: str) -> list[dict]:
+    """The namespace's Railway service: its token, a MonitoredService and a ScalingPolicy (no
+    AlertPolicy: the notification accounting is the Deployments' episodes)."""
+    msvc = {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": RAILWAY_NAME, "namespace": namespace},
+            "spec": {"target": {"railway": {"projectId": "p-soak", "environmentId": "env-1",
+                                            "serviceId": f"svc-{namespace}", "endpoint": endpoint,
+                                            "tokenSecretRef": {"name": "railway", "key": "token"}}}}}
+    policy = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": RAILWAY_NAME, "namespace": namespace},
+              "spec": {"targetRef": {"monitoredService": RAILWAY_NAME}, "minReplicas": MIN_REPLICAS,
+                       "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
+                       "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                       "behavior": {
+                           "scaleUp": {"cooldownSeconds": 0, "policies": [
+                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]},
+                           "scaleDown": {"stabilizationWindowSeconds": 15, "cooldownSeconds": 0, "policies": [
+                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]}},
+                       "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": STALE_AFTER}}}
+    return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway", "namespace": namespace},
+             "stringData": {"token": RAILWAY_TOKEN}}, msvc, policy]
+
+
 @dataclasses.dataclass(frozen=True)
 class Episode:
     key: tuple[str, str]
@@ -285,6 +310,9 @@ class Soak:
         self.control_plane_down: list[tuple[float, float]] = []  # epoch windows of API server / etcd restarts
         self.leader_down: list[tuple[float, float]] = []  # epoch windows of the leader paused or killed
         self.bad_revisions: list[tuple[float, tuple[str, str], str]] = []  # (epoch, workload, revision tag)
+        self.railway_keys = [(ns, RAILWAY_NAME) for ns in self.namespaces]
+        self.storms: list[tuple[float, float, int]] = []  # railway-429: (epoch start, end, every n-th refused)
+        self.monotonic_storms: list[tuple[float, float, int]] = []  # the same on the Railway server's clock
         self.lease_writes: list[tuple[float, str]] = []  # (epoch, identity) of each successful Lease write
         self.samples: dict[int, list[tuple[float, float, int]]] = {}  # pid -> (t, rss MB, sockets)
         self.am_seen: set[tuple[str, str, str]] = set()  # (namespace, service, startsAt)
@@ -303,6 +331,9 @@ class Soak:
         self.prometheus = prometheus_module.Prometheus(self.workdir / "prometheus",
                                                        [f"127.0.0.1:{self.exporter.port}"], scrape_seconds=1)
         self.prometheus.start()
+        self.railway = railway_module.RailwaySimulator(token=RAILWAY_TOKEN).start()
+        for namespace in self.namespaces:
+            self.railway.add_service(f"svc-{namespace}", RAILWAY_NAME, replicas=2, load_vcpu=1.0)
         self.garbage = hostile.HostileServer(hostile.http_reply(b"<html>not json{{{", content_type="text/html"))
         self.hook = receivers.HttpReceiver()
         self.smtp = receivers.SmtpReceiver()
@@ -322,6 +353,7 @@ class Soak:
             docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "smtp", "namespace": namespace},
                          "stringData": {"config": yaml.safe_dump({"host": host, "port": int(port),
                                                                   "from": "soak@example.com"})}})
+            docs += railway_objects(namespace, self.railway.url)
             for index in range(self.per_namespace):
                 docs += objects(namespace, index, f"http://{prom}", f"http://{hook}/hook", "smtp", f"http://{am}")
         for start in range(0, len(docs), 400):
@@ -515,6 +547,15 @@ class Soak:
             self.bad_revisions.append((started, key, tag))
             self.injected.append((started, fault, what))
             time.sleep(seconds)
+        elif kind == "railway-429":
+            every = int(fault.param("every", 1))  # type: ignore[call-overload]
+            self.injected.append((started, fault, f"every {every}. request refused"))
+            began = time.monotonic()
+            self.railway.refuse_every, self.railway.retry_after = every, 2
+            time.sleep(seconds)
+            self.railway.refuse_every = 0
+            self.storms.append((started, time.time(), every))
+            self.monotonic_storms.append((began, time.monotonic(), every))
         elif kind.startswith("api-"):
             proxy = f"api-{fault.param('replica')}"
             self.injected.append((started, fault, proxy))
@@ -531,6 +572,19 @@ class Soak:
         for key in self.keys:
             if not settle:  # settling: the demand stays where it is
                 self.exporter.demand[key] = min(6.0, max(0.3, self.exporter.demand[key] * rng.uniform(0.7, 1.4)))
+        for namespace in self.namespaces if not settle else ():  # Railway's load: vCPU over its replicas
+            service = self.railway.services[f"svc-{namespace}"]
+            service.load_vcpu = min(6.0, max(0.3, service.load_vcpu * self.railway_rng.uniform(0.7, 1.4)))
+
+    def railway_history(self) -> None:
+        """The Railway services' replicas into the scale history (polled each second)."""
+        now = time.time()
+        for namespace in self.namespaces:
+            key, replicas = (namespace, RAILWAY_NAME), self.railway.services[f"svc-{namespace}"].replicas
+            before = self.history.replicas.get(key)
+            if before is not None and before != replicas:
+                self.history.changes.append((now, key, before, replicas))
+            self.history.replicas[key] = replicas
 
     def errors_now(self, elapsed: float) -> None:
         erring = {e.key for e in self.episodes if e.start <= elapsed < e.end}
@@ -547,6 +601,7 @@ class Soak:
         self.began = time.time()
         self.audit_from = self.began - 60
         rng = random.Random(self.seed * 104729 + 3)
+        self.railway_rng = random.Random(self.seed * 15485863 + 5)  # its own: the Deployments' demand replays as before
         threads: list[threading.Thread] = []
         pending = list(self.schedule)
         next_load = 0.0
@@ -568,6 +623,7 @@ class Soak:
                     log("last fault over: load held still, measuring convergence")
                     self.drive(rng, elapsed, settle=True)
                 self.errors_now(elapsed)
+                self.railway_history()
                 if elapsed >= next_load and settle_started is None:
                     self.drive(rng, elapsed, settle=False)
                     next_load = elapsed + 5
@@ -612,7 +668,7 @@ class Soak:
         for item in items:
             meta = item["metadata"]
             key = (meta["namespace"], meta["name"])
-            if key not in self.exporter.demand:
+            if key not in self.exporter.demand and not (key in self.railway_keys and item["kind"] == "ScalingPolicy"):
                 continue
             status = item.get("status", {})
             if item["kind"] == "ScalingPolicy":
@@ -792,8 +848,9 @@ class Soak:
                 violations.append(f"{key} scaled to {after} outside [{MIN_REPLICAS}, {MAX_REPLICAS}]")
             if abs(after - before) > STEP:
                 violations.append(f"{key} scaled {before} -> {after} at {at - self.began:.1f}s: beyond the step of {STEP}")
-            if after < before:
-                for start, end in self.no_data:
+            if after < before:  # no data: Prometheus for the Deployments, a 429 storm for Railway
+                blind = [(a, b) for a, b, every in self.storms if every == 1] if key in self.railway_keys else self.no_data
+                for start, end in blind:
                     if start + STALE_AFTER + 2 < at <= end:
                         violations.append(f"{key} scaled down {before} -> {after} at {at - self.began:.1f}s with no "
                                           f"data since {start - self.began:.1f}s")
@@ -825,7 +882,13 @@ class Soak:
         return violations, rolled_back
 
     def all_objects(self) -> list[tuple[str, str, str]]:
-        return [(kind, *key) for kind in ("scp", "msvc", "alp") for key in self.keys]
+        return [(kind, *key) for kind in ("scp", "msvc", "alp") for key in self.keys] + [
+            ("scp", *key) for key in self.railway_keys]
+
+    def storm_rates(self) -> list[float]:
+        """Requests per second the local Railway received during each 429 storm."""
+        return [round(sum(1 for at, _ in self.railway.arrivals if a <= at <= b) / max(1.0, b - a), 2)
+                for a, b, _ in self.monotonic_storms]
 
     def check(self) -> dict:
         writes_violations, writes = self.check_writes()
@@ -833,7 +896,7 @@ class Soak:
         scaling = self.check_scaling()
         rollbacks, rolled_back = self.check_rollbacks()
         converged = self.converged
-        total = 2 * len(self.keys) + len(self.keys)
+        total = 3 * len(self.keys) + len(self.railway_keys)
         times = sorted(converged.values())
         unconverged = total - len(converged)
         slow = [f"{name} converged {t:.1f}s after the last fault (bound {CONVERGE_BOUND}s)"
@@ -860,6 +923,9 @@ class Soak:
             "episodes_blind": notes["blind_episodes"],
             "writes": writes, "writes_by_non_leaders": len(writes_violations),
             "scale_changes": len(self.history.changes), "scaling_violations": len(scaling),
+            "railway_storms": len(self.storms),
+            "railway_scale_changes": sum(1 for _, key, _, _ in self.history.changes if key in self.railway_keys),
+            "railway_requests_per_s_in_storms": self.storm_rates(),
             "failed_revisions": len(self.bad_revisions), "rolled_back": rolled_back, "rollback_violations": len(rollbacks),
             "converged": len(converged), "unconverged": unconverged, "slow_to_converge": len(slow),
             "convergence_p50_s": round(statistics.median(times), 1) if times else None,
@@ -889,7 +955,7 @@ class Soak:
                 with contextlib.suppress(OSError):
                     process.process.send_signal(signal.SIGCONT)
                 process.stop()
-        for closer in ("hook", "smtp", "alertmanager", "prometheus", "exporter", "toxiproxy"):
+        for closer in ("hook", "smtp", "alertmanager", "prometheus", "exporter", "toxiproxy", "railway"):
             thing = getattr(self, closer, None)
             if thing is not None:
                 with contextlib.suppress(Exception):

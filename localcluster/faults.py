@@ -43,6 +43,8 @@ KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
     # A failing revision of one workload (its p95 latency over the analysis limit while it runs):
     # the rollout guard must roll it back once. `seconds`: how long before the next may start.
     "bad-revision": (2, "revision", (40, 60)),
+    # The local Railway answers 429 (Retry-After 2 s) to every request, or every second one.
+    "railway-429": (2, "railway", (10, 30)),
 }
 NO_DATA = ("prometheus-stop", "prometheus-garbage")
 
@@ -99,6 +101,8 @@ def schedule(seed: int, start: float, end: float, mean_gap: float,
             params.append(("kb_per_s", rng.randint(8, 64)))
         if kind.startswith("receiver-"):
             params.append(("receiver", rng.choice(["hook", "smtp", "alertmanager"])))
+        if kind == "railway-429":
+            params.append(("every", rng.choice([1, 2])))
         if kind == "bad-revision":
             params.append(("pick", round(rng.random(), 4)))  # which workload: a share of the run's list
         faults.append(Fault(round(at, 1), kind, seconds, tuple(params)))
