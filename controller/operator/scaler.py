@@ -77,6 +77,7 @@ class Scaler:
         self.intents: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.withdrawn: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.next_due: dict[view_module.Key, float] = {}
+        evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
@@ -270,7 +271,7 @@ class Scaler:
         failed_history = self.seasonal.error(key)
         if outcome.forecast is not None and not outcome.forecast.trusted and failed_history:
             outcome = dataclasses.replace(outcome, forecast=dataclasses.replace(
-                outcome.forecast, message=f"{outcome.forecast.message}; history from Prometheus: {failed_history}"))
+                outcome.forecast, message=f"{outcome.forecast.message}; {seasonal_module.FAILED}{failed_history}"))
 
         workload_name = f"{target.kind}/{target.name}"
         verdict = actuation.judge(
@@ -362,4 +363,5 @@ def _signature(record: scaling_status.Record) -> tuple[typing.Any, ...]:
     return (outcome.direction, outcome.current, outcome.desired, outcome.able_to_scale, outcome.scaling_active,
             outcome.scaling_limited, outcome.recommendation, tuple(v.band for v in outcome.metrics),
             record.blocked_reason, record.blocked_message, record.dry_run,
-            (outcome.forecast.trusted, outcome.forecast.reason) if outcome.forecast else None)
+            (outcome.forecast.trusted, outcome.forecast.reason, seasonal_module.FAILED in outcome.forecast.message)
+            if outcome.forecast else None)

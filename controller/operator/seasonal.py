@@ -28,6 +28,8 @@ from controller.operator import view as view_module
 
 logger = logging.getLogger(__name__)
 PER_REFRESH = 50  # policies whose history is asked for in one round, at most
+FAILED = "history from Prometheus: "  # how a failed read is named in the forecast's message
+RETRY_SECONDS = 300  # a failed read is tried again this much later, not a whole refreshSeconds
 
 
 class SeasonalHistories:
@@ -66,7 +68,8 @@ class SeasonalHistories:
         if not settings.enabled or target is None or target.choose(forecast.metric_key(settings)[0])[0] != sources.PROMETHEUS:
             return None
         asked = self.asked.get(key)
-        if asked is not None and now - asked < settings.refreshSeconds:
+        wait = min(RETRY_SECONDS, settings.refreshSeconds) if key in self.errors else settings.refreshSeconds
+        if asked is not None and now - asked < wait:
             return None
         step = settings.stepSeconds
         end = moment // step * step

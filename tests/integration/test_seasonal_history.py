@@ -6,6 +6,7 @@ workload, the metric × the workload's ready pods."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import typing
 
@@ -23,6 +24,7 @@ from localcluster import prometheus as prometheus_module
 pytestmark = pytest.mark.integration
 
 WINDOW = "20s"
+GROUP = "ops.capliquify.io/v1alpha1"
 
 
 def deployment(name: str, replicas: int, usage: str) -> dict:
@@ -54,7 +56,19 @@ def read(prometheus_url: str, namespace: str, workloads: typing.Sequence[str]) -
     return {str(k): v for k, v in asyncio.run(scenario()).items()}
 
 
-def test_the_demand_range_query_on_real_exporters(cluster, namespace, tmp_path) -> None:  # noqa: ANN001
+def service(name: str, prometheus_url: str, custom: list[dict]) -> dict:
+    return {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": name},
+            "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": name}},
+                     "metrics": {"prometheus": {"url": prometheus_url}, "custom": custom}}}
+
+
+def policy(name: str, metric: dict, seasonal: dict) -> dict:
+    return {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name},
+            "spec": {"targetRef": {"monitoredService": name}, "minReplicas": 1, "maxReplicas": 5, "metrics": [metric],
+                     "evaluationIntervalSeconds": 5, "predictive": {"seasonal": {"enabled": True, **seasonal}}}}
+
+
+def test_the_demand_range_query_on_real_exporters(cluster, namespace, operator_factory, tmp_path) -> None:  # noqa: ANN001
     ksm = ksm_module.KubeStateMetrics(cluster, namespaces=(namespace,)).start()
     prometheus = prometheus_module.Prometheus(
         tmp_path / "prometheus", [], scrape_seconds=2,
@@ -87,6 +101,28 @@ def test_the_demand_range_query_on_real_exporters(cluster, namespace, tmp_path) 
 
         # One pod at 50 %: demand 50 (the metric × the ready pods, not the metric alone).
         cluster.wait_for(scaled, 60, "web's demand follows its ready pods down to 50")
+
+        # The operator end to end: status.seasonalForecast of a policy whose history reads, and
+        # of one whose range query Prometheus refuses (named in the message, the policy warming up
+        # from its own evaluations meanwhile).
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+            service("web", prometheus.url, []), service("api", prometheus.url, [{"name": "broken", "query": "sum(("}]),
+            policy("web", {"type": "cpu", "scaleUp": 95, "scaleDown": 5}, {"metric": "cpu"}),
+            policy("api", {"type": "custom", "name": "broken", "scaleUp": 95, "scaleDown": 5},
+                   {"metric": "custom", "name": "broken"})]))
+        operator_factory(f"--rate-window={WINDOW}", "--allow-loopback-egress")
+        seen: dict[str, dict] = {}
+
+        def forecasts() -> bool:
+            for name in ("web", "api"):
+                document = json.loads(cluster.kubectl("get", "scalingpolicy", name, "-n", namespace, "-o", "json"))
+                seen[name] = (document.get("status") or {}).get("seasonalForecast") or {}
+            return (seen["web"].get("reason") == "WarmingUp" and "periods of history" in seen["web"].get("message", "")
+                    and "history from Prometheus: HTTP 400" in seen["api"].get("message", ""))
+
+        cluster.wait_for(forecasts, 60, "status.seasonalForecast of both policies")
+        assert seen["web"]["trusted"] is False and "history from Prometheus" not in seen["web"]["message"], seen
+        assert seen["api"]["trusted"] is False and seen["api"]["reason"] == "WarmingUp", seen
     finally:
         prometheus.stop()
         ksm.stop()

@@ -172,12 +172,30 @@ def test_the_history_is_asked_at_start_then_once_per_refresh_and_only_of_prometh
     assert histories.merged(KEY, spec(), merged) is merged  # nothing new arrived
 
 
-def test_a_failed_history_read_says_so_in_the_forecasts_message() -> None:
+def test_a_failed_history_read_says_so_and_is_tried_again_within_minutes() -> None:
     view = view_module.View()
-    histories = seasonal_module.SeasonalHistories(view, None)
+    reader = Reader()
+    clock = [0.0]
+    histories = seasonal_module.SeasonalHistories(view, reader, clock=lambda: 1_000_000.0,  # type: ignore[arg-type]
+                                                  monotonic=lambda: clock[0])
+    histories.asked[KEY] = 0.0
     histories.arrived[KEY] = queries.RangeResult(error="cannot connect to http://prometheus:9090")
     assert histories.merged(KEY, spec(), None) is None
     assert histories.error(KEY) == "cannot connect to http://prometheus:9090"
+    target = {KEY: targets.Target("shop", "Deployment", "web", prometheus_url="http://prometheus:9090")}
+
+    async def rounds() -> None:
+        clock[0] = seasonal_module.RETRY_SECONDS - 1
+        histories.refresh({KEY: spec()}, target)
+        assert histories.task is None  # not yet
+        clock[0] = seasonal_module.RETRY_SECONDS
+        histories.refresh({KEY: spec()}, target)
+        assert histories.task is not None
+        await histories.task
+
+    asyncio.run(rounds())
+    assert [r.owner for r in reader.asked] == [KEY]
+    assert histories.merged(KEY, spec(), None) is not None and histories.error(KEY) is None
 
 
 NOW = datetime.datetime(2026, 11, 2, 12, tzinfo=datetime.timezone.utc)
