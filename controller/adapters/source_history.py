@@ -3,9 +3,9 @@
 One range query per (Prometheus, credentials, query text, range): the query names its one
 workload (queries.demand_query), so an answer is one series of at most RANGE_POINTS points.
 Asked rarely (operator/seasonal.py: once per `refreshSeconds` a policy), each in its
-namespace's fair share of the query client, at most IN_FLIGHT at once so the rounds' instant
-queries keep the client's other connections, each inside a boundary: one tenant's answer is
-only ever that tenant's history or error.
+namespace's fair share of the query client, at most IN_FLIGHT at once (one a namespace) so
+the rounds' instant queries keep the client's other connections, each inside a boundary: one
+tenant's answer is only ever that tenant's history or error.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from controller.core import targets
 
 logger = logging.getLogger(__name__)
 IN_FLIGHT = 2  # range queries at once, all tenants together (of budget.PROMETHEUS_CONNECTIONS)
+# In fair shares (adapters/shares.py): one namespace holds one place at most and the other stays
+# free for the next namespace (a plain semaphore let one namespace's hanging Prometheus hold both
+# places, deadline after deadline, and every other namespace's history waited behind it).
+PER_NAMESPACE = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +47,7 @@ class RangeHistory:
                  *, tenant_queries_on_default: bool = False) -> None:
         self._client, self._secret_value, self.rate_window = client, secret_value, rate_window
         self.tenant_queries_on_default = tenant_queries_on_default
-        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
+        self._in_flight = shares.FairShares(IN_FLIGHT, PER_NAMESPACE, reserve=IN_FLIGHT - PER_NAMESPACE)
 
     async def read(self, requests: typing.Sequence[HistoryRequest]) -> dict[typing.Hashable, queries.RangeResult]:
         results: dict[typing.Hashable, queries.RangeResult] = {}
@@ -78,7 +82,7 @@ class RangeHistory:
                    namespace: str) -> queries.RangeResult:
         if not source.url:
             return queries.RangeResult(error="no Prometheus configured")
-        async with self._in_flight:
+        async with self._in_flight.hold(source.namespace or namespace):
             with shares.tenant(source.namespace or namespace):
                 try:
                     token = None

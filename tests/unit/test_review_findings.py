@@ -441,3 +441,73 @@ def test_a_metrics_api_read_never_holds_a_namespaces_fat_pod_list() -> None:
         server.shutdown()
         client.close()
     assert peak < 8 * 1024 * 1024, f"one metrics-API read of a 5 MB pod list peaked at {peak / 1024 / 1024:.0f} MiB"
+
+
+# -- 10. One namespace's hanging Prometheus holds every range-query place (seasonal history) ------
+# source_history.RangeHistory ran at most IN_FLIGHT (2) range queries at once for all tenants
+# together, handed out first come first served: two policies of one namespace whose Prometheus
+# accepts and never answers held both places for the 10 s deadline, and the next two, and so
+# on; every other namespace's history waited behind them (its forecast stays WarmingUp).
+
+def test_one_namespaces_hanging_range_queries_do_not_hold_another_namespaces_history() -> None:
+    import json
+
+    from controller.adapters import egress
+    from controller.adapters import source_history
+    from controller.core import targets
+
+    async def no_secret(namespace: str, name: str, key: str) -> str | None:
+        return None
+
+    async def scenario() -> tuple[bool, int]:
+        release, served = asyncio.Event(), asyncio.Event()
+        hanging = 0
+
+        async def hang(_: web.Request) -> web.Response:
+            nonlocal hanging
+            hanging += 1
+            await release.wait()
+            return web.Response(body=b"late")
+
+        async def answer(request: web.Request) -> web.Response:
+            form = await request.post()
+            served.set()
+            end = float(typing.cast(str, form["end"]))
+            return web.Response(body=json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {}, "values": [[end, "5"]]}]}}).encode())
+
+        runners, urls = [], []
+        for handler in (hang, answer):
+            app = web.Application()
+            app.router.add_post("/api/v1/query_range", handler)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            runners.append(runner)
+            urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")  # type: ignore[union-attr]
+        client = egress.GuardedClient(allow_loopback=True, limit=8)
+        reader = source_history.RangeHistory(client, no_secret, "2m")
+        requests = [source_history.HistoryRequest(
+            ("ScalingPolicy", "tenant-a", f"p{index}"), ("cpu", None),
+            targets.Target("tenant-a", "Deployment", f"w{index}", prometheus_url=urls[0]), 86400.0, 4 * 86400.0, 300)
+            for index in range(4)]
+        requests.append(source_history.HistoryRequest(
+            ("ScalingPolicy", "tenant-b", "web"), ("cpu", None),
+            targets.Target("tenant-b", "Deployment", "web", prometheus_url=urls[1]), 86400.0, 4 * 86400.0, 300))
+        reading = asyncio.ensure_future(reader.read(requests))
+        try:
+            # tenant-b's query must go out while tenant-a's hang (they end only at the 10 s deadline).
+            await asyncio.wait_for(served.wait(), 5)
+            reached = True
+        except asyncio.TimeoutError:
+            reached = False
+        release.set()
+        await reading
+        await client.close()
+        for runner in runners:
+            await runner.cleanup()
+        return reached, hanging
+
+    reached, hanging = asyncio.run(scenario())
+    assert reached, f"tenant-b's range query waited behind tenant-a's {hanging} hanging ones"
