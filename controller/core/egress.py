@@ -180,7 +180,7 @@ Network = typing.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 class ClusterNetworks:
     """The namespace notion of egress: inside the cluster's own networks (its Service and pod
     ranges, given by the operator's flags) a tenant reaches only what a name of its own
-    namespace resolves to — `<service>.<namespace>.svc[.<domain>]`, `<pod>.<service>.<namespace>…`
+    namespace resolves to — `<service>.<namespace>.svc[.<domain>]`, `<pod>.<service>.<namespace>.svc…`
     — or a host the operator itself was configured with (`trusted`: its Prometheus). A literal
     cluster address, a short name (it resolves in the operator's namespace) or another
     namespace's Service is refused: from the operator's network identity it would pass any
@@ -214,8 +214,12 @@ class ClusterNetworks:
                 f"name one of its own as <service>.{namespace}.svc")
 
     def of_namespace(self, name: str, namespace: str) -> bool:
+        # Only names that end in `.<namespace>.svc` (the cluster's DNS answers them, through
+        # the search path) or `.<namespace>.svc.<domain>`. Not `<service>.<namespace>`: with no
+        # such Service it falls through to public DNS, where a namespace named like a top-level
+        # domain (`shop`, `dev`, `io`) is anyone's name, with any address.
         labels = name.split(".")
-        for suffix in ([namespace], [namespace, "svc"], [namespace, "svc", *self.domain.lower().split(".")]):
+        for suffix in ([namespace, "svc"], [namespace, "svc", *self.domain.lower().split(".")]):
             head = len(labels) - len(suffix)
             if 1 <= head <= 2 and labels[head:] == suffix:
                 return True

@@ -27,7 +27,8 @@ CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.lo
     ("10.96.0.10", "web.shop.svc", "shop", True),
     ("10.96.0.10", "web.shop.svc.cluster.local", "shop", True),
     ("10.96.0.10", "WEB.Shop.svc.cluster.local.", "shop", True),
-    ("10.96.0.10", "web.shop", "shop", True),
+    ("10.96.0.10", "web.shop", "shop", False),                           # public DNS when no such Service (.shop is a TLD)
+    ("10.96.0.10", "web-0.web.shop", "shop", False),
     ("10.244.1.7", "web-0.web.shop.svc.cluster.local", "shop", True),   # a StatefulSet pod's name
     ("10.96.0.10", "prometheus.monitoring.svc", "shop", True),          # the operator's own Prometheus
     ("10.96.0.11", "db.bank.svc", "shop", False),                        # another namespace's Service

@@ -511,3 +511,65 @@ def test_one_namespaces_hanging_range_queries_do_not_hold_another_namespaces_his
 
     reached, hanging = asyncio.run(scenario())
     assert reached, f"tenant-b's range query waited behind tenant-a's {hanging} hanging ones"
+
+
+# -- 11. Egress's namespace rule took `<name>.<namespace>` for a Service of the namespace ---------
+# core/egress.ClusterNetworks accepted `<a>.<ns>` and `<a>.<b>.<ns>` as names of namespace ns.
+# Kubernetes resolves such a name through the search path first, but when no Service matches it
+# falls through to public DNS: a namespace named like a public top-level domain (`shop`, the
+# examples' own, `dev`, `app`, `io`) names `pay-me.shop`, registered by its author with an A
+# record of another namespace's Service address, and reaches that Service from the operator.
+
+def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_namespace() -> None:
+    import socket
+
+    from aiohttp import abc as aiohttp_abc
+
+    from controller.adapters import egress
+    from controller.core import egress as policy
+
+    class PublicDns(aiohttp_abc.AbstractResolver):
+        """What the cluster's resolver answers: bank's Service by its own name, and the
+        public record the author of `pay-me.shop` set (the same address)."""
+
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
+            address = {"db.bank.svc": "127.0.0.1", "pay-me.shop": "127.0.0.1"}[host]
+            return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
+                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+
+        async def close(self) -> None:
+            return None
+
+    async def scenario() -> dict[str, str]:
+        app = web.Application()
+
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(text="bank's data")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        outcomes = {}
+        for namespace, host in (("shop", "db.bank.svc"), ("shop", "pay-me.shop")):
+            client = egress.GuardedClient(True, 8, resolver=PublicDns())  # a fresh pool: no connection reused
+            with shares.tenant(namespace):
+                try:
+                    outcomes[host] = (await client.request("GET", f"http://{host}:{port}/", deadline=5,
+                                                           body_limit=100)).body.decode()
+                except (egress.EgressRefused, Exception) as error:  # noqa: BLE001 -- any refusal is the outcome
+                    outcomes[host] = egress.refusal_of(error) or str(error)
+            await client.close()
+        await runner.cleanup()
+        return outcomes
+
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+    assert "cluster's networks" in outcomes["db.bank.svc"], outcomes
+    assert "cluster's networks" in outcomes["pay-me.shop"], outcomes
