@@ -36,8 +36,10 @@ def test_a_soak_of_overlapping_faults_loses_and_doubles_nothing(tmp_path: pathli
 
 def test_a_broken_fence_is_caught_by_the_invariants(tmp_path: pathlib.Path) -> None:
     """CAPLIQUIFY_TEST_BREAK_FENCE=1 in both replicas: writes and sends go out whether or not the
-    replica holds the Lease. The soak must fail, on writes by a replica that did not hold it."""
-    report = soak.run(210, SEED + 1, namespaces=3, per_namespace=2, break_fence=True, workdir=tmp_path, mean_gap=6.0)
+    replica holds the Lease. The soak must fail, on writes by a replica that did not hold it.
+    150 s: the standby acts from its start, so the margin is wide (1,341 of 2,714 writes by the
+    replica without the Lease in 218 s, docs/reliability.md run 12)."""
+    report = soak.run(150, SEED + 1, namespaces=3, per_namespace=2, break_fence=True, workdir=tmp_path, mean_gap=6.0)
     print(show(report))
     assert not report["passed"]
     assert report["writes_by_non_leaders"] > 0, show(report)
