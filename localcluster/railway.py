@@ -71,6 +71,7 @@ class Service:
     regions: dict[str, int] = dataclasses.field(default_factory=dict)  # {}: legacy single region
     pending_regions: dict[str, int] | None = None
     pre_deploy_command: list[str] | None = None
+    sleep_application: bool = False  # Serverless: Railway sleeps the service when idle, wakes it on a request
     limits_error: str = ""  # serviceInstanceLimits answers this GraphQL error (a Railway that cannot tell)
 
     @property
@@ -170,7 +171,7 @@ class RailwaySimulator:
             latest = service.deployments[-1]
             return {"serviceName": service.name, "numReplicas": service.replicas,
                     "healthcheckPath": service.healthcheck_path, "healthcheckTimeout": service.healthcheck_timeout,
-                    "preDeployCommand": service.pre_deploy_command,
+                    "preDeployCommand": service.pre_deploy_command, "sleepApplication": service.sleep_application,
                     "latestDeployment": {"id": latest["id"], "status": latest["status"],
                                          "meta": simulator._meta(service)}}
 
@@ -242,7 +243,7 @@ class RailwaySimulator:
 
         def update(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str, input: dict) -> bool:  # noqa: A002, N803
             service = simulator._instance(environmentId, serviceId)
-            settings = {"healthcheckPath", "healthcheckTimeout", "preDeployCommand"} & set(input)
+            settings = {"healthcheckPath", "healthcheckTimeout", "preDeployCommand", "sleepApplication"} & set(input)
             if settings and simulator.refuse_config:
                 raise graphql.GraphQLError(simulator.refuse_config)
             # Deploy-time settings: reported at once, used by the next deploy.
@@ -252,6 +253,8 @@ class RailwaySimulator:
                 service.healthcheck_timeout = input["healthcheckTimeout"]
             if "preDeployCommand" in settings:
                 service.pre_deploy_command = input["preDeployCommand"]
+            if "sleepApplication" in settings:
+                service.sleep_application = bool(input["sleepApplication"])
             if input.get("numReplicas") is not None:
                 service.pending_replicas = int(input["numReplicas"])
             if input.get("multiRegionConfig") is not None:

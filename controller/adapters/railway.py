@@ -142,6 +142,7 @@ query CapliquifyInstanceConfig($environmentId: String!, $serviceId: String!, $li
     healthcheckPath
     healthcheckTimeout
     preDeployCommand
+    sleepApplication
   }
   serviceInstanceLimits(environmentId: $environmentId, serviceId: $serviceId) @include(if: $limits)
 }
@@ -482,8 +483,10 @@ def _config_of(answer: typing.Mapping[str, typing.Any], service_id: str, limits:
         if isinstance(merged, dict):
             memory, vcpus = _finite(merged.get("memoryGB")), _finite(merged.get("vCPUs"))
             known = memory is not None and vcpus is not None
+    sleep = data.get("sleepApplication")
     return railway_config.Observed(path if isinstance(path, str) else None, _count(timeout, 0, 86400),
-                                   commands or None, memory, vcpus, known)
+                                   commands or None, memory, vcpus, known,
+                                   sleep if isinstance(sleep, bool) else None)  # anything else reads as unset
 
 
 def _deployments(connection: typing.Any) -> list[dict[str, typing.Any]]:

@@ -70,6 +70,10 @@ class RailwayTarget(common.ApiModel):
         min_length=1, max_length=1024, pattern=r"^[^\r\n\x00]*$")]] | None = common.field(
         "Commands Railway runs before each deployment starts (e.g. the database migration); one that fails "
         "fails the deployment.", default=None, min_length=1, max_length=8)
+    sleepApplication: bool | None = common.field(
+        "Railway's Serverless: true lets Railway sleep the service after 10 minutes without outbound traffic and "
+        "wake it on the next request (how a Railway service scales to zero: Railway has no zero replicas); false "
+        "keeps it awake.", default=None)
 
 
 class Target(common.ApiModel):

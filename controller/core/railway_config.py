@@ -31,6 +31,7 @@ class Observed:
     memory_gb: float | None = None
     vcpus: float | None = None
     limits_known: bool = False
+    sleep_application: bool | None = None  # Railway's Serverless (scale to zero on Railway)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Changes:
 
 def managed(target: monitoredservice.RailwayTarget) -> bool:
     """Whether the spec manages any of the instance's configuration."""
-    return target.resources is not None or target.deployHealthCheck is not None or target.preDeployCommand is not None
+    return (target.resources is not None or target.deployHealthCheck is not None or target.preDeployCommand is not None
+            or target.sleepApplication is not None)
 
 
 def wants_limits(target: monitoredservice.RailwayTarget) -> bool:
@@ -75,6 +77,8 @@ def desired(target: monitoredservice.RailwayTarget) -> dict[str, typing.Any]:
             wanted["healthcheckTimeout"] = target.deployHealthCheck.timeoutSeconds
     if target.preDeployCommand is not None:
         wanted["preDeployCommand"] = list(target.preDeployCommand)
+    if target.sleepApplication is not None:
+        wanted["sleepApplication"] = target.sleepApplication
     return wanted
 
 
@@ -99,7 +103,7 @@ def changes(target: monitoredservice.RailwayTarget, observed: Observed) -> Chang
     unreadable = None
     current = {"healthcheckPath": observed.healthcheck_path, "healthcheckTimeout": observed.healthcheck_timeout,
                "preDeployCommand": list(observed.pre_deploy_command) if observed.pre_deploy_command is not None else None,
-               "memoryGB": observed.memory_gb, "vCPUs": observed.vcpus}
+               "memoryGB": observed.memory_gb, "vCPUs": observed.vcpus, "sleepApplication": observed.sleep_application}
     for name, value in wanted.items():
         if name in ("memoryGB", "vCPUs"):
             if not observed.limits_known:

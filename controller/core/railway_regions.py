@@ -43,8 +43,9 @@ def from_meta(meta: typing.Any) -> dict[str, int]:
 # Railway documents no zero replicas: what it offers instead is Serverless (the instance's
 # sleepApplication), which sleeps a service after 10 minutes without outbound traffic and wakes
 # it on the next request. A ScalingPolicy's scale to zero therefore stops at one replica here.
-NO_ZERO_WHY = ("Railway runs at least one replica (it has no zero replicas; its Serverless setting, "
-               "sleepApplication, sleeps an idle service itself and wakes it on a request)")
+NO_ZERO_WHY = ("Railway runs at least one replica (it has no zero replicas; its Serverless setting, the "
+               "MonitoredService's target.railway.sleepApplication, sleeps an idle service itself and wakes it on "
+               "a request)")
 
 
 def limits(regions: typing.Mapping[str, int]) -> world.ReplicaLimits:

@@ -111,15 +111,17 @@ def test_scales_to_zero_when_idle_and_back_to_one_when_the_activation_metric_ris
         stack.stop()
 
 
-def test_a_railway_service_stops_at_one_replica_and_says_why(cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
-    """Railway documents no zero replicas (its Serverless setting sleeps and wakes a service
-    itself): idle, the policy holds one replica, sends Railway nothing, and ScalingLimited says why."""
+def test_a_railway_service_sleeps_by_railways_serverless_and_stops_at_one_replica(
+        cluster, namespace, operator_factory, railway) -> None:  # noqa: ANN001
+    """Railway documents no zero replicas; it offers Serverless (the instance's sleepApplication),
+    which sleeps an idle service and wakes it on a request. The MonitoredService turns it on; the
+    policy, idle, holds one replica, never sends numReplicas 0, and ScalingLimited says why."""
     objects_ = [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway"}, "stringData": {"token": "t0ken"}},
         {"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {"name": "api"},
          "spec": {"target": {"railway": {"projectId": "p-1", "environmentId": "env-1", "serviceId": "svc-1",
                                          "tokenSecretRef": {"name": "railway", "key": "token"},
-                                         "endpoint": railway.url}}}},
+                                         "endpoint": railway.url, "sleepApplication": True}}}},
         {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": "api"},
          "spec": {"targetRef": {"monitoredService": "api"}, "minReplicas": 0, "maxReplicas": 3,
                   "evaluationIntervalSeconds": 5, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
@@ -138,6 +140,7 @@ def test_a_railway_service_stops_at_one_replica_and_says_why(cluster, namespace,
     assert limited()["status"] == "True" and "Railway runs at least one replica" in limited()["message"]
     assert "sleepApplication" in limited()["message"]
     assert railway.services["svc-1"].replicas == 1 and railway.services["svc-1"].pending_replicas is None
-    assert len(railway.services["svc-1"].deployments) == deployments, "nothing sent to Railway"
-    assert not any("serviceInstanceUpdate" in document for document in railway.documents)
+    cluster.wait_for(lambda: railway.services["svc-1"].sleep_application, 30, "Serverless on at Railway")
+    assert len(railway.services["svc-1"].deployments) == deployments, "no deploy: no replica change"
+    assert not any("input: {numReplicas" in document for document in railway.documents)
     assert railway.invalid == [] and not events(cluster, namespace, "ScaledToZero")

@@ -95,8 +95,9 @@ def test_read_configure_and_read_again_through_the_local_railway(railway) -> Non
         return before, after, railway_config.changes(spec, after)
 
     before, after, left = ask(railway.url, "t0ken", scenario)
-    assert before == railway_config.Observed(None, None, None, 1.0, 1.0, limits_known=True)
-    assert after == railway_config.Observed("/api/health", 10, ("npm run migrate",), 4.0, 4.0, limits_known=True)
+    assert before == railway_config.Observed(None, None, None, 1.0, 1.0, limits_known=True, sleep_application=False)
+    assert after == railway_config.Observed("/api/health", 10, ("npm run migrate",), 4.0, 4.0, limits_known=True,
+                                            sleep_application=False)
     assert not left
     assert railway.invalid == [] and len(railway.documents) == 3
     deployments = len(railway.services["svc-1"].deployments)

@@ -304,3 +304,42 @@ def test_patching_a_deployment_scale_to_zero_answers_zero() -> None:
     scaler._apps = types.SimpleNamespace(patch_namespaced_deployment_scale=lambda *args, **kwargs: answered,
                                          patch_namespaced_stateful_set_scale=lambda *args, **kwargs: answered)
     assert scaler.set_replicas("Deployment", "shop", "web", 0) == 0
+
+
+# -- Railway's own scale to zero: Serverless (the instance's sleepApplication) ----------------
+
+def test_railway_serverless_is_set_through_the_local_railway_and_read_back(railway) -> None:  # noqa: ANN001
+    from controller.adapters import railway as railway_adapter
+    from controller.api import monitoredservice
+    from controller.core import railway_config
+    from tests.unit.test_railway import ask
+
+    spec = monitoredservice.RailwayTarget.model_validate({
+        "projectId": "p", "environmentId": "env-1", "serviceId": "svc-1", "tokenSecretRef": {"name": "r", "key": "t"},
+        "sleepApplication": True})
+    assert railway_config.managed(spec) and railway_config.desired(spec) == {"sleepApplication": True}
+
+    async def scenario(client: railway_adapter.RailwayClient) -> tuple:
+        before = await client.config("env-1", "svc-1", False)
+        change = railway_config.changes(spec, before)
+        await client.configure("env-1", "svc-1", change.instance, change.limits)
+        after = await client.config("env-1", "svc-1", False)
+        return before, change, after, railway_config.changes(spec, after)
+
+    before, change, after, left = ask(railway.url, "t0ken", scenario)
+    assert before.sleep_application is False and after.sleep_application is True
+    assert change.instance == {"sleepApplication": True} and change.summary == ("sleepApplication False -> True",)
+    assert not left, "in sync: nothing sent again"
+    assert railway.services["svc-1"].sleep_application is True and railway.invalid == []
+    assert railway.services["svc-1"].replicas == 1 and len(railway.services["svc-1"].deployments) == 1  # no deploy
+    # Unset: not managed, whatever Railway says.
+    unmanaged = spec.model_copy(update={"sleepApplication": None})
+    assert not railway_config.managed(unmanaged) and not railway_config.changes(unmanaged, after)
+
+
+def test_a_malformed_serverless_answer_reads_as_unset() -> None:
+    from controller.adapters import railway as railway_adapter
+
+    for value, read in ((True, True), (False, False), ("yes", None), (1, None), (None, None)):
+        observed = railway_adapter._config_of({"serviceInstance": {"sleepApplication": value}}, "svc-1", False)
+        assert observed.sleep_application is read, value
