@@ -63,11 +63,21 @@ def _permit(namespace: str, address: str, host: str) -> None:
     if len(_PERMITS) >= 4096:  # the oldest half goes (a name resolves again when asked)
         for address_key in list(_PERMITS)[:2048]:
             del _PERMITS[address_key]
-    if len(_NAMED) >= 4096:
-        for name in list(_NAMED)[:2048]:
-            del _NAMED[name]
     _PERMITS[(namespace, address)] = now + PERMIT_SECONDS
-    _NAMED[host.lower().rstrip(".")] = (namespace, now + PERMIT_SECONDS)
+    _mark(host.lower().rstrip("."), namespace, now)
+
+
+def _mark(name: str, namespace: str, now: float) -> None:
+    """`name` is `namespace`'s (and so is a connection it opened) until PERMIT_SECONDS after
+    its last use; the least recently used marks go first when there are too many."""
+    _NAMED.pop(name, None)
+    if len(_NAMED) >= 4096:
+        for stale in [key for key, (_, until) in _NAMED.items() if until <= now]:
+            del _NAMED[stale]
+        if len(_NAMED) >= 3072:
+            for oldest in list(_NAMED)[:2048]:
+                del _NAMED[oldest]
+    _NAMED[name] = (namespace, now + PERMIT_SECONDS)
 
 
 def pooled_refusal(url: str) -> str | None:
@@ -85,7 +95,12 @@ def pooled_refusal(url: str) -> str | None:
     if literal is not None:
         return cluster_refusal(literal)
     owner = _NAMED.get(host)
-    if owner is None or owner[0] == namespace or owner[1] <= time.monotonic() or host in CLUSTER.trusted:
+    if owner is not None and owner[0] == namespace:
+        # Its owner's request: the mark lives on with the connection it keeps alive (which is
+        # reused without a lookup; a mark set only at the lookup ran out while it was pooled).
+        _mark(host, namespace, time.monotonic())
+        return None
+    if owner is None or owner[1] <= time.monotonic() or host in CLUSTER.trusted:
         return None
     return (f"{host} is inside the cluster's networks but not a Service of namespace {namespace}: "
             f"name one of its own as <service>.{namespace}.svc")

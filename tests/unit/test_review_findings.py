@@ -573,3 +573,68 @@ def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_names
         egress.configure_cluster(policy.ClusterNetworks())
     assert "cluster's networks" in outcomes["db.bank.svc"], outcomes
     assert "cluster's networks" in outcomes["pay-me.shop"], outcomes
+
+
+# -- 12. A kept-alive connection outlives the name's owner mark: another namespace rides it -------
+# adapters/egress.pooled_refusal refuses a namespace a pooled connection another namespace's own
+# name opened (the pool reuses it with no lookup and no dial). The mark (`_NAMED`) is set when
+# the name resolves and expires PERMIT_SECONDS (300 s) later; a check every 10 s keeps its
+# connection alive and never resolves again, so after 300 s the mark was gone, the connection
+# still pooled, and any namespace asking for that name was handed it.
+
+def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_namespace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import types
+
+    from aiohttp import abc as aiohttp_abc
+
+    from controller.adapters import egress
+    from controller.core import egress as policy
+
+    later = [0.0]  # seconds added to the egress module's clock (the event loop's is real: the pool keeps the connection)
+    monkeypatch.setattr(egress, "time", types.SimpleNamespace(monotonic=lambda: time.monotonic() + later[0]))
+
+    class Dns(aiohttp_abc.AbstractResolver):
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
+            return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+
+        async def close(self) -> None:
+            return None
+
+    async def scenario() -> str:
+        app = web.Application()
+
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(text="bank's data")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = egress.GuardedClient(True, 8, resolver=Dns())
+        url = f"http://db.bank.svc:{port}/"
+        try:
+            for _ in range(32):  # bank's own check, every 10 s for 320 s, on its kept-alive connection
+                with shares.tenant("bank"):
+                    assert (await client.request("GET", url, deadline=5, body_limit=100)).body == b"bank's data"
+                later[0] += 10
+            with shares.tenant("shop"):
+                try:
+                    return (await client.request("GET", url, deadline=5, body_limit=100)).body.decode()
+                except egress.EgressRefused as refused:
+                    return str(refused)
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
+    try:
+        outcome = asyncio.run(scenario())
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+    assert "cluster's networks" in outcome, f"shop rode bank's kept-alive connection and read {outcome!r}"
