@@ -94,6 +94,10 @@ class SeasonalHistories:
         """`history` with the range answer that arrived for `key` since (if any) merged in."""
         answer = self.arrived.pop(key, None)
         if answer is None:
+            if history is None and (self.task is None or self.task.done()):
+                # Asked, nothing waiting, and no history in the decision's memory: a new term of
+                # leadership (the scaler's memory was cleared, not this). Ask again at once.
+                self.asked.pop(key, None)
             return history
         if answer.error is not None:
             self.errors[key] = answer.error

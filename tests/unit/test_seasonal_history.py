@@ -220,3 +220,25 @@ def test_status_says_whether_the_forecast_is_trusted_and_why() -> None:
     off = scaling.decide(spec(enabled=False), 4, samples, scaling.State(observing_since=NOW), NOW)
     cleared, _ = scaling_status.assess(scaling_status.Record(off, NOW), {"seasonalForecast": fields["seasonalForecast"]})
     assert cleared["seasonalForecast"] is None
+
+
+def test_a_new_term_of_leadership_asks_for_the_history_again() -> None:
+    view = view_module.View()
+    reader = Reader()
+    histories = seasonal_module.SeasonalHistories(view, reader, clock=lambda: 1_000_000.0,  # type: ignore[arg-type]
+                                                  monotonic=lambda: 10.0)
+    target = {KEY: targets.Target("shop", "Deployment", "web", prometheus_url="http://prometheus:9090")}
+
+    async def term() -> forecast.History | None:
+        histories.refresh({KEY: spec()}, target)
+        assert histories.task is not None
+        await histories.task
+        return histories.merged(KEY, spec(), None)
+
+    history = asyncio.run(term())
+    assert history is not None and histories.merged(KEY, spec(), history) is history  # kept: not asked again
+    histories.refresh({KEY: spec()}, target)
+    assert len(reader.asked) == 1
+    # The Lease was lost and won again: the scaler's memory (the history) is gone, this is not.
+    assert histories.merged(KEY, spec(), None) is None
+    assert asyncio.run(term()) is not None and len(reader.asked) == 2
