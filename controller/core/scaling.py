@@ -514,14 +514,17 @@ def stabilize(inp: Input, proposal: Proposal, desired: int) -> Stage:
     up_floor = min(r for t, r in window if now - t <= datetime.timedelta(seconds=up_seconds))
     down_ceiling = max(r for t, r in window if now - t <= datetime.timedelta(seconds=down_seconds))
     desired = min(max(current, up_floor), down_ceiling)
+    # AbleToScale says the reason (as HPA's does) with a message that stays the same while it holds.
     if proposal.direction == "Up" and desired < proposal.replicas:
-        return Stage("stabilization", desired, f"scale-up window {up_seconds}s", "ScaleUpStabilized")
+        return Stage("stabilization", desired, f"scale-up window {up_seconds}s", "ScaleUpStabilized",
+                     f"recent recommendations were lower: applying the lowest of the last {up_seconds}s")
     if proposal.direction == "Down" and now - state.observing_since < datetime.timedelta(seconds=down_seconds):
         return Stage("stabilization", current, f"scale-down window {down_seconds}s not yet observed since start",
-                     "ScaleDownStabilized")
+                     "ScaleDownStabilized", f"the scale-down window ({down_seconds}s) is not yet observed since start")
     if proposal.direction == "Down" and desired > proposal.replicas:
         return Stage("stabilization", desired,
-                     f"scale-down window {down_seconds}s (highest recommendation {down_ceiling})", "ScaleDownStabilized")
+                     f"scale-down window {down_seconds}s (highest recommendation {down_ceiling})", "ScaleDownStabilized",
+                     f"recent recommendations were higher: applying the highest of the last {down_seconds}s")
     return Stage("stabilization", desired)
 
 
@@ -629,6 +632,8 @@ def _conditions(
     able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
     if cooldown.reason:
         able = ("False", cooldown.reason, cooldown.message)
+    elif named["stabilization"].reason:  # HPA: AbleToScale True ScaleUpStabilized / ScaleDownStabilized
+        able = ("True", named["stabilization"].reason or "", named["stabilization"].message)
     limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     recommendation = None
     # The platform's stage binds over the policy's bounds, the bounds over the step limit; the
