@@ -695,3 +695,66 @@ def test_a_namespaces_slow_history_reads_never_keep_another_namespaces_from_bein
 
     asyncio.run(rounds())
     assert other in asked, f"tenant-b's history was never asked in {clock[0] / 3600:.1f} h ({len(asked)} queries of tenant-a)"
+
+
+# -- 14. A Service of one's own namespace may name another namespace's (ExternalName) -------------
+# ClusterNetworks judges the name asked for: `<service>.<namespace>.svc`. Whoever may create
+# Services in a namespace (the `edit` role) makes `alias` of type ExternalName with externalName
+# `db.bank.svc.cluster.local`; the cluster's DNS answers `alias.shop.svc` with a CNAME to it and
+# bank's Service address, and the operator dials it for shop (a headless Service with
+# EndpointSlices written by hand does the same with any address). What the name is of, not how
+# it is spelt, would have to be checked (the Service's own ClusterIP or endpoints).
+
+@pytest.mark.xfail(strict=True, reason="open: an ExternalName Service of the tenant's own namespace resolves to "
+                                       "another namespace's Service, and the rule judges only the name asked for")
+def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespace() -> None:
+    import socket
+
+    from aiohttp import abc as aiohttp_abc
+
+    from controller.adapters import egress
+    from controller.core import egress as policy
+
+    class ClusterDns(aiohttp_abc.AbstractResolver):
+        """The cluster's DNS: `alias.shop.svc` is a CNAME to `db.bank.svc.cluster.local`, whose
+        address (bank's Service) it answers."""
+
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
+            address = {"alias.shop.svc": "127.0.0.1", "db.bank.svc.cluster.local": "127.0.0.1"}[host]
+            return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
+                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
+
+        async def close(self) -> None:
+            return None
+
+    async def scenario() -> str:
+        app = web.Application()
+
+        async def ok(_: web.Request) -> web.Response:
+            return web.Response(text="bank's data")
+
+        app.router.add_get("/", ok)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = egress.GuardedClient(True, 8, resolver=ClusterDns())
+        try:
+            with shares.tenant("shop"):
+                try:
+                    return (await client.request("GET", f"http://alias.shop.svc:{port}/", deadline=5,
+                                                 body_limit=100)).body.decode()
+                except egress.EgressRefused as refused:
+                    return str(refused)
+        finally:
+            await client.close()
+            await runner.cleanup()
+
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
+    try:
+        outcome = asyncio.run(scenario())
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+    assert outcome != "bank's data", "shop reached bank's Service through an ExternalName Service of its own"
