@@ -210,7 +210,7 @@ def windows(case: typing.Mapping[str, typing.Any]) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("table,case", [pytest.param(t, c.values[0], id=f"{t}-{c.id}")
-                                        for t in ("with_behavior", "legacy") for c in stabilization_cases(t)])
+                                        for t in ("with_behavior", "legacy", "edge") for c in stabilization_cases(t)])
 def test_stabilize_recommendation(table: str, case: typing.Mapping[str, typing.Any]) -> None:
     up_window, down_window = windows(case)
     current = case.get("current", 100)
@@ -226,7 +226,7 @@ def test_stabilize_recommendation(table: str, case: typing.Mapping[str, typing.A
 
 
 @pytest.mark.parametrize("table,case", [pytest.param(t, c.values[0], id=f"{t}-{c.id}")
-                                        for t in ("with_behavior", "legacy") for c in stabilization_cases(t)])
+                                        for t in ("with_behavior", "legacy", "edge") for c in stabilization_cases(t)])
 def test_stabilize_recommendation_sim_port(table: str, case: typing.Mapping[str, typing.Any]) -> None:
     """The port keeps HPA's slice as HPA does: its stored history is compared entry by entry."""
     up_window, down_window = windows(case)
