@@ -20,6 +20,7 @@ import yaml
 from controller.api import scalingpolicy as api
 from controller.core import scaling
 from controller.sim import hpa as sim
+from controller.sim import plant
 
 DATA = pathlib.Path(__file__).parent.parent / "conformance" / "hpa"
 NOW = datetime.datetime(2026, 11, 1, 13, 0, tzinfo=datetime.timezone.utc)
@@ -298,6 +299,27 @@ def test_controller_sim_port() -> None:
             replicas = sim.convert_with_rate(SIM_NOW, current, stabilized, case["min"], case["max"], [], [],
                                              sim_rules(up), sim_rules(down))
         assert replicas == case["replicas"], case["name"]
+
+
+# -- Replica calculator (the port only: our proposal has thresholds, not a target) -------------
+
+
+def pod(kind: str) -> plant.Pod:
+    """Upstream's pod kinds as the port sees pods: (created, ready at), SIM_NOW being now."""
+    return {"ready": plant.Pod(SIM_NOW - 100_000, SIM_NOW - 99_000), "unready": plant.Pod(SIM_NOW - 100_000, SIM_NOW + 1),
+            "hot": plant.Pod(SIM_NOW, SIM_NOW), "cool": plant.Pod(SIM_NOW - 180, SIM_NOW - 170)}[kind]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in load("replica_calculator.yaml")["cases"]])
+def test_replica_calculator_sim_port(case: typing.Mapping[str, typing.Any]) -> None:
+    requests = case.get("requests") or [1.0] * len(case["levels"])
+    utilisation = tuple(level / (request * 1000) * 100 for level, request in zip(case["levels"], requests, strict=True))
+    pods = tuple(pod(kind) for kind in case["pods"])
+    observation = plant.Observation(at=SIM_NOW, replicas=case["current"], ready=sum(k != "unready" for k in case["pods"]),
+                                    pods=pods, values={}, pod_cpu=utilisation)
+    replicas = sim.resource_replicas(observation, window=60, target=case["target"], tolerance=0.1,
+                                     cpu_initialization_period=120)
+    assert replicas == case["replicas"]
 
 
 def test_not_applicable_named() -> None:
