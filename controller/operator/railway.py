@@ -112,6 +112,7 @@ class RailwayWatcher:
         self._targets: dict[view_module.Key, api.RailwayTarget] = {}
         self.config_conditions: per_object.PerObject[conditions.ConditionChange] = per_object.PerObject(view)
         self._config_sent: dict[tuple[str, str], tuple[tuple[typing.Any, ...], float]] = {}
+        self._split: dict[tuple[str, str], str] = {}  # services named with different bindings: why none acts
 
     async def run(self) -> None:
         heartbeat.expect("railway", self.interval_seconds)
@@ -125,6 +126,7 @@ class RailwayWatcher:
 
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}
+        named: dict[tuple[str, str], set[Binding]] = {}
         self._targets = {}
         for key in list(self.view.of_kind(KIND)):
             try:
@@ -135,10 +137,19 @@ class RailwayWatcher:
                 binding = Binding(target.endpoint or self.default_endpoint, key[1],
                                   (target.tokenSecretRef.name, target.tokenSecretRef.key),
                                   target.environmentId, target.serviceId)
-                found.setdefault((key[1], platform_railway.name(target)), (binding, []))[1].append(key)
+                name = (key[1], platform_railway.name(target))
+                found.setdefault(name, (binding, []))[1].append(key)
+                named.setdefault(name, set()).add(binding)
                 self._targets[key] = target
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "Railway poll", key)
+        # MonitoredServices naming one Railway service with different endpoints or token Secrets:
+        # none is polled or acted on. One binding serves them all, and admission checks each
+        # author against the Secret their own object names: another's token must never act
+        # for them (a pre-deploy command, a scale, a rollback sent with a token they may not read).
+        self._split = {name: (f"MonitoredServices {', '.join(sorted(key[2] for key in found[name][1]))} name Railway "
+                              f"service {name[1]} with different endpoints or token Secrets: none is polled or acted on")
+                       for name, bindings in named.items() if len(bindings) > 1}
         return found
 
     async def poll(self) -> None:
@@ -161,7 +172,8 @@ class RailwayWatcher:
             self._tokens.pop(stale)  # no object it was read for names it any more
         tokens = dict(zip(secrets, await asyncio.gather(*(self._token(*ref) for ref in secrets)), strict=True))
         results = await asyncio.gather(*(self._ask(binding, tokens[(binding.namespace, *binding.secret)])
-                                         for binding, _ in wanted.values()))
+                                         if name not in self._split else self._held(self._split[name])
+                                         for name, (binding, _) in wanted.items()))
         for (name, (binding, keys)), result in zip(wanted.items(), results, strict=True):
             try:
                 self._apply(name, binding, keys, result)
@@ -173,7 +185,10 @@ class RailwayWatcher:
                result: tuple[railway.Instance, railway.Usage] | railway.RailwayRateLimited | str) -> None:
         """One service's poll result into the world (and its objects marked when it changed)."""
         world = self.view.world
-        self.bindings[name] = binding
+        if name in self._split:
+            self.bindings.pop(name, None)  # nothing scales or rolls it back through any of them
+        else:
+            self.bindings[name] = binding
         key = (name[0], RAILWAY, name[1])
         before = (world.workloads.get(key), world.platform_errors.get(key), world.platform_stale.get(key))
         if isinstance(result, railway.RailwayRateLimited) and key in world.workloads:
@@ -196,6 +211,10 @@ class RailwayWatcher:
         if before != (world.workloads.get(key), world.platform_errors.get(key), world.platform_stale.get(key)):
             for marked in keys:
                 self.evaluator.mark(marked, *self.view.dependents(marked))
+
+    @staticmethod
+    async def _held(why: str) -> str:
+        return why
 
     @staticmethod
     def _workload(name: tuple[str, str], instance: railway.Instance) -> world_module.Workload:

