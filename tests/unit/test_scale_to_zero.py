@@ -271,6 +271,18 @@ def test_the_closed_loop_simulator_sleeps_and_wakes_without_dividing_by_zero() -
     assert 900 <= woke <= 900 + 2 * INTERVAL
 
 
+def test_simulate_series_reads_the_activation_column_sleeps_and_wakes() -> None:
+    from controller.core import simulate
+
+    policy = spec(activation={"type": "requestRate", "above": 0, "idleSeconds": 120})
+    series = [simulate.Point(0, {"requestRate": 0.0, "cpu": 10.0}), simulate.Point(600, {"requestRate": 5.0, "cpu": 40.0})]
+    rows = simulate.scaling_run(policy, series, replicas=1, until=900)
+    slept = next(row for row in rows if row.replicas == 0)
+    assert 120 <= slept.at < 600 and slept.event.startswith("Down 1->0: requestRate 0/s <= 0/s (activation threshold)")
+    woke = next(row for row in rows if row.at >= 600 and row.replicas == 1)
+    assert woke.at == 600 and woke.event == "Up 0->1: requestRate 5/s > 0/s (activation threshold)"
+
+
 # -- the adapters at zero: a Scale's spec.replicas is omitted when 0 (omitempty) ---------------
 
 def test_a_scale_subresource_at_zero_reads_as_zero_replicas_not_unknown() -> None:
