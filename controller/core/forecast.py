@@ -70,8 +70,9 @@ class Forecast:
     message: str
     demand: float | None = None  # the demand forecast for the lead time
     error: float | None = None  # the recent relative error
-    bucket: int = 0  # the bucket it was made in (it is the same for the whole bucket)
+    bucket: int = 0  # the bucket it was made in
     revision: int = 0
+    until: int = 0  # the last bucket of its lead: with `bucket`, what it depends on
 
 
 def metric_key(settings: api.Seasonal) -> tuple[str, str | None]:
@@ -155,14 +156,15 @@ def _level(actual: typing.Sequence[float], seasonal: typing.Sequence[float | Non
 
 def forecast(history: History | None, settings: api.Seasonal, now: float) -> Forecast:
     """The forecast for the next `leadSeconds` and whether to trust it (see the module's text).
-    It depends only on the complete buckets before now's: the same for the whole bucket."""
+    It depends on the complete buckets before now's and on the last bucket the lead reaches."""
     step = settings.stepSeconds
     bucket = int(now // step)
     revision = history.revision if history is not None else 0
-    if history is None or not len(history):
-        return Forecast(False, WARMING_UP, "warming up: no history yet", bucket=bucket, revision=revision)
-    window = settings.trustWindowSeconds // step
     lead_end = int((now + settings.leadSeconds) // step)
+    if history is None or not len(history):
+        return Forecast(False, WARMING_UP, "warming up: no history yet", bucket=bucket, revision=revision,
+                        until=lead_end)
+    window = settings.trustWindowSeconds // step
     # Seasonal values from two trust windows back (the first judged bucket's level needs one)
     # to the end of the lead: each computed once.
     start = bucket - 2 * window
@@ -181,12 +183,12 @@ def forecast(history: History | None, settings: api.Seasonal, now: float) -> For
         have = sum(1 for k in range(1, periods + 1)
                    if not math.isnan(history.at(bucket - k * (settings.periodSeconds // step))))
         return Forecast(False, WARMING_UP, f"warming up: {have} of {periods} periods of history "
-                        f"(needs {MIN_PERIODS})", bucket=bucket, revision=revision)
+                        f"(needs {MIN_PERIODS})", bucket=bucket, revision=revision, until=lead_end)
     level = _level([a(b) for b in range(bucket - window, bucket)], [s(b) for b in range(bucket - window, bucket)])
     minutes = settings.trustWindowSeconds / 60
     if level is None:
         return Forecast(False, WARMING_UP, f"warming up: no demand seen in the last {minutes:g} min",
-                        bucket=bucket, revision=revision)
+                        bucket=bucket, revision=revision, until=lead_end)
     demand = max(ahead) * level
     # What this code would have forecast for each complete bucket of the window, from the
     # window before it, against what happened.
@@ -204,21 +206,23 @@ def forecast(history: History | None, settings: api.Seasonal, now: float) -> For
         judged += 1
     if judged < max(2, window // 2) or total <= 0:
         return Forecast(False, WARMING_UP, f"warming up: {judged} of the last {window} steps can be judged "
-                        f"(needs {max(2, window // 2)})", demand, None, bucket, revision)
+                        f"(needs {max(2, window // 2)})", demand, None, bucket, revision, lead_end)
     error = missed / total
     if not math.isfinite(error) or error > settings.tolerance:
         return Forecast(False, MISSED, f"not trusted: off by {error:.0%} over the last {minutes:g} min "
                         f"(tolerance {settings.tolerance:.0%})", demand, error if math.isfinite(error) else None,
-                        bucket, revision)
+                        bucket, revision, lead_end)
     return Forecast(True, TRUSTED, f"trusted: within {error:.0%} over the last {minutes:g} min "
-                    f"(tolerance {settings.tolerance:.0%})", demand, error, bucket, revision)
+                    f"(tolerance {settings.tolerance:.0%})", demand, error, bucket, revision, lead_end)
 
 
 def cached(previous: Forecast | None, history: History | None, settings: api.Seasonal, now: float) -> Forecast:
-    """`forecast`, made once per bucket (and again when a range query changed the history)."""
+    """`forecast`, made again only when what it depends on moved: the bucket of now, the last
+    bucket of the lead (at most twice a step), or the history (a range query merged in)."""
     bucket = int(now // settings.stepSeconds)
+    until = int((now + settings.leadSeconds) // settings.stepSeconds)
     revision = history.revision if history is not None else 0
-    if previous is not None and previous.bucket == bucket and previous.revision == revision \
+    if previous is not None and (previous.bucket, previous.until, previous.revision) == (bucket, until, revision) \
             and previous.reason != UNAVAILABLE:
         return previous
     return forecast(history, settings, now)

@@ -37,6 +37,7 @@ import typing
 from controller import reasons
 from controller.api import scalingpolicy as api
 from controller.core import forecast as forecast_module
+from controller.core import timestamps
 from controller.core import world
 
 MetricKey = tuple[str, str | None]  # (type, custom name)
@@ -204,7 +205,7 @@ def fmt(value: float, key: MetricKey) -> str:
 
 
 def _stamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamps.to_status(moment)
 
 
 NO_SERIES = "no series"
@@ -454,7 +455,8 @@ def seasonal(inp: Input, proposal: Proposal) -> Proposal:
 
 def seasonal_forecast(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], state: State, ready: int,
                       now: datetime.datetime) -> tuple[forecast_module.History | None, forecast_module.Forecast | None]:
-    """This round's demand of the seasonal metric recorded, and the forecast (made once per step)."""
+    """This round's demand of the seasonal metric recorded, and the forecast (made again only
+    when the step, the lead's last step or the history moved: forecast.cached)."""
     settings = spec.predictive.seasonal
     if not settings.enabled:
         return None, None
@@ -559,7 +561,9 @@ def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
     """Stage 5 (HPA's calculateScaleUpLimit / calculateScaleDownLimit). Its reason is named by
     the direction asked of it (`desired` against the current count), not by where it let the
     count land: a scale-up held at the current count, selectPolicy Disabled included, is
-    ScaleUpLimit (HPA's convertDesiredReplicasWithBehaviorRate)."""
+    ScaleUpLimit (HPA's convertDesiredReplicasWithBehaviorRate). A scale-down limit that does not
+    pass minReplicas leaves the count to the bounds, whose reason wins there (HPA: TooFewReplicas;
+    at maxReplicas the bounds say TooManyReplicas)."""
     spec, current, events, now = inp.spec, inp.current, inp.state.events, inp.now
     if desired == current:
         return Stage("step limit", desired)
@@ -568,6 +572,8 @@ def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
     direction = "scale-up" if up else "scale-down"
     reason = "ScaleUpLimit" if up else "ScaleDownLimit"
     if rules.selectPolicy == api.SelectPolicy.DISABLED.value:
+        if not up and current <= spec.minReplicas:
+            return Stage("step limit", desired)  # the bounds bind as much (the limit is the current count)
         disabled = f"{direction} disabled (selectPolicy Disabled)"
         return Stage("step limit", current, disabled, reason, f"limited by step limit: {disabled}")
     limits = []
@@ -590,6 +596,8 @@ def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
     if up and desired > limit:
         return Stage("step limit", max(limit, current), name, reason, f"limited by step limit: {name}")
     if not up and desired < limit:
+        if limit <= spec.minReplicas:
+            return Stage("step limit", desired)  # the bounds bind as much
         return Stage("step limit", min(limit, current), name, reason, f"limited by step limit: {name}")
     return Stage("step limit", desired)
 

@@ -170,6 +170,16 @@ def test_the_forecast_is_made_once_per_step() -> None:
     assert forecast.cached(first, refreshed, settings(), at_minute(28.5)) is not first
 
 
+def test_a_ramp_entering_the_lead_within_a_step_is_seen_at_once() -> None:
+    # A 90 s lead: at minute 28.2 it reaches into minute 29 (100), at 28.6 into minute 30 (800),
+    # both within the step of minute 28. The forecast made at 28.2 must not stand for 28.6.
+    seasonal, config = history([100.0] * 28), settings(leadSeconds=90)
+    early = forecast.cached(None, seasonal, config, at_minute(28.2))
+    assert early.demand == pytest.approx(100.0)
+    late = forecast.cached(early, seasonal, config, at_minute(28.6))
+    assert late.demand == pytest.approx(800.0)
+
+
 @pytest.mark.parametrize(("seasonal", "words"), [
     ({"periodSeconds": 3600, "stepSeconds": 420}, "multiple of stepSeconds"),
     ({"periodSeconds": 7 * 86400, "stepSeconds": 60, "lookbackPeriods": 2}, "at most 4032 points"),
