@@ -4,6 +4,7 @@ against a real socket on loopback, the refresh schedule, and status."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import math
@@ -242,3 +243,15 @@ def test_a_new_term_of_leadership_asks_for_the_history_again() -> None:
     # The Lease was lost and won again: the scaler's memory (the history) is gone, this is not.
     assert histories.merged(KEY, spec(), None) is None
     assert asyncio.run(term()) is not None and len(reader.asked) == 2
+
+
+def test_status_never_carries_a_non_finite_forecast() -> None:
+    samples = {("cpu", None): scaling.Sample(50.0, NOW, source="prometheus")}
+    outcome = scaling.decide(spec(), 4, samples, scaling.State(observing_since=NOW), NOW)
+    for demand, error in ((math.inf, math.nan), (math.nan, math.inf), (1e308 * 10, 0.5)):
+        made = forecast.Forecast(False, forecast.MISSED, "x" * 2000, demand, error)
+        fields, _ = scaling_status.assess(scaling_status.Record(dataclasses.replace(outcome, forecast=made), NOW), {})
+        entry = fields["seasonalForecast"]
+        assert "demand" not in entry and len(entry["message"]) == 512
+        assert all(math.isfinite(v) for v in entry.values() if isinstance(v, float))
+        api.SeasonalForecast.model_validate(entry)
