@@ -46,7 +46,10 @@ class EmailNotifier:
     async def send(self, channel: api.Channel, message: notify.Message, secret: notify.SecretReader) -> None:
         assert channel.email is not None
         settings = _settings(await secret(channel.email.smtpSecretRef))
-        mail = build_message(settings["from"], list(channel.email.to), message)
+        try:
+            mail = build_message(settings["from"], list(channel.email.to), message)
+        except (ValueError, UnicodeError):  # the email library's refusal of a header (an odd `from`)
+            raise notify.DeliveryError("SMTP secret: from is not an address a mail header can carry") from None
         # The lookup first, on the loop: in the lookups' own pool, charged to the namespace and
         # bounded by their deadline (in the SMTP thread it ran before the watchdog, unbounded).
         addresses = await _addresses(settings["host"], settings["port"], self.allow_loopback)
@@ -136,7 +139,9 @@ def build_message(sender: str, to: list[str], message: notify.Message) -> email.
     mail = email.message.EmailMessage()
     mail["From"] = sender
     mail["To"] = ", ".join(to)
-    mail["Subject"] = f"[{n.severity.upper()}] {n.summary}"
+    # One line: a header may not break (a summary written as a YAML block, or U+2028, made the
+    # email library raise for every mail of its rule); the body keeps the summary whole.
+    mail["Subject"] = f"[{n.severity.upper()}] {' '.join(n.summary.split())}"[:998]
     mail["Date"] = email.utils.format_datetime(message.sent_at)
     mail["Message-ID"] = f"<{hashlib.sha256(n.key.encode()).hexdigest()[:32]}@capliquify.ops>"
     mail["X-CapLiquify-Key"] = n.key
@@ -159,7 +164,7 @@ def _settings(text: str) -> dict[str, typing.Any]:
         raise notify.DeliveryError("SMTP secret: host must be a host name or address")
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise notify.DeliveryError("SMTP secret: port must be a number from 1 to 65535")
-    if not isinstance(sender, str) or any(c in sender for c in "\r\n"):
+    if not isinstance(sender, str) or len(sender.splitlines()) != 1 or not sender.isprintable():
         raise notify.DeliveryError("SMTP secret: from must be one address on one line")
     starttls, tls = settings.get("starttls") is True, settings.get("tls") is True
     if settings.get("username") and not (starttls or tls):

@@ -815,3 +815,24 @@ def test_a_monitored_service_never_acts_on_railway_with_a_token_its_author_did_n
     assert railway.services["svc-1"].replicas == 1 and scaled != ["scaled"], scaled
     said = view.world.platform_errors.get(("shop", railway_module.RAILWAY, "env-1/svc-1"))
     assert said is not None and "different endpoints or token Secrets" in said and "api, mine" in said, said
+
+
+# -- 16. A multi-line alert summary (or a Secret's `from` with a line break) fails every email -----
+# notify_email.build_message put the rendered summary in the Subject header as is: a summary
+# written as a YAML block (`summary: |`) or holding U+2028 made the email library raise
+# ValueError, and every email of that rule failed as "unexpected ValueError in the email
+# notifier"; a `from` with U+2028 (a line break to Python, not CR/LF) did the same for the channel.
+
+def test_a_multi_line_summary_is_mailed_and_a_from_with_a_line_break_is_a_clear_error() -> None:
+    from controller.adapters import notify as notify_module
+
+    def message(summary: str) -> notify_module.Message:
+        notification = alerting.Notification("k", "mail", "firing", "HighCPU", "web", "critical", summary, NOW)
+        return notify_module.Message(notification, "tenant-a", "p", NOW, datetime.timedelta(minutes=5))
+
+    for summary in ("HighCPU on web\nvalue 93 > 80\n", "HighCPU on web\u2028value 93", "a\rb\x85c"):
+        mail = notify_email.build_message("ops@example.com", ["oncall@example.com"], message(summary))
+        assert "\n" not in str(mail["Subject"]) and summary.splitlines()[0] in mail.as_string()
+        assert summary.splitlines()[-1] in mail.get_content()
+    with pytest.raises(notify.DeliveryError, match="from must be one address on one line"):
+        notify_email._settings("host: smtp.example.com\nfrom: \"ops@example.com\\u2028Bcc: x@example.com\"\n")
