@@ -105,6 +105,8 @@ def test_scales_to_zero_when_idle_and_back_to_one_when_the_activation_metric_ris
         time.sleep(IDLE_SECONDS + 5)
         assert replicas(cluster, namespace) == 1
         assert len(events(cluster, namespace, "ScaledToZero")) == 1
+        # Awake, the policy's own metric decides again (the woken pod's cpu is read).
+        assert condition(cluster, namespace, "ScalingActive")["reason"] == "ValidMetricFound"
         print(f"scaled to zero {slept:.1f}s after start (idle {IDLE_SECONDS}s, interval 5s); "
               f"woken {woke:.1f}s after the first request")
     finally:
