@@ -189,6 +189,13 @@ INVALID = [
      "spec.healthChecks[0].grpc.timeoutSeconds", "must not exceed intervalSeconds", True),
     ("quorum-zero", _doc("MonitoredService", {**MSVC, "healthyPercent": 0}),
      "spec.healthyPercent", "should be greater than or equal to 1", True),
+    # Scale to zero (issue 22): minReplicas 0 was accepted and silently meant 1.
+    ("zero-without-activation", _doc("ScalingPolicy", {**SCP, "minReplicas": 0}),
+     "spec.minReplicas", "minReplicas 0 needs activation", True),
+    ("activation-without-zero", _doc("ScalingPolicy", {**SCP, "minReplicas": 1, "activation": {"type": "requestQueue"}}),
+     "spec.activation", "activation applies only with minReplicas 0", True),
+    ("activation-on-cpu", _doc("ScalingPolicy", {**SCP, "minReplicas": 0, "activation": {"type": "cpu"}}),
+     "spec.activation.type", "cannot wake a workload at zero", True),
 ]
 
 
