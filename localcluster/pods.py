@@ -6,6 +6,7 @@ node needs.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pathlib
@@ -148,3 +149,15 @@ def leader_pod(local: cluster_module.LocalCluster) -> dict[str, typing.Any]:
     """The operator pod that holds the Lease ({} when none does)."""
     holder = lease_holder(local)
     return next((pod for pod in operator_pods(local) if holder.startswith(pod["metadata"]["name"] + "_")), {})
+
+
+def lease_free(local: cluster_module.LocalCluster) -> bool:
+    """Nobody holds the election Lease: released (no holder) or expired (its holder's last renewal
+    older than the Lease's duration; an expired Lease keeps its holder's name)."""
+    spec = (json.loads(local.kubectl("get", "lease", LEASE, "-n", NAMESPACE, "-o", "json", check=False) or "{}")
+            .get("spec") or {})
+    if not spec.get("holderIdentity") or not spec.get("renewTime"):
+        return True
+    renewed = datetime.datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00"))
+    age = (datetime.datetime.now(datetime.timezone.utc) - renewed).total_seconds()
+    return age > float(spec.get("leaseDurationSeconds") or 15)

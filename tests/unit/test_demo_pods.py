@@ -4,6 +4,8 @@ already running then). The demo itself runs for real in `make demo`."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import pathlib
 import subprocess
 import typing
@@ -97,3 +99,30 @@ def test_the_examples_endpoints_are_all_on_loopback_before_they_are_applied() ->
     for channel in channels:
         configs = [value for key, value in channel.items() if key != "name"]
         assert "alertmanager" in channel or any(key.endswith("SecretRef") for config in configs for key in config), channel
+
+
+class LeaseReader:
+    """A cluster whose Lease is `spec` (None: there is none)."""
+
+    def __init__(self, spec: dict[str, typing.Any] | None) -> None:
+        self.spec = spec
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        assert args[:3] == ("get", "lease", pods.LEASE) and not check
+        return "" if self.spec is None else json.dumps({"spec": self.spec})
+
+
+def renewed(seconds_ago: float) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds_ago)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize(("spec", "free"), [
+    (None, True),
+    ({"leaseDurationSeconds": 15}, True),  # released: no holder
+    ({"holderIdentity": "pod-a_1", "leaseDurationSeconds": 15, "renewTime": renewed(2)}, False),
+    ({"holderIdentity": "pod-a_1", "leaseDurationSeconds": 15, "renewTime": renewed(20)}, True),  # expired
+    ({"holderIdentity": "pod-a_1", "leaseDurationSeconds": 30, "renewTime": renewed(20)}, False),
+])
+def test_the_lease_is_free_when_released_or_expired(spec: dict[str, typing.Any] | None, free: bool) -> None:
+    assert pods.lease_free(typing.cast(cluster_module.LocalCluster, LeaseReader(spec))) is free
