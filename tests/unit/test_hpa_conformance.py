@@ -123,7 +123,7 @@ def sim_events(events: list[tuple[float, int]], sign: int) -> list[tuple[int, in
 
 
 def rule_cases(variant: str) -> list[typing.Any]:
-    cases = load("behavior.yaml")["scaling_with_rules"]
+    cases = load("behavior.yaml")["scaling_with_rules"] + load("behavior.yaml")["edge"]
     if variant == "ours":  # the cases that leave a direction to its default, with OUR defaults
         cases = [c for c in cases if c["up"] is None or c["down"] is None]
     return [pytest.param(c, id=f"{variant}-{c['name']}") for c in cases]
