@@ -819,8 +819,12 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
     name = label.removeprefix("activation metric ")
     key = activation_key(activation)
     if now < until:
-        return dataclasses.replace(outcome, idle_since=since,
-                                   reason=f"{outcome.reason}; idle since {_stamp(since)}, to zero at {_stamp(until)}")
+        # Said in ScalingActive too (absolute times: written once when the idle period starts).
+        status, why, message = outcome.scaling_active
+        return dataclasses.replace(outcome, idle_since=since, scaling_active=(status, why, (
+            f"{message}; idle at one replica since {_stamp(since)}: to zero at {_stamp(until)} unless {name} rises "
+            f"above {_threshold(spec)}")),
+            reason=f"{outcome.reason}; idle since {_stamp(since)}, to zero at {_stamp(until)}")
     if floor > 0:  # the platform keeps a replica: said where a person looks, once it would sleep
         why = inp.limits.floor_why if inp.limits is not None else ""
         return dataclasses.replace(outcome, idle_since=since, scaling_limited=(

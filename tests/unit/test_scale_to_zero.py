@@ -122,6 +122,10 @@ def test_scales_to_zero_after_the_idle_period_not_before() -> None:
         outcome = loop.step()
         assert (outcome.direction, outcome.desired) == ("Hold", 1), outcome.reason
         assert outcome.idle_since == T0 and "to zero at 2026-12-06T05:01:00Z" in outcome.reason
+        # Where a person looks, in absolute times (the same text every round: one status write).
+        assert outcome.scaling_active == ("True", "ValidMetricFound", "1 metric(s) fresh; idle at one replica since "
+                                          "2026-12-06T05:00:00Z: to zero at 2026-12-06T05:01:00Z unless requestQueue "
+                                          "rises above 0")
     outcome = loop.step()
     assert (outcome.direction, outcome.current, outcome.desired) == ("Down", 1, 0)
     assert outcome.reason == ("requestQueue 0 <= 0 (activation threshold) at 1 replica for 60s "
