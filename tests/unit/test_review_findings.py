@@ -889,3 +889,68 @@ def test_silent_connections_to_the_health_port_are_bounded_like_metrics() -> Non
 
     held = asyncio.run(scenario())
     assert held <= 64, f"the health port held {held} of 200 silent connections"
+
+
+# -- 18. One namespace's AlertPolicies delay every other namespace's alerting by their writes -----
+# The alerting round judges the policies one after another in the view's order, and each waits
+# for its own writes (its transition Events, and the status write that puts its outbox in place
+# before a send) before the next is judged. A namespace of 300 AlertPolicies firing at once put
+# 600 awaited API calls ahead of another namespace's one policy: at 10 ms an API write, 6 s of
+# every round (the round is every 5 s); a quota on AlertPolicies is the only bound today.
+
+@pytest.mark.xfail(strict=True, reason="open: the alerting round judges policies in the view's order and awaits "
+                                       "each one's writes (operator/alerter.py, another helper's work in progress)")
+def test_one_namespaces_alert_policies_do_not_put_their_writes_ahead_of_another_namespaces(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, str]] = []
+    view = view_module.View()
+
+    class Api:
+        def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+            calls.append(("patch", namespace))
+            obj = copy.deepcopy(view.objects[(kind, namespace, name)])
+            obj["status"] = {**(obj.get("status") or {}), **patch}
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+            return obj
+
+        def create_event(self, obj: dict[str, typing.Any], *_: typing.Any) -> None:
+            calls.append(("event", obj["metadata"]["namespace"]))
+
+    judged: dict[str, int] = {}
+    evaluate = alerting.evaluate
+
+    def recording(spec: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        judged.setdefault(kwargs["namespace"], len(calls))
+        return evaluate(spec, *args, **kwargs)
+
+    monkeypatch.setattr(alerting, "evaluate", recording)
+    policy = {"selector": {"matchLabels": {"team": "t"}},
+              "rules": [{"name": "Always", "metric": "rollbacks", "op": "<", "threshold": 1, "severity": "warning"}],
+              "channels": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:1/"}}],
+              "routes": [{"name": "all", "channels": ["hook"]}]}
+
+    def custom(kind: str, namespace: str, name: str, spec: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        return {"apiVersion": GROUP, "kind": kind, "metadata": {
+            "name": name, "namespace": namespace, "uid": f"uid-{namespace}-{kind}-{name}", "generation": 1,
+            "resourceVersion": "1", "labels": {"team": "t"}}, "spec": copy.deepcopy(spec)}
+
+    async def scenario() -> None:
+        evaluator = loop.Evaluator(view, Api(), 60.0, 8, clock=lambda: NOW)  # type: ignore[arg-type]
+
+        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
+            return {}
+
+        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
+        poster = notify.HttpPoster(True)
+        alerter = alerter_module.Alerter(view, evaluator, Api(), snapshots,  # type: ignore[arg-type]
+                                         notifiers.registry(poster), 5.0, clock=lambda: NOW, leading=lambda: False)
+        for namespace, policies in (("tenant-a", 300), ("tenant-b", 1)):
+            view.upsert(custom("MonitoredService", namespace, "web", SERVICE))
+            for index in range(policies):
+                view.upsert(custom("AlertPolicy", namespace, f"p{index}", policy))
+        await alerter.round()
+        await poster.close()
+
+    asyncio.run(scenario())
+    assert calls.count(("event", "tenant-a")) == 300, "tenant-a's alerts fire (the scenario holds)"
+    assert judged["tenant-b"] <= 60, f"tenant-b's policy was judged after {judged['tenant-b']} API calls of tenant-a"
