@@ -19,11 +19,6 @@ class ConditionChange:
     message: str
 
 
-def format_time(moment: datetime.datetime) -> str:
-    """Kept while callers move to core/timestamps.py (the one codec): its `to_status`."""
-    return timestamps.to_status(moment)
-
-
 def find(conditions: typing.Sequence[typing.Mapping[str, typing.Any]], type_: str) -> dict[str, typing.Any] | None:
     for condition in conditions:
         if condition.get("type") == type_:
@@ -49,7 +44,7 @@ def apply(
         if previous is not None and previous.get("status") == change.status and previous.get("lastTransitionTime"):
             transition = previous["lastTransitionTime"]
         else:
-            stamp = stamp or format_time(now)
+            stamp = stamp or timestamps.to_status(now)
             transition = stamp
         updated = {
             "type": change.type,

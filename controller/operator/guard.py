@@ -34,6 +34,7 @@ from controller.core import scaling
 from controller.core import hooks as hooks_module
 from controller.core import status as status_module
 from controller.core import targets
+from controller.core import timestamps
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import per_object
@@ -156,7 +157,7 @@ class Guard:
             fields["checks"] = [
                 {k: v for k, v in {
                     "name": check.name, "healthy": state.healthy,
-                    "lastTransitionTime": conditions.format_time(state.since) if state.since else None,
+                    "lastTransitionTime": timestamps.to_status(state.since) if state.since else None,
                     "message": service.refused.get(check.name, state.message),
                 }.items() if v is not None}
                 for check, state in zip(spec.healthChecks, states, strict=False)
@@ -290,7 +291,7 @@ class Guard:
             except Exception as failure:  # one service's object is its own problem
                 boundary.failed(failure, "rollout guard", key)
         analysing = [c for c in candidates if ((c[1].get("status") or {}).get("rollout") or {}).get("phase") == "Analyzing"
-                     or ((verdict := self.verdicts.get(c[0])) is not None and verdict.status.get("phase") == "Analyzing")]
+                     or ((verdict := self.verdicts.get(c[0])) is not None and verdict.state.phase == "Analyzing")]
         samples = await self.read_metrics([(c[0], c[2]) for c in analysing],
                                           (("errorRate", None), ("latencyP95", None))) if analysing else {}
         for key, obj, spec, workload in candidates:
@@ -310,7 +311,7 @@ class Guard:
         current = (obj.get("status") or {}).get("rollout") or {}
         previous = self.verdicts.get(key)
         # The only writer of status.rollout is this guard: its memory is never behind status.
-        base = previous.status if previous is not None else current
+        base = previous.state if previous is not None else rollout.State.from_status(current)
         service = self.services.get(key)
         health_verdict = health.UNKNOWN
         checks: dict[str, rollout.CheckView] = {}
@@ -324,7 +325,7 @@ class Guard:
             health=health_verdict, checks=checks,
             hooks=await self._hook_jobs(key, obj, workload, base) if spec.rollout.hooks.postDeploy else None)
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
-        changed = previous is None or previous.status != verdict.status or previous.condition != verdict.condition
+        changed = previous is None or previous.state != verdict.state or previous.condition != verdict.condition
         self.verdicts[key] = verdict
         if verdict.create_jobs:
             # Intent first: the Jobs' names must be in status before they are created, so a
@@ -361,12 +362,12 @@ class Guard:
 
 
     async def _hook_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], workload: typing.Any,
-                         state: typing.Mapping[str, typing.Any]) -> hooks_module.Observed:
+                         state: rollout.State) -> hooks_module.Observed:
         """The current revision's hook Jobs as read now (those not yet finished), and those the
         API server refused to create."""
         refused = self.refused_jobs.get(key) or {}
         jobs: dict[str, hooks_module.JobView] = {}
-        for entry in state.get("hooks") or []:
+        for entry in state.hooks or ():
             name = entry.get("job")
             if not isinstance(name, str) or entry.get("phase") not in (hooks_module.PENDING, hooks_module.RUNNING):
                 continue
@@ -390,7 +391,7 @@ class Guard:
         if self.jobs is None or key[1] == self.own_namespace:
             return  # judged failed (HOOKS_DISABLED, OWN_NAMESPACE) on the next tick
         meta = obj.get("metadata") or {}
-        by_job = {entry["job"]: entry["name"] for entry in verdict.status.get("hooks") or []}
+        by_job = {entry["job"]: entry["name"] for entry in verdict.state.hooks or ()}
         hooks_by_name = {hook.name: hook for hook in spec.rollout.hooks.postDeploy}
         # One service's Jobs (at most 4), inside the boundary rollout_round holds for this service.
         for job in verdict.create_jobs:
@@ -398,7 +399,7 @@ class Guard:
             if hook is None:
                 continue
             body = hooks_module.job_manifest(hook, job, key[1], str(meta.get("name") or key[2]),
-                                             str(meta.get("uid") or ""), str(verdict.status.get("revision")))
+                                             str(meta.get("uid") or ""), str(verdict.state.revision))
             try:
                 created = await self.jobs.create(key[1], body)
             except self.jobs.refused as refusal:
