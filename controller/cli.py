@@ -40,6 +40,16 @@ def _configure_logging(log_format: str, level: str) -> None:
     logging.getLogger("kopf.activities").setLevel(logging.WARNING)
 
 
+def _cluster_networks(text: str) -> typing.Any:
+    """--cluster-networks: CIDRs separated by commas; one that is not is a one-line usage error."""
+    from controller.core import egress as egress_policy
+
+    try:
+        return egress_policy.cluster_networks([part for part in text.split(",") if part.strip()])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     import kopf  # imported here: `validate` and `crds` must not need kopf's start-up
     import kubernetes
@@ -70,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
         railway_endpoint=args.railway_endpoint,
         railway_interval_seconds=args.railway_interval_seconds,
         write_concurrency=args.write_concurrency,
+        cluster_networks=tuple(str(network) for network in args.cluster_networks.networks) if args.cluster_networks else (),
+        cluster_domain=args.cluster_domain or "cluster.local",
     )
     _configure_logging(config.log_format, args.log_level)
     try:
@@ -509,6 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-loopback-egress", "--allow-loopback-checks", dest="allow_loopback_checks",
                      action="store_true",
                      help="allow health checks and notifications to loopback addresses (tests, local demo)")
+    run.add_argument("--cluster-networks", type=_cluster_networks, metavar="CIDR,...",
+                     default=os.environ.get("CAPLIQUIFY_CLUSTER_NETWORKS") or None,
+                     help="the cluster's Service and pod networks (e.g. 10.96.0.0/12,10.244.0.0/16): inside them a "
+                          "namespace's checks and notifications reach only names of its own namespace "
+                          "(<service>.<namespace>.svc); unset: no namespace rule; $CAPLIQUIFY_CLUSTER_NETWORKS")
+    run.add_argument("--cluster-domain", default=None,
+                     help="the cluster's DNS domain, for --cluster-networks (default: cluster.local)")
     run.set_defaults(func=_run)
 
     check = sub.add_parser("validate", help="check manifests against the API types offline")

@@ -237,3 +237,11 @@ def cluster_networks(cidrs: typing.Iterable[str], domain: str = "cluster.local",
             raise ValueError(f"not a network: {cidr!r} (CIDR, e.g. 10.96.0.0/12)") from None
     return ClusterNetworks(tuple(networks), domain.strip(".") or "cluster.local",
                            frozenset(h.lower().rstrip(".") for h in trusted if h))
+
+
+def host_of(url: str | None) -> str | None:
+    """The host the HTTP client dials for `url` (lower case, no trailing dot), or None."""
+    if not url:
+        return None
+    target = dialled(url)
+    return None if isinstance(target, str) or not target[1] else target[1].lower().rstrip(".")

@@ -32,6 +32,10 @@ class OperatorConfig:
     alert_interval_seconds: float = 5.0
     railway_endpoint: str = railway.DEFAULT_ENDPOINT
     railway_interval_seconds: float = 15.0
+    # The cluster's Service and pod networks: inside them a tenant reaches only names of its own
+    # namespace (core/egress.ClusterNetworks). Empty: no namespace rule for egress.
+    cluster_networks: tuple[str, ...] = ()
+    cluster_domain: str = "cluster.local"
 
     @property
     def clusterwide(self) -> bool:

@@ -40,6 +40,7 @@ from controller.adapters import notify
 from controller.adapters import source_history
 from controller.adapters import source_metrics_api
 from controller.adapters import source_prometheus
+from controller.core import egress as egress_policy
 from controller.core import election
 from controller.core import platform_kubernetes
 from controller.core import platform_railway
@@ -151,6 +152,12 @@ def build(config: config_module.OperatorConfig, options: Options, api_client: ty
     `api_client` and `lease_client` are Kubernetes clients of their own (the Lease has its own
     connections, as it has a pool of its own: a renewal never waits behind status writes)."""
     owned: list[tuple[str, Close]] = [("parser lane", answers.LANE.aclose)]  # started lazily, closed last
+    # Egress's namespace rule inside the cluster's networks; the operator's own endpoints (its
+    # Prometheus, Railway's API) are reachable from every namespace as configured.
+    egress.configure_cluster(egress_policy.cluster_networks(
+        config.cluster_networks, config.cluster_domain,
+        trusted=[host for host in (egress_policy.host_of(config.prometheus_url), egress_policy.host_of(config.railway_endpoint))
+                 if host]))
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its renew
     # deadline, writes nothing.
     elector = election_module.Elector(

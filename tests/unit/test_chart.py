@@ -244,3 +244,13 @@ def test_hooks_disabled_leave_out_the_jobs_right_and_tell_the_operator() -> None
     assert "--no-rollout-hooks" not in args(enabled)
     disabled = render({"hooks": {"enabled": False}})
     assert jobs_rules(disabled) == [] and "--no-rollout-hooks" in args(disabled)
+
+
+def test_cluster_networks_give_the_operator_the_namespace_rule_for_egress() -> None:
+    def args(docs: list[dict]) -> list[str]:
+        return by_kind(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    assert not [a for a in args(render()) if a.startswith("--cluster-")]
+    given = render({"egress": {"clusterNetworks": ["10.96.0.0/12", "10.244.0.0/16"], "clusterDomain": "corp.local"}})
+    assert "--cluster-networks=10.96.0.0/12,10.244.0.0/16" in args(given)
+    assert "--cluster-domain=corp.local" in args(given)

@@ -145,6 +145,9 @@ CASES: list[Case] = [
     ("crds-unwritable", [CAPLIQUIFY, "crds", "missing/dir", "--manifests", "/proc/no"], {},
      "capliquify crds: cannot write /proc/no/base/admission.yaml", 1),
     ("run-missing-kubeconfig", [CAPLIQUIFY, "run", "--kubeconfig", "nope.kc"], {}, "no usable kubeconfig", 2),
+    ("run-bad-cluster-network", [CAPLIQUIFY, "run", "--cluster-networks", "10.96.0.0/12,ten"], {},
+     "capliquify run: error: argument --cluster-networks: not a network: 'ten' (CIDR, e.g. 10.96.0.0/12) "
+     "(see capliquify run --help)", 2),
     ("run-unreachable", [CAPLIQUIFY, "run", "--kubeconfig", "down.kc", "--metrics-port", "0"], {"down.kc": "DOWN"},
      "capliquify run: The connection to the server 127.0.0.1:{port} was refused - did you specify the right host or port?", 1),
     # the kubectl plugin

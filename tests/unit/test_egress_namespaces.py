@@ -133,3 +133,25 @@ def test_a_tcp_check_to_a_literal_cluster_address_is_refused_at_the_dial_point(l
         return "connected"
 
     assert "cluster's networks" in asyncio.run(scenario())
+
+
+def test_the_operator_configures_the_rule_from_its_flags_and_trusts_its_own_endpoints() -> None:
+    import kubernetes
+
+    from controller.core import election
+    from controller.operator import config as config_module
+    from controller.operator import runtime as runtime_module
+
+    def client() -> kubernetes.client.ApiClient:
+        return kubernetes.client.ApiClient(kubernetes.client.Configuration(host="http://127.0.0.1:9"))
+
+    config = config_module.OperatorConfig(cluster_networks=("10.96.0.0/12",), cluster_domain="corp.local",
+                                          prometheus_url="http://Prometheus.Monitoring.svc:9090/")
+    try:
+        runtime_module.build(config, runtime_module.Options(timing=election.Timing(15, 10, 2)), client(), client())
+        assert egress.CLUSTER.domain == "corp.local" and egress.CLUSTER.inside("10.100.0.1")
+        assert "prometheus.monitoring.svc" in egress.CLUSTER.trusted
+        assert egress.CLUSTER.refused("10.96.0.1", "web.shop.svc.corp.local", "shop") is None
+        assert egress.CLUSTER.refused("10.96.0.1", "web.bank.svc.corp.local", "shop") is not None
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
