@@ -427,7 +427,10 @@ class Soak:
             pid = process.process.pid
             with contextlib.suppress(OSError):
                 status = pathlib.Path(f"/proc/{pid}/status").read_text()
-                rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+                found = re.search(r"VmRSS:\s+(\d+)", status)
+                if found is None:
+                    continue  # a process just killed (a zombie) has no VmRSS: the 1,545 s of the first hour's run ended here
+                rss = int(found.group(1)) / 1024
                 sockets = sum(1 for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir()
                               if os.readlink(fd).startswith("socket:"))
                 self.samples.setdefault(pid, []).append((now, rss, sockets))
