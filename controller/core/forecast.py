@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import fractions
 import math
 import typing
 
@@ -38,6 +39,7 @@ MIN_PERIODS = 2  # past periods a bucket's seasonal value needs
 TRUSTED, MISSED, WARMING_UP, UNAVAILABLE = "Trusted", "Missed", "WarmingUp", "Unavailable"
 NEEDS_PROMETHEUS = "unavailable: needs Prometheus (the metrics API keeps no history)"
 _NAN = float("nan")
+HUGE = 1e300  # a window summing past this is judged by `_level` as before (its float sums may overflow)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +156,53 @@ def _level(actual: typing.Sequence[float], seasonal: typing.Sequence[float | Non
     return min(LEVEL_MAX, max(LEVEL_MIN, sum(a for a, _ in pairs) / total))
 
 
+def _sliding_levels(actual: typing.Sequence[float], seasonal: typing.Sequence[float | None],
+                    window: int) -> list[float | None]:
+    """`_level` of each window of `window` buckets ending before the last `window` positions
+    (position i of the result: the window [i, i + window)), in one pass: the sums slide, exact
+    (fractions of the floats: a window whose seasonal values are all 0 sums to exactly 0, as
+    `_level` reads it). A window with a non-finite value, or sums near float's edge, is judged
+    by `_level` itself."""
+    levels: list[float | None] = []
+    sum_actual = sum_seasonal = fractions.Fraction(0)
+    pairs = 0
+
+    def pair(index: int) -> tuple[float, float] | None:
+        value, expected = actual[index], seasonal[index]
+        return None if expected is None or math.isnan(value) else (value, expected)
+
+    kept = [pair(index) for index in range(len(actual))]
+    odd = [p is not None and not (math.isfinite(p[0]) and math.isfinite(p[1])) for p in kept]
+    inside = 0  # non-finite pairs in the window
+    for index in range(window):
+        if kept[index] is not None:
+            if odd[index]:
+                inside += 1
+            else:
+                sum_actual += fractions.Fraction(kept[index][0])  # type: ignore[index]
+                sum_seasonal += fractions.Fraction(kept[index][1])  # type: ignore[index]
+            pairs += 1
+    for first in range(window):
+        if inside or sum_actual > HUGE or sum_seasonal > HUGE:  # as `_level` reads it, overflow and all
+            levels.append(_level(actual[first:first + window], seasonal[first:first + window]))
+        elif not pairs:
+            levels.append(None)
+        elif sum_seasonal <= 0:
+            levels.append(1.0)
+        else:
+            levels.append(min(LEVEL_MAX, max(LEVEL_MIN, float(sum_actual / sum_seasonal))))
+        for leaving, sign in ((first, -1), (first + window, 1)):
+            if leaving >= len(kept) or kept[leaving] is None:
+                continue
+            if odd[leaving]:
+                inside += sign
+            else:
+                sum_actual += sign * fractions.Fraction(kept[leaving][0])  # type: ignore[index]
+                sum_seasonal += sign * fractions.Fraction(kept[leaving][1])  # type: ignore[index]
+            pairs += sign
+    return levels
+
+
 def forecast(history: History | None, settings: api.Seasonal, now: float) -> Forecast:
     """The forecast for the next `leadSeconds` and whether to trust it (see the module's text).
     It depends on the complete buckets before now's and on the last bucket the lead reaches."""
@@ -194,11 +243,12 @@ def forecast(history: History | None, settings: api.Seasonal, now: float) -> For
     # window before it, against what happened.
     missed = total = 0.0
     judged = 0
+    levels = _sliding_levels([a(b) for b in range(start, bucket)], seasonal[:bucket - start], window)
     for b in range(bucket - window, bucket):
         seen, expected = a(b), s(b)
         if math.isnan(seen) or expected is None:
             continue
-        then = _level([a(x) for x in range(b - window, b)], [s(x) for x in range(b - window, b)])
+        then = levels[b - (bucket - window)]
         if then is None:
             continue
         missed += abs(expected * then - seen)

@@ -248,3 +248,30 @@ def test_a_well_formed_seasonal_policy_passes_everywhere() -> None:
     # The rules run on a spec as the API server holds it: every default filled in.
     assert celcheck.spec_violations("ScalingPolicy", parsed.model_dump(mode="json", by_alias=True,
                                                                         exclude_none=True)) == []
+
+
+def test_the_sliding_levels_are_each_windows_level() -> None:
+    """The trust window's levels in one pass (forecast._sliding_levels) against `_level` of each
+    window computed afresh, as the forecast once did (window² steps): random windows with gaps,
+    NaN, zeros, and values at float's edge (one window of infinities is judged by `_level`)."""
+    from hypothesis import given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.just(0.0), st.floats(0, 1e6), st.just(math.nan), st.just(1.7e308))
+    seasonals = st.one_of(st.none(), st.just(0.0), st.floats(0, 1e6), st.just(1.7e308), st.just(math.inf))
+
+    @hypothesis_settings(max_examples=300, deadline=None)
+    @given(st.integers(1, 12).flatmap(lambda window: st.tuples(
+        st.just(window), st.lists(values, min_size=2 * window, max_size=2 * window),
+        st.lists(seasonals, min_size=2 * window, max_size=2 * window))))
+    def check(case: tuple[int, list[float], list[float | None]]) -> None:
+        window, actual, seasonal = case
+        sliding = forecast._sliding_levels(actual, seasonal, window)
+        for first, level in enumerate(sliding):
+            fresh = forecast._level(actual[first:first + window], seasonal[first:first + window])
+            assert (level is None) == (fresh is None), (first, level, fresh)
+            if level is not None and fresh is not None:
+                assert math.isclose(level, fresh, rel_tol=1e-9), (first, level, fresh)
+
+    check()

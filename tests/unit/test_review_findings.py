@@ -954,3 +954,51 @@ def test_one_namespaces_alert_policies_do_not_put_their_writes_ahead_of_another_
     asyncio.run(scenario())
     assert calls.count(("event", "tenant-a")) == 300, "tenant-a's alerts fire (the scenario holds)"
     assert judged["tenant-b"] <= 60, f"tenant-b's policy was judged after {judged['tenant-b']} API calls of tenant-a"
+
+
+# -- 19. A seasonal forecast's trust window costs its square, on the event loop ---------------
+# core/forecast.forecast judged each bucket of the trust window with the level of the window
+# before it, each level a fresh pass over a window: window² steps. A tenant's policy at
+# stepSeconds 60 and trustWindowSeconds 86400 (1,440 buckets, both within bounds) cost 0.27 s of
+# CPU per forecast (once a step, per policy) inside scaling.decide, on the event loop: 100 such
+# policies, 27 s of every minute. Counted here in Python line events of core/forecast.py, which
+# grow with the work done, not with the machine's speed.
+
+def _forecast_line_events(settings: typing.Any, history: typing.Any, now: float) -> int:
+    import sys
+
+    from controller.core import forecast
+
+    source = forecast.__file__
+    count = 0
+
+    def tracer(frame: typing.Any, event: str, arg: typing.Any) -> typing.Any:
+        nonlocal count
+        if frame.f_code.co_filename != source:
+            return None
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        forecast.forecast(history, settings, now)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_a_forecast_costs_in_proportion_to_its_trust_window_not_its_square() -> None:
+    from controller.api import scalingpolicy
+    from controller.core import forecast
+
+    def cost(trust_window: int) -> int:
+        settings = scalingpolicy.Seasonal.model_validate({
+            "enabled": True, "periodSeconds": 3600, "stepSeconds": 60, "lookbackPeriods": 14,
+            "trustWindowSeconds": trust_window, "leadSeconds": 300})
+        end = 1_000_000_020 // 60 * 60
+        history = forecast.merge(None, settings, [(end - i * 60, 10.0 + i % 7) for i in range(901)])
+        return _forecast_line_events(settings, history, end + 1)
+
+    small, large = cost(3600), cost(86400)  # 60 and 1,440 buckets judged
+    assert large <= 40 * small, f"a 24x longer trust window cost {large / small:.0f}x the line events ({large:,})"
