@@ -1002,3 +1002,82 @@ def test_a_forecast_costs_in_proportion_to_its_trust_window_not_its_square() -> 
 
     small, large = cost(3600), cost(86400)  # 60 and 1,440 buckets judged
     assert large <= 40 * small, f"a 24x longer trust window cost {large / small:.0f}x the line events ({large:,})"
+
+
+# -- 20. Every refused hook Job is remembered for as long as its service lives -------------------
+# operator/guard.py keeps the API server's refusal of each hook Job (refused_jobs: job name ->
+# reason, per service) so the next judgement reads it; entries are forgotten only when the
+# MonitoredService is deleted. A hook the API server always refuses (a 422: a field the CRD
+# admits and the Job API does not) and a workload rolled out again and again (each revision a new
+# Job name) add one entry (~400 bytes) per revision without end: 38 revisions, 38 entries.
+
+@pytest.mark.xfail(strict=True, reason="open: refused_jobs keeps every revision's refusal (operator/guard.py, "
+                                       "another helper's work in progress)")
+def test_refused_hook_jobs_are_remembered_for_the_current_revision_only() -> None:
+    from controller.adapters import kubernetes_jobs
+    from controller.core import hooks
+    from controller.operator import guard as guard_module
+    from controller.operator import runtime
+
+    key = ("MonitoredService", "tenant-a", "web")
+    view = view_module.View()
+
+    def deployment(revision: int) -> dict[str, typing.Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"namespace": "tenant-a", "name": "web", "generation": 1, "uid": "deploy-uid",
+                             "annotations": {"deployment.kubernetes.io/revision": str(revision)}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}},
+                "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}}
+
+    class Writer:
+        async def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+            obj = copy.deepcopy(dict(view.objects[(kind, namespace, name)]))
+            obj["status"] = {**(obj.get("status") or {}), **patch}
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+            return obj
+
+    class Refusing:
+        errors: tuple[type[Exception], ...] = (kubernetes_jobs.JobError,)
+        refused: type[Exception] = kubernetes_jobs.JobRefused
+
+        async def read(self, namespace: str, name: str) -> hooks.JobView:
+            return hooks.judge_job(None)
+
+        async def create(self, namespace: str, body: dict[str, typing.Any]) -> bool:
+            raise kubernetes_jobs.JobRefused("422 Unprocessable Entity: Job.batch is invalid: " + "x" * 300)
+
+    class Rollbacks:
+        errors = (RuntimeError,)
+
+        def supports(self, kind: str) -> bool:
+            return kind == "Deployment"
+
+        async def rollback(self, kind: str, namespace: str, name: str, failed_revision: str) -> str:
+            return "1"
+
+    async def no_metrics(*_: typing.Any) -> dict:
+        return {}
+
+    view.upsert(deployment(1))
+    view.upsert({"apiVersion": GROUP, "kind": "MonitoredService", "metadata": {
+        "namespace": "tenant-a", "name": "web", "generation": 1, "resourceVersion": "1", "uid": "svc-uid"},
+        "spec": {"target": {"kubernetes": {"kind": "Deployment", "name": "web"}}, "rollout": {
+            "autoRollback": True, "analysis": {"windowSeconds": 60, "requireHealthyChecks": False},
+            "hooks": {"postDeploy": [{"name": "smoke", "timeoutSeconds": 60, "job": {
+                "containers": [{"name": "smoke", "image": "smoke:1"}]}}]}}}})
+    evaluator = loop.Evaluator(view, _QuietApi(), 60.0, 4, status_writer=Writer())  # type: ignore[arg-type]
+    guard = guard_module.Guard(view, evaluator, None, Rollbacks(), no_metrics, jobs=Refusing(),  # type: ignore[arg-type]
+                               own_namespace="capliquify-system")
+    runtime.participate(evaluator, guard)
+
+    async def revisions() -> None:
+        await guard.rollout_round()
+        await evaluator.reconcile_now(key)
+        for revision in range(2, 40):
+            view.upsert(deployment(revision))
+            await guard.rollout_round()
+            await guard.rollout_round()
+
+    asyncio.run(revisions())
+    kept = guard.refused_jobs.get(key) or {}
+    assert len(kept) <= 1, f"{len(kept)} refused Jobs remembered for one service (one hook)"
