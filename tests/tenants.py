@@ -50,6 +50,7 @@ from controller.operator import guard as guard_module
 from controller.operator import loop
 from controller.operator import pools
 from controller.operator import railway as railway_module
+from controller.operator import runtime as runtime_module
 from controller.operator import scaler as scaler_module
 from controller.operator import snapshots as snapshots_module
 from controller.operator import sources as sources_module
@@ -482,6 +483,8 @@ async def _rounds(peers: Peers, tenant: TenantA | None) -> dict[str, Outcome]:
     poster = notify.HttpPoster(True)
     alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster), 5.0,  # type: ignore[arg-type]
                                      clock=clock, burn_rate=guard.burn_rate)
+    # The round's participants as the composition root lists them (operator/runtime.build).
+    runtime_module.participate(evaluator, railway, scaler, guard, snapshots, alerter)
     try:
         tenants = [(B, peers.urls_b, {}, None)]
         if tenant is not None:
