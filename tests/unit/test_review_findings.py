@@ -1081,3 +1081,63 @@ def test_refused_hook_jobs_are_remembered_for_the_current_revision_only() -> Non
     asyncio.run(revisions())
     kept = guard.refused_jobs.get(key) or {}
     assert len(kept) <= 1, f"{len(kept)} refused Jobs remembered for one service (one hook)"
+
+
+# -- 21. Range answers of policies that never decide are held without bound ----------------------
+# operator/seasonal.SeasonalHistories keeps each range answer (up to 4,033 points, as tuples:
+# ~450 KB) until the policy's next decision merges it into the packed history (48 KB at most).
+# The range queries are asked for every due policy whose target resolves, but a policy whose
+# workload does not exist (or has no replica count) is never decided: its answer stays, and is
+# replaced by the next. A namespace's 200 such policies held 90 MB; 1,000 would pass the pod's
+# 1 GiB limit (every tenant's operator restarts).
+
+@pytest.mark.xfail(strict=True, reason="open: arrived range answers wait for a decision that never comes "
+                                       "(operator/seasonal.py / scaler.py, other helpers' work in progress)")
+def test_range_answers_of_policies_that_never_decide_are_not_held_whole() -> None:
+    import json
+    import sys
+
+    from controller.adapters import prometheus
+    from controller.adapters import source_history
+    from controller.api import scalingpolicy
+    from controller.core import queries
+    from controller.core import targets
+    from controller.operator import seasonal as seasonal_module
+
+    class Full:
+        """A tenant's Prometheus answering every range query with the most points accepted."""
+
+        async def read(self, requests: typing.Sequence[source_history.HistoryRequest]
+                       ) -> dict[typing.Hashable, queries.RangeResult]:
+            answers = {}
+            for request in requests:
+                if request.end not in bodies:
+                    points = [[request.end - index * request.step, str(1.0 + index % 9)]
+                              for index in range(prometheus.RANGE_POINTS)]
+                    bodies[request.end] = json.dumps({"status": "success", "data": {
+                        "resultType": "matrix", "result": [{"metric": {}, "values": points}]}}).encode()
+                answers[request.owner] = prometheus.parse_range(200, bodies[request.end])  # each parsed: its own points
+            return answers
+
+    bodies: dict[float, bytes] = {}
+
+    spec = scalingpolicy.ScalingPolicySpec.model_validate({
+        "targetRef": {"monitoredService": "web"}, "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+        "predictive": {"seasonal": {"enabled": True, "periodSeconds": 604800, "stepSeconds": 300, "lookbackPeriods": 2,
+                                    "trustWindowSeconds": 600}}})
+    specs = {("ScalingPolicy", "tenant-a", f"p{index}"): spec for index in range(200)}
+    resolved = {key: targets.Target("tenant-a", "Deployment", f"missing-{key[2]}",
+                                    prometheus_url="http://prom.tenant-a:9090") for key in specs}
+    histories = seasonal_module.SeasonalHistories(view_module.View(), Full(),  # type: ignore[arg-type]
+                                                  clock=lambda: 1_000_000_000.0, monotonic=lambda: 0.0)
+
+    async def rounds() -> None:
+        for _ in range(5):  # the scaler's rounds: no decision merges anything (no workload)
+            histories.refresh(specs, resolved)
+            if histories.task is not None:
+                await histories.task
+
+    asyncio.run(rounds())
+    held = sum(sys.getsizeof(answer.points) + sum(sys.getsizeof(point) + 48 for point in answer.points)
+               for answer in histories.arrived.values())
+    assert held <= 16 * 1024 * 1024, f"{len(histories.arrived)} policies' range answers held {held / 2**20:.0f} MiB"
