@@ -590,7 +590,8 @@ class ScalingPolicyStatus(common.BaseStatus):
     )
     scaleEvents: list[ScaleChange] = common.field(
         "Every change of replicas made within the longest step-limit period (1800 s), newest first: what the "
-        "step limit counts, however many there were.", default_factory=list, max_length=SCALE_EVENTS_KEPT
+        "step limit counts, however many there were. Written before the scale call (a step that may not have "
+        "happened counts; one refused is removed).", default_factory=list, max_length=SCALE_EVENTS_KEPT
     )
     seasonalForecast: SeasonalForecast | None = common.field(
         "The seasonal forecast (spec.predictive.seasonal): whether it is trusted, and why.", default=None)
