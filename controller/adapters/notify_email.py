@@ -32,6 +32,7 @@ HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
 TIMEOUT_SECONDS = 10  # each SMTP operation
 DEADLINE_SECONDS = 30.0  # the whole conversation: a watchdog closes the socket after it
 CONCURRENCY = 4  # SMTP sends in flight at once, in a pool of their own
+REPLY_BYTES = 64 * 1024  # one SMTP reply, all its lines: smtplib holds a multi-line reply whole
 POOL = concurrent.futures.ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="smtp")
 
 
@@ -64,7 +65,7 @@ class EmailNotifier:
         if addresses is None:
             addresses = asyncio.run(_addresses(host, port, self.allow_loopback))
         context = _tls_context(settings)
-        smtp = _ImplicitTls(host, context) if settings["tls"] else smtplib.SMTP(timeout=TIMEOUT_SECONDS)
+        smtp = _ImplicitTls(host, context) if settings["tls"] else _Smtp(timeout=TIMEOUT_SECONDS)
         watchdog = threading.Timer(DEADLINE_SECONDS, smtp.close)  # unblocks a server that drips
         watchdog.start()
         try:
@@ -83,21 +84,63 @@ class EmailNotifier:
             self.fence("email")
             smtp.send_message(mail)
             smtp.quit()
+        except _ReplyTooLong:
+            raise notify.DeliveryError(f"SMTP {host}:{port}: a reply longer than {REPLY_BYTES // 1024} KiB "
+                                       "(nothing more was read)") from None
         except smtplib.SMTPResponseException as error:
             raise notify.DeliveryError(f"SMTP {error.smtp_code} from {host}") from None
         except ssl.SSLCertVerificationError:
             raise notify.DeliveryError(
                 f"SMTP {host}:{port}: TLS refused: the server's certificate does not verify for {host} "
                 "(nothing was sent)") from None
-        except (smtplib.SMTPException, OSError, ValueError) as error:
+        except (smtplib.SMTPException, OSError, ValueError, AttributeError) as error:
+            # AttributeError: smtplib reading from the socket the watchdog has just closed.
             late = " (deadline reached)" if not watchdog.is_alive() else ""
+            if isinstance(error, AttributeError) and not late:
+                raise
             raise notify.DeliveryError(f"SMTP {host}:{port}: {type(error).__name__}{late}") from None
         finally:
             watchdog.cancel()
             smtp.close()
 
 
-class _ImplicitTls(smtplib.SMTP_SSL):
+class _ReplyTooLong(Exception):
+    """The server's reply went past REPLY_BYTES."""
+
+
+class _Capped:
+    """The connection's reader as smtplib uses it (readline, close), counting what one reply
+    has read: past REPLY_BYTES the reply is refused, not held (a `250-` line after another,
+    endlessly, was buffered whole until the watchdog: hundreds of MiB a second on a fast link)."""
+
+    def __init__(self, raw: typing.Any) -> None:
+        self.raw, self.left = raw, REPLY_BYTES
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self.raw.readline(size)
+        self.left -= len(line)
+        if self.left < 0:
+            raise _ReplyTooLong()
+        return line
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _BoundedReplies(smtplib.SMTP):
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = _Capped(self.sock.makefile("rb"))
+        elif isinstance(self.file, _Capped):
+            self.file.left = REPLY_BYTES  # each reply has the whole budget
+        return super().getreply()
+
+
+class _Smtp(_BoundedReplies):
+    """Plain SMTP (STARTTLS when asked), every reply bounded."""
+
+
+class _ImplicitTls(_BoundedReplies, smtplib.SMTP_SSL):
     """SMTP over TLS from the first byte, connected to a checked address but verified against
     the Secret's host name (SMTP_SSL would verify against whatever `connect` was given)."""
 

@@ -1141,3 +1141,50 @@ def test_range_answers_of_policies_that_never_decide_are_not_held_whole() -> Non
     held = sum(sys.getsizeof(answer.points) + sum(sys.getsizeof(point) + 48 for point in answer.points)
                for answer in histories.arrived.values())
     assert held <= 16 * 1024 * 1024, f"{len(histories.arrived)} policies' range answers held {held / 2**20:.0f} MiB"
+
+
+# -- 22. An SMTP server's endless reply is held whole until the deadline (the pod's memory) -------
+# smtplib reads a multi-line reply (`250-…` lines) into a list until a line without the dash, with
+# no bound but the line's length: a tenant's SMTP server (its Secret names it) that greets with
+# `220-` lines forever is buffered for the 30 s watchdog. Measured on loopback: the process's RSS
+# grew 540 MiB in 5 s; in 30 s, past the 1 GiB limit (every tenant's operator restarts, and the
+# delivery is retried). After the watchdog, smtplib's AttributeError was the delivery's error.
+
+def test_an_smtp_servers_endless_reply_is_cut_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def greet_forever() -> None:
+        connection, _ = server.accept()
+        lines = (b"220-" + b"x" * 8000 + b"\r\n") * 16
+        try:
+            while not stop.is_set():
+                connection.sendall(lines)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    threading.Thread(target=greet_forever, daemon=True).start()
+    monkeypatch.setattr(notify_email, "DEADLINE_SECONDS", 3.0)  # the watchdog: 30 s in the operator
+    notifier = notify_email.EmailNotifier(allow_loopback=True)
+    settings = notify_email._settings(f"host: 127.0.0.1\nport: {port}\nfrom: ops@example.com\n")
+    notification = alerting.Notification("k", "mail", "firing", "HighCPU", "web", "critical", "s", NOW)
+    mail = notify_email.build_message("ops@example.com", ["oncall@example.com"],
+                                      notify.Message(notification, "tenant-a", "p", NOW, datetime.timedelta(minutes=5)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(notify.DeliveryError) as failed:
+            notifier._deliver(settings, mail, ["127.0.0.1"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        stop.set()
+        server.close()
+    assert peak < 8 * 1024 * 1024, f"one SMTP reply held {peak / 2**20:.0f} MiB"
+    assert "reply longer than" in str(failed.value), failed.value
