@@ -42,6 +42,7 @@ class Offers:
 class Platform(typing.Protocol):
     name: str
     source: str  # the metric source its targets offer (core/sources.py)
+    announced: typing.Mapping[str, frozenset[str] | None]  # its own conditions worth an Event (core/status)
 
     def owns(self, kind: str) -> bool:
         """Whether a workload of this world kind is this platform's."""

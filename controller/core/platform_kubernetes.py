@@ -23,6 +23,7 @@ _OFFERS = {"Deployment": platform.Offers(scale=True, rollback=True, probes=True)
 class Kubernetes:
     name = NAME
     source = sources.METRICS_API
+    announced: typing.Mapping[str, frozenset[str] | None] = {}  # conditions of its own worth an Event
 
     @staticmethod
     def owns(kind: str) -> bool:

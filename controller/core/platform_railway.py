@@ -34,6 +34,8 @@ def _service_id(ref: platform.Ref) -> str:
 class Railway:
     name = NAME
     source = sources.RAILWAY
+    # Its own condition worth an Event on every transition (core/status.ANNOUNCED).
+    announced: typing.Mapping[str, frozenset[str] | None] = {reasons.RAILWAY_CONFIGURED: None}
 
     @staticmethod
     def owns(kind: str) -> bool:

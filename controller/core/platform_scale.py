@@ -39,6 +39,7 @@ def split_kind(kind: str) -> tuple[str, str]:
 class Scale:
     name = NAME
     source = sources.METRICS_API  # the scale's selector picks the pods, as for a Deployment
+    announced: typing.Mapping[str, frozenset[str] | None] = {}  # conditions of its own worth an Event
 
     @staticmethod
     def owns(kind: str) -> bool:

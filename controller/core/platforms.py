@@ -17,6 +17,8 @@ PLATFORMS: tuple[platform.Platform, ...] = (
     platform_scale.PLATFORM,
 )
 BY_NAME: dict[str, platform.Platform] = {p.name: p for p in PLATFORMS}
+# Conditions of the platforms' own whose transitions are worth an Event (core/status.ANNOUNCED).
+ANNOUNCED: dict[str, frozenset[str] | None] = {k: v for p in PLATFORMS for k, v in p.announced.items()}
 # Workloads the operator watches through the API server (the others are polled by their platform).
 WATCHED_KINDS = platform_kubernetes.KINDS
 workload_from = platform_kubernetes.workload_from

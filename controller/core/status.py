@@ -9,6 +9,7 @@ import typing
 from controller import reasons
 from controller.core import bounded
 from controller.core import conditions
+from controller.core import platforms
 from controller.core import readiness
 
 NORMAL = "Normal"
@@ -24,7 +25,7 @@ ANNOUNCED: dict[str, frozenset[str] | None] = {
     reasons.SCALING_ACTIVE: None,
     reasons.ABLE_TO_SCALE: frozenset({reasons.CONFLICTING_AUTOSCALER, reasons.PAUSED}),
     reasons.PROBES_MANAGED: frozenset({reasons.PROBES_REVERTED, reasons.CONTAINER_NOT_FOUND}),
-    reasons.RAILWAY_CONFIGURED: None,
+    **platforms.ANNOUNCED,
 }
 
 

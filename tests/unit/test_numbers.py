@@ -265,6 +265,7 @@ ALLOWED = {
     ("source_metrics_api.py", "float(kubernetes.utils.parse_quantity(text))"):
         "float of a Decimal never raises (inf/nan at worst), inside try; the result goes through numbers",
     ("source_prometheus.py", "math.isnan(sample.value)"): "a float core/numbers built (never a huge int)",
+    ("prometheus.py", "math.isfinite(sample[1])"): "a float core/numbers built (a range keeps finite points only)",
     ("railway.py", "math.ceil(seconds)"): "a wait core/ratelimit bounded to [0, MAX_WAIT_SECONDS]",
     ("railway.py", "round(100 * failed / all_requests, 3)"):
         "floats built by numbers, all_requests > 0: inf or nan at worst, then numbers.finite_or_none",
