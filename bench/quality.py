@@ -3,7 +3,8 @@ and real traffic (bench/quality_real.py: the NASA week on four plants).
 
 Prints a scorecard table for each profile in examples/profiles/ beside the HPA v2 port on
 the same plant, and the issue's pass/fail lines; `--plot-dir` also writes the flash-crowd
-picture. Simulated time: it measures decisions, not speed (a few minutes in all).
+picture. Simulated time: it measures decisions, not speed (a few minutes in all, and about
+four CPU-minutes more for the seasonal forecast's multi-day runs: `--seasonal-only`).
 """
 
 from __future__ import annotations
