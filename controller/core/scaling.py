@@ -513,9 +513,10 @@ def stabilize(inp: Input, proposal: Proposal, desired: int) -> Stage:
     up_seconds = spec.behavior.scaleUp.stabilizationWindowSeconds
     down_seconds = spec.behavior.scaleDown.stabilizationWindowSeconds
     window = recommendations(inp, proposal)
-    # A recommendation exactly a window old is outside it (HPA: timestamp.After(cutoff)); this round's is in.
-    up_floor = min(r for t, r in window if t == now or now - t < datetime.timedelta(seconds=up_seconds))
-    down_ceiling = max(r for t, r in window if t == now or now - t < datetime.timedelta(seconds=down_seconds))
+    # A recommendation exactly a window old still counts (HPA: outside it); on purpose, measured:
+    # docs/scaling.md "Conformance with HPA's tables".
+    up_floor = min(r for t, r in window if now - t <= datetime.timedelta(seconds=up_seconds))
+    down_ceiling = max(r for t, r in window if now - t <= datetime.timedelta(seconds=down_seconds))
     desired = min(max(current, up_floor), down_ceiling)
     # AbleToScale says the reason (as HPA's does) with a message that stays the same while it holds.
     if proposal.direction == "Up" and desired < proposal.replicas:

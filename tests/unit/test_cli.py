@@ -35,11 +35,11 @@ def test_simulate_scaling_policy(capsys) -> None:  # noqa: ANN001
     # Open loop, the values do not answer the scaling: up on cpu at 60 s and on every 15 s
     # evaluation while cpu stays above 70 % (no timer: pods are ready at once here), up to max;
     # down only once the 300 s window has seen nothing higher (the last high recommendation, at
-    # 285 s, is exactly a window old at 585 s: outside it, as in HPA), to 70 % of the way up
-    # memory's band (40 % of 20 at 71 %: 12).
+    # 285 s, still counts at 585 s: exactly a window old; HPA's edge differs, docs/scaling.md
+    # "Conformance with HPA's tables"), to 70 % of the way up memory's band (40 % of 20 at 71 %: 12).
     assert decisions[0] == ("60", "3", "Up 2->3")
-    assert [d for d in decisions if "Down" in d[2]][0] == ("585", "12", "Down 20->12")
-    assert all(int(d[0]) >= 585 for d in decisions if "Down" in d[2])
+    assert [d for d in decisions if "Down" in d[2]][0] == ("600", "12", "Down 20->12")
+    assert all(int(d[0]) >= 600 for d in decisions if "Down" in d[2])
 
 
 def test_simulate_alert_policy(tmp_path, capsys) -> None:  # noqa: ANN001

@@ -32,8 +32,15 @@ OUR_DOWN_DEFAULT = ("our default scale-down is at most -50 % per 60 s (HPA's: -1
 SUCCEEDED_RESCALE = ("AbleToScale SucceededRescale is HPA's word for a scale it has just made; our decision says "
                      "ReadyForNewScale and the operator records the scale as a ScaledUp/ScaledDown Event")
 
+WINDOW_EDGE = ("a recommendation exactly a window old still counts here (HPA: outside the window), one evaluation "
+               "more of caution: with HPA's edge, loads whose phases are multiples of the window scale down one "
+               "evaluation before the load returns (make bench-quality, held-out square-10min, default profile: SLO "
+               "violation 240 -> 420 s, flaps 0 -> 8; square-3min, efficient: 45 -> 900 s)")
+
 # case id -> why we differ on purpose
 DIFFERS = {
+    "edge-a recommendation exactly the down window old is outside it": WINDOW_EDGE,
+    "edge-a recommendation exactly the up window old is outside it": WINDOW_EDGE,
     "ours-scaleDown with default policy and previous events": OUR_DOWN_DEFAULT,
     **{f"controller-{name}-able": SUCCEEDED_RESCALE for name in (
         "TestScaleDownWithScalingRules", "TestUpscaleCap", "TestUpscaleCapGreaterThanMaxReplicas", "TestMinReplicas",
@@ -212,15 +219,16 @@ def windows(case: typing.Mapping[str, typing.Any]) -> tuple[int, int]:
 
 @pytest.mark.parametrize("table,case", [pytest.param(t, c.values[0], id=f"{t}-{c.id}")
                                         for t in ("with_behavior", "legacy", "edge") for c in stabilization_cases(t)])
-def test_stabilize_recommendation(table: str, case: typing.Mapping[str, typing.Any]) -> None:
+def test_stabilize_recommendation(table: str, case: typing.Mapping[str, typing.Any],
+                                  request: pytest.FixtureRequest) -> None:
     up_window, down_window = windows(case)
     current = case.get("current", 100)
     no_limit = {"policies": [], "select": "Max"}
     spec = make_spec(1, 1000, {"window": up_window, **no_limit}, {"window": down_window, **no_limit})
     stages, _able, _limited, inp, proposal = decide(spec, current, case["desired"],
                                                     state(recommendations=case["recommendations"]))
-    assert next(s for s in stages if s.name == "stabilization").desired == case["replicas"]
-    assert stages[-1].desired == case["replicas"]
+    stabilized = next(s for s in stages if s.name == "stabilization").desired
+    differ(request.node.callspec.id, stabilized == stages[-1].desired == case["replicas"])
     if case["stored"] is not None:
         ours = [[r, round((NOW - t).total_seconds())] for t, r in scaling.recommendations(inp, proposal)]
         assert live(ours, max(up_window, down_window)) == live(case["stored"], max(up_window, down_window))
