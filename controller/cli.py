@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import io
 import json
 import logging
@@ -115,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     objects_text = object_metrics.ObjectMetrics(runtime.view, runtime.elector.leading).text if args.object_metrics \
         else _no_objects
     metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
+    # /healthz: our own bounded server (kopf's endpoint had no bound on connections).
+    metrics.serve_health(config.health_port, functools.partial(handlers.liveness, runtime), address=args.bind_address)
     asyncio.run(
         kopf.operator(
             registry=registry,
@@ -122,7 +125,6 @@ def _run(args: argparse.Namespace) -> int:
             standalone=True,
             clusterwide=config.clusterwide,
             namespaces=list(config.namespaces),
-            liveness_endpoint=f"http://{args.bind_address}:{config.health_port}/healthz",
         )
     )
     return 0

@@ -167,6 +167,21 @@ def _leader_state(runtime: Runtime) -> list[tuple[object, str]]:
             for name, value in vars(owner).items() if isinstance(value, containers) and not len(value)]
 
 
+def liveness(runtime: Runtime) -> str:
+    """/healthz: "leading" or "standby" while every loop runs and comes round; raises saying
+    which one stopped or stalled. Called from the health server's thread too: it only reads."""
+    # The election task ends by itself without --leader-elect (it only starts the loops).
+    stopped = [task.get_name() for task in [*runtime.tasks, *runtime.acting] if task.done()
+               and not (task.get_name() == "leader-election" and not runtime.elector.enabled)
+               and not task.get_name().startswith("first-")]  # a first round ends by design
+    if not runtime.tasks or stopped:
+        raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
+    stalled = heartbeat.stalled()
+    if stalled:
+        raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
+    return "leading" if runtime.elector.acting else "standby"
+
+
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.login(registry=registry)
     def login(**_: typing.Any) -> kopf.ConnectionInfo:
@@ -257,13 +272,4 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     @kopf.on.probe(registry=registry, id="loops")
     def loops_alive(**_: typing.Any) -> str:
-        # The election task ends by itself without --leader-elect (it only starts the loops).
-        stopped = [task.get_name() for task in [*runtime.tasks, *runtime.acting] if task.done()
-                   and not (task.get_name() == "leader-election" and not runtime.elector.enabled)
-                   and not task.get_name().startswith("first-")]  # a first round ends by design
-        if not runtime.tasks or stopped:
-            raise RuntimeError(f"not running: {', '.join(stopped) or 'loops not started'}")
-        stalled = heartbeat.stalled()
-        if stalled:
-            raise RuntimeError(f"stalled: {', '.join(stalled)} made no progress for minutes")
-        return "leading" if runtime.elector.acting else "standby"
+        return liveness(runtime)

@@ -19,6 +19,8 @@ import subprocess
 import threading
 import time
 import typing
+import urllib.error
+import urllib.request
 
 import pytest
 from aiohttp import web
@@ -847,48 +849,54 @@ def test_a_multi_line_summary_is_mailed_and_a_from_with_a_line_break_is_a_clear_
 # could open no socket (no API server, no Lease renewal, no tenant's request: EMFILE) and its
 # accept loop logged EMFILE, for as long as the client held them. /metrics is bounded (8).
 
-@pytest.mark.xfail(strict=True, reason="open: kopf's health endpoint has no connection bound (cli.py, another "
-                                       "helper's work in progress); no NetworkPolicy fences it")
 def test_silent_connections_to_the_health_port_are_bounded_like_metrics() -> None:
-    import kopf
-    from kopf._core.engines import probing
+    """Fixed: /healthz is the operator's own bounded server (operator/metrics.serve_health, as
+    cli.py starts it), not kopf's endpoint."""
+    from controller.operator import metrics as metrics_module
 
-    async def scenario() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        ready = asyncio.Event()
-        # As cli.py starts it: kopf.operator(liveness_endpoint=f"http://{bind}:{health_port}/healthz").
-        server = asyncio.create_task(probing.health_reporter(
-            f"http://127.0.0.1:{port}/healthz", memo=kopf.Memo(), indices={}, registry=kopf.OperatorRegistry(),
-            settings=kopf.OperatorSettings(), ready_flag=ready))
-        await asyncio.wait_for(ready.wait(), 10)
-        loop = asyncio.get_running_loop()
-        silent = []
-        try:
-            for _ in range(200):
-                connection = socket.socket()
-                connection.setblocking(False)
-                await loop.sock_connect(connection, ("127.0.0.1", port))
-                silent.append(connection)
-            await asyncio.sleep(2)
-            held = 0
-            for connection in silent:
-                try:
-                    held += connection.recv(1) != b""
-                except BlockingIOError:
-                    held += 1
-                except OSError:
-                    pass
-            return held
-        finally:
-            for connection in silent:
-                connection.close()
-            server.cancel()
-            await asyncio.gather(server, return_exceptions=True)
-
-    held = asyncio.run(scenario())
+    server = metrics_module.serve_health(0, lambda: "standby", address="127.0.0.1")
+    port = server.server_address[1]
+    silent = []
+    try:
+        for _ in range(200):
+            silent.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(2)
+        held = 0
+        for connection in silent:
+            connection.setblocking(False)
+            try:
+                held += connection.recv(1) != b""
+            except BlockingIOError:
+                held += 1
+            except OSError:
+                pass
+    finally:
+        for connection in silent:
+            connection.close()
+        server.shutdown()
+        server.server_close()
     assert held <= 64, f"the health port held {held} of 200 silent connections"
+
+
+def test_healthz_says_the_state_or_what_stopped() -> None:
+    from controller.operator import metrics as metrics_module
+
+    def broken() -> str:
+        raise RuntimeError("stalled: scaling made no progress for minutes")
+
+    for check, status, words in ((lambda: "leading", 200, b'"leading"'), (broken, 500, b"stalled: scaling")):
+        server = metrics_module.serve_health(0, check, address="127.0.0.1")
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+            try:
+                answer = urllib.request.urlopen(url, timeout=5)
+                code, body = answer.status, answer.read()
+            except urllib.error.HTTPError as error:
+                code, body = error.code, error.read()
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert code == status and words in body
 
 
 # -- 18. One namespace's AlertPolicies delay every other namespace's alerting by their writes -----
