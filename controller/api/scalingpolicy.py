@@ -391,6 +391,28 @@ class Staffing(common.ApiModel):
         return self
 
 
+class Headroom(common.ApiModel):
+    """Spare capacity from the demand's own trend and noise, on cpu. Demand (cpu × the ready pods
+    it averages over) is fitted over the last `windowSeconds`; cpu is read as the demand
+    projected `leadSeconds` ahead on a rising trend (never a falling one) plus `noiseBands`
+    standard deviations of its scatter around the fit, so a scale-up starts before a ramp
+    reaches the threshold and is sized for where it is going, and a scale-down waits until even
+    the upper band fits. A scale-down lands `downLanding` of the way from the target to the
+    scale-down threshold (cooler than a scale-up sizes: a small rise after it does not reverse
+    it)."""
+
+    enabled: bool = common.field("Read cpu as its projected demand plus a noise band.", default=False)
+    leadSeconds: int = common.field(
+        "How far ahead a rising demand is projected: about one evaluation plus a pod's start-up.",
+        default=45, ge=0, le=600)
+    windowSeconds: int = common.field("The demand history the trend and the noise are fitted over.",
+                                      default=180, ge=60, le=1800)
+    noiseBands: float = common.field("Spare for this many standard deviations of the demand's noise.",
+                                     default=1.0, ge=0, le=5)
+    downLanding: float = common.field(
+        "Where a scale-down lands: 0 at the target, 1 at the scale-down threshold.", default=0.5, ge=0, le=1)
+
+
 IDLE_DEFAULT_SECONDS = 300  # KEDA's cooldownPeriod
 MIN_ZERO_NEEDS_ACTIVATION = ("minReplicas 0 needs activation: the metric that wakes the workload at zero replicas "
                              "(cpu and memory have no pods to read there)")
@@ -513,6 +535,9 @@ class ScalingPolicySpec(common.ApiModel):
         "Optional: under overload, CPU corrected by the error rate (the demand turned away).", default_factory=Saturation)
     staffing: Staffing = common.field(
         "Optional: cpu thresholds by square-root staffing (cooler at a few replicas).", default_factory=Staffing)
+    headroom: Headroom = common.field(
+        "Optional: cpu read ahead on its demand trend plus a noise band; scale-downs land cooler.",
+        default_factory=Headroom)
     activation: Activation | None = common.field(
         "Scale to zero: required with minReplicas 0 (and only then). The metric that wakes the workload at zero "
         "replicas, and how long it must be idle before it goes to zero.", default=None)

@@ -105,6 +105,7 @@ class MetricView:
     source: str | None = None
     no_series: bool = False  # never had a series for this workload: neither usable nor missing
     query: str | None = None
+    settle: float | None = None  # where a scale-down lands, when set (headroom)
 
     @property
     def missing(self) -> bool:
@@ -312,7 +313,10 @@ DOWN_LANDING = 0.7
 
 def landing(view: MetricView, up: bool) -> float:
     """Where a scale puts a metric: its `target` when set; else a scale-up sizes for the
-    scale-up threshold (HPA's target) and a scale-down for DOWN_LANDING of the hold band."""
+    scale-up threshold (HPA's target) and a scale-down for DOWN_LANDING of the hold band. With
+    headroom on, a scale-down lands where `settled` put it."""
+    if not up and view.settle is not None:
+        return view.settle
     if view.target is not None:
         return view.target
     # The difference, not a sum: no overflow on extreme thresholds (both are >= 0).
@@ -367,7 +371,7 @@ def propose(inp: Input) -> Proposal:
     """Stage 1: (proposed replicas, direction, reason) from the metrics alone (saturation and
     staffing applied). On the way up the metrics average over `inp.measured` ready pods."""
     spec, current, ready, measured = inp.spec, inp.current, inp.ready, inp.measured
-    views = staffed(spec, offered(spec, inp.views), ready)
+    views = settled(spec, staffed(spec, ahead(inp, offered(spec, inp.views)), ready))
     usable = [v for v in views if v.value is not None]
     missing = [v for v in views if v.missing]
     above = [v for v in usable if v.band == "above"]
@@ -438,7 +442,66 @@ def demand_history(
         if view.value is not None and ready > 0 and math.isfinite(view.value * ready):
             points += ((now, view.value * ready),)  # a demand past float's range is no point of a fit
         history[view.key] = points
+    history.update(headroom_history(spec, views, state, ready, now))
     return history
+
+
+# Kept beside the metrics' demand with headroom on: cpu × the ready pods it averages over.
+CPU_DEMAND: MetricKey = ("cpuDemand", None)
+CPU: MetricKey = ("cpu", None)
+
+
+def headroom_history(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], state: State, ready: int,
+                     now: datetime.datetime) -> dict[MetricKey, tuple[tuple[datetime.datetime, float], ...]]:
+    """With headroom on: cpu's demand (value × the ready pods it averages over, `ready_before`)
+    over the last `windowSeconds`, this round's included; at most one point per evaluation."""
+    if not spec.headroom.enabled:
+        return {}
+    keep = datetime.timedelta(seconds=spec.headroom.windowSeconds)
+    points = tuple((t, d) for t, d in state.history.get(CPU_DEMAND, ()) if now - t <= keep and t < now)
+    cpu = next((v for v in views if v.key == CPU and v.value is not None), None)
+    base = max(ready_before(state, ready), 1)
+    if cpu is not None and ready > 0 and cpu.value is not None and math.isfinite(cpu.value * base):
+        points += ((now, cpu.value * base / 100),)
+    return {CPU_DEMAND: points}
+
+
+def ahead(inp: Input, views: tuple[MetricView, ...]) -> tuple[MetricView, ...]:
+    """With headroom on: cpu read as its demand `leadSeconds` ahead on a rising trend (a falling
+    one is not projected: no scale-down on a forecast) plus `noiseBands` standard deviations of
+    the demand's scatter around its fit, over the ready pods it averages over; never below the
+    reading. Needs this round's demand and PREDICTIVE_MIN_POINTS points of history."""
+    settings = inp.spec.headroom
+    points = inp.history.get(CPU_DEMAND, ())
+    cpu = next((v for v in views if v.key == CPU and v.value is not None), None)
+    if not settings.enabled or cpu is None or cpu.value is None or not points or points[-1][0] != inp.now:
+        return views
+    fit = _fit(points, inp.now)
+    if fit is None:
+        return views
+    level, slope = fit
+    offsets = [(t - inp.now).total_seconds() for t, _ in points]
+    squares = sum((d - level - slope * x) ** 2 for x, (_, d) in zip(offsets, points, strict=True))
+    noise = math.sqrt(squares / max(1, len(points) - 2))
+    demand = points[-1][1]
+    projected = max(demand, level) + max(0.0, slope) * settings.leadSeconds + settings.noiseBands * noise
+    value = 100 * projected / max(min(inp.ready, inp.measured), 1)
+    if not math.isfinite(value) or value <= cpu.value:
+        return views
+    label = f"cpu (ahead: {fmt(cpu.value, CPU)} now, trend and noise over {settings.leadSeconds}s)"
+    return tuple(dataclasses.replace(v, value=value, label=label) if v is cpu else v for v in views)
+
+
+def settled(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...]) -> tuple[MetricView, ...]:
+    """With headroom on: cpu's scale-down lands `downLanding` of the way from where a scale-up
+    sizes (its target) to its scale-down threshold: asymmetric, so the small rise that usually
+    follows a fall does not reverse it at once."""
+    if not spec.headroom.enabled:
+        return views
+    share = spec.headroom.downLanding
+    return tuple(
+        dataclasses.replace(v, settle=landing(v, True) - share * max(0.0, landing(v, True) - v.scale_down))
+        if v.key == CPU else v for v in views)
 
 
 def seasonal(inp: Input, proposal: Proposal) -> Proposal:
