@@ -125,6 +125,13 @@ def record(history: History | None, settings: api.Seasonal, at: float, demand: f
     return _put(history, settings.stepSeconds, kept_buckets(settings), points, revision)
 
 
+def points(history: History) -> typing.Iterator[tuple[float, float]]:
+    """A history's points with data, as (Unix seconds of the bucket, demand)."""
+    for index, value in enumerate(history.points()):
+        if not math.isnan(value):
+            yield float((history.first + index) * history.step), float(value)
+
+
 def merge(history: History | None, settings: api.Seasonal, points: typing.Iterable[tuple[float, float]]) -> History:
     """A range query's points (Unix seconds, demand) merged in; the revision moves on."""
     revision = (history.revision if history is not None else 0) + 1

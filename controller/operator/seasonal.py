@@ -38,7 +38,12 @@ class SeasonalHistories:
                  monotonic: typing.Callable[[], float] = time.monotonic) -> None:
         self.reader, self.clock, self.monotonic = reader, clock, monotonic
         self.asked: per_object.PerObject[float] = per_object.PerObject(view)  # when (monotonic)
+        # A failed read's error, until the policy's next decision takes it.
         self.arrived: per_object.PerObject[queries.RangeResult] = per_object.PerObject(view)
+        # A read's points, packed as the history is (8 bytes a point, not a tuple each) as soon as
+        # they arrive: a policy that is never decided (no workload) holds 32 KiB at most, not ~450 KB.
+        self.packed: per_object.PerObject[forecast.History] = per_object.PerObject(view)
+        self.settings: dict[typing.Hashable, scalingpolicy.Seasonal] = {}  # of the reads in flight
         self.errors: per_object.PerObject[str] = per_object.PerObject(view)  # the last range query's error
         self.task: asyncio.Future[None] | None = None
 
@@ -48,17 +53,26 @@ class SeasonalHistories:
         if self.reader is None or (self.task is not None and not self.task.done()):
             return
         now, moment = self.monotonic(), self.clock()
-        due = []
+        by_namespace: dict[str, list[source_history.HistoryRequest]] = {}
         for key, spec in specs.items():
             try:
                 request = self._due(key, spec, resolved.get(key), now, moment)
                 if request is not None:
-                    due.append(request)
-                    self.asked[key] = now
-                    if len(due) >= PER_REFRESH:
-                        break
+                    by_namespace.setdefault(request.target.namespace, []).append(request)
+                    self.settings[key] = spec.predictive.seasonal
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "the seasonal history", key)
+        # One namespace's policy in turn, however many another has due: a namespace whose reads
+        # are slow (its Prometheus at the deadline) never keeps another's from being asked.
+        due: list[source_history.HistoryRequest] = []
+        queues = list(by_namespace.values())
+        while queues and len(due) < PER_REFRESH:
+            queues = [queue for queue in queues if queue]
+            for queue in queues:
+                if len(due) < PER_REFRESH:
+                    due.append(queue.pop(0))
+        for request in due:
+            self.asked[typing.cast(view_module.Key, request.owner)] = now
         if due:
             self.task = asyncio.ensure_future(self._read(due))
 
@@ -85,29 +99,36 @@ class SeasonalHistories:
             return
         for key, answer in answers.items():
             try:
-                self.arrived[typing.cast(view_module.Key, key)] = answer
+                settings = self.settings.pop(key, None)
+                if answer.error is not None or settings is None:
+                    self.arrived[typing.cast(view_module.Key, key)] = answer
+                else:
+                    self.arrived.pop(typing.cast(view_module.Key, key), None)
+                    self.packed[typing.cast(view_module.Key, key)] = forecast.merge(None, settings, answer.points)
             except Exception as failure:  # this tenant's problem alone
                 boundary.failed(failure, "the seasonal history", key)
 
     def merged(self, key: view_module.Key, spec: scalingpolicy.ScalingPolicySpec,
                history: forecast.History | None) -> forecast.History | None:
         """`history` with the range answer that arrived for `key` since (if any) merged in."""
+        packed = self.packed.pop(key, None)
         answer = self.arrived.pop(key, None)
-        if answer is None:
+        if packed is None and answer is None:
             if history is None and (self.task is None or self.task.done()):
                 # Asked, nothing waiting, and no history in the decision's memory: a new term of
                 # leadership (the scaler's memory was cleared, not this). Ask again at once.
                 self.asked.pop(key, None)
             return history
-        if answer.error is not None:
+        if answer is not None and answer.error is not None:
             self.errors[key] = answer.error
             return history
         self.errors.pop(key, None)
-        return forecast.merge(history, spec.predictive.seasonal, answer.points)
+        points = forecast.points(packed) if packed is not None else answer.points if answer is not None else ()
+        return forecast.merge(history, spec.predictive.seasonal, points)
 
     def error(self, key: view_module.Key) -> str | None:
         return self.errors.get(key)
 
     def forget(self, key: view_module.Key) -> None:
-        for store in (self.asked, self.arrived, self.errors):
+        for store in (self.asked, self.arrived, self.packed, self.errors, self.settings):
             store.pop(key, None)

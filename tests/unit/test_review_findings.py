@@ -648,9 +648,8 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
 # refreshSeconds 300 whose Prometheus answers at its deadline fills every round: a round of 50 of
 # its queries lasts longer than 300 s (one at a time: its share), so its first 50 are due again
 # when the round after next starts, and a policy of another namespace after them is never asked.
+# Fixed: a round takes one due policy of each namespace in turn.
 
-@pytest.mark.xfail(strict=True, reason="open: the seasonal round picks the first 50 due policies in the view's order, "
-                                       "with no fairness between namespaces (operator/seasonal.py)")
 def test_a_namespaces_slow_history_reads_never_keep_another_namespaces_from_being_asked() -> None:
     from controller.adapters import source_history
     from controller.api import scalingpolicy
@@ -906,8 +905,6 @@ def test_healthz_says_the_state_or_what_stopped() -> None:
 # 600 awaited API calls ahead of another namespace's one policy: at 10 ms an API write, 6 s of
 # every round (the round is every 5 s); a quota on AlertPolicies is the only bound today.
 
-@pytest.mark.xfail(strict=True, reason="open: the alerting round judges policies in the view's order and awaits "
-                                       "each one's writes (operator/alerter.py, another helper's work in progress)")
 def test_one_namespaces_alert_policies_do_not_put_their_writes_ahead_of_another_namespaces(
         monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
@@ -1098,9 +1095,8 @@ def test_refused_hook_jobs_are_remembered_for_the_current_revision_only() -> Non
 # workload does not exist (or has no replica count) is never decided: its answer stays, and is
 # replaced by the next. A namespace's 200 such policies held 90 MB; 1,000 would pass the pod's
 # 1 GiB limit (every tenant's operator restarts).
+# Fixed: an answer is packed as it arrives (8 bytes a point; errors kept as text).
 
-@pytest.mark.xfail(strict=True, reason="open: arrived range answers wait for a decision that never comes "
-                                       "(operator/seasonal.py / scaler.py, other helpers' work in progress)")
 def test_range_answers_of_policies_that_never_decide_are_not_held_whole() -> None:
     import json
     import sys
@@ -1148,6 +1144,8 @@ def test_range_answers_of_policies_that_never_decide_are_not_held_whole() -> Non
     asyncio.run(rounds())
     held = sum(sys.getsizeof(answer.points) + sum(sys.getsizeof(point) + 48 for point in answer.points)
                for answer in histories.arrived.values())
+    held += sum(sys.getsizeof(packed.values) for packed in histories.packed.values())  # as they are kept now
+    assert len(histories.packed) == len(specs)  # every answer kept, packed
     assert held <= 16 * 1024 * 1024, f"{len(histories.arrived)} policies' range answers held {held / 2**20:.0f} MiB"
 
 
