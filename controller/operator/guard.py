@@ -366,6 +366,15 @@ class Guard:
         """The current revision's hook Jobs as read now (those not yet finished), and those the
         API server refused to create."""
         refused = self.refused_jobs.get(key) or {}
+        current = {entry.get("job") for entry in state.hooks or ()}
+        if any(name not in current for name in refused):
+            # Only the current revision's refusals are read again: a workload rolled out again and
+            # again with a hook the API server always refuses kept one entry per revision.
+            refused = {name: why for name, why in refused.items() if name in current}
+            if refused:
+                self.refused_jobs[key] = refused
+            else:
+                self.refused_jobs.pop(key, None)
         jobs: dict[str, hooks_module.JobView] = {}
         for entry in state.hooks or ():
             name = entry.get("job")

@@ -1016,8 +1016,6 @@ def test_a_forecast_costs_in_proportion_to_its_trust_window_not_its_square() -> 
 # admits and the Job API does not) and a workload rolled out again and again (each revision a new
 # Job name) add one entry (~400 bytes) per revision without end: 38 revisions, 38 entries.
 
-@pytest.mark.xfail(strict=True, reason="open: refused_jobs keeps every revision's refusal (operator/guard.py, "
-                                       "another helper's work in progress)")
 def test_refused_hook_jobs_are_remembered_for_the_current_revision_only() -> None:
     from controller.adapters import kubernetes_jobs
     from controller.core import hooks
