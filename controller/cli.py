@@ -259,6 +259,13 @@ def _closed_loop(args: argparse.Namespace, spec: typing.Any) -> int:
     from controller.sim import plot
     from controller.sim import traces
 
+    if args.trace not in traces.BUILT_IN and not pathlib.Path(args.trace).exists():
+        print(f"{args.trace}: no such file, and not a built-in trace (built-ins: {', '.join(traces.BUILT_IN)})",
+              file=sys.stderr)
+        return 2
+    if args.plot and not pathlib.Path(args.plot).resolve().parent.is_dir():
+        print(f"--plot {args.plot}: no folder {pathlib.Path(args.plot).parent} to write it in", file=sys.stderr)
+        return 2
     try:
         trace = traces.built_in(args.trace) if args.trace in traces.BUILT_IN else traces.from_csv(pathlib.Path(args.trace))
     except OSError as error:
@@ -280,7 +287,14 @@ def _closed_loop(args: argparse.Namespace, spec: typing.Any) -> int:
         for at, reason in policy.reasons:
             print(f"{at:>6}  {reason}")
     if args.plot:
-        plot.write(comparison, pathlib.Path(args.plot))
+        try:
+            plot.write(comparison, pathlib.Path(args.plot))
+        except ImportError:
+            print("--plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+            return 2
+        except OSError as error:
+            print(f"--plot {args.plot}: cannot write: {error.strerror or type(error).__name__}", file=sys.stderr)
+            return 2
         print(f"plot: {args.plot}")
     return 0
 
@@ -314,11 +328,17 @@ def _simulate(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     if document["kind"] == "ScalingPolicy":
-        rows = simulate.scaling_run(typing.cast(typing.Any, model).spec, series, args.replicas, args.until)
+        rows = simulate.scaling_run(typing.cast(typing.Any, model).spec, series, args.replicas, args.until,
+                                    follow=not args.as_given)
+        if args.as_given:
+            print("open loop: every value as the series gives it, whatever the replica count")
+        else:
+            print(f"open loop: cpu follows the count (the series' cpu is read at {args.replicas} replicas: at n the "
+                  f"policy sees cpu × {args.replicas} / n); other metrics as the series gives them, whatever the count")
         print(f"{'t(s)':>6}  {'replicas':>8}  values -> decision")
         previous = None
         for row in rows:
-            shown = ", ".join(f"{k}={v:g}" for k, v in row.values.items() if v is not None)
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in row.values.items() if v is not None)
             gist = re.sub(r"[0-9.]+", "#", row.event)  # "cooldown (240s left)" is the same news as (270s left)
             if args.all or gist != previous or not row.event.startswith("Hold"):
                 print(f"{row.at:>6.0f}  {row.replicas:>8}  {shown} -> {row.event}")
@@ -551,7 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--slo", type=float, default=0.9,
                      help="plant: the SLO is violated while load exceeds this share of ready capacity")
     sim.add_argument("--plot", help="closed loop: write a PNG of load, replicas and utilisation (matplotlib); none when unset")
-    sim.add_argument("--replicas", type=int, default=2, help="ScalingPolicy: replicas at t=0")
+    sim.add_argument("--replicas", type=int, default=2,
+                     help="ScalingPolicy: replicas at t=0, the count the series' cpu is measured at")
+    sim.add_argument("--as-given", action="store_true",
+                     help="open loop: cpu as the series gives it too (by default it follows the replica count)")
     sim.add_argument("--step", type=float, default=5.0, help="AlertPolicy: evaluation step in seconds")
     sim.add_argument("--until", type=float, help="stop at this many seconds; two steps past the last point when unset")
     sim.add_argument("--all", action="store_true", help="print every evaluation, not only changes")

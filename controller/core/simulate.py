@@ -4,6 +4,13 @@ A timeline is a list of points (seconds from the start, values by metric name); 
 holds until the next point names that metric again. Scaling is evaluated every
 `evaluationIntervalSeconds` with instant actuation (replicas become ready at once); alerting
 every `step` seconds for one service. Both use exactly the functions the operator runs.
+
+Open loop, the timeline cannot answer the scaling, with one exception: cpu is an average over
+the pods, so the series' cpu is read as measured at the starting count, i.e. a demand of
+cpu × replicas₀ in replica-percent, and at n replicas the policy sees cpu × replicas₀ / n (the
+same load spread over the count). Every other metric (memory, latency, errors, queues, custom)
+is shown to the policy as the series says, whatever the count: a latency that stays high in the
+series keeps asking for more. `follow=False` gives every metric as the series says.
 """
 
 from __future__ import annotations
@@ -43,15 +50,29 @@ def values_at(series: typing.Sequence[Point], at: float) -> dict[str, float | No
     return values
 
 
+FOLLOWS_COUNT = "cpu"  # the metric whose value is spread over the replicas
+
+
+def seen(values: typing.Mapping[str, float | None], start: int, replicas: int, follow: bool) -> dict[str, float | None]:
+    """The values as the policy sees them at `replicas`: cpu × start / replicas when `follow`."""
+    out = dict(values)
+    cpu = out.get(FOLLOWS_COUNT)
+    if follow and cpu is not None and replicas > 0:
+        out[FOLLOWS_COUNT] = cpu * start / replicas
+    return out
+
+
 def scaling_run(spec: scalingpolicy.ScalingPolicySpec, series: typing.Sequence[Point], replicas: int,
-                until: float | None = None) -> list[Row]:
+                until: float | None = None, follow: bool = True) -> list[Row]:
+    """`follow`: cpu follows the count (see the module's docstring)."""
+    start = replicas
     interval = spec.evaluationIntervalSeconds
     end = until if until is not None else (series[-1].at if series else 0) + 2 * interval
     state = scaling.State(observing_since=EPOCH)
     rows, at = [], 0.0
     while at <= end:
         now = EPOCH + datetime.timedelta(seconds=at)
-        values = values_at(series, at)
+        values = seen(values_at(series, at), start, replicas, follow)
         samples = {}
         for key in scaling.read_keys(spec):  # the policy's metrics and its activation metric
             value = values.get(scaling.metric_label(key))

@@ -38,8 +38,43 @@ def test_simulate_scaling_policy(capsys) -> None:  # noqa: ANN001
     # 285 s, still counts at 585 s: exactly a window old; HPA's edge differs, docs/scaling.md
     # "Conformance with HPA's tables"), to 70 % of the way up memory's band (40 % of 20 at 71 %: 12).
     assert decisions[0] == ("60", "3", "Up 2->3")
-    assert [d for d in decisions if "Down" in d[2]][0] == ("600", "12", "Down 20->12")
     assert all(int(d[0]) >= 600 for d in decisions if "Down" in d[2])
+    assert lines[0].startswith("open loop: cpu follows the count")
+    # cpu follows the count (85 % at 2 replicas is 56.7 % at 3: no second cpu scale-up at 75 s);
+    # the latency and error rate, as given whatever the count, take it to 17, never to maxReplicas.
+    assert ("75", "3") == tuple(lines[4].split()[:2]) and "cpu=56.67" in lines[4]
+    assert max(int(d[1]) for d in decisions) == 17
+    assert [d for d in decisions if "Down" in d[2]][0] == ("600", "10", "Down 17->10")
+
+
+def test_simulate_as_given_holds_every_value(capsys) -> None:  # noqa: ANN001
+    assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--series", str(SIMULATE), "--until", "900",
+                     "--as-given"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "open loop: every value as the series gives it, whatever the replica count"
+    assert any(" 20  cpu=140" in line for line in lines)  # 140 % whatever the count: up to maxReplicas
+
+
+def test_simulate_follow_spreads_cpu_over_the_count() -> None:
+    from controller.core import simulate
+    assert simulate.seen({"cpu": 90.0, "latencyP95": 300.0}, 2, 3, True) == {"cpu": 60.0, "latencyP95": 300.0}
+    assert simulate.seen({"cpu": 90.0}, 2, 3, False) == {"cpu": 90.0}
+    assert simulate.seen({"cpu": None}, 2, 3, True) == {"cpu": None}
+
+
+def test_simulate_unknown_trace_lists_the_built_ins(capsys) -> None:  # noqa: ANN001
+    assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--trace", "stpe"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["stpe: no such file, and not a built-in trace (built-ins: step, diurnal, flash-crowd, sawtooth, "
+                   "noisy-flat, slow-ramp)"]
+
+
+def test_simulate_plot_into_a_missing_folder_is_one_line(tmp_path, capsys) -> None:  # noqa: ANN001
+    target = tmp_path / "nope" / "out.png"
+    assert cli.main(["simulate", str(EXAMPLES / "scalingpolicy.yaml"), "--trace", "step", "--plot", str(target)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [f"--plot {target}: no folder {target.parent} to write it in"]
+    assert captured.out == "" and not target.parent.exists()  # refused before the run
 
 
 def test_simulate_alert_policy(tmp_path, capsys) -> None:  # noqa: ANN001

@@ -132,7 +132,10 @@ CASES: list[Case] = [
     ("simulate-bad-number", [CAPLIQUIFY, "simulate", "p.yaml", "--series", "s.csv"],
      {"p.yaml": SCP, "s.csv": "t,cpu\n0,50\n15,lots\n"}, "s.csv: point 2: cpu: not a number: lots", 2),
     ("simulate-missing-trace", [CAPLIQUIFY, "simulate", "p.yaml", "--trace", "nope.csv"], {"p.yaml": SCP},
-     "nope.csv: cannot read: No such file or directory", 2),
+     "nope.csv: no such file, and not a built-in trace (built-ins: step, diurnal, flash-crowd, sawtooth, "
+     "noisy-flat, slow-ramp)", 2),
+    ("simulate-plot-missing-folder", [CAPLIQUIFY, "simulate", "p.yaml", "--trace", "step", "--plot", "no/x.png"],
+     {"p.yaml": SCP}, "--plot no/x.png: no folder no to write it in", 2),
     # the operator and the Railway import
     ("railway-no-token", [CAPLIQUIFY, "railway", "import", "--project", "p", "--environment", "e"], {},
      "set $RAILWAY_TOKEN to a Railway API token", 2),
