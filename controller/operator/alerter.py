@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import functools
+import itertools
 import logging
 import typing
 
@@ -107,9 +108,8 @@ class Alerter:
         now = self.clock()
         for key in [k for k in self.state if k not in self.view.objects]:
             del self.state[key]
-        by_namespace: dict[str, list[tuple[view_module.Key, typing.Mapping[str, typing.Any]]]] = {}
-        for key, obj in list(self.view.of_kind(KIND).items()):
-            by_namespace.setdefault(key[1], []).append((key, obj))
+        policies = sorted(self.view.of_kind(KIND).items(), key=_namespace_of)
+        by_namespace = {namespace: list(group) for namespace, group in itertools.groupby(policies, key=_namespace_of)}
         # Namespaces side by side, each one's policies in turn: a namespace's writes (its Events,
         # the outbox's status write before a send) never queue ahead of another namespace's
         # policy, and one namespace holds one write at a time of the evaluator's shared ones.
@@ -117,7 +117,7 @@ class Alerter:
         found = await asyncio.gather(*(self._namespace_round(policies, now, lanes) for policies in by_namespace.values()))
         await self._dispatch([send for sends in found for send in sends])
 
-    async def _namespace_round(self, policies: list[tuple[view_module.Key, typing.Mapping[str, typing.Any]]],
+    async def _namespace_round(self, policies: typing.Sequence[tuple[view_module.Key, typing.Mapping[str, typing.Any]]],
                                now: datetime.datetime, lanes: asyncio.Semaphore
                                ) -> list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]:
         sends = []
@@ -280,3 +280,6 @@ class Alerter:
             return f"unexpected {type(error).__name__} in the {notifiers.kind_of(channel)} notifier"
         return None
 
+
+def _namespace_of(item: tuple[view_module.Key, typing.Any]) -> str:
+    return item[0][1]
