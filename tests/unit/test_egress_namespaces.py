@@ -7,17 +7,15 @@ the dial point."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import typing
 
 import aiohttp
 import pytest
-from aiohttp import abc as aiohttp_abc
-from aiohttp import web
 
 from controller.adapters import egress
 from controller.adapters import shares
 from controller.core import egress as policy
+from tests.unit import loopback
 
 CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.local",
                                   trusted=["prometheus.monitoring.svc"])
@@ -56,20 +54,6 @@ def test_no_networks_means_no_namespace_rule() -> None:
         policy.cluster_networks(["ten"])
 
 
-class Names(aiohttp_abc.AbstractResolver):
-    def __init__(self, names: dict[str, str]) -> None:
-        self.names = names
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-        address = self.names.get(host, host)
-        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
-                 "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
-
-    async def close(self) -> None:
-        pass
-
-
 @pytest.fixture()
 def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
     """Loopback stands in for the cluster's networks (the only addresses a test may reach)."""
@@ -80,21 +64,11 @@ def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
 
 def test_requests_through_aiohttp_reach_only_the_namespaces_own_services(loopback_cluster: None) -> None:
     async def scenario() -> dict[str, str]:
-        app = web.Application()
-        async def ok(_: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
-        app.router.add_get("/", ok)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        names = Names({"web.shop.svc": "127.0.0.1", "db.bank.svc": "127.0.0.1", "web": "127.0.0.1",
-                       "prometheus.monitoring.svc": "127.0.0.1"})
+        names = loopback.Names({"web.shop.svc": "127.0.0.1", "db.bank.svc": "127.0.0.1", "web": "127.0.0.1",
+                                "prometheus.monitoring.svc": "127.0.0.1"})
         client = egress.GuardedClient(True, 8, resolver=names)
-        outcomes = {}
-        try:
+        outcomes: dict[str, str] = {}
+        async with loopback.text_site("ok") as port:
             # bank first: its connection to db.bank.svc is kept alive in the pool shop would ask next.
             for namespace, host in (("shop", "127.0.0.1"), ("bank", "db.bank.svc"), ("shop", "db.bank.svc"),
                                     ("shop", "web"), ("shop", "web.shop.svc"), ("shop", "prometheus.monitoring.svc"),
@@ -107,9 +81,7 @@ def test_requests_through_aiohttp_reach_only_the_namespaces_own_services(loopbac
                         outcome = egress.refusal_of(error) or str(error)
                     outcomes.setdefault(f"{namespace}->{host}", outcome)
                     outcomes[f"{namespace}->{host} (last)"] = outcome
-        finally:
             await client.close()
-            await runner.cleanup()
         return outcomes
 
     outcomes = asyncio.run(scenario())

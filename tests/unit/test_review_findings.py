@@ -37,6 +37,7 @@ from controller.operator import alerter as alerter_module
 from controller.operator import loop
 from controller.operator import snapshots as snapshots_module
 from controller.operator import view as view_module
+from tests.unit import loopback
 
 GROUP = "ops.capliquify.io/v1alpha1"
 NOW = datetime.datetime(2026, 6, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -523,49 +524,27 @@ def test_one_namespaces_hanging_range_queries_do_not_hold_another_namespaces_his
 # record of another namespace's Service address, and reaches that Service from the operator.
 
 def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_namespace() -> None:
-    import socket
 
-    from aiohttp import abc as aiohttp_abc
 
     from controller.adapters import egress
     from controller.core import egress as policy
 
-    class PublicDns(aiohttp_abc.AbstractResolver):
-        """What the cluster's resolver answers: bank's Service by its own name, and the
-        public record the author of `pay-me.shop` set (the same address)."""
-
-        async def resolve(self, host: str, port: int = 0,
-                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-            address = {"db.bank.svc": "127.0.0.1", "pay-me.shop": "127.0.0.1"}[host]
-            return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
-                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
-
-        async def close(self) -> None:
-            return None
+    # What the cluster's resolver answers: bank's Service by its own name, and the public record
+    # the author of `pay-me.shop` set (the same address).
+    public_dns = loopback.Names({"db.bank.svc": "127.0.0.1", "pay-me.shop": "127.0.0.1"})
 
     async def scenario() -> dict[str, str]:
-        app = web.Application()
-
-        async def ok(_: web.Request) -> web.Response:
-            return web.Response(text="bank's data")
-
-        app.router.add_get("/", ok)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         outcomes = {}
-        for namespace, host in (("shop", "db.bank.svc"), ("shop", "pay-me.shop")):
-            client = egress.GuardedClient(True, 8, resolver=PublicDns())  # a fresh pool: no connection reused
-            with shares.tenant(namespace):
-                try:
-                    outcomes[host] = (await client.request("GET", f"http://{host}:{port}/", deadline=5,
-                                                           body_limit=100)).body.decode()
-                except (egress.EgressRefused, Exception) as error:  # noqa: BLE001 -- any refusal is the outcome
-                    outcomes[host] = egress.refusal_of(error) or str(error)
-            await client.close()
-        await runner.cleanup()
+        async with loopback.text_site("bank's data") as port:
+            for namespace, host in (("shop", "db.bank.svc"), ("shop", "pay-me.shop")):
+                client = egress.GuardedClient(True, 8, resolver=public_dns)  # a fresh pool: no connection reused
+                with shares.tenant(namespace):
+                    try:
+                        outcomes[host] = (await client.request("GET", f"http://{host}:{port}/", deadline=5,
+                                                               body_limit=100)).body.decode()
+                    except (egress.EgressRefused, Exception) as error:  # noqa: BLE001 -- any refusal is the outcome
+                        outcomes[host] = egress.refusal_of(error) or str(error)
+                await client.close()
         return outcomes
 
     egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
@@ -586,10 +565,8 @@ def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_names
 
 def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_namespace(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
     import types
 
-    from aiohttp import abc as aiohttp_abc
 
     from controller.adapters import egress
     from controller.core import egress as policy
@@ -597,42 +574,22 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
     later = [0.0]  # seconds added to the egress module's clock (the event loop's is real: the pool keeps the connection)
     monkeypatch.setattr(egress, "time", types.SimpleNamespace(monotonic=lambda: time.monotonic() + later[0]))
 
-    class Dns(aiohttp_abc.AbstractResolver):
-        async def resolve(self, host: str, port: int = 0,
-                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-            return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
-                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
-
-        async def close(self) -> None:
-            return None
-
     async def scenario() -> str:
-        app = web.Application()
-
-        async def ok(_: web.Request) -> web.Response:
-            return web.Response(text="bank's data")
-
-        app.router.add_get("/", ok)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = egress.GuardedClient(True, 8, resolver=Dns())
-        url = f"http://db.bank.svc:{port}/"
-        try:
-            for _ in range(32):  # bank's own check, every 10 s for 320 s, on its kept-alive connection
-                with shares.tenant("bank"):
-                    assert (await client.request("GET", url, deadline=5, body_limit=100)).body == b"bank's data"
-                later[0] += 10
-            with shares.tenant("shop"):
-                try:
-                    return (await client.request("GET", url, deadline=5, body_limit=100)).body.decode()
-                except egress.EgressRefused as refused:
-                    return str(refused)
-        finally:
-            await client.close()
-            await runner.cleanup()
+        client = egress.GuardedClient(True, 8, resolver=loopback.Names({"db.bank.svc": "127.0.0.1"}))
+        async with loopback.text_site("bank's data") as port:
+            url = f"http://db.bank.svc:{port}/"
+            try:
+                for _ in range(32):  # bank's own check, every 10 s for 320 s, on its kept-alive connection
+                    with shares.tenant("bank"):
+                        assert (await client.request("GET", url, deadline=5, body_limit=100)).body == b"bank's data"
+                    later[0] += 10
+                with shares.tenant("shop"):
+                    try:
+                        return (await client.request("GET", url, deadline=5, body_limit=100)).body.decode()
+                    except egress.EgressRefused as refused:
+                        return str(refused)
+            finally:
+                await client.close()
 
     egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
     try:
@@ -709,49 +666,27 @@ def test_a_namespaces_slow_history_reads_never_keep_another_namespaces_from_bein
 @pytest.mark.xfail(strict=True, reason="open: an ExternalName Service of the tenant's own namespace resolves to "
                                        "another namespace's Service, and the rule judges only the name asked for")
 def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespace() -> None:
-    import socket
 
-    from aiohttp import abc as aiohttp_abc
 
     from controller.adapters import egress
     from controller.core import egress as policy
 
-    class ClusterDns(aiohttp_abc.AbstractResolver):
-        """The cluster's DNS: `alias.shop.svc` is a CNAME to `db.bank.svc.cluster.local`, whose
-        address (bank's Service) it answers."""
-
-        async def resolve(self, host: str, port: int = 0,
-                          family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-            address = {"alias.shop.svc": "127.0.0.1", "db.bank.svc.cluster.local": "127.0.0.1"}[host]
-            return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET, "proto": 0,
-                     "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}]
-
-        async def close(self) -> None:
-            return None
+    # The cluster's DNS: `alias.shop.svc` is a CNAME to `db.bank.svc.cluster.local`, whose address
+    # (bank's Service) it answers.
+    cluster_dns = loopback.Names({"alias.shop.svc": "127.0.0.1", "db.bank.svc.cluster.local": "127.0.0.1"})
 
     async def scenario() -> str:
-        app = web.Application()
-
-        async def ok(_: web.Request) -> web.Response:
-            return web.Response(text="bank's data")
-
-        app.router.add_get("/", ok)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        client = egress.GuardedClient(True, 8, resolver=ClusterDns())
-        try:
-            with shares.tenant("shop"):
-                try:
-                    return (await client.request("GET", f"http://alias.shop.svc:{port}/", deadline=5,
-                                                 body_limit=100)).body.decode()
-                except egress.EgressRefused as refused:
-                    return str(refused)
-        finally:
-            await client.close()
-            await runner.cleanup()
+        client = egress.GuardedClient(True, 8, resolver=cluster_dns)
+        async with loopback.text_site("bank's data") as port:
+            try:
+                with shares.tenant("shop"):
+                    try:
+                        return (await client.request("GET", f"http://alias.shop.svc:{port}/", deadline=5,
+                                                     body_limit=100)).body.decode()
+                    except egress.EgressRefused as refused:
+                        return str(refused)
+            finally:
+                await client.close()
 
     egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
     try:
