@@ -423,7 +423,14 @@ def main(argv: list[str] | None = None) -> int:
             operator_pods = OperatorPods(local, archive, workdir)
             say(f"{REAL_NODES} real nodes beside kwok's: containerd and a kubelet (the pinned k8s.io/kubernetes) each, "
                 "on 127.0.0.2 and 127.0.0.3, the operator's image imported")
-            operator_pods.start_nodes()
+            try:
+                operator_pods.start_nodes()
+            except (RuntimeError, subprocess.SubprocessError, OSError) as error:  # TimeoutError is an OSError
+                operator_pods.stop()
+                operator_pods = None
+                say(f"The operator runs as a host process, not as pods: a real node did not start "
+                    f"({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})")
+        if operator_pods is not None:
             print(local.kubectl("get", "nodes", "-l", f"{node_module.LABEL}=real", "-o", "wide"), end="")
             operator_targets = operator_pods.metrics_targets
             say("kubectl apply -k overlay/   (manifests/ as users install it, the image override to the local build: "
