@@ -26,7 +26,8 @@ from controller.sim import traces
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROFILES = ("default", "efficient")
-RECOMMENDED = "sqrt-staffing"  # the production recommendation where the seed's thresholds are not required
+RECOMMENDED = "trend-headroom"  # the production recommendation where the seed's thresholds are not required
+PREVIOUS = "sqrt-staffing"  # the recommendation before it, kept in the real-traffic tables for comparison
 CAPACITIES = (50.0, 100.0)
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _real() -> int:
     """The real-traffic tables and verdicts; 1 when a verdict fails."""
-    names = (*PROFILES, RECOMMENDED)
+    names = (*PROFILES, PREVIOUS, RECOMMENDED)
     verdicts = quality_real.report({name: load_profile(name) for name in names}, RECOMMENDED)
     print()
     print("\n".join(verdicts))
