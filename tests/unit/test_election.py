@@ -604,3 +604,21 @@ def test_an_api_server_that_drops_the_lease_call_mid_tls_does_not_end_the_electi
         run.cancel()
     asyncio.run(scenario())
     assert kills == []
+
+
+def test_a_leader_past_its_renew_deadline_still_hands_the_lease_back_at_shutdown() -> None:
+    """A leader starved of CPU (its renew deadline passed, the Lease not yet expired) stops
+    acting; at shutdown it still releases the Lease it holds, so the next one need not wait."""
+    lease, clock = FakeLease(), FakeClock()
+    me = election_module.Elector(lease, TIMING, identity="a", clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
+                                 pool=Inline())
+    lease.write("a", election.Step("acquire", 1), None, TIMING.lease_duration)
+    me._renewed_at = clock.now
+    clock.now += TIMING.renew_deadline + 1  # past the deadline, inside the lease
+    assert not me.leading()
+    asyncio.run(me.release())
+    assert lease.record is not None and lease.record.holder is None
+
+    lease.taken_by("b")  # another holds it: nothing is released
+    asyncio.run(me.release())
+    assert lease.record.holder == "b"
