@@ -62,7 +62,7 @@ def objects(tenants: int, workloads: int, port: int) -> list[dict]:
                                       "bodyContains": "never-there"}}]}})
             docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
                          "metadata": {"name": name, "namespace": namespace},
-                         "spec": {"targetRef": {"monitoredService": name}, "minReplicas": 0, "maxReplicas": 10,
+                         "spec": {"targetRef": {"monitoredService": name}, "minReplicas": 1, "maxReplicas": 10,
                                   "evaluationIntervalSeconds": INTERVAL,
                                   "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
                                               {"type": "memory", "scaleUp": 80, "scaleDown": 50},

@@ -61,7 +61,7 @@ def objects(count: int, services: bool = False) -> list[dict]:
         docs.append({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
                      "metadata": {"name": name, "namespace": NAMESPACE},
                      "spec": {"targetRef": {"kubernetes": {"kind": "Deployment", "name": name}},
-                              "minReplicas": 0, "maxReplicas": 10, "evaluationIntervalSeconds": INTERVAL,
+                              "minReplicas": 1, "maxReplicas": 10, "evaluationIntervalSeconds": INTERVAL,
                               "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30},
                                           {"type": "memory", "scaleUp": 80, "scaleDown": 50}]}})
     return docs
