@@ -217,8 +217,11 @@ def _service_rules() -> list[dict[str, str]]:
 
     rollback = "has(object.spec.rollout) && has(object.spec.rollout.autoRollback) && object.spec.rollout.autoRollback"
     manage = "has(object.spec.probes) && has(object.spec.probes.manage) && object.spec.probes.manage"
-    hooks = ("has(object.spec.rollout) && has(object.spec.rollout.hooks) && has(object.spec.rollout.hooks.postDeploy) "
-             "&& size(object.spec.rollout.hooks.postDeploy) > 0")
+    hooks = ("has(object.spec.rollout) && has(object.spec.rollout.hooks) && ((has(object.spec.rollout.hooks.postDeploy) "
+             "&& size(object.spec.rollout.hooks.postDeploy) > 0) || (has(object.spec.rollout.hooks.preDeploy) "
+             "&& size(object.spec.rollout.hooks.preDeploy) > 0))")
+    pre_deploy = ("has(object.spec.rollout) && has(object.spec.rollout.hooks) && "
+                  "has(object.spec.rollout.hooks.preDeploy) && size(object.spec.rollout.hooks.preDeploy) > 0")
     prometheus_auth = "has(object.spec.metrics) && has(object.spec.metrics.prometheus) && " \
                       "has(object.spec.metrics.prometheus.authSecretRef)"
     return [
@@ -242,6 +245,13 @@ def _service_rules() -> list[dict[str, str]]:
               "authorizer.group('batch').resource('jobs').namespace(variables.ns).check('create').allowed()",
               f"'spec.rollout.hooks: ' + {USER} + ' may not create Jobs in ' + variables.ns + "
               "\" (a hook's Job is created by the operator for its author)\""),
+        # A pre-deploy gate keeps the Deployment paused, unpauses it and restores its template:
+        # patches the author must be allowed to make themselves.
+        _rule("monitoredservices",
+              f"{kubernetes} && {pre_deploy} && {changed('spec.rollout.hooks', 'spec.target')}",
+              on_workload("patch"),
+              f"'spec.rollout.hooks.preDeploy: ' + {USER} + ' may not patch ' + {_kind_name(workload)} + "
+              "\" (a pre-deploy gate pauses the Deployment and restores its template with the author's rights)\""),
         _rule("monitoredservices",
               f"{kubernetes} && {manage} && {changed(*(f'spec.{field}' for field in PROBE_INPUTS))}",
               on_workload("patch"),

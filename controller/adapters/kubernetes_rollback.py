@@ -14,6 +14,7 @@ import kubernetes
 
 from controller.adapters import boundary
 from controller.core import numbers
+from controller.core import predeploy
 
 TIMEOUT_SECONDS = (5, 20)
 REVISION = "deployment.kubernetes.io/revision"
@@ -49,13 +50,42 @@ def build_rollback_patch(
     if not older:
         raise RollbackError(f"no revision older than {bad_revision} to roll back to")
     revision, previous = max(older, key=lambda pair: pair[0])
+    return str(revision), _template_patch(deployment, previous)
+
+
+def build_restore_patch(
+    deployment: typing.Mapping[str, typing.Any], replica_sets: typing.Sequence[typing.Mapping[str, typing.Any]],
+    approved_digest: str,
+) -> tuple[str, list[dict[str, typing.Any]]]:
+    """(revision restored, JSON patch) putting a gated Deployment back on its approved template
+    (core/predeploy.py): the newest owned ReplicaSet whose template has that digest, taken as
+    `kubectl rollout undo` takes one. When the deployment controller has already made a
+    ReplicaSet for the refused template (the Deployment's revision is not that ReplicaSet's),
+    the patch also unpauses it, so the controller scales the refused one down again."""
+    uid = deployment["metadata"]["uid"]
+    matching = [(revision, rs) for rs in replica_sets
+                if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])
+                and predeploy.template_digest((rs.get("spec") or {}).get("template")) == approved_digest
+                and (revision := _revision(rs)) is not None]
+    if not matching:
+        raise RollbackError(f"no ReplicaSet of the approved template {approved_digest[:12]} to restore")
+    revision, approved = max(matching, key=lambda pair: pair[0])
+    patch = _template_patch(deployment, approved)
+    current = _revision(deployment)
+    if current != revision:
+        patch.append({"op": "add", "path": "/spec/paused", "value": False})
+    return str(revision), patch
+
+
+def _template_patch(deployment: typing.Mapping[str, typing.Any],
+                    previous: typing.Mapping[str, typing.Any]) -> list[dict[str, typing.Any]]:
     template = copy.deepcopy(previous["spec"]["template"])
     template.setdefault("metadata", {}).setdefault("labels", {}).pop("pod-template-hash", None)
     annotations = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items()
                    if k in SKIPPED_ANNOTATIONS}
     annotations.update({k: v for k, v in (previous["metadata"].get("annotations") or {}).items()
                         if k not in SKIPPED_ANNOTATIONS})
-    return str(revision), [
+    return [
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]

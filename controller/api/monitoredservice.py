@@ -482,6 +482,11 @@ class Hooks(common.ApiModel):
         "Run once per new revision when it is fully available, during the analysis window; the revision passes "
         "only when each has succeeded.", default_factory=list, max_length=4,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
+    preDeploy: list[Hook] = common.field(
+        "Run for each new pod template before it rolls out: the operator keeps the Deployment paused and "
+        "unpauses it for a template only once each of these has succeeded; a failure restores the approved "
+        "template (docs/monitoredservice.md, \"Pre-deploy hooks\").", default_factory=list, max_length=4,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})
 
 
 class Rollout(common.ApiModel):
@@ -542,8 +547,9 @@ class MonitoredServiceSpec(common.ApiModel):
                     ".rollout.analysis.gates",
                 ),
                 common.cel(
-                    "!has(self.rollout) || !has(self.rollout.hooks) || !has(self.rollout.hooks.postDeploy) || "
-                    "self.rollout.hooks.postDeploy.size() == 0 || (has(self.target.kubernetes) && "
+                    "!has(self.rollout) || !has(self.rollout.hooks) || ((!has(self.rollout.hooks.postDeploy) || "
+                    "self.rollout.hooks.postDeploy.size() == 0) && (!has(self.rollout.hooks.preDeploy) || "
+                    "self.rollout.hooks.preDeploy.size() == 0)) || (has(self.target.kubernetes) && "
                     "(!has(self.target.kubernetes.kind) || self.target.kubernetes.kind == 'Deployment'))",
                     "rollout.hooks run Jobs for a Deployment's revisions: they need a kubernetes Deployment target",
                     ".rollout.hooks",
@@ -585,7 +591,8 @@ class MonitoredServiceSpec(common.ApiModel):
             raise ValueError("probes.check must name one of healthChecks")
         if any(name not in {c.name for c in self.healthChecks} for gate in self.rollout.analysis.gates for name in gate.checks):
             raise ValueError("every gate's checks must name healthChecks")
-        if self.rollout.hooks.postDeploy and (self.target.kubernetes is None or self.target.kubernetes.kind != "Deployment"):
+        hooked = self.rollout.hooks.postDeploy or self.rollout.hooks.preDeploy
+        if hooked and (self.target.kubernetes is None or self.target.kubernetes.kind != "Deployment"):
             raise ValueError("rollout.hooks run Jobs for a Deployment's revisions: they need a kubernetes Deployment target")
         if self.metrics.source == MetricSourceName.METRICS_API and self.target.kubernetes is None:
             raise ValueError("metrics.source metrics-api requires a kubernetes target")
@@ -657,6 +664,31 @@ class HookStatus(common.ApiModel):
     startedAt: datetime.datetime | None = common.field("When the hook was decided.", default=None)
 
 
+class PreDeployPhase(str, enum.Enum):
+    APPROVED = "Approved"
+    GATING = "Gating"
+    RELEASING = "Releasing"
+    FAILED = "Failed"
+
+
+Digest = typing.Annotated[str, pydantic.StringConstraints(max_length=64)]
+
+
+class PreDeployStatus(common.ApiModel):
+    phase: PreDeployPhase | None = common.field(
+        "Approved (the Deployment is on an approved template and kept paused), Gating (a new template waits "
+        "for its pre-deploy hooks), Releasing (an approved template rolls out, unpaused), Failed (a template's "
+        "hook failed; the approved template is restored).", default=None)
+    reason: str = common.field("Why the phase.", default="", max_length=1024)
+    approved: list[Digest] = common.field(
+        "sha256 digests of approved pod templates (the canonical JSON of spec.template), newest first; the "
+        "first is the one the Deployment is kept on.", default_factory=list, max_length=10)
+    candidate: Digest | None = common.field("The digest of the template waiting for its hooks.", default=None)
+    hooks: list[HookStatus] = common.field(
+        "The candidate's (or the last one's) hooks: each Job's name is recorded here before it is created.",
+        default_factory=list, max_length=4)
+
+
 class RolloutStatus(common.ApiModel):
     revision: str | None = common.field("Current revision.", default=None)
     phase: RolloutPhase | None = common.field("Phase of the current revision.", default=None)
@@ -681,6 +713,9 @@ class RolloutStatus(common.ApiModel):
         "The current revision's hooks: each Job's name is recorded here before it is created, so a restart or "
         "a new leader finds it instead of creating another.", default_factory=list, max_length=4)
     history: list[RolloutRecord] = common.field("Recent outcomes, newest first.", default_factory=list, max_length=10)
+    preDeploy: PreDeployStatus | None = common.field(
+        "The pre-deploy gate (spec.rollout.hooks.preDeploy): the approved templates and the candidate's hooks.",
+        default=None)
 
 
 class ProbesStatus(common.ApiModel):

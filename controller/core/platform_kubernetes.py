@@ -10,6 +10,7 @@ from controller.api import monitoredservice
 from controller.api import scalingpolicy
 from controller.core import conditions
 from controller.core import platform
+from controller.core import predeploy
 from controller.core import selectors
 from controller.core import sources
 from controller.core import world as world_module
@@ -85,6 +86,7 @@ def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload
             world_module.Container(c.get("name", ""), c.get("readinessProbe"), c.get("livenessProbe"))
             for c in (spec.get("template") or {}).get("spec", {}).get("containers") or []),
         selector=selectors.parse(spec.get("selector")),
+        template_digest=predeploy.template_digest(spec.get("template")) if spec.get("template") else None,
     )
 
 

@@ -110,6 +110,8 @@ class State:
     history: tuple[Record, ...] = ()
     # Post-deploy hooks' entries (core/hooks.py advances them), carried as status has them.
     hooks: tuple[typing.Mapping[str, typing.Any], ...] | None = None
+    # The pre-deploy gate's status (core/predeploy.py decides it), carried as status has it.
+    pre_deploy: typing.Mapping[str, typing.Any] | None = None
 
     @classmethod
     def from_status(cls, status: typing.Mapping[str, typing.Any] | None) -> State:
@@ -136,6 +138,7 @@ class State:
             history=tuple(r for r in map(Record.from_status, history[:HISTORY] if isinstance(history, list) else ())
                           if r is not None),
             hooks=tuple(h for h in hooks if isinstance(h, typing.Mapping)) if isinstance(hooks, list) else None,
+            pre_deploy=pre_deploy if isinstance(pre_deploy := status.get("preDeploy"), typing.Mapping) else None,
         )
 
     def to_status(self) -> dict[str, typing.Any]:
@@ -153,6 +156,8 @@ class State:
             status["passedGates"] = list(self.passed_gates)
         if self.hooks is not None:
             status["hooks"] = [dict(hook) for hook in self.hooks]
+        if self.pre_deploy is not None:
+            status["preDeploy"] = dict(self.pre_deploy)
         return status
 
 

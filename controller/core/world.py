@@ -48,6 +48,7 @@ class Workload:
     selector: selectors.Selector = selectors.Selector()  # spec.selector: its pods, for the metrics API
     failure: str | None = None  # its platform reports the current revision failed outright
     limits: ReplicaLimits | None = None  # its platform's floor and cap on replicas
+    template_digest: str | None = None  # sha256 of its pod template (core/predeploy.template_digest)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ from controller.api import monitoredservice as api
 from controller.core import conditions
 from controller.core import health
 from controller.core import rollout
+from controller.core import predeploy
 from controller.core import scaling
 from controller.core import hooks as hooks_module
 from controller.core import status as status_module
@@ -81,6 +82,16 @@ class HookJobs(typing.Protocol):
     async def create(self, namespace: str, body: dict[str, typing.Any]) -> bool: ...
 
 
+class DeploymentGate(typing.Protocol):
+    """Pauses, unpauses and restores a Deployment for its pre-deploy gate (adapters/kubernetes_gate.py)."""
+
+    errors: tuple[type[Exception], ...]  # a failed read or patch: decided again on the next tick
+
+    async def pause(self, namespace: str, name: str, uid: str, paused: bool, digest: str) -> bool: ...
+
+    async def restore(self, namespace: str, name: str, uid: str, approved: str) -> str: ...
+
+
 HOOKS_DISABLED = "hooks are disabled in this operator (--no-rollout-hooks; the chart's hooks.enabled)"
 # A Job there could name the operator's own ServiceAccount and run with its rights.
 OWN_NAMESPACE = "hooks do not run in the operator's own namespace (its ServiceAccount is there)"
@@ -91,9 +102,10 @@ class Guard:
         self, view: view_module.View, evaluator: loop.Evaluator, checker: http_check.HttpChecker, rollback: RollbackTarget,
         read_metrics: typing.Callable[..., typing.Awaitable[dict]], concurrency: int = 256,
         clock: typing.Callable[[], datetime.datetime] = loop.utcnow, jobs: HookJobs | None = None,
-        own_namespace: str | None = None,
+        own_namespace: str | None = None, gate: DeploymentGate | None = None,
     ) -> None:
         self.view, self.evaluator, self.checker, self.rollbacks = view, evaluator, checker, rollback
+        self.gate = gate  # None: pre-deploy hooks cannot gate here, and a service that has some fails them
         self.jobs = jobs  # None: hooks are disabled, and a service that has some fails them
         self.own_namespace = own_namespace  # the operator's (hooks are refused there)
         # Hook Jobs the API server refused to create, by service: job name -> why (the next judge reads it).
@@ -325,6 +337,25 @@ class Guard:
             health=health_verdict, checks=checks,
             hooks=await self._hook_jobs(key, obj, workload, base) if spec.rollout.hooks.postDeploy else None)
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
+        decision = None
+        if spec.rollout.hooks.preDeploy and workload.kind == "Deployment":
+            decision = predeploy.decide(spec.rollout.hooks.preDeploy, base.pre_deploy, predeploy.GateView(
+                workload.template_digest, workload.paused, view.complete,
+                verdict.state.phase not in (rollout.PROGRESSING, rollout.ANALYZING) and verdict.rollback is None
+                and verdict.state.pending_rollback is None),
+                await self._hook_jobs(key, obj, workload, base, (base.pre_deploy or {}).get("hooks") or ()), now)
+            condition = verdict.condition
+            if decision.failure is not None:
+                condition = conditions.ConditionChange(reasons.ROLLOUT_HEALTHY, "False", rollout.FAILED, decision.failure)
+            elif decision.status.get("phase") == predeploy.GATING:
+                condition = conditions.ConditionChange(reasons.ROLLOUT_HEALTHY, "Unknown", rollout.PROGRESSING,
+                                                       str(decision.status.get("reason")))
+            verdict = dataclasses.replace(verdict, state=dataclasses.replace(verdict.state, pre_deploy=decision.status),
+                                          condition=condition)
+        elif (base.pre_deploy or {}).get("approved") and workload.kind == "Deployment" and await self._ungate(key, workload):
+            # The hooks were removed: the Deployment is unpaused (above) and the gate forgotten.
+            verdict = dataclasses.replace(verdict, state=dataclasses.replace(
+                verdict.state, pre_deploy=dict.fromkeys(("phase", "reason", "approved", "candidate", "hooks"))))
         changed = previous is None or previous.state != verdict.state or previous.condition != verdict.condition
         self.verdicts[key] = verdict
         if verdict.create_jobs:
@@ -332,7 +363,10 @@ class Guard:
             # restart or a new leader finds them and creates none twice (AlreadyExists is ours).
             persisted = {entry.get("job") for entry in current.get("hooks") or []}
             if set(verdict.create_jobs) <= persisted or await self.evaluator.reconcile_now(key):
-                await self._create_jobs(key, obj, spec, verdict)
+                await self._create_jobs(key, obj, spec.rollout.hooks.postDeploy, verdict.create_jobs,
+                                        verdict.state.hooks or (), str(verdict.state.revision))
+        if decision is not None:
+            await self._gate(key, obj, spec, workload, current, decision, now)
         event = verdict.event
         if verdict.rollback is not None:
             # Intent first: status must say pendingRollback before the target is touched.
@@ -361,12 +395,65 @@ class Guard:
             self.evaluator.mark(key)
 
 
+    async def _gate(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], spec: api.MonitoredServiceSpec,
+                    workload: typing.Any, current: typing.Mapping[str, typing.Any], decision: predeploy.Decision,
+                    now: datetime.datetime) -> None:
+        """Applies the pre-deploy gate's decision, each step after its intent is in status (the
+        Jobs' names before they are created, the approval before the unpause, the failure before
+        the restore). When status could not be written, nothing is done: the next tick decides again."""
+        written = current.get("preDeploy") or {}
+        persisted = {entry.get("job") for entry in written.get("hooks") or []}
+        needs_status = (bool(decision.create) and not set(decision.create) <= persisted) or (
+            decision.action in (predeploy.UNPAUSE, predeploy.RESTORE)
+            and (written.get("phase"), written.get("approved")) != (decision.status.get("phase"),
+                                                                    decision.status.get("approved")))
+        if needs_status and not await self.evaluator.reconcile_now(key):
+            return
+        if decision.event is not None:
+            await self.evaluator.post_event(obj, status_module.EventSpec(*decision.event), now)
+        digest, uid = str(workload.template_digest or ""), str(workload.uid or "")
+        approved = (decision.status.get("approved") or [""])[0]
+        if decision.action is not None and self.gate is None:
+            logger.warning("pre-deploy gate of %s: no gate in this operator", key)
+        elif decision.action is not None and self.gate is not None:
+            try:
+                if decision.action == predeploy.RESTORE:
+                    restored = await self.gate.restore(key[1], workload.name, uid, approved)
+                    if restored:
+                        logger.info("pre-deploy gate of %s: Deployment %s restored to revision %s", key, workload.name,
+                                    restored)
+                else:
+                    paused = decision.action == predeploy.PAUSE
+                    if await self.gate.pause(key[1], workload.name, uid, paused, digest):
+                        logger.info("pre-deploy gate of %s: Deployment %s %s", key, workload.name,
+                                    "paused" if paused else "unpaused")
+            except self.gate.errors as error:  # decided again on the next tick
+                logger.warning("pre-deploy gate of %s: %s failed: %s", key, decision.action, error)
+                if decision.action == predeploy.RESTORE:
+                    await self.evaluator.post_event(obj, status_module.EventSpec(
+                        "Warning", reasons.ROLLBACK_FAILED, f"restoring the approved template: {error}"[:1024]), now)
+        if decision.create:
+            await self._create_jobs(key, obj, spec.rollout.hooks.preDeploy, decision.create,
+                                    tuple(decision.status.get("hooks") or ()), digest)
+
+    async def _ungate(self, key: view_module.Key, workload: typing.Any) -> bool:
+        """Unpauses a Deployment whose service no longer has pre-deploy hooks (True when it is)."""
+        if self.gate is None or not workload.paused:
+            return True
+        try:
+            return await self.gate.pause(key[1], workload.name, str(workload.uid or ""), False,
+                                         str(workload.template_digest or ""))
+        except self.gate.errors as error:  # tried again on the next tick
+            logger.warning("pre-deploy gate of %s: unpausing failed: %s", key, error)
+            return False
+
     async def _hook_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any], workload: typing.Any,
-                         state: rollout.State) -> hooks_module.Observed:
-        """The current revision's hook Jobs as read now (those not yet finished), and those the
-        API server refused to create."""
+                         state: rollout.State, entries: typing.Any = None) -> hooks_module.Observed:
+        """The hook Jobs of `entries` (the current revision's post-deploy hooks by default) as
+        read now (those not yet finished), and those the API server refused to create."""
         refused = self.refused_jobs.get(key) or {}
-        current = {entry.get("job") for entry in state.hooks or ()}
+        current = {entry.get("job") for entry in (*(state.hooks or ()), *((state.pre_deploy or {}).get("hooks") or ()))
+                   if isinstance(entry, typing.Mapping)}
         if any(name not in current for name in refused):
             # Only the current revision's refusals are read again: a workload rolled out again and
             # again with a hook the API server always refuses kept one entry per revision.
@@ -376,7 +463,9 @@ class Guard:
             else:
                 self.refused_jobs.pop(key, None)
         jobs: dict[str, hooks_module.JobView] = {}
-        for entry in state.hooks or ():
+        for entry in (state.hooks or ()) if entries is None else entries:
+            if not isinstance(entry, typing.Mapping):
+                continue
             name = entry.get("job")
             if not isinstance(name, str) or entry.get("phase") not in (hooks_module.PENDING, hooks_module.RUNNING):
                 continue
@@ -396,19 +485,20 @@ class Guard:
                                      str(workload.uid or ""), jobs)
 
     async def _create_jobs(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
-                           spec: api.MonitoredServiceSpec, verdict: rollout.Verdict) -> None:
+                           hooks: typing.Sequence[api.Hook], create: typing.Sequence[str],
+                           entries: typing.Sequence[typing.Mapping[str, typing.Any]], revision: str) -> None:
         if self.jobs is None or key[1] == self.own_namespace:
             return  # judged failed (HOOKS_DISABLED, OWN_NAMESPACE) on the next tick
         meta = obj.get("metadata") or {}
-        by_job = {entry["job"]: entry["name"] for entry in verdict.state.hooks or ()}
-        hooks_by_name = {hook.name: hook for hook in spec.rollout.hooks.postDeploy}
+        by_job = {entry["job"]: entry["name"] for entry in entries}
+        hooks_by_name = {hook.name: hook for hook in hooks}
         # One service's Jobs (at most 4), inside the boundary rollout_round holds for this service.
-        for job in verdict.create_jobs:
+        for job in create:
             hook = hooks_by_name.get(by_job.get(job, ""))
             if hook is None:
                 continue
             body = hooks_module.job_manifest(hook, job, key[1], str(meta.get("name") or key[2]),
-                                             str(meta.get("uid") or ""), str(verdict.state.revision))
+                                             str(meta.get("uid") or ""), revision)
             try:
                 created = await self.jobs.create(key[1], body)
             except self.jobs.refused as refusal:

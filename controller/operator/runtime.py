@@ -31,6 +31,7 @@ from controller.adapters import budget
 from controller.adapters import egress
 from controller.adapters import http_check
 from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_gate
 from controller.adapters import kubernetes_jobs
 from controller.adapters import kubernetes_lease
 from controller.adapters import kubernetes_status
@@ -213,7 +214,8 @@ def build(config: config_module.OperatorConfig, options: Options, api_client: ty
     checker = http_check.HttpChecker(config.allow_loopback_checks, secrets=secret_value)
     owned.append(("health checker", checker.close))
     guard = guard_module.Guard(view, evaluator, checker, actuators, scaler.read_service_metrics, jobs=hook_jobs,
-                               own_namespace=options.lease_namespace)
+                               own_namespace=options.lease_namespace,
+                               gate=kubernetes_gate.KubernetesGate.of_client(api_client, write, actuate))
     probes = probes_module.ProbeManager(view, evaluator, actuators)
     snapshots = snapshots_module.Snapshots(view, evaluator, scaler.read_service_metrics, config.metrics_interval_seconds)
     poster = notify.HttpPoster(config.allow_loopback_checks, fence=elector.fence_send)  # fenced at each send

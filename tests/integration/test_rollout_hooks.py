@@ -96,3 +96,81 @@ def test_a_post_deploy_job_that_fails_rolls_the_revision_back(cluster, namespace
     rolled = ms.events(cluster, namespace, "RolledBack")
     assert len(rolled) == 1 and rolled[0]["type"] == "Warning"
     assert "hook smoke" in rolled[0]["message"] and name in rolled[0]["message"]
+
+
+def gated(pod_annotations: dict | None = None) -> dict:
+    """A service whose Deployment rolls out only what its pre-deploy hook approved."""
+    rollout = {"progressDeadlineSeconds": 60, "analysis": {"windowSeconds": 0, "requireHealthyChecks": False},
+               "hooks": {"preDeploy": [{"name": "migrate", "timeoutSeconds": 30, "job": {
+                   "containers": [{"name": "migrate", "image": "migrate:1", "command": ["/migrate"]}],
+                   "podAnnotations": pod_annotations or {}}}]}}
+    return ms.msvc(rollout)
+
+
+def gate(cluster, namespace) -> dict:  # noqa: ANN001
+    return ms.rollout_status(cluster, namespace).get("preDeploy") or {}
+
+
+def replica_sets(cluster, namespace, image: str) -> list[dict]:  # noqa: ANN001
+    items = json.loads(cluster.kubectl("get", "replicasets", "-n", namespace, "-o", "json"))["items"]
+    return [rs for rs in items if rs["spec"]["template"]["spec"]["containers"][0]["image"] == image]
+
+
+def paused_on(cluster, namespace, image: str) -> bool:  # noqa: ANN001
+    deployment = ms.get(cluster, "deployment", namespace)
+    return bool(deployment["spec"].get("paused")) and ms.image(cluster, namespace) == image
+
+
+def test_a_template_change_rolls_out_only_once_its_pre_deploy_job_succeeded(
+        cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([ms.deployment(), gated()]))
+    operator_factory()
+    cluster.wait_for(lambda: paused_on(cluster, namespace, "web:1"), 60, "the Deployment paused on web:1")
+    adopted = gate(cluster, namespace)
+    assert len(adopted["approved"]) == 1 and jobs(cluster, namespace) == [], "adoption approves without a Job"
+
+    ms.roll_to(cluster, namespace, "web:2")
+    cluster.wait_for(lambda: jobs(cluster, namespace), 30, "the pre-deploy Job")
+    [job] = jobs(cluster, namespace)
+    assert job["metadata"]["name"] == gate(cluster, namespace)["hooks"][0]["job"]
+    cluster.wait_for(lambda: paused_on(cluster, namespace, "web:2") and ms.get(cluster, "deployment", namespace)
+                     ["status"].get("updatedReplicas") == 2 and gate(cluster, namespace).get("phase") == "Approved",
+                     60, "web:2 rolled out and the Deployment paused again")
+    [job] = jobs(cluster, namespace)
+    assert job["status"].get("succeeded") == 1
+    [new] = replica_sets(cluster, namespace, "web:2")
+    # Its ReplicaSet was made only after the Job had finished (whole seconds, both).
+    assert new["metadata"]["creationTimestamp"] >= job["status"]["completionTime"], (new["metadata"], job["status"])
+    status = gate(cluster, namespace)
+    assert status["approved"][1] == adopted["approved"][0] and status["hooks"][0]["phase"] == "Succeeded", status
+
+
+def test_a_failing_pre_deploy_job_keeps_the_deployment_on_the_approved_template(
+        cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([ms.deployment(), gated(CUSTOM)]))
+    operator_factory()
+    cluster.wait_for(lambda: paused_on(cluster, namespace, "web:1"), 60, "the Deployment paused on web:1")
+
+    ms.roll_to(cluster, namespace, "web:2")
+    cluster.wait_for(lambda: (gate(cluster, namespace).get("hooks") or [{}])[0].get("phase") == "Running", 30,
+                     "the pre-deploy Job running")
+    name = gate(cluster, namespace)["hooks"][0]["job"]
+
+    def pod() -> str:
+        return cluster.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={name}",
+                               "-o", "jsonpath={.items[0].metadata.name}", check=False).strip()
+
+    cluster.wait_for(pod, 30, "the pre-deploy Job's pod")
+    cluster.kubectl("patch", "pod", pod(), "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(
+        {"status": {"phase": "Failed", "containerStatuses": [{
+            "name": "migrate", "image": "migrate:1", "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}))
+
+    cluster.wait_for(lambda: paused_on(cluster, namespace, "web:1"), 60, "the template restored to web:1")
+    assert replica_sets(cluster, namespace, "web:2") == [], "no ReplicaSet of the refused template"
+    status = gate(cluster, namespace)
+    assert status["phase"] == "Failed" and f"hook migrate: Job {name} failed" in status["reason"], status
+    [failed] = ms.events(cluster, namespace, "RolloutFailed")
+    assert failed["type"] == "Warning" and "hook migrate" in failed["message"] and name in failed["message"]
+    deployment = ms.get(cluster, "deployment", namespace)
+    assert deployment["status"].get("updatedReplicas") == 2 and deployment["status"].get("availableReplicas") == 2

@@ -321,3 +321,24 @@ def test_a_hook_needs_the_right_to_create_jobs_in_the_namespace() -> None:
     unhooked = copy.deepcopy(HOOKED)
     unhooked["spec"]["rollout"]["hooks"] = {"postDeploy": []}
     assert admit(unhooked, HOOKED, rights=set()) == {ROLLBACK}
+
+
+PRE_DEPLOY = "spec.rollout.hooks.preDeploy"
+
+
+def test_a_pre_deploy_hook_needs_the_right_to_patch_the_deployment_it_gates() -> None:
+    """A pre-deploy gate pauses, unpauses and restores the Deployment for its author: without
+    `patch` on it (and `create jobs`), writing one is refused; a service without one asks nothing."""
+    gated = copy.deepcopy(HOOKED)
+    gated["spec"]["rollout"]["autoRollback"] = False
+    gated["spec"]["rollout"]["hooks"] = {"preDeploy": gated["spec"]["rollout"]["hooks"]["postDeploy"]}
+    jobs = {("jobs", "", "*", "create"), ("deployments", "scale", "web", "update"), ("secrets", "", "prom", "get"),
+            ("secrets", "", "probe-auth", "get")}
+    assert admit(gated, None, rights=jobs, only="preDeploy") == {PRE_DEPLOY}
+    assert admit(gated, None, rights=jobs | {("deployments", "", "web", "patch")}, only="preDeploy") == set()
+    assert admit(gated, None, rights={("deployments", "", "web", "patch")}, only="'jobs'") == {HOOKS}
+    retargeted = copy.deepcopy(gated)
+    retargeted["spec"]["target"]["kubernetes"]["name"] = "api"
+    assert admit(retargeted, gated, rights=jobs | {("deployments", "", "web", "patch")}, only="preDeploy") == {PRE_DEPLOY}
+    assert admit(retargeted, gated, rights=jobs | {("deployments", "", "api", "patch")}, only="preDeploy") == set()
+    assert admit(HOOKED, None, rights=jobs | {("deployments", "", "web", "patch")}, only="preDeploy") == set()
