@@ -49,7 +49,9 @@ class BlockingGate:
             self._apps.patch_namespaced_deployment(name, namespace, rollback.guarded(deployment, patch),
                                                    _request_timeout=TIMEOUT_SECONDS)
         except kubernetes.client.ApiException as error:
-            if error.status in (409, 422):
+            # A failed `test` op is a bare 422, as an invalid patch is: read again to tell them apart.
+            if error.status in (409, 422) and rollback.changed(deployment, self._client.sanitize_for_serialization(
+                    self._apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT_SECONDS))):
                 raise GateError(f"Deployment {name} changed while its patch was prepared; not applied") from None
             raise GateError(f"{error.status} {error.reason}") from None
 
