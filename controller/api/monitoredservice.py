@@ -684,6 +684,9 @@ class PreDeployStatus(common.ApiModel):
         "sha256 digests of approved pod templates (the canonical JSON of spec.template), newest first; the "
         "first is the one the Deployment is kept on.", default_factory=list, max_length=10)
     candidate: Digest | None = common.field("The digest of the template waiting for its hooks.", default=None)
+    deployment: str | None = common.field(
+        "The uid of the Deployment the approvals are of (another one, recreated or re-targeted, is adopted anew).",
+        default=None, max_length=64)
     hooks: list[HookStatus] = common.field(
         "The candidate's (or the last one's) hooks: each Job's name is recorded here before it is created.",
         default_factory=list, max_length=4)

@@ -51,6 +51,7 @@ class GateView:
     paused: bool
     complete: bool  # updated == replicas == available, observedGeneration current
     settled: bool  # the rollout guard's verdict on the current revision is final (not Progressing/Analyzing)
+    uid: str = ""  # the Deployment's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +78,12 @@ def decide(hooks: typing.Sequence[api.Hook], previous: typing.Mapping[str, typin
     if digest is None:
         return Decision(status, None)
     settle = PAUSE if not view.paused and view.complete and view.settled else None
-    if not approved:
-        # Adoption: what runs now is approved as it is (no Job), and paused once its rollout is over.
+    if not approved or status.get("deployment") != view.uid:
+        # Adoption (of a Deployment first met, recreated or re-targeted): what runs now is
+        # approved as it is (no Job), and paused once its rollout is over.
         return Decision({"phase": APPROVED if view.paused or settle else RELEASING,
                          "reason": f"template {_short(digest)} approved on adoption", "approved": [digest],
-                         "candidate": None, "hooks": []}, settle)
+                         "candidate": None, "hooks": [], "deployment": view.uid}, settle)
     if digest in approved:
         first = approved[0]
         approved = [digest, *(d for d in approved if d != digest)][:APPROVED_KEPT]

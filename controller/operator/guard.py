@@ -342,7 +342,7 @@ class Guard:
             decision = predeploy.decide(spec.rollout.hooks.preDeploy, base.pre_deploy, predeploy.GateView(
                 workload.template_digest, workload.paused, view.complete,
                 verdict.state.phase not in (rollout.PROGRESSING, rollout.ANALYZING) and verdict.rollback is None
-                and verdict.state.pending_rollback is None),
+                and verdict.state.pending_rollback is None, str(workload.uid or "")),
                 await self._hook_jobs(key, obj, workload, base, (base.pre_deploy or {}).get("hooks") or ()), now)
             condition = verdict.condition
             if decision.failure is not None:
@@ -355,7 +355,7 @@ class Guard:
         elif (base.pre_deploy or {}).get("approved") and workload.kind == "Deployment" and await self._ungate(key, workload):
             # The hooks were removed: the Deployment is unpaused (above) and the gate forgotten.
             verdict = dataclasses.replace(verdict, state=dataclasses.replace(
-                verdict.state, pre_deploy=dict.fromkeys(("phase", "reason", "approved", "candidate", "hooks"))))
+                verdict.state, pre_deploy=dict.fromkeys(("phase", "reason", "approved", "candidate", "hooks", "deployment"))))
         changed = previous is None or previous.state != verdict.state or previous.condition != verdict.condition
         self.verdicts[key] = verdict
         if verdict.create_jobs:

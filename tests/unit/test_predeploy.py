@@ -27,8 +27,9 @@ OLD, NEW = "a" * 64, "b" * 64
 WHO = hooks.Observed("web", "svc-uid", "deploy-uid")
 
 
-def view(digest: str, paused: bool = True, complete: bool = True, settled: bool = True) -> predeploy.GateView:
-    return predeploy.GateView(digest, paused, complete, settled)
+def view(digest: str, paused: bool = True, complete: bool = True, settled: bool = True,
+         uid: str = "deploy-uid") -> predeploy.GateView:
+    return predeploy.GateView(digest, paused, complete, settled, uid)
 
 
 def job(name: str, state: str) -> hooks.JobView:
@@ -120,7 +121,8 @@ def test_after_a_restart_the_same_template_names_the_same_job_and_decides_none_a
 
 
 def test_a_template_approved_earlier_passes_without_a_job() -> None:
-    status = {"phase": predeploy.APPROVED, "reason": "", "approved": [NEW, OLD], "candidate": None, "hooks": []}
+    status = {"phase": predeploy.APPROVED, "reason": "", "approved": [NEW, OLD], "candidate": None, "hooks": [],
+              "deployment": "deploy-uid"}
     back = predeploy.decide(HOOKS, status, view(OLD, paused=False, complete=False, settled=False), WHO, NOW)
     assert back.create == () and back.action is None and back.status["approved"] == [OLD, NEW]
 
@@ -253,3 +255,10 @@ def test_removing_the_hooks_unpauses_the_deployment_and_forgets_the_gate() -> No
     assert not [v for v in gate_status(view).values() if v is not None]  # every field removed
     asyncio.run(guard.rollout_round())
     assert sum(1 for e in log.entries if e.startswith("unpause ")) == 1
+
+
+def test_a_recreated_or_retargeted_deployment_is_adopted_anew_without_a_job() -> None:
+    gated = predeploy.decide(HOOKS, predeploy.decide(HOOKS, None, view(OLD), WHO, NOW).status, view(NEW), WHO, NOW)
+    other = predeploy.decide(HOOKS, gated.status, view(NEW, paused=False, uid="another-uid"), WHO, NOW)
+    assert other.create == () and other.status["approved"] == [NEW] and other.status["deployment"] == "another-uid"
+    assert other.action == predeploy.PAUSE and other.status["phase"] == predeploy.APPROVED
