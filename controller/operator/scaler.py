@@ -77,7 +77,6 @@ class Scaler:
         self.intents: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.withdrawn: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.next_due: dict[view_module.Key, float] = {}
-        evaluator.contributors.append(self.contribute)
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
