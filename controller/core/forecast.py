@@ -197,7 +197,8 @@ def _sliding_levels(actual: typing.Sequence[float], seasonal: typing.Sequence[fl
         elif sum_seasonal <= 0:
             levels.append(1.0)
         else:
-            levels.append(min(LEVEL_MAX, max(LEVEL_MIN, float(sum_actual / sum_seasonal))))
+            ratio = sum_actual / sum_seasonal  # exact: past float's range for a tiny seasonal sum
+            levels.append(LEVEL_MAX if ratio >= LEVEL_MAX else max(LEVEL_MIN, float(ratio)))
         for leaving, sign in ((first, -1), (first + window, 1)):
             if leaving >= len(kept) or kept[leaving] is None:
                 continue

@@ -275,3 +275,7 @@ def test_the_sliding_levels_are_each_windows_level() -> None:
                 assert math.isclose(level, fresh, rel_tol=1e-9), (first, level, fresh)
 
     check()
+    # Found by this search (a tenant's history can hold it): a seasonal sum so small the level
+    # is past float's range raised OverflowError instead of reading as LEVEL_MAX.
+    tiny = forecast._sliding_levels([0.0, 4.0, 0.0, 0.0], [None, 2.2250738585072014e-308, None, None], 2)
+    assert tiny[1] == forecast.LEVEL_MAX
