@@ -45,6 +45,9 @@ NO_SERIES = "NoSeries"
 SCALED_TO_ZERO = "ScaledToZero"
 ACTIVATED = "Activated"
 IDLE_AT_ZERO = "IdleAtZero"
+# A workload scaled to zero by hand under a policy without activation: scaling is disabled
+# (HPA's own reason and rule: the operator does not fight a deliberate scale to zero).
+SCALING_DISABLED = "ScalingDisabled"
 
 # MonitoredService: health, metrics, probes, rollouts.
 EGRESS_REFUSED = "EgressRefused"

@@ -756,6 +756,8 @@ def decide(
                 demand_history(spec, views, state, ready_now, now), limits, made)
     if asleep(inp):
         return from_zero(inp, samples)  # scale to zero: the activation metric alone decides at zero
+    if current == 0 and spec.activation is None:
+        return disabled_at_zero(inp)
     proposal = predict(inp, propose(inp))
     stages = [Stage("proposal", proposal.replicas)]
     for stage in LIMITS:
@@ -823,6 +825,19 @@ def _threshold(spec: api.ScalingPolicySpec) -> str:
 def asleep(inp: Input) -> bool:
     """At zero with scale to zero configured: the activation metric alone decides."""
     return inp.spec.activation is not None and inp.current == 0
+
+
+def disabled_at_zero(inp: Input) -> Outcome:
+    """A workload at zero replicas under a policy with no activation rule: someone scaled it to
+    zero by hand (maintenance, a paused service). HPA's rule: scaling is disabled until it has
+    replicas again; the operator neither wakes it to minReplicas nor reads its metrics."""
+    message = "scaling is disabled since the replica count of the target is zero"
+    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    active = ("False", reasons.SCALING_DISABLED, message)
+    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    return Outcome("Hold", 0, 0, f"{message} (scaled to zero by hand; minReplicas applies again from one replica)",
+                   None, inp.views, able, active, limited, inp.state.recommendations, inp.history, None,
+                   (Stage("proposal", 0),), seasonal=inp.state.seasonal)
 
 
 def from_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample]) -> Outcome:

@@ -359,3 +359,26 @@ def test_a_malformed_serverless_answer_reads_as_unset() -> None:
     for value, read in ((True, True), (False, False), ("yes", None), (1, None), (None, None)):
         observed = railway_adapter._config_of({"serviceInstance": {"sleepApplication": value}}, "svc-1", False)
         assert observed.sleep_application is read, value
+
+
+def test_a_workload_scaled_to_zero_by_hand_is_left_there_as_hpa_does() -> None:
+    """No activation rule and zero replicas: someone scaled it to zero (HPA's shouldDisable at
+    v1.36: ScalingActive False ScalingDisabled). The operator neither wakes it to minReplicas
+    nor reads its metrics; from one replica it scales as usual again."""
+    import datetime
+
+    from controller.api import scalingpolicy as api
+    from controller.core import scaling
+
+    spec = api.ScalingPolicySpec.model_validate({
+        "targetRef": {"kubernetes": {"kind": "Deployment", "name": "web"}}, "minReplicas": 2, "maxReplicas": 10,
+        "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}]})
+    now = datetime.datetime(2026, 6, 1, 12, tzinfo=datetime.timezone.utc)
+    state = scaling.State(now - datetime.timedelta(hours=1))
+    hot = {("cpu", None): scaling.Sample(95.0, now)}
+    at_zero = scaling.decide(spec, 0, hot, state, now, ready=0)
+    assert (at_zero.direction, at_zero.desired) == ("Hold", 0)
+    assert at_zero.scaling_active == ("False", "ScalingDisabled",
+                                      "scaling is disabled since the replica count of the target is zero")
+    at_one = scaling.decide(spec, 1, hot, state, now, ready=1)
+    assert at_one.direction == "Up" and at_one.desired >= 2
