@@ -19,6 +19,15 @@ class ConditionChange:
     message: str
 
 
+class Stated(typing.NamedTuple):
+    """A condition as a decision states it, before its type and times are attached: HPA's
+    status, reason and message (a tuple still, so it unpacks and compares as one)."""
+
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+
+
 def find(conditions: typing.Sequence[typing.Mapping[str, typing.Any]], type_: str) -> dict[str, typing.Any] | None:
     for condition in conditions:
         if condition.get("type") == type_:

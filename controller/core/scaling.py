@@ -36,6 +36,7 @@ import typing
 
 from controller import reasons
 from controller.api import scalingpolicy as api
+from controller.core import conditions
 from controller.core import forecast as forecast_module
 from controller.core import timestamps
 from controller.core import world
@@ -131,9 +132,9 @@ class Outcome:
     reason: str
     limited_by: str | None
     metrics: tuple[MetricView, ...]
-    able_to_scale: tuple[str, str, str]  # status, reason, message (HPA-compatible)
-    scaling_active: tuple[str, str, str]
-    scaling_limited: tuple[str, str, str]
+    able_to_scale: conditions.Stated  # HPA-compatible
+    scaling_active: conditions.Stated
+    scaling_limited: conditions.Stated
     recommendations: tuple[tuple[datetime.datetime, int], ...]
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
     recommendation: str | None = None
@@ -697,44 +698,44 @@ LIMITS: tuple[LimitStage, ...] = (stabilize, cool_down, step_limit, bound, platf
 
 def _conditions(
     spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], stages: typing.Sequence[Stage]
-) -> tuple[tuple[str, str, str], tuple[str, str, str], tuple[str, str, str], str | None]:
+) -> tuple[conditions.Stated, conditions.Stated, conditions.Stated, str | None]:
     """AbleToScale, ScalingActive and ScalingLimited (HPA-compatible), each stage's own reason
     read by its name, and advice when stuck at max."""
     named = {stage.name: stage for stage in stages}
     cooldown, step, bounds, platform = named["cooldown"], named["step limit"], named["bounds"], named["platform"]
-    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    able = conditions.Stated("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
     if cooldown.reason:
-        able = ("False", cooldown.reason, cooldown.message)
+        able = conditions.Stated("False", cooldown.reason, cooldown.message)
     elif named["stabilization"].reason:  # HPA: AbleToScale True ScaleUpStabilized / ScaleDownStabilized
-        able = ("True", named["stabilization"].reason or "", named["stabilization"].message)
-    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+        able = conditions.Stated("True", named["stabilization"].reason or "", named["stabilization"].message)
+    limited = conditions.Stated("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     recommendation = None
     # The platform's stage binds over the policy's bounds, the bounds over the step limit; the
     # step limit speaks only when the bounds left its count as it was.
     if platform.reason:
-        limited = ("True", platform.reason, platform.message)
+        limited = conditions.Stated("True", platform.reason, platform.message)
     elif bounds.reason:
-        limited = ("True", bounds.reason, bounds.message)
+        limited = conditions.Stated("True", bounds.reason, bounds.message)
         if bounds.reason == "TooManyReplicas":
             pressing = ", ".join(f"{v.label} > {fmt(v.scale_up, v.key)}" for v in views if v.band == "above") or "trend rising"
             recommendation = f"at maxReplicas {spec.maxReplicas} while {pressing}: raise maxReplicas or add capacity per replica"
     elif step.reason and step.desired == bounds.desired:
-        limited = ("True", step.reason, step.message)
+        limited = conditions.Stated("True", step.reason, step.message)
     invalid = [v for v in views if v.problem and v.problem.startswith("invalid query")]
     if invalid:
-        active = ("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
+        active = conditions.Stated("False", "InvalidMetricQuery", "; ".join(f"{v.label}: {v.problem}" for v in invalid))
     elif any(v.missing for v in views):
         missing = ", ".join(f"{v.label} ({v.problem})" for v in views if v.missing)
-        active = ("False", "MetricsUnavailable", f"no fresh value for {missing}")
+        active = conditions.Stated("False", "MetricsUnavailable", f"no fresh value for {missing}")
     elif all(v.no_series for v in views):
-        active = ("False", reasons.NO_SERIES, f"no series for {no_series_list(views)}: "
+        active = conditions.Stated("False", reasons.NO_SERIES, f"no series for {no_series_list(views)}: "
                   "nothing this workload exports matches its queries")
     elif any(v.no_series for v in views):
         fresh = sum(1 for v in views if v.value is not None)
-        active = ("True", reasons.NO_SERIES, f"{fresh} metric(s) fresh; no series for {no_series_list(views)} "
+        active = conditions.Stated("True", reasons.NO_SERIES, f"{fresh} metric(s) fresh; no series for {no_series_list(views)} "
                   "(never seen for this workload: not holding a scale-down)")
     else:
-        active = ("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
+        active = conditions.Stated("True", "ValidMetricFound", f"{len(views)} metric(s) fresh")
     return able, active, limited, recommendation
 
 
@@ -832,9 +833,9 @@ def disabled_at_zero(inp: Input) -> Outcome:
     zero by hand (maintenance, a paused service). HPA's rule: scaling is disabled until it has
     replicas again; the operator neither wakes it to minReplicas nor reads its metrics."""
     message = "scaling is disabled since the replica count of the target is zero"
-    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
-    active = ("False", reasons.SCALING_DISABLED, message)
-    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    able = conditions.Stated("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    active = conditions.Stated("False", reasons.SCALING_DISABLED, message)
+    limited = conditions.Stated("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     return Outcome("Hold", 0, 0, f"{message} (scaled to zero by hand; minReplicas applies again from one replica)",
                    None, inp.views, able, active, limited, inp.state.recommendations, inp.history, None,
                    (Stage("proposal", 0),), seasonal=inp.state.seasonal)
@@ -847,13 +848,13 @@ def from_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample]) -> Outcome
     spec, now = inp.spec, inp.now
     label, value, problem = _activation(spec, samples, now)
     key = activation_key(spec.activation)  # type: ignore[arg-type]
-    able = ("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
-    limited = ("False", "DesiredWithinRange", "the desired count is within the acceptable range")
+    able = conditions.Stated("True", "ReadyForNewScale", "the last scale is done; ready for a new one")
+    limited = conditions.Stated("False", "DesiredWithinRange", "the desired count is within the acceptable range")
     floor = inp.limits.floor if inp.limits is not None else 0
     desired, reason = 0, ""
     if value is None:
         fallback = spec.onMetricsUnavailable
-        active = ("False", reasons.METRICS_UNAVAILABLE, f"no fresh value for {label} ({problem}): holding at zero")
+        active = conditions.Stated("False", reasons.METRICS_UNAVAILABLE, f"no fresh value for {label} ({problem}): holding at zero")
         if fallback.action == api.UnavailableAction.FALLBACK.value and fallback.replicas:
             desired, reason = fallback.replicas, f"{label} unavailable ({problem}); fallback to {fallback.replicas}"
         else:
@@ -861,11 +862,11 @@ def from_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample]) -> Outcome
     elif value > spec.activation.above:  # type: ignore[union-attr]
         desired = max(1, floor)
         reason = f"{label.removeprefix('activation metric ')} {fmt(value, key)} > {_threshold(spec)} (activation threshold)"
-        active = ("True", "ValidMetricFound", f"{label} fresh: waking from zero")
+        active = conditions.Stated("True", "ValidMetricFound", f"{label} fresh: waking from zero")
     else:
         reason = f"idle at zero: {label.removeprefix('activation metric ')} {fmt(value, key)} <= {_threshold(spec)} " \
                  "(activation threshold)"
-        active = ("True", reasons.IDLE_AT_ZERO, f"0 replicas; {reason.removeprefix('idle at zero: ')}; it alone wakes "
+        active = conditions.Stated("True", reasons.IDLE_AT_ZERO, f"0 replicas; {reason.removeprefix('idle at zero: ')}; it alone wakes "
                   "the workload (the other metrics have no pod to read)")
     desired = min(desired, spec.maxReplicas)
     direction = "Up" if desired > 0 else "Hold"
@@ -885,7 +886,7 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
     label, value, problem = _activation(spec, samples, now)
     if value is None and outcome.scaling_active[0] == "True":
         # Said where a person looks: with no activation data the workload is never scaled to zero.
-        outcome = dataclasses.replace(outcome, scaling_active=(
+        outcome = dataclasses.replace(outcome, scaling_active=conditions.Stated(
             "False", reasons.METRICS_UNAVAILABLE, f"no fresh value for {label} ({problem}): never scaled to zero blind; "
             f"{outcome.scaling_active[2]}"))
     floor = inp.limits.floor if inp.limits is not None else 0
@@ -900,13 +901,13 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
     if now < until:
         # Said in ScalingActive too (absolute times: written once when the idle period starts).
         status, why, message = outcome.scaling_active
-        return dataclasses.replace(outcome, idle_since=since, scaling_active=(status, why, (
+        return dataclasses.replace(outcome, idle_since=since, scaling_active=conditions.Stated(status, why, (
             f"{message}; idle at one replica since {_stamp(since)}: to zero at {_stamp(until)} unless {name} rises "
             f"above {_threshold(spec)}")),
             reason=f"{outcome.reason}; idle since {_stamp(since)}, to zero at {_stamp(until)}")
     if floor > 0:  # the platform keeps a replica: said where a person looks, once it would sleep
         why = inp.limits.floor_why if inp.limits is not None else ""
-        return dataclasses.replace(outcome, idle_since=since, scaling_limited=(
+        return dataclasses.replace(outcome, idle_since=since, scaling_limited=conditions.Stated(
             "True", "TooFewReplicas", f"the platform binds: {why}"),
             reason=f"{outcome.reason}; idle since {_stamp(since)}, held at {floor}: {why}")
     if spec.behavior.scaleDown.selectPolicy == api.SelectPolicy.DISABLED.value:

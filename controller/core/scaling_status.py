@@ -134,7 +134,7 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
 
     able = outcome.able_to_scale
     if record.blocked_reason:
-        able = ("False", record.blocked_reason, record.blocked_message)
+        able = conditions.Stated("False", record.blocked_reason, record.blocked_message)
     changes = [
         conditions.ConditionChange(reasons.ABLE_TO_SCALE, *able),
         conditions.ConditionChange(reasons.SCALING_ACTIVE, *outcome.scaling_active),
