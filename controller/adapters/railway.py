@@ -27,6 +27,7 @@ from controller.core import numbers
 from controller.core import railway_config
 from controller.core import railway_regions
 from controller.core import ratelimit
+from controller.core import timestamps
 
 DEFAULT_ENDPOINT = "https://backboard.railway.com/graphql/v2"
 DEADLINE_SECONDS = 20.0  # the whole request: connect, send, every byte of the answer
@@ -500,19 +501,15 @@ def _deployments(connection: typing.Any) -> list[dict[str, typing.Any]]:
         node = edge.get("node") if isinstance(edge, dict) else None
         if not isinstance(node, dict) or not isinstance(node.get("id"), str) or not isinstance(node.get("createdAt"), str):
             raise RailwayError("malformed answer: a deployment without id or creation time")
-        try:
-            created = datetime.datetime.fromisoformat(node["createdAt"].replace("Z", "+00:00"))
-        except ValueError:
-            raise RailwayError("malformed answer: a deployment's creation time is not a time") from None
-        found.append({**node, "created": created if created.tzinfo else created.replace(tzinfo=datetime.timezone.utc)})
+        created = timestamps.or_none(node["createdAt"])
+        if created is None:
+            raise RailwayError("malformed answer: a deployment's creation time is not a time")
+        found.append({**node, "created": created})
     return sorted(found, key=lambda d: d["created"], reverse=True)
 
 
 def _window(now: datetime.datetime) -> dict[str, str]:
-    def stamp(moment: datetime.datetime) -> str:
-        return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    return {"startDate": stamp(now - datetime.timedelta(minutes=5)), "endDate": stamp(now)}
+    return {"startDate": timestamps.to_status(now - datetime.timedelta(minutes=5)), "endDate": timestamps.to_status(now)}
 
 
 def _usage_of(results: typing.Mapping[str, typing.Any]) -> Usage:
