@@ -37,6 +37,7 @@ class Offers:
     scale: bool = True
     rollback: bool = False
     probes: bool = False
+    gate: bool = False  # a rollout held until pre-deploy hooks pass (pause, resume, restore a template)
 
 
 class Platform(typing.Protocol):

@@ -17,7 +17,7 @@ from controller.core import world as world_module
 
 NAME = "kubernetes"
 KINDS = ("Deployment", "StatefulSet")
-_OFFERS = {"Deployment": platform.Offers(scale=True, rollback=True, probes=True),
+_OFFERS = {"Deployment": platform.Offers(scale=True, rollback=True, probes=True, gate=True),
            "StatefulSet": platform.Offers(scale=True, rollback=False, probes=True)}
 
 

@@ -30,6 +30,7 @@ from controller.api import monitoredservice as api
 from controller.core import conditions
 from controller.core import health
 from controller.core import rollout
+from controller.core import platforms
 from controller.core import predeploy
 from controller.core import scaling
 from controller.core import hooks as hooks_module
@@ -338,7 +339,7 @@ class Guard:
             hooks=await self._hook_jobs(key, obj, workload, base) if spec.rollout.hooks.postDeploy else None)
         verdict = rollout.judge(spec.rollout, view, base, observed, now)
         decision = None
-        if spec.rollout.hooks.preDeploy and workload.kind == "Deployment":
+        if spec.rollout.hooks.preDeploy and platforms.offers(workload.kind).gate:
             decision = predeploy.decide(spec.rollout.hooks.preDeploy, base.pre_deploy, predeploy.GateView(
                 workload.template_digest, workload.paused, view.complete,
                 verdict.state.phase not in (rollout.PROGRESSING, rollout.ANALYZING) and verdict.rollback is None
@@ -352,7 +353,7 @@ class Guard:
                                                        str(decision.status.get("reason")))
             verdict = dataclasses.replace(verdict, state=dataclasses.replace(verdict.state, pre_deploy=decision.status),
                                           condition=condition)
-        elif (base.pre_deploy or {}).get("approved") and workload.kind == "Deployment" and await self._ungate(key, workload):
+        elif (base.pre_deploy or {}).get("approved") and platforms.offers(workload.kind).gate and await self._ungate(key, workload):
             # The hooks were removed: the Deployment is unpaused (above) and the gate forgotten.
             verdict = dataclasses.replace(verdict, state=dataclasses.replace(
                 verdict.state, pre_deploy=dict.fromkeys(("phase", "reason", "approved", "candidate", "hooks", "deployment"))))
@@ -420,12 +421,12 @@ class Guard:
                 if decision.action == predeploy.RESTORE:
                     restored = await self.gate.restore(key[1], workload.name, uid, approved)
                     if restored:
-                        logger.info("pre-deploy gate of %s: Deployment %s restored to revision %s", key, workload.name,
+                        logger.info("pre-deploy gate of %s: %s %s restored to revision %s", key, workload.kind, workload.name,
                                     restored)
                 else:
                     paused = decision.action == predeploy.PAUSE
                     if await self.gate.pause(key[1], workload.name, uid, paused, digest):
-                        logger.info("pre-deploy gate of %s: Deployment %s %s", key, workload.name,
+                        logger.info("pre-deploy gate of %s: %s %s %s", key, workload.kind, workload.name,
                                     "paused" if paused else "unpaused")
             except self.gate.errors as error:  # decided again on the next tick
                 logger.warning("pre-deploy gate of %s: %s failed: %s", key, decision.action, error)

@@ -224,7 +224,11 @@ def decisions(draw: st.DrawFn) -> tuple[typing.Any, ...]:
 def test_decide_never_raises_on_any_number_and_stays_within_bounds(case: tuple[typing.Any, ...]) -> None:
     policy, current, samples, state, ready = case
     outcome = scaling.decide(policy, current, samples, state, NOW, ready=ready)
-    assert policy.minReplicas <= outcome.desired <= policy.maxReplicas
+    if current == 0 and policy.activation is None:
+        # Scaled to zero by hand: scaling is disabled there (HPA's rule), whatever the numbers.
+        assert (outcome.desired, outcome.scaling_active.reason) == (0, "ScalingDisabled")
+    else:
+        assert policy.minReplicas <= outcome.desired <= policy.maxReplicas
     assert isinstance(outcome.reason, str) and len(outcome.reason) < 4096
 
 
