@@ -58,9 +58,12 @@ class Sample:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleEvent:
-    time: datetime.datetime
+    time: datetime.datetime  # when the scale landed (HPA: stored after the rescale returned)
     from_replicas: int
     to_replicas: int
+    # When it was decided, if that was earlier (issue 26, run 14): its intent in status carries
+    # that time and is this same step, not another one.
+    decided: datetime.datetime | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

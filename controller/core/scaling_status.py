@@ -50,6 +50,7 @@ class Record:
     blocked_reason: str | None = None  # Paused | ConflictingAutoscaler
     blocked_message: str = ""
     actuated: bool = False
+    landed: datetime.datetime | None = None  # when the scale call returned (the step's time)
 
 
 def _stamp(moment: datetime.datetime) -> str:
@@ -114,12 +115,18 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
         fields["lastDecision"] = decision
         fields["recentDecisions"] = [decision, *(current.get("recentDecisions") or [])][:HISTORY]
     if record.actuated:
-        stamp = _stamp(record.time)
+        # A step counts from when its scale landed, as HPA's (issue 26, run 14: a scale landing
+        # 4 s after its decision let the next step reach the workload 6 s after it).
+        landed = record.landed or record.time
+        stamp = _stamp(landed)
         done = scaling.ScaleEvent(_parse(stamp), outcome.current, outcome.desired)  # type: ignore[arg-type]
-        # Its intent (pending below) is in status already: the same step, kept once.
-        earlier = (e for e in map(_event, current.get("scaleEvents") or []) if e is not None and not _same(e, done))
+        intent = scaling.ScaleEvent(record.time, outcome.current, outcome.desired)
+        # Its intent (pending below, stamped when decided) is in status already: the same step,
+        # replaced by it, kept once.
+        earlier = (e for e in map(_event, current.get("scaleEvents") or [])
+                   if e is not None and not _same(e, done) and not _same(e, intent))
         fields["scaleEvents"] = [{"from": e.from_replicas, "to": e.to_replicas, "time": _stamp(e.time)}
-                                 for e in kept_events((done, *earlier), record.time)]
+                                 for e in kept_events((done, *earlier), landed)]
         fields["lastScaleTime"] = stamp
         fields["lastScaleUpTime" if outcome.desired > outcome.current else "lastScaleDownTime"] = stamp
     def bands(entries: typing.Iterable[typing.Mapping[str, typing.Any]]) -> list[tuple[typing.Any, ...]]:
@@ -185,6 +192,9 @@ def state_from_status(
     # load the next round decided first and stepped again within the period). Status keeps
     # whole seconds: the same step from memory is the one within a second of it.
     for event in memory.events if memory else ():
+        if event.decided is not None:  # its intent, stamped when decided, is this step: not another
+            intent = scaling.ScaleEvent(event.decided, event.from_replicas, event.to_replicas)
+            unique = {k: e for k, e in unique.items() if not _same(e, intent)}
         if not any((e.from_replicas, e.to_replicas) == (event.from_replicas, event.to_replicas)
                    and abs((e.time - event.time).total_seconds()) < 1 for e in unique.values()):
             unique[(event.time, event.from_replicas, event.to_replicas)] = event

@@ -305,12 +305,16 @@ class Scaler:
                 return
             finally:
                 self.intents.pop(key, None)  # made, refused or unknown: status says which from here
-            record = dataclasses.replace(record, actuated=True)
+            # The step counts from when its scale landed, as HPA's: stamped at the decision, a
+            # scale that took seconds to land let the next one follow it within the period (the
+            # one-hour soak, run 14).
+            landed = max(now, self.clock())
+            record = dataclasses.replace(record, actuated=True, landed=landed)
             # The step counts against its period at once, not when its status write lands (issue 26).
             remembered = self.memory.get(key)
             if remembered is not None:
                 self.memory[key] = dataclasses.replace(remembered, events=(
-                    scaling.ScaleEvent(now, outcome.current, outcome.desired), *remembered.events)[:20])
+                    scaling.ScaleEvent(landed, outcome.current, outcome.desired, decided=now), *remembered.events)[:20])
             if target.kind not in view_module.WORKLOAD_KINDS and workload.replicas != written:
                 # A polled target: no watch event tells the next round what was written (it
                 # would step twice from the old count); its next poll confirms it.
