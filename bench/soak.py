@@ -148,6 +148,20 @@ class Exporter:
         self.server.shutdown()
 
 
+def changed_at(item: typing.Any, seen: float) -> float:
+    """When a Deployment's spec.replicas changed: when the watch saw it or, if it saw it late (a
+    watch catching up after an API server restart: run 14 saw two changes 9 s late and counted
+    them as double steps), the end of the second the API server stamped on the managedFields
+    entry that owns spec.replicas (whole seconds: its end is the latest the write can have been)."""
+    try:
+        stamps = [entry.time.timestamp() + 1 for entry in item.metadata.managed_fields or []
+                  if entry.time is not None and isinstance(entry.fields_v1, dict)
+                  and "f:replicas" in (entry.fields_v1.get("f:spec") or {})]
+    except (AttributeError, TypeError, ValueError):  # a shape it does not know: the watch's time
+        return seen
+    return min(seen, max(stamps)) if stamps else seen
+
+
 class ScaleHistory:
     """Every Deployment's spec.replicas as it changes, from a watch (the admin's, straight to the
     API server); ready replicas for the exporter."""
@@ -170,7 +184,7 @@ class ScaleHistory:
         now, replicas = time.time(), item.spec.replicas
         before = self.replicas.get(key)
         if before is not None and before != replicas:
-            self.changes.append((now, key, before, replicas))
+            self.changes.append((changed_at(item, now), key, before, replicas))
         self.replicas[key] = replicas
         self.exporter.ready[key] = item.status.ready_replicas or 0
         template = ((item.spec.template.metadata.annotations if item.spec.template.metadata else None) or {})
