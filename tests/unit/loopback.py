@@ -10,6 +10,20 @@ import typing
 from aiohttp import abc as aiohttp_abc
 from aiohttp import web
 
+from controller.adapters import egress
+from controller.core import egress as policy
+
+
+@contextlib.contextmanager
+def cluster(*trusted: str) -> typing.Iterator[None]:
+    """Loopback stands in for the cluster's networks (the only addresses a test may reach):
+    egress's namespace rule on for the block, off after it."""
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"], trusted=trusted))
+    try:
+        yield
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+
 
 @contextlib.asynccontextmanager
 async def text_site(text: str) -> typing.AsyncIterator[int]:

@@ -57,9 +57,8 @@ def test_no_networks_means_no_namespace_rule() -> None:
 @pytest.fixture()
 def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
     """Loopback stands in for the cluster's networks (the only addresses a test may reach)."""
-    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"], trusted=["prometheus.monitoring.svc"]))
-    yield
-    egress.configure_cluster(policy.ClusterNetworks())
+    with loopback.cluster("prometheus.monitoring.svc"):
+        yield
 
 
 def test_requests_through_aiohttp_reach_only_the_namespaces_own_services(loopback_cluster: None) -> None:

@@ -527,7 +527,6 @@ def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_names
 
 
     from controller.adapters import egress
-    from controller.core import egress as policy
 
     # What the cluster's resolver answers: bank's Service by its own name, and the public record
     # the author of `pay-me.shop` set (the same address).
@@ -547,11 +546,8 @@ def test_a_public_name_under_a_namespace_named_like_a_tld_reaches_no_other_names
                 await client.close()
         return outcomes
 
-    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
-    try:
+    with loopback.cluster():
         outcomes = asyncio.run(scenario())
-    finally:
-        egress.configure_cluster(policy.ClusterNetworks())
     assert "cluster's networks" in outcomes["db.bank.svc"], outcomes
     assert "cluster's networks" in outcomes["pay-me.shop"], outcomes
 
@@ -569,7 +565,6 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
 
 
     from controller.adapters import egress
-    from controller.core import egress as policy
 
     later = [0.0]  # seconds added to the egress module's clock (the event loop's is real: the pool keeps the connection)
     monkeypatch.setattr(egress, "time", types.SimpleNamespace(monotonic=lambda: time.monotonic() + later[0]))
@@ -591,11 +586,8 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
             finally:
                 await client.close()
 
-    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
-    try:
+    with loopback.cluster():
         outcome = asyncio.run(scenario())
-    finally:
-        egress.configure_cluster(policy.ClusterNetworks())
     assert "cluster's networks" in outcome, f"shop rode bank's kept-alive connection and read {outcome!r}"
 
 
@@ -669,7 +661,6 @@ def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespac
 
 
     from controller.adapters import egress
-    from controller.core import egress as policy
 
     # The cluster's DNS: `alias.shop.svc` is a CNAME to `db.bank.svc.cluster.local`, whose address
     # (bank's Service) it answers.
@@ -688,11 +679,8 @@ def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespac
             finally:
                 await client.close()
 
-    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))  # loopback stands in for the cluster
-    try:
+    with loopback.cluster():
         outcome = asyncio.run(scenario())
-    finally:
-        egress.configure_cluster(policy.ClusterNetworks())
     assert outcome != "bank's data", "shop reached bank's Service through an ExternalName Service of its own"
 
 
