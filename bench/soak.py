@@ -235,16 +235,7 @@ def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp
                      "rollout": {"autoRollback": True, "progressDeadlineSeconds": 60,
                                  "analysis": {"windowSeconds": 30, "maxErrorRatePercent": 100,
                                               "maxLatencyP95Ms": MAX_LATENCY, "requireHealthyChecks": False}}}}
-    policy = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name, "namespace": namespace},
-              "spec": {"targetRef": {"monitoredService": name}, "minReplicas": MIN_REPLICAS,
-                       "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
-                       "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
-                       "behavior": {
-                           "scaleUp": {"cooldownSeconds": 0, "policies": [
-                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]},
-                           "scaleDown": {"stabilizationWindowSeconds": 15, "cooldownSeconds": 0, "policies": [
-                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]}},
-                       "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": STALE_AFTER}}}
+    policy = scaling_policy(namespace, name)
     alerts = {"apiVersion": GROUP, "kind": "AlertPolicy", "metadata": {"name": name, "namespace": namespace},
               "spec": {"serviceRef": name,
                        "rules": [{"name": "SoakErrors", "metric": "errorRate", "op": ">", "threshold": THRESHOLD,
@@ -258,6 +249,21 @@ def objects(namespace: str, index: int, prometheus_url: str, hook_url: str, smtp
     return [deployment, msvc, policy, alerts]
 
 
+def scaling_policy(namespace: str, name: str) -> dict:
+    """The soak's ScalingPolicy through the MonitoredService `name`: cpu 70/30, a step of STEP
+    pods per STEP_PERIOD each way (what the step-limit invariant checks), holding on stale data."""
+    return {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"targetRef": {"monitoredService": name}, "minReplicas": MIN_REPLICAS,
+                     "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
+                     "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
+                     "behavior": {
+                         "scaleUp": {"cooldownSeconds": 0, "policies": [
+                             {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]},
+                         "scaleDown": {"stabilizationWindowSeconds": 15, "cooldownSeconds": 0, "policies": [
+                             {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]}},
+                     "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": STALE_AFTER}}}
+
+
 def railway_objects(namespace: str, endpoint: str) -> list[dict]:
     """The namespace's Railway service: its token, a MonitoredService and a ScalingPolicy (no
     AlertPolicy: the notification accounting is the Deployments' episodes)."""
@@ -265,16 +271,7 @@ def railway_objects(namespace: str, endpoint: str) -> list[dict]:
             "spec": {"target": {"railway": {"projectId": "p-soak", "environmentId": "env-1",
                                             "serviceId": f"svc-{namespace}", "endpoint": endpoint,
                                             "tokenSecretRef": {"name": "railway", "key": "token"}}}}}
-    policy = {"apiVersion": GROUP, "kind": "ScalingPolicy", "metadata": {"name": RAILWAY_NAME, "namespace": namespace},
-              "spec": {"targetRef": {"monitoredService": RAILWAY_NAME}, "minReplicas": MIN_REPLICAS,
-                       "maxReplicas": MAX_REPLICAS, "evaluationIntervalSeconds": INTERVAL,
-                       "metrics": [{"type": "cpu", "scaleUp": 70, "scaleDown": 30}],
-                       "behavior": {
-                           "scaleUp": {"cooldownSeconds": 0, "policies": [
-                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]},
-                           "scaleDown": {"stabilizationWindowSeconds": 15, "cooldownSeconds": 0, "policies": [
-                               {"type": "Pods", "value": STEP, "periodSeconds": STEP_PERIOD}]}},
-                       "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": STALE_AFTER}}}
+    policy = scaling_policy(namespace, RAILWAY_NAME)
     return [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "railway", "namespace": namespace},
              "stringData": {"token": RAILWAY_TOKEN}}, msvc, policy]
 
