@@ -30,7 +30,7 @@ def test_past_the_limit_one_summary_per_direction_counts_the_rest() -> None:
     assert events[11].reason == "AlertResolved" and events[11].message.startswith("7 more alerts resolved (Q/s0, Q/s1, Q/s2, …)")
 
 
-class _CountingApi(review._QuietApi):  # type: ignore[misc]
+class _CountingApi(review._QuietApi):
     def __init__(self) -> None:
         self.events: list[typing.Any] = []
 
@@ -48,15 +48,7 @@ def test_one_policy_firing_over_many_services_posts_a_bounded_number_of_events()
 
     async def scenario() -> None:
         view = review.view_module.View()
-        evaluator = review.loop.Evaluator(view, api, 60.0, 8, clock=lambda: review.NOW)
-
-        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict[typing.Any, typing.Any]:
-            return {}
-
-        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: review.NOW)
-        poster = review.notify.HttpPoster(True)
-        alerter = review.alerter_module.Alerter(view, evaluator, api, snapshots, review.notifiers.registry(poster),
-                                                5.0, clock=lambda: review.NOW)
+        alerter, snapshots, poster = review.alerting_parts(view, api)
         for index in range(300):
             view.upsert(review._custom("MonitoredService", f"s{index}", copy.deepcopy(review.SERVICE), {"team": "t"}))
             snapshots.readings[("MonitoredService", "tenant-a", f"s{index}")] = snapshots_module.Reading(

@@ -94,18 +94,25 @@ PAGE = {"selector": {"matchLabels": {"team": "t"}},
         "routes": [{"name": "all", "channels": ["hook"], "repeatIntervalSeconds": 300}]}
 
 
+def alerting_parts(view: typing.Any, api: typing.Any, **options: typing.Any) -> tuple[typing.Any, typing.Any, typing.Any]:
+    """(alerter, snapshots, poster) over `view` with no
+    metric source, a fixed clock and `api` for every write; `options` go to the Alerter."""
+    evaluator = loop.Evaluator(view, api, 60.0, 8, clock=lambda: NOW)
+
+    async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
+        return {}
+
+    snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
+    poster = notify.HttpPoster(True)
+    alerter = alerter_module.Alerter(view, evaluator, api, snapshots, notifiers.registry(poster), 5.0,
+                                     clock=lambda: NOW, **options)
+    return alerter, snapshots, poster
+
+
 def test_an_alerting_round_never_holds_the_event_loop_for_long() -> None:
     async def scenario() -> float:
         view = view_module.View()
-        evaluator = loop.Evaluator(view, _QuietApi(), 60.0, 8, clock=lambda: NOW)  # type: ignore[arg-type]
-
-        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
-            return {}
-
-        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
-        poster = notify.HttpPoster(True)
-        alerter = alerter_module.Alerter(view, evaluator, _QuietApi(), snapshots,  # type: ignore[arg-type]
-                                         notifiers.registry(poster), 5.0, clock=lambda: NOW)
+        alerter, _, poster = alerting_parts(view, _QuietApi())
         for index in range(40):
             view.upsert(_custom("MonitoredService", f"s{index}", copy.deepcopy(SERVICE), {"team": "t"}))
             view.upsert(_custom("AlertPolicy", f"p{index}", copy.deepcopy(PAGE)))
@@ -301,15 +308,7 @@ def test_a_scale_selector_is_parsed_in_linear_time() -> None:
 def test_one_alert_policy_over_many_services_never_holds_the_event_loop_for_long() -> None:
     async def scenario() -> float:
         view = view_module.View()
-        evaluator = loop.Evaluator(view, _QuietApi(), 60.0, 8, clock=lambda: NOW)  # type: ignore[arg-type]
-
-        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
-            return {}
-
-        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
-        poster = notify.HttpPoster(True)
-        alerter = alerter_module.Alerter(view, evaluator, _QuietApi(), snapshots,  # type: ignore[arg-type]
-                                         notifiers.registry(poster), 5.0, clock=lambda: NOW)
+        alerter, _, poster = alerting_parts(view, _QuietApi())
         for index in range(1500):
             view.upsert(_custom("MonitoredService", f"s{index}", copy.deepcopy(SERVICE), {"team": "t"}))
         view.upsert(_custom("AlertPolicy", "page", copy.deepcopy(PAGE)))
@@ -863,15 +862,7 @@ def test_one_namespaces_alert_policies_do_not_put_their_writes_ahead_of_another_
             "resourceVersion": "1", "labels": {"team": "t"}}, "spec": copy.deepcopy(spec)}
 
     async def scenario() -> None:
-        evaluator = loop.Evaluator(view, Api(), 60.0, 8, clock=lambda: NOW)  # type: ignore[arg-type]
-
-        async def no_metrics(*_: typing.Any, **__: typing.Any) -> dict:
-            return {}
-
-        snapshots = snapshots_module.Snapshots(view, evaluator, no_metrics, 30.0, clock=lambda: NOW)
-        poster = notify.HttpPoster(True)
-        alerter = alerter_module.Alerter(view, evaluator, Api(), snapshots,  # type: ignore[arg-type]
-                                         notifiers.registry(poster), 5.0, clock=lambda: NOW, leading=lambda: False)
+        alerter, _, poster = alerting_parts(view, Api(), leading=lambda: False)
         for namespace, policies in (("tenant-a", 300), ("tenant-b", 1)):
             view.upsert(custom("MonitoredService", namespace, "web", SERVICE))
             for index in range(policies):
