@@ -36,6 +36,20 @@ def hook_entry(cluster, namespace) -> dict:  # noqa: ANN001
     return entries[0] if entries else {}
 
 
+def fail_job_pod(cluster, namespace: str, job: str, container: str, what: str) -> None:  # noqa: ANN001
+    """The Job's pod fails (kwok leaves an annotated pod alone; the real job controller then
+    marks the Job failed)."""
+    def pod() -> str:
+        return cluster.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={job}",
+                               "-o", "jsonpath={.items[0].metadata.name}", check=False).strip()
+
+    cluster.wait_for(pod, 30, f"the {what}'s pod")
+    cluster.kubectl("patch", "pod", pod(), "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(
+        {"status": {"phase": "Failed", "containerStatuses": [{
+            "name": container, "image": f"{container}:1", "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}))
+
+
 def test_a_post_deploy_job_that_succeeds_keeps_the_revision_and_is_created_once(
         cluster, namespace, operator_factory) -> None:  # noqa: ANN001
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([ms.deployment(), guarded()]))
@@ -76,16 +90,7 @@ def test_a_post_deploy_job_that_fails_rolls_the_revision_back(cluster, namespace
     ms.roll_to(cluster, namespace, "web:2")
     cluster.wait_for(lambda: hook_entry(cluster, namespace).get("phase") == "Running", 60, "hook Job running")
     name = hook_entry(cluster, namespace)["job"]
-
-    def pod() -> str:
-        return cluster.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={name}",
-                               "-o", "jsonpath={.items[0].metadata.name}", check=False).strip()
-
-    cluster.wait_for(pod, 30, "the hook Job's pod")
-    cluster.kubectl("patch", "pod", pod(), "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(
-        {"status": {"phase": "Failed", "containerStatuses": [{
-            "name": "smoke", "image": "smoke:1", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}))
+    fail_job_pod(cluster, namespace, name, "smoke", "hook Job")
 
     cluster.wait_for(lambda: ms.image(cluster, namespace) == "web:1", 60, "template rolled back to web:1")
     status = ms.rollout_status(cluster, namespace)
@@ -155,16 +160,7 @@ def test_a_failing_pre_deploy_job_keeps_the_deployment_on_the_approved_template(
     cluster.wait_for(lambda: (gate(cluster, namespace).get("hooks") or [{}])[0].get("phase") == "Running", 30,
                      "the pre-deploy Job running")
     name = gate(cluster, namespace)["hooks"][0]["job"]
-
-    def pod() -> str:
-        return cluster.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={name}",
-                               "-o", "jsonpath={.items[0].metadata.name}", check=False).strip()
-
-    cluster.wait_for(pod, 30, "the pre-deploy Job's pod")
-    cluster.kubectl("patch", "pod", pod(), "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(
-        {"status": {"phase": "Failed", "containerStatuses": [{
-            "name": "migrate", "image": "migrate:1", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}))
+    fail_job_pod(cluster, namespace, name, "migrate", "pre-deploy Job")
 
     cluster.wait_for(lambda: paused_on(cluster, namespace, "web:1"), 60, "the template restored to web:1")
     assert replica_sets(cluster, namespace, "web:2") == [], "no ReplicaSet of the refused template"

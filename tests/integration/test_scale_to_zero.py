@@ -16,6 +16,10 @@ import pytest
 import yaml
 
 from tests import conftest
+from tests.integration.test_scaling import condition
+from tests.integration.test_scaling import events
+from tests.integration.test_scaling import get
+from tests.integration.test_scaling import replicas
 
 pytestmark = pytest.mark.integration
 
@@ -36,24 +40,6 @@ def objects(prometheus_url: str) -> list[dict]:
                        "activation": {"type": "custom", "name": "frontdoor", "above": 0, "idleSeconds": IDLE_SECONDS},
                        "onMetricsUnavailable": {"action": "Hold", "staleAfterSeconds": 15}}}
     return [msvc, policy]
-
-
-def get(cluster, kind: str, namespace: str, name: str = "web") -> dict:  # noqa: ANN001
-    return json.loads(cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json"))
-
-
-def replicas(cluster, namespace: str) -> int:  # noqa: ANN001
-    return get(cluster, "deployment", namespace)["spec"]["replicas"]
-
-
-def condition(cluster, namespace: str, type_: str) -> dict:  # noqa: ANN001
-    conditions = get(cluster, "scp", namespace).get("status", {}).get("conditions", [])
-    return next((c for c in conditions if c["type"] == type_), {})
-
-
-def events(cluster, namespace: str, reason: str) -> list[dict]:  # noqa: ANN001
-    items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json"))["items"]
-    return [e for e in items if e["reason"] == reason and e["source"].get("component") == "capliquify-operator"]
 
 
 def test_scales_to_zero_when_idle_and_back_to_one_when_the_activation_metric_rises(
