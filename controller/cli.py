@@ -115,9 +115,15 @@ def _run(args: argparse.Namespace) -> int:
     # its dashboards, which read them, are enabled). The operator's own series name no object.
     objects_text = object_metrics.ObjectMetrics(runtime.view, runtime.elector.leading).text if args.object_metrics \
         else _no_objects
-    metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
-    # /healthz: our own bounded server (kopf's endpoint had no bound on connections).
-    metrics.serve_health(config.health_port, functools.partial(handlers.liveness, runtime), address=args.bind_address)
+    try:
+        metrics.serve(config.metrics_port, objects_text, address=args.bind_address)
+        # /healthz: our own bounded server (kopf's endpoint had no bound on connections).
+        metrics.serve_health(config.health_port, functools.partial(handlers.liveness, runtime),
+                             address=args.bind_address)
+    except OSError as error:  # a port in use, an address not on this host
+        print(f"capliquify run: cannot listen on {args.bind_address} (--metrics-port {config.metrics_port}, "
+              f"--health-port {config.health_port}): {error.strerror or error}", file=sys.stderr)
+        return 2
     asyncio.run(
         kopf.operator(
             registry=registry,

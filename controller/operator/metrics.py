@@ -121,11 +121,12 @@ class _BoundedServer(exposition_module.ThreadingWSGIServer):
     request_queue_size = 64  # accepted at once and closed past the cap, not left to SYN retries
 
     def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
-        super().__init__(*args, **kwargs)
+        # Before the bind: a port in use makes the base class call server_close, which reads them.
         self.slots = threading.BoundedSemaphore(CONNECTIONS)
         self.deadlines: dict[socket.socket, float] = {}
         self.lock = threading.Lock()
         self.closed = threading.Event()
+        super().__init__(*args, **kwargs)
         threading.Thread(target=self._reap, name="metrics-reaper", daemon=True).start()
 
     def process_request(self, request: typing.Any, client_address: typing.Any) -> None:

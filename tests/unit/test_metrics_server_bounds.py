@@ -72,3 +72,18 @@ def test_a_dripping_client_is_cut_at_the_connection_deadline(server) -> None:  #
             break
     connection.close()
     assert cut, "a dripping client kept its thread past the connection deadline"
+
+
+def test_a_port_in_use_is_an_oserror_the_command_line_can_say() -> None:
+    """The base class closes the server when its bind fails; that close must not raise an
+    AttributeError in place of the OSError `capliquify run` turns into one line."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        for serve in (lambda port: metrics.serve(port, address="127.0.0.1"),
+                      lambda port: metrics.serve_health(port, lambda: "standby", address="127.0.0.1")):
+            with pytest.raises(OSError):
+                serve(busy.getsockname()[1])
+    finally:
+        busy.close()
