@@ -159,6 +159,9 @@ def _api_server_unreachable(api_client: typing.Any, attempts: int = 3, pause: fl
                     return problem
             except urllib3.exceptions.HTTPError as error:
                 problem = cliparse.connection_error(error, api_client.configuration.host)
+            except (ValueError, TypeError) as error:  # an answer the client cannot read (its models refuse it)
+                return (f"{api_client.configuration.host} does not answer as a Kubernetes API server "
+                        f"(/version: {type(error).__name__})")
             if attempt + 1 < attempts:
                 time.sleep(pause)
     finally:

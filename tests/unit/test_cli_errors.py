@@ -241,3 +241,36 @@ def test_every_argument_has_help_and_every_default_is_shown() -> None:
     assert "(default: 8080)" in run and "(default: 15.0)" in run and "(default: None)" not in run
     why = plugin._parser()._subparsers._group_actions[0].choices["why"].format_help()  # type: ignore[union-attr]
     assert "(default: False)" in why and "--context CONTEXT" in why
+
+
+def test_a_server_that_does_not_answer_as_kubernetes_is_one_line() -> None:
+    """`capliquify run` against something that answers /version with what the client's models
+    refuse: one line naming the server (it was a pydantic traceback)."""
+    import http.server
+    import threading
+
+    import kubernetes
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"major": "1"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: typing.Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from controller import cli
+
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=host))
+        said = cli._api_server_unreachable(client, attempts=1)
+    finally:
+        server.shutdown()
+    assert said == f"{host} does not answer as a Kubernetes API server (/version: ValidationError)"
