@@ -9,6 +9,13 @@ CPU demand (`loadVcpu`, spread over its replicas), memory usage, HTTP latency an
 starts a deployment (`deploy`: its status and the error rate its code answers with) or
 moves the latest deployment to a status (`deploymentStatus`).
 
+Every request is logged in `requests` (when, the client's User-Agent, the operation, the
+mutation's service and replica count, how it was answered), and every replica count a deploy
+applied in `changes` (when, service, before, after), so a soak can tell who changed what, when.
+`partial_every` / `partial_kind` answer every n-th request partially (PARTIAL_KINDS): cut off
+mid-body or reset after the headers (after executing it), JSON cut short, `errors` only (nothing
+executed), or `data` with its last field null and `errors` (that field not executed).
+
 Deployments as Railway keeps them: the newest is `latestDeployment` whatever its status; a
 deployment that succeeds replaces the active one (which becomes REMOVED) and its code is what
 answers (`errorPercent`); one that FAILED leaves the active one serving; a rollback is a new
@@ -23,6 +30,9 @@ import datetime
 import gzip
 import json
 import pathlib
+import re
+import socket
+import struct
 import threading
 import time
 import typing
@@ -32,6 +42,11 @@ import graphql
 from aiohttp import web
 
 from localcluster import cluster as cluster_module
+
+# Partial answers the simulator can give (`partial_kind`): what a client must never take in.
+PARTIAL_KINDS = ("cut-body", "reset-after-headers", "truncated-json", "errors-only", "null-data")
+REQUEST_LOG_KEPT = 100_000  # an hour's soak sends ~20,000; past this the oldest go
+OPERATION = re.compile(r"\s*(query|mutation)\s+(\w+)")  # a document's operation type and name
 
 # The project's own copy (a clone alone must run its tests): origin and licence beside it.
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "railway_schema" / "schema.json.gz"
@@ -110,6 +125,14 @@ class RailwaySimulator:
         # Injected refusal of configuration mutations (serviceInstanceUpdate of anything but
         # replicas, serviceInstanceLimitsUpdate): the GraphQL error's message, or "" (accepted).
         self.refuse_config = ""
+        # Injected partial answers: every `partial_every`-th request (0: off) is answered as
+        # `partial_kind` (one of PARTIAL_KINDS) says.
+        self.partial_every = 0
+        self.partial_kind = "cut-body"
+        self._seen = 0  # requests counted for partial_every
+        # The request log and the replica changes (see the module's text); bounded.
+        self.requests: list[dict[str, typing.Any]] = []
+        self.changes: list[tuple[float, str, int, int]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -263,11 +286,15 @@ class RailwaySimulator:
 
         def redeploy(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str) -> bool:  # noqa: N803
             service = simulator._instance(environmentId, serviceId)
+            before = service.replicas
             if service.pending_replicas is not None:
                 service.replicas, service.pending_replicas = service.pending_replicas, None
             if service.pending_regions is not None:
                 service.regions, service.pending_regions = service.pending_regions, None
                 service.replicas = sum(service.regions.values())
+            if service.replicas != before:
+                simulator.changes.append((time.time(), serviceId, before, service.replicas))
+                del simulator.changes[:-REQUEST_LOG_KEPT]
             simulator._deploy(serviceId, "SUCCESS", simulator._active(service)["errorPercent"])
             return True
 
@@ -287,16 +314,46 @@ class RailwaySimulator:
                 "serviceInstanceRedeploy": redeploy, "deployments": deployments, "deploymentRollback": rollback}
 
     # -- HTTP ------------------------------------------------------------------------------
-    async def _graphql(self, request: web.Request) -> web.Response:
+    def _log(self, agent: str, body: typing.Any, answer: str) -> None:
+        """One request into the log: who (User-Agent), when, which operation, what it asked."""
+        body = body if isinstance(body, dict) else {}
+        source = body.get("query") if isinstance(body.get("query"), str) else ""
+        variables = body.get("variables") if isinstance(body.get("variables"), dict) else {}
+        named = OPERATION.match(source)
+        entry: dict[str, typing.Any] = {"at": time.time(), "agent": agent, "answer": answer,
+                                        "operation": named.group(2) if named else "",
+                                        "mutation": bool(named and named.group(1) == "mutation"),
+                                        "service": variables.get("serviceId")}
+        if variables.get("replicas") is not None:
+            entry["replicas"] = variables["replicas"]
+        if isinstance(variables.get("multiRegionConfig"), dict):
+            entry["regions"] = variables["multiRegionConfig"]
+        with self._lock:
+            self.requests.append(entry)
+            del self.requests[:-REQUEST_LOG_KEPT]
+
+    async def _graphql(self, request: web.Request) -> web.StreamResponse:
+        agent = request.headers.get("User-Agent", "")[:120]
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
         if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self._log(agent, body, "401")
             return web.json_response({"errors": [{"message": "Not Authorized"}]}, status=401)
         with self._lock:
             refused = bool(self.refuse_every) and (len(self.arrivals) + 1) % self.refuse_every == 0
             self.arrivals.append((time.monotonic(), refused))
+            self._seen += 0 if refused else 1
+            partial = (self.partial_kind if not refused and self.partial_every and self._seen % self.partial_every == 0
+                       else "")
         if refused:  # before anything is executed, as a rate limiter in front of the API would
+            self._log(agent, body, "429")
             return web.json_response({"errors": [{"message": "Too many requests"}]}, status=429,
                                      headers={"Retry-After": str(self.retry_after)})
-        body = await request.json()
+        if not isinstance(body, dict):
+            self._log(agent, body, "400")
+            return web.json_response({"errors": [{"message": "the body is not a JSON object"}]}, status=400)
         source = body.get("query") or ""
         with self._lock:
             self.documents.append(source)
@@ -304,28 +361,65 @@ class RailwaySimulator:
             document = graphql.parse(source)
         except graphql.GraphQLError as error:
             self.invalid.append((source, [error.message]))
+            self._log(agent, body, "invalid")
             return web.json_response({"errors": [{"message": error.message}]}, status=400)
         problems = graphql.validate(self.schema, document)
         if problems:
             self.invalid.append((source, [p.message for p in problems]))
+            self._log(agent, body, "invalid")
             return web.json_response({"errors": [{"message": p.message} for p in problems]}, status=400)
+        self._log(agent, body, partial or "ok")
+        if partial == "errors-only":  # refused before anything was executed (GraphQL: no `data`)
+            return web.json_response({"errors": [{"message": "Problem processing request"}]})
+        variables = body.get("variables") or {}
         fields = self.root()
+        keys = _root_keys(document, variables)
+        mutation = any(isinstance(d, graphql.OperationDefinitionNode) and d.operation == graphql.OperationType.MUTATION
+                       for d in document.definitions)
+        # null-data: the last root field fails (a mutation's is never executed) and is null.
+        failing = keys[-1] if partial == "null-data" and keys and mutation else None
+        resolved: dict[str, typing.Any] = {}
 
         def resolve(root: typing.Any, info: graphql.GraphQLResolveInfo, **args: typing.Any) -> typing.Any:
             if info.parent_type in (self.schema.query_type, self.schema.mutation_type):
-                return fields[info.field_name](root, info, **args)
+                if info.path.key == failing:
+                    raise graphql.GraphQLError("Problem processing request")
+                value = resolved[str(info.path.key)] = fields[info.field_name](root, info, **args)
+                return value
             return graphql.default_field_resolver(root, info, **args)
 
         with self._lock:
             rollbacks = len(self.rollbacks)
-            result = graphql.execute(self.schema, document, variable_values=body.get("variables") or {},
-                                     field_resolver=resolve)
+            result = graphql.execute(self.schema, document, variable_values=variables, field_resolver=resolve)
             rolled_back = len(self.rollbacks) > rollbacks
         if rolled_back and self.rollback_answer_delay:
             await asyncio.sleep(self.rollback_answer_delay)
         payload: dict[str, typing.Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [{"message": e.message} for e in result.errors]
+        if partial == "null-data" and keys:
+            # The rest of the data and the last field null (a mutation's results are Booleans).
+            data = ({key: resolved.get(key) for key in keys} if mutation else dict(result.data or {}))
+            data[keys[-1]] = None
+            payload = {"data": data, "errors": [{"message": "Problem processing request", "path": [keys[-1]]}]}
+        raw = json.dumps(payload).encode()
+        if partial == "truncated-json":  # a whole HTTP answer whose JSON stops half-way
+            return web.Response(body=raw[: len(raw) // 2], content_type="application/json")
+        if partial in ("cut-body", "reset-after-headers"):  # executed; its answer never arrives whole
+            answer = web.StreamResponse()
+            answer.content_type, answer.content_length = "application/json", len(raw)
+            await answer.prepare(request)
+            await answer.write(raw[: len(raw) // 2] if partial == "cut-body" else b"")
+            transport = request.transport
+            if transport is not None:
+                if partial == "reset-after-headers":
+                    sock = transport.get_extra_info("socket")
+                    if sock is not None:  # RST instead of FIN
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    transport.abort()
+                else:
+                    transport.close()
+            return answer
         return web.json_response(payload)
 
     async def _control(self, request: web.Request) -> web.Response:
@@ -371,6 +465,26 @@ class RailwaySimulator:
         if self._loop is not None and self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _root_keys(document: graphql.DocumentNode, variables: typing.Mapping[str, typing.Any]) -> list[str]:
+    """The response keys of the operation's root fields that run (@include/@skip applied)."""
+    operation = next(d for d in document.definitions if isinstance(d, graphql.OperationDefinitionNode))
+    def condition(directive: graphql.DirectiveNode) -> bool:
+        given = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+        if isinstance(given, graphql.VariableNode):
+            return bool(variables.get(given.name.value))
+        return isinstance(given, graphql.BooleanValueNode) and given.value
+
+    keys = []
+    for node in operation.selection_set.selections:
+        if not isinstance(node, graphql.FieldNode):
+            continue
+        directives = {d.name.value: condition(d) for d in node.directives or ()}
+        if directives.get("include") is False or directives.get("skip") is True:
+            continue
+        keys.append(node.alias.value if node.alias else node.name.value)
+    return keys
 
 
 def _regions(current: dict[str, int], config: typing.Any) -> dict[str, int]:

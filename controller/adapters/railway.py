@@ -169,11 +169,23 @@ MUTATION = re.compile(r"\s*mutation\s+(\w+)")  # a document with an effect, and 
 
 
 class RailwayError(Exception):
-    """A request that did not succeed; the text is stable (it may end up in a condition)."""
+    """A request that did not succeed; the text is stable (it may end up in a condition).
+
+    `executed` says what a caller may assume of a mutation: False, Railway certainly executed
+    nothing (never sent, never connected, refused before executing: the token, a rate limit);
+    None, it may have (an answer cut off, a timeout after the request left, an error status,
+    GraphQL `errors`): whoever counts steps must count it as made."""
+
+    def __init__(self, message: str, executed: bool | None = None) -> None:
+        super().__init__(message)
+        self.executed = executed
 
 
 class RailwayTokenRefused(RailwayError):
-    """Railway refused the token (401/403): it may have been rotated."""
+    """Railway refused the token (401/403): it may have been rotated. Nothing was executed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, executed=False)
 
 
 class RailwayRateLimited(RailwayError):
@@ -181,8 +193,17 @@ class RailwayRateLimited(RailwayError):
     was executed, so the same request later is neither lost nor doubled."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"Railway is rate-limiting this token: next request in {math.ceil(seconds)} s")
+        super().__init__(f"Railway is rate-limiting this token: next request in {math.ceil(seconds)} s", executed=False)
         self.seconds = seconds
+
+
+class RailwayPartialAnswer(RailwayError):
+    """An answer that arrived in part: cut off mid-body or reset after its headers, JSON that
+    stops short, or `data` with fields null beside `errors`. Nothing in it is taken in (a poll
+    keeps no half of it), and a mutation's effect is unknown (Railway may have executed it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Railway's answer was partial: {message}"[:300], executed=None)
 
 
 class RateLimiter:
@@ -196,9 +217,10 @@ class RateLimiter:
     PRUNE_SECONDS = 60.0  # how often idle buckets are forgotten
 
     def __init__(self, per_second: float = 5.0, burst: float = 10.0,
-                 clock: typing.Callable[[], float] = time.monotonic, wall: typing.Callable[[], float] = time.time) -> None:
+                 clock: typing.Callable[[], float] = time.monotonic, wall: typing.Callable[[], float] = time.time,
+                 sleep: typing.Callable[[float], typing.Awaitable[None]] = asyncio.sleep) -> None:
         self.per_second, self.burst = per_second, burst
-        self.clock, self.wall = clock, wall
+        self.clock, self.wall, self.sleep = clock, wall, sleep  # sleep: how a wait passes (a test's clock)
         self._buckets: dict[str, ratelimit.Bucket] = {}
         self._pruned_at = clock()
 
@@ -231,7 +253,7 @@ class RateLimiter:
                 return
             if wait > self.QUEUE_SECONDS:
                 raise RailwayRateLimited(wait)
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
     def note(self, key: str, status: int, headers: typing.Mapping[str, str]) -> float | None:
         """Takes in an answer's rate-limit headers; returns the pause Railway asked for, if any."""
@@ -289,13 +311,15 @@ class RailwayClient:
     address connected to, every request has a total deadline and a body limit."""
 
     def __init__(self, endpoint: str, token: str, client: egress.GuardedClient, limiter: RateLimiter | None = None,
-                 fence: typing.Callable[[str], None] = lambda _: None) -> None:
+                 fence: typing.Callable[[str], None] = lambda _: None, agent: str = "capliquify-operator") -> None:
         self.endpoint = endpoint
         # Called immediately before every mutation leaves (after any rate-limit wait): raises
         # when this replica may no longer act (the operator's leadership fence).
         self._fence = fence
         self._client = client
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        # The User-Agent names the replica (as on its API server requests): Railway's side, or a
+        # soak's request log, can tell which replica sent what.
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "User-Agent": agent}
         self._limiter = limiter
         self._key = RateLimiter.key(token)
 
@@ -312,11 +336,13 @@ class RailwayClient:
                 "POST", self.endpoint, deadline=DEADLINE_SECONDS, body_limit=BODY_LIMIT,
                 json={"query": document, "variables": dict(variables)}, headers=self._headers)
         except egress.EgressRefused as refused:
-            raise RailwayError(f"endpoint refused by the egress policy: {refused}") from None
+            raise RailwayError(f"endpoint refused by the egress policy: {refused}", executed=False) from None
         except asyncio.TimeoutError:
             raise RailwayError(f"Railway did not finish answering within {DEADLINE_SECONDS:g}s") from None
-        except (aiohttp.ClientError, ValueError):
-            raise RailwayError(f"cannot connect to {self.endpoint}") from None
+        except (aiohttp.ClientConnectorError, ValueError):  # no connection: nothing was sent
+            raise RailwayError(f"cannot connect to {self.endpoint}", executed=False) from None
+        except aiohttp.ClientError as cut:  # sent; the answer ended early (or never came)
+            raise RailwayPartialAnswer(f"the connection ended before the answer did ({type(cut).__name__})") from None
         status = response.status
         pause = self._limiter.note(self._key, status, response.headers) if self._limiter is not None else None
         if status == 429:
@@ -328,14 +354,20 @@ class RailwayClient:
         try:
             body = json.loads(response.body)
         except (ValueError, UnicodeDecodeError):
+            if status == 200:  # a GraphQL answer that stops short
+                raise RailwayPartialAnswer("HTTP 200 whose JSON is cut short") from None
             raise RailwayError(f"HTTP {status} from Railway, not JSON") from None
         if not isinstance(body, dict):
             raise RailwayError(f"HTTP {status} from Railway, not a GraphQL answer")
         errors = body.get("errors")
         if errors:
-            texts = [str(e.get("message")) if isinstance(e, dict) else "an error" for e in
-                     (errors if isinstance(errors, list) else [errors])]
-            raise RailwayError("; ".join(texts)[:300])
+            texts = "; ".join(str(e.get("message")) if isinstance(e, dict) else "an error" for e in
+                              (errors if isinstance(errors, list) else [errors]))
+            data = body.get("data")
+            if isinstance(data, dict) and data:  # some fields answered, some null: never half taken in
+                nulls = sorted(str(field) for field, value in data.items() if value is None)
+                raise RailwayPartialAnswer(f"{', '.join(nulls) or 'some fields'} null with errors: {texts}")
+            raise RailwayError(texts[:300])  # `errors` alone (or data null): whatever ran is unknown
         if status >= 300 or not isinstance(body.get("data"), dict):
             raise RailwayError(f"HTTP {status} from Railway")
         return typing.cast(dict[str, typing.Any], body["data"])

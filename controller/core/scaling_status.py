@@ -51,6 +51,9 @@ class Record:
     blocked_message: str = ""
     actuated: bool = False
     landed: datetime.datetime | None = None  # when the scale call returned (the step's time)
+    # A scale whose outcome is unknown (its answer cut off, a timeout after it left), stamped
+    # when its failure came back: the latest it could have landed.
+    unknown: scaling.ScaleEvent | None = None
 
 
 def _stamp(moment: datetime.datetime) -> str:
@@ -129,6 +132,16 @@ def assess(record: Record, current: typing.Mapping[str, typing.Any]) -> tuple[di
                                  for e in kept_events((done, *earlier), landed)]
         fields["lastScaleTime"] = stamp
         fields["lastScaleUpTime" if outcome.desired > outcome.current else "lastScaleDownTime"] = stamp
+    elif record.unknown is not None:
+        # Counted as if it landed when its failure came back; its intent replaced by it, kept
+        # once. Not lastScaleTime: that names steps known to have been made.
+        maybe = record.unknown
+        stamped = scaling.ScaleEvent(_parse(_stamp(maybe.time)), maybe.from_replicas, maybe.to_replicas)  # type: ignore[arg-type]
+        intent = scaling.ScaleEvent(record.time, maybe.from_replicas, maybe.to_replicas)
+        earlier = (e for e in map(_event, current.get("scaleEvents") or [])
+                   if e is not None and not _same(e, stamped) and not _same(e, intent))
+        fields["scaleEvents"] = [{"from": e.from_replicas, "to": e.to_replicas, "time": _stamp(e.time)}
+                                 for e in kept_events((stamped, *earlier), maybe.time)]
     def bands(entries: typing.Iterable[typing.Mapping[str, typing.Any]]) -> list[tuple[typing.Any, ...]]:
         return [(_band(m), m.get("type"), m.get("name"), m.get("source")) for m in entries]
 

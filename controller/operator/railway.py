@@ -83,8 +83,10 @@ class RailwayWatcher:
                  clock: typing.Callable[[], datetime.datetime] = loop.utcnow,
                  leading: typing.Callable[[], bool] = lambda: True,
                  fence: typing.Callable[[str], None] = lambda _: None,
-                 monotonic: typing.Callable[[], float] = time.monotonic) -> None:
+                 monotonic: typing.Callable[[], float] = time.monotonic,
+                 user_agent: str = "capliquify-operator") -> None:
         self.view, self.evaluator, self.api = view, evaluator, api_
+        self.user_agent = user_agent  # sent with every Railway request: names this replica
         self.default_endpoint = default_endpoint
         self.interval_seconds = interval_seconds
         self.clock = clock
@@ -373,7 +375,7 @@ class RailwayWatcher:
         return {}, [railway_config.not_managed()]
 
     def _client(self, endpoint: str, token: str) -> railway.RailwayClient:
-        return railway.RailwayClient(endpoint, token, self._http, self.limiter, self.fence)
+        return railway.RailwayClient(endpoint, token, self._http, self.limiter, self.fence, self.user_agent)
 
     async def close(self) -> None:
         await self._http.close()

@@ -295,26 +295,37 @@ class Scaler:
             try:
                 written = await self.scale.set_replicas(target.kind, target.namespace, target.name, outcome.desired)
             except self.scale.errors as error:
+                self.intents.pop(key, None)  # refused or unknown: status says which from here
                 why = actuator.describe(error)
                 logger.warning("scaling %s failed: %s", key, why)
+                failure = actuation.failed(workload_name, outcome, why)
+                # AbleToScale False FailedRescale until the next decision (HPA: FailedUpdateScale).
+                record = dataclasses.replace(record, blocked_reason=failure.reason, blocked_message=failure.message)
                 if _refused(error):
                     self.withdrawn[key] = step  # not a step: out of the period again (if this write lands)
-                await self.evaluator.post_event(obj, actuation.failed(workload_name, outcome, why), now)
+                else:
+                    # Its outcome is unknown (an answer cut off, a timeout after the request left):
+                    # it may have landed as late as its failure came back, so it counts from then
+                    # (its intent, stamped when decided, replaced), as a step counts from its landing.
+                    failed_at = max(now, self.clock())
+                    record = dataclasses.replace(record, unknown=scaling.ScaleEvent(
+                        failed_at, outcome.current, outcome.desired))
+                    self._remember(key, scaling.ScaleEvent(failed_at, outcome.current, outcome.desired, decided=now))
+                await self.evaluator.post_event(obj, failure, now)
                 self.records[key] = record
                 self.evaluator.mark(key)
                 return
-            finally:
-                self.intents.pop(key, None)  # made, refused or unknown: status says which from here
+            except BaseException:
+                self.intents.pop(key, None)
+                raise
+            self.intents.pop(key, None)  # made: the record below says so
             # The step counts from when its scale landed, as HPA's: stamped at the decision, a
             # scale that took seconds to land let the next one follow it within the period (the
             # one-hour soak, run 14).
             landed = max(now, self.clock())
             record = dataclasses.replace(record, actuated=True, landed=landed)
             # The step counts against its period at once, not when its status write lands (issue 26).
-            remembered = self.memory.get(key)
-            if remembered is not None:
-                self.memory[key] = dataclasses.replace(remembered, events=(
-                    scaling.ScaleEvent(landed, outcome.current, outcome.desired, decided=now), *remembered.events)[:20])
+            self._remember(key, scaling.ScaleEvent(landed, outcome.current, outcome.desired, decided=now))
             if target.kind not in view_module.WORKLOAD_KINDS and workload.replicas != written:
                 # A polled target: no watch event tells the next round what was written (it
                 # would step twice from the old count); its next poll confirms it.
@@ -328,6 +339,12 @@ class Scaler:
         self.records[key] = record
         if previous_record is None or record.actuated or verdict.new or _signature(previous_record) != _signature(record):
             self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
+
+    def _remember(self, key: view_module.Key, step: scaling.ScaleEvent) -> None:
+        """A step (made, or whose outcome is unknown) counts against its period at once."""
+        remembered = self.memory.get(key)
+        if remembered is not None:
+            self.memory[key] = dataclasses.replace(remembered, events=(step, *remembered.events)[:20])
 
     async def _still_exists(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any]) -> bool:
         """Before a scale (rare, never repeated in steady state): is this policy still the one
@@ -352,11 +369,14 @@ class Scaler:
 
 
 def _refused(error: Exception) -> bool:
-    """Whether a failed scale certainly changed nothing: the API server answered 4xx, or the
-    call was never made. Anything else (a 5xx, a timeout after the request left) may have
-    scaled: its intent stays in status and counts, the conservative side."""
+    """Whether a failed scale certainly changed nothing: the API server answered 4xx, the call
+    was never made, or the platform says it executed nothing (`executed` False: Railway's 429,
+    a token refused, no connection). Anything else (a 5xx, a timeout after the request left, an
+    answer cut off) may have scaled: it counts, the conservative side. A refused one left in
+    the period would loosen the next step the other way (a phantom step down let a step up of
+    two, after a 429 storm)."""
     status = getattr(error, "status", None)
-    return (isinstance(status, int) and 400 <= status < 500) or isinstance(
+    return (isinstance(status, int) and 400 <= status < 500) or getattr(error, "executed", None) is False or isinstance(
         error, (actuator.Unsupported, actuator_scale.ScaleError))
 
 
