@@ -96,6 +96,13 @@ SEEN_FOR = 12.0
 # A new leader's acting loops start after it takes the Lease, and its first rounds read every
 # object's metrics before alerting on them (5 s at 100 objects of each kind in run 9).
 TAKEOVER_LAG = 10.0
+# A replica that stood down (no renewal within its renew deadline) and leads again starts a new
+# term as a new leader does: its acting loops and what they learnt were dropped at the stand-down,
+# so it catches up, reads and judges afresh. The audit log shows no holder change then (run 14: 38
+# same-holder lapses, 23 of them new terms by the replicas' logs), so the term starts are read
+# from the replicas' logs, the line the elector writes when it starts to lead.
+TERM_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO controller\.operator\.election: "
+                          r"became the leader \(", re.MULTILINE)
 CONVERGE_BOUND = 2 * INTERVAL
 
 
@@ -146,6 +153,13 @@ class Exporter:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+
+def term_starts(log_text: str) -> list[float]:
+    """When a replica started to lead (epoch seconds), each term, from its log (asctime is the
+    machine's local time, to the millisecond)."""
+    return [time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
+            for stamp, millis in TERM_STARTED.findall(log_text)]
 
 
 def changed_at(item: typing.Any, seen: float) -> float:
@@ -324,6 +338,8 @@ class Soak:
         self.railway_keys = [(ns, RAILWAY_NAME) for ns in self.namespaces]
         self.storms: list[tuple[float, float, int]] = []  # railway-429: (epoch start, end, every n-th refused)
         self.monotonic_storms: list[tuple[float, float, int]] = []  # the same on the Railway server's clock
+        self.partials: list[tuple[float, float, int, str]] = []  # railway-partial: (epoch start, end, every, kind)
+        self.railway_seen = 0  # the local Railway's replica changes taken into the history so far
         self.lease_writes: list[tuple[float, str]] = []  # (epoch, identity) of each successful Lease write
         self.samples: dict[int, list[tuple[float, float, int]]] = {}  # pid -> (t, rss MB, sockets)
         self.am_seen: set[tuple[str, str, str]] = set()  # (namespace, service, startsAt)
@@ -570,6 +586,13 @@ class Soak:
             self.railway.refuse_every = 0
             self.storms.append((started, time.time(), every))
             self.monotonic_storms.append((began, time.monotonic(), every))
+        elif kind == "railway-partial":
+            every, answer = int(fault.param("every", 1)), str(fault.param("kind"))  # type: ignore[call-overload]
+            self.injected.append((started, fault, f"every {every}. request answered {answer}"))
+            self.railway.partial_kind, self.railway.partial_every = answer, every
+            time.sleep(seconds)
+            self.railway.partial_every = 0
+            self.partials.append((started, time.time(), every, answer))
         elif kind.startswith("api-"):
             proxy = f"api-{fault.param('replica')}"
             self.injected.append((started, fault, proxy))
@@ -591,14 +614,17 @@ class Soak:
             service.load_vcpu = min(6.0, max(0.3, service.load_vcpu * self.railway_rng.uniform(0.7, 1.4)))
 
     def railway_history(self) -> None:
-        """The Railway services' replicas into the scale history (polled each second)."""
-        now = time.time()
+        """The Railway services' replicas into the scale history: each change at the time the local
+        Railway's deploy applied it (its own stamp), not when this loop saw it (run 14's loop, 1 s
+        apart at best, saw soak-7-1's step of ~103 s at 109.5 s)."""
+        changes = self.railway.changes
+        for at, service, before, after in changes[self.railway_seen:]:
+            key = (service.removeprefix("svc-"), RAILWAY_NAME)
+            if key in self.railway_keys:
+                self.history.changes.append((at, key, before, after))
+        self.railway_seen = len(changes)
         for namespace in self.namespaces:
-            key, replicas = (namespace, RAILWAY_NAME), self.railway.services[f"svc-{namespace}"].replicas
-            before = self.history.replicas.get(key)
-            if before is not None and before != replicas:
-                self.history.changes.append((now, key, before, replicas))
-            self.history.replicas[key] = replicas
+            self.history.replicas[(namespace, RAILWAY_NAME)] = self.railway.services[f"svc-{namespace}"].replicas
 
     def errors_now(self, elapsed: float) -> None:
         erring = {e.key for e in self.episodes if e.start <= elapsed < e.end}
@@ -668,6 +694,12 @@ class Soak:
                     for at, key, before, after in self.history.revision_changes))
                 (self.workdir / "episodes.jsonl").write_text("".join(
                     json.dumps([*e.key, e.start, e.end]) + "\n" for e in self.episodes))
+            with contextlib.suppress(Exception):  # who asked Railway what, when, and what it changed
+                (self.workdir / "railway-requests.jsonl").write_text("".join(
+                    json.dumps({**r, "at": round(r["at"] - self.began, 3)}) + "\n" for r in list(self.railway.requests)))
+                (self.workdir / "railway-changes.jsonl").write_text("".join(
+                    json.dumps([round(at - self.began, 3), service, before, after]) + "\n"
+                    for at, service, before, after in list(self.railway.changes)))
             return self.check()
         finally:
             self.teardown()
@@ -761,8 +793,9 @@ class Soak:
     def blind(self) -> list[tuple[float, float, str]]:
         """Epoch windows in which the operator could not see an error episode begin or go on:
         no replica leading (no successful Lease write within the renew deadline, from the audit
-        log), a new leader's start (TAKEOVER_LAG after it took the Lease from another), the
-        API server or etcd restarting, Prometheus answering nothing (stopped, garbage)."""
+        log), a new leader's start (TAKEOVER_LAG after it took the Lease from another, or after
+        it led again once it had stood down: a new term of the same replica), the API server or
+        etcd restarting, Prometheus answering nothing (stopped, garbage)."""
         windows = [(a, b, "control plane restarting") for a, b in self.control_plane_down]
         windows += [(a, b, "Prometheus answering nothing") for a, b in self.no_data]
         # Paused or killed, the leader sees nothing from that moment; its Lease runs on (the
@@ -777,7 +810,16 @@ class Soak:
                 holder = who
             covered_until = max(covered_until, at + RENEW_DEADLINE)
         windows.append((covered_until, float("inf"), "no leader"))
+        windows += [(at, at + TAKEOVER_LAG, "a new term of the same replica") for at in self.terms_started()]
         return sorted(windows)
+
+    def terms_started(self) -> list[float]:
+        """Every replica's term starts, from their logs (TERM_STARTED)."""
+        found: list[float] = []
+        for process in self.all_replicas:
+            with contextlib.suppress(OSError):
+                found += term_starts(process.log())
+        return found
 
     def seen_for(self, episode: Episode, blind: list[tuple[float, float, str]]) -> float:
         """The longest stretch of the episode outside every blind window (seconds)."""
@@ -872,8 +914,9 @@ class Soak:
                 violations.append(f"{key} scaled to {after} outside [{MIN_REPLICAS}, {MAX_REPLICAS}]")
             if abs(after - before) > STEP:
                 violations.append(f"{key} scaled {before} -> {after} at {at - self.began:.1f}s: beyond the step of {STEP}")
-            if after < before:  # no data: Prometheus for the Deployments, a 429 storm for Railway
-                blind = [(a, b) for a, b, every in self.storms if every == 1] if key in self.railway_keys else self.no_data
+            if after < before:  # no data: Prometheus for the Deployments, a 429 storm (or partial answers) for Railway
+                blind = [(a, b) for a, b, every in self.storms if every == 1] + [
+                    (a, b) for a, b, every, _ in self.partials if every == 1] if key in self.railway_keys else self.no_data
                 for start, end in blind:
                     if start + STALE_AFTER + 2 < at <= end:
                         violations.append(f"{key} scaled down {before} -> {after} at {at - self.began:.1f}s with no "
@@ -886,6 +929,24 @@ class Soak:
                 if sum(abs(c[2] - c[1]) for c in window) > STEP:
                     violations.append(f"{key} {len(window)} steps the same way within {STEP_PERIOD}s at "
                                       f"{at - self.began:.1f}s: {[(round(c[0] - self.began, 1), c[1], c[2]) for c in window]}")
+        return violations
+
+    def check_railway_writes(self) -> list[str]:
+        """No double write: a scale whose answer was partial (it may have been executed) is not
+        sent again, the same count to the same service, within the step's period (the local
+        Railway's request log)."""
+        violations = []
+        scales = [r for r in list(self.railway.requests) if r["mutation"] and r.get("replicas") is not None
+                  and r["answer"] != "429"]
+        for index, first in enumerate(scales):
+            if first["answer"] not in railway_module.PARTIAL_KINDS:
+                continue
+            again = [r for r in scales[index + 1:] if r["service"] == first["service"]
+                     and r["replicas"] == first["replicas"] and r["at"] - first["at"] < STEP_PERIOD - 1]
+            if again:
+                violations.append(f"{first['service']} -> {first['replicas']} answered {first['answer']} at "
+                                  f"{first['at'] - self.began:.1f}s and sent again at "
+                                  f"{[round(r['at'] - self.began, 1) for r in again]}s by {again[0]['agent']}")
         return violations
 
     def check_rollbacks(self) -> tuple[list[str], int]:
@@ -917,7 +978,7 @@ class Soak:
     def check(self) -> dict:
         writes_violations, writes = self.check_writes()
         notes = self.check_notifications()
-        scaling = self.check_scaling()
+        scaling = self.check_scaling() + self.check_railway_writes()
         rollbacks, rolled_back = self.check_rollbacks()
         converged = self.converged
         total = 3 * len(self.keys) + len(self.railway_keys)
@@ -950,6 +1011,11 @@ class Soak:
             "railway_storms": len(self.storms),
             "railway_scale_changes": sum(1 for _, key, _, _ in self.history.changes if key in self.railway_keys),
             "railway_requests_per_s_in_storms": self.storm_rates(),
+            "railway_partial_faults": len(self.partials),
+            "railway_partial_answers": sum(1 for r in list(self.railway.requests)
+                                           if r["answer"] in railway_module.PARTIAL_KINDS),
+            "railway_partial_scales": sum(1 for r in list(self.railway.requests)
+                                          if r["mutation"] and r["answer"] in railway_module.PARTIAL_KINDS),
             "failed_revisions": len(self.bad_revisions), "rolled_back": rolled_back, "rollback_violations": len(rollbacks),
             "converged": len(converged), "unconverged": unconverged, "slow_to_converge": len(slow),
             "convergence_p50_s": round(statistics.median(times), 1) if times else None,

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 from localcluster import cluster as cluster_module
+from localcluster import railway
 
 # kind -> (weight, target class, seconds range). One fault per target class at a time; faults of
 # different classes overlap freely. Replica faults never overlap each other (one replica is
@@ -45,7 +46,12 @@ KINDS: dict[str, tuple[int, str, tuple[float, float]]] = {
     "bad-revision": (2, "revision", (40, 60)),
     # The local Railway answers 429 (Retry-After 2 s) to every request, or every second one.
     "railway-429": (2, "railway", (10, 30)),
+    # The local Railway answers every n-th request partially (`kind`, localcluster/railway.py
+    # PARTIAL_KINDS): cut off mid-body or reset after the headers (executed), JSON cut short,
+    # `errors` alone, or `data` with its last field null.
+    "railway-partial": (2, "railway", (10, 30)),
 }
+RAILWAY_PARTIAL_KINDS = railway.PARTIAL_KINDS
 NO_DATA = ("prometheus-stop", "prometheus-garbage")
 
 
@@ -103,6 +109,8 @@ def schedule(seed: int, start: float, end: float, mean_gap: float,
             params.append(("receiver", rng.choice(["hook", "smtp", "alertmanager"])))
         if kind == "railway-429":
             params.append(("every", rng.choice([1, 2])))
+        if kind == "railway-partial":
+            params += [("kind", rng.choice(RAILWAY_PARTIAL_KINDS)), ("every", rng.choice([1, 2, 3]))]
         if kind == "bad-revision":
             params.append(("pick", round(rng.random(), 4)))  # which workload: a share of the run's list
         faults.append(Fault(round(at, 1), kind, seconds, tuple(params)))
