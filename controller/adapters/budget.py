@@ -30,7 +30,11 @@ Per client, what one answer byte costs while it is in flight:
   growing), and one page at a time is parsed (x(1 + E)): 64 MiB / (2 x 32 + 1 + 29) = 697 KiB
   a page, 21 KiB a pod (a pod is 4-16 KiB with its managed fields).
 
-128 + 22.5 + 8 + 0.5 + 64 = 223 MiB <= 256 MiB.
+- Service reads for egress (adapters/kubernetes_services.py, with --cluster-networks): 4 at
+  once, each holding its page as it arrives (x2) and one page parsed at a time (x(1 + E)):
+  8 MiB / (2 x 4 + 1 + 29) = 215 KiB a page (8 EndpointSlices of 100 endpoints are ~80 KiB).
+
+128 + 22.5 + 8 + 0.5 + 64 + 8 = 231 MiB <= 256 MiB.
 """
 
 from __future__ import annotations
@@ -81,4 +85,9 @@ METRICS_API_PODS = 5000  # Running pods a namespace may have for the metrics API
 METRICS_API_BUDGET = 64 * MiB
 METRICS_API_PAGE = METRICS_API_BUDGET // (2 * METRICS_API_READS + 1 + 1 + JSON_EXPANSION)  # bytes a page
 
-IN_FLIGHT = PROMETHEUS_BUDGET + RAILWAY_BUDGET + HEALTH_BUDGET + NOTIFY_BUDGET + METRICS_API_BUDGET
+SERVICES_READS = 4  # Service and EndpointSlice reads for egress at once (kubernetes_services.py)
+SERVICES_PER_NAMESPACE = 1  # one namespace's: one at a time, while a share's worth stays free past it
+SERVICES_BUDGET = 8 * MiB
+SERVICES_PAGE = SERVICES_BUDGET // (2 * SERVICES_READS + 1 + JSON_EXPANSION)  # bytes a page
+
+IN_FLIGHT = PROMETHEUS_BUDGET + RAILWAY_BUDGET + HEALTH_BUDGET + NOTIFY_BUDGET + METRICS_API_BUDGET + SERVICES_BUDGET

@@ -27,6 +27,7 @@ from aiohttp import abc as aiohttp_abc
 
 from controller.adapters import shares
 from controller.core import egress
+from controller.core import service_names
 
 AddrInfo = tuple[int, int, int, str, tuple[typing.Any, ...]]
 SocketFactory = typing.Callable[[AddrInfo], socket.socket]
@@ -40,17 +41,28 @@ class EgressRefused(OSError):
     carries it through as the connection error)."""
 
 
+class ServiceDirectory(typing.Protocol):
+    """Where a name of a tenant's own namespace is looked up instead of DNS (the Kubernetes
+    API: adapters/kubernetes_services.py): the Service and its EndpointSlices, or why not."""
+
+    async def lookup(self, namespace: str, name: str) -> service_names.Found | str: ...
+
+
 # The namespace rule inside the cluster's networks (core/egress.ClusterNetworks), set once at
-# start from the operator's flags; a name of a namespace that resolved inside them permits
-# that namespace to dial the address (the dial point sees addresses only, not names).
+# start from the operator's flags. A name of the tenant's own namespace is then answered from
+# the API (SERVICES, core/service_names.py), never by DNS, and only that answer permits the
+# namespace to dial an address inside them: the dial point sees addresses only, not names, so
+# it compares the address dialled with what the API gave that namespace's name just before.
 CLUSTER = egress.ClusterNetworks()
-PERMIT_SECONDS = 300.0
+SERVICES: ServiceDirectory | None = None  # None with networks given: a namespace's names are refused
+PERMIT_SECONDS = 300.0  # a name's mark on the connections it opened, renewed by each of its requests
+DIAL_PERMIT_SECONDS = 30.0  # from the resolver's answer to the dial (aiohttp dials at once)
 _PERMITS: dict[tuple[str, str], float] = {}
 
 
-def configure_cluster(cluster: egress.ClusterNetworks) -> None:
-    global CLUSTER
-    CLUSTER = cluster
+def configure_cluster(cluster: egress.ClusterNetworks, services: ServiceDirectory | None = None) -> None:
+    global CLUSTER, SERVICES
+    CLUSTER, SERVICES = cluster, services
     _PERMITS.clear()
     _NAMED.clear()
 
@@ -63,7 +75,7 @@ def _permit(namespace: str, address: str, host: str) -> None:
     if len(_PERMITS) >= 4096:  # the oldest half goes (a name resolves again when asked)
         for address_key in list(_PERMITS)[:2048]:
             del _PERMITS[address_key]
-    _PERMITS[(namespace, address)] = now + PERMIT_SECONDS
+    _PERMITS[(namespace, address)] = now + DIAL_PERMIT_SECONDS
     _mark(host.lower().rstrip("."), namespace, now)
 
 
@@ -92,8 +104,8 @@ def pooled_refusal(url: str) -> str | None:
         return None  # refused_url says why
     host = target[1].lower().rstrip(".")
     literal = egress.literal_address(host)
-    if literal is not None:
-        return cluster_refusal(literal)
+    if literal is not None:  # never through a permit: those are for what a name of its own resolved to
+        return CLUSTER.refused(literal, None, namespace)
     owner = _NAMED.get(host)
     if owner is not None and owner[0] == namespace:
         # Its owner's request: the mark lives on with the connection it keeps alive (which is
@@ -108,7 +120,9 @@ def pooled_refusal(url: str) -> str | None:
 
 def cluster_refusal(address: str) -> str | None:
     """At the dial point: an address inside the cluster's networks is dialled for a namespace
-    only if one of its own names resolved to it (else it came as a literal)."""
+    only if the guarded resolver just gave it for one of its names (the API's answer for a
+    Service of its own, or the operator's trusted endpoints); a literal never is (refused
+    before the dial, and here without a permit)."""
     namespace = shares.TENANT.get()
     if namespace is None or not CLUSTER.inside(address):
         return None
@@ -228,16 +242,58 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp_abc.ResolveResult]:
-        answers = await self._answers(host, port, family)
         namespace = shares.TENANT.get()
-        refused = [egress.refused_address(a["host"], self._allow_loopback) or CLUSTER.refused(a["host"], host, namespace)
-                   for a in answers]
-        if any(refused):
-            raise EgressRefused(next(r for r in refused if r))
+        answers = await self._judged(host, host, port, family, namespace, 0)
         if namespace is not None:
             for answer in answers:
                 if CLUSTER.inside(answer["host"]):
                     _permit(namespace, answer["host"], host)
+        return answers
+
+    async def _judged(self, asked: str, host: str, port: int, family: int, namespace: str | None,
+                      hops: int) -> list[aiohttp_abc.ResolveResult]:
+        """The answers for `host` (reached through the name `asked`), every address judged. With
+        the cluster's networks given, a name of the namespace's own is answered from the API
+        and never by DNS; an ExternalName is judged as the name it points to, and so on."""
+        name = host.lower().rstrip(".")
+        own = service_names.named(name, namespace, CLUSTER.domain) if namespace is not None and CLUSTER.networks else None
+        if own is not None and namespace is not None:
+            verdict = await _service_verdict(own, namespace, self._allow_loopback)
+            if isinstance(verdict, service_names.Refusal):
+                raise EgressRefused(verdict.reason)
+            if isinstance(verdict, service_names.Alias):
+                refusal = egress.refused_host(verdict.name, self._allow_loopback)
+                if refusal is None and hops >= service_names.ALIAS_HOPS:
+                    refusal = f"{asked}: more than {service_names.ALIAS_HOPS} ExternalName Services in a row"
+                if refusal is not None:
+                    raise EgressRefused(f"{name} is an ExternalName Service for {verdict.name}: {refusal}")
+                try:
+                    return await self._judged(asked, verdict.name, port, family, namespace, hops + 1)
+                except EgressRefused as beyond:
+                    if hops:
+                        raise
+                    raise EgressRefused(f"{name} is an ExternalName Service for {verdict.name}: {beyond}") from None
+            answers = [aiohttp_abc.ResolveResult(hostname=asked, host=address, port=port, proto=0, flags=_NUMERIC,
+                                                 family=socket.AF_INET6 if ":" in address else socket.AF_INET)
+                       for address in verdict.addresses if family in (socket.AF_UNSPEC, 0)
+                       or family == (socket.AF_INET6 if ":" in address else socket.AF_INET)]
+            if not answers:
+                raise socket.gaierror(socket.EAI_NONAME, f"{name} has no address of the family asked for")
+        else:
+            literal = egress.literal_address(name) if hops else None  # an ExternalName that is an address
+            answers = ([aiohttp_abc.ResolveResult(hostname=asked, host=literal, port=port, proto=0, flags=_NUMERIC,
+                                                  family=socket.AF_INET6 if ":" in literal else socket.AF_INET)]
+                       if literal is not None else await self._answers(host, port, family))
+            if hops:  # after an ExternalName: the name asked for, as a DNS CNAME leaves it (TLS's server name)
+                answers = [aiohttp_abc.ResolveResult(**{**answer, "hostname": asked}) for answer in answers]
+            # Judged as the name DNS was asked for: after an ExternalName, that name, not `asked`.
+            refused_by_name = [CLUSTER.refused(a["host"], None if literal is not None else host, namespace)
+                               for a in answers]
+            if any(refused_by_name):
+                raise EgressRefused(next(r for r in refused_by_name if r))
+        refused = [egress.refused_address(a["host"], self._allow_loopback) for a in answers]
+        if any(refused):
+            raise EgressRefused(next(r for r in refused if r))
         return answers
 
     async def _answers(self, host: str, port: int, family: int) -> list[aiohttp_abc.ResolveResult]:
@@ -270,6 +326,17 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
         for task in list(self._flying.values()):
             task.cancel()
         await self._inner.close()
+
+
+async def _service_verdict(name: service_names.Named, namespace: str, allow_loopback: bool) -> service_names.Verdict:
+    """What the API holds for a name of `namespace`'s own, judged (core/service_names.py)."""
+    if SERVICES is None:
+        return service_names.Refusal(f"{name.service}.{namespace}.svc: the operator has no way to read Services, "
+                                     "so no name of a namespace is reached inside the cluster's networks")
+    found = await SERVICES.lookup(namespace, name.service)
+    if isinstance(found, str):
+        return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {found}")
+    return service_names.verdict(name, namespace, found, CLUSTER, allow_loopback)
 
 
 def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:
@@ -335,6 +402,9 @@ async def open_stream(host: str, port: int, allow_loopback: bool, *, ssl: typing
         raise EgressRefused(refusal)
     literal = egress.literal_address(host)
     if literal is not None:
+        refusal = CLUSTER.refused(literal, None, shares.TENANT.get())  # never through a permit (see cluster_refusal)
+        if refusal is not None:
+            raise EgressRefused(refusal)
         addresses: list[tuple[int, str]] = [(socket.AF_INET6 if ":" in literal else socket.AF_INET, literal)]
     else:
         answers = await GuardedResolver(allow_loopback, inner=resolver).resolve(host, port, socket.AF_UNSPEC)

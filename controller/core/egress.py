@@ -179,10 +179,12 @@ Network = typing.Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 @dataclasses.dataclass(frozen=True)
 class ClusterNetworks:
     """The namespace notion of egress: inside the cluster's own networks (its Service and pod
-    ranges, given by the operator's flags) a tenant reaches only what a name of its own
-    namespace resolves to — `<service>.<namespace>.svc[.<domain>]`, `<pod>.<service>.<namespace>.svc…`
-    — or a host the operator itself was configured with (`trusted`: its Prometheus). A literal
-    cluster address, a short name (it resolves in the operator's namespace) or another
+    ranges, given by the operator's flags) a tenant reaches only what the API says a name of its
+    own namespace is — `<service>.<namespace>.svc[.<domain>]`, `<pod>.<service>.<namespace>.svc…`,
+    answered from the Service and its EndpointSlices, never by DNS (core/service_names.py) —
+    or a host the operator itself was configured with (`trusted`: its Prometheus). So `refused`
+    passes no name but those: an address inside reached through DNS by any other name, a
+    literal cluster address, a short name (it resolves in the operator's namespace) or another
     namespace's Service is refused: from the operator's network identity it would pass any
     NetworkPolicy that admits the operator. No networks: no namespace rule (the default)."""
 
@@ -200,30 +202,21 @@ class ClusterNetworks:
         return any(ip.version == network.version and ip in network for network in self.networks)
 
     def refused(self, address: str, host: str | None, namespace: str | None) -> str | None:
-        """Why `namespace` may not reach `address` (reached through the name `host`, or as a
-        literal when None), or None. Requests of no namespace (the operator's own) pass."""
+        """Why `namespace` may not reach `address` as a name's DNS answer (`host`) or as a
+        literal (None), or None. Requests of no namespace (the operator's own) pass; inside the
+        networks only the operator's trusted names do. A name of the namespace's own is no
+        exception here: its answer comes from the API instead (core/service_names.py), and
+        what DNS says of it is not believed (an ExternalName or a hand-written EndpointSlice
+        makes it any address)."""
         if namespace is None or not self.inside(address):
             return None
         if host is None or literal_address(host.rstrip(".")) is not None:
             return (f"{address} is inside the cluster's networks: a namespace reaches in-cluster services only by "
                     f"the name of a Service of its own ({'<service>.' + namespace + '.svc'})")
-        name = host.lower().rstrip(".")
-        if name in self.trusted or self.of_namespace(name, namespace):
+        if host.lower().rstrip(".") in self.trusted:
             return None
         return (f"{host} is {address}, inside the cluster's networks but not a Service of namespace {namespace}: "
                 f"name one of its own as <service>.{namespace}.svc")
-
-    def of_namespace(self, name: str, namespace: str) -> bool:
-        # Only names that end in `.<namespace>.svc` (the cluster's DNS answers them, through
-        # the search path) or `.<namespace>.svc.<domain>`. Not `<service>.<namespace>`: with no
-        # such Service it falls through to public DNS, where a namespace named like a top-level
-        # domain (`shop`, `dev`, `io`) is anyone's name, with any address.
-        labels = name.split(".")
-        for suffix in ([namespace, "svc"], [namespace, "svc", *self.domain.lower().split(".")]):
-            head = len(labels) - len(suffix)
-            if 1 <= head <= 2 and labels[head:] == suffix:
-                return True
-        return False
 
 
 def cluster_networks(cidrs: typing.Iterable[str], domain: str = "cluster.local",

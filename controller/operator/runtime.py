@@ -34,6 +34,7 @@ from controller.adapters import kubernetes_api
 from controller.adapters import kubernetes_gate
 from controller.adapters import kubernetes_jobs
 from controller.adapters import kubernetes_lease
+from controller.adapters import kubernetes_services
 from controller.adapters import kubernetes_status
 from controller.adapters import kubernetes_watch
 from controller.adapters import notifiers
@@ -155,10 +156,12 @@ def build(config: config_module.OperatorConfig, options: Options, api_client: ty
     owned: list[tuple[str, Close]] = [("parser lane", answers.LANE.aclose)]  # started lazily, closed last
     # Egress's namespace rule inside the cluster's networks; the operator's own endpoints (its
     # Prometheus, Railway's API) are reachable from every namespace as configured.
+    # A name of a tenant's own namespace is then answered from its Service and EndpointSlices
+    # (never DNS: an ExternalName or a hand-written slice would lead anywhere).
     egress.configure_cluster(egress_policy.cluster_networks(
         config.cluster_networks, config.cluster_domain,
         trusted=[host for host in (egress_policy.host_of(config.prometheus_url), egress_policy.host_of(config.railway_endpoint))
-                 if host]))
+                 if host]), kubernetes_services.KubernetesServices(api_client, functools.partial(pools.run, pools.KUBE)))
     # Every Kubernetes write passes the elector's fence: a standby, or a leader past its renew
     # deadline, writes nothing.
     elector = election_module.Elector(
@@ -175,7 +178,8 @@ def build(config: config_module.OperatorConfig, options: Options, api_client: ty
     evaluator = loop.Evaluator(view, api, config.resync_seconds, config.write_concurrency, status_writer=status_writer)
     railway = railway_module.RailwayWatcher(view, evaluator, api, config.railway_endpoint,
                                            config.railway_interval_seconds, config.allow_loopback_checks,
-                                           leading=elector.leading, fence=elector.fence_send)
+                                           leading=elector.leading, fence=elector.fence_send,
+                                           user_agent=api_client.user_agent)
     owned.append(("railway", railway.close))
     # The actuators' registry: one line per platform (core/platforms.py is the core's).
     scale_actuator = actuator_scale.ScaleActuator(api_client, write, actuate)

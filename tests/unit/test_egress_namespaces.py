@@ -1,8 +1,8 @@
 """Egress has a namespace notion inside the cluster's networks (core/egress.ClusterNetworks,
 adapters/egress.py): with --cluster-networks set, a tenant reaches an in-cluster address only
-through a Service name of its own namespace (or the operator's configured hosts); a literal
-cluster address, a short name or another namespace's Service is refused at the resolver and at
-the dial point."""
+through a Service name of its own namespace, answered from the API (test_egress_services.py),
+or the operator's configured hosts; a literal cluster address, a short name, another
+namespace's Service or any DNS answer inside is refused at the resolver and at the dial point."""
 
 from __future__ import annotations
 
@@ -14,20 +14,25 @@ import pytest
 
 from controller.adapters import egress
 from controller.adapters import shares
+from controller.adapters import kubernetes_services
 from controller.core import egress as policy
+from controller.core import service_names
 from tests.unit import loopback
 
 CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.local",
                                   trusted=["prometheus.monitoring.svc"])
 
 
+# The rule on a DNS answer: only the operator's own endpoints pass by name. A name of the
+# namespace's own is no exception: DNS is never asked for it (its Service may be an ExternalName
+# or have hand-written EndpointSlices), the API answers it instead (test_egress_services.py).
 @pytest.mark.parametrize("address,host,namespace,allowed", [
-    ("10.96.0.10", "web.shop.svc", "shop", True),
-    ("10.96.0.10", "web.shop.svc.cluster.local", "shop", True),
-    ("10.96.0.10", "WEB.Shop.svc.cluster.local.", "shop", True),
+    ("10.96.0.10", "web.shop.svc", "shop", False),
+    ("10.96.0.10", "web.shop.svc.cluster.local", "shop", False),
+    ("10.96.0.10", "WEB.Shop.svc.cluster.local.", "shop", False),
     ("10.96.0.10", "web.shop", "shop", False),                           # public DNS when no such Service (.shop is a TLD)
     ("10.96.0.10", "web-0.web.shop", "shop", False),
-    ("10.244.1.7", "web-0.web.shop.svc.cluster.local", "shop", True),   # a StatefulSet pod's name
+    ("10.244.1.7", "web-0.web.shop.svc.cluster.local", "shop", False),  # a StatefulSet pod's name (the API's)
     ("10.96.0.10", "prometheus.monitoring.svc", "shop", True),          # the operator's own Prometheus
     ("10.96.0.11", "db.bank.svc", "shop", False),                        # another namespace's Service
     ("10.96.0.11", "db.bank.svc.cluster.local", "shop", False),
@@ -57,7 +62,10 @@ def test_no_networks_means_no_namespace_rule() -> None:
 @pytest.fixture()
 def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
     """Loopback stands in for the cluster's networks (the only addresses a test may reach)."""
-    with loopback.cluster("prometheus.monitoring.svc"):
+    with loopback.cluster("prometheus.monitoring.svc", objects=[
+            loopback.service("shop", "web", clusterIP="127.0.0.1", selector={"app": "web"}),
+            loopback.endpoint_slice("shop", "web", "127.0.0.1"),
+            loopback.service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]):
         yield
 
 
@@ -88,9 +96,9 @@ def test_requests_through_aiohttp_reach_only_the_namespaces_own_services(loopbac
     assert outcomes["shop->prometheus.monitoring.svc"] == "ok"
     assert outcomes["bank->db.bank.svc"] == "ok"
     assert outcomes["None->127.0.0.1"] == "ok"
-    # Its own Service's address, once its own name resolved to it, is its own as a literal too.
-    assert outcomes["shop->127.0.0.1 (last)"] == "ok"
-    for refused in ("shop->127.0.0.1", "shop->db.bank.svc", "shop->web", "cafe->127.0.0.1"):
+    # Its own Service's address is reached by its name only: a literal never rides the permit
+    # the name's answer left for the dial.
+    for refused in ("shop->127.0.0.1", "shop->127.0.0.1 (last)", "shop->db.bank.svc", "shop->web", "cafe->127.0.0.1"):
         assert "cluster's networks" in outcomes[refused], (refused, outcomes[refused])
 
 
@@ -122,7 +130,9 @@ def test_the_operator_configures_the_rule_from_its_flags_and_trusts_its_own_endp
         runtime_module.build(config, runtime_module.Options(timing=election.Timing(15, 10, 2)), client(), client())
         assert egress.CLUSTER.domain == "corp.local" and egress.CLUSTER.inside("10.100.0.1")
         assert "prometheus.monitoring.svc" in egress.CLUSTER.trusted
-        assert egress.CLUSTER.refused("10.96.0.1", "web.shop.svc.corp.local", "shop") is None
+        assert service_names.named("web.shop.svc.corp.local", "shop", egress.CLUSTER.domain) == ("web", None)
+        assert service_names.named("web.shop.svc.cluster.local", "shop", egress.CLUSTER.domain) is None
         assert egress.CLUSTER.refused("10.96.0.1", "web.bank.svc.corp.local", "shop") is not None
+        assert isinstance(egress.SERVICES, kubernetes_services.KubernetesServices)  # the API answers shop's names
     finally:
         egress.configure_cluster(policy.ClusterNetworks())

@@ -585,7 +585,7 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
             finally:
                 await client.close()
 
-    with loopback.cluster():
+    with loopback.cluster(objects=[loopback.service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]):
         outcome = asyncio.run(scenario())
     assert "cluster's networks" in outcome, f"shop rode bank's kept-alive connection and read {outcome!r}"
 
@@ -647,18 +647,15 @@ def test_a_namespaces_slow_history_reads_never_keep_another_namespaces_from_bein
 
 
 # -- 14. A Service of one's own namespace may name another namespace's (ExternalName) -------------
-# ClusterNetworks judges the name asked for: `<service>.<namespace>.svc`. Whoever may create
+# ClusterNetworks judged the name asked for: `<service>.<namespace>.svc`. Whoever may create
 # Services in a namespace (the `edit` role) makes `alias` of type ExternalName with externalName
 # `db.bank.svc.cluster.local`; the cluster's DNS answers `alias.shop.svc` with a CNAME to it and
-# bank's Service address, and the operator dials it for shop (a headless Service with
-# EndpointSlices written by hand does the same with any address). What the name is of, not how
-# it is spelt, would have to be checked (the Service's own ClusterIP or endpoints).
+# bank's Service address, and the operator dialled it for shop (a headless Service with
+# EndpointSlices written by hand does the same with any address). Fixed: a name of the tenant's
+# own namespace is answered from the API, never by DNS (core/service_names.py); an ExternalName
+# is judged as the name it points to (tests/unit/test_egress_services.py has the rest).
 
-@pytest.mark.xfail(strict=True, reason="open: an ExternalName Service of the tenant's own namespace resolves to "
-                                       "another namespace's Service, and the rule judges only the name asked for")
 def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespace() -> None:
-
-
     from controller.adapters import egress
 
     # The cluster's DNS: `alias.shop.svc` is a CNAME to `db.bank.svc.cluster.local`, whose address
@@ -678,9 +675,13 @@ def test_an_externalname_service_of_ones_own_namespace_reaches_no_other_namespac
             finally:
                 await client.close()
 
-    with loopback.cluster():
+    # The API: shop's `alias` is an ExternalName Service for bank's `db`.
+    with loopback.cluster(objects=[loopback.service("shop", "alias", type="ExternalName",
+                                                    externalName="db.bank.svc.cluster.local")]):
         outcome = asyncio.run(scenario())
     assert outcome != "bank's data", "shop reached bank's Service through an ExternalName Service of its own"
+    assert "ExternalName Service for db.bank.svc.cluster.local" in outcome and "not a Service of namespace shop" in outcome
+    assert "alias.shop.svc" not in cluster_dns.asked  # a name of shop's own is never asked of DNS
 
 
 # -- 15. A MonitoredService borrows another's Railway token by naming the same Railway service ----

@@ -67,6 +67,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   - apiGroups: [""]
     resources: [secrets]
     verbs: [get]
+  # Egress with --cluster-networks: a tenant's name of its own namespace is answered from its
+  # Service and that Service's EndpointSlices (never DNS: an ExternalName or a hand-written
+  # slice would lead to another namespace). Point reads and a list by the service-name label.
+  - apiGroups: [""]
+    resources: [services]
+    verbs: [get]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list]
   {{- if .Values.hooks.enabled }}
   # Post-deploy hooks (spec.rollout.hooks): create a hook's Job under its fixed name and read it
   # back (no list, watch or delete: a finished Job goes by its TTL, all of them with their

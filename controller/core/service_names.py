@@ -1,0 +1,203 @@
+"""What a name of a namespace leads to, read from the API's objects instead of the cluster's DNS. Pure.
+
+With the cluster's networks given (core/egress.ClusterNetworks), a tenant reaches an address
+inside them only through a name of its own namespace. Judging the *name* is not enough: the
+cluster's DNS answers `alias.shop.svc` with whatever the Service `alias` says — an
+ExternalName CNAME to `db.bank.svc.cluster.local`, or the addresses of EndpointSlices written
+by hand (any address at all), and a ClusterIP is forwarded by kube-proxy to those same slices.
+So such a name is never given to DNS: its answer is worked out here from the Service and its
+EndpointSlices as the API server holds them (adapters read them; egress dials only this answer):
+
+- ClusterIP (also NodePort, LoadBalancer): the Service's cluster IPs, which the API server
+  allocated to that Service alone — provided every endpoint behind them (every EndpointSlice
+  labelled for the Service, whoever wrote it) is a Pod of the same namespace chosen by the
+  Service's selector, or an address outside the cluster's networks the address rules allow.
+- Headless (`clusterIP: None`): the ready endpoints' addresses, under the same rule.
+- `<hostname>.<service>.<namespace>.svc`: that endpoint's addresses, under the same rule.
+- ExternalName: judged as if the tenant had asked for the external name itself (`Alias`).
+- No such Service: refused (the cluster's DNS would not answer it either).
+
+An endpoint is the Service's own only in a slice the EndpointSlice controller manages
+(`endpointslice.kubernetes.io/managed-by: endpointslice-controller.k8s.io`) of a Service with
+a selector (the controller writes slices for those alone), whose targetRef is a Pod of the
+same namespace. Anything else inside the cluster's networks — a selector-less Service's
+hand-written or mirrored slices, a slice of another manager — is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import typing
+
+from controller.core import egress
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+ALIAS_HOPS = 8  # ExternalName after ExternalName: past this, refused (a loop, or nearly)
+ENDPOINTS = 5000  # addresses judged for one Service at most: past it, refused (adapters stop reading)
+
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label (a Service name is one)
+
+
+class Named(typing.NamedTuple):
+    """A name of a namespace's own: its Service, and the endpoint's hostname when the name is
+    `<hostname>.<service>.<namespace>.svc`."""
+
+    service: str
+    hostname: str | None = None
+
+
+def named(host: str, namespace: str, domain: str) -> Named | None:
+    """The Service `host` names in `namespace` (`<service>.<namespace>.svc[.<domain>]`, or
+    `<hostname>.<service>.<namespace>.svc[.<domain>]`), or None when it is no name of that
+    namespace's. Only these forms: `<service>.<namespace>` falls through to public DNS when no
+    such Service exists, where a namespace named like a top-level domain is anyone's name."""
+    labels = host.lower().rstrip(".").split(".")
+    for suffix in ([namespace, "svc"], [namespace, "svc", *domain.lower().strip(".").split(".")]):
+        head = len(labels) - len(suffix)
+        if 1 <= head <= 2 and labels[head:] == suffix:
+            return Named(labels[head - 1], labels[0] if head == 2 else None)
+    return None
+
+
+class Endpoint(typing.NamedTuple):
+    addresses: tuple[str, ...]
+    hostname: str | None
+    ready: bool
+    pod_namespace: str | None  # targetRef's namespace when it is a Pod, else None
+
+
+class Slice(typing.NamedTuple):
+    name: str
+    service: str  # its kubernetes.io/service-name label
+    managed_by: str
+    ip: bool  # addressType IPv4 or IPv6 (FQDN slices are routed by nobody)
+    endpoints: tuple[Endpoint, ...]
+
+
+class Service(typing.NamedTuple):
+    type: str
+    cluster_ips: tuple[str, ...]  # "None" for a headless Service
+    external_name: str
+    selector: bool  # has a non-empty selector
+    publish_not_ready: bool
+
+
+class Found(typing.NamedTuple):
+    """What the API holds for one Service name: the Service (None: there is none) and its slices."""
+
+    service: Service | None
+    slices: tuple[Slice, ...] = ()
+
+
+class Answer(typing.NamedTuple):
+    addresses: tuple[str, ...]
+
+
+class Alias(typing.NamedTuple):
+    name: str
+
+
+class Refusal(typing.NamedTuple):
+    reason: str
+
+
+Verdict = typing.Union[Answer, Alias, Refusal]
+
+
+def _mapping(value: typing.Any) -> typing.Mapping[str, typing.Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: typing.Any) -> list[typing.Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: typing.Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def service_of(document: typing.Any) -> Service:
+    """A Service object (JSON) as far as the verdict needs it; never raises. A malformed field
+    reads as the value that reaches least (no cluster IP, no selector)."""
+    spec = _mapping(_mapping(document).get("spec"))
+    ips = tuple(ip for ip in (_text(v) for v in _list(spec.get("clusterIPs"))) if ip) or (
+        (_text(spec.get("clusterIP")),) if _text(spec.get("clusterIP")) else ())
+    return Service(_text(spec.get("type")) or "ClusterIP", ips[:2], _text(spec.get("externalName"))[:253],
+                   bool(_mapping(spec.get("selector"))), spec.get("publishNotReadyAddresses") is True)
+
+
+def slice_of(document: typing.Any) -> Slice:
+    """An EndpointSlice object (JSON) as far as the verdict needs it; never raises."""
+    meta = _mapping(_mapping(document).get("metadata"))
+    labels = _mapping(meta.get("labels"))
+    endpoints = []
+    for item in _list(_mapping(document).get("endpoints"))[:ENDPOINTS]:
+        endpoint = _mapping(item)
+        ref = _mapping(endpoint.get("targetRef"))
+        endpoints.append(Endpoint(
+            tuple(str(a)[:64] for a in _list(endpoint.get("addresses"))[:100]),
+            _text(endpoint.get("hostname")) or None,
+            _mapping(endpoint.get("conditions")).get("ready") is not False,  # unset means ready (the API's rule)
+            _text(ref.get("namespace")) if _text(ref.get("kind")) == "Pod" else None))
+    return Slice(_text(meta.get("name"))[:253], _text(labels.get(SERVICE_NAME_LABEL)), _text(labels.get(MANAGED_BY_LABEL)),
+                 _text(_mapping(document).get("addressType")) in ("IPv4", "IPv6"), tuple(endpoints))
+
+
+def verdict(name: Named, namespace: str, found: Found, cluster: egress.ClusterNetworks, allow_loopback: bool) -> Verdict:
+    """What `namespace` may dial for `name`, from what the API holds (see the module)."""
+    shown = f"{name.hostname + '.' if name.hostname else ''}{name.service}.{namespace}.svc"
+    if not _LABEL.fullmatch(name.service) or name.hostname is not None and not _LABEL.fullmatch(name.hostname):
+        return Refusal(f"{shown} is not the name of a Service")
+    service = found.service
+    if service is None:
+        return Refusal(f"{shown}: there is no Service {name.service} in namespace {namespace}")
+    if service.type == "ExternalName":
+        if name.hostname is not None or not service.external_name:
+            return Refusal(f"{shown}: Service {name.service} is an ExternalName Service without endpoints")
+        return Alias(service.external_name.lower().rstrip("."))
+    endpoints: list[Endpoint] = []
+    for piece in found.slices:
+        if piece.service != name.service or not piece.ip:
+            continue  # not this Service's, or an FQDN slice (neither kube-proxy nor the DNS uses them)
+        own = service.selector and piece.managed_by == ENDPOINTSLICE_CONTROLLER
+        for endpoint in piece.endpoints:
+            if not (own and endpoint.pod_namespace == namespace):
+                for address in endpoint.addresses:
+                    refusal = _foreign(address, cluster, allow_loopback)
+                    if refusal is not None:
+                        return Refusal(
+                            f"{shown}: EndpointSlice {piece.name or '?'} of Service {name.service} leads to {address}, "
+                            f"{refusal}; only endpoints the EndpointSlice controller chose for the Service's selector "
+                            f"(Pods of {namespace}) are reached inside the cluster's networks")
+            endpoints.append(endpoint)
+    if name.hostname is not None:
+        addresses = _addresses(e for e in endpoints if e.hostname == name.hostname)
+        return Answer(addresses) if addresses else Refusal(f"{shown}: Service {name.service} has no endpoint {name.hostname}")
+    if service.cluster_ips and service.cluster_ips[0] != "None":
+        addresses = _addresses([Endpoint(service.cluster_ips, None, True, None)])
+        return Answer(addresses) if addresses else Refusal(f"{shown}: Service {name.service} has no cluster IP")
+    addresses = _addresses(e for e in endpoints if e.ready or service.publish_not_ready)
+    return Answer(addresses) if addresses else Refusal(f"{shown}: headless Service {name.service} has no ready endpoint")
+
+
+def _foreign(address: str, cluster: egress.ClusterNetworks, allow_loopback: bool) -> str | None:
+    """Why an endpoint the Service's selector did not choose may not be reached, or None (an
+    address outside the cluster's networks that the address rules allow: naming it is no
+    more than naming the address)."""
+    if cluster.inside(address):
+        return "inside the cluster's networks, written by hand or by another manager"
+    return egress.refused_address(address, allow_loopback)
+
+
+def _addresses(endpoints: typing.Iterable[Endpoint]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for endpoint in endpoints:
+        for address in endpoint.addresses:
+            try:
+                found[str(ipaddress.ip_address(address))] = None
+            except ValueError:
+                continue  # not an address: nothing to dial (the API server validates them anyway)
+    return tuple(found)

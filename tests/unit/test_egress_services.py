@@ -1,0 +1,245 @@
+"""A name of a tenant's own namespace is answered from the API, never by DNS (core/service_names.py,
+adapters/egress.py): with --cluster-networks set, an ExternalName Service of one's own namespace,
+a selector-less Service with EndpointSlices written by hand, or a slice of another manager
+reaches no other namespace, whatever the cluster's DNS would have answered.
+
+The requests go through aiohttp on loopback (loopback stands for the cluster's networks);
+`loopback.Names` stands for the cluster's DNS and records what it was asked, `loopback.Objects`
+for the API server's Services and EndpointSlices. The Kubernetes adapter reading them from a
+real API server: tests/integration/test_egress_services.py."""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+import aiohttp
+import pytest
+
+from controller.adapters import egress
+from controller.adapters import shares
+from controller.core import egress as policy
+from controller.core import service_names
+from tests.unit import loopback
+
+CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.local")
+service, endpoint_slice = loopback.service, loopback.endpoint_slice
+
+
+# -- which names are a namespace's own (answered from the API) -----------------------------------
+
+@pytest.mark.parametrize("host,named", [
+    ("web.shop.svc", ("web", None)),
+    ("web.shop.svc.cluster.local", ("web", None)),
+    ("WEB.Shop.svc.cluster.local.", ("web", None)),
+    ("web-0.web.shop.svc.cluster.local", ("web", "web-0")),      # a StatefulSet pod's name
+    ("web-0.web.shop.svc", ("web", "web-0")),
+    ("web.shop", None),                                           # public DNS when no such Service (.shop is a TLD)
+    ("web", None),                                                # short: the operator's namespace, by the search path
+    ("db.bank.svc", None),                                        # another namespace's
+    ("shop.bank.svc", None),
+    ("a.b.c.shop.svc", None),                                     # too many labels before it
+    ("web.shop.svc.evil.example", None),                          # the suffix is the cluster domain only
+    ("10-244-1-7.shop.pod.cluster.local", None),                  # pod names: DNS makes any address of them
+    ("_http._tcp.web.shop.svc.cluster.local", None),
+])
+def test_which_names_are_the_namespaces_own(host: str, named: tuple[str, str | None] | None) -> None:
+    assert service_names.named(host, "shop", "cluster.local") == named
+
+
+# -- what the API's objects make of a name --------------------------------------------------------
+
+def verdict(name: str, *objects: dict[str, typing.Any], namespace: str = "shop",
+            allow_loopback: bool = False) -> service_names.Verdict:
+    named = service_names.named(name, namespace, CLUSTER.domain)
+    assert named is not None
+    return service_names.verdict(named, namespace, _found(objects, namespace, named.service), CLUSTER, allow_loopback)
+
+
+def _found(objects: typing.Sequence[dict[str, typing.Any]], namespace: str, name: str) -> service_names.Found:
+    found = asyncio.run(loopback.Objects(objects).lookup(namespace, name))
+    assert not isinstance(found, str)
+    return found
+
+
+SELECTOR = {"app": "web"}
+WEB = service("shop", "web", clusterIP="10.96.0.10", clusterIPs=["10.96.0.10"], selector=SELECTOR)
+HEADLESS = service("shop", "web", clusterIP="None", selector=SELECTOR)
+
+
+@pytest.mark.parametrize("objects,name,expected", [
+    # A ClusterIP Service whose endpoints the EndpointSlice controller chose: its cluster IP.
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7", "10.244.2.9")], "web.shop.svc", ("10.96.0.10",)),
+    ([WEB], "web.shop.svc.cluster.local", ("10.96.0.10",)),
+    # Headless: the ready endpoints the controller chose (a not-ready one once published).
+    ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7"), endpoint_slice("shop", "web", "10.244.1.8", name="b", ready=False),
+      endpoint_slice("shop", "web", "10.244.1.9", name="c", ready=None)], "web.shop.svc", ("10.244.1.7", "10.244.1.9")),
+    ([{**HEADLESS, "spec": {**HEADLESS["spec"], "publishNotReadyAddresses": True}},
+      endpoint_slice("shop", "web", "10.244.1.8", ready=False)], "web.shop.svc", ("10.244.1.8",)),
+    ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7", hostname="web-0"),
+      endpoint_slice("shop", "web", "10.244.1.8", name="b", hostname="web-1")], "web-1.web.shop.svc", ("10.244.1.8",)),
+    # A selector-less Service whose hand-written slice leads outside the cluster's networks: no
+    # more than naming that address (the address rules judge it at the dial point too).
+    ([service("shop", "db", clusterIP="10.96.0.20"), endpoint_slice("shop", "db", "203.0.113.5", managed_by="me")],
+     "db.shop.svc", ("10.96.0.20",)),
+    # FQDN slices: routed by nobody, ignored.
+    ([WEB, {**endpoint_slice("shop", "web", "10.244.9.9", managed_by="me"), "addressType": "FQDN"}], "web.shop.svc",
+     ("10.96.0.10",)),
+])
+def test_what_a_name_of_ones_own_leads_to(objects: list[dict[str, typing.Any]], name: str,
+                                           expected: tuple[str, ...]) -> None:
+    assert verdict(name, *objects) == service_names.Answer(expected)
+
+
+def test_an_externalname_is_judged_as_the_name_it_points_to() -> None:
+    alias = service("shop", "alias", type="ExternalName", externalName="DB.bank.svc.cluster.local.")
+    assert verdict("alias.shop.svc", alias) == service_names.Alias("db.bank.svc.cluster.local")
+    refused = verdict("x.alias.shop.svc", alias)
+    assert isinstance(refused, service_names.Refusal) and "ExternalName" in refused.reason
+
+
+@pytest.mark.parametrize("objects,name,reason", [
+    ([], "web.shop.svc", "there is no Service web in namespace shop"),
+    # Hand-written into a selector-less Service: another namespace's pod address.
+    ([service("shop", "db", clusterIP="10.96.0.20"), endpoint_slice("shop", "db", "10.244.5.5", managed_by="me")],
+     "db.shop.svc", "EndpointSlice db-abcde of Service db leads to 10.244.5.5, inside the cluster's networks"),
+    # ... even under the controller's label: it writes slices only for Services with a selector.
+    ([service("shop", "db", clusterIP="None"), endpoint_slice("shop", "db", "10.244.5.5")],
+     "db.shop.svc", "leads to 10.244.5.5"),
+    # ... or bank's Service address itself, or the cloud's metadata address.
+    ([service("shop", "db", clusterIP="10.96.0.20"), endpoint_slice("shop", "db", "10.96.0.11", managed_by=None)],
+     "db.shop.svc", "leads to 10.96.0.11"),
+    ([service("shop", "db", clusterIP="10.96.0.20"), endpoint_slice("shop", "db", "169.254.169.254", managed_by="me")],
+     "db.shop.svc", "cloud metadata"),
+    # A slice of another manager beside the controller's, on a Service with a selector.
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7"), endpoint_slice("shop", "web", "10.244.5.5", name="x", managed_by="me")],
+     "web.shop.svc", "EndpointSlice x of Service web leads to 10.244.5.5"),
+    # The controller's label on an endpoint whose Pod is another namespace's.
+    ([WEB, endpoint_slice("shop", "web", "10.244.5.5", pod_namespace="bank")], "web.shop.svc", "leads to 10.244.5.5"),
+    ([HEADLESS], "web.shop.svc", "no ready endpoint"),
+    ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7", hostname="web-0")], "web-1.web.shop.svc", "no endpoint web-1"),
+    ([service("shop", "web", selector=SELECTOR)], "web.shop.svc", "no ready endpoint"),  # no cluster IP read: headless
+])
+def test_what_a_name_of_ones_own_may_not_lead_to(objects: list[dict[str, typing.Any]], name: str, reason: str) -> None:
+    refused = verdict(name, *objects)
+    assert isinstance(refused, service_names.Refusal) and reason in refused.reason, refused
+
+
+@pytest.mark.parametrize("document", [None, "x", {"spec": []}, {"spec": {"clusterIPs": "10.0.0.1", "selector": "a"}},
+                                      {"spec": {"type": 7, "clusterIP": ["x"]}}])
+def test_a_malformed_service_reads_as_the_one_that_reaches_least(document: typing.Any) -> None:
+    read = service_names.service_of(document)
+    assert read.selector is False and all(isinstance(ip, str) for ip in read.cluster_ips)
+
+
+@pytest.mark.parametrize("document", [None, {"endpoints": "x"}, {"endpoints": [None, {"addresses": "1.2.3.4"}]},
+                                      {"metadata": {"labels": []}, "endpoints": [{"addresses": [1], "targetRef": []}]}])
+def test_a_malformed_slice_reads_as_nobodys(document: typing.Any) -> None:
+    read = service_names.slice_of(document)
+    assert read.managed_by == "" and all(e.pod_namespace is None for e in read.endpoints)
+
+
+# -- through aiohttp, on loopback ----------------------------------------------------------------
+
+def fetch(names: loopback.Names, requests: typing.Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Each (namespace, host) asked in turn, through one GuardedClient: the body or the refusal."""
+    async def scenario() -> dict[str, str]:
+        client = egress.GuardedClient(True, 8, resolver=names, per_key=8)
+        outcomes: dict[str, str] = {}
+        async with loopback.text_site("ok") as port:
+            for namespace, host in requests:
+                with shares.tenant(namespace):
+                    try:
+                        answer = await client.request("GET", f"http://{host}:{port}/", deadline=5, body_limit=100)
+                        outcomes[f"{namespace}->{host}"] = answer.body.decode()
+                    except (egress.EgressRefused, aiohttp.ClientError, OSError) as error:
+                        outcomes[f"{namespace}->{host}"] = egress.refusal_of(error) or str(error)
+            await client.close()
+        return outcomes
+
+    return asyncio.run(scenario())
+
+
+def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_address() -> None:
+    # DNS says 127.0.0.9 (nobody listens there) for shop's names; the API says 127.0.0.1.
+    names = loopback.Names({"web.shop.svc": "127.0.0.9", "api.shop.svc": "127.0.0.9", "db.bank.svc.cluster.local": "127.0.0.1",
+                            "outside.example": "127.0.0.1"})
+    objects = [service("shop", "web", clusterIP="127.0.0.1", selector=SELECTOR), endpoint_slice("shop", "web", "127.0.0.2"),
+               service("shop", "api", clusterIP="None", selector={"app": "api"}), endpoint_slice("shop", "api", "127.0.0.1"),
+               service("shop", "next", type="ExternalName", externalName="web.shop.svc.cluster.local"),
+               service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
+               service("shop", "out", type="ExternalName", externalName="outside.example"),
+               service("shop", "loop", type="ExternalName", externalName="loop.shop.svc"),
+               service("shop", "by-hand", clusterIP="127.0.0.1"), endpoint_slice("shop", "by-hand", "127.0.0.3", managed_by="me"),
+               service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]
+    with loopback.cluster(objects=objects):
+        outcomes = fetch(names, [("shop", host) for host in (
+            "web.shop.svc", "api.shop.svc", "next.shop.svc", "alias.shop.svc", "out.shop.svc", "loop.shop.svc",
+            "by-hand.shop.svc", "gone.shop.svc")] + [("bank", "db.bank.svc.cluster.local")])
+    assert outcomes["shop->web.shop.svc"] == outcomes["shop->api.shop.svc"] == outcomes["shop->next.shop.svc"] == "ok"
+    assert "ExternalName Service for db.bank.svc.cluster.local" in outcomes["shop->alias.shop.svc"]
+    # An ExternalName out of the cluster, to a name whose DNS answer is inside its networks.
+    assert "outside.example is 127.0.0.1, inside the cluster's networks" in outcomes["shop->out.shop.svc"]
+    assert "more than 8 ExternalName Services in a row" in outcomes["shop->loop.shop.svc"]
+    assert "EndpointSlice by-hand-abcde of Service by-hand leads to 127.0.0.3" in outcomes["shop->by-hand.shop.svc"]
+    assert "there is no Service gone in namespace shop" in outcomes["shop->gone.shop.svc"]
+    assert outcomes["bank->db.bank.svc.cluster.local"] == "ok"
+    assert not [name for name in names.asked if name.endswith((".shop.svc", ".shop.svc.cluster.local"))], names.asked
+
+
+def test_a_tcp_check_of_an_externalname_to_another_namespace_is_refused() -> None:
+    async def scenario(host: str) -> str:
+        with shares.tenant("shop"):
+            try:
+                _, writer = await egress.open_stream(host, port, True, resolver=names)
+            except egress.EgressRefused as refused:
+                return str(refused)
+            writer.close()
+            return "connected"
+
+    names = loopback.Names({"db.bank.svc.cluster.local": "127.0.0.1"})
+    objects = [service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
+               service("shop", "web", clusterIP="127.0.0.1", selector=SELECTOR)]
+
+    async def both() -> tuple[str, str]:
+        nonlocal port
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await scenario("alias.shop.svc"), await scenario("web.shop.svc")
+
+    port = 0
+    with loopback.cluster(objects=objects):
+        alias, web = asyncio.run(both())
+    assert "ExternalName Service for db.bank.svc.cluster.local" in alias and web == "connected"
+
+
+def test_without_a_way_to_read_services_no_name_of_a_namespace_reaches_inside() -> None:
+    names = loopback.Names({"web.shop.svc": "127.0.0.1"})
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]))
+    try:
+        outcome = fetch(names, [("shop", "web.shop.svc")])["shop->web.shop.svc"]
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+    assert "no way to read Services" in outcome and names.asked == []
+
+
+def test_a_service_that_cannot_be_read_is_refused_with_the_reason() -> None:
+    class Unreadable:
+        async def lookup(self, namespace: str, name: str) -> str:
+            return f"the operator may not get services in {namespace} (RBAC)"
+
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]), Unreadable())
+    try:
+        outcome = fetch(loopback.Names({}), [("shop", "web.shop.svc")])["shop->web.shop.svc"]
+    finally:
+        egress.configure_cluster(policy.ClusterNetworks())
+    assert outcome == "web.shop.svc cannot be checked: the operator may not get services in shop (RBAC)"
+
+
+def test_the_operators_own_requests_and_rule_free_clusters_still_ask_dns() -> None:
+    names = loopback.Names({"web.shop.svc": "127.0.0.1"})
+    with loopback.cluster():
+        assert fetch(names, [(None, "web.shop.svc")]) == {"None->web.shop.svc": "ok"}  # type: ignore[list-item]
+    assert fetch(names, [("shop", "web.shop.svc")]) == {"shop->web.shop.svc": "ok"}
+    assert names.asked == ["web.shop.svc", "web.shop.svc"]
