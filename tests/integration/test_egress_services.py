@@ -1,0 +1,116 @@
+"""With --cluster-networks, a name of a tenant's own namespace is answered from the API server,
+never by DNS (core/service_names.py): here the real Kubernetes adapter (adapters/kubernetes_services.py),
+authenticated as the operator's ServiceAccount with the shipped RBAC, reads Services and
+EndpointSlices of the real control plane, where the real EndpointSlice controller writes the
+slices of Services with a selector (kwok runs the Pods and gives them addresses).
+
+Another namespace ("bank") has a Service and a Pod. The tenant's ExternalName Service for bank's
+Service, its selector-less Service with an EndpointSlice written by hand to bank's Pod, and a
+headless one whose hand-written slice carries the controller's label and a Pod of the tenant's
+are all refused, with the reason; its ordinary ClusterIP Service gives its cluster IP, and its
+headless Service its own Pod's address, as the API server and the controller made them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import typing
+
+import pytest
+
+from controller.adapters import egress
+from controller.adapters import kubernetes_api
+from controller.adapters import kubernetes_services
+from controller.adapters import shares
+from controller.core import egress as policy
+from controller.core import service_names
+from localcluster import operator as operator_module
+from tests.unit import loopback
+
+pytestmark = pytest.mark.integration
+
+
+def pod(name: str, app: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"containers": [{"name": "c", "image": "demo/web:1"}]}}
+
+
+def service(name: str, **spec: typing.Any) -> dict[str, typing.Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"ports": [{"port": 80}], **spec} if spec.get("type") != "ExternalName" else spec}
+
+
+def slice_by_hand(service_name: str, address: str, namespace: str, **labels: str) -> dict[str, typing.Any]:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{service_name}-by-hand", "labels": {service_names.SERVICE_NAME_LABEL: service_name, **labels}},
+            "addressType": "IPv4", "ports": [{"port": 80}],
+            "endpoints": [{"addresses": [address], "targetRef": {"kind": "Pod", "namespace": namespace, "name": "web"}}]}
+
+
+def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace) -> None:  # noqa: ANN001
+    bank = f"{namespace[:50]}-bank"
+    cluster.kubectl("create", "namespace", bank)
+    try:
+        def apply(where: str, *objects: dict[str, typing.Any]) -> None:
+            cluster.kubectl("apply", "-n", where, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                              "items": list(objects)}))
+
+        def get(where: str, kind: str, name: str, path: str) -> str:
+            return cluster.kubectl("get", "-n", where, kind, name, "-o", f"jsonpath={path}")
+
+        apply(bank, service("db", selector={"app": "db"}), pod("db", "db"))
+        apply(namespace, pod("web", "web"), service("web", selector={"app": "web"}),
+              service("web-headless", clusterIP="None", selector={"app": "web"}),
+              service("alias", type="ExternalName", externalName=f"db.{bank}.svc.cluster.local"))
+        cluster.wait_for(lambda: get(bank, "pod", "db", "{.status.podIP}") and get(namespace, "pod", "web", "{.status.podIP}"),
+                         60, "kwok gives the Pods their addresses")
+        bank_pod, bank_ip = get(bank, "pod", "db", "{.status.podIP}"), get(bank, "service", "db", "{.spec.clusterIP}")
+        own_pod, own_ip = get(namespace, "pod", "web", "{.status.podIP}"), get(namespace, "service", "web", "{.spec.clusterIP}")
+        apply(namespace, service("by-hand"), slice_by_hand("by-hand", bank_pod, namespace, **{
+            service_names.MANAGED_BY_LABEL: "staff"}),
+              service("forged", clusterIP="None"), slice_by_hand("forged", bank_pod, namespace, **{
+                  service_names.MANAGED_BY_LABEL: service_names.ENDPOINTSLICE_CONTROLLER}))
+
+        # The operator's own identity and RBAC; the cluster's DNS would answer bank's name.
+        api_client = kubernetes_api.load_config(str(cluster.service_account_kubeconfig(
+            operator_module.OPERATOR_NAMESPACE, operator_module.OPERATOR_ACCOUNT)))
+        dns = loopback.Names({f"db.{bank}.svc.cluster.local": bank_ip})
+        networks = ["10.96.0.0/16", "10.0.0.0/24"]  # the control plane's Service range, kwok's Pod range
+
+        async def resolve(host: str) -> list[str] | str:
+            with shares.tenant(namespace):
+                try:
+                    answers = await egress.GuardedResolver(False, inner=dns).resolve(host, 80, socket.AF_UNSPEC)
+                except egress.EgressRefused as refused:
+                    return str(refused)
+            return [answer["host"] for answer in answers]
+
+        async def names() -> dict[str, list[str] | str]:
+            return {name: await resolve(f"{name}.{namespace}.svc") for name in ("web", "web-headless", "alias", "by-hand", "forged")}
+
+        egress.configure_cluster(policy.cluster_networks(networks), kubernetes_services.KubernetesServices(
+            api_client, asyncio.to_thread, ttl=0))
+        try:
+            # The controller writes web-headless's slice once the Pod is there: asked until it has.
+            outcomes: dict[str, list[str] | str] = {}
+
+            def settled() -> bool:
+                outcomes.update(asyncio.run(names()))
+                return outcomes["web-headless"] == [own_pod]
+
+            try:
+                cluster.wait_for(settled, 30, "the controller's slice of web-headless")
+            except TimeoutError:
+                raise AssertionError(f"web-headless is not its Pod's address {own_pod}: {outcomes}") from None
+        finally:
+            egress.configure_cluster(policy.ClusterNetworks())
+            api_client.close()
+        assert outcomes["web"] == [own_ip], outcomes
+        assert f"ExternalName Service for db.{bank}.svc.cluster.local" in str(outcomes["alias"]), outcomes
+        assert f"not a Service of namespace {namespace}" in str(outcomes["alias"]), outcomes
+        assert f"EndpointSlice by-hand-by-hand of Service by-hand leads to {bank_pod}" in str(outcomes["by-hand"]), outcomes
+        assert f"EndpointSlice forged-by-hand of Service forged leads to {bank_pod}" in str(outcomes["forged"]), outcomes
+        assert dns.asked == [f"db.{bank}.svc.cluster.local"] * len(dns.asked) and dns.asked, dns.asked
+    finally:
+        cluster.kubectl("delete", "namespace", bank, "--wait=false")
