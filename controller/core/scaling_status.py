@@ -21,6 +21,9 @@ from controller.core import timestamps
 
 HISTORY = 10  # recentDecisions, for people; the step limit reads scaleEvents
 EVENT_HORIZON = datetime.timedelta(seconds=api.PERIOD_MAX_SECONDS)
+# No scale call lands later than this after its decision: the API server's request timeout (one
+# minute by default); Railway's deadline is 20 s, and 2 s in the token's rate limiter.
+LANDING_BOUND = datetime.timedelta(seconds=60)
 
 
 def kept_events(events: typing.Iterable[scaling.ScaleEvent], now: datetime.datetime) -> tuple[scaling.ScaleEvent, ...]:
@@ -191,16 +194,53 @@ def unsupported(message: str) -> list[conditions.ConditionChange]:
     return [conditions.ConditionChange(reasons.SCALING_ACTIVE, "False", reasons.UNSUPPORTED_TARGET, message)]
 
 
+def _ours(event: scaling.ScaleEvent, memory: scaling.State | None) -> bool:
+    """Whether a step in status is one this replica made (or tried): its memory has it, by
+    when it landed or when it was decided."""
+    for mine in memory.events if memory else ():
+        if _same(event, mine) or (mine.decided is not None and _same(event, scaling.ScaleEvent(
+                mine.decided, mine.from_replicas, mine.to_replicas))):
+            return True
+    return False
+
+
+def unconfirmed(status: typing.Mapping[str, typing.Any], memory: scaling.State | None) -> list[scaling.ScaleEvent]:
+    """Steps in status.scaleEvents that no record confirmed and this replica did not make: an
+    intent (stamped at its decision) whose leader stopped before writing the record that
+    replaces it by the landed step and moves lastScaleTime. Newest first."""
+    last = _parse(status.get("lastScaleTime"))
+    found = (_event(entry) for entry in status.get("scaleEvents") or [])
+    return [e for e in found if e is not None and (last is None or e.time > last) and not _ours(e, memory)]
+
+
+def step_key(event: scaling.ScaleEvent) -> tuple[str, int, int]:
+    """A step as status names it (whole seconds)."""
+    return _stamp(event.time), event.from_replicas, event.to_replicas
+
+
+def landed_at(event: scaling.ScaleEvent, first_read: datetime.datetime) -> datetime.datetime:
+    """When an unconfirmed intent is counted as landed: when this replica first read it (its
+    scale, if made, had landed by then, its leader being stopped or gone), but no later than
+    LANDING_BOUND after its decision, and never before it."""
+    return max(event.time, min(first_read, event.time + LANDING_BOUND))
+
+
 def state_from_status(
     status: typing.Mapping[str, typing.Any], observing_since: datetime.datetime,
     memory: scaling.State | None,
+    first_read: typing.Mapping[tuple[str, int, int], datetime.datetime] | None = None,
 ) -> scaling.State:
     """Cooldowns and period events from status (they survive restarts); windows from memory.
-    Events come from scaleEvents, and from recentDecisions for a status written before it."""
+    Events come from scaleEvents, and from recentDecisions for a status written before it.
+    `first_read`: when this replica first read each unconfirmed intent (`unconfirmed`, by
+    `step_key`): it counts from then (`landed_at`), not from its decision (issue 26)."""
     parse = _parse
     decided = [d for d in status.get("recentDecisions") or [] if d.get("actuated")]
     found = (_event(entry) for entry in [*(status.get("scaleEvents") or []), *decided])
     unique = {(e.time, e.from_replicas, e.to_replicas): e for e in found if e is not None}
+    if first_read:
+        unique = {k: (dataclasses.replace(e, time=landed_at(e, first_read[step_key(e)]))
+                      if step_key(e) in first_read else e) for k, e in unique.items()}
     # A step this replica actuated counts before its status write lands (issue 26's soak: under
     # load the next round decided first and stepped again within the period). Status keeps
     # whole seconds: the same step from memory is the one within a second of it.

@@ -76,6 +76,8 @@ class Scaler:
         # of it again (scaling_status.pending: intent first, issue 26).
         self.intents: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
         self.withdrawn: per_object.PerObject[scaling.ScaleEvent] = per_object.PerObject(view)
+        # When each intent another leader left without its record was first read (_first_read).
+        self.first_reads: per_object.PerObject[dict[tuple[str, int, int], datetime.datetime]] = per_object.PerObject(view)
         self.next_due: dict[view_module.Key, float] = {}
 
     # -- status contribution (called by the evaluation loop, the one writer) ---------------
@@ -258,7 +260,8 @@ class Scaler:
             return
         now = self.clock()
         current_status = obj.get("status") or {}
-        state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key))
+        state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key),
+                                                 self._first_read(key, current_status, now))
         if spec.predictive.seasonal.enabled:  # a range answer that arrived since joins the history
             state = dataclasses.replace(state, seasonal=self.seasonal.merged(key, spec, state.seasonal))
         outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas,
@@ -340,6 +343,17 @@ class Scaler:
         if previous_record is None or record.actuated or verdict.new or _signature(previous_record) != _signature(record):
             self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
 
+    def _first_read(self, key: view_module.Key, status: typing.Mapping[str, typing.Any],
+                    now: datetime.datetime) -> dict[tuple[str, int, int], datetime.datetime]:
+        """When this replica first read each intent in status that no record confirmed (another
+        leader's, stopped between its scale and its record): it counts from then (issue 26)."""
+        pending = [scaling_status.step_key(e) for e in scaling_status.unconfirmed(status, self.memory.get(key))]
+        known = self.first_reads.get(key) or {}
+        reads = {step: known.get(step, now) for step in pending}
+        if reads != known:
+            self.first_reads[key] = reads
+        return reads
+
     def _remember(self, key: view_module.Key, step: scaling.ScaleEvent) -> None:
         """A step (made, or whose outcome is unknown) counts against its period at once."""
         remembered = self.memory.get(key)
@@ -363,7 +377,8 @@ class Scaler:
         return True
 
     def _forget(self, key: view_module.Key) -> None:
-        for store in (self.records, self.memory, self.next_due, self.unsupported, self.intents, self.withdrawn):
+        for store in (self.records, self.memory, self.next_due, self.unsupported, self.intents, self.withdrawn,
+                      self.first_reads):
             store.pop(key, None)
         self.seasonal.forget(key)
 

@@ -140,7 +140,8 @@ def scale_events(server: Server) -> list[tuple[int, int]]:
 
 def test_a_successor_counts_the_step_of_a_leader_paused_before_its_status_write() -> None:
     """Leader A steps 6 -> 7 and is paused before anything else it writes arrives; B takes over
-    5 s later, with cpu still high: one pod per 10 s allows no second step yet."""
+    5 s later, with cpu still high: one pod per 10 s allows no second step yet. A's step has no
+    record, so B counts it from its first read of it (5 s: test_step_limit_successor.py)."""
     async def scenario() -> None:
         server = Server(6)
         await Leader(server, T0, pause_after_scale=True).decide()
@@ -150,7 +151,10 @@ def test_a_successor_counts_the_step_of_a_leader_paused_before_its_status_write(
         b = Leader(server, T0 + datetime.timedelta(seconds=5))
         await b.decide()
         assert server.scales == [(6, 7)], "B stepped again within the period"
-        b.now = T0 + datetime.timedelta(seconds=11)  # the period is over: B may step
+        b.now = T0 + datetime.timedelta(seconds=11)  # 6 s after B first read A's step
+        await b.decide()
+        assert server.scales == [(6, 7)], "B stepped within the period from its first read"
+        b.now = T0 + datetime.timedelta(seconds=15.5)  # the period is over: B may step
         await b.decide()
         assert server.scales == [(6, 7), (7, 8)]
     asyncio.run(scenario())
@@ -219,7 +223,7 @@ def test_a_scale_whose_outcome_is_unknown_still_counts() -> None:
 def test_a_fenced_leader_only_makes_the_limit_more_conservative(moment: str) -> None:
     """A leader paused after writing its intent but before the scale: its scale is refused by the
     fence when it wakes. Its successor counts a step that did not happen (no step for one
-    period), never one less than happened."""
+    period from when it first read it), never one less than happened."""
     async def scenario() -> None:
         server = Server(6)
         a = Leader(server, T0)
@@ -233,5 +237,8 @@ def test_a_fenced_leader_only_makes_the_limit_more_conservative(moment: str) -> 
         server.paused = False
         b = Leader(server, T0 + datetime.timedelta(seconds=5 if moment == "before" else 11))
         await b.decide()
-        assert server.scales == ([] if moment == "before" else [(6, 7)])
+        assert server.scales == []
+        b.now += datetime.timedelta(seconds=10.5)  # a period after B first read the intent
+        await b.decide()
+        assert server.scales == [(6, 7)]
     asyncio.run(scenario())

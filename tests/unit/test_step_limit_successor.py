@@ -1,0 +1,90 @@
+"""What b27d6dd left (issue 26, docs/reliability.md §17): a leader stopped between its scale and
+its record leaves its intent in status, stamped at the decision, for its successor; the scale
+may have landed up to the call's latency later, so counting the intent from its decision let
+the successor step within the period of a step that landed late. A successor cannot read when
+it landed (status keeps the intent; the operator keeps no Deployment managedFields; Railway's
+answer has no time of the instance's change), so it counts such an intent, one no record
+confirmed (newer than lastScaleTime, not its own), as landed when it first read it, at the
+latest LANDING_BOUND after its decision (no scale call lands later: the API server's request
+timeout).
+
+The scaler over the fake API server of test_step_limit_takeover.py."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+from controller.core import scaling
+from controller.core import scaling_status
+from tests.unit import test_step_limit_landing as landing
+from tests.unit import test_step_limit_takeover as takeover
+
+at = landing.at
+
+
+def test_a_successor_counts_an_intent_left_without_its_record_from_its_first_read() -> None:
+    """A decides at 0 s; its scale takes 4 s and A is stopped right after it (no record). B
+    first reads status at 5 s and holds; at 10 s it still holds (5 s after its first read, 6 s
+    after the scale landed); at 15.5 s it steps."""
+    async def scenario() -> None:
+        server = takeover.Server(6)
+        a = landing.SlowLeader(server, takeover.T0, slow=4.0)
+        a.pause_after_scale = True
+        await a.decide()
+        assert server.scales == [(6, 7)]
+        assert "lastScaleTime" not in (server.objects[takeover.KEY].get("status") or {}), "the record was written"
+        server.paused = False
+        b = takeover.Leader(server, at(5))
+        await b.decide()
+        assert server.scales == [(6, 7)]
+        b.now = at(10)
+        await b.decide()
+        assert server.scales == [(6, 7)], "B stepped 6 s after A's scale landed"
+        b.now = at(15.5)
+        await b.decide()
+        assert server.scales == [(6, 7), (7, 8)]
+    asyncio.run(scenario())
+
+
+def test_an_old_intent_without_its_record_holds_nothing_past_the_landing_bound() -> None:
+    """An intent decided long ago (its leader stopped, no record since) landed within
+    LANDING_BOUND of its decision, if at all: a successor reading it a period after that steps
+    at once (not a period after its first read)."""
+    async def scenario() -> None:
+        server = takeover.Server(6)
+        a = takeover.Leader(server, takeover.T0, pause_after_scale=True)
+        await a.decide()
+        server.paused = False
+        b = takeover.Leader(server, at(scaling_status.LANDING_BOUND.total_seconds() + 11))
+        await b.decide()
+        assert server.scales == [(6, 7), (7, 8)]
+    asyncio.run(scenario())
+
+
+def test_a_confirmed_step_is_counted_from_its_record_not_from_a_successors_first_read() -> None:
+    """A's record says when its step landed (4 s): B, first reading at 10 s, holds only until
+    14 s (not until 20 s from its first read)."""
+    async def scenario() -> None:
+        server = takeover.Server(6)
+        await landing.SlowLeader(server, takeover.T0, slow=4.0).decide()
+        b = takeover.Leader(server, at(10))
+        await b.decide()
+        assert server.scales == [(6, 7)]
+        b.now = at(15)
+        await b.decide()
+        assert server.scales == [(6, 7), (7, 8)]
+    asyncio.run(scenario())
+
+
+def test_unconfirmed_names_the_intents_no_record_followed() -> None:
+    status = {"lastScaleTime": "2026-12-06T02:53:30Z",
+              "scaleEvents": [{"from": 7, "to": 8, "time": "2026-12-06T02:53:45Z"},
+                              {"from": 6, "to": 7, "time": "2026-12-06T02:53:30Z"}]}
+    assert [(e.from_replicas, e.to_replicas) for e in scaling_status.unconfirmed(status, None)] == [(7, 8)]
+    assert [(e.from_replicas, e.to_replicas) for e in scaling_status.unconfirmed(
+        {"scaleEvents": status["scaleEvents"]}, None)] == [(7, 8), (6, 7)]
+    mine = scaling.State(observing_since=takeover.T0, events=(scaling.ScaleEvent(
+        datetime.datetime(2026, 12, 6, 2, 53, 47, tzinfo=datetime.timezone.utc), 7, 8,
+        decided=datetime.datetime(2026, 12, 6, 2, 53, 45, 300000, tzinfo=datetime.timezone.utc)),))
+    assert scaling_status.unconfirmed(status, mine) == [], "this replica's own step is not another's intent"
