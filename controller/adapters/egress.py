@@ -258,7 +258,7 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
         name = host.lower().rstrip(".")
         own = service_names.named(name, namespace, CLUSTER.domain) if namespace is not None and CLUSTER.networks else None
         if own is not None and namespace is not None:
-            verdict = await _service_verdict(own, namespace, self._allow_loopback)
+            verdict = await _service_verdict(own, namespace, port, self._allow_loopback)
             if isinstance(verdict, service_names.Refusal):
                 raise EgressRefused(verdict.reason)
             if isinstance(verdict, service_names.Alias):
@@ -273,9 +273,11 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
                     if hops:
                         raise
                     raise EgressRefused(f"{name} is an ExternalName Service for {verdict.name}: {beyond}") from None
-            answers = [aiohttp_abc.ResolveResult(hostname=asked, host=address, port=port, proto=0, flags=_NUMERIC,
+            # The endpoints themselves, each on its port (a Service's port mapped as kube-proxy
+            # maps it): aiohttp and open_stream dial the answer's port, not the URL's.
+            answers = [aiohttp_abc.ResolveResult(hostname=asked, host=address, port=served, proto=0, flags=_NUMERIC,
                                                  family=socket.AF_INET6 if ":" in address else socket.AF_INET)
-                       for address in verdict.addresses if family in (socket.AF_UNSPEC, 0)
+                       for address, served in verdict.endpoints if family in (socket.AF_UNSPEC, 0)
                        or family == (socket.AF_INET6 if ":" in address else socket.AF_INET)]
             if not answers:
                 raise socket.gaierror(socket.EAI_NONAME, f"{name} has no address of the family asked for")
@@ -328,7 +330,8 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
         await self._inner.close()
 
 
-async def _service_verdict(name: service_names.Named, namespace: str, allow_loopback: bool) -> service_names.Verdict:
+async def _service_verdict(name: service_names.Named, namespace: str, port: int,
+                           allow_loopback: bool) -> service_names.Verdict:
     """What the API holds for a name of `namespace`'s own, judged (core/service_names.py)."""
     if SERVICES is None:
         return service_names.Refusal(f"{name.service}.{namespace}.svc: the operator has no way to read Services, "
@@ -336,7 +339,7 @@ async def _service_verdict(name: service_names.Named, namespace: str, allow_loop
     found = await SERVICES.lookup(namespace, name.service)
     if isinstance(found, str):
         return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {found}")
-    return service_names.verdict(name, namespace, found, CLUSTER, allow_loopback)
+    return service_names.verdict(name, namespace, port, found, CLUSTER, allow_loopback)
 
 
 def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:
@@ -405,17 +408,17 @@ async def open_stream(host: str, port: int, allow_loopback: bool, *, ssl: typing
         refusal = CLUSTER.refused(literal, None, shares.TENANT.get())  # never through a permit (see cluster_refusal)
         if refusal is not None:
             raise EgressRefused(refusal)
-        addresses: list[tuple[int, str]] = [(socket.AF_INET6 if ":" in literal else socket.AF_INET, literal)]
+        addresses: list[tuple[int, str, int]] = [(socket.AF_INET6 if ":" in literal else socket.AF_INET, literal, port)]
     else:
         answers = await GuardedResolver(allow_loopback, inner=resolver).resolve(host, port, socket.AF_UNSPEC)
-        addresses = [(answer["family"], answer["host"]) for answer in answers]
+        addresses = [(answer["family"], answer["host"], answer["port"]) for answer in answers]
     loop = asyncio.get_running_loop()
     failure: OSError = OSError(f"{host!r} has no address")
-    for family, address in addresses:
-        sock = DialGuard(allow_loopback)((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port)))
+    for family, address, served in addresses:  # a Service's endpoint serves on its own port (resolve says which)
+        sock = DialGuard(allow_loopback)((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, served)))
         try:
             sock.setblocking(False)
-            await loop.sock_connect(sock, (address, port))
+            await loop.sock_connect(sock, (address, served))
         except OSError as error:
             sock.close()
             failure = error

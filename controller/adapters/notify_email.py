@@ -58,7 +58,7 @@ class EmailNotifier:
             await asyncio.get_running_loop().run_in_executor(POOL, self._deliver, settings, mail, addresses)
 
     def _deliver(self, settings: dict[str, typing.Any], mail: email.message.EmailMessage,
-                 addresses: list[str] | None = None) -> None:
+                 addresses: list[tuple[str, int]] | None = None) -> None:
         """Blocking: one SMTP conversation. `addresses` are those `send` resolved and judged; a
         caller without them (a test) gets the same bounded lookup, on a loop of its own."""
         host, port = settings["host"], settings["port"]
@@ -71,7 +71,7 @@ class EmailNotifier:
         try:
             # Connect to the address that was checked (no second lookup to rebind), and keep
             # the name for STARTTLS certificate verification.
-            smtp.connect(addresses[0], port)
+            smtp.connect(*addresses[0])  # its port: a Service's endpoint may serve on another (egress.py)
             setattr(smtp, "_host", host)  # noqa: B010 -- smtplib verifies STARTTLS against _host
             if settings["starttls"]:
                 # Verified: the system's CAs (or the Secret's ca) and the Secret's host name
@@ -163,15 +163,15 @@ def _tls_context(settings: dict[str, typing.Any]) -> ssl.SSLContext:
         raise notify.DeliveryError("SMTP secret: ca must be PEM certificates (nothing was sent)") from None
 
 
-async def _addresses(host: str, port: int, allow_loopback: bool) -> list[str]:
-    """The addresses of the SMTP host, each judged by the egress policy (one refused: all)."""
+async def _addresses(host: str, port: int, allow_loopback: bool) -> list[tuple[str, int]]:
+    """The (address, port) of the SMTP host, each judged by the egress policy (one refused: all)."""
     try:
         answers = await egress.GuardedResolver(allow_loopback).resolve(host, port, socket.AF_UNSPEC)
     except egress.EgressRefused as refused:
         raise notify.DeliveryError(f"refused by the egress policy: {refused}") from None
     except OSError:
         raise notify.DeliveryError(f"cannot resolve SMTP host {host}") from None
-    addresses = sorted({answer["host"] for answer in answers})
+    addresses = sorted({(answer["host"], answer["port"]) for answer in answers})
     if not addresses:
         raise notify.DeliveryError("refused by the egress policy: no address")
     return addresses

@@ -6,14 +6,17 @@ cluster's DNS answers `alias.shop.svc` with whatever the Service `alias` says â€
 ExternalName CNAME to `db.bank.svc.cluster.local`, or the addresses of EndpointSlices written
 by hand (any address at all), and a ClusterIP is forwarded by kube-proxy to those same slices.
 So such a name is never given to DNS: its answer is worked out here from the Service and its
-EndpointSlices as the API server holds them (adapters read them; egress dials only this answer):
+EndpointSlices as the API server holds them (adapters read them; egress dials only this answer).
+Every endpoint of the Service (every EndpointSlice labelled for it, whoever wrote it) must be a
+Pod of the same namespace chosen by the Service's selector, or an address outside the cluster's
+networks that the address rules allow; then:
 
-- ClusterIP (also NodePort, LoadBalancer): the Service's cluster IPs, which the API server
-  allocated to that Service alone â€” provided every endpoint behind them (every EndpointSlice
-  labelled for the Service, whoever wrote it) is a Pod of the same namespace chosen by the
-  Service's selector, or an address outside the cluster's networks the address rules allow.
-- Headless (`clusterIP: None`): the ready endpoints' addresses, under the same rule.
-- `<hostname>.<service>.<namespace>.svc`: that endpoint's addresses, under the same rule.
+- ClusterIP (also NodePort, LoadBalancer): the ready endpoints, each on the port the Service
+  maps the port asked for to (as kube-proxy would). Not the cluster IP: kube-proxy forwards it
+  to whatever slices it last saw, a second or more behind the API, so a tenant flipping a
+  hand-written slice in and out would be judged on one set and forwarded to another.
+- Headless (`clusterIP: None`): the ready endpoints, on the port asked for (what DNS gives).
+- `<hostname>.<service>.<namespace>.svc`: that endpoint, on the port asked for.
 - ExternalName: judged as if the tenant had asked for the external name itself (`Alias`).
 - No such Service: refused (the cluster's DNS would not answer it either).
 
@@ -69,12 +72,19 @@ class Endpoint(typing.NamedTuple):
     pod_namespace: str | None  # targetRef's namespace when it is a Pod, else None
 
 
+class Port(typing.NamedTuple):
+    name: str
+    port: int
+    protocol: str
+
+
 class Slice(typing.NamedTuple):
     name: str
     service: str  # its kubernetes.io/service-name label
     managed_by: str
     ip: bool  # addressType IPv4 or IPv6 (FQDN slices are routed by nobody)
     endpoints: tuple[Endpoint, ...]
+    ports: tuple[Port, ...] = ()
 
 
 class Service(typing.NamedTuple):
@@ -83,6 +93,7 @@ class Service(typing.NamedTuple):
     external_name: str
     selector: bool  # has a non-empty selector
     publish_not_ready: bool
+    ports: tuple[Port, ...] = ()
 
 
 class Found(typing.NamedTuple):
@@ -93,7 +104,7 @@ class Found(typing.NamedTuple):
 
 
 class Answer(typing.NamedTuple):
-    addresses: tuple[str, ...]
+    endpoints: tuple[tuple[str, int], ...]  # (address, port) to dial
 
 
 class Alias(typing.NamedTuple):
@@ -119,6 +130,16 @@ def _text(value: typing.Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _ports(value: typing.Any) -> tuple[Port, ...]:
+    """Ports as a Service's or an EndpointSlice's `ports` hold them; one not a port number is left out."""
+    ports = []
+    for item in _list(value)[:100]:
+        port = _mapping(item).get("port")
+        if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
+            ports.append(Port(_text(_mapping(item).get("name")), port, _text(_mapping(item).get("protocol")) or "TCP"))
+    return tuple(ports)
+
+
 def service_of(document: typing.Any) -> Service:
     """A Service object (JSON) as far as the verdict needs it; never raises. A malformed field
     reads as the value that reaches least (no cluster IP, no selector)."""
@@ -126,7 +147,8 @@ def service_of(document: typing.Any) -> Service:
     ips = tuple(ip for ip in (_text(v) for v in _list(spec.get("clusterIPs"))) if ip) or (
         (_text(spec.get("clusterIP")),) if _text(spec.get("clusterIP")) else ())
     return Service(_text(spec.get("type")) or "ClusterIP", ips[:2], _text(spec.get("externalName"))[:253],
-                   bool(_mapping(spec.get("selector"))), spec.get("publishNotReadyAddresses") is True)
+                   bool(_mapping(spec.get("selector"))), spec.get("publishNotReadyAddresses") is True,
+                   _ports(spec.get("ports")))
 
 
 def slice_of(document: typing.Any) -> Slice:
@@ -143,11 +165,13 @@ def slice_of(document: typing.Any) -> Slice:
             _mapping(endpoint.get("conditions")).get("ready") is not False,  # unset means ready (the API's rule)
             _text(ref.get("namespace")) if _text(ref.get("kind")) == "Pod" else None))
     return Slice(_text(meta.get("name"))[:253], _text(labels.get(SERVICE_NAME_LABEL)), _text(labels.get(MANAGED_BY_LABEL)),
-                 _text(_mapping(document).get("addressType")) in ("IPv4", "IPv6"), tuple(endpoints))
+                 _text(_mapping(document).get("addressType")) in ("IPv4", "IPv6"), tuple(endpoints),
+                 _ports(_mapping(document).get("ports")))
 
 
-def verdict(name: Named, namespace: str, found: Found, cluster: egress.ClusterNetworks, allow_loopback: bool) -> Verdict:
-    """What `namespace` may dial for `name`, from what the API holds (see the module)."""
+def verdict(name: Named, namespace: str, port: int, found: Found, cluster: egress.ClusterNetworks,
+            allow_loopback: bool) -> Verdict:
+    """What `namespace` may dial for `name` on `port`, from what the API holds (see the module)."""
     shown = f"{name.hostname + '.' if name.hostname else ''}{name.service}.{namespace}.svc"
     if not _LABEL.fullmatch(name.service) or name.hostname is not None and not _LABEL.fullmatch(name.hostname):
         return Refusal(f"{shown} is not the name of a Service")
@@ -158,7 +182,7 @@ def verdict(name: Named, namespace: str, found: Found, cluster: egress.ClusterNe
         if name.hostname is not None or not service.external_name:
             return Refusal(f"{shown}: Service {name.service} is an ExternalName Service without endpoints")
         return Alias(service.external_name.lower().rstrip("."))
-    endpoints: list[Endpoint] = []
+    endpoints: list[tuple[Endpoint, Slice]] = []
     for piece in found.slices:
         if piece.service != name.service or not piece.ip:
             continue  # not this Service's, or an FQDN slice (neither kube-proxy nor the DNS uses them)
@@ -172,15 +196,22 @@ def verdict(name: Named, namespace: str, found: Found, cluster: egress.ClusterNe
                             f"{shown}: EndpointSlice {piece.name or '?'} of Service {name.service} leads to {address}, "
                             f"{refusal}; only endpoints the EndpointSlice controller chose for the Service's selector "
                             f"(Pods of {namespace}) are reached inside the cluster's networks")
-            endpoints.append(endpoint)
+            endpoints.append((endpoint, piece))
     if name.hostname is not None:
-        addresses = _addresses(e for e in endpoints if e.hostname == name.hostname)
-        return Answer(addresses) if addresses else Refusal(f"{shown}: Service {name.service} has no endpoint {name.hostname}")
-    if service.cluster_ips and service.cluster_ips[0] != "None":
-        addresses = _addresses([Endpoint(service.cluster_ips, None, True, None)])
-        return Answer(addresses) if addresses else Refusal(f"{shown}: Service {name.service} has no cluster IP")
-    addresses = _addresses(e for e in endpoints if e.ready or service.publish_not_ready)
-    return Answer(addresses) if addresses else Refusal(f"{shown}: headless Service {name.service} has no ready endpoint")
+        dialled = _dialled((e, port) for e, _ in endpoints if e.hostname == name.hostname)
+        return Answer(dialled) if dialled else Refusal(f"{shown}: Service {name.service} has no endpoint {name.hostname}")
+    ready = [(e, piece) for e, piece in endpoints if e.ready or service.publish_not_ready]
+    if not service.cluster_ips or service.cluster_ips[0] == "None":  # headless: DNS gives the endpoints, dialled as asked
+        dialled = _dialled((e, port) for e, _ in ready)
+        return Answer(dialled) if dialled else Refusal(f"{shown}: headless Service {name.service} has no ready endpoint")
+    # Through the cluster IP the port asked for is the Service's; each slice says the number its
+    # endpoints serve it on (a named targetPort may differ between Pods).
+    asked = next((p for p in service.ports if p.port == port and p.protocol == "TCP"), None)
+    if asked is None:
+        return Refusal(f"{shown}: Service {name.service} has no TCP port {port}")
+    dialled = _dialled((e, served.port) for e, piece in ready
+                       for served in piece.ports if served.name == asked.name and served.protocol == "TCP")
+    return Answer(dialled) if dialled else Refusal(f"{shown}: Service {name.service} has no ready endpoint for port {port}")
 
 
 def _foreign(address: str, cluster: egress.ClusterNetworks, allow_loopback: bool) -> str | None:
@@ -192,12 +223,12 @@ def _foreign(address: str, cluster: egress.ClusterNetworks, allow_loopback: bool
     return egress.refused_address(address, allow_loopback)
 
 
-def _addresses(endpoints: typing.Iterable[Endpoint]) -> tuple[str, ...]:
-    found: dict[str, None] = {}
-    for endpoint in endpoints:
+def _dialled(endpoints: typing.Iterable[tuple[Endpoint, int]]) -> tuple[tuple[str, int], ...]:
+    found: dict[tuple[str, int], None] = {}
+    for endpoint, port in endpoints:
         for address in endpoint.addresses:
             try:
-                found[str(ipaddress.ip_address(address))] = None
+                found[(str(ipaddress.ip_address(address)), port)] = None
             except ValueError:
                 continue  # not an address: nothing to dial (the API server validates them anyway)
     return tuple(found)

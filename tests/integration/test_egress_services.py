@@ -7,8 +7,8 @@ slices of Services with a selector (kwok runs the Pods and gives them addresses)
 Another namespace ("bank") has a Service and a Pod. The tenant's ExternalName Service for bank's
 Service, its selector-less Service with an EndpointSlice written by hand to bank's Pod, and a
 headless one whose hand-written slice carries the controller's label and a Pod of the tenant's
-are all refused, with the reason; its ordinary ClusterIP Service gives its cluster IP, and its
-headless Service its own Pod's address, as the API server and the controller made them."""
+are all refused, with the reason; its ordinary ClusterIP Service and its headless Service give
+its own Pod's address (on the Service's target port), as the controller wrote them."""
 
 from __future__ import annotations
 
@@ -60,13 +60,15 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
             return cluster.kubectl("get", "-n", where, kind, name, "-o", f"jsonpath={path}")
 
         apply(bank, service("db", selector={"app": "db"}), pod("db", "db"))
-        apply(namespace, pod("web", "web"), service("web", selector={"app": "web"}),
+        # web maps its port 80 to the Pod's 8080: dialled there, as kube-proxy would forward it; the
+        # headless one gives the Pod's address on the port asked for, as DNS would.
+        apply(namespace, pod("web", "web"), service("web", selector={"app": "web"}, ports=[{"port": 80, "targetPort": 8080}]),
               service("web-headless", clusterIP="None", selector={"app": "web"}),
               service("alias", type="ExternalName", externalName=f"db.{bank}.svc.cluster.local"))
         cluster.wait_for(lambda: get(bank, "pod", "db", "{.status.podIP}") and get(namespace, "pod", "web", "{.status.podIP}"),
                          60, "kwok gives the Pods their addresses")
         bank_pod, bank_ip = get(bank, "pod", "db", "{.status.podIP}"), get(bank, "service", "db", "{.spec.clusterIP}")
-        own_pod, own_ip = get(namespace, "pod", "web", "{.status.podIP}"), get(namespace, "service", "web", "{.spec.clusterIP}")
+        own_pod = get(namespace, "pod", "web", "{.status.podIP}")
         apply(namespace, service("by-hand"), slice_by_hand("by-hand", bank_pod, namespace, **{
             service_names.MANAGED_BY_LABEL: "staff"}),
               service("forged", clusterIP="None"), slice_by_hand("forged", bank_pod, namespace, **{
@@ -78,35 +80,34 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
         dns = loopback.Names({f"db.{bank}.svc.cluster.local": bank_ip})
         networks = ["10.96.0.0/16", "10.0.0.0/24"]  # the control plane's Service range, kwok's Pod range
 
-        async def resolve(host: str) -> list[str] | str:
+        async def resolve(host: str) -> list[tuple[str, int]] | str:
             with shares.tenant(namespace):
                 try:
                     answers = await egress.GuardedResolver(False, inner=dns).resolve(host, 80, socket.AF_UNSPEC)
                 except egress.EgressRefused as refused:
                     return str(refused)
-            return [answer["host"] for answer in answers]
+            return [(answer["host"], answer["port"]) for answer in answers]
 
-        async def names() -> dict[str, list[str] | str]:
+        async def names() -> dict[str, list[tuple[str, int]] | str]:
             return {name: await resolve(f"{name}.{namespace}.svc") for name in ("web", "web-headless", "alias", "by-hand", "forged")}
 
         egress.configure_cluster(policy.cluster_networks(networks), kubernetes_services.KubernetesServices(
             api_client, asyncio.to_thread, ttl=0))
         try:
-            # The controller writes web-headless's slice once the Pod is there: asked until it has.
-            outcomes: dict[str, list[str] | str] = {}
+            # The controller writes the slices once the Pod is ready: asked until it has.
+            outcomes: dict[str, list[tuple[str, int]] | str] = {}
 
             def settled() -> bool:
                 outcomes.update(asyncio.run(names()))
-                return outcomes["web-headless"] == [own_pod]
+                return outcomes["web"] == [(own_pod, 8080)] and outcomes["web-headless"] == [(own_pod, 80)]
 
             try:
-                cluster.wait_for(settled, 30, "the controller's slice of web-headless")
+                cluster.wait_for(settled, 30, "the controller's slices of web and web-headless")
             except TimeoutError:
-                raise AssertionError(f"web-headless is not its Pod's address {own_pod}: {outcomes}") from None
+                raise AssertionError(f"web and web-headless are not its Pod {own_pod}: {outcomes}") from None
         finally:
             egress.configure_cluster(policy.ClusterNetworks())
             api_client.close()
-        assert outcomes["web"] == [own_ip], outcomes
         assert f"ExternalName Service for db.{bank}.svc.cluster.local" in str(outcomes["alias"]), outcomes
         assert f"not a Service of namespace {namespace}" in str(outcomes["alias"]), outcomes
         assert f"EndpointSlice by-hand-by-hand of Service by-hand leads to {bank_pod}" in str(outcomes["by-hand"]), outcomes

@@ -93,9 +93,10 @@ def service(namespace: str, name: str, **spec: typing.Any) -> dict[str, typing.A
 
 def endpoint_slice(namespace: str, service_name: str, *addresses: str, name: str | None = None,
                    managed_by: str | None = service_names.ENDPOINTSLICE_CONTROLLER, pod_namespace: str | None = None,
-                   hostname: str | None = None, ready: bool | None = True) -> dict[str, typing.Any]:
-    """An EndpointSlice of `service_name`, one endpoint per address; by default as the
-    EndpointSlice controller writes it (its label, each endpoint a Pod of the namespace)."""
+                   hostname: str | None = None, ready: bool | None = True, port: int = 8080) -> dict[str, typing.Any]:
+    """An EndpointSlice of `service_name`, one endpoint per address serving `port` (the port
+    unnamed, as for a Service of one port); by default as the EndpointSlice controller writes
+    it (its label, each endpoint a Pod of the namespace)."""
     labels = {service_names.SERVICE_NAME_LABEL: service_name}
     if managed_by is not None:
         labels[service_names.MANAGED_BY_LABEL] = managed_by
@@ -109,4 +110,5 @@ def endpoint_slice(namespace: str, service_name: str, *addresses: str, name: str
         endpoints.append(endpoint)
     return {"kind": "EndpointSlice", "metadata": {"namespace": namespace, "name": name or f"{service_name}-abcde",
                                                   "labels": labels},
-            "addressType": "IPv6" if addresses and ":" in addresses[0] else "IPv4", "endpoints": endpoints}
+            "addressType": "IPv6" if addresses and ":" in addresses[0] else "IPv4", "endpoints": endpoints,
+            "ports": [{"name": "", "port": port, "protocol": "TCP"}]}

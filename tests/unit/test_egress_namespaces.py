@@ -63,9 +63,10 @@ def test_no_networks_means_no_namespace_rule() -> None:
 def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
     """Loopback stands in for the cluster's networks (the only addresses a test may reach)."""
     with loopback.cluster("prometheus.monitoring.svc", objects=[
-            loopback.service("shop", "web", clusterIP="127.0.0.1", selector={"app": "web"}),
+            loopback.service("shop", "web", clusterIP="None", selector={"app": "web"}),
             loopback.endpoint_slice("shop", "web", "127.0.0.1"),
-            loopback.service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]):
+            loopback.service("bank", "db", clusterIP="None", selector={"app": "db"}),
+            loopback.endpoint_slice("bank", "db", "127.0.0.1")]):
         yield
 
 

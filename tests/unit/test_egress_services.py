@@ -11,6 +11,7 @@ real API server: tests/integration/test_egress_services.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import typing
 
 import aiohttp
@@ -49,11 +50,11 @@ def test_which_names_are_the_namespaces_own(host: str, named: tuple[str, str | N
 
 # -- what the API's objects make of a name --------------------------------------------------------
 
-def verdict(name: str, *objects: dict[str, typing.Any], namespace: str = "shop",
+def verdict(name: str, *objects: dict[str, typing.Any], namespace: str = "shop", port: int = 80,
             allow_loopback: bool = False) -> service_names.Verdict:
     named = service_names.named(name, namespace, CLUSTER.domain)
     assert named is not None
-    return service_names.verdict(named, namespace, _found(objects, namespace, named.service), CLUSTER, allow_loopback)
+    return service_names.verdict(named, namespace, port, _found(objects, namespace, named.service), CLUSTER, allow_loopback)
 
 
 def _found(objects: typing.Sequence[dict[str, typing.Any]], namespace: str, name: str) -> service_names.Found:
@@ -63,32 +64,47 @@ def _found(objects: typing.Sequence[dict[str, typing.Any]], namespace: str, name
 
 
 SELECTOR = {"app": "web"}
-WEB = service("shop", "web", clusterIP="10.96.0.10", clusterIPs=["10.96.0.10"], selector=SELECTOR)
-HEADLESS = service("shop", "web", clusterIP="None", selector=SELECTOR)
+PORTS = [{"name": "", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
+WEB = service("shop", "web", clusterIP="10.96.0.10", clusterIPs=["10.96.0.10"], selector=SELECTOR, ports=PORTS)
+HEADLESS = service("shop", "web", clusterIP="None", selector=SELECTOR, ports=PORTS)
+TWO_PORTS = service("shop", "web", clusterIP="10.96.0.10", selector=SELECTOR, ports=[
+    {"name": "http", "port": 80, "protocol": "TCP"}, {"name": "admin", "port": 9000, "protocol": "TCP"}])
 
 
-@pytest.mark.parametrize("objects,name,expected", [
-    # A ClusterIP Service whose endpoints the EndpointSlice controller chose: its cluster IP.
-    ([WEB, endpoint_slice("shop", "web", "10.244.1.7", "10.244.2.9")], "web.shop.svc", ("10.96.0.10",)),
-    ([WEB], "web.shop.svc.cluster.local", ("10.96.0.10",)),
-    # Headless: the ready endpoints the controller chose (a not-ready one once published).
+def named_ports(slice_: dict[str, typing.Any], **ports: int) -> dict[str, typing.Any]:
+    return {**slice_, "ports": [{"name": name, "port": port, "protocol": "TCP"} for name, port in ports.items()]}
+
+
+@pytest.mark.parametrize("objects,name,port,expected", [
+    # A ClusterIP Service whose endpoints the EndpointSlice controller chose: those endpoints, on
+    # the port the Service maps the port asked for to (never the cluster IP: see the module).
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7", "10.244.2.9")], "web.shop.svc", 80,
+     (("10.244.1.7", 8080), ("10.244.2.9", 8080))),
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7"), endpoint_slice("shop", "web", "10.244.1.8", name="b", ready=False)],
+     "web.shop.svc.cluster.local", 80, (("10.244.1.7", 8080),)),
+    ([TWO_PORTS, named_ports(endpoint_slice("shop", "web", "10.244.1.7"), http=8080, admin=9090),
+      named_ports(endpoint_slice("shop", "web", "10.244.1.8", name="b"), http=8081, admin=9091)], "web.shop.svc", 9000,
+     (("10.244.1.7", 9090), ("10.244.1.8", 9091))),
+    # Headless: the ready endpoints the controller chose (a not-ready one once published), on the port asked.
     ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7"), endpoint_slice("shop", "web", "10.244.1.8", name="b", ready=False),
-      endpoint_slice("shop", "web", "10.244.1.9", name="c", ready=None)], "web.shop.svc", ("10.244.1.7", "10.244.1.9")),
+      endpoint_slice("shop", "web", "10.244.1.9", name="c", ready=None)], "web.shop.svc", 80,
+     (("10.244.1.7", 80), ("10.244.1.9", 80))),
     ([{**HEADLESS, "spec": {**HEADLESS["spec"], "publishNotReadyAddresses": True}},
-      endpoint_slice("shop", "web", "10.244.1.8", ready=False)], "web.shop.svc", ("10.244.1.8",)),
+      endpoint_slice("shop", "web", "10.244.1.8", ready=False)], "web.shop.svc", 8443, (("10.244.1.8", 8443),)),
     ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7", hostname="web-0"),
-      endpoint_slice("shop", "web", "10.244.1.8", name="b", hostname="web-1")], "web-1.web.shop.svc", ("10.244.1.8",)),
+      endpoint_slice("shop", "web", "10.244.1.8", name="b", hostname="web-1")], "web-1.web.shop.svc", 80,
+     (("10.244.1.8", 80),)),
     # A selector-less Service whose hand-written slice leads outside the cluster's networks: no
     # more than naming that address (the address rules judge it at the dial point too).
-    ([service("shop", "db", clusterIP="10.96.0.20"), endpoint_slice("shop", "db", "203.0.113.5", managed_by="me")],
-     "db.shop.svc", ("10.96.0.20",)),
+    ([service("shop", "db", clusterIP="10.96.0.20", ports=[{"port": 5432}]),
+      endpoint_slice("shop", "db", "203.0.113.5", managed_by="me", port=5432)], "db.shop.svc", 5432, (("203.0.113.5", 5432),)),
     # FQDN slices: routed by nobody, ignored.
-    ([WEB, {**endpoint_slice("shop", "web", "10.244.9.9", managed_by="me"), "addressType": "FQDN"}], "web.shop.svc",
-     ("10.96.0.10",)),
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7"), {**endpoint_slice("shop", "web", "10.244.9.9", name="f", managed_by="me"),
+                                                         "addressType": "FQDN"}], "web.shop.svc", 80, (("10.244.1.7", 8080),)),
 ])
-def test_what_a_name_of_ones_own_leads_to(objects: list[dict[str, typing.Any]], name: str,
-                                           expected: tuple[str, ...]) -> None:
-    assert verdict(name, *objects) == service_names.Answer(expected)
+def test_what_a_name_of_ones_own_leads_to(objects: list[dict[str, typing.Any]], name: str, port: int,
+                                           expected: tuple[tuple[str, int], ...]) -> None:
+    assert verdict(name, *objects, port=port) == service_names.Answer(expected)
 
 
 def test_an_externalname_is_judged_as_the_name_it_points_to() -> None:
@@ -119,6 +135,10 @@ def test_an_externalname_is_judged_as_the_name_it_points_to() -> None:
     ([HEADLESS], "web.shop.svc", "no ready endpoint"),
     ([HEADLESS, endpoint_slice("shop", "web", "10.244.1.7", hostname="web-0")], "web-1.web.shop.svc", "no endpoint web-1"),
     ([service("shop", "web", selector=SELECTOR)], "web.shop.svc", "no ready endpoint"),  # no cluster IP read: headless
+    ([WEB, endpoint_slice("shop", "web", "10.244.1.7", ready=False)], "web.shop.svc", "no ready endpoint for port 80"),
+    ([TWO_PORTS, endpoint_slice("shop", "web", "10.244.1.7")], "web.shop.svc", "no ready endpoint for port 80"),  # no "http"
+    ([service("shop", "web", clusterIP="10.96.0.10", selector=SELECTOR, ports=[{"port": 81}])], "web.shop.svc",
+     "Service web has no TCP port 80"),
 ])
 def test_what_a_name_of_ones_own_may_not_lead_to(objects: list[dict[str, typing.Any]], name: str, reason: str) -> None:
     refused = verdict(name, *objects)
@@ -141,54 +161,65 @@ def test_a_malformed_slice_reads_as_nobodys(document: typing.Any) -> None:
 
 # -- through aiohttp, on loopback ----------------------------------------------------------------
 
-def fetch(names: loopback.Names, requests: typing.Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Each (namespace, host) asked in turn, through one GuardedClient: the body or the refusal."""
+def fetch(names: loopback.Names, requests: typing.Sequence[tuple[str | None, str]],
+          objects: typing.Callable[[int], list[dict[str, typing.Any]]] | None = None) -> dict[str, str]:
+    """Each (namespace, URL host[:port]) asked in turn through one GuardedClient (the site's port
+    when the host has none): the body or the refusal. With `objects` (given the site's port),
+    the namespace rule is on, with those objects as the API's."""
     async def scenario() -> dict[str, str]:
         client = egress.GuardedClient(True, 8, resolver=names, per_key=8)
         outcomes: dict[str, str] = {}
         async with loopback.text_site("ok") as port:
-            for namespace, host in requests:
-                with shares.tenant(namespace):
-                    try:
-                        answer = await client.request("GET", f"http://{host}:{port}/", deadline=5, body_limit=100)
-                        outcomes[f"{namespace}->{host}"] = answer.body.decode()
-                    except (egress.EgressRefused, aiohttp.ClientError, OSError) as error:
-                        outcomes[f"{namespace}->{host}"] = egress.refusal_of(error) or str(error)
+            with loopback.cluster(objects=objects(port)) if objects is not None else contextlib.nullcontext():
+                for namespace, host in requests:
+                    with shares.tenant(namespace):
+                        try:
+                            url = f"http://{host}/" if ":" in host else f"http://{host}:{port}/"
+                            answer = await client.request("GET", url, deadline=5, body_limit=100)
+                            outcomes[f"{namespace}->{host}"] = answer.body.decode()
+                        except (egress.EgressRefused, aiohttp.ClientError, OSError) as error:
+                            outcomes[f"{namespace}->{host}"] = egress.refusal_of(error) or str(error)
             await client.close()
         return outcomes
 
     return asyncio.run(scenario())
 
 
-def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_address() -> None:
-    # DNS says 127.0.0.9 (nobody listens there) for shop's names; the API says 127.0.0.1.
+def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_endpoints() -> None:
+    # DNS says 127.0.0.9 (nobody listens there) for shop's names, and so do the cluster IPs; the
+    # API's endpoints are the site, on its port: an answer means the endpoint was dialled.
     names = loopback.Names({"web.shop.svc": "127.0.0.9", "api.shop.svc": "127.0.0.9", "db.bank.svc.cluster.local": "127.0.0.1",
                             "outside.example": "127.0.0.1"})
-    objects = [service("shop", "web", clusterIP="127.0.0.1", selector=SELECTOR), endpoint_slice("shop", "web", "127.0.0.2"),
-               service("shop", "api", clusterIP="None", selector={"app": "api"}), endpoint_slice("shop", "api", "127.0.0.1"),
-               service("shop", "next", type="ExternalName", externalName="web.shop.svc.cluster.local"),
-               service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
-               service("shop", "out", type="ExternalName", externalName="outside.example"),
-               service("shop", "loop", type="ExternalName", externalName="loop.shop.svc"),
-               service("shop", "by-hand", clusterIP="127.0.0.1"), endpoint_slice("shop", "by-hand", "127.0.0.3", managed_by="me"),
-               service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]
-    with loopback.cluster(objects=objects):
-        outcomes = fetch(names, [("shop", host) for host in (
-            "web.shop.svc", "api.shop.svc", "next.shop.svc", "alias.shop.svc", "out.shop.svc", "loop.shop.svc",
-            "by-hand.shop.svc", "gone.shop.svc")] + [("bank", "db.bank.svc.cluster.local")])
-    assert outcomes["shop->web.shop.svc"] == outcomes["shop->api.shop.svc"] == outcomes["shop->next.shop.svc"] == "ok"
+
+    def objects(port: int) -> list[dict[str, typing.Any]]:
+        return [service("shop", "web", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 80}]),
+                endpoint_slice("shop", "web", "127.0.0.1", port=port),
+                service("shop", "api", clusterIP="None", selector={"app": "api"}), endpoint_slice("shop", "api", "127.0.0.1"),
+                service("shop", "next", type="ExternalName", externalName="web.shop.svc.cluster.local"),
+                service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
+                service("shop", "out", type="ExternalName", externalName="outside.example"),
+                service("shop", "loop", type="ExternalName", externalName="loop.shop.svc"),
+                service("shop", "by-hand", clusterIP="127.0.0.9", ports=[{"port": 80}]),
+                endpoint_slice("shop", "by-hand", "127.0.0.3", managed_by="me", port=port),
+                service("bank", "db", clusterIP="None", selector={"app": "db"}), endpoint_slice("bank", "db", "127.0.0.1")]
+
+    outcomes = fetch(names, [("shop", host) for host in (
+        "web.shop.svc:80", "api.shop.svc", "next.shop.svc:80", "alias.shop.svc", "out.shop.svc", "loop.shop.svc",
+        "by-hand.shop.svc:80", "gone.shop.svc", "web.shop.svc")] + [("bank", "db.bank.svc.cluster.local")], objects)
+    assert outcomes["shop->web.shop.svc:80"] == outcomes["shop->api.shop.svc"] == outcomes["shop->next.shop.svc:80"] == "ok"
     assert "ExternalName Service for db.bank.svc.cluster.local" in outcomes["shop->alias.shop.svc"]
     # An ExternalName out of the cluster, to a name whose DNS answer is inside its networks.
     assert "outside.example is 127.0.0.1, inside the cluster's networks" in outcomes["shop->out.shop.svc"]
     assert "more than 8 ExternalName Services in a row" in outcomes["shop->loop.shop.svc"]
-    assert "EndpointSlice by-hand-abcde of Service by-hand leads to 127.0.0.3" in outcomes["shop->by-hand.shop.svc"]
+    assert "EndpointSlice by-hand-abcde of Service by-hand leads to 127.0.0.3" in outcomes["shop->by-hand.shop.svc:80"]
     assert "there is no Service gone in namespace shop" in outcomes["shop->gone.shop.svc"]
+    assert "Service web has no TCP port" in outcomes["shop->web.shop.svc"]  # through a cluster IP: the Service's ports only
     assert outcomes["bank->db.bank.svc.cluster.local"] == "ok"
     assert not [name for name in names.asked if name.endswith((".shop.svc", ".shop.svc.cluster.local"))], names.asked
 
 
-def test_a_tcp_check_of_an_externalname_to_another_namespace_is_refused() -> None:
-    async def scenario(host: str) -> str:
+def test_a_tcp_check_dials_a_services_endpoint_and_refuses_an_externalname_to_another_namespace() -> None:
+    async def scenario(host: str, port: int) -> str:
         with shares.tenant("shop"):
             try:
                 _, writer = await egress.open_stream(host, port, True, resolver=names)
@@ -198,19 +229,18 @@ def test_a_tcp_check_of_an_externalname_to_another_namespace_is_refused() -> Non
             return "connected"
 
     names = loopback.Names({"db.bank.svc.cluster.local": "127.0.0.1"})
-    objects = [service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
-               service("shop", "web", clusterIP="127.0.0.1", selector=SELECTOR)]
 
     async def both() -> tuple[str, str]:
-        nonlocal port
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            return await scenario("alias.shop.svc"), await scenario("web.shop.svc")
+        served = server.sockets[0].getsockname()[1]
+        with loopback.cluster(objects=[
+                service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
+                service("shop", "web", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 5000}]),
+                endpoint_slice("shop", "web", "127.0.0.1", port=served)]):
+            async with server:
+                return await scenario("alias.shop.svc", served), await scenario("web.shop.svc", 5000)
 
-    port = 0
-    with loopback.cluster(objects=objects):
-        alias, web = asyncio.run(both())
+    alias, web = asyncio.run(both())
     assert "ExternalName Service for db.bank.svc.cluster.local" in alias and web == "connected"
 
 
@@ -239,7 +269,6 @@ def test_a_service_that_cannot_be_read_is_refused_with_the_reason() -> None:
 
 def test_the_operators_own_requests_and_rule_free_clusters_still_ask_dns() -> None:
     names = loopback.Names({"web.shop.svc": "127.0.0.1"})
-    with loopback.cluster():
-        assert fetch(names, [(None, "web.shop.svc")]) == {"None->web.shop.svc": "ok"}  # type: ignore[list-item]
+    assert fetch(names, [(None, "web.shop.svc")], lambda port: []) == {"None->web.shop.svc": "ok"}
     assert fetch(names, [("shop", "web.shop.svc")]) == {"shop->web.shop.svc": "ok"}
     assert names.asked == ["web.shop.svc", "web.shop.svc"]

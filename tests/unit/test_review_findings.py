@@ -585,7 +585,8 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
             finally:
                 await client.close()
 
-    with loopback.cluster(objects=[loopback.service("bank", "db", clusterIP="127.0.0.1", selector={"app": "db"})]):
+    with loopback.cluster(objects=[loopback.service("bank", "db", clusterIP="None", selector={"app": "db"}),
+                                   loopback.endpoint_slice("bank", "db", "127.0.0.1")]):
         outcome = asyncio.run(scenario())
     assert "cluster's networks" in outcome, f"shop rode bank's kept-alive connection and read {outcome!r}"
 
@@ -1099,7 +1100,7 @@ def test_an_smtp_servers_endless_reply_is_cut_not_held(monkeypatch: pytest.Monke
     tracemalloc.start()
     try:
         with pytest.raises(notify.DeliveryError) as failed:
-            notifier._deliver(settings, mail, ["127.0.0.1"])
+            notifier._deliver(settings, mail, [("127.0.0.1", port)])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
