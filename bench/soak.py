@@ -25,7 +25,9 @@ Invariants (each a list of violations in the report; the run fails on any):
 - convergence: after the last fault every object is true to the world (ScalingPolicy status =
   the Deployment's replicas and ScalingActive; MonitoredService's error rate read back; every
   episode resolved) within two intervals; the p50/p99 of the time it took are reported;
-- the operator's RSS and open sockets: reported at start and end of the longest-lived process.
+- resources: each replica's RSS and open sockets flat, its steady level against its end, a
+  leader's sockets against a leader's and a standby's against a standby's (resource_growth);
+  reported for the replica judged over the longest span.
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ TAKEOVER_LAG = 10.0
 TERM_STARTED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO controller\.operator\.election: "
                           r"became the leader \(", re.MULTILINE)
 CONVERGE_BOUND = 2 * INTERVAL
+# Memory and sockets, flat over the run: a replica's steady level against its end, like with like.
+SETTLED = 60.0  # s after a replica's start, and into a term, before its level counts (warm-up, pools filling)
+JUDGED_SPAN = 600.0  # s between the steady level and the end before growth is judged
+RSS_BOUND = (1.5, 20.0)  # end <= 1.5 x steady + 20 MB
+SOCKETS_BOUND = (2.0, 20)  # end <= 2 x steady + 20
 
 
 def log(message: str) -> None:
@@ -160,6 +167,60 @@ def term_starts(log_text: str) -> list[float]:
     machine's local time, to the millisecond)."""
     return [time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
             for stamp, millis in TERM_STARTED.findall(log_text)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One replica's resources at one moment (from /proc) and its role then (its /metrics)."""
+
+    at: float
+    rss_mb: float
+    sockets: int
+    leading: bool | None  # None: not known (SIGSTOPped, or its /metrics did not answer)
+
+
+def resource_growth(samples: typing.Sequence[Sample]) -> dict[str, typing.Any]:
+    """One replica's memory and open sockets: its steady level against its end, like with like.
+
+    A leader holds its connection pools (the API client's 32, the status writer's 32, the
+    receivers' and Prometheus's); a standby holds its watches and the Lease's. Run 14 compared a
+    standby's first sample (12 sockets, 114 MB) with the same process leading at its end (109,
+    206 MB). So: a sample counts once the replica has run SETTLED s, and a leader's once it has
+    led SETTLED s in that term; the steady level is taken from the first such leading sample on
+    (RSS does not come back down after a term, nor do the pools close: a standby that has led is
+    compared with standbys that have led), or from the first settled sample of a replica that never
+    led. RSS: the steady level's first sample against the last. Sockets: per role, the first
+    against the last sample of that role. Judged when they are JUDGED_SPAN s apart or more."""
+    settled: list[Sample] = []
+    term_began: float | None = None
+    born = samples[0].at if samples else 0.0
+    for sample in samples:
+        term_began = (term_began if term_began is not None else sample.at) if sample.leading else None
+        if sample.leading is None or sample.at - born < SETTLED:
+            continue
+        if sample.leading and term_began is not None and sample.at - term_began < SETTLED:
+            continue
+        settled.append(sample)
+    anchor = next((sample.at for sample in settled if sample.leading), None)
+    steady = [sample for sample in settled if anchor is None or sample.at >= anchor]
+    found: dict[str, typing.Any] = {"span_s": round(steady[-1].at - steady[0].at) if steady else 0,
+                                    "led": anchor is not None, "violations": []}
+    if steady:
+        first, last = steady[0], steady[-1]
+        found["rss_mb"] = (round(first.rss_mb), round(last.rss_mb))
+        if last.at - first.at >= JUDGED_SPAN and last.rss_mb > RSS_BOUND[0] * first.rss_mb + RSS_BOUND[1]:
+            found["violations"].append(f"RSS grew from {first.rss_mb:.0f} MB to {last.rss_mb:.0f} MB "
+                                       f"in {last.at - first.at:.0f} s")
+    for role, leading in (("leading", True), ("standby", False)):
+        rows = [sample for sample in steady if sample.leading is leading]
+        if not rows:
+            continue
+        found[f"sockets_{role}"] = (rows[0].sockets, rows[-1].sockets)
+        found[f"sockets_{role}_span_s"] = round(rows[-1].at - rows[0].at)
+        if rows[-1].at - rows[0].at >= JUDGED_SPAN and rows[-1].sockets > SOCKETS_BOUND[0] * rows[0].sockets + SOCKETS_BOUND[1]:
+            found["violations"].append(f"open sockets ({role}) grew from {rows[0].sockets} to {rows[-1].sockets} "
+                                       f"in {rows[-1].at - rows[0].at:.0f} s")
+    return found
 
 
 def changed_at(item: typing.Any, seen: float) -> float:
@@ -341,7 +402,7 @@ class Soak:
         self.partials: list[tuple[float, float, int, str]] = []  # railway-partial: (epoch start, end, every, kind)
         self.railway_seen = 0  # the local Railway's replica changes taken into the history so far
         self.lease_writes: list[tuple[float, str]] = []  # (epoch, identity) of each successful Lease write
-        self.samples: dict[int, list[tuple[float, float, int]]] = {}  # pid -> (t, rss MB, sockets)
+        self.samples: dict[int, list[Sample]] = {}  # pid -> its samples, in order
         self.am_seen: set[tuple[str, str, str]] = set()  # (namespace, service, startsAt)
         self.began = 0.0
         self.last_fault_end = 0.0
@@ -419,15 +480,7 @@ class Soak:
 
     # observing the replicas --------------------------------------------------------------------
     def is_leader(self, slot: str) -> bool:
-        process = self.replicas[slot]
-        if slot in self.stopped or process.process is None or process.process.poll() is not None:
-            return False
-        try:
-            text = process.metrics_text("capliquify_leader")
-        except OSError:
-            return False
-        return any(line.startswith("capliquify_leader ") and float(line.split()[-1]) == 1.0
-                   for line in text.splitlines())
+        return self.role(slot) is True
 
     def holder(self) -> str | None:
         """The slot whose replica the Lease names now (the admin's read, straight to the API server)."""
@@ -446,21 +499,36 @@ class Soak:
         others = [slot for slot in ("a", "b") if slot not in leaders]
         return others[0] if others else "b"
 
+    def role(self, slot: str) -> bool | None:
+        """Whether the replica acts as the leader now (its capliquify_leader), None if not known."""
+        process = self.replicas[slot]
+        if slot in self.stopped or process.process is None or process.process.poll() is not None:
+            return None
+        try:
+            text = process.metrics_text("capliquify_leader")
+        except OSError:
+            return None
+        values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("capliquify_leader ")]
+        return values[0] == 1.0 if values else None
+
     def sample(self) -> None:
-        now = time.time()
-        for process in list(self.replicas.values()):
+        for slot, process in list(self.replicas.items()):
             if process.process is None or process.process.poll() is not None:
                 continue
             pid = process.process.pid
+            leading = self.role(slot)
+            now = time.time()
             with contextlib.suppress(OSError):
                 status = pathlib.Path(f"/proc/{pid}/status").read_text()
                 found = re.search(r"VmRSS:\s+(\d+)", status)
                 if found is None:
                     continue  # a process just killed (a zombie) has no VmRSS: the 1,545 s of the first hour's run ended here
                 rss = int(found.group(1)) / 1024
-                sockets = sum(1 for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir()
-                              if os.readlink(fd).startswith("socket:"))
-                self.samples.setdefault(pid, []).append((now, rss, sockets))
+                sockets = 0
+                for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):  # closed since the listing
+                        sockets += os.readlink(fd).startswith("socket:")
+                self.samples.setdefault(pid, []).append(Sample(now, rss, sockets, leading))
 
     def watch_alertmanager(self) -> None:
         with contextlib.suppress(Exception):
@@ -986,15 +1054,17 @@ class Soak:
         unconverged = total - len(converged)
         slow = [f"{name} converged {t:.1f}s after the last fault (bound {CONVERGE_BOUND}s)"
                 for name, t in converged.items() if t > CONVERGE_BOUND]
-        longest = max(self.samples.values(), key=lambda rows: rows[-1][0] - rows[0][0], default=[])
-        after_warmup = [row for row in longest if row[0] >= self.began + self.warmup] or longest
-        leaks = []  # flat: judged on a replica that lived 10 minutes or more
-        if after_warmup and after_warmup[-1][0] - after_warmup[0][0] >= 600:
-            (_, rss0, sockets0), (_, rss1, sockets1) = after_warmup[0], after_warmup[-1]
-            if rss1 > 1.5 * rss0 + 20:
-                leaks.append(f"RSS grew from {rss0:.0f} MB to {rss1:.0f} MB")
-            if sockets1 > 2 * sockets0 + 20:
-                leaks.append(f"open sockets grew from {sockets0} to {sockets1}")
+        # Flat: each replica's steady level against its end, like with like (resource_growth);
+        # reported for the one judged over the longest span.
+        growth = {pid: resource_growth(rows) for pid, rows in self.samples.items()}
+        longest: tuple[int | None, dict[str, typing.Any]] = max(
+            growth.items(), key=lambda item: item[1]["span_s"], default=(None, {}))
+        leaks = [f"pid {pid}: {line}" for pid, found in growth.items() for line in found["violations"]]
+        sockets_seen = longest[1].get("sockets_leading") or longest[1].get("sockets_standby") or (None, None)
+        with contextlib.suppress(OSError):  # every sample, for the analysis of a run
+            (self.workdir / "resources.jsonl").write_text("".join(
+                json.dumps([pid, round(s.at - self.began, 1), round(s.rss_mb, 1), s.sockets, s.leading]) + "\n"
+                for pid, rows in self.samples.items() for s in rows))
         kinds: dict[str, int] = {}
         for _, fault, _ in self.injected:
             kinds[fault.kind] = kinds.get(fault.kind, 0) + 1
@@ -1020,10 +1090,11 @@ class Soak:
             "converged": len(converged), "unconverged": unconverged, "slow_to_converge": len(slow),
             "convergence_p50_s": round(statistics.median(times), 1) if times else None,
             "convergence_p99_s": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1) if times else None,
-            "rss_mb_start": round(after_warmup[0][1]) if after_warmup else None,
-            "rss_mb_end": round(after_warmup[-1][1]) if after_warmup else None,
-            "sockets_start": after_warmup[0][2] if after_warmup else None,
-            "sockets_end": after_warmup[-1][2] if after_warmup else None,
+            "rss_mb_start": longest[1].get("rss_mb", (None, None))[0],
+            "rss_mb_end": longest[1].get("rss_mb", (None, None))[1],
+            "sockets_start": sockets_seen[0],
+            "sockets_end": sockets_seen[1],
+            "resources": {"pid": longest[0], **{k: v for k, v in longest[1].items() if k != "violations"}},
             "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
                            "scaling": scaling[:50], "rollbacks": rollbacks[:50], "convergence": slow[:50] + [
                                f"{name} not converged by the end" for name in self.all_objects() if name not in converged],
