@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import random
 import socket
 import time
 import types
@@ -43,9 +44,12 @@ class EgressRefused(OSError):
 
 class ServiceDirectory(typing.Protocol):
     """Where a name of a tenant's own namespace is looked up instead of DNS (the Kubernetes
-    API: adapters/kubernetes_services.py): the Service and its EndpointSlices, or why not."""
+    API: adapters/kubernetes_services.py): the Service and its EndpointSlices, and which
+    addresses are a Running Pod's of the namespace; or why not."""
 
     async def lookup(self, namespace: str, name: str) -> service_names.Found | str: ...
+
+    async def pods(self, namespace: str, addresses: typing.Iterable[str]) -> typing.AbstractSet[str] | str: ...
 
 
 # The namespace rule inside the cluster's networks (core/egress.ClusterNetworks), set once at
@@ -339,7 +343,17 @@ async def _service_verdict(name: service_names.Named, namespace: str, port: int,
     found = await SERVICES.lookup(namespace, name.service)
     if isinstance(found, str):
         return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {found}")
-    return service_names.verdict(name, namespace, port, found, CLUSTER, allow_loopback)
+    verdict = service_names.verdict(name, namespace, port, found, CLUSTER, allow_loopback)
+    if not isinstance(verdict, service_names.Answer):
+        return verdict
+    # A few endpoints, in turn at random (spread over the Service's Pods), each inside the
+    # networks checked against the Pods themselves.
+    chosen = service_names.Answer(tuple(random.sample(verdict.endpoints, min(len(verdict.endpoints), service_names.DIALLED))))
+    inside = sorted({address for address, _ in chosen.endpoints if CLUSTER.inside(address)})
+    pods = await SERVICES.pods(namespace, inside) if inside else frozenset()
+    if isinstance(pods, str):
+        return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {pods}")
+    return service_names.running(name, namespace, chosen, pods, CLUSTER)
 
 
 def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:

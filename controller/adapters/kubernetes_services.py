@@ -3,7 +3,9 @@ dials for a name of a tenant's own namespace, instead of asking the cluster's DN
 (core/service_names.py says why and judges; adapters/egress.py asks here).
 
 Reads are `get services` and `list endpointslices` (label `kubernetes.io/service-name`) in the
-name's namespace, in the blocking pool given, each page's bytes capped (`budget.SERVICES_PAGE`)
+name's namespace, and `list pods` by `status.podIP` for the few endpoints about to be dialled
+(an EndpointSlice's labels and targetRef are whatever its writer put there: the Pod itself says
+whose the address is), in the blocking pool given, each page's bytes capped (`budget.SERVICES_PAGE`)
 and parsed one at a time; answers are kept `ttl` seconds (a bounded number of endpoints in
 all), a read in flight is shared by its namespace's callers only, and reads are handed out in
 fair shares by namespace: one tenant's thousand names or a hanging API server cost others
@@ -54,6 +56,57 @@ class KubernetesServices:
         self._kept: collections.OrderedDict[tuple[str, str], tuple[float, service_names.Found]] = collections.OrderedDict()
         self._kept_endpoints = 0
         self._flying: dict[tuple[str, str], asyncio.Task[service_names.Found]] = {}
+        self._pods_kept: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._pods_flying: dict[tuple[str, str], asyncio.Task[bool]] = {}
+
+    async def pods(self, namespace: str, addresses: typing.Iterable[str]) -> frozenset[str] | str:
+        """Which of `addresses` (IP addresses, as core/service_names gives them) belong to a
+        Running Pod of `namespace`, or why that could not be read."""
+        running: set[str] = set()
+        waiting: dict[str, asyncio.Task[bool]] = {}
+        now = time.monotonic()
+        for address in addresses:
+            key = (namespace, address)
+            kept = self._pods_kept.get(key)
+            if kept is not None and kept[0] > now:
+                if kept[1]:
+                    running.add(address)
+                continue
+            task = self._pods_flying.get(key)
+            if task is None:
+                task = self._pods_flying[key] = asyncio.create_task(self._read_pod(namespace, address))
+                task.add_done_callback(functools.partial(self._pod_landed, key))
+            waiting[address] = task
+        try:
+            async with asyncio.timeout(DEADLINE_SECONDS):
+                for address, task in waiting.items():
+                    if await asyncio.shield(task):
+                        running.add(address)
+        except TimeoutError:
+            return f"the Pods of {namespace} could not be read within {DEADLINE_SECONDS:g}s"
+        except ReadFailed as failed:
+            return str(failed)
+        return frozenset(running)
+
+    def _pod_landed(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
+        if self._pods_flying.get(key) is task:
+            del self._pods_flying[key]
+        if task.cancelled() or task.exception() is not None:
+            return
+        now = time.monotonic()
+        if len(self._pods_kept) >= KEPT_ENDPOINTS:
+            self._pods_kept = {k: v for k, v in self._pods_kept.items() if v[0] > now}
+            if len(self._pods_kept) >= KEPT_ENDPOINTS // 2:
+                self._pods_kept.clear()
+        self._pods_kept[key] = (now + self._ttl, task.result())
+
+    async def _read_pod(self, namespace: str, address: str) -> bool:
+        async with self.shares.hold(("namespace", namespace)):
+            return await self._read_pod_contained(namespace, address)
+
+    @boundary.contained("a Pod read for egress", lambda error: _failed(error), passes=(ReadFailed,))
+    async def _read_pod_contained(self, namespace: str, address: str) -> bool:
+        return bool(await self._run(self._running_pod, namespace, address))
 
     async def lookup(self, namespace: str, name: str) -> service_names.Found | str:
         """The Service `name` of `namespace` and its slices, or why they could not be read."""
@@ -113,6 +166,17 @@ class KubernetesServices:
             raise ReadFailed(_describe(error, "get services", namespace)) from None
         document = _parsed(response, f"Service {name} of {namespace}")
         return service_names.service_of(document)
+
+    def _running_pod(self, namespace: str, address: str) -> bool:
+        # `address` is an ip_address()'s text (core/service_names): nothing else reaches the selector.
+        try:
+            response = self._core.list_namespaced_pod(
+                namespace, field_selector=f"status.podIP={address},status.phase=Running", limit=1,
+                _preload_content=False, _request_timeout=TIMEOUT_SECONDS)
+        except kubernetes.client.ApiException as error:
+            raise ReadFailed(_describe(error, "list pods", namespace)) from None
+        page = _mapping(_parsed(response, f"the Pod of {namespace} at {address}"))
+        return any(address in service_names.pod_addresses(item) for item in _items(page.get("items")))
 
     def _slices(self, namespace: str, name: str) -> tuple[service_names.Slice, ...]:
         slices: list[service_names.Slice] = []

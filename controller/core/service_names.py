@@ -25,6 +25,10 @@ An endpoint is the Service's own only in a slice the EndpointSlice controller ma
 a selector (the controller writes slices for those alone), whose targetRef is a Pod of the
 same namespace. Anything else inside the cluster's networks — a selector-less Service's
 hand-written or mirrored slices, a slice of another manager — is refused with the reason.
+Labels and targetRefs are whatever a slice's writer put there, though (the controller undoes
+a forged one only when it next syncs the Service): so of the endpoints about to be dialled
+(`DIALLED`, a few), each one inside the networks must also be the address of a Running Pod of
+the namespace as the Pods themselves say (`running`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 ALIAS_HOPS = 8  # ExternalName after ExternalName: past this, refused (a loop, or nearly)
 ENDPOINTS = 5000  # addresses judged for one Service at most: past it, refused (adapters stop reading)
+DIALLED = 3  # endpoints of an answer checked against the Pods and given to the client (it needs one)
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label (a Service name is one)
 
@@ -212,6 +217,31 @@ def verdict(name: Named, namespace: str, port: int, found: Found, cluster: egres
     dialled = _dialled((e, served.port) for e, piece in ready
                        for served in piece.ports if served.name == asked.name and served.protocol == "TCP")
     return Answer(dialled) if dialled else Refusal(f"{shown}: Service {name.service} has no ready endpoint for port {port}")
+
+
+def running(name: Named, namespace: str, answer: Answer, pods: typing.AbstractSet[str],
+            cluster: egress.ClusterNetworks) -> Verdict:
+    """`answer` without the endpoints inside the cluster's networks that no Running Pod of
+    `namespace` has as its address (`pods`: those that one has); refused when none is left."""
+    kept = tuple((address, port) for address, port in answer.endpoints if address in pods or not cluster.inside(address))
+    if kept:
+        return Answer(kept)
+    shown = f"{name.hostname + '.' if name.hostname else ''}{name.service}.{namespace}.svc"
+    addresses = ", ".join(sorted({address for address, _ in answer.endpoints}))
+    return Refusal(f"{shown}: its endpoints {addresses} are not the addresses of Running Pods of {namespace} "
+                   "(EndpointSlices say so, the Pods do not)")
+
+
+def pod_addresses(document: typing.Any) -> frozenset[str]:
+    """A Pod object's (JSON) addresses, normalised as `verdict` gives them; never raises."""
+    status = _mapping(_mapping(document).get("status"))
+    found = set()
+    for text in [status.get("podIP"), *(_mapping(item).get("ip") for item in _list(status.get("podIPs"))[:4])]:
+        try:
+            found.add(str(ipaddress.ip_address(_text(text))))
+        except ValueError:
+            continue
+    return frozenset(found)
 
 
 def _foreign(address: str, cluster: egress.ClusterNetworks, allow_loopback: bool) -> str | None:

@@ -7,7 +7,8 @@ slices of Services with a selector (kwok runs the Pods and gives them addresses)
 Another namespace ("bank") has a Service and a Pod. The tenant's ExternalName Service for bank's
 Service, its selector-less Service with an EndpointSlice written by hand to bank's Pod, and a
 headless one whose hand-written slice carries the controller's label and a Pod of the tenant's
-are all refused, with the reason; its ordinary ClusterIP Service and its headless Service give
+are all refused, with the reason (and bank's Pod's address is no Running Pod's of the tenant's,
+as the Pods say); its ordinary ClusterIP Service and its headless Service give
 its own Pod's address (on the Service's target port), as the controller wrote them."""
 
 from __future__ import annotations
@@ -91,9 +92,11 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
         async def names() -> dict[str, list[tuple[str, int]] | str]:
             return {name: await resolve(f"{name}.{namespace}.svc") for name in ("web", "web-headless", "alias", "by-hand", "forged")}
 
-        egress.configure_cluster(policy.cluster_networks(networks), kubernetes_services.KubernetesServices(
-            api_client, asyncio.to_thread, ttl=0))
+        reader = kubernetes_services.KubernetesServices(api_client, asyncio.to_thread, ttl=0)
+        egress.configure_cluster(policy.cluster_networks(networks), reader)
         try:
+            # Whose an address is, as the Pods say (list pods by status.podIP): the tenant's own only.
+            assert asyncio.run(reader.pods(namespace, [own_pod, bank_pod])) == {own_pod}
             # The controller writes the slices once the Pod is ready: asked until it has.
             outcomes: dict[str, list[tuple[str, int]] | str] = {}
 

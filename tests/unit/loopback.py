@@ -85,6 +85,17 @@ class Objects:
             service_names.slice_of(o) for o in of("EndpointSlice")
             if o["metadata"].get("labels", {}).get(service_names.SERVICE_NAME_LABEL) == name))
 
+    async def pods(self, namespace: str, addresses: typing.Iterable[str]) -> frozenset[str]:
+        running = {address for o in self.objects if o["kind"] == "Pod" and o["metadata"]["namespace"] == namespace
+                   and o["status"].get("phase") == "Running" for address in service_names.pod_addresses(o)}
+        return frozenset(address for address in addresses if address in running)
+
+
+def pod(namespace: str, name: str, address: str, phase: str = "Running") -> dict[str, typing.Any]:
+    """A Pod object as the kubelet reports it: its address and phase."""
+    return {"kind": "Pod", "metadata": {"namespace": namespace, "name": name},
+            "status": {"phase": phase, "podIP": address, "podIPs": [{"ip": address}]}}
+
 
 def service(namespace: str, name: str, **spec: typing.Any) -> dict[str, typing.Any]:
     """A Service object: `spec` as written (type, clusterIP, selector, externalName...)."""

@@ -66,7 +66,8 @@ def loopback_cluster(monkeypatch: pytest.MonkeyPatch) -> typing.Iterator[None]:
             loopback.service("shop", "web", clusterIP="None", selector={"app": "web"}),
             loopback.endpoint_slice("shop", "web", "127.0.0.1"),
             loopback.service("bank", "db", clusterIP="None", selector={"app": "db"}),
-            loopback.endpoint_slice("bank", "db", "127.0.0.1")]):
+            loopback.endpoint_slice("bank", "db", "127.0.0.1"),
+            loopback.pod("shop", "web-0", "127.0.0.1"), loopback.pod("bank", "db-0", "127.0.0.1")]):
         yield
 
 

@@ -24,7 +24,7 @@ from controller.core import service_names
 from tests.unit import loopback
 
 CLUSTER = policy.cluster_networks(["10.96.0.0/12", "10.244.0.0/16"], "cluster.local")
-service, endpoint_slice = loopback.service, loopback.endpoint_slice
+service, endpoint_slice, pod = loopback.service, loopback.endpoint_slice, loopback.pod
 
 
 # -- which names are a namespace's own (answered from the API) -----------------------------------
@@ -159,6 +159,15 @@ def test_a_malformed_slice_reads_as_nobodys(document: typing.Any) -> None:
     assert read.managed_by == "" and all(e.pod_namespace is None for e in read.endpoints)
 
 
+@pytest.mark.parametrize("document,addresses", [
+    (None, set()), ({"status": {"podIP": "10.244.1.7", "podIPs": [{"ip": "10.244.1.7"}, {"ip": "fd00::7"}]}},
+                    {"10.244.1.7", "fd00::7"}),
+    ({"status": {"podIP": 7, "podIPs": "x"}}, set()), ({"status": {"podIPs": [None, {"ip": "not an address"}]}}, set()),
+])
+def test_a_pods_addresses_are_read_without_an_exception(document: typing.Any, addresses: set[str]) -> None:
+    assert service_names.pod_addresses(document) == addresses
+
+
 # -- through aiohttp, on loopback ----------------------------------------------------------------
 
 def fetch(names: loopback.Names, requests: typing.Sequence[tuple[str | None, str]],
@@ -189,7 +198,7 @@ def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_endpoi
     # DNS says 127.0.0.9 (nobody listens there) for shop's names, and so do the cluster IPs; the
     # API's endpoints are the site, on its port: an answer means the endpoint was dialled.
     names = loopback.Names({"web.shop.svc": "127.0.0.9", "api.shop.svc": "127.0.0.9", "db.bank.svc.cluster.local": "127.0.0.1",
-                            "outside.example": "127.0.0.1"})
+                            "outside.example": "127.0.0.1", "forged.shop.svc": "127.0.0.9"})
 
     def objects(port: int) -> list[dict[str, typing.Any]]:
         return [service("shop", "web", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 80}]),
@@ -201,11 +210,19 @@ def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_endpoi
                 service("shop", "loop", type="ExternalName", externalName="loop.shop.svc"),
                 service("shop", "by-hand", clusterIP="127.0.0.9", ports=[{"port": 80}]),
                 endpoint_slice("shop", "by-hand", "127.0.0.3", managed_by="me", port=port),
-                service("bank", "db", clusterIP="None", selector={"app": "db"}), endpoint_slice("bank", "db", "127.0.0.1")]
+                # The controller's label and a Pod of shop's in the slice, bank's Pod at the address.
+                service("shop", "forged", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 80}]),
+                endpoint_slice("shop", "forged", "127.0.0.1", "127.0.0.4", port=port),
+                # An endpoint whose Pod has finished (its address is free for anyone's next Pod).
+                service("shop", "done", clusterIP="None", selector={"app": "done"}), endpoint_slice("shop", "done", "127.0.0.5"),
+                service("bank", "db", clusterIP="None", selector={"app": "db"}), endpoint_slice("bank", "db", "127.0.0.1"),
+                pod("shop", "web-0", "127.0.0.1"), pod("shop", "done-0", "127.0.0.5", phase="Succeeded"),
+                pod("bank", "db-0", "127.0.0.1"), pod("bank", "db-1", "127.0.0.4")]
 
     outcomes = fetch(names, [("shop", host) for host in (
         "web.shop.svc:80", "api.shop.svc", "next.shop.svc:80", "alias.shop.svc", "out.shop.svc", "loop.shop.svc",
-        "by-hand.shop.svc:80", "gone.shop.svc", "web.shop.svc")] + [("bank", "db.bank.svc.cluster.local")], objects)
+        "by-hand.shop.svc:80", "gone.shop.svc", "web.shop.svc", "done.shop.svc")] + [
+            ("bank", "db.bank.svc.cluster.local"), ("bank", "forged.shop.svc:80")], objects)
     assert outcomes["shop->web.shop.svc:80"] == outcomes["shop->api.shop.svc"] == outcomes["shop->next.shop.svc:80"] == "ok"
     assert "ExternalName Service for db.bank.svc.cluster.local" in outcomes["shop->alias.shop.svc"]
     # An ExternalName out of the cluster, to a name whose DNS answer is inside its networks.
@@ -215,7 +232,34 @@ def test_a_name_of_ones_own_is_never_asked_of_dns_and_dials_only_the_apis_endpoi
     assert "there is no Service gone in namespace shop" in outcomes["shop->gone.shop.svc"]
     assert "Service web has no TCP port" in outcomes["shop->web.shop.svc"]  # through a cluster IP: the Service's ports only
     assert outcomes["bank->db.bank.svc.cluster.local"] == "ok"
-    assert not [name for name in names.asked if name.endswith((".shop.svc", ".shop.svc.cluster.local"))], names.asked
+    assert "done.shop.svc: its endpoints 127.0.0.5 are not the addresses of Running Pods of shop" in outcomes[
+        "shop->done.shop.svc"]
+    assert "not a Service of namespace bank" in outcomes["bank->forged.shop.svc:80"]  # shop's name is not bank's
+    assert [name for name in names.asked if name.endswith((".shop.svc", ".shop.svc.cluster.local"))] == [
+        "forged.shop.svc"], names.asked  # bank's request: shop's name is not bank's own
+
+
+def test_a_forged_controller_label_leads_only_to_the_namespaces_own_running_pods() -> None:
+    # shop writes (or the controller has not yet undone) a slice with the controller's label and
+    # a targetRef to a Pod of its own, at bank's Pod's address, beside its own Pod's: whichever
+    # endpoints are drawn, only its own Pod is dialled; with bank's alone, nothing is.
+    names = loopback.Names({})
+
+    def objects(port: int) -> list[dict[str, typing.Any]]:
+        return [service("shop", "web", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 80}]),
+                endpoint_slice("shop", "web", "127.0.0.1", "127.0.0.4", "127.0.0.6", "127.0.0.7", port=port),
+                service("shop", "only-bank", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 80}]),
+                endpoint_slice("shop", "only-bank", "127.0.0.4", port=port),
+                pod("shop", "web-0", "127.0.0.1"), pod("bank", "db-0", "127.0.0.4"), pod("bank", "db-1", "127.0.0.6"),
+                pod("bank", "db-2", "127.0.0.7")]
+
+    outcomes = [fetch(names, [("shop", "web.shop.svc:80"), ("shop", "only-bank.shop.svc:80")], objects) for _ in range(12)]
+    web = {outcome["shop->web.shop.svc:80"] for outcome in outcomes}
+    assert web <= {"ok", "web.shop.svc: its endpoints 127.0.0.4, 127.0.0.6, 127.0.0.7 are not the addresses of Running "
+                         "Pods of shop (EndpointSlices say so, the Pods do not)"} and "ok" in web, web
+    assert {outcome["shop->only-bank.shop.svc:80"] for outcome in outcomes} == {
+        "only-bank.shop.svc: its endpoints 127.0.0.4 are not the addresses of Running Pods of shop "
+        "(EndpointSlices say so, the Pods do not)"}
 
 
 def test_a_tcp_check_dials_a_services_endpoint_and_refuses_an_externalname_to_another_namespace() -> None:
@@ -236,7 +280,7 @@ def test_a_tcp_check_dials_a_services_endpoint_and_refuses_an_externalname_to_an
         with loopback.cluster(objects=[
                 service("shop", "alias", type="ExternalName", externalName="db.bank.svc.cluster.local"),
                 service("shop", "web", clusterIP="127.0.0.9", selector=SELECTOR, ports=[{"port": 5000}]),
-                endpoint_slice("shop", "web", "127.0.0.1", port=served)]):
+                endpoint_slice("shop", "web", "127.0.0.1", port=served), pod("shop", "web-0", "127.0.0.1")]):
             async with server:
                 return await scenario("alias.shop.svc", served), await scenario("web.shop.svc", 5000)
 
@@ -254,17 +298,25 @@ def test_without_a_way_to_read_services_no_name_of_a_namespace_reaches_inside() 
     assert "no way to read Services" in outcome and names.asked == []
 
 
-def test_a_service_that_cannot_be_read_is_refused_with_the_reason() -> None:
-    class Unreadable:
-        async def lookup(self, namespace: str, name: str) -> str:
-            return f"the operator may not get services in {namespace} (RBAC)"
+def test_a_service_or_pod_that_cannot_be_read_is_refused_with_the_reason() -> None:
+    class Unreadable(loopback.Objects):
+        async def lookup(self, namespace: str, name: str) -> service_names.Found | str:
+            if name == "web":
+                return f"the operator may not get services in {namespace} (RBAC)"
+            return await super().lookup(namespace, name)
 
-    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]), Unreadable())
+        async def pods(self, namespace: str, addresses: typing.Iterable[str]) -> str:  # type: ignore[override]
+            return f"the operator may not list pods in {namespace} (RBAC)"
+
+    egress.configure_cluster(policy.cluster_networks(["127.0.0.0/8"]), Unreadable([
+        service("shop", "api", clusterIP="None", selector=SELECTOR), endpoint_slice("shop", "api", "127.0.0.1"),
+        pod("shop", "api-0", "127.0.0.1")]))
     try:
-        outcome = fetch(loopback.Names({}), [("shop", "web.shop.svc")])["shop->web.shop.svc"]
+        outcomes = fetch(loopback.Names({}), [("shop", "web.shop.svc"), ("shop", "api.shop.svc")])
     finally:
         egress.configure_cluster(policy.ClusterNetworks())
-    assert outcome == "web.shop.svc cannot be checked: the operator may not get services in shop (RBAC)"
+    assert outcomes == {"shop->web.shop.svc": "web.shop.svc cannot be checked: the operator may not get services in shop (RBAC)",
+                        "shop->api.shop.svc": "api.shop.svc cannot be checked: the operator may not list pods in shop (RBAC)"}
 
 
 def test_the_operators_own_requests_and_rule_free_clusters_still_ask_dns() -> None:

@@ -21,11 +21,22 @@ from tests.unit import loopback
 Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 
 
+async def pods_at(request: web.Request) -> web.Response:
+    """Pods whose address is the field selector's: shop has 10.244.0.1 Running and 10.244.0.2 Succeeded."""
+    selector = dict(term.split("=", 1) for term in request.query["fieldSelector"].split(","))
+    table = {("shop", "10.244.0.1"): "Running", ("shop", "10.244.0.2"): "Succeeded", ("bank", "10.244.0.3"): "Running"}
+    phase = table.get((request.match_info["namespace"], selector["status.podIP"]))
+    items = [loopback.pod(request.match_info["namespace"], "p", selector["status.podIP"], phase)] if phase and (
+        selector.get("status.phase") in (None, phase)) else []
+    return as_json({"items": items, "metadata": {}})
+
+
 @contextlib.asynccontextmanager
-async def api_server(services: Handler, slices: Handler) -> typing.AsyncIterator[kubernetes.client.ApiClient]:
+async def api_server(services: Handler, slices: Handler, pods: Handler = pods_at) -> typing.AsyncIterator[kubernetes.client.ApiClient]:
     app = web.Application()
     app.router.add_get("/api/v1/namespaces/{namespace}/services/{name}", services)
     app.router.add_get("/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices", slices)
+    app.router.add_get("/api/v1/namespaces/{namespace}/pods", pods)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -150,3 +161,19 @@ def test_one_namespaces_hanging_reads_leave_another_namespaces_read_alone() -> N
 
     other, still = asyncio.run(scenario())
     assert isinstance(other, service_names.Found) and other.service is not None and still == 16
+
+
+def test_which_addresses_are_a_running_pods_of_the_namespace_as_the_pods_say() -> None:
+    async def forbidden(request: web.Request) -> web.Response:
+        return as_json({"kind": "Status", "code": 403}, 403)
+
+    async def scenario(pods: Handler) -> tuple[frozenset[str] | str, frozenset[str] | str]:
+        async with api_server(web_service, no_slices, pods) as client:
+            reader = kubernetes_services.KubernetesServices(client, asyncio.to_thread)
+            return (await reader.pods("shop", ["10.244.0.1", "10.244.0.2", "10.244.0.3"]),
+                    await reader.pods("bank", ["10.244.0.1", "10.244.0.3"]))
+
+    assert asyncio.run(scenario(pods_at)) == (frozenset({"10.244.0.1"}), frozenset({"10.244.0.3"}))
+    assert asyncio.run(scenario(forbidden)) == (
+        "the operator may not list pods in shop (RBAC), so a name of shop cannot be checked",
+        "the operator may not list pods in bank (RBAC), so a name of bank cannot be checked")

@@ -586,7 +586,7 @@ def test_a_connection_kept_alive_past_the_names_mark_is_not_handed_to_another_na
                 await client.close()
 
     with loopback.cluster(objects=[loopback.service("bank", "db", clusterIP="None", selector={"app": "db"}),
-                                   loopback.endpoint_slice("bank", "db", "127.0.0.1")]):
+                                   loopback.endpoint_slice("bank", "db", "127.0.0.1"), loopback.pod("bank", "db-0", "127.0.0.1")]):
         outcome = asyncio.run(scenario())
     assert "cluster's networks" in outcome, f"shop rode bank's kept-alive connection and read {outcome!r}"
 

@@ -69,7 +69,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
     verbs: [get]
   # Egress with --cluster-networks: a tenant's name of its own namespace is answered from its
   # Service and that Service's EndpointSlices (never DNS: an ExternalName or a hand-written
-  # slice would lead to another namespace). Point reads and a list by the service-name label.
+  # slice would lead to another namespace). Point reads and a list by the service-name label;
+  # the endpoints about to be dialled are checked against `list pods` (above) by status.podIP.
   - apiGroups: [""]
     resources: [services]
     verbs: [get]
