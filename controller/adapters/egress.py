@@ -346,14 +346,21 @@ async def _service_verdict(name: service_names.Named, namespace: str, port: int,
     verdict = service_names.verdict(name, namespace, port, found, CLUSTER, allow_loopback)
     if not isinstance(verdict, service_names.Answer):
         return verdict
-    # A few endpoints, in turn at random (spread over the Service's Pods), each inside the
-    # networks checked against the Pods themselves.
-    chosen = service_names.Answer(tuple(random.sample(verdict.endpoints, min(len(verdict.endpoints), service_names.DIALLED))))
-    inside = sorted({address for address, _ in chosen.endpoints if CLUSTER.inside(address)})
-    pods = await SERVICES.pods(namespace, inside) if inside else frozenset()
-    if isinstance(pods, str):
-        return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {pods}")
-    return service_names.running(name, namespace, chosen, pods, CLUSTER)
+    # A few endpoints at random (spread over the Service's Pods), each inside the networks
+    # checked against the Pods themselves; none of them a Running Pod's (Pods just gone, or
+    # slices that lie): the next few, a bounded number of times.
+    endpoints = random.sample(verdict.endpoints, len(verdict.endpoints))
+    outcome: service_names.Verdict = service_names.Refusal("")
+    for start in range(0, min(len(endpoints), service_names.DIALLED * service_names.DIALLED_ROUNDS), service_names.DIALLED):
+        chosen = service_names.Answer(tuple(endpoints[start:start + service_names.DIALLED]))
+        inside = sorted({address for address, _ in chosen.endpoints if CLUSTER.inside(address)})
+        pods = await SERVICES.pods(namespace, inside) if inside else frozenset()
+        if isinstance(pods, str):
+            return service_names.Refusal(f"{name.service}.{namespace}.svc cannot be checked: {pods}")
+        outcome = service_names.running(name, namespace, chosen, pods, CLUSTER)
+        if isinstance(outcome, service_names.Answer):
+            break
+    return outcome
 
 
 def dial_refusal(addr_info: AddrInfo, allow_loopback: bool) -> str | None:

@@ -45,6 +45,7 @@ ENDPOINTSLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 ALIAS_HOPS = 8  # ExternalName after ExternalName: past this, refused (a loop, or nearly)
 ENDPOINTS = 5000  # addresses judged for one Service at most: past it, refused (adapters stop reading)
 DIALLED = 3  # endpoints of an answer checked against the Pods and given to the client (it needs one)
+DIALLED_ROUNDS = 3  # ... and when none of those is a Running Pod's, the next DIALLED, this many times at most
 
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label (a Service name is one)
 
