@@ -169,9 +169,10 @@ class KubernetesServices:
 
     def _running_pod(self, namespace: str, address: str) -> bool:
         # `address` is an ip_address()'s text (core/service_names): nothing else reaches the selector.
+        # Not a host-network Pod: its address is its node's, shared with every such Pod on the node.
         try:
             response = self._core.list_namespaced_pod(
-                namespace, field_selector=f"status.podIP={address},status.phase=Running", limit=1,
+                namespace, field_selector=f"status.podIP={address},status.phase=Running,spec.hostNetwork=false", limit=1,
                 _preload_content=False, _request_timeout=TIMEOUT_SECONDS)
         except kubernetes.client.ApiException as error:
             raise ReadFailed(_describe(error, "list pods", namespace)) from None

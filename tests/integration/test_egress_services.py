@@ -63,11 +63,14 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
         apply(bank, service("db", selector={"app": "db"}), pod("db", "db"))
         # web maps its port 80 to the Pod's 8080: dialled there, as kube-proxy would forward it; the
         # headless one gives the Pod's address on the port asked for, as DNS would.
-        apply(namespace, pod("web", "web"), service("web", selector={"app": "web"}, ports=[{"port": 80, "targetPort": 8080}]),
+        host_network = pod("host", "host")
+        host_network["spec"]["hostNetwork"] = True  # its address is its node's: anyone's host-network Pod's too
+        apply(namespace, pod("web", "web"), host_network,
+              service("web", selector={"app": "web"}, ports=[{"port": 80, "targetPort": 8080}]),
               service("web-headless", clusterIP="None", selector={"app": "web"}),
               service("alias", type="ExternalName", externalName=f"db.{bank}.svc.cluster.local"))
-        cluster.wait_for(lambda: get(bank, "pod", "db", "{.status.podIP}") and get(namespace, "pod", "web", "{.status.podIP}"),
-                         60, "kwok gives the Pods their addresses")
+        cluster.wait_for(lambda: all(get(where, "pod", name, "{.status.podIP}") for where, name in (
+            (bank, "db"), (namespace, "web"), (namespace, "host"))), 60, "kwok gives the Pods their addresses")
         bank_pod, bank_ip = get(bank, "pod", "db", "{.status.podIP}"), get(bank, "service", "db", "{.spec.clusterIP}")
         own_pod = get(namespace, "pod", "web", "{.status.podIP}")
         apply(namespace, service("by-hand"), slice_by_hand("by-hand", bank_pod, namespace, **{
@@ -96,7 +99,8 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
         egress.configure_cluster(policy.cluster_networks(networks), reader)
         try:
             # Whose an address is, as the Pods say (list pods by status.podIP): the tenant's own only.
-            assert asyncio.run(reader.pods(namespace, [own_pod, bank_pod])) == {own_pod}
+            host_ip = get(namespace, "pod", "host", "{.status.podIP}")
+            assert asyncio.run(reader.pods(namespace, [own_pod, bank_pod, host_ip])) == {own_pod}
             # The controller writes the slices once the Pod is ready: asked until it has.
             outcomes: dict[str, list[tuple[str, int]] | str] = {}
 

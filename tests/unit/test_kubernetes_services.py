@@ -25,6 +25,7 @@ async def pods_at(request: web.Request) -> web.Response:
     """Pods whose address is the field selector's: shop has 10.244.0.1 Running and 10.244.0.2 Succeeded."""
     selector = dict(term.split("=", 1) for term in request.query["fieldSelector"].split(","))
     table = {("shop", "10.244.0.1"): "Running", ("shop", "10.244.0.2"): "Succeeded", ("bank", "10.244.0.3"): "Running"}
+    assert selector["spec.hostNetwork"] == "false"  # a host-network Pod's address is its node's, anyone's
     phase = table.get((request.match_info["namespace"], selector["status.podIP"]))
     items = [loopback.pod(request.match_info["namespace"], "p", selector["status.podIP"], phase)] if phase and (
         selector.get("status.phase") in (None, phase)) else []
