@@ -364,7 +364,13 @@ class Staffing(common.ApiModel):
     at 15, the same spare percentage is replicas idle. With this on, cpu's scaleUp, target and
     scaleDown become, at each count, the utilisation at which `busy + spare × √busy` replicas
     are ready, each capped at the metric's own value: cooler at a few replicas, as hot as the
-    metric says at many."""
+    metric says at many.
+
+    `serverRate` counts the traffic in servers of that many requests/s instead of in replicas
+    (busy servers = requestRate ÷ serverRate): the spare then depends on the traffic, not on how
+    it is cut into pods. A replica serving k times serverRate at 100 % CPU is k servers, and
+    its spares in replicas shrink by √k; never below one server per replica, and without a fresh
+    requestRate a replica is one server."""
 
     model_config = pydantic.ConfigDict(
         json_schema_extra={
@@ -383,6 +389,11 @@ class Staffing(common.ApiModel):
     targetSpare: float = common.field("A scale sizes for this × √busy spare replicas.", default=0.6, ge=0, le=10)
     scaleDownSpare: float = common.field("Scale down when the spare replicas exceed this × √busy.", default=1.3,
                                          ge=0, le=10)
+    serverRate: float | None = common.field(
+        "Requests per second one server of the square root serves: busy servers are the workload's requestRate "
+        "÷ this, at least one per busy replica (read with the policy's metrics). Unset: one replica is one server.",
+        default=None, gt=0, le=1e9,
+    )
 
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> "Staffing":

@@ -182,6 +182,7 @@ class Input:
     history: typing.Mapping[MetricKey, tuple[tuple[datetime.datetime, float], ...]]
     limits: world.ReplicaLimits | None = None
     forecast: forecast_module.Forecast | None = None  # the seasonal forecast of this round
+    servers: float = 1.0  # square-root staffing's servers per replica (`servers_per_replica`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,19 +352,22 @@ def _busy_share(replicas: int, spare: float) -> float:
     return 100 * root * root / replicas
 
 
-def staffed(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], ready: int) -> tuple[MetricView, ...]:
+def staffed(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], ready: int,
+            servers: float = 1.0) -> tuple[MetricView, ...]:
     """With `staffing` on: cpu's thresholds at this count by square-root staffing, each capped
-    at the metric's own (status keeps showing the spec's)."""
+    at the metric's own (status keeps showing the spec's). `servers` per replica (at least 1):
+    a spare of β·√(busy servers) servers is β/√servers·√busy replicas."""
     staffing = spec.staffing
     if not staffing.enabled or ready <= 0:
         return views
+    scale = 1 / math.sqrt(max(servers, 1.0))
     out = []
     for view in views:
         if view.key == ("cpu", None) and view.value is not None:
-            up = min(view.scale_up, _busy_share(ready, staffing.scaleUpSpare))
-            down = min(view.scale_down, _busy_share(ready, staffing.scaleDownSpare))
+            up = min(view.scale_up, _busy_share(ready, scale * staffing.scaleUpSpare))
+            down = min(view.scale_down, _busy_share(ready, scale * staffing.scaleDownSpare))
             busy = ready * view.value / 100
-            sized = busy + staffing.targetSpare * math.sqrt(busy)
+            sized = busy + scale * staffing.targetSpare * math.sqrt(busy)
             target = 100 * busy / sized if sized > 0 else up
             target = min(max(min(target, landing(view, True)), down), up)
             view = dataclasses.replace(view, scale_up=up, scale_down=down, target=target)
@@ -371,11 +375,37 @@ def staffed(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...], ready: i
     return tuple(out)
 
 
+REQUEST_RATE: MetricKey = ("requestRate", None)
+# A bound on the ratio. Whatever it reads, staffing only cools cpu's thresholds (each is capped at the
+# metric's own): too many servers gives at worst the metric's thresholds, as without staffing.
+MAX_SERVERS = 1e6
+
+
+def servers_per_replica(spec: api.ScalingPolicySpec, views: tuple[MetricView, ...],
+                        samples: typing.Mapping[MetricKey, Sample], measured: int, now: datetime.datetime) -> float:
+    """With `staffing.serverRate`: the servers one replica is, requestRate ÷ (busy replicas ×
+    serverRate), busy replicas being the offered cpu × the ready pods it averages over; at least
+    1 (a replica is never less than one server) and at most MAX_SERVERS. 1 when it cannot be
+    read: no fresh, finite, positive requestRate, no cpu above zero, or a ratio past float's range."""
+    rate_per_server = spec.staffing.serverRate
+    if not spec.staffing.enabled or rate_per_server is None:
+        return 1.0
+    sample = samples.get(REQUEST_RATE)
+    cpu = next((v.value for v in offered(spec, views) if v.key == CPU and v.value is not None), None)
+    if (sample is None or sample.error is not None or sample.value is None or sample.sampled_at is None
+            or (now - sample.sampled_at).total_seconds() > spec.onMetricsUnavailable.staleAfterSeconds
+            or not math.isfinite(sample.value) or sample.value <= 0 or cpu is None or not cpu > 0):
+        return 1.0
+    busy_servers = cpu / 100 * max(measured, 1) * rate_per_server
+    servers = sample.value / busy_servers if math.isfinite(busy_servers) and busy_servers > 0 else 1.0
+    return min(max(servers, 1.0), MAX_SERVERS) if math.isfinite(servers) else 1.0
+
+
 def propose(inp: Input) -> Proposal:
     """Stage 1: (proposed replicas, direction, reason) from the metrics alone (saturation and
     staffing applied). On the way up the metrics average over `inp.measured` ready pods."""
     spec, current, ready, measured = inp.spec, inp.current, inp.ready, inp.measured
-    views = settled(spec, staffed(spec, ahead(inp, offered(spec, inp.views)), ready))
+    views = settled(spec, staffed(spec, ahead(inp, offered(spec, inp.views)), ready, inp.servers))
     usable = [v for v in views if v.value is not None]
     missing = [v for v in views if v.missing]
     above = [v for v in usable if v.band == "above"]
@@ -756,8 +786,10 @@ def decide(
     views = _views(spec, samples, now, state.seen)
     ready_now = _ready(current, ready)
     seasonal_history, made = seasonal_forecast(spec, views, state, ready_now, now)
-    inp = Input(spec, current, ready_now, ready_before(state, ready_now), state, now, views,
-                demand_history(spec, views, state, ready_now, now), limits, made)
+    measured = ready_before(state, ready_now)
+    inp = Input(spec, current, ready_now, measured, state, now, views,
+                demand_history(spec, views, state, ready_now, now), limits, made,
+                servers_per_replica(spec, views, samples, min(ready_now, measured), now))
     if asleep(inp):
         return from_zero(inp, samples)  # scale to zero: the activation metric alone decides at zero
     if current == 0 and spec.activation is None:
@@ -923,8 +955,11 @@ def to_zero(inp: Input, samples: typing.Mapping[MetricKey, Sample], outcome: Out
 
 
 def read_keys(spec: api.ScalingPolicySpec) -> list[MetricKey]:
-    """The metrics to read for a policy: its own, and its activation metric when that is not one of them."""
+    """The metrics to read for a policy: its own, its activation metric and, with `staffing.serverRate`,
+    requestRate, each when it is not one of them."""
     keys = [metric_key(m) for m in spec.metrics]
     if spec.activation is not None and activation_key(spec.activation) not in keys:
         keys.append(activation_key(spec.activation))
+    if spec.staffing.enabled and spec.staffing.serverRate is not None and REQUEST_RATE not in keys:
+        keys.append(REQUEST_RATE)  # square-root staffing counts servers by it
     return keys
