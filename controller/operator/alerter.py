@@ -6,6 +6,12 @@ the delivery log as Pending and that status is written *before* anything is sent
 delivery is marked Sent after. A restart therefore re-sends only what may not have gone out
 (with the same idempotency key) and re-decides nothing. On shutdown the round in progress
 finishes and its outcomes are written, so a graceful restart neither drops nor doubles.
+
+Judging never waits for the API server (issue 26's soak, run 14): a round steps every policy's
+alerts in memory; the writes it calls for (the outbox before a send, the transitions' Events)
+and the sends that follow run per policy beside the next rounds, a few of a namespace at a time.
+Whatever memory holds Pending that status does not is written again at the next round until it
+is: a write refused by the fence for a moment, or failed, never leaves a decision in memory only.
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ STATUS_FIELDS = ("alerts", "firing", "lastAck", "deliveries", "lastNotified", "g
 # A delivery still going on goes on; it is not started again while it does.
 DELIVERY_WAIT_SECONDS = notify.TIMEOUT_SECONDS + 2.0
 NAMESPACES_AT_ONCE = 16  # namespaces judged side by side in a round (each one's policies in turn)
+# A namespace's policies written (outbox, Events) and sent at once, beside the rounds: one
+# policy's slow write never holds its neighbours' (run 14: 20 firing together, 0.5-1.5 s a write),
+# and one namespace holds at most this many of the evaluator's shared write slots.
+WRITES_PER_NAMESPACE = 4
+EVENTS_KEPT = 2 * alert_events.EVENTS_PER_ROUND  # a policy's transition Events waiting for their write
 
 
 class Alerter:
@@ -72,6 +83,11 @@ class Alerter:
         self.state: per_object.PerObject[dict[str, typing.Any]] = per_object.PerObject(view)
         self._round = asyncio.Lock()
         self._sending: dict[str, asyncio.Task[None]] = {}  # delivery key -> its attempt in flight
+        self._writing: dict[view_module.Key, asyncio.Task[None]] = {}  # policy -> its write and sends in flight
+        self._tasks: set[asyncio.Task[None]] = set()  # the same tasks: cancelled when a term ends
+        # Transition Events, posted after the outbox write: they die with their object, as alerts do.
+        self._events: per_object.PerObject[list[status_module.EventSpec]] = per_object.PerObject(view)
+        self._slots: dict[str, asyncio.Semaphore] = {}  # namespace -> WRITES_PER_NAMESPACE
         self._stopping = False
 
     def contribute(self, key: view_module.Key, current: loop.Status) -> loop.Contribution:
@@ -88,7 +104,8 @@ class Alerter:
                 async with self._round:
                     if self._stopping:
                         return  # no round may start (and send) after shutdown has begun
-                    await self.round()
+                    await self.judge()
+                    self.write()  # beside the next rounds: judging never waits for a write
             except Exception:  # one bad round must not end alerting
                 logger.exception("alerting round failed")
 
@@ -96,8 +113,10 @@ class Alerter:
         """Let the round in flight finish, then write what it changed (graceful restarts)."""
         async with self._round:
             self._stopping = True
-            if self._sending:  # deliveries a round stopped waiting for: their outcomes too
-                await asyncio.wait(list(self._sending.values()), timeout=DELIVERY_WAIT_SECONDS)
+            # Writes and deliveries the rounds left going: their outcomes too.
+            going = [*self._writing.values(), *self._sending.values()]
+            if going:
+                await asyncio.wait(going, timeout=DELIVERY_WAIT_SECONDS)
             for key in list(self.state):
                 try:
                     await self.evaluator.reconcile_now(key)
@@ -105,39 +124,101 @@ class Alerter:
                     boundary.failed(failure, "alerting at shutdown", key)
 
     async def round(self) -> None:
+        """One round to its end: judge every policy, then write, post and send what it called
+        for, waiting for the deliveries at most DELIVERY_WAIT_SECONDS (the loop does not wait)."""
+        await self.judge()
+        self.write()
+        if self._writing:
+            await asyncio.wait(list(self._writing.values()))
+        if self._sending:
+            await asyncio.wait(list(self._sending.values()), timeout=DELIVERY_WAIT_SECONDS)
+
+    async def judge(self) -> None:
+        """Steps every policy's alerts in memory; no API call is awaited here."""
         now = self.clock()
         for key in [k for k in self.state if k not in self.view.objects]:
             del self.state[key]
+        for key in [k for k in self._events if k not in self.view.objects]:
+            del self._events[key]
         policies = sorted(self.view.of_kind(KIND).items(), key=_namespace_of)
         by_namespace = {namespace: list(group) for namespace, group in itertools.groupby(policies, key=_namespace_of)}
-        # Namespaces side by side, each one's policies in turn: a namespace's writes (its Events,
-        # the outbox's status write before a send) never queue ahead of another namespace's
-        # policy, and one namespace holds one write at a time of the evaluator's shared ones.
+        for namespace in [n for n in self._slots if n not in by_namespace]:
+            del self._slots[namespace]
+        # Namespaces side by side, each one's policies in turn (their evaluation runs off the loop).
         lanes = asyncio.Semaphore(NAMESPACES_AT_ONCE)
-        found = await asyncio.gather(*(self._namespace_round(policies, now, lanes) for policies in by_namespace.values()))
-        await self._dispatch([send for sends in found for send in sends])
+        await asyncio.gather(*(self._namespace_round(policies, now, lanes) for policies in by_namespace.values()))
 
     async def _namespace_round(self, policies: typing.Sequence[tuple[view_module.Key, typing.Mapping[str, typing.Any]]],
-                               now: datetime.datetime, lanes: asyncio.Semaphore
-                               ) -> list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]:
-        sends = []
+                               now: datetime.datetime, lanes: asyncio.Semaphore) -> None:
         async with lanes:
             for key, obj in policies:
                 try:
                     spec = self.view.valid(key, api.AlertPolicySpec)
                     if spec is None:
                         continue
-                    if await self._evaluate(key, obj, spec, now):
-                        sends += [(key, spec, delivery) for delivery in self._persisted_due(key, now)]
+                    await self._evaluate(key, obj, spec, now)
                     # The loop runs between policies too (an invalid one, skipped above, costs nothing).
                     await asyncio.sleep(0)
                 except Exception as failure:  # this tenant's problem alone
                     boundary.failed(failure, "alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc())
-        return sends
 
-    async def _dispatch(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]) -> None:
-        """Starts each delivery not already in flight and waits for them at most
-        DELIVERY_WAIT_SECONDS; one still going finishes on its own (and writes its outcome)."""
+    def write(self) -> None:
+        """Starts, for each policy with something to write or send and nothing in flight, its
+        outbox write, its Events and the sends that status then holds (`_write`)."""
+        now = self.clock()
+        for key in list(self.state):
+            try:
+                if key in self._writing or not (key in self._events or self.unwritten(key) or self._due_unsent(key, now)):
+                    continue
+                task = asyncio.create_task(self._write(key))
+                self._writing[key] = task
+                self._tasks.add(task)
+                task.add_done_callback(functools.partial(self._written, key))
+            except Exception as failure:  # this tenant's problem alone
+                boundary.failed(failure, "alerting", key, lambda _: metrics.RECONCILE_ERRORS.labels(KIND).inc())
+
+    def _written(self, key: view_module.Key, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._writing.get(key) is task:
+            del self._writing[key]
+
+    def unwritten(self, key: view_module.Key) -> bool:
+        """Whether memory holds a Pending delivery that status does not: decided, not yet
+        written (or its write was refused or failed), so not yet to be sent."""
+        pending = {d.get("key") for d in (self.state.get(key) or {}).get("deliveries") or []
+                   if d.get("outcome") == outbox.PENDING}
+        if not pending:
+            return False
+        written = {d.get("key") for d in ((self.view.objects.get(key) or {}).get("status") or {}).get("deliveries") or []}
+        return not pending <= written
+
+    def _due_unsent(self, key: view_module.Key, now: datetime.datetime) -> bool:
+        return any(d["key"] not in self._sending for d in self._persisted_due(key, now))
+
+    @boundary.contained("alerting", lambda error: metrics.RECONCILE_ERRORS.labels(KIND).inc())
+    async def _write(self, key: view_module.Key) -> None:
+        """One policy: its outbox into status (if memory holds more than status), then its
+        transitions' Events (best effort), then the sends status holds (none of a write refused
+        or failed: it is tried again at the next round, `write` finds it unwritten)."""
+        slots = self._slots.setdefault(key[1], asyncio.Semaphore(WRITES_PER_NAMESPACE))
+        async with slots:
+            if self.unwritten(key):
+                await self.evaluator.reconcile_now(key)  # refused or failed: the next round writes it
+            obj, events = self.view.objects.get(key), self._events.pop(key, [])
+            if obj is None:
+                return  # deleted meanwhile: nothing of it is posted or sent
+            for event in events:
+                try:
+                    await self.evaluator.post_event(obj, event, self.clock())
+                except Exception as failure:  # best effort: a refused or reset Event loses no notice
+                    boundary.failed(failure, "an alert Event", key)
+            spec = self.view.valid(key, api.AlertPolicySpec)
+            if spec is not None:
+                self._dispatch_now([(key, spec, delivery) for delivery in self._persisted_due(key, self.clock())])
+
+    def _dispatch_now(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]
+                      ) -> list[asyncio.Task[None]]:
+        """Starts each delivery not already in flight; each finishes on its own (and writes its outcome)."""
         started = []
         for key, spec, delivery in sends:
             if delivery["key"] in self._sending:
@@ -146,6 +227,12 @@ class Alerter:
             self._sending[delivery["key"]] = task
             task.add_done_callback(functools.partial(self._sent, delivery["key"]))
             started.append(task)
+        return started
+
+    async def _dispatch(self, sends: list[tuple[view_module.Key, api.AlertPolicySpec, dict[str, typing.Any]]]) -> None:
+        """Starts each delivery not already in flight and waits for them at most
+        DELIVERY_WAIT_SECONDS; one still going finishes on its own (and writes its outcome)."""
+        started = self._dispatch_now(sends)
         if started:
             await asyncio.wait(started, timeout=DELIVERY_WAIT_SECONDS)
 
@@ -156,8 +243,8 @@ class Alerter:
             logger.warning("delivery %s failed: %s", name, type(task.exception()).__name__)
 
     async def _evaluate(self, key: view_module.Key, obj: typing.Mapping[str, typing.Any],
-                        spec: api.AlertPolicySpec, now: datetime.datetime) -> bool:
-        """Advance the alerts; returns whether the outbox in status is current (safe to send)."""
+                        spec: api.AlertPolicySpec, now: datetime.datetime) -> None:
+        """Advance the alerts in memory; what they call for is written by `write`."""
         current = obj.get("status") or {}
         base = self.state.get(key) or {name: current.get(name) for name in STATUS_FIELDS}
         ack = ((obj.get("metadata") or {}).get("annotations") or {}).get(reasons.ACK_ANNOTATION)
@@ -169,26 +256,27 @@ class Alerter:
         # its slices of the GIL meanwhile (Lease renewals, watches, every other tenant).
         result = await pools.run(pools.ALERTING, evaluate)
         if key not in self.view.objects:
-            return False  # deleted meanwhile: nothing of it is kept or sent
+            return  # deleted meanwhile: nothing of it is kept or sent
         # A delivery may have completed while this policy was evaluated: its outcome stands.
         latest = self.state.get(key) or base
         deliveries = outbox.enqueue(latest.get("deliveries") or [], result.notifications, now)
         fields = {"alerts": result.alerts, "firing": result.firing, "lastAck": result.last_ack, "groups": result.groups,
                   "deliveries": deliveries, "lastNotified": outbox.last_sent(deliveries) or latest.get("lastNotified")}
         self.state[key] = fields
-        for event in alert_events.transition_events(result.transitions):
-            await self.evaluator.post_event(obj, event, now)
-        if deliveries != (latest.get("deliveries") or []):
-            # The outbox must be in status before anything in it is sent.
-            return await self.evaluator.reconcile_now(key)
-        if fields != {name: latest.get(name) for name in STATUS_FIELDS}:
+        events = alert_events.transition_events(result.transitions)
+        if events:
+            waiting = self._events.setdefault(key, [])
+            waiting += events
+            del waiting[:-EVENTS_KEPT]
+        # The outbox must be in status before anything in it is sent: `write` does that at once;
+        # any other change is written by the evaluation loop.
+        if not self.unwritten(key) and fields != {name: latest.get(name) for name in STATUS_FIELDS}:
             self.evaluator.mark(key)
-        return True
 
     def _persisted_due(self, key: view_module.Key, now: datetime.datetime) -> list[dict[str, typing.Any]]:
         written = {d.get("key") for d in ((self.view.objects.get(key) or {}).get("status") or {}).get("deliveries") or []
                    if d.get("outcome") == outbox.PENDING}
-        return [d for d in outbox.due(self.state[key]["deliveries"], now) if d["key"] in written]
+        return [d for d in outbox.due((self.state.get(key) or {}).get("deliveries") or [], now) if d["key"] in written]
 
     def _observe(self, namespace: str, spec: api.AlertPolicySpec, now: datetime.datetime
                  ) -> list[alerting.Observation]:

@@ -323,6 +323,7 @@ KEYED_BY_NAME_ON_PURPOSE = {
     "object_metrics.py:_cache": "cached by resourceVersion, which a new object never shares",
     "scaler.py:next_due": "timing only (read every tick for every policy: kept a dict for speed)",
     "probes.py:_applying": "an apply in flight for that name, discarded when it ends",
+    "alerter.py:_writing": "a policy's outbox write and sends in flight, discarded when they end",
     "guard.py:_scheduled": "a check's place in the schedule; its probes go to PerObject state",
     "guard.py:_in_flight": "a probe in flight for that check, discarded when it ends",
     "railway.py:_targets": "rebuilt from the view at every poll",
