@@ -19,6 +19,7 @@ import typing
 import kopf
 
 from controller.adapters import kubernetes_api
+from controller.operator import alerter as alerter_module
 from controller.operator import heap
 from controller.operator import heartbeat
 from controller.operator import metrics
@@ -124,6 +125,25 @@ async def _catch_up(runtime: Runtime) -> bool:
     return True
 
 
+async def _alerting(runtime: Runtime, caught_up: bool) -> None:
+    """The alerter's rounds, from AlertPolicies listed in this term: a term that alerted from a
+    broken watch's view decided from status its predecessor had replaced, and its status write
+    then replaced the predecessor's firings (issue 26's soak, run 14: 10 resolutions never sent).
+    After a failed catch-up the AlertPolicies alone are listed again, until a listing succeeds;
+    meanwhile nothing is judged, written or sent for them."""
+    while not caught_up:
+        try:
+            for kind, namespace in _kinds_and_namespaces(runtime):
+                if kind == alerter_module.KIND:
+                    await _list_into_view(runtime, kind, namespace)
+            caught_up = True
+        except Exception as error:  # the API server is down or slow: alerting waits for it
+            logger.warning("listing AlertPolicies for this term failed (%s): alerting waits for a listing",
+                           type(error).__name__)
+            await asyncio.sleep(runtime.elector.timing.retry_period)
+    await runtime.alerter.run()
+
+
 async def _relist(runtime: Runtime) -> None:
     """Every `relist_seconds`, list each kind again: a safety net under the watches."""
     while True:
@@ -200,7 +220,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         """A task of its own once this replica holds the Lease (at once without --leader-elect):
         the renewal never waits for it."""
         runtime.heartbeats_before = heartbeat.expected()
-        await _catch_up(runtime)  # what the previous leader wrote is in the view before any decision
+        caught_up = await _catch_up(runtime)  # what the previous leader wrote is in the view before any decision
         # Scaling, metrics and rollouts read first, so that each object's first verdict
         # (readiness, the scaling decision, metrics, the rollout's phase) is one status write
         # rather than two (issue 10). Bounded well inside the lease: after the deadline
@@ -221,7 +241,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
             asyncio.create_task(runtime.guard.run_checks(), name="health-checks"),
             asyncio.create_task(_after(firsts["rollouts"], runtime.guard.run_rollouts), name="rollout-guard"),
             asyncio.create_task(_after(firsts["metrics"], runtime.snapshots.run), name="metrics-snapshots"),
-            asyncio.create_task(runtime.alerter.run(), name="alerting"),
+            asyncio.create_task(_alerting(runtime, caught_up), name="alerting"),
             asyncio.create_task(_relist(runtime), name="relist"),
             *(asyncio.create_task(poller.run(), name=poller.name) for poller in runtime.pollers),
         ]
