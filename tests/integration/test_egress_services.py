@@ -14,11 +14,14 @@ its own Pod's address (on the Service's target port), as the controller wrote th
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import socket
+import threading
 import typing
 
 import pytest
+import yaml
 
 from controller.adapters import egress
 from controller.adapters import kubernetes_api
@@ -27,6 +30,7 @@ from controller.adapters import shares
 from controller.core import egress as policy
 from controller.core import service_names
 from localcluster import operator as operator_module
+from tests.integration import test_monitoredservice as ms
 from tests.unit import loopback
 
 pytestmark = pytest.mark.integration
@@ -122,3 +126,45 @@ def test_names_of_a_namespace_are_what_the_api_says_they_are(cluster, namespace)
         assert dns.asked == [f"db.{bank}.svc.cluster.local"] * len(dns.asked) and dns.asked, dns.asked
     finally:
         cluster.kubectl("delete", "namespace", bank, "--wait=false")
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_the_operator_checks_what_the_api_says_a_name_is(cluster, namespace, operator_factory) -> None:  # noqa: ANN001
+    """The operator as users run it (its ServiceAccount, the shipped RBAC, --cluster-networks): a
+    check of a name of its namespace is answered from the API (no DNS here knows the name): an
+    ExternalName Service for `localhost` (outside the networks given) is followed and passes,
+    and a Service whose hand-written slice leads inside the networks is refused with the reason."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        checks = [{"name": name, "intervalSeconds": 1, "failureThreshold": 1,
+                   "http": {"url": f"http://{name}.{namespace}.svc:{port}/health", "timeoutSeconds": 1}}
+                  for name in ("local", "by-hand")]
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([
+            ms.deployment(), service("local", type="ExternalName", externalName="localhost"),
+            service("by-hand", ports=[{"port": port}]),
+            slice_by_hand("by-hand", "10.0.0.250", namespace, **{service_names.MANAGED_BY_LABEL: "staff"}),
+            ms.msvc(checks=checks)]))
+        operator_factory("--allow-loopback-checks", "--cluster-networks=10.96.0.0/16,10.0.0.0/24")
+
+        def checked() -> dict[str, dict[str, typing.Any]]:
+            return {c["name"]: c for c in ms.get(cluster, "msvc", namespace).get("status", {}).get("checks", [])}
+
+        cluster.wait_for(lambda: checked().get("local", {}).get("healthy") is True and "by-hand" in checked(), 60,
+                         "the local check passes and the by-hand one is judged")
+        refused = checked()["by-hand"]
+        assert refused.get("healthy") is not True and "EndpointSlice by-hand-by-hand of Service by-hand leads to 10.0.0.250" \
+            in refused.get("message", ""), refused
+    finally:
+        server.shutdown()
