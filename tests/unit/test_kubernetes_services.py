@@ -59,7 +59,8 @@ async def web_service(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name == "missing":
         return as_json({"kind": "Status", "code": 404}, 404)
-    return as_json(loopback.service(request.match_info["namespace"], name, clusterIP="10.96.0.10", selector={"app": name}))
+    return as_json(loopback.service(request.match_info["namespace"], name, clusterIP="10.96.0.10", selector={"app": name},
+                                    ports=[{"port": 80}]))
 
 
 async def no_slices(request: web.Request) -> web.Response:
@@ -178,3 +179,48 @@ def test_which_addresses_are_a_running_pods_of_the_namespace_as_the_pods_say() -
     assert asyncio.run(scenario(forbidden)) == (
         "the operator may not list pods in shop (RBAC), so a name of shop cannot be checked",
         "the operator may not list pods in bank (RBAC), so a name of bank cannot be checked")
+
+
+def test_what_a_name_costs_the_api_server_cold_and_warm() -> None:
+    """Through egress's resolver: a name not seen for TTL_SECONDS costs one Service read, one
+    slice list (a page of 8) and one Pod list per endpoint drawn (3, and 3 more while none is a
+    Running Pod's of the namespace); again within the TTL, no Service or slice read, and a Pod
+    list only for an endpoint drawn that was not drawn before."""
+    from controller.adapters import egress
+    from controller.adapters import shares
+    from controller.core import egress as policy
+
+    asked: list[str] = []
+
+    async def slices(request: web.Request) -> web.Response:
+        asked.append("endpointslices")
+        return as_json({"items": [loopback.endpoint_slice("shop", "web", *[f"10.244.0.{i}" for i in range(1, 6)])],
+                        "metadata": {}})
+
+    async def services(request: web.Request) -> web.Response:
+        asked.append("service")
+        return await web_service(request)
+
+    async def pods(request: web.Request) -> web.Response:
+        asked.append("pods")
+        return await pods_at(request)
+
+    async def scenario() -> list[list[str]]:
+        async with api_server(services, slices, pods) as client:
+            egress.configure_cluster(policy.cluster_networks(["10.244.0.0/16", "10.96.0.0/12"]),
+                                     kubernetes_services.KubernetesServices(client, asyncio.to_thread))
+            costs = []
+            try:
+                for _ in range(2):
+                    asked.clear()
+                    with shares.tenant("shop"):
+                        answers = await egress.GuardedResolver(False).resolve("web.shop.svc", 80, 0)
+                    assert [(a["host"], a["port"]) for a in answers] == [("10.244.0.1", 8080)]  # shop's one Running Pod
+                    costs.append(sorted(asked))
+            finally:
+                egress.configure_cluster(policy.ClusterNetworks())
+            return costs
+
+    cold, warm = asyncio.run(scenario())
+    assert cold.count("service") == cold.count("endpointslices") == 1 and cold.count("pods") in (3, 5), cold
+    assert warm == ["pods"] * len(warm) and len(warm) <= 2, warm
