@@ -355,7 +355,7 @@ class RailwayClient:
             body = json.loads(response.body)
         except (ValueError, UnicodeDecodeError):
             if status == 200:  # a GraphQL answer that stops short
-                raise RailwayPartialAnswer("HTTP 200 whose JSON is cut short") from None
+                raise RailwayPartialAnswer("HTTP 200 from Railway, not JSON (cut short, or not GraphQL's)") from None
             raise RailwayError(f"HTTP {status} from Railway, not JSON") from None
         if not isinstance(body, dict):
             raise RailwayError(f"HTTP {status} from Railway, not a GraphQL answer")
