@@ -322,6 +322,7 @@ class RailwayClient:
         self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "User-Agent": agent}
         self._limiter = limiter
         self._key = RateLimiter.key(token)
+        self._token = token  # cut out of Railway's words before they become an error's text
 
     async def _call(self, document: str, variables: typing.Mapping[str, typing.Any]) -> dict[str, typing.Any]:
         if self._limiter is not None:
@@ -363,6 +364,8 @@ class RailwayClient:
         if errors:
             texts = "; ".join(str(e.get("message")) if isinstance(e, dict) else "an error" for e in
                               (errors if isinstance(errors, list) else [errors]))
+            # Railway's words go to conditions, Events and logs: never the token, whatever it echoes.
+            texts = texts.replace(self._token, "[token]") if self._token else texts
             data = body.get("data")
             if isinstance(data, dict) and data:  # some fields answered, some null: never half taken in
                 nulls = sorted(str(field) for field, value in data.items() if value is None)

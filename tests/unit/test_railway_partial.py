@@ -18,6 +18,7 @@ import pytest
 from controller import reasons
 from controller.adapters import egress
 from controller.adapters import railway as railway_adapter
+from localcluster import hostile
 from localcluster import railway as railway_sim
 from tests.unit import railway_scaling as harness
 
@@ -115,3 +116,27 @@ def test_a_partial_answer_to_a_scale_is_no_step_made_and_is_not_sent_again(railw
         assert len(harness.mutations(railway)) == 2
         assert leader.condition(reasons.ABLE_TO_SCALE)["status"] == "True"
     harness.run(railway, scenario, scale_seconds=4.0)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"data": {"serviceInstance": null}, "errors": [{"message": "token t0ken is not valid here"}]}',
+    b'{"errors": [{"message": "Bearer t0ken refused"}]}',
+])
+def test_railways_words_never_carry_the_token(body: bytes) -> None:
+    """A failed scale's text goes into AbleToScale, a Warning Event and the log: whatever
+    Railway echoes, the token is cut out of it."""
+    server = hostile.HostileServer(hostile.http_reply(body))
+
+    async def go() -> None:
+        http = egress.GuardedClient(True)
+        try:
+            await railway_adapter.RailwayClient(f"http://127.0.0.1:{server.port}/graphql", "t0ken", http).set_replicas(
+                "env-1", "svc-1", 3)
+        finally:
+            await http.close()
+    try:
+        with pytest.raises(railway_adapter.RailwayError) as raised:
+            asyncio.run(go())
+    finally:
+        server.close()
+    assert "t0ken" not in str(raised.value) and "[token]" in str(raised.value), str(raised.value)
