@@ -64,6 +64,9 @@ class ScaleEvent:
     # When it was decided, if that was earlier (issue 26, run 14): its intent in status carries
     # that time and is this same step, not another one.
     decided: datetime.datetime | None = dataclasses.field(default=None, compare=False)
+    # False: a step that may not have been made (its outcome unknown, or an intent no record
+    # confirmed). It holds further steps its own way, and never loosens the other way (issue 26).
+    certain: bool = dataclasses.field(default=True, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -648,11 +651,16 @@ def cool_down(inp: Input, proposal: Proposal, desired: int) -> Stage:
     return Stage("cooldown", desired)
 
 
-def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, period: int) -> int:
+def _period_start(events: tuple[ScaleEvent, ...], current: int, now: datetime.datetime, period: int,
+                  up: bool | None = None) -> int:
     """Replicas at the start of the period: current less every change made within it (HPA:
-    currentReplicas - replicasAddedInCurrentPeriod + replicasDeletedInCurrentPeriod)."""
+    currentReplicas - replicasAddedInCurrentPeriod + replicasDeletedInCurrentPeriod). A step
+    that may not have been made counts only when it holds the direction asked (`up`; None:
+    every step): counted the other way, a step down that never happened would let a step up
+    of two pods."""
     since = now - datetime.timedelta(seconds=period)
-    return current - sum(e.to_replicas - e.from_replicas for e in events if e.time > since)
+    return current - sum(e.to_replicas - e.from_replicas for e in events
+                         if e.time > since and (e.certain or up is None or (e.to_replicas > e.from_replicas) == up))
 
 
 def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
@@ -676,7 +684,7 @@ def step_limit(inp: Input, proposal: Proposal, desired: int) -> Stage:
         return Stage("step limit", current, disabled, reason, f"limited by step limit: {disabled}")
     limits = []
     for policy in rules.policies:
-        start = _period_start(events, current, now, policy.periodSeconds)
+        start = _period_start(events, current, now, policy.periodSeconds, up)
         if policy.type == api.PolicyType.PODS.value:
             limit = start + policy.value if up else start - policy.value
         elif up:

@@ -241,6 +241,10 @@ def state_from_status(
     if first_read:
         unique = {k: (dataclasses.replace(e, time=landed_at(e, first_read[step_key(e)]))
                       if step_key(e) in first_read else e) for k, e in unique.items()}
+    # Newer than the last step a record confirmed: an intent, or a step whose outcome is unknown.
+    confirmed = parse(status.get("lastScaleTime"))
+    unique = {k: (dataclasses.replace(e, certain=False) if confirmed is None or e.time > confirmed else e)
+              for k, e in unique.items()}
     # A step this replica actuated counts before its status write lands (issue 26's soak: under
     # load the next round decided first and stepped again within the period). Status keeps
     # whole seconds: the same step from memory is the one within a second of it.

@@ -313,7 +313,8 @@ class Scaler:
                     failed_at = max(now, self.clock())
                     record = dataclasses.replace(record, unknown=scaling.ScaleEvent(
                         failed_at, outcome.current, outcome.desired))
-                    self._remember(key, scaling.ScaleEvent(failed_at, outcome.current, outcome.desired, decided=now))
+                    self._remember(key, scaling.ScaleEvent(failed_at, outcome.current, outcome.desired, decided=now,
+                                                           certain=False))
                 await self.evaluator.post_event(obj, failure, now)
                 self.records[key] = record
                 self.evaluator.mark(key)

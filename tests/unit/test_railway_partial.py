@@ -140,3 +140,22 @@ def test_railways_words_never_carry_the_token(body: bytes) -> None:
     finally:
         server.close()
     assert "t0ken" not in str(raised.value) and "[token]" in str(raised.value), str(raised.value)
+
+
+def test_a_step_whose_outcome_is_unknown_does_not_loosen_the_other_way(railway) -> None:  # noqa: ANN001
+    """A step up answered `null-data` (its redeploy never ran: Railway still runs 4) holds
+    further steps up for its period, and does not let a step down right after it go two pods
+    (counted as made, it would read the period's start as 3 and allow 2)."""
+    railway.services["svc-1"].replicas = 4
+
+    async def scenario(leader: harness.Leader, clock: harness.Clock) -> None:
+        await leader.poll()
+        railway.partial_every, railway.partial_kind = 1, "null-data"
+        await leader.decide(cpu=95.0)
+        railway.partial_every = 0
+        clock.seconds = 3
+        await leader.poll()
+        await leader.decide(cpu=5.0)
+        assert [(m["replicas"], m["answer"]) for m in harness.mutations(railway)] == [(5, "null-data"), (3, "ok")]
+        assert railway.services["svc-1"].replicas == 3
+    harness.run(railway, scenario)
