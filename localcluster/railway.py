@@ -196,7 +196,7 @@ class RailwaySimulator:
                     "healthcheckPath": service.healthcheck_path, "healthcheckTimeout": service.healthcheck_timeout,
                     "preDeployCommand": service.pre_deploy_command, "sleepApplication": service.sleep_application,
                     "latestDeployment": {"id": latest["id"], "status": latest["status"],
-                                         "meta": simulator._meta(service)}}
+                                         "meta": simulator._meta(service), "createdAt": _iso(latest["createdAt"])}}
 
         def limits(_: typing.Any, __: typing.Any, environmentId: str, serviceId: str) -> dict:  # noqa: N803
             service = simulator._instance(environmentId, serviceId)
@@ -221,7 +221,7 @@ class RailwaySimulator:
             newest = list(reversed(service.deployments))[:first or 100]
             return {"edges": [{"cursor": d["id"], "node": {
                 "id": d["id"], "status": d["status"], "canRollback": d["canRollback"],
-                "createdAt": datetime.datetime.fromtimestamp(d["createdAt"], datetime.timezone.utc).isoformat()}}
+                "createdAt": _iso(d["createdAt"])}}
                 for d in newest], "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}}
 
         def rollback(_: typing.Any, __: typing.Any, id: str) -> bool:  # noqa: A002
@@ -465,6 +465,10 @@ class RailwaySimulator:
         if self._loop is not None and self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat()
 
 
 def _root_keys(document: graphql.DocumentNode, variables: typing.Mapping[str, typing.Any]) -> list[str]:

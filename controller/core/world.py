@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import typing
 
 from controller.core import selectors
@@ -49,6 +50,10 @@ class Workload:
     failure: str | None = None  # its platform reports the current revision failed outright
     limits: ReplicaLimits | None = None  # its platform's floor and cap on replicas
     template_digest: str | None = None  # sha256 of its pod template (core/predeploy.template_digest)
+    # When its platform last applied a change (Railway: its latest deployment's creation; a
+    # scale is applied by a deploy), if it says: a successor times a step its predecessor left
+    # without a record by it (issue 26).
+    changed_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)

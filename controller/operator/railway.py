@@ -230,7 +230,7 @@ class RailwayWatcher:
             revision=instance.deployment_id, updated_replicas=replicas if succeeded else 0,
             available_replicas=replicas if succeeded else 0,
             failure=f"deployment {instance.deployment_status}" if failed else None,
-            limits=railway_regions.limits(instance.regions))
+            limits=railway_regions.limits(instance.regions), changed_at=instance.deployed_at)
 
     def _observe_regions(self, name: tuple[str, str], observed: typing.Mapping[str, int]) -> None:
         """Keeps the proportion between regions that scaling preserves: the counts first seen,

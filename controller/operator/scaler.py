@@ -31,6 +31,7 @@ from controller.core import scaling_status
 from controller.core import selectors
 from controller.core import snapshot
 from controller.core import targets
+from controller.core import world as world_module
 from controller.operator import loop
 from controller.operator import metrics
 from controller.operator import per_object
@@ -261,7 +262,7 @@ class Scaler:
         now = self.clock()
         current_status = obj.get("status") or {}
         state = scaling_status.state_from_status(current_status, self.started_at, self.memory.get(key),
-                                                 self._first_read(key, current_status, now))
+                                                 self._first_read(key, current_status, now, workload))
         if spec.predictive.seasonal.enabled:  # a range answer that arrived since joins the history
             state = dataclasses.replace(state, seasonal=self.seasonal.merged(key, spec, state.seasonal))
         outcome = scaling.decide(spec, workload.replicas, samples, state, now, ready=workload.ready_replicas,
@@ -345,12 +346,19 @@ class Scaler:
             self.evaluator.mark(key)  # steady state: nothing for the status to say, no reconcile
 
     def _first_read(self, key: view_module.Key, status: typing.Mapping[str, typing.Any],
-                    now: datetime.datetime) -> dict[tuple[str, int, int], datetime.datetime]:
-        """When this replica first read each intent in status that no record confirmed (another
-        leader's, stopped between its scale and its record): it counts from then (issue 26)."""
-        pending = [scaling_status.step_key(e) for e in scaling_status.unconfirmed(status, self.memory.get(key))]
+                    now: datetime.datetime, workload: world_module.Workload) -> dict[tuple[str, int, int], datetime.datetime]:
+        """When each intent in status that no record confirmed (another leader's, stopped between
+        its scale and its record) counts as landed (issue 26): when its platform applied it, if
+        the workload says so (it runs the intent's count, changed at or after its decision:
+        Railway's deployment), else when this replica first read it."""
+        pending = scaling_status.unconfirmed(status, self.memory.get(key))
         known = self.first_reads.get(key) or {}
-        reads = {step: known.get(step, now) for step in pending}
+        reads = {}
+        for event in pending:
+            step = scaling_status.step_key(event)
+            changed = workload.changed_at
+            landed = changed is not None and workload.replicas == event.to_replicas and changed >= event.time
+            reads[step] = changed if landed and changed is not None else known.get(step, now)
         if reads != known:
             self.first_reads[key] = reads
         return reads

@@ -95,12 +95,16 @@ class Leader:
             clock=clock.now, monotonic=clock.monotonic, user_agent="capliquify-operator (test-leader)")
         self.watcher.limiter = railway_adapter.RateLimiter(clock=clock.monotonic, wall=clock.wall, sleep=clock.sleep)
         self.scale_seconds = scale_seconds  # how long each scale call takes on the test's clock
+        # Stopped right after its next scale call: nothing it writes afterwards arrives.
+        self.pause_after_scale, self.paused = False, False
         self.scaler = scaler_module.Scaler(self.view, self.evaluator, self, actuator.Actuators(  # type: ignore[arg-type]
             {"railway": _Timed(self)}), None, clock=clock.now)
         runtime.participate(self.evaluator, self.scaler, self.watcher)
 
     # -- the fake API server ----------------------------------------------------------------
     async def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        if self.paused:
+            raise election.NotLeader("not the leader: patch refused")
         obj = self.objects[(kind, namespace, name)]
         obj["status"] = {**(obj.get("status") or {}), **copy.deepcopy(patch)}
         return copy.deepcopy(obj)
@@ -133,7 +137,10 @@ class Leader:
         sampled = self.clock.now() - datetime.timedelta(seconds=1)
         samples = {("cpu", None): scaling.Sample(cpu, sampled, source="railway")}
         await self.scaler._decide_and_act(KEY, spec, target, samples, {target.workload_key: ["rw"]})
-        await self.evaluator.round([KEY, MSVC])
+        try:
+            await self.evaluator.round([KEY, MSVC])  # the status write after the scale (lost if paused)
+        except election.NotLeader:
+            pass
 
     def status(self, key: tuple[str, str, str] = KEY) -> dict[str, typing.Any]:
         return self.objects[key].get("status") or {}
@@ -158,6 +165,7 @@ class _Timed(railway_operator.RailwayActuator):
             return await super().set_replicas(kind, namespace, name, replicas)
         finally:
             await self.leader.clock.sleep(self.leader.scale_seconds)
+            self.leader.paused = self.leader.paused or self.leader.pause_after_scale
 
 
 def run(simulator: railway_sim.RailwaySimulator, scenario: typing.Callable[[Leader, Clock], typing.Awaitable[None]],
