@@ -88,3 +88,41 @@ def test_unconfirmed_names_the_intents_no_record_followed() -> None:
         datetime.datetime(2026, 12, 6, 2, 53, 47, tzinfo=datetime.timezone.utc), 7, 8,
         decided=datetime.datetime(2026, 12, 6, 2, 53, 45, 300000, tzinfo=datetime.timezone.utc)),))
     assert scaling_status.unconfirmed(status, mine) == [], "this replica's own step is not another's intent"
+
+
+class StampingLeader(landing.SlowLeader):
+    """A's scale as the API server records it: the scale subresource's managedFields entry for
+    spec.replicas, stamped (whole seconds) when the write landed."""
+
+    async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
+        written = await super().set_replicas(kind, namespace, name, replicas)
+        deployment = self.server.objects[("Deployment", takeover.NS, "w2")]
+        deployment["metadata"]["managedFields"] = [
+            {"manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-12-06T02:50:00Z",
+             "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}},
+            {"manager": "capliquify-operator", "operation": "Update", "subresource": "scale",
+             "time": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"), "fieldsType": "FieldsV1",
+             "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+        return written
+
+
+def test_a_successor_times_a_deployments_step_left_without_its_record_by_its_managed_fields() -> None:
+    """A decides at 0 s, its scale lands at 3.5 s (managedFields: 33 s, so by 34 s) and A is
+    stopped before its record. B first reads at 8 s: it holds at 12 s (not from the decision)
+    and steps at 14.5 s (not 18 s, a period from its first read)."""
+    async def scenario() -> None:
+        server = takeover.Server(6)
+        a = StampingLeader(server, takeover.T0, slow=3.5)
+        a.pause_after_scale = True
+        await a.decide()
+        assert server.scales == [(6, 7)]
+        server.paused = False
+        b = takeover.Leader(server, at(8))
+        await b.decide()
+        b.now = at(12)
+        await b.decide()
+        assert server.scales == [(6, 7)], "B counted A's step from its decision"
+        b.now = at(14.5)
+        await b.decide()
+        assert server.scales == [(6, 7), (7, 8)], "B counted A's step from its first read"
+    asyncio.run(scenario())
