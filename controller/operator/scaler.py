@@ -350,16 +350,19 @@ class Scaler:
         """When each intent in status that no record confirmed (another leader's, stopped between
         its scale and its record) counts as landed (issue 26): when its platform applied it, if
         the workload says so (it runs the intent's count, changed at or after its decision:
-        Railway's deployment), else when this replica first read it."""
-        pending = scaling_status.unconfirmed(status, self.memory.get(key))
+        Railway's deployment, a Deployment's managedFields), else when this replica first read it."""
         known = self.first_reads.get(key) or {}
         reads = {}
-        for event in pending:
+        changed = workload.changed_at
+        for event in scaling_status.unconfirmed(status, self.memory.get(key)):
             step = scaling_status.step_key(event)
-            changed = workload.changed_at
-            landed = changed is not None and workload.replicas == event.to_replicas and changed >= event.time
-            reads[step] = changed if landed and changed is not None else known.get(step, now)
-        if reads != known:
+            if changed is not None and workload.replicas == event.to_replicas and changed >= event.time:
+                reads[step] = changed  # its platform says when it applied it
+            else:
+                reads[step] = known.get(step, now)
+        if not reads:
+            self.first_reads.pop(key, None)
+        elif reads != known:
             self.first_reads[key] = reads
         return reads
 
