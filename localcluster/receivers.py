@@ -25,6 +25,18 @@ class Request:
     at: float = dataclasses.field(default_factory=time.monotonic)  # when it arrived
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """A client that goes away mid-answer (the soak's reset faults, a cancelled request) is the
+    client's business: not a traceback on the test's or soak's console. Anything else is printed."""
+
+    def handle_error(self, request: typing.Any, client_address: typing.Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class HttpReceiver:
     """Records every POST; `fail[path] = n` answers 503 to the next n requests to that path."""
 
@@ -47,7 +59,7 @@ class HttpReceiver:
             def log_message(self, *_: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
