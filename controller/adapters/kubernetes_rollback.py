@@ -53,6 +53,28 @@ def build_rollback_patch(
     return str(revision), _template_patch(deployment, previous)
 
 
+def runs_revision(deployment: typing.Mapping[str, typing.Any],
+                  replica_sets: typing.Sequence[typing.Mapping[str, typing.Any]], revision: str) -> bool:
+    """Whether the Deployment's template is still its ReplicaSet's of `revision` (compared as the
+    deployment controller and kubectl compare them: without the pod-template-hash label). Its
+    revision annotation alone does not say: the deployment controller updates it after the
+    template changed, seconds later when it is slow (run 15, docs/reliability.md §18), and
+    renumbers the restored ReplicaSet first. True when no owned ReplicaSet has that revision."""
+    uid = deployment["metadata"]["uid"]
+    templates = [_without_hash((rs.get("spec") or {}).get("template")) for rs in replica_sets
+                 if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])
+                 and str(_revision(rs)) == revision]
+    return not templates or _without_hash((deployment.get("spec") or {}).get("template")) in templates
+
+
+def _without_hash(template: typing.Any) -> typing.Any:
+    template = copy.deepcopy(template) if isinstance(template, dict) else {}
+    labels = (template.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    return template
+
+
 def build_restore_patch(
     deployment: typing.Mapping[str, typing.Any], replica_sets: typing.Sequence[typing.Mapping[str, typing.Any]],
     approved_digest: str,
@@ -139,6 +161,10 @@ class KubernetesRollback:
         selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"].get("matchLabels", {}).items())
         replica_sets = self._client.sanitize_for_serialization(self._apps.list_namespaced_replica_set(
             namespace, label_selector=selector, _request_timeout=TIMEOUT_SECONDS)).get("items", [])
+        if not runs_revision(deployment, replica_sets, bad_revision):
+            # Our earlier patch took effect, the annotation not yet: issued again (the guard does
+            # until the revision changes), the newest older revision could be an older failed one.
+            return ""
         revision, patch = build_rollback_patch(deployment, replica_sets, bad_revision)
         self._on_write("patch")
         # A list body is sent as application/json-patch+json, as kubectl sends it.

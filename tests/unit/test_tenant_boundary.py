@@ -232,7 +232,8 @@ def failed_deployment(namespace: str) -> dict[str, typing.Any]:
             "metadata": {"namespace": namespace, "name": "web", "generation": 2, "uid": f"uid-{namespace}", "resourceVersion": "7",
                          "annotations": {REVISION: "3"}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}},
+                     # revision 3's template, as its ReplicaSet has it (the rollback reads the template)
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "v3"}]}}},
             "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1,
                        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}}
 
