@@ -134,7 +134,13 @@ class ParseLane:
         self._idle.clear()
 
     async def aclose(self) -> None:
-        """Ends the idle workers and waits for them (their pipes closed within the loop)."""
+        """Ends the idle workers and waits for them (their pipes closed within the loop).
+        Workers started on another loop (a closed one: a test's earlier asyncio.run) cannot be
+        awaited here: they are killed, as a new loop's first use would."""
+        if self._loop is not asyncio.get_running_loop():
+            self.close()
+            self._loop = None
+            return
         workers, self._idle = self._idle, []
         for worker in workers:
             worker.kill()
