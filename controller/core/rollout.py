@@ -305,7 +305,9 @@ def judge(
     new_phase = state.phase
     if state.pending_rollback == revision:
         # Decided earlier (maybe before a restart) and the Deployment is still on the bad
-        # revision: (re)issue the rollback; the patch is idempotent.
+        # revision: (re)issue the rollback. Its revision annotation lags the template (the
+        # deployment controller writes it later): the actuator reads the template and makes a
+        # rollback already made no more (run 15, docs/reliability.md §18).
         rollback = revision
     elif new_phase == FAILED:
         if not spec.autoRollback:
