@@ -1,0 +1,126 @@
+"""An adversarial review of the alerter's concurrency (34d6b36, 431495f): one test per finding,
+each driving the real Alerter and Evaluator (tests/unit/test_alerting_missed_episodes.py's
+harness), each failing on the code as reviewed.
+
+1. A firing after its resolution to the same channel. The firing's first attempt failed (the
+   receiver answered 500), so it waited for its back-off (10 s) while the episode ended; the
+   resolution, decided later, was due at once and went out first: the receiver was left with
+   an alert firing that is over. Deliveries of one alert (or group) to one channel go in order.
+2. A send going on after the term ended. A hanging receiver's delivery task was not among the
+   tasks a stand-down cancels (`_sending` is a dict; only sets and lists have their tasks
+   cancelled) and `_sending` was cleared under it: the send went on without the Lease, and the
+   same replica's next term sent the same idempotency key again while the first still ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import typing
+
+import kopf
+
+from controller.adapters import notify
+from controller.core import election
+from controller.operator import election as election_module
+from controller.operator import handlers
+from tests.unit import test_alerting_missed_episodes as harness
+
+T0 = harness.T0
+
+
+class FailingOnce(harness.Hook):
+    """The receiver answers the first attempt of each firing with a 500; it records what it took."""
+
+    def __init__(self, clock: harness.Clock) -> None:
+        super().__init__(clock)
+        self.refused: set[str] = set()
+
+    async def send(self, channel: typing.Any, message: typing.Any, secret: typing.Any) -> None:
+        key = message.notification.key
+        if message.notification.kind == "firing" and key not in self.refused:
+            self.refused.add(key)
+            raise notify.DeliveryError("HTTP 500 from the receiver")
+        await super().send(channel, message, secret)
+
+
+def test_a_resolution_is_not_delivered_before_its_firing_that_is_retrying() -> None:
+    async def scenario() -> list[tuple[int, str]]:
+        alerter, evaluator, snapshots, _, _, clock = harness.parts(["w16"])
+        hook = FailingOnce(clock)
+        alerter.registry = {"webhook": hook}
+        for second in range(40):
+            clock.now = T0 + datetime.timedelta(seconds=second)
+            harness.errors(snapshots, "w16", 50.0 if 1 <= second < 6 else 0.0, clock.now)
+            await alerter.round()
+            keys, evaluator.dirty = evaluator.dirty, set()
+            if keys:
+                await evaluator.round(keys)
+        return hook.sent
+
+    sent = asyncio.run(scenario())
+    assert [what for _, what in sent] == ["w16/firing", "w16/resolved"], sent
+
+
+class Hanging(harness.Hook):
+    """A receiver that takes each request and never answers; counts what it holds at once."""
+
+    def __init__(self, clock: harness.Clock) -> None:
+        super().__init__(clock)
+        self.open: dict[str, int] = {}
+        self.most_at_once = 0
+        self.cancelled = 0
+
+    async def send(self, channel: typing.Any, message: typing.Any, secret: typing.Any) -> None:
+        key = message.notification.key
+        self.open[key] = self.open.get(key, 0) + 1
+        self.most_at_once = max(self.most_at_once, self.open[key])
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.open[key] -= 1
+
+
+def test_a_stand_down_stops_the_sends_in_flight_and_a_next_term_never_sends_a_key_twice_at_once() -> None:
+    async def scenario() -> Hanging:
+        alerter, evaluator, snapshots, api, _, clock = harness.parts(["w16"])
+        hook = Hanging(clock)
+        alerter.registry = {"webhook": hook}
+        runtime = handlers.Runtime(config=None, view=alerter.view, evaluator=evaluator, api=api,  # type: ignore[arg-type]
+                                   scaler=None, guard=None, snapshots=snapshots, alerter=alerter,  # type: ignore[arg-type]
+                                   elector=election_module.Elector(None, election.Timing(  # type: ignore[arg-type]
+                                       lease_duration=15, renew_deadline=10, retry_period=2)), watcher=None)  # type: ignore[arg-type]
+        handlers.register(kopf.OperatorRegistry(), runtime)
+        stop_acting = runtime.elector._on_stopped_leading
+
+        async def judged(second: int) -> None:
+            clock.now = T0 + datetime.timedelta(seconds=second)
+            harness.errors(snapshots, "w16", 50.0, clock.now)
+            await alerter.judge()
+            alerter.write()
+            if alerter._writing:
+                await asyncio.wait(list(alerter._writing.values()))
+            await asyncio.sleep(0)  # the sends start
+            keys, evaluator.dirty = evaluator.dirty, set()
+            if keys:
+                await evaluator.round(keys)
+
+        for second in range(1, 5):
+            await judged(second)
+        assert sum(hook.open.values()) == 1, hook.open  # the firing, taken and not answered
+        assert await stop_acting()
+        await asyncio.sleep(0)
+        held_after_the_term = sum(hook.open.values())
+        for second in range(5, 10):  # the same replica leads again: the firing is Pending in status
+            await judged(second)
+        for task in [*alerter._sending.values(), *alerter._tasks]:
+            task.cancel()
+        await asyncio.sleep(0)
+        assert held_after_the_term == 0, "a send went on after the term ended"
+        return hook
+
+    hook = asyncio.run(scenario())
+    assert hook.most_at_once == 1, hook.most_at_once
