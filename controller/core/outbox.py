@@ -40,16 +40,22 @@ def enqueue(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]],
 
 def due(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], now: datetime.datetime,
         retry_base_seconds: float = 5.0) -> list[dict[str, typing.Any]]:
-    """Pending deliveries whose (back-off) time has come, oldest first."""
-    ready = []
-    for delivery in deliveries:
+    """Pending deliveries whose (back-off) time has come, oldest first. Of one alert's (or one
+    group's) deliveries to one channel only the oldest Pending one is due: a resolution decided
+    while its firing waits for a retry (or is still in flight) goes after it, never before."""
+    ready, ahead = [], set()
+    for delivery in reversed(deliveries):  # oldest first: the log is kept newest first
         if delivery.get("outcome") != PENDING:
             continue
+        stream = (delivery.get("channel"), delivery.get("group") or delivery.get("alert"))
+        if stream in ahead:
+            continue  # an older notice of the same alert to the same channel goes first
+        ahead.add(stream)
         attempt = int(delivery.get("attempt") or 1)
         wait = 0.0 if attempt <= 1 and not delivery.get("message") else retry_base_seconds * 2 ** (attempt - 1)
         if (now - timestamps.from_status(delivery["time"])).total_seconds() >= wait:
             ready.append(dict(delivery))
-    return list(reversed(ready))
+    return ready
 
 
 def complete(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], key: str, error: str | None,
