@@ -124,3 +124,30 @@ def test_a_stand_down_stops_the_sends_in_flight_and_a_next_term_never_sends_a_ke
 
     hook = asyncio.run(scenario())
     assert hook.most_at_once == 1, hook.most_at_once
+
+
+def test_a_graceful_stop_leaves_no_send_running(monkeypatch: typing.Any) -> None:
+    """`stop` waited for the sends in flight at most DELIVERY_WAIT_SECONDS and then left a
+    hanging one running past shutdown (the delivery stays Pending in status either way)."""
+    from controller.operator import alerter as alerter_module
+    monkeypatch.setattr(alerter_module, "DELIVERY_WAIT_SECONDS", 0.01)  # not a timing: a hanging send's wait
+
+    async def scenario() -> Hanging:
+        alerter, evaluator, snapshots, _, _, clock = harness.parts(["w16"])
+        hook = Hanging(clock)
+        alerter.registry = {"webhook": hook}
+        for second in range(1, 5):
+            clock.now = T0 + datetime.timedelta(seconds=second)
+            harness.errors(snapshots, "w16", 50.0, clock.now)
+            await alerter.judge()
+            alerter.write()
+            if alerter._writing:
+                await asyncio.wait(list(alerter._writing.values()))
+            await asyncio.sleep(0)
+        assert sum(hook.open.values()) == 1, hook.open
+        await alerter.stop()
+        await asyncio.sleep(0)
+        assert sum(hook.open.values()) == 0 and hook.cancelled == 1, (hook.open, hook.cancelled)
+        return hook  # (asyncio.run cancels what is left only after this)
+
+    asyncio.run(scenario())
