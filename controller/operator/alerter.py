@@ -84,7 +84,10 @@ class Alerter:
         self._round = asyncio.Lock()
         self._sending: dict[str, asyncio.Task[None]] = {}  # delivery key -> its attempt in flight
         self._writing: dict[view_module.Key, asyncio.Task[None]] = {}  # policy -> its write and sends in flight
-        self._tasks: set[asyncio.Task[None]] = set()  # the same tasks: cancelled when a term ends
+        # The same tasks and the sends: cancelled when a term ends (a stand-down cancels the tasks
+        # of sets and lists, not of dicts), so no send goes on without the Lease and the next term
+        # never sends a key beside its last term's attempt (the delivery stays Pending in status).
+        self._tasks: set[asyncio.Task[None]] = set()
         # Transition Events, posted after the outbox write: they die with their object, as alerts do.
         self._events: per_object.PerObject[list[status_module.EventSpec]] = per_object.PerObject(view)
         self._slots: dict[str, asyncio.Semaphore] = {}  # namespace -> WRITES_PER_NAMESPACE
@@ -116,7 +119,11 @@ class Alerter:
             # Writes and deliveries the rounds left going: their outcomes too.
             going = [*self._writing.values(), *self._sending.values()]
             if going:
-                await asyncio.wait(going, timeout=DELIVERY_WAIT_SECONDS)
+                _, late = await asyncio.wait(going, timeout=DELIVERY_WAIT_SECONDS)
+                for task in late:  # Pending in status for whoever leads next: never left running
+                    task.cancel()
+                if late:
+                    await asyncio.wait(late, timeout=1.0)
             for key in list(self.state):
                 try:
                     await self.evaluator.reconcile_now(key)
@@ -225,6 +232,7 @@ class Alerter:
                 continue  # its last attempt is still in flight (past an earlier round's wait)
             task = asyncio.create_task(self._deliver(key, spec, delivery))
             self._sending[delivery["key"]] = task
+            self._tasks.add(task)
             task.add_done_callback(functools.partial(self._sent, delivery["key"]))
             started.append(task)
         return started
@@ -237,6 +245,7 @@ class Alerter:
             await asyncio.wait(started, timeout=DELIVERY_WAIT_SECONDS)
 
     def _sent(self, name: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
         if self._sending.get(name) is task:
             del self._sending[name]
         if not task.cancelled() and task.exception() is not None:
