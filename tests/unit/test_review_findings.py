@@ -1108,3 +1108,43 @@ def test_an_smtp_servers_endless_reply_is_cut_not_held(monkeypatch: pytest.Monke
         server.close()
     assert peak < 8 * 1024 * 1024, f"one SMTP reply held {peak / 2**20:.0f} MiB"
     assert "reply longer than" in str(failed.value), failed.value
+
+
+# -- 23. A successor times its predecessor's step by the API server's clock, not its own ---------
+
+@pytest.mark.xfail(strict=True, reason="open: Workload.changed_at (managedFields / Railway's createdAt) is "
+                                       "another clock's; no bound on the skew is kept (review of 970ec02, c46c2a1)")
+def test_a_successor_does_not_count_a_step_older_than_it_landed_when_the_api_servers_clock_is_behind() -> None:
+    """970ec02: a successor times a step its predecessor left without a record by the scale
+    subresource's managedFields entry (the API server's clock), when it is not older than the
+    decision (the operator's clock). With the API server's clock 3 s behind the operator's, A's
+    scale landing at 3.5 s is stamped 0.5 s (counted from 1 s, the end of its second): B, which
+    first reads at 8 s, steps again at 12 s, 8.5 s after A's step landed (period: 10 s). Railway's
+    deployment createdAt (c46c2a1) is another clock the same way."""
+    from tests.unit import test_step_limit_landing as landing
+    from tests.unit import test_step_limit_takeover as takeover
+
+    class SkewedStamp(landing.SlowLeader):
+        async def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> int:
+            written = await super().set_replicas(kind, namespace, name, replicas)
+            deployment = self.server.objects[("Deployment", takeover.NS, "w2")]
+            stamped = self.now - datetime.timedelta(seconds=3)  # the API server's clock, 3 s behind
+            deployment["metadata"]["managedFields"] = [
+                {"manager": "capliquify-operator", "operation": "Update", "subresource": "scale",
+                 "time": stamped.strftime("%Y-%m-%dT%H:%M:%SZ"), "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+            return written
+
+    async def scenario() -> None:
+        server = takeover.Server(6)
+        a = SkewedStamp(server, takeover.T0, slow=3.5)
+        a.pause_after_scale = True
+        await a.decide()
+        assert server.scales == [(6, 7)]
+        server.paused = False
+        b = takeover.Leader(server, landing.at(8))
+        await b.decide()
+        b.now = landing.at(12)
+        await b.decide()
+        assert server.scales == [(6, 7)], "B stepped 8.5 s after A's step landed (period 10 s)"
+    asyncio.run(scenario())
