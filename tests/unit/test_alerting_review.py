@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import threading
 import typing
 
 import kopf
@@ -151,3 +152,61 @@ def test_a_graceful_stop_leaves_no_send_running(monkeypatch: typing.Any) -> None
         return hook  # (asyncio.run cancels what is left only after this)
 
     asyncio.run(scenario())
+
+
+class HoldingOnce(harness.Api):
+    """The API server: the first status write after `hold_next()` waits for `release`."""
+
+    def __init__(self, view: typing.Any, clock: harness.Clock) -> None:
+        super().__init__(view, clock)
+        self.release = threading.Event()
+        self.holding = False
+
+    def hold_next(self) -> None:
+        self.holding = True
+
+    def patch_status(self, kind: str, namespace: str, name: str, patch: dict[str, typing.Any]) -> dict[str, typing.Any]:
+        if self.holding:
+            self.holding = False
+            self.release.wait(timeout=60)
+        return super().patch_status(kind, namespace, name, patch)
+
+
+def test_an_older_status_write_never_lands_over_a_newer_one() -> None:
+    """3. Status going backwards. The firing was sent and its outcome marked; the evaluation loop
+    judged that (the firing Sent) and its write was slow. Meanwhile the next round decided the
+    resolution and its outbox write (judged later: the resolution Pending) landed first; then
+    the older write landed over it: status lost the resolution (sent meanwhile), so a successor
+    taking over then would read the alert still firing."""
+    async def scenario() -> tuple[list[str], list[str]]:
+        alerter, evaluator, snapshots, _, hook, clock = harness.parts(["w16"])
+        api = HoldingOnce(alerter.view, clock)
+        evaluator.api = alerter.api = api  # type: ignore[assignment]
+        for second in range(1, 4):  # the firing at 3 s, sent; its outcome not yet written
+            clock.now = T0 + datetime.timedelta(seconds=second)
+            harness.errors(snapshots, "w16", 50.0, clock.now)
+            await alerter.round()
+            keys, evaluator.dirty = evaluator.dirty, set()
+            if second < 3 and keys:
+                await evaluator.round(keys)
+        assert [what for _, what in hook.sent] == ["w16/firing"], hook.sent
+        assert keys, "the firing's outcome is marked for the evaluation loop"
+        api.hold_next()
+        slow = asyncio.create_task(evaluator.round(keys))  # judged now (firing Sent), held at the API
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if not api.holding:
+                break
+        clock.now = T0 + datetime.timedelta(seconds=5)
+        harness.errors(snapshots, "w16", 0.0, clock.now)
+        await alerter.round()  # the resolution: its outbox write lands, it is sent
+        sent = [what for _, what in hook.sent]
+        api.release.set()
+        await slow
+        keys, evaluator.dirty = evaluator.dirty, set()
+        status = alerter.view.objects[("AlertPolicy", harness.NS, "w16")]["status"]
+        return [d["kind"] for d in status.get("deliveries") or []], sent
+
+    kinds, sent = asyncio.run(scenario())
+    assert sent == ["w16/firing", "w16/resolved"], sent
+    assert "resolved" in kinds, f"status went back to before the resolution: {kinds}"
