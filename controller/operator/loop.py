@@ -84,6 +84,10 @@ class Evaluator:
         self._wake = asyncio.Event()
         self.write_concurrency = write_concurrency
         self._writes = asyncio.Semaphore(write_concurrency)
+        # One status write of an object at a time, judged once the one before it landed: two
+        # writes judged in one order (the evaluation loop's, an intent's or outbox's at once)
+        # landed in the other and status went back (an alert's resolution lost). Kept while held.
+        self._writing: dict[view_module.Key, tuple[asyncio.Lock, int]] = {}  # key -> its lock, its users
         self._secrets_fetched: dict[tuple[str, str], float] = {}
         # Other parts (scaling, health, alerting) add their own fields and conditions here, so
         # that one patch per object carries everything and nothing overwrites anything else.
@@ -296,14 +300,36 @@ class Evaluator:
         """Judge one object; patch and announce only what changed. Returns the outcome.
         `judged`: the object as a round judged it and the patch it got, used as it is unless
         the object or anything contributing to its status changed since (then judged again)."""
+        lock, users = self._writing.get(key) or (asyncio.Lock(), 0)
+        self._writing[key] = (lock, users + 1)
+        try:
+            async with lock:
+                outcome, updated, events, now = await self._write_one(key, judged)
+        finally:
+            held = self._writing.get(key)  # (a stand-down may have cleared it meanwhile)
+            if held is not None and held[0] is lock:
+                if held[1] > 1:
+                    self._writing[key] = (lock, held[1] - 1)
+                else:
+                    del self._writing[key]
+        for event in events:  # after the next write of it may start: an Event never holds it
+            async with self._writes:
+                await pools.run(pools.KUBE, self.api.create_event, updated, event, now)
+        return outcome
+
+    async def _write_one(self, key: view_module.Key, judged: Judged | None) -> tuple[
+            str, typing.Mapping[str, typing.Any], list[status_module.EventSpec], datetime.datetime]:
+        """`reconcile`'s judgement and status write (one of an object at a time)."""
         kind, namespace, _ = key
-        obj = self.view.objects[key]
-        current = obj.get("status") or {}
         now = self.clock()
+        obj = self.view.objects.get(key)
+        if obj is None:
+            return "unchanged", {}, [], now  # deleted while the write before it was made
+        current = obj.get("status") or {}
         fresh = judged is not None and judged[0] is obj and key not in self.dirty
         patch = judged[1] if judged is not None and fresh else self.judge(key)
         if not patch:
-            return "unchanged"
+            return "unchanged", obj, [], now
         logger.debug("patching %s/%s/%s status: %s", *key, sorted(patch))
         async with self._writes:
             if self.status_writer is not None:
@@ -312,7 +338,4 @@ class Evaluator:
                 updated = await pools.run(pools.KUBE, self.api.patch_status, kind, namespace, key[2], patch)
         self.view.upsert(updated)
         events = status_module.transition_events(current.get("conditions") or [], updated["status"]["conditions"])
-        for event in events:
-            async with self._writes:
-                await pools.run(pools.KUBE, self.api.create_event, updated, event, now)
-        return "patched"
+        return "patched", updated, list(events), now

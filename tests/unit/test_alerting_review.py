@@ -10,6 +10,8 @@ harness), each failing on the code as reviewed.
    tasks a stand-down cancels (`_sending` is a dict; only sets and lists have their tasks
    cancelled) and `_sending` was cleared under it: the send went on without the Lease, and the
    same replica's next term sent the same idempotency key again while the first still ran.
+3. Status going backwards: two status writes of one policy (the evaluation loop's, the outbox
+   write of the next round) judged in one order landed in the other.
 """
 
 from __future__ import annotations

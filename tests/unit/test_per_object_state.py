@@ -320,6 +320,7 @@ KEYED_BY_NAME_ON_PURPOSE = {
     "view.py:_references": "rebuilt on every upsert, dropped on remove",
     "per_object.py:_items": "PerObject's own storage, with the uid",
     "loop.py:dirty": "keys to judge: judging a new object of the name is right",
+    "loop.py:_writing": "a status write of that name in flight (its lock), discarded when the last ends",
     "object_metrics.py:_cache": "cached by resourceVersion, which a new object never shares",
     "scaler.py:next_due": "timing only (read every tick for every policy: kept a dict for speed)",
     "probes.py:_applying": "an apply in flight for that name, discarded when it ends",
