@@ -218,11 +218,19 @@ def step_key(event: scaling.ScaleEvent) -> tuple[str, int, int]:
     return _stamp(event.time), event.from_replicas, event.to_replicas
 
 
+def recorded(status: typing.Mapping[str, typing.Any]) -> list[scaling.ScaleEvent]:
+    """The steps status.scaleEvents names (one stamped after this replica read it was stamped
+    by a replica whose clock ran ahead: it had happened by then, `landed_at`)."""
+    return [e for e in map(_event, status.get("scaleEvents") or []) if e is not None]
+
+
 def landed_at(event: scaling.ScaleEvent, first_read: datetime.datetime) -> datetime.datetime:
     """When an unconfirmed intent is counted as landed: when this replica first read it (its
     scale, if made, had landed by then, its leader being stopped or gone), but no later than
-    LANDING_BOUND after its decision, and never before it."""
-    return max(event.time, min(first_read, event.time + LANDING_BOUND))
+    LANDING_BOUND after its decision, and never before it; and a step stamped after this
+    replica first read it (another replica's clock ahead: an hour held a policy for an hour)
+    when it was first read."""
+    return min(first_read, max(event.time, min(first_read, event.time + LANDING_BOUND)))
 
 
 def state_from_status(
@@ -233,14 +241,25 @@ def state_from_status(
     """Cooldowns and period events from status (they survive restarts); windows from memory.
     Events come from scaleEvents, and from recentDecisions for a status written before it.
     `first_read`: when this replica first read each unconfirmed intent (`unconfirmed`, by
-    `step_key`): it counts from then (`landed_at`), not from its decision (issue 26)."""
-    parse = _parse
+    `step_key`): it counts from then (`landed_at`), not from its decision (issue 26); and each
+    step stamped in its future (`recorded`), with the lastScale*Time of the same stamp."""
     decided = [d for d in status.get("recentDecisions") or [] if d.get("actuated")]
     found = (_event(entry) for entry in [*(status.get("scaleEvents") or []), *decided])
     unique = {(e.time, e.from_replicas, e.to_replicas): e for e in found if e is not None}
+    # The same stamp in lastScale*Time names the same step: it moves with it.
+    moved: dict[str, datetime.datetime] = {}
     if first_read:
+        for e in unique.values():
+            if step_key(e) in first_read:
+                landed = landed_at(e, first_read[step_key(e)])
+                moved[_stamp(e.time)] = min(landed, moved.get(_stamp(e.time), landed))
         unique = {k: (dataclasses.replace(e, time=landed_at(e, first_read[step_key(e)]))
                       if step_key(e) in first_read else e) for k, e in unique.items()}
+
+    def parse(text: str | None) -> datetime.datetime | None:
+        moment = _parse(text)
+        return moment if moment is None or not moved else moved.get(_stamp(moment), moment)
+
     # Newer than the last step a record confirmed: an intent, or a step whose outcome is unknown.
     confirmed = parse(status.get("lastScaleTime"))
     unique = {k: (dataclasses.replace(e, certain=False) if confirmed is None or e.time > confirmed else e)
@@ -265,7 +284,7 @@ def state_from_status(
     seen = dict(memory.seen) if memory else {}
     for entry in status.get("metrics") or []:
         key = (entry.get("type"), entry.get("name"))
-        stamp = parse(entry.get("sampledAt"))
+        stamp = _parse(entry.get("sampledAt"))
         if stamp is not None and key not in seen:
             seen[key] = stamp
     return scaling.State(

@@ -360,6 +360,13 @@ class Scaler:
                 reads[step] = changed  # its platform says when it applied it
             else:
                 reads[step] = known.get(step, now)
+        # A step stamped in this replica's future (another replica's clock ahead), confirmed or
+        # not: it had happened when first read, and counts from then for as long as status has it.
+        for event in scaling_status.recorded(status):
+            step = scaling_status.step_key(event)
+            first = known.get(step, now)
+            if event.time > first:
+                reads[step] = min(reads.get(step, first), first)
         if not reads:
             self.first_reads.pop(key, None)
         elif reads != known:
