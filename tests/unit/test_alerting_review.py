@@ -212,3 +212,15 @@ def test_an_older_status_write_never_lands_over_a_newer_one() -> None:
     kinds, sent = asyncio.run(scenario())
     assert sent == ["w16/firing", "w16/resolved"], sent
     assert "resolved" in kinds, f"status went back to before the resolution: {kinds}"
+
+
+def test_a_first_attempt_stamped_by_a_clock_ahead_is_due_at_once() -> None:
+    """4. A predecessor whose clock ran ahead (an hour) wrote a firing's first attempt Pending,
+    stamped in its successor's future; the successor held it until its own clock reached the
+    stamp (a first attempt waits for nothing: only retries wait for their back-off)."""
+    from controller.core import outbox
+    now = T0
+    ahead = {"time": "2026-12-06T07:18:00Z", "channel": "hook", "alert": "SoakErrors/w16", "kind": "firing",
+             "outcome": outbox.PENDING, "attempt": 1, "key": "k-firing", "severity": "critical", "summary": "s",
+             "firedAt": "2026-12-06T07:17:58Z"}
+    assert [d["key"] for d in outbox.due([ahead], now)] == ["k-firing"]
