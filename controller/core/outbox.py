@@ -53,7 +53,9 @@ def due(deliveries: typing.Sequence[typing.Mapping[str, typing.Any]], now: datet
         ahead.add(stream)
         attempt = int(delivery.get("attempt") or 1)
         wait = 0.0 if attempt <= 1 and not delivery.get("message") else retry_base_seconds * 2 ** (attempt - 1)
-        if (now - timestamps.from_status(delivery["time"])).total_seconds() >= wait:
+        # A first attempt waits for nothing, whoever's clock stamped it (one ahead of this
+        # replica's held a predecessor's firing until this clock reached its stamp).
+        if wait == 0.0 or (now - timestamps.from_status(delivery["time"])).total_seconds() >= wait:
             ready.append(dict(delivery))
     return ready
 
