@@ -224,3 +224,62 @@ def test_a_first_attempt_stamped_by_a_clock_ahead_is_due_at_once() -> None:
              "outcome": outbox.PENDING, "attempt": 1, "key": "k-firing", "severity": "critical", "summary": "s",
              "firedAt": "2026-12-06T07:17:58Z"}
     assert [d["key"] for d in outbox.due([ahead], now)] == ["k-firing"]
+
+
+# -- Property: random interleavings of rounds, refused writes, failing receivers, loop writes ----
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Checking(harness.Hook):
+    """A receiver that fails the attempts it is told to, and checks at every request that the
+    delivery is Pending in status (only what status holds is sent)."""
+
+    def __init__(self, clock: harness.Clock, view: typing.Any, failing: typing.AbstractSet[int]) -> None:
+        super().__init__(clock)
+        self.view, self.failing = view, failing
+        self.not_in_status: list[str] = []
+        self.received: list[tuple[str, str]] = []  # (episode, kind), in the order taken
+
+    async def send(self, channel: typing.Any, message: typing.Any, secret: typing.Any) -> None:
+        key = message.notification.key
+        status = self.view.objects[("AlertPolicy", harness.NS, "w16")].get("status") or {}
+        if not any(d.get("key") == key and d.get("outcome") == "Pending" for d in status.get("deliveries") or []):
+            self.not_in_status.append(key)
+        if int((self.clock.now - T0).total_seconds()) in self.failing:
+            raise notify.DeliveryError("HTTP 503 from the receiver")
+        parts = key.split("/")
+        self.received.append((parts[3], parts[4]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()), min_size=20, max_size=60))
+def test_random_interleavings_keep_the_outbox_contract_and_each_alerts_order(
+        seconds: list[tuple[bool, bool, bool, bool]]) -> None:
+    """Each second: errors or not, the fence refusing writes or not, the receiver failing or
+    not, the evaluation loop writing or not. Whatever the interleaving: nothing is sent that
+    status does not hold Pending, and no firing reaches the receiver after its resolution."""
+    async def scenario() -> Checking:
+        alerter, evaluator, snapshots, api, _, clock = harness.parts(["w16"])
+        failing = {second for second, (_, _, fails, _) in enumerate(seconds) if fails}
+        api.refuse = {second for second, (_, refused, _, _) in enumerate(seconds) if refused}
+        hook = Checking(clock, alerter.view, failing)
+        alerter.registry = {"webhook": hook}
+        for second, (erroring, _, _, loop_writes) in enumerate([*seconds, *[(False, False, False, True)] * 200]):
+            clock.now = T0 + datetime.timedelta(seconds=second)
+            harness.errors(snapshots, "w16", 50.0 if erroring else 0.0, clock.now)
+            await alerter.round()
+            if loop_writes:
+                keys, evaluator.dirty = evaluator.dirty, set()
+                if keys:
+                    await evaluator.round(keys)
+        return hook
+
+    hook = asyncio.run(scenario())
+    assert hook.not_in_status == [], hook.not_in_status
+    resolved: set[str] = set()
+    for episode, kind in hook.received:
+        assert not (kind == "firing" and episode in resolved), f"a firing after its resolution: {hook.received}"
+        if kind == "resolved":
+            resolved.add(episode)
