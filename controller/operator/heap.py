@@ -16,51 +16,26 @@ protocol) stayed for the life of the process, and every term freezes again. So t
 freeze first thaws the heap (`whole`): one full collection every FREEZE_SECONDS frees it, and
 frozen garbage lives at most that long (issue 26's soak). The freezes at warm-up and at a
 term's first verdicts stay as cheap as they were (the young generations only).
-
-The periodic freeze then hands free memory back to the system (glibc's malloc_trim). The
-Kubernetes client reads and parses in worker threads, so most large allocations land in
-glibc's per-thread arenas, and an arena shrinks only from its top: a few survivors scattered
-through it (objects the view keeps) held every freed page below them. In the soak's world the
-thread arenas grew ~0.7 MB a minute while the live Python heap stayed flat; malloc_trim gives
-back the free pages inside every arena. Not glibc (musl): nothing to call, nothing done.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
 import time
-import typing
 
 logger = logging.getLogger(__name__)
 FREEZE_SECONDS = 600.0
 
 
-def _malloc_trim() -> typing.Callable[[int], int] | None:
-    try:
-        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # no C library found, or not glibc's
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return typing.cast(typing.Callable[[int], int], trim)
-
-
-TRIM = _malloc_trim()
-
-
 def freeze(why: str, whole: bool = False) -> None:
-    """Collects, then freezes the survivors; `whole`: what earlier freezes froze is collected too,
-    and the memory malloc holds free is handed back."""
+    """Collects, then freezes the survivors; `whole`: what earlier freezes froze is collected too."""
     started = time.monotonic()
     if whole:
         gc.unfreeze()
     gc.collect()
     gc.freeze()
-    if whole and TRIM is not None:
-        TRIM(0)  # the free pages inside every arena, not only at its top
     logger.info("heap frozen after %s: %d objects, %.2f s", why, gc.get_freeze_count(), time.monotonic() - started)
 
 
