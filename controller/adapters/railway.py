@@ -41,7 +41,7 @@ _INSTANCE_FIELDS = """
   serviceInstance(environmentId: $environmentId, serviceId: $serviceId) {
     serviceName
     numReplicas
-    latestDeployment { id status meta createdAt }
+    latestDeployment { id status meta }
   }"""
 # Everything the service's metrics need: cpu and memory against their limits, and Railway's
 # own HTTP metrics (p95 latency in ms, request counts by status code).
@@ -275,7 +275,6 @@ class Instance:
     deployment_id: str | None
     deployment_status: str | None
     regions: typing.Mapping[str, int] = dataclasses.field(default_factory=dict)  # {} : one region
-    deployed_at: datetime.datetime | None = None  # the latest deployment's creation (a scale's deploy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,12 +399,10 @@ class RailwayClient:
             except numbers.NumberError:
                 raise RailwayError("malformed answer: numReplicas is not a count") from None
         name, deployment_id, status = data.get("serviceName"), deployment.get("id"), deployment.get("status")
-        created = deployment.get("createdAt")
         return Instance(name if isinstance(name, str) and name else service_id, replicas,
                         deployment_id if isinstance(deployment_id, str) else None,
                         status if isinstance(status, str) else None,
-                        railway_regions.from_meta(deployment.get("meta")),
-                        timestamps.or_none(created))  # malformed: unknown
+                        railway_regions.from_meta(deployment.get("meta")))
 
     async def environment(self, project_id: str, environment_id: str) -> tuple[str, list[ServiceSummary]]:
         """The environment's name and its services (a malformed entry is an error, not a guess)."""

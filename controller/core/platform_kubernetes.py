@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 import typing
 
 from controller.api import common
@@ -14,7 +13,6 @@ from controller.core import platform
 from controller.core import predeploy
 from controller.core import selectors
 from controller.core import sources
-from controller.core import timestamps
 from controller.core import world as world_module
 
 NAME = "kubernetes"
@@ -89,19 +87,7 @@ def workload_from(obj: typing.Mapping[str, typing.Any]) -> world_module.Workload
             for c in (spec.get("template") or {}).get("spec", {}).get("containers") or []),
         selector=selectors.parse(spec.get("selector")),
         template_digest=predeploy.template_digest(spec.get("template")) if spec.get("template") else None,
-        changed_at=replicas_written(meta),
     )
-
-
-def replicas_written(meta: typing.Mapping[str, typing.Any]) -> datetime.datetime | None:
-    """When spec.replicas was last written through the scale subresource, by whoever (the
-    API server's managedFields entry of that write; whole seconds, so the end of that second):
-    a successor times a step its predecessor left without a record by it (issue 26)."""
-    found = [stamp for entry in meta.get("managedFields") or [] if isinstance(entry, dict)
-             and entry.get("subresource") == "scale" and isinstance(entry.get("fieldsV1"), dict)
-             and "f:replicas" in (entry["fieldsV1"].get("f:spec") or {})
-             and (stamp := timestamps.or_none(entry.get("time"))) is not None]
-    return max(found) + datetime.timedelta(seconds=1) if found else None
 
 
 PLATFORM = Kubernetes()

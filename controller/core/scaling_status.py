@@ -240,9 +240,11 @@ def state_from_status(
 ) -> scaling.State:
     """Cooldowns and period events from status (they survive restarts); windows from memory.
     Events come from scaleEvents, and from recentDecisions for a status written before it.
-    `first_read`: when this replica first read each unconfirmed intent (`unconfirmed`, by
-    `step_key`): it counts from then (`landed_at`), not from its decision (issue 26); and each
-    step stamped in its future (`recorded`), with the lastScale*Time of the same stamp."""
+    `first_read`: when this replica first read each unconfirmed intent, or first saw its
+    workload run the intent's count, on its own clock (`unconfirmed`, by `step_key`;
+    operator/scaler.py `_first_read`): it counts from then (`landed_at`), not from its
+    decision (issue 26); and each step stamped in its future (`recorded`), with the
+    lastScale*Time of the same stamp."""
     decided = [d for d in status.get("recentDecisions") or [] if d.get("actuated")]
     found = (_event(entry) for entry in [*(status.get("scaleEvents") or []), *decided])
     unique = {(e.time, e.from_replicas, e.to_replicas): e for e in found if e is not None}

@@ -50,10 +50,22 @@ class Workload:
     failure: str | None = None  # its platform reports the current revision failed outright
     limits: ReplicaLimits | None = None  # its platform's floor and cap on replicas
     template_digest: str | None = None  # sha256 of its pod template (core/predeploy.template_digest)
-    # When its platform last applied a change (Railway: its latest deployment's creation; a
-    # scale is applied by a deploy), if it says: a successor times a step its predecessor left
-    # without a record by it (issue 26).
+    # When THIS replica first saw it as it is now (its count and its spec's generation, or
+    # Railway's latest deployment), on its own clock: a watch event's or a poll answer's
+    # arrival, or its first read. Its count had changed by then; a successor times a step its
+    # predecessor left without a record by it (issue 26). Never the platform's own stamp: that
+    # is another clock's (managedFields, createdAt), and a clock behind made a step look older.
     changed_at: datetime.datetime | None = None
+
+    def observed(self, previous: Workload | None, now: datetime.datetime) -> Workload:
+        """This workload stamped with when this replica first saw it so: `previous`'s stamp
+        while its count and what sets it (its spec's generation, its revision: Railway's latest
+        deployment) are unchanged, else `now`. A change missed between two reads (a watch's
+        re-list) moved the generation or revision: stamped `now`, the newer side."""
+        if previous is not None and previous.changed_at is not None and (
+                previous.replicas, previous.generation, previous.revision) == (self.replicas, self.generation, self.revision):
+            return dataclasses.replace(self, changed_at=previous.changed_at)
+        return dataclasses.replace(self, changed_at=now)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,7 +86,7 @@ class PolledPlatform:
                 world.workloads.pop(target, None)
                 world.platform_errors[target] = result
             else:
-                world.workloads[target] = result
+                world.workloads[target] = result.observed(world.workloads.get(target), self.view.clock())  # seen so then
                 world.platform_errors.pop(target, None)
             if before != (world.workloads.get(target), world.platform_errors.get(target)):
                 for key in wanted.get(target, []):

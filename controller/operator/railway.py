@@ -205,7 +205,9 @@ class RailwayWatcher:
             self.usage.pop(name, None)
         else:
             instance, usage = result
-            world.workloads[key] = self._workload(name, instance)
+            # Stamped when this replica first saw it so (the answer's arrival, its own clock), not
+            # by Railway's deployment createdAt (another clock's: Workload.observed).
+            world.workloads[key] = self._workload(name, instance).observed(world.workloads.get(key), self.clock())
             world.platform_errors.pop(key, None)
             world.platform_stale.pop(key, None)
             self.usage[name] = usage
@@ -230,7 +232,7 @@ class RailwayWatcher:
             revision=instance.deployment_id, updated_replicas=replicas if succeeded else 0,
             available_replicas=replicas if succeeded else 0,
             failure=f"deployment {instance.deployment_status}" if failed else None,
-            limits=railway_regions.limits(instance.regions), changed_at=instance.deployed_at)
+            limits=railway_regions.limits(instance.regions))
 
     def _observe_regions(self, name: tuple[str, str], observed: typing.Mapping[str, int]) -> None:
         """Keeps the proportion between regions that scaling preserves: the counts first seen,
@@ -418,7 +420,8 @@ class RailwayWatcher:
         # on the old count (it would step twice).
         key = (namespace, RAILWAY, name)
         if key in self.view.world.workloads:
-            self.view.world.workloads[key] = dataclasses.replace(self.view.world.workloads[key], replicas=replicas)
+            self.view.world.workloads[key] = dataclasses.replace(self.view.world.workloads[key], replicas=replicas,
+                                                                 changed_at=self.clock())  # landed by now
         return replicas
 
     async def rollback(self, namespace: str, name: str, failed_id: str) -> str:

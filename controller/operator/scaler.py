@@ -334,7 +334,8 @@ class Scaler:
             if target.kind not in view_module.WORKLOAD_KINDS and workload.replicas != written:
                 # A polled target: no watch event tells the next round what was written (it
                 # would step twice from the old count); its next poll confirms it.
-                self.view.world.workloads[target.workload_key] = dataclasses.replace(workload, replicas=written)
+                self.view.world.workloads[target.workload_key] = dataclasses.replace(workload, replicas=written,
+                                                                                     changed_at=landed)
             metrics.SCALE_EVENTS.labels(outcome.direction).inc()
             if verdict.done is not None:
                 await self.evaluator.post_event(obj, verdict.done, now)
@@ -348,16 +349,19 @@ class Scaler:
     def _first_read(self, key: view_module.Key, status: typing.Mapping[str, typing.Any],
                     now: datetime.datetime, workload: world_module.Workload) -> dict[tuple[str, int, int], datetime.datetime]:
         """When each intent in status that no record confirmed (another leader's, stopped between
-        its scale and its record) counts as landed (issue 26): when its platform applied it, if
-        the workload says so (it runs the intent's count, changed at or after its decision:
-        Railway's deployment, a Deployment's managedFields), else when this replica first read it."""
+        its scale and its record) counts as landed (issue 26), on this replica's clock only: when
+        it first saw the workload run the intent's count (Workload.changed_at: a warm standby's
+        watch event or poll answer, a cold successor's first read; the count had changed by
+        then), else when it first read the intent. Never by a platform's stamp of the change
+        (managedFields, Railway's createdAt): another clock's, and one behind counted a step
+        older than it landed (test_review_findings 23)."""
         known = self.first_reads.get(key) or {}
         reads = {}
         changed = workload.changed_at
         for event in scaling_status.unconfirmed(status, self.memory.get(key)):
             step = scaling_status.step_key(event)
-            if changed is not None and workload.replicas == event.to_replicas and changed >= event.time:
-                reads[step] = changed  # its platform says when it applied it
+            if changed is not None and workload.replicas == event.to_replicas:
+                reads[step] = changed  # this replica saw its count then: it had landed by then, if made
             else:
                 reads[step] = known.get(step, now)
         # A step stamped in this replica's future (another replica's clock ahead), confirmed or

@@ -7,6 +7,7 @@ timer per object or a kopf index), with no finalizers and no per-object timers.
 
 from __future__ import annotations
 
+import datetime
 import typing
 
 import pydantic
@@ -28,10 +29,15 @@ KEPT_FIELDS = ("apiVersion", "kind", "spec", "status")
 ModelT = typing.TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 class View:
     """Custom objects by key, and the world snapshot the core judges them against."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: typing.Callable[[], datetime.datetime] = _utcnow) -> None:
+        self.clock = clock  # this replica's: when a workload was first seen as it is (Workload.observed)
         self.objects: dict[Key, dict[str, typing.Any]] = {}
         # The same objects by kind: the loops that tick every second scan their own kind only
         # (at 10,000 ScalingPolicies a scan of everything per loop per second was a third of the CPU).
@@ -76,8 +82,9 @@ class View:
             self.world.autoscalers[target] = key[2]
             return key, True
         if kind in WORKLOAD_KINDS:
-            workload = platforms.workload_from(obj)
-            changed = self.world.workloads.get((key[1], kind, key[2])) != workload
+            previous = self.world.workloads.get((key[1], kind, key[2]))
+            workload = platforms.workload_from(obj).observed(previous, self.clock())  # when this replica saw it so
+            changed = previous != workload
             self.world.workloads[(key[1], kind, key[2])] = workload
             return key, changed
         current = self.objects.get(key)

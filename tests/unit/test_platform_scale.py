@@ -5,6 +5,8 @@ writes it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 
 import pytest
 
@@ -110,7 +112,8 @@ class Observer:
 
 
 def test_the_poller_reads_its_platforms_targets_into_the_world_and_marks_their_policies() -> None:
-    view = view_module.View()
+    seen_at = datetime.datetime(2026, 12, 6, 9, 0, tzinfo=datetime.timezone.utc)
+    view = view_module.View(clock=lambda: seen_at)
     evaluator = loop.Evaluator(view, None, 60.0, 4)  # type: ignore[arg-type]
     for name, spec in (("w", POLICY), ("d", {**POLICY, "targetRef": {"kubernetes": {"name": "web"}}})):
         view.upsert({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
@@ -122,7 +125,7 @@ def test_the_poller_reads_its_platforms_targets_into_the_world_and_marks_their_p
     evaluator.dirty.clear()
     asyncio.run(poller.poll())
     assert observer.asked == [[key]], "only its own platform's targets"
-    assert view.world.workloads[key] == WIDGET
+    assert view.world.workloads[key] == dataclasses.replace(WIDGET, changed_at=seen_at), "stamped when this replica saw it"
     assert ("ScalingPolicy", "shop", "w") in evaluator.dirty
     observer.answers[key] = "not found (404)"
     asyncio.run(poller.poll())

@@ -14,6 +14,7 @@ actuator, scaler) on the local Railway, the limiter's waits passing on the test'
 from __future__ import annotations
 
 import asyncio
+import copy
 
 from controller.adapters import railway as railway_adapter
 from tests.unit import railway_scaling as harness
@@ -60,12 +61,13 @@ def test_a_scale_refused_with_429_is_no_step_and_loosens_nothing(railway) -> Non
     harness.run(railway, scenario)
 
 
-def test_a_successor_times_a_step_left_without_its_record_by_railways_deployment(railway) -> None:  # noqa: ANN001
-    """Leader A decides at 0.5 s, its scale waits in the rate limiter and lands at 2.5 s (the
-    deploy that applied it was created then), and A is stopped before its record. Successor B
-    polls at 5 s: Railway runs the intent's count, changed at 2.5 s, so B counts the step from
-    there (not from its decision at 0.5 s: B holds at 11 s; nor from its first read at 5 s: B
-    steps at 12.6 s)."""
+def test_a_standby_times_a_step_left_without_its_record_by_its_poll_not_railways_deployment(railway) -> None:  # noqa: ANN001
+    """Leader A decides at 0.5 s, its scale waits in the rate limiter and lands at 2.5 s, and A is
+    stopped before its record. Standby B, polling all along, first sees the new count at 3 s on
+    its own clock (not Railway's deployment createdAt, another clock's: test_review_findings 23),
+    so B counts the step from there: not from its decision at 0.5 s (B holds at 11 s), nor from
+    its first read of the intent at 5 s (B steps at 13.1 s, and holds at 12.6 s, a period after
+    the deploy but not after B saw it)."""
     railway.services["svc-1"].replicas = 4
 
     async def scenario() -> None:
@@ -73,9 +75,10 @@ def test_a_successor_times_a_step_left_without_its_record_by_railways_deployment
         railway.clock = clock.wall  # Railway's deployment times on the test's clock
         shared = harness.objects(railway.url)  # what the API server holds
         a = harness.Leader(railway, clock, objects_=shared)
-        b = None
+        b = harness.Leader(railway, clock, objects_=shared)
         try:
             await a.poll()
+            await b.poll()
             railway.refuse_every, railway.retry_after = 1, 2
             clock.seconds = 0.5
             await a.poll()  # 429: the token paused for 2 s
@@ -84,18 +87,21 @@ def test_a_successor_times_a_step_left_without_its_record_by_railways_deployment
             await a.decide(cpu=95.0)
             assert [m["replicas"] for m in harness.mutations(railway)] == [5] and clock.seconds == 2.5
             assert "lastScaleTime" not in (shared[harness.KEY].get("status") or {}), "A's record was written"
-            b = harness.Leader(railway, clock, objects_=shared)
-            clock.seconds = 5
+            clock.seconds = 3
+            b.view.upsert(copy.deepcopy(shared[harness.KEY]))  # B's watch event: A's intent
             await b.poll()
+            clock.seconds = 5
             await b.decide(cpu=95.0)
             clock.seconds = 11
             await b.decide(cpu=95.0)
             assert [m["replicas"] for m in harness.mutations(railway)] == [5], "B counted A's step from its decision"
             clock.seconds = 12.6
             await b.decide(cpu=95.0)
+            assert [m["replicas"] for m in harness.mutations(railway)] == [5], "B counted it from Railway's deployment"
+            clock.seconds = 13.1
+            await b.decide(cpu=95.0)
             assert [m["replicas"] for m in harness.mutations(railway)] == [5, 6], "B counted it from its first read"
         finally:
             await a.close()
-            if b is not None:
-                await b.close()
+            await b.close()
     asyncio.run(scenario())

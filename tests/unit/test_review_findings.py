@@ -1112,15 +1112,14 @@ def test_an_smtp_servers_endless_reply_is_cut_not_held(monkeypatch: pytest.Monke
 
 # -- 23. A successor times its predecessor's step by the API server's clock, not its own ---------
 
-@pytest.mark.xfail(strict=True, reason="open: Workload.changed_at (managedFields / Railway's createdAt) is "
-                                       "another clock's; no bound on the skew is kept (review of 970ec02, c46c2a1)")
 def test_a_successor_does_not_count_a_step_older_than_it_landed_when_the_api_servers_clock_is_behind() -> None:
-    """970ec02: a successor times a step its predecessor left without a record by the scale
-    subresource's managedFields entry (the API server's clock), when it is not older than the
-    decision (the operator's clock). With the API server's clock 3 s behind the operator's, A's
-    scale landing at 3.5 s is stamped 0.5 s (counted from 1 s, the end of its second): B, which
-    first reads at 8 s, steps again at 12 s, 8.5 s after A's step landed (period: 10 s). Railway's
-    deployment createdAt (c46c2a1) is another clock the same way."""
+    """970ec02 timed a step its predecessor left without a record by the scale subresource's
+    managedFields entry (the API server's clock), when it was not older than the decision (the
+    operator's clock). With the API server's clock 3 s behind the operator's, A's scale landing
+    at 3.5 s was stamped 0.5 s (counted from 1 s, the end of its second): B, first reading at
+    8 s, stepped again at 12 s, 8.5 s after A's step landed (period: 10 s); Railway's deployment
+    createdAt (c46c2a1) is another clock the same way. Fixed: B times it on its own clock, from
+    when it first saw the Deployment run the intent's count (here its first read, 8 s)."""
     from tests.unit import test_step_limit_landing as landing
     from tests.unit import test_step_limit_takeover as takeover
 
@@ -1147,4 +1146,7 @@ def test_a_successor_does_not_count_a_step_older_than_it_landed_when_the_api_ser
         b.now = landing.at(12)
         await b.decide()
         assert server.scales == [(6, 7)], "B stepped 8.5 s after A's step landed (period 10 s)"
+        b.now = landing.at(18)
+        await b.decide()
+        assert server.scales == [(6, 7), (7, 8)], "B held past a period after its first read"
     asyncio.run(scenario())

@@ -80,7 +80,7 @@ class Leader:
     def __init__(self, server: Server, now: datetime.datetime, pause_after_scale: bool = False) -> None:
         self.server, self.pause_after_scale, self.now = server, pause_after_scale, now
         self.errors: tuple[type[Exception], ...] = (kubernetes.client.ApiException, election.NotLeader)  # the actuator's
-        self.view = view_module.View()
+        self.view = view_module.View(clock=lambda: self.now)  # its own clock, as the scaler's
         for obj in server.objects.values():
             self.view.upsert(copy.deepcopy(obj))
         self.evaluator = loop.Evaluator(self.view, self, 60.0, 4, clock=lambda: self.now,  # type: ignore[arg-type]
