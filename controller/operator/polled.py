@@ -9,6 +9,7 @@ names no platform.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from controller.adapters import actuator
@@ -35,13 +36,25 @@ class PolledPlatform:
 
     async def run(self) -> None:
         heartbeat.expect(self.name, self.interval_seconds)
-        while True:
-            heartbeat.beat(self.name)
-            try:
-                await self.poll()
-            except Exception:  # one bad poll must not end the loop
-                logger.exception("%s failed", self.name)
-            await asyncio.sleep(self.interval_seconds)
+        try:
+            while True:
+                heartbeat.beat(self.name)
+                try:
+                    await self.poll()
+                except Exception:  # one bad poll must not end the loop
+                    logger.exception("%s failed", self.name)
+                await asyncio.sleep(self.interval_seconds)
+        finally:
+            self.unstamp()
+
+    def unstamp(self) -> None:
+        """Polling stops (a stand-down): these targets are not read again until this replica
+        leads, so what the world keeps of them says nothing of when this replica saw them; a
+        next term's first scaling round (before its first poll) must not time a step by it."""
+        world = self.view.world
+        for target in self.known:
+            if target in world.workloads:
+                world.workloads[target] = dataclasses.replace(world.workloads[target], changed_at=None)
 
     def _ref(self, key: view_module.Key) -> platform.Ref | None:
         if key[0] == scalingpolicy.KIND.kind:

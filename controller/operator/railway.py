@@ -118,13 +118,24 @@ class RailwayWatcher:
 
     async def run(self) -> None:
         heartbeat.expect("railway", self.interval_seconds)
-        while True:
-            heartbeat.beat("railway")
-            try:
-                await self.poll()
-            except Exception:  # one bad poll must not end the watch
-                logger.exception("railway poll failed")
-            await asyncio.sleep(self.interval_seconds)
+        try:
+            while True:
+                heartbeat.beat("railway")
+                try:
+                    await self.poll()
+                except Exception:  # one bad poll must not end the watch
+                    logger.exception("railway poll failed")
+                await asyncio.sleep(self.interval_seconds)
+        finally:
+            self.unstamp()
+
+    def unstamp(self) -> None:
+        """Polling stops (a stand-down): Railway is not read again until this replica leads, so
+        what the world keeps of its services says nothing of when this replica saw them; a next
+        term's first scaling round (before its first poll) must not time a step by it."""
+        world = self.view.world
+        for key in [k for k in world.workloads if k[1] == RAILWAY]:
+            world.workloads[key] = dataclasses.replace(world.workloads[key], changed_at=None)
 
     def _bindings(self) -> dict[tuple[str, str], tuple[Binding, list[view_module.Key]]]:
         found: dict[tuple[str, str], tuple[Binding, list[view_module.Key]]] = {}

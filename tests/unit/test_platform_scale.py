@@ -5,6 +5,7 @@ writes it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 
@@ -109,6 +110,34 @@ class Observer:
     async def observe(self, keys):  # noqa: ANN001, ANN201
         self.asked.append(sorted(keys))
         return {key: self.answers[key] for key in keys}
+
+
+def test_a_stand_down_forgets_when_this_replica_saw_its_polled_targets() -> None:
+    """Polled only while leading: when polling stops, the world's entries lose their stamp
+    (a next term's first scaling round, before its first poll, must not time a step by a past
+    term's sight of them); the next poll stamps them anew though nothing changed."""
+    now = [datetime.datetime(2026, 12, 6, 9, 0, tzinfo=datetime.timezone.utc)]
+    view = view_module.View(clock=lambda: now[0])
+    evaluator = loop.Evaluator(view, None, 60.0, 4)  # type: ignore[arg-type]
+    view.upsert({"apiVersion": "ops.capliquify.io/v1alpha1", "kind": "ScalingPolicy",
+                 "metadata": {"namespace": "shop", "name": "w", "uid": "w", "resourceVersion": "1", "generation": 1},
+                 "spec": POLICY})
+    key = ("shop", KIND, "w")
+    poller = polled.PolledPlatform("scale", view, evaluator, Observer({key: WIDGET}))  # type: ignore[arg-type]
+
+    async def term() -> None:
+        polling = asyncio.ensure_future(poller.run())
+        await asyncio.sleep(0)
+        assert view.world.workloads[key].changed_at == now[0]
+        polling.cancel()  # a stand-down
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+
+    asyncio.run(term())
+    assert view.world.workloads[key].changed_at is None
+    now[0] += datetime.timedelta(minutes=5)
+    asyncio.run(poller.poll())
+    assert view.world.workloads[key].changed_at == now[0], "a past term's stamp kept"
 
 
 def test_the_poller_reads_its_platforms_targets_into_the_world_and_marks_their_policies() -> None:

@@ -14,7 +14,7 @@ actuator, scaler) on the local Railway, the limiter's waits passing on the test'
 from __future__ import annotations
 
 import asyncio
-import copy
+import contextlib
 
 from controller.adapters import railway as railway_adapter
 from tests.unit import railway_scaling as harness
@@ -61,13 +61,13 @@ def test_a_scale_refused_with_429_is_no_step_and_loosens_nothing(railway) -> Non
     harness.run(railway, scenario)
 
 
-def test_a_standby_times_a_step_left_without_its_record_by_its_poll_not_railways_deployment(railway) -> None:  # noqa: ANN001
+def test_a_successor_times_a_step_left_without_its_record_by_its_poll_not_railways_deployment(railway) -> None:  # noqa: ANN001
     """Leader A decides at 0.5 s, its scale waits in the rate limiter and lands at 2.5 s, and A is
-    stopped before its record. Standby B, polling all along, first sees the new count at 3 s on
-    its own clock (not Railway's deployment createdAt, another clock's: test_review_findings 23),
-    so B counts the step from there: not from its decision at 0.5 s (B holds at 11 s), nor from
-    its first read of the intent at 5 s (B steps at 13.1 s, and holds at 12.6 s, a period after
-    the deploy but not after B saw it)."""
+    stopped before its record. Successor B, leading from 3 s, polls then: it first sees the new
+    count at 3 s on its own clock (not Railway's deployment createdAt, another clock's:
+    test_review_findings 23), so B counts the step from there: not from its decision at 0.5 s
+    (B holds at 11 s), nor from its first decision at 5 s (B steps at 13.1 s), and it holds at
+    12.6 s, a period after the deploy but not after B saw it."""
     railway.services["svc-1"].replicas = 4
 
     async def scenario() -> None:
@@ -75,10 +75,9 @@ def test_a_standby_times_a_step_left_without_its_record_by_its_poll_not_railways
         railway.clock = clock.wall  # Railway's deployment times on the test's clock
         shared = harness.objects(railway.url)  # what the API server holds
         a = harness.Leader(railway, clock, objects_=shared)
-        b = harness.Leader(railway, clock, objects_=shared)
+        b = None
         try:
             await a.poll()
-            await b.poll()
             railway.refuse_every, railway.retry_after = 1, 2
             clock.seconds = 0.5
             await a.poll()  # 429: the token paused for 2 s
@@ -88,7 +87,7 @@ def test_a_standby_times_a_step_left_without_its_record_by_its_poll_not_railways
             assert [m["replicas"] for m in harness.mutations(railway)] == [5] and clock.seconds == 2.5
             assert "lastScaleTime" not in (shared[harness.KEY].get("status") or {}), "A's record was written"
             clock.seconds = 3
-            b.view.upsert(copy.deepcopy(shared[harness.KEY]))  # B's watch event: A's intent
+            b = harness.Leader(railway, clock, objects_=shared)
             await b.poll()
             clock.seconds = 5
             await b.decide(cpu=95.0)
@@ -100,8 +99,36 @@ def test_a_standby_times_a_step_left_without_its_record_by_its_poll_not_railways
             assert [m["replicas"] for m in harness.mutations(railway)] == [5], "B counted it from Railway's deployment"
             clock.seconds = 13.1
             await b.decide(cpu=95.0)
-            assert [m["replicas"] for m in harness.mutations(railway)] == [5, 6], "B counted it from its first read"
+            assert [m["replicas"] for m in harness.mutations(railway)] == [5, 6], "B counted it from its first decision"
         finally:
             await a.close()
-            await b.close()
+            if b is not None:
+                await b.close()
+    asyncio.run(scenario())
+
+
+def test_a_stand_down_forgets_when_this_replica_saw_railways_services(railway) -> None:  # noqa: ANN001
+    """Railway is polled only while leading: what the world keeps of a service after a
+    stand-down is a past term's, and a next term's first scaling round (before its first poll)
+    would time a step by it. The stamp is dropped when polling stops, and the next poll stamps
+    the service anew even if nothing changed."""
+    async def scenario() -> None:
+        clock = harness.Clock()
+        leader = harness.Leader(railway, clock)
+        try:
+            await leader.poll()
+            [key] = [k for k in leader.view.world.workloads if k[1] == "Railway"]
+            assert leader.view.world.workloads[key].changed_at == clock.now()
+            clock.seconds = 7
+            polling = asyncio.ensure_future(leader.watcher.run())
+            await asyncio.sleep(0)
+            polling.cancel()  # a stand-down cancels the poll loop
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            assert leader.view.world.workloads[key].changed_at is None
+            clock.seconds = 9
+            await leader.poll()
+            assert leader.view.world.workloads[key].changed_at == clock.now(), "a past term's stamp kept"
+        finally:
+            await leader.close()
     asyncio.run(scenario())
