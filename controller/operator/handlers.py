@@ -103,6 +103,27 @@ async def _warm_up(runtime: Runtime) -> dict[tuple[str, str | None], str]:
     return versions
 
 
+WARM_UP_PAUSES = (0.5, 1.0, 2.0, 4.0)  # then every 4 s: an API server restart is seconds, not kopf's 60
+
+
+async def _warm_up_until_done(runtime: Runtime, pause: typing.Callable[[float], typing.Awaitable[None]] = asyncio.sleep,
+                              ) -> dict[tuple[str, str | None], str]:
+    """The first listing, tried again within seconds until it succeeds. A replica started while
+    the API server restarts (the soak's kill fault beside an apiserver-restart: run 15) failed
+    it once, and kopf retries a failed startup activity 60 s later, with a traceback: a minute
+    without a view or a liveness answer (a kubelet restarts such a pod). One line per failure."""
+    for attempt in range(1_000_000):
+        try:
+            return await _warm_up(runtime)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failed listing: list again from the start
+            wait = WARM_UP_PAUSES[min(attempt, len(WARM_UP_PAUSES) - 1)]
+            logger.warning("warming up the view failed (%s): listing again in %.1f s", type(error).__name__, wait)
+            await pause(wait)
+    raise RuntimeError("unreachable")
+
+
 async def _catch_up(runtime: Runtime) -> bool:
     """A new term's view made at least as new as the moment it took the Lease (issue 26): a
     standby's watches can lag far behind on a slow link, and what the previous leader wrote
@@ -271,7 +292,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.startup(registry=registry)
     async def start(**_: typing.Any) -> None:
         # Leader and standby alike keep the view warm: a takeover starts from a full view.
-        versions = await _warm_up(runtime)
+        versions = await _warm_up_until_done(runtime)
         heap.freeze("warm-up")
         runtime.tasks = [*_watches(runtime, versions),
                          asyncio.create_task(runtime.elector.run(), name="leader-election"),
