@@ -470,12 +470,14 @@ class Soak:
         process.kubeconfig = own
         if self.break_fence:
             os.environ["CAPLIQUIFY_TEST_BREAK_FENCE"] = "1"
+        # Tracked before it is started: a replica whose liveness endpoint is late (run 15: 60 s)
+        # raised out of start() untracked, and ran on, never stopped, after the run ended.
+        self.replicas[slot] = process
+        self.all_replicas.append(process)
         try:
             process.start()
         finally:
             os.environ.pop("CAPLIQUIFY_TEST_BREAK_FENCE", None)
-        self.replicas[slot] = process
-        self.all_replicas.append(process)
         return process
 
     # observing the replicas --------------------------------------------------------------------
