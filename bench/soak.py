@@ -27,7 +27,9 @@ Invariants (each a list of violations in the report; the run fails on any):
   episode resolved) within two intervals; the p50/p99 of the time it took are reported;
 - resources: each replica's RSS and open sockets flat, its steady level against its end, a
   leader's sockets against a leader's and a standby's against a standby's (resource_growth);
-  reported for the replica judged over the longest span.
+  reported for the replica judged over the longest span. Its CPU per scaling round while it
+  leads: the first settled window of leading against the last (cpu_per_round); reported for the
+  replica that led the most rounds.
 """
 
 from __future__ import annotations
@@ -111,6 +113,19 @@ SETTLED = 60.0  # s after a replica's start, and into a term, before its level c
 JUDGED_SPAN = 600.0  # s between the steady level and the end before growth is judged
 RSS_BOUND = (1.5, 20.0)  # end <= 1.5 x steady + 20 MB
 SOCKETS_BOUND = (2.0, 20)  # end <= 2 x steady + 20
+# CPU per scaling round, while leading (a standby does no rounds): the first settled window of
+# leading against the last. A window gathers CPU_WINDOW s of leading (its terms need not be
+# contiguous); a stretch between two samples counts when both are known and settled in one term
+# and they are at most CPU_GAP s apart (a longer gap may hide a stand-down and a new term).
+CPU_WINDOW = 300.0
+CPU_GAP = 30.0
+# Judged when both windows hold CPU_MIN_ROUNDS scaling rounds or more and do not overlap. At one
+# round per 5 s interval that is 200 s of settled leading in each, 400 s in all: the 240 s soak of
+# `make test` (tests/integration/test_soak.py) reports its figures and is not judged on them.
+CPU_MIN_ROUNDS = 40
+CPU_BOUND = (1.5, 5.0)  # end <= 1.5 x steady + 5 ms per round
+ROUND_COUNTS = ("capliquify_scaling_round_duration_seconds_count", "capliquify_evaluation_round_duration_seconds_count")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def log(message: str) -> None:
@@ -162,6 +177,17 @@ class Exporter:
         self.server.shutdown()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The process's CPU time so far, user and system, all its threads (utime + stime of
+    /proc/PID/stat); None when it cannot be read (gone, or a line it does not know)."""
+    try:
+        text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15, counted from 1
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def term_starts(log_text: str) -> list[float]:
     """When a replica started to lead (epoch seconds), each term, from its log (asctime is the
     machine's local time, to the millisecond)."""
@@ -177,6 +203,9 @@ class Sample:
     rss_mb: float
     sockets: int
     leading: bool | None  # None: not known (SIGSTOPped, or its /metrics did not answer)
+    cpu_s: float | None = None  # utime + stime so far (/proc/PID/stat); None: not read
+    scaling_rounds: int | None = None  # capliquify_scaling_round_duration_seconds_count; None: not read
+    evaluation_rounds: int | None = None  # capliquify_evaluation_round_duration_seconds_count
 
 
 def resource_growth(samples: typing.Sequence[Sample]) -> dict[str, typing.Any]:
@@ -220,6 +249,62 @@ def resource_growth(samples: typing.Sequence[Sample]) -> dict[str, typing.Any]:
         if rows[-1].at - rows[0].at >= JUDGED_SPAN and rows[-1].sockets > SOCKETS_BOUND[0] * rows[0].sockets + SOCKETS_BOUND[1]:
             found["violations"].append(f"open sockets ({role}) grew from {rows[0].sockets} to {rows[-1].sockets} "
                                        f"in {rows[-1].at - rows[0].at:.0f} s")
+    return found
+
+
+def cpu_per_round(samples: typing.Sequence[Sample]) -> dict[str, typing.Any]:
+    """One replica's CPU (ms) per scaling round while it leads: the steady figure against the end.
+
+    Only leading counts (a standby does no scaling rounds), and only settled leading, as in
+    resource_growth: SETTLED s after the replica's start and into each term. A stretch between
+    two consecutive samples counts when both are leading in the same term, settled, known (CPU
+    time and round counters read: a failed read is skipped, never guessed) and at most CPU_GAP s
+    apart, and the counters did not go back. The steady window gathers such stretches from the
+    first on until they cover CPU_WINDOW s; the end window from the last back. Its figure is the
+    CPU time over the scaling rounds counted in it. Judged (end <= CPU_BOUND[0] x steady +
+    CPU_BOUND[1]) when both windows hold CPU_MIN_ROUNDS scaling rounds or more and do not overlap;
+    otherwise the figures are reported, not judged."""
+    stretches: list[tuple[float, float, float, int, int]] = []  # (from, to, cpu s, scaling, evaluation rounds)
+    term_began: float | None = None
+    born = samples[0].at if samples else 0.0
+    previous: tuple[float, float, int, int | None] | None = None  # the last settled, known sample
+    for sample in samples:
+        term_began = (term_began if term_began is not None else sample.at) if sample.leading else None
+        known: tuple[float, float, int, int | None] | None = None
+        if (sample.leading is True and sample.at - born >= SETTLED and term_began is not None
+                and sample.at - term_began >= SETTLED and sample.cpu_s is not None and sample.scaling_rounds is not None):
+            known = (sample.at, sample.cpu_s, sample.scaling_rounds, sample.evaluation_rounds)
+        if known is not None and previous is not None:
+            cpu, rounds = known[1] - previous[1], known[2] - previous[2]
+            evaluations = known[3] - previous[3] if known[3] is not None and previous[3] is not None else 0
+            if 0 < known[0] - previous[0] <= CPU_GAP and cpu >= 0 and rounds >= 0 and evaluations >= 0:
+                stretches.append((previous[0], known[0], cpu, rounds, evaluations))
+        previous = known
+
+    def window(rows: typing.Iterable[tuple[float, float, float, int, int]]) -> dict[str, typing.Any]:
+        taken: list[tuple[float, float, float, int, int]] = []
+        for row in rows:
+            taken.append(row)
+            if sum(b - a for a, b, *_ in taken) >= CPU_WINDOW:
+                break
+        rounds = sum(row[3] for row in taken)
+        cpu = sum(row[2] for row in taken)
+        return {"from": min(row[0] for row in taken), "to": max(row[1] for row in taken),
+                "leading_s": round(sum(b - a for a, b, *_ in taken)), "rounds": rounds,
+                "evaluation_rounds": sum(row[4] for row in taken), "cpu_s": round(cpu, 3),
+                "ms": round(1000 * cpu / rounds, 1) if rounds else None}
+
+    found: dict[str, typing.Any] = {"rounds": sum(row[3] for row in stretches), "judged": False, "violations": []}
+    if not stretches:
+        return found
+    steady, end = window(stretches), window(reversed(stretches))
+    found["steady"], found["end"] = steady, end
+    found["judged"] = (steady["rounds"] >= CPU_MIN_ROUNDS and end["rounds"] >= CPU_MIN_ROUNDS
+                       and end["from"] >= steady["to"])
+    if found["judged"] and end["ms"] > CPU_BOUND[0] * steady["ms"] + CPU_BOUND[1]:
+        found["violations"].append(
+            f"CPU per scaling round rose from {steady['ms']:.1f} ms ({steady['rounds']} rounds) to "
+            f"{end['ms']:.1f} ms ({end['rounds']} rounds), {end['to'] - steady['from']:.0f} s apart")
     return found
 
 
@@ -503,22 +588,35 @@ class Soak:
 
     def role(self, slot: str) -> bool | None:
         """Whether the replica acts as the leader now (its capliquify_leader), None if not known."""
+        return self.observe(slot)[0]
+
+    def observe(self, slot: str) -> tuple[bool | None, int | None, int | None]:
+        """The replica's role and its scaling and evaluation rounds so far, from one read of its
+        /metrics; each None when not known (stopped, no answer, the line missing or garbled)."""
         process = self.replicas[slot]
         if slot in self.stopped or process.process is None or process.process.poll() is not None:
-            return None
+            return None, None, None
         try:
-            text = process.metrics_text("capliquify_leader")
-        except OSError:
-            return None
-        values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("capliquify_leader ")]
-        return values[0] == 1.0 if values else None
+            text = process.metrics_text("capliquify_leader", *ROUND_COUNTS)
+        except (OSError, ValueError):  # no answer, or not text
+            return None, None, None
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in ("capliquify_leader", *ROUND_COUNTS):
+                with contextlib.suppress(ValueError):
+                    values[parts[0]] = float(parts[1])
+        leader = values.get("capliquify_leader")
+        scaling, evaluation = (int(values[name]) if 0 <= values.get(name, -1) < 1e15 else None  # not NaN nor inf
+                               for name in ROUND_COUNTS)
+        return leader == 1.0 if leader is not None else None, scaling, evaluation
 
     def sample(self) -> None:
         for slot, process in list(self.replicas.items()):
             if process.process is None or process.process.poll() is not None:
                 continue
             pid = process.process.pid
-            leading = self.role(slot)
+            leading, scaling_rounds, evaluation_rounds = self.observe(slot)
             now = time.time()
             with contextlib.suppress(OSError):
                 status = pathlib.Path(f"/proc/{pid}/status").read_text()
@@ -530,7 +628,8 @@ class Soak:
                 for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir():
                     with contextlib.suppress(OSError):  # closed since the listing
                         sockets += os.readlink(fd).startswith("socket:")
-                self.samples.setdefault(pid, []).append(Sample(now, rss, sockets, leading))
+                self.samples.setdefault(pid, []).append(Sample(now, rss, sockets, leading, cpu_seconds(pid),
+                                                               scaling_rounds, evaluation_rounds))
 
     def watch_alertmanager(self) -> None:
         with contextlib.suppress(Exception):
@@ -1063,9 +1162,15 @@ class Soak:
             growth.items(), key=lambda item: item[1]["span_s"], default=(None, {}))
         leaks = [f"pid {pid}: {line}" for pid, found in growth.items() for line in found["violations"]]
         sockets_seen = longest[1].get("sockets_leading") or longest[1].get("sockets_standby") or (None, None)
+        # CPU per scaling round while leading (cpu_per_round); reported for the replica that led the most rounds.
+        cpu = {pid: cpu_per_round(rows) for pid, rows in self.samples.items()}
+        most: tuple[int | None, dict[str, typing.Any]] = max(
+            cpu.items(), key=lambda item: item[1]["rounds"], default=(None, {}))
+        leaks += [f"pid {pid}: {line}" for pid, found in cpu.items() for line in found["violations"]]
         with contextlib.suppress(OSError):  # every sample, for the analysis of a run
             (self.workdir / "resources.jsonl").write_text("".join(
-                json.dumps([pid, round(s.at - self.began, 1), round(s.rss_mb, 1), s.sockets, s.leading]) + "\n"
+                json.dumps([pid, round(s.at - self.began, 1), round(s.rss_mb, 1), s.sockets, s.leading,
+                            None if s.cpu_s is None else round(s.cpu_s, 2), s.scaling_rounds, s.evaluation_rounds]) + "\n"
                 for pid, rows in self.samples.items() for s in rows))
         kinds: dict[str, int] = {}
         for _, fault, _ in self.injected:
@@ -1097,6 +1202,10 @@ class Soak:
             "sockets_start": sockets_seen[0],
             "sockets_end": sockets_seen[1],
             "resources": {"pid": longest[0], **{k: v for k, v in longest[1].items() if k != "violations"}},
+            "cpu_ms_per_round_steady": most[1].get("steady", {}).get("ms"),
+            "cpu_ms_per_round_end": most[1].get("end", {}).get("ms"),
+            "cpu_per_round_judged": most[1].get("judged", False),
+            "cpu_per_round": {"pid": most[0], **{k: v for k, v in most[1].items() if k != "violations"}},
             "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
                            "scaling": scaling[:50], "rollbacks": rollbacks[:50], "convergence": slow[:50] + [
                                f"{name} not converged by the end" for name in self.all_objects() if name not in converged],
@@ -1129,11 +1238,20 @@ class Soak:
             self.local.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
+def cpu_cell(report: dict) -> str:
+    """CPU ms per scaling round, steady / end; in parentheses when not judged (too few rounds, or
+    the windows overlap: cpu_per_round), "-" when no settled leading was sampled."""
+    steady, end = report.get("cpu_ms_per_round_steady"), report.get("cpu_ms_per_round_end")
+    if steady is None and end is None:
+        return "-"
+    return f"{steady} / {end}" if report.get("cpu_per_round_judged") else f"({steady} / {end})"
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| seed | duration s | objects / kind | faults (by kind) | notifications sent / expected | duplicates | "
              "missed | writes by non-leaders / writes | scaling violations | rollbacks / failed revisions | "
-             "convergence p50 / p99 s | RSS MB start / end | sockets start / end | passed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "convergence p50 / p99 s | RSS MB start / end | sockets start / end | CPU/round ms steady / end | passed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items()))
         lines.append(f"| {r['seed']} | {r['duration_s']} | {r['objects_per_kind']} | {r['faults_total']}: {kinds} | "
@@ -1141,7 +1259,7 @@ def table(rows: list[dict]) -> str:
                      f"{r['writes_by_non_leaders']} / {r['writes']} | {r['scaling_violations']} | "
                      f"{r.get('rolled_back', '-')} / {r.get('failed_revisions', '-')} | "
                      f"{r['convergence_p50_s']} / {r['convergence_p99_s']} | {r['rss_mb_start']} / {r['rss_mb_end']} | "
-                     f"{r['sockets_start']} / {r['sockets_end']} | {'yes' if r['passed'] else 'NO'} |")
+                     f"{r['sockets_start']} / {r['sockets_end']} | {cpu_cell(r)} | {'yes' if r['passed'] else 'NO'} |")
     return "\n".join(lines)
 
 

@@ -74,3 +74,85 @@ def test_a_short_life_is_reported_not_judged() -> None:
     found = soak.resource_growth(rows)
     assert found["violations"] == [] and found["span_s"] < soak.JUDGED_SPAN
     assert soak.resource_growth([]) == {"span_s": 0, "led": False, "violations": []}
+
+
+# -- CPU per scaling round, while leading (soak.cpu_per_round) ------------------------------------
+
+IDLE_MS = 4.0  # CPU between two samples besides the rounds (watches, the Lease), leading or not
+
+
+def rounds(*stretches: tuple[float, bool | None, float, float, int]) -> list[soak.Sample]:
+    """Samples every 5 s: each stretch (seconds, leading, CPU ms per round from, to, one round every
+    n samples); a leader does its rounds, a standby none; the CPU and round counters accumulate."""
+    rows, at, cpu, done = [], 1000.0, 3.0, 0
+    for seconds, leading, ms0, ms1, every in stretches:
+        count = int(seconds // 5)
+        for i in range(count):
+            share = i / max(1, count - 1)
+            cpu += IDLE_MS / 1000
+            if leading and i % every == 0:
+                cpu += (ms0 + (ms1 - ms0) * share) / 1000
+                done += 1
+            rows.append(soak.Sample(at, 150.0, 40, leading, round(cpu, 2), done, 3 * done))
+            at += 5
+    return rows
+
+
+def test_cpu_per_round_flat_over_terms_passes() -> None:
+    # A standby first, then leading for 15 minutes, a stand-down (its CPU goes on, its rounds stop),
+    # and a short last term: the end window takes that term's settled minutes and the first term's end.
+    rows = rounds((120, False, 0, 0, 1), (900, True, 30, 30, 1), (600, False, 0, 0, 1), (200, True, 30, 30, 1))
+    found = soak.cpu_per_round(rows)
+    assert found["judged"] and found["violations"] == []
+    assert found["steady"]["rounds"] >= soak.CPU_MIN_ROUNDS and found["end"]["rounds"] >= soak.CPU_MIN_ROUNDS
+    assert found["end"]["from"] < 1000 + 120 + 900 < found["end"]["to"]  # both terms, not the standby between
+    assert abs(found["steady"]["ms"] - (30 + IDLE_MS)) <= 1 and abs(found["end"]["ms"] - (30 + IDLE_MS)) <= 1
+    assert found["steady"]["evaluation_rounds"] == 3 * found["steady"]["rounds"]
+
+
+def test_cpu_per_round_that_grows_within_the_bound_passes() -> None:
+    found = soak.cpu_per_round(rounds((120, False, 0, 0, 1), (1500, True, 30, 45, 1)))
+    assert found["judged"] and found["violations"] == []
+    assert found["end"]["ms"] > found["steady"]["ms"] + 8
+
+
+def test_cpu_per_round_that_grows_is_a_violation() -> None:
+    found = soak.cpu_per_round(rounds((120, False, 0, 0, 1), (1500, True, 30, 90, 1)))
+    assert found["judged"]
+    assert [line.split(" ms")[0] for line in found["violations"]] == [
+        f"CPU per scaling round rose from {found['steady']['ms']:.1f}"]
+    assert found["end"]["ms"] > soak.CPU_BOUND[0] * found["steady"]["ms"] + soak.CPU_BOUND[1]
+
+
+def test_cpu_per_round_on_too_few_rounds_is_reported_not_judged() -> None:
+    # The 240 s soak of `make test`: at most three minutes of settled leading; the windows overlap.
+    short = soak.cpu_per_round(rounds((30, False, 0, 0, 1), (210, True, 30, 300, 1)))
+    assert not short["judged"] and short["violations"] == []
+    assert short["steady"] == short["end"] and short["end"]["ms"] > 100  # the same stretches, reported
+    # Long enough, but one round a minute (a few policies with long intervals): 5 a window.
+    sparse = soak.cpu_per_round(rounds((120, False, 0, 0, 1), (1500, True, 30, 300, 12)))
+    assert not sparse["judged"] and sparse["violations"] == []
+    assert 0 < sparse["end"]["rounds"] < soak.CPU_MIN_ROUNDS
+    # Rounds enough in each window, but the two windows share them: not judged either.
+    shared = soak.cpu_per_round(rounds((60, False, 0, 0, 1), (460, True, 30, 300, 1)))
+    assert min(shared["steady"]["rounds"], shared["end"]["rounds"]) >= soak.CPU_MIN_ROUNDS
+    assert not shared["judged"] and shared["violations"] == [] and shared["end"]["from"] < shared["steady"]["to"]
+    # A replica that never led has no figure at all.
+    assert soak.cpu_per_round(rounds((1500, False, 0, 0, 1))) == {"rounds": 0, "judged": False, "violations": []}
+    assert soak.cpu_per_round([]) == {"rounds": 0, "judged": False, "violations": []}
+
+
+def test_unknown_reads_and_a_term_s_first_minute_are_skipped() -> None:
+    import dataclasses
+
+    rows = rounds((120, False, 0, 0, 1), (50, True, 400, 400, 1), (1500, True, 30, 30, 1))
+    plain = soak.cpu_per_round(rows)
+    # Reads that failed: the CPU time, the round counter, the role (SIGSTOPped, /metrics silent).
+    holes = [dataclasses.replace(row, cpu_s=None) if i % 7 == 3 else
+             dataclasses.replace(row, scaling_rounds=None) if i % 11 == 5 else
+             dataclasses.replace(row, leading=None) if i == 200 else row for i, row in enumerate(rows)]
+    found = soak.cpu_per_round(holes)
+    assert found["judged"] and found["violations"] == []
+    assert abs(plain["steady"]["ms"] - (30 + IDLE_MS)) <= 1  # the term's first minute (400 ms a round) is not in it
+    assert abs(found["steady"]["ms"] - (30 + IDLE_MS)) <= 1 and abs(found["end"]["ms"] - (30 + IDLE_MS)) <= 1
+    assert found["rounds"] < plain["rounds"]  # the stretches beside a failed read are left out, not guessed
