@@ -1205,7 +1205,10 @@ class Soak:
             "cpu_ms_per_round_steady": most[1].get("steady", {}).get("ms"),
             "cpu_ms_per_round_end": most[1].get("end", {}).get("ms"),
             "cpu_per_round_judged": most[1].get("judged", False),
-            "cpu_per_round": {"pid": most[0], **{k: v for k, v in most[1].items() if k != "violations"}},
+            "cpu_per_round": {"pid": most[0], **{k: v for k, v in most[1].items() if k not in ("violations", "steady", "end")},
+                              **{name: {**most[1][name], "from": round(most[1][name]["from"] - self.began, 1),
+                                        "to": round(most[1][name]["to"] - self.began, 1)}  # s into the run
+                                 for name in ("steady", "end") if name in most[1]}},
             "violations": {"writes": writes_violations[:50], "notifications": notes["violations"][:50],
                            "scaling": scaling[:50], "rollbacks": rollbacks[:50], "convergence": slow[:50] + [
                                f"{name} not converged by the end" for name in self.all_objects() if name not in converged],
