@@ -46,6 +46,7 @@ import random
 import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -547,7 +548,14 @@ class Soak:
 
     def start_replica(self, slot: str) -> operator_module.OperatorProcess:
         index = len(self.all_replicas)
-        process = operator_module.OperatorProcess(self.local, self.workdir / f"operator-{index}-{slot}.log", *FLAGS)
+        for attempt in range(20):  # its token is a TokenRequest: refused while the API server restarts (run 16, 57 s)
+            try:
+                process = operator_module.OperatorProcess(self.local, self.workdir / f"operator-{index}-{slot}.log", *FLAGS)
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 19:
+                    raise
+                time.sleep(1)
         config = yaml.safe_load(process.kubeconfig.read_text())
         config["clusters"][0]["cluster"]["server"] = f"https://{self.api_proxies[slot]}"
         own = self.workdir / f"operator-{slot}.kubeconfig"
