@@ -32,6 +32,17 @@ from tests.unit import test_alerting_missed_episodes as harness
 T0 = harness.T0
 
 
+async def round_at(alerter: typing.Any, snapshots: typing.Any, clock: typing.Any, second: int) -> None:
+    """One alert round at T0 + second with w16 erroring: judged, written, its sends started."""
+    clock.now = T0 + datetime.timedelta(seconds=second)
+    harness.errors(snapshots, "w16", 50.0, clock.now)
+    await alerter.judge()
+    alerter.write()
+    if alerter._writing:
+        await asyncio.wait(list(alerter._writing.values()))
+    await asyncio.sleep(0)  # the sends start
+
+
 class FailingOnce(harness.Hook):
     """The receiver answers the first attempt of each firing with a 500; it records what it took."""
 
@@ -100,13 +111,7 @@ def test_a_stand_down_stops_the_sends_in_flight_and_a_next_term_never_sends_a_ke
         stop_acting = runtime.elector._on_stopped_leading
 
         async def judged(second: int) -> None:
-            clock.now = T0 + datetime.timedelta(seconds=second)
-            harness.errors(snapshots, "w16", 50.0, clock.now)
-            await alerter.judge()
-            alerter.write()
-            if alerter._writing:
-                await asyncio.wait(list(alerter._writing.values()))
-            await asyncio.sleep(0)  # the sends start
+            await round_at(alerter, snapshots, clock, second)
             keys, evaluator.dirty = evaluator.dirty, set()
             if keys:
                 await evaluator.round(keys)
@@ -140,13 +145,7 @@ def test_a_graceful_stop_leaves_no_send_running(monkeypatch: typing.Any) -> None
         hook = Hanging(clock)
         alerter.registry = {"webhook": hook}
         for second in range(1, 5):
-            clock.now = T0 + datetime.timedelta(seconds=second)
-            harness.errors(snapshots, "w16", 50.0, clock.now)
-            await alerter.judge()
-            alerter.write()
-            if alerter._writing:
-                await asyncio.wait(list(alerter._writing.values()))
-            await asyncio.sleep(0)
+            await round_at(alerter, snapshots, clock, second)
         assert sum(hook.open.values()) == 1, hook.open
         await alerter.stop()
         await asyncio.sleep(0)
