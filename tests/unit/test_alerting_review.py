@@ -200,9 +200,12 @@ def test_an_older_status_write_never_lands_over_a_newer_one() -> None:
                 break
         clock.now = T0 + datetime.timedelta(seconds=5)
         harness.errors(snapshots, "w16", 0.0, clock.now)
-        await alerter.round()  # the resolution: its outbox write lands, it is sent
-        sent = [what for _, what in hook.sent]
+        resolution = asyncio.create_task(alerter.round())  # the resolution: its outbox write, its send
+        for _ in range(20):  # (with one write per object at a time, it waits for the slow one to land)
+            await asyncio.sleep(0.01)
         api.release.set()
+        await resolution
+        sent = [what for _, what in hook.sent]
         await slow
         keys, evaluator.dirty = evaluator.dirty, set()
         status = alerter.view.objects[("AlertPolicy", harness.NS, "w16")]["status"]
