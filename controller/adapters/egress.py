@@ -110,6 +110,12 @@ def pooled_refusal(url: str) -> str | None:
     literal = egress.literal_address(host)
     if literal is not None:  # never through a permit: those are for what a name of its own resolved to
         return CLUSTER.refused(literal, None, namespace)
+    # Another namespace's Service name, whatever its mark says: marks are few (the least
+    # recently used go), and one dropped while its connection was pooled handed that connection
+    # to whoever asked next (test_review_findings 24).
+    refusal = others_service(host, namespace)
+    if refusal is not None:
+        return refusal
     owner = _NAMED.get(host)
     if owner is not None and owner[0] == namespace:
         # Its owner's request: the mark lives on with the connection it keeps alive (which is
@@ -120,6 +126,18 @@ def pooled_refusal(url: str) -> str | None:
         return None
     return (f"{host} is inside the cluster's networks but not a Service of namespace {namespace}: "
             f"name one of its own as <service>.{namespace}.svc")
+
+
+def others_service(host: str, namespace: str) -> str | None:
+    """With the cluster's networks given, a name of another namespace's Service is refused
+    outright (the operator's trusted names excepted), whatever it resolves to: before the
+    pooled session is asked and at the resolver alike."""
+    name = host.lower().rstrip(".")
+    other = service_names.namespace_of(name, CLUSTER.domain) if CLUSTER.networks else None
+    if other is None or other == namespace or name in CLUSTER.trusted:
+        return None
+    return (f"{name} is a name of a Service of namespace {other}, not a Service of namespace {namespace}: with "
+            f"the cluster's networks given, name one of its own as <service>.{namespace}.svc")
 
 
 def cluster_refusal(address: str) -> str | None:
@@ -260,6 +278,8 @@ class GuardedResolver(aiohttp_abc.AbstractResolver):
         the cluster's networks given, a name of the namespace's own is answered from the API
         and never by DNS; an ExternalName is judged as the name it points to, and so on."""
         name = host.lower().rstrip(".")
+        if namespace is not None and (refusal := others_service(name, namespace)) is not None:
+            raise EgressRefused(refusal)
         own = service_names.named(name, namespace, CLUSTER.domain) if namespace is not None and CLUSTER.networks else None
         if own is not None and namespace is not None:
             verdict = await _service_verdict(own, namespace, port, self._allow_loopback)

@@ -71,6 +71,18 @@ def named(host: str, namespace: str, domain: str) -> Named | None:
     return None
 
 
+def namespace_of(host: str, domain: str) -> str | None:
+    """The namespace `host` is a Service name of (`<service>.<namespace>.svc[.<domain>]`, or
+    `<hostname>.<service>.<namespace>.svc[.<domain>]`), whichever namespace that is, or None."""
+    labels = host.lower().rstrip(".").split(".")
+    domain_labels = domain.lower().strip(".").split(".")
+    for tail in (["svc"], ["svc", *domain_labels]):
+        head = len(labels) - len(tail) - 1  # labels before the namespace's
+        if 1 <= head <= 2 and labels[head + 1:] == tail and named(host, labels[head], domain) is not None:
+            return labels[head]
+    return None
+
+
 class Endpoint(typing.NamedTuple):
     addresses: tuple[str, ...]
     hostname: str | None
