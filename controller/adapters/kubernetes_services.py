@@ -35,6 +35,7 @@ DEADLINE_SECONDS = 10.0  # a caller waits this long at most for a place and the 
 TTL_SECONDS = 5.0  # how long an answer is kept: a Service changed meanwhile is seen this late at most
 SLICES_PAGE = 8  # EndpointSlices a list page asks for (a slice holds up to 100 endpoints by default)
 KEPT_ENDPOINTS = 20_000  # endpoints kept in all the answers cached: past it the oldest go
+WAITING_PER_NAMESPACE = 16  # reads of one namespace started and not landed: past it, its names are refused at once
 READ_CHUNK = 64 * 1024
 _PARSING = threading.Lock()  # one page parsed at a time (budget.py)
 
@@ -58,6 +59,23 @@ class KubernetesServices:
         self._flying: dict[tuple[str, str], asyncio.Task[service_names.Found]] = {}
         self._pods_kept: dict[tuple[str, str], tuple[float, bool]] = {}
         self._pods_flying: dict[tuple[str, str], asyncio.Task[bool]] = {}
+        # Reads started and not landed, by namespace: a read outlives a caller past its deadline
+        # (shielded, shared), so without a bound a namespace's queue grew with every lookup.
+        self._waiting: collections.Counter[str] = collections.Counter()
+
+    def _busy(self, namespace: str) -> str | None:
+        if self._waiting[namespace] < WAITING_PER_NAMESPACE:
+            return None
+        return (f"{self._waiting[namespace]} reads of {namespace} are still waiting for the API server "
+                "(a name of it is refused until they land)")
+
+    def _started(self, namespace: str) -> None:
+        self._waiting[namespace] += 1
+
+    def _ended(self, namespace: str) -> None:
+        self._waiting[namespace] -= 1
+        if self._waiting[namespace] <= 0:
+            del self._waiting[namespace]
 
     async def pods(self, namespace: str, addresses: typing.Iterable[str]) -> frozenset[str] | str:
         """Which of `addresses` (IP addresses, as core/service_names gives them) belong to a
@@ -74,7 +92,11 @@ class KubernetesServices:
                 continue
             task = self._pods_flying.get(key)
             if task is None:
+                busy = self._busy(namespace)
+                if busy is not None:
+                    return busy
                 task = self._pods_flying[key] = asyncio.create_task(self._read_pod(namespace, address))
+                self._started(namespace)
                 task.add_done_callback(functools.partial(self._pod_landed, key))
             waiting[address] = task
         try:
@@ -89,6 +111,7 @@ class KubernetesServices:
         return frozenset(running)
 
     def _pod_landed(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
+        self._ended(key[0])
         if self._pods_flying.get(key) is task:
             del self._pods_flying[key]
         if task.cancelled() or task.exception() is not None:
@@ -116,7 +139,11 @@ class KubernetesServices:
             return kept[1]
         task = self._flying.get(key)
         if task is None:
+            busy = self._busy(namespace)
+            if busy is not None:
+                return busy
             task = self._flying[key] = asyncio.create_task(self._read(namespace, name))
+            self._started(namespace)
             task.add_done_callback(functools.partial(self._landed, key))
         try:
             async with asyncio.timeout(DEADLINE_SECONDS):
@@ -129,6 +156,7 @@ class KubernetesServices:
             return str(failed)
 
     def _landed(self, key: tuple[str, str], task: asyncio.Task[service_names.Found]) -> None:
+        self._ended(key[0])
         if self._flying.get(key) is task:
             del self._flying[key]
         if task.cancelled() or task.exception() is not None:
