@@ -1201,3 +1201,47 @@ def test_a_namespaces_many_own_names_do_not_drop_another_namespaces_mark_on_its_
         outcome = asyncio.run(scenario())
     assert outcome != "bank's data", "shop rode bank's kept-alive connection after its own names dropped bank's mark"
     assert "not a Service of namespace shop" in outcome, outcome
+
+
+# -- 25. A namespace named like a TLD answers the operator's public names (the DNS search path) ----
+# In its pod (dnsPolicy ClusterFirst) the operator's resolv.conf says `search <ns>.svc.cluster.local
+# svc.cluster.local cluster.local` and `ndots:5`: a name of fewer than five dots is tried under
+# each search domain first. `hooks.slack.com` is first asked as `hooks.slack.com.svc.cluster.local`,
+# which is `<hostname>.<service>.<namespace>.svc`: endpoint `hooks` of Service `slack` in namespace
+# `com`. Whoever may write Services and EndpointSlices in a namespace named `com` (or `io`, `app`,
+# `dev`: finding 11's namespaces) makes a headless, selector-less Service `slack` with a slice
+# whose endpoint `hooks` is an address of their own outside the cluster's networks, and every
+# namespace's Slack webhook (the secret URL and the alert) goes to them; `backboard.railway.app`
+# likewise, with the Railway token. With or without --cluster-networks (the address is outside).
+# The resolver below is glibc's search-list order over a table of what the DNS servers answer.
+
+@pytest.mark.xfail(strict=True, reason="open: public names go through the search list first")
+def test_a_public_name_is_never_answered_by_a_namespace_named_like_its_tld(monkeypatch: pytest.MonkeyPatch) -> None:
+    from controller.adapters import egress
+
+    search = ("capliquify-system.svc.cluster.local", "svc.cluster.local", "cluster.local")
+    dns = {"hooks.slack.com": "198.51.100.7",                    # Slack
+           "hooks.slack.com.svc.cluster.local": "203.0.113.66"}  # namespace `com`'s hand-written endpoint
+    asked: list[str] = []
+
+    def getaddrinfo(host: str, port: typing.Any, family: int = 0, type: int = 0, proto: int = 0,  # noqa: A002
+                    flags: int = 0) -> list[typing.Any]:
+        asked.append(host)
+        if host.endswith("."):
+            candidates = [host[:-1]]
+        else:
+            relative = [f"{host}.{domain}" for domain in search]
+            candidates = [*relative, host] if host.count(".") < 5 else [host, *relative]
+        for name in candidates:
+            if name in dns:
+                return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (dns[name], port))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    async def scenario() -> list[str]:
+        with shares.tenant("shop"):
+            answers = await egress.GuardedResolver(False).resolve("hooks.slack.com", 443, socket.AF_UNSPEC)
+        return [answer["host"] for answer in answers]
+
+    assert asyncio.run(scenario()) == ["198.51.100.7"], f"namespace com answered hooks.slack.com (asked {asked})"
