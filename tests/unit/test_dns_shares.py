@@ -46,7 +46,7 @@ class _Dns:
         def getaddrinfo(host: typing.Any, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
             with self._lock:
                 self.threads.add(threading.current_thread().name)
-            if isinstance(host, str) and host.endswith(SLOW):
+            if isinstance(host, str) and host.rstrip(".").endswith(SLOW):
                 with self._lock:
                     self.hanging += 1
                     self.most_hanging = max(self.most_hanging, self.hanging)

@@ -1215,7 +1215,6 @@ def test_a_namespaces_many_own_names_do_not_drop_another_namespaces_mark_on_its_
 # likewise, with the Railway token. With or without --cluster-networks (the address is outside).
 # The resolver below is glibc's search-list order over a table of what the DNS servers answer.
 
-@pytest.mark.xfail(strict=True, reason="open: public names go through the search list first")
 def test_a_public_name_is_never_answered_by_a_namespace_named_like_its_tld(monkeypatch: pytest.MonkeyPatch) -> None:
     from controller.adapters import egress
 
