@@ -9,7 +9,9 @@ whose the address is), in the blocking pool given, each page's bytes capped (`bu
 and parsed one at a time; answers are kept `ttl` seconds (a bounded number of endpoints in
 all), a read in flight is shared by its namespace's callers only, and reads are handed out in
 fair shares by namespace: one tenant's thousand names or a hanging API server cost others
-nothing more than a share. Any failure is that name's refusal, never an exception out of here.
+nothing more than a share. A read outlives a caller past its deadline, so at most
+`WAITING_PER_NAMESPACE` of a namespace's are started and not landed: past it a name of that
+namespace is refused at once. Any failure is that name's refusal, never an exception out of here.
 """
 
 from __future__ import annotations
