@@ -167,11 +167,14 @@ def _system_answers(host: str, port: int, family: int) -> list[typing.Any]:
     (`name.`: no search domain), and under the search domains only when no such name exists:
     in a pod (ndots:5) the search list comes first, and `hooks.slack.com.svc.cluster.local` is
     endpoint `hooks` of Service `slack` in a namespace named `com`, answered by whoever writes
-    its EndpointSlices (test_review_findings 25). Short cluster names (`web.shop`,
-    `prometheus.monitoring.svc`) still resolve through the search list, one query later."""
+    its EndpointSlices (test_review_findings 25). A name ending in `.svc` is asked with the
+    cluster's domain first (`prometheus.monitoring.svc.svc.cluster.local`, in a namespace named
+    `svc`, comes before it in the search list). Short names (`web.shop`, `web`) still resolve
+    through the search list, a query later."""
     if "." in host and not host.endswith(".") and ":" not in host and egress.literal_address(host) is None:
+        absolute = f"{host}.{CLUSTER.domain}." if host.lower().endswith(".svc") else f"{host}."
         try:
-            return socket.getaddrinfo(host + ".", port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+            return socket.getaddrinfo(absolute, port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
         except socket.gaierror as error:
             if error.errno not in _NO_SUCH_NAME:
                 raise

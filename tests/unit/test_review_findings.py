@@ -1215,12 +1215,21 @@ def test_a_namespaces_many_own_names_do_not_drop_another_namespaces_mark_on_its_
 # likewise, with the Railway token. With or without --cluster-networks (the address is outside).
 # The resolver below is glibc's search-list order over a table of what the DNS servers answer.
 
-def test_a_public_name_is_never_answered_by_a_namespace_named_like_its_tld(monkeypatch: pytest.MonkeyPatch) -> None:
+# A Service name without the cluster domain (`prometheus.monitoring.svc`, the operator's own
+# Prometheus as often written) exists under no public TLD, so it goes through the search list,
+# where `prometheus.monitoring.svc.svc.cluster.local` (endpoint `prometheus` of Service
+# `monitoring` in a namespace named `svc`) comes before `prometheus.monitoring.svc.cluster.local`.
+
+@pytest.mark.parametrize("name,real", [("hooks.slack.com", "198.51.100.7"), ("prometheus.monitoring.svc", "10.96.0.9")])
+def test_a_public_name_is_never_answered_by_a_namespace_named_like_its_tld(
+        monkeypatch: pytest.MonkeyPatch, name: str, real: str) -> None:
     from controller.adapters import egress
 
     search = ("capliquify-system.svc.cluster.local", "svc.cluster.local", "cluster.local")
-    dns = {"hooks.slack.com": "198.51.100.7",                    # Slack
-           "hooks.slack.com.svc.cluster.local": "203.0.113.66"}  # namespace `com`'s hand-written endpoint
+    dns = {"hooks.slack.com": "198.51.100.7",                             # Slack
+           "hooks.slack.com.svc.cluster.local": "203.0.113.66",           # namespace `com`'s hand-written endpoint
+           "prometheus.monitoring.svc.cluster.local": "10.96.0.9",        # the cluster's Prometheus
+           "prometheus.monitoring.svc.svc.cluster.local": "203.0.113.66"}  # namespace `svc`'s hand-written endpoint
     asked: list[str] = []
 
     def getaddrinfo(host: str, port: typing.Any, family: int = 0, type: int = 0, proto: int = 0,  # noqa: A002
@@ -1240,7 +1249,7 @@ def test_a_public_name_is_never_answered_by_a_namespace_named_like_its_tld(monke
 
     async def scenario() -> list[str]:
         with shares.tenant("shop"):
-            answers = await egress.GuardedResolver(False).resolve("hooks.slack.com", 443, socket.AF_UNSPEC)
+            answers = await egress.GuardedResolver(False).resolve(name, 443, socket.AF_UNSPEC)
         return [answer["host"] for answer in answers]
 
-    assert asyncio.run(scenario()) == ["198.51.100.7"], f"namespace com answered hooks.slack.com (asked {asked})"
+    assert asyncio.run(scenario()) == [real], f"another namespace answered {name} (asked {asked})"
