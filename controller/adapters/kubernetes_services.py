@@ -32,6 +32,7 @@ from controller.adapters import shares
 from controller.core import service_names
 
 RunBlocking = typing.Callable[..., typing.Awaitable[typing.Any]]
+T = typing.TypeVar("T")
 TIMEOUT_SECONDS = (5, 10)  # connect, read (each call)
 DEADLINE_SECONDS = 10.0  # a caller waits this long at most for a place and the answer, together
 TTL_SECONDS = 5.0  # how long an answer is kept: a Service changed meanwhile is seen this late at most
@@ -92,14 +93,9 @@ class KubernetesServices:
                 if kept[1]:
                     running.add(address)
                 continue
-            task = self._pods_flying.get(key)
-            if task is None:
-                busy = self._busy(namespace)
-                if busy is not None:
-                    return busy
-                task = self._pods_flying[key] = asyncio.create_task(self._read_pod(namespace, address))
-                self._started(namespace)
-                task.add_done_callback(functools.partial(self._pod_landed, key))
+            task = self._join(self._pods_flying, key, functools.partial(self._read_pod, namespace, address), self._pod_landed)
+            if isinstance(task, str):
+                return task
             waiting[address] = task
         try:
             async with asyncio.timeout(DEADLINE_SECONDS):
@@ -111,6 +107,21 @@ class KubernetesServices:
         except ReadFailed as failed:
             return str(failed)
         return frozenset(running)
+
+    def _join(self, flying: dict[tuple[str, str], asyncio.Task[T]], key: tuple[str, str],
+              read: typing.Callable[[], typing.Coroutine[typing.Any, typing.Any, T]],
+              landed: typing.Callable[[tuple[str, str], asyncio.Task[T]], None]) -> asyncio.Task[T] | str:
+        """The read of `key` in flight, or a new one (counted among its namespace's waiting
+        reads, `landed` when it ends); why not, when the namespace has too many waiting."""
+        task = flying.get(key)
+        if task is None:
+            busy = self._busy(key[0])
+            if busy is not None:
+                return busy
+            task = flying[key] = asyncio.create_task(read())
+            self._started(key[0])
+            task.add_done_callback(functools.partial(landed, key))
+        return task
 
     def _pod_landed(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
         self._ended(key[0])
@@ -139,14 +150,9 @@ class KubernetesServices:
         kept = self._kept.get(key)
         if kept is not None and kept[0] > time.monotonic():
             return kept[1]
-        task = self._flying.get(key)
-        if task is None:
-            busy = self._busy(namespace)
-            if busy is not None:
-                return busy
-            task = self._flying[key] = asyncio.create_task(self._read(namespace, name))
-            self._started(namespace)
-            task.add_done_callback(functools.partial(self._landed, key))
+        task = self._join(self._flying, key, functools.partial(self._read, namespace, name), self._landed)
+        if isinstance(task, str):
+            return task
         try:
             async with asyncio.timeout(DEADLINE_SECONDS):
                 # Shielded: one caller's deadline does not cancel the read its neighbours wait on,
